@@ -1,0 +1,1 @@
+"""Package Builder BFF: a FastAPI backend-for-frontend over the Package Builder API."""

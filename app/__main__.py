@@ -1,0 +1,86 @@
+"""``python -m app api|worker|simulator|dev|token``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _api(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from app.settings import get_settings
+
+    get_settings()  # a bad BFF_ variable stops here with one line
+    uvicorn.run("app.main:app", host=args.host, port=args.port, log_level=args.log_level,
+                proxy_headers=True, timeout_graceful_shutdown=10)
+
+
+def _worker(args: argparse.Namespace) -> None:
+    import logging
+
+    from arq.worker import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    from app.worker import WorkerSettings
+
+    run_worker(WorkerSettings)  # type: ignore[arg-type]
+
+
+def _simulator(args: argparse.Namespace) -> None:
+    from app.simulator.server import serve
+
+    serve(host=args.host, port=args.port)
+
+
+def _dev(args: argparse.Namespace) -> None:
+    from app.devstack import run_dev_stack
+
+    sys.exit(run_dev_stack(api_port=args.port, simulator_port=args.simulator_port))
+
+
+def _token(args: argparse.Namespace) -> None:
+    from app.auth import issue_token
+    from app.settings import get_settings
+
+    settings = get_settings()
+    if settings.jwt_secret is None:
+        sys.exit("BFF_JWT_SECRET is not set; cannot sign a token")
+    print(issue_token(settings.jwt_secret.get_secret_value(), sub=args.sub,
+                      partners=args.partner or ["*"], ttl_s=args.ttl))
+
+
+def main(argv: list[str] | None = None) -> None:
+    from app.settings import SettingsError
+
+    parser = argparse.ArgumentParser(prog="python -m app")
+    commands = parser.add_subparsers(dest="command", required=True)
+    api = commands.add_parser("api", help="the HTTP API (uvicorn)")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
+    api.add_argument("--log-level", default="info")
+    api.set_defaults(run=_api)
+    commands.add_parser("worker", help="the arq worker").set_defaults(run=_worker)
+    sim = commands.add_parser("simulator", help="the stand-in Package Builder API")
+    sim.add_argument("--host", default=None)
+    sim.add_argument("--port", type=int, default=None)
+    sim.set_defaults(run=_simulator)
+    dev = commands.add_parser("dev", help="simulator + API + worker (+ Redis) together")
+    dev.add_argument("--port", type=int, default=8000)
+    dev.add_argument("--simulator-port", type=int, default=8081)
+    dev.set_defaults(run=_dev)
+    token = commands.add_parser("token", help="print a signed dev token")
+    token.add_argument("--sub", default="dev-user")
+    token.add_argument("--partner", action="append", help="partner id (repeatable); default *")
+    token.add_argument("--ttl", type=int, default=12 * 3600)
+    token.set_defaults(run=_token)
+    args = parser.parse_args(argv)
+    try:
+        args.run(args)
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The wizard's look-ups: event search and natural-language customer filters."""

@@ -1,0 +1,41 @@
+"""``GET /v1/events`` and ``GET /v1/customers/resolve``: thin proxies for the wizard."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from app.catalog.service import CatalogService
+from app.deps import CallContextDep, UpstreamDep
+
+router = APIRouter(prefix="/v1", tags=["catalog"])
+PROBLEM = {"content": {"application/problem+json": {}}}
+ERRORS = {400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 422: PROBLEM, 502: PROBLEM, 504: PROBLEM}
+
+
+@router.get("/events", name="search_events", responses=ERRORS)
+async def search_events(
+    ctx: CallContextDep,
+    upstream: UpstreamDep,
+    search: Annotated[str, Query(max_length=200, description="text to look for")] = "",
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    since: Annotated[dt.date | None, Query(description="only events on or after (ISO date)")] = None,
+) -> Any:
+    """Event search for the wizard's picker, passed through from the upstream."""
+    return await CatalogService(upstream).search_events(ctx, search=search, page=page, since=since)
+
+
+@router.get("/customers/resolve", name="resolve_customers", responses=ERRORS)
+async def resolve_customers(
+    ctx: CallContextDep,
+    upstream: UpstreamDep,
+    description: Annotated[str, Query(min_length=1, max_length=2000)],
+    result_type: Annotated[str | None, Query(max_length=64)] = None,
+    language: Annotated[str | None, Query(max_length=16)] = None,
+) -> Any:
+    """A natural-language customer filter resolved into customer ids."""
+    return await CatalogService(upstream).resolve_customers(
+        ctx, description=description, result_type=result_type, language=language
+    )

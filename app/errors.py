@@ -1,0 +1,200 @@
+"""RFC 9457 problem+json: one exception family, one set of handlers.
+
+Every error the BFF answers goes through here, so that clients see one shape:
+``{type, title, status, detail, instance, request_id}`` (+ ``errors`` on 422).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger("app.errors")
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://errors.package-builder-bff.dev/"
+
+
+class ProblemError(Exception):
+    """An error that renders as problem+json; subclasses fix status and type."""
+
+    status: int = 500
+    type_slug: str = "internal"
+    title: str = "Internal Server Error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+        errors: Sequence[dict[str, Any]] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if status is not None:
+            self.status = status
+        self.headers = headers or {}
+        self.errors = list(errors) if errors is not None else None
+        self.extra = extra or {}
+
+
+class BadRequest(ProblemError):
+    status, type_slug, title = 400, "bad-request", "Bad Request"
+
+
+class Unauthorized(ProblemError):
+    status, type_slug, title = 401, "unauthorized", "Unauthorized"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="bff"'})
+
+
+class Forbidden(ProblemError):
+    status, type_slug, title = 403, "forbidden", "Forbidden"
+
+
+class NotFound(ProblemError):
+    status, type_slug, title = 404, "not-found", "Not Found"
+
+    def __init__(self, resource: str, identifier: str) -> None:
+        super().__init__(f"{resource} {identifier!r} was not found")
+
+
+class Conflict(ProblemError):
+    status, type_slug, title = 409, "conflict", "Conflict"
+
+
+class PreconditionFailed(ProblemError):
+    status, type_slug, title = 412, "precondition-failed", "Precondition Failed"
+
+
+class PayloadTooLarge(ProblemError):
+    status, type_slug, title = 413, "payload-too-large", "Content Too Large"
+
+
+class ValidationProblem(ProblemError):
+    status, type_slug, title = 422, "validation", "Unprocessable Content"
+
+
+class PreconditionRequired(ProblemError):
+    status, type_slug, title = 428, "precondition-required", "Precondition Required"
+
+
+class ServiceUnavailable(ProblemError):
+    status, type_slug, title = 503, "service-unavailable", "Service Unavailable"
+
+
+def problem_body(
+    request: Request,
+    *,
+    status: int,
+    type_slug: str,
+    title: str,
+    detail: str,
+    errors: list[dict[str, Any]] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + type_slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "request_id": request_id_of(request),
+    }
+    if errors is not None:
+        body["errors"] = errors
+    if extra:
+        body.update(extra)
+    return body
+
+
+def request_id_of(request: Request) -> str:
+    return str(request.scope.get("state", {}).get("request_id", "") or "")
+
+
+def problem_response(
+    request: Request, exc: ProblemError, *, title: str | None = None
+) -> JSONResponse:
+    body = problem_body(
+        request,
+        status=exc.status,
+        type_slug=exc.type_slug,
+        title=title or exc.title,
+        detail=exc.detail,
+        errors=exc.errors,
+        extra=exc.extra,
+    )
+    return JSONResponse(body, status_code=exc.status, headers=exc.headers, media_type=PROBLEM_JSON)
+
+
+def _slug_for(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase.lower().replace(" ", "-")
+    except ValueError:
+        return "http-error"
+
+
+def _title_for(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "HTTP Error"
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    fields = []
+    for error in exc.errors():
+        loc = [str(part) for part in error.get("loc", ())]
+        fields.append({"loc": loc, "field": ".".join(loc[1:]) or ".".join(loc),
+                       "message": error.get("msg", ""), "type": error.get("type", "")})
+    return fields
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every error, ours or the framework's, through problem+json."""
+
+    async def on_problem(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ProblemError)
+        return problem_response(request, exc)
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        status = exc.status_code
+        detail = exc.detail if isinstance(exc.detail, str) else _title_for(status)
+        if status == 404 and detail == "Not Found":
+            detail = f"no route matches {request.method} {request.url.path}"
+        body = problem_body(request, status=status, type_slug=_slug_for(status),
+                            title=_title_for(status), detail=detail)
+        return JSONResponse(body, status_code=status, headers=dict(exc.headers or {}),
+                            media_type=PROBLEM_JSON)
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        fields = _field_errors(exc)
+        summary = "; ".join(f"{f['field'] or 'body'}: {f['message']}" for f in fields[:5])
+        body = problem_body(request, status=422, type_slug="validation",
+                            title="Unprocessable Content",
+                            detail=f"request validation failed: {summary}", errors=fields)
+        return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON)
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error (request_id=%s)", request_id_of(request))
+        body = problem_body(request, status=500, type_slug="internal",
+                            title="Internal Server Error",
+                            detail="an unexpected error occurred; quote the request_id")
+        return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON)
+
+    app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(Exception, on_unexpected)

@@ -1,0 +1,86 @@
+"""create_app(): routers, middleware, exception handlers and the lifespan of the API."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
+
+from app.catalog.router import router as catalog_router
+from app.clients import make_queue, make_redis, make_upstream
+from app.deps import Services
+from app.errors import PROBLEM_JSON, install_error_handlers, problem_body
+from app.middleware import RequestIdMiddleware
+from app.observability.router import router as operations_router
+from app.packages.router import router as packages_router
+from app.settings import Settings, get_settings
+
+logger = logging.getLogger("app")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    redis = make_redis(settings)
+    upstream = make_upstream(settings)
+    queue = make_queue(settings)
+    app.state.services = Services(settings=settings, redis=redis, upstream=upstream, queue=queue)
+    try:
+        yield
+    finally:
+        await upstream.aclose()
+        await redis.aclose(close_connection_pool=True)
+        await queue.aclose(close_connection_pool=True)
+
+
+async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
+    """Redis unreachable: 503 problem+json; the pool reconnects by itself when it returns."""
+    logger.warning("redis unavailable: %s", exc)
+    body = problem_body(request, status=503, type_slug="service-unavailable",
+                        title="Service Unavailable",
+                        detail="a backing store (Redis) is unavailable; try again shortly")
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "5"},
+                        media_type=PROBLEM_JSON)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Package Builder BFF",
+        version="1.0.0",
+        description="Simplified, aggregated endpoints over the Package Builder API.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_exception_handler(RedisError, _redis_down)
+    app.include_router(operations_router)
+    app.include_router(packages_router)
+    app.include_router(catalog_router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key",
+                           "X-Preferred-Partner-Id", "X-Request-ID", "Last-Event-ID"],
+            expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID",
+                            "Content-Disposition", "Idempotent-Replayed"],
+            max_age=600,
+        )
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    """``uvicorn app.main:app``: the app is built on first access, after settings load."""
+    if name == "app":
+        application = create_app()
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)

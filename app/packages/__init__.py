@@ -1,0 +1,1 @@
+"""Audience packages: list, create, merge, results page, evaluation, CSV, regenerate."""

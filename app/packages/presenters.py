@@ -1,0 +1,173 @@
+"""Pure functions that shape upstream payloads into the BFF's views."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import re
+from urllib.parse import quote
+
+from app.packages.schemas import (
+    ClusterCounts,
+    ClusterEvaluationView,
+    ClusterView,
+    EvaluationSettings,
+    EvaluationView,
+    EventRef,
+    PackageActions,
+    PackageStatusView,
+    PackageSummary,
+    PackageView,
+)
+from app.upstream.models import Evaluation, EvaluationDetails, UpstreamPackage
+
+_FILENAME_UNSAFE = re.compile(r'[^A-Za-z0-9 ._()&,+=@-]')
+
+
+def merged_from(merge_id: str | None) -> list[str]:
+    """``"123_456_789"`` → ``["123", "456", "789"]``, as the guide says; no API call.
+
+    A purely alphabetic part is a prefix of the id after it, so ``"pkg_1_pkg_2"``
+    gives ``["pkg_1", "pkg_2"]`` rather than four ids.
+    """
+    if not merge_id:
+        return []
+    ids: list[str] = []
+    prefix = ""
+    for part in merge_id.split("_"):
+        if not part:
+            continue
+        if part.isalpha():
+            prefix += part + "_"
+            continue
+        ids.append(prefix + part)
+        prefix = ""
+    if prefix:
+        ids.append(prefix.rstrip("_"))
+    return ids
+
+
+def progress_of(package: UpstreamPackage) -> int | None:
+    """0-100: the upstream's own progress when it gives one, else implied by the status."""
+    if package.progress is not None:
+        return max(0, min(100, round(package.progress)))
+    return {"INITIALIZING": 0, "DONE": 100, "EXPIRED": 100}.get(package.status)
+
+
+def created_sort_key(package: UpstreamPackage) -> tuple[float, str]:
+    """Newest first sorts on this descending; unparseable dates sort last."""
+    stamp = float("-inf")
+    if package.created_at:
+        try:
+            parsed = dt.datetime.fromisoformat(package.created_at.replace("Z", "+00:00"))
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=dt.UTC)
+            stamp = parsed.timestamp()
+        except ValueError:
+            pass
+    return (stamp, package.id)
+
+
+def encode_cursor(key: tuple[float, str]) -> str:
+    raw = json.dumps([key[0], key[1]]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, str] | None:
+    """The position after which the next page starts; None when the cursor is not ours."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        stamp, package_id = json.loads(raw)
+        return (float(stamp), str(package_id))
+    except (ValueError, TypeError):
+        return None
+
+
+def summary(package: UpstreamPackage) -> PackageSummary:
+    return PackageSummary(
+        id=package.id,
+        title=package.title,
+        status=package.status,
+        progress=progress_of(package),
+        merge_id=package.merge_id,
+        merged_from=merged_from(package.merge_id),
+        created_at=package.created_at,
+        targeting_mode=package.targeting_mode,
+        events=[EventRef(id=e.id, title=e.title) for e in package.events],
+    )
+
+
+def status_view(package: UpstreamPackage) -> PackageStatusView:
+    return PackageStatusView(id=package.id, status=package.status, progress=progress_of(package))
+
+
+def evaluation_settings(details: EvaluationDetails) -> EvaluationSettings:
+    return EvaluationSettings(
+        attribution_window_days=details.backhaul_evaluation_attribution_window,
+        model=details.backhaul_evaluation_model,
+        email_sent_date=details.email_sent_date,
+    )
+
+
+def evaluation_view(
+    package_id: str, details: EvaluationDetails, evaluation: Evaluation
+) -> EvaluationView:
+    return EvaluationView(
+        package_id=package_id,
+        settings=evaluation_settings(details),
+        clusters=[
+            ClusterEvaluationView(tc=tc, customers=c.customers, items=c.items, purchase=c.purchase)
+            for tc, c in evaluation.clusters.items()
+        ],
+    )
+
+
+def cluster_url(public_base: str, package_id: str, tc: str, leaf: str) -> str:
+    return (f"{public_base}/v1/packages/{quote(package_id, safe='')}/clusters/"
+            f"{quote(tc, safe='')}/{leaf}")
+
+
+def package_view(
+    package: UpstreamPackage,
+    details: EvaluationDetails | None,
+    evaluation: Evaluation | None,
+    public_base: str,
+) -> PackageView:
+    """The results page: package, settings and per-cluster evaluation side by side."""
+    done = package.status == "DONE"
+    results = evaluation.clusters if evaluation else {}
+    clusters = []
+    for tc, content in (package.content or {}).items():
+        counts = results.get(tc)
+        clusters.append(ClusterView(
+            tc=tc,
+            customers=content.customers,
+            items=content.items,
+            purchase=content.purchase,
+            preview=content.preview,
+            evaluation=ClusterCounts(customers=counts.customers, items=counts.items,
+                                     purchase=counts.purchase) if counts else None,
+            csv_url=cluster_url(public_base, package.id, tc, "customers.csv"),
+            exports_url=cluster_url(public_base, package.id, tc, "exports"),
+        ))
+    return PackageView(
+        **summary(package).model_dump(),
+        filter_settings=package.filter_settings,
+        evaluation_settings=evaluation_settings(details) if details else None,
+        clusters=clusters,
+        actions=PackageActions(
+            can_regenerate=package.status == "EXPIRED",
+            can_download=done and bool(clusters),
+            can_export=done and bool(clusters),
+            can_evaluate=done,
+            can_merge=done,
+        ),
+    )
+
+
+def csv_disposition(tc: str) -> str:
+    """``attachment`` with an ASCII-safe quoted filename and the exact RFC 5987 ``filename*``."""
+    name = f"{tc}-customers.csv"
+    fallback = _FILENAME_UNSAFE.sub("_", name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"

@@ -1,0 +1,152 @@
+"""HTTP for packages: parse, status codes, headers; the logic is in service.py."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
+
+from app.deps import CallContextDep, RedisDep, SettingsDep, UpstreamDep
+from app.packages.presenters import csv_disposition
+from app.packages.schemas import (
+    CreatePackageRequest,
+    EvaluationSettingsUpdate,
+    EvaluationView,
+    MergePackagesRequest,
+    PackageAccepted,
+    PackageList,
+    PackageStatus,
+    PackageStatusView,
+    PackageView,
+)
+from app.packages.service import PackageService
+from app.settings import Settings
+from app.watches.registry import WatchRegistry
+
+router = APIRouter(prefix="/v1/packages", tags=["packages"])
+
+PACKAGE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+PackageId = Annotated[str, Path(pattern=PACKAGE_ID_PATTERN, description="upstream package id")]
+ClusterName = Annotated[str, Path(min_length=1, max_length=512, description="cluster name (tc), URL-encoded")]
+PROBLEM = {"model": None, "content": {"application/problem+json": {}}}
+ERRORS = {400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 422: PROBLEM, 502: PROBLEM,
+          504: PROBLEM}
+
+
+def package_service(upstream: UpstreamDep, redis: RedisDep, settings: SettingsDep) -> PackageService:
+    return PackageService(upstream, WatchRegistry(redis), settings)
+
+
+ServiceDep = Annotated[PackageService, Depends(package_service)]
+
+
+def accepted(response: Response, settings: Settings, package_id: str, status_: str) -> PackageAccepted:
+    """202 with ``Location`` (the results page) and ``Retry-After`` (the poll interval)."""
+    path = f"/v1/packages/{quote(package_id, safe='')}"
+    response.headers["Location"] = path
+    response.headers["Retry-After"] = str(max(1, round(settings.poll_interval_s)))
+    base = settings.public_base
+    return PackageAccepted(id=package_id, status=status_, status_url=f"{base}{path}/status",
+                           events_url=f"{base}{path}/events", results_url=f"{base}{path}")
+
+
+@router.get("", response_model=PackageList, name="list_packages", responses=ERRORS)
+async def list_packages(
+    ctx: CallContextDep,
+    service: ServiceDep,
+    status_: Annotated[list[PackageStatus] | None, Query(alias="status")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="search in title and id")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> PackageList:
+    """The partner's packages, newest first; `merge_id` split into `merged_from`."""
+    return await service.list(ctx, statuses=status_ or [], q=q, limit=limit, cursor=cursor)
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=PackageAccepted,
+             name="create_package", responses=ERRORS)
+async def create_package(
+    body: CreatePackageRequest, ctx: CallContextDep, service: ServiceDep, settings: SettingsDep,
+    response: Response,
+) -> PackageAccepted:
+    """Start a build; the package is INITIALIZING and a watch follows it to the end."""
+    package_id = await service.create(ctx, body)
+    return accepted(response, settings, package_id, "INITIALIZING")
+
+
+@router.post("/merge", status_code=status.HTTP_202_ACCEPTED, response_model=PackageAccepted,
+             name="merge_packages", responses=ERRORS)
+async def merge_packages(
+    body: MergePackagesRequest, ctx: CallContextDep, service: ServiceDep, settings: SettingsDep,
+    response: Response,
+) -> PackageAccepted:
+    """Merge two or more packages into a new one (its `merged_from` lists them)."""
+    package_id = await service.merge(ctx, body.package_ids)
+    return accepted(response, settings, package_id, "INITIALIZING")
+
+
+@router.get("/{package_id}", response_model=PackageView, name="get_package", responses=ERRORS)
+async def get_package(package_id: PackageId, ctx: CallContextDep, service: ServiceDep) -> PackageView:
+    """The results page in one call: package, evaluation settings and per-cluster results."""
+    return await service.view(ctx, package_id)
+
+
+@router.get("/{package_id}/status", response_model=PackageStatusView, name="get_package_status",
+            responses=ERRORS)
+async def get_package_status(
+    package_id: PackageId, ctx: CallContextDep, service: ServiceDep
+) -> PackageStatusView:
+    """Just `{id, status, progress}`."""
+    return await service.status(ctx, package_id)
+
+
+@router.get("/{package_id}/evaluation", response_model=EvaluationView, name="get_evaluation",
+            responses=ERRORS)
+async def get_evaluation(
+    package_id: PackageId, ctx: CallContextDep, service: ServiceDep
+) -> EvaluationView:
+    """Attribution settings and per-cluster evaluation results."""
+    return await service.evaluation(ctx, package_id)
+
+
+@router.put("/{package_id}/evaluation", response_model=EvaluationView, name="update_evaluation",
+            responses=ERRORS)
+async def update_evaluation(
+    package_id: PackageId, body: EvaluationSettingsUpdate, ctx: CallContextDep,
+    service: ServiceDep,
+) -> EvaluationView:
+    """Save attribution settings (the upstream re-evaluates) and return the fresh evaluation."""
+    return await service.update_evaluation(ctx, package_id, body)
+
+
+@router.post("/{package_id}/regenerate", status_code=status.HTTP_202_ACCEPTED,
+             response_model=PackageAccepted, name="regenerate_package",
+             responses={**ERRORS, 409: PROBLEM})
+async def regenerate_package(
+    package_id: PackageId, ctx: CallContextDep, service: ServiceDep, settings: SettingsDep,
+    response: Response,
+) -> PackageAccepted:
+    """Rebuild an EXPIRED package (409 for any other status)."""
+    await service.regenerate(ctx, package_id)
+    return accepted(response, settings, package_id, "INITIALIZING")
+
+
+@router.get("/{package_id}/clusters/{tc:path}/customers.csv", name="download_customer_list",
+            response_class=StreamingResponse,
+            responses={**ERRORS, 200: {"content": {"text/csv": {}}}})
+async def download_customer_list(
+    package_id: PackageId, tc: ClusterName, ctx: CallContextDep, service: ServiceDep
+) -> StreamingResponse:
+    """One cluster's customers as CSV, streamed straight from the upstream."""
+    upstream = await service.open_customer_list(ctx, package_id, tc)
+    headers = upstream.headers
+    media_type = headers.pop("content-type", "text/csv; charset=utf-8")
+    headers["Content-Disposition"] = csv_disposition(tc)
+    headers["Cache-Control"] = "private, no-store"
+    return StreamingResponse(upstream.chunks(), media_type=media_type, headers=headers,
+                             background=BackgroundTask(upstream.aclose))
+
+

@@ -1,0 +1,225 @@
+"""The BFF's package shapes: what the SPA and internal services read and send."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+PackageStatus = Literal["INITIALIZING", "INPROGRESS", "DONE", "FAILED", "EXPIRED"]
+Id = int | str
+
+
+def _normalise_ids(values: list[Id], field: str) -> list[Id]:
+    """Digit strings become ints (the guide's ids are numbers); blanks and repeats are refused."""
+    out: list[Id] = []
+    for value in values:
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:
+                raise ValueError(f"{field} must not contain empty ids")
+            if value.isdigit() and len(value) < 19:
+                value = int(value)
+        out.append(value)
+    if len({str(v) for v in out}) != len(out):
+        raise ValueError(f"{field} must not contain the same id twice")
+    return out
+
+
+class PackageFilters(BaseModel):
+    """The seed's seven filters, validated so the upstream never sees nonsense."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    included_customers: list[Id] = Field(default_factory=list, max_length=100_000)
+    excluded_customers: list[Id] = Field(default_factory=list, max_length=100_000)
+    exclude_buying_behavior_above: float | None = Field(default=None, ge=0)
+    exclude_buying_behavior_below: float | None = Field(default=None, ge=0)
+    exclude_old_purchases_before: dt.date | None = None
+    exclude_recent_purchases_after: dt.date | None = None
+    exclude_ticket_categories: list[str] = Field(default_factory=list, max_length=1000)
+
+    @field_validator("included_customers", "excluded_customers")
+    @classmethod
+    def _ids(cls, values: list[Id], info: Any) -> list[Id]:
+        return _normalise_ids(values, info.field_name)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PackageFilters:
+        below, above = self.exclude_buying_behavior_below, self.exclude_buying_behavior_above
+        if below is not None and above is not None and below > above:
+            raise ValueError(
+                "exclude_buying_behavior_below must be <= exclude_buying_behavior_above"
+            )
+        before, after = self.exclude_old_purchases_before, self.exclude_recent_purchases_after
+        if before is not None and after is not None and before > after:
+            raise ValueError(
+                "exclude_old_purchases_before must be on or before exclude_recent_purchases_after"
+            )
+        both = {str(v) for v in self.included_customers} & {
+            str(v) for v in self.excluded_customers}
+        if both:
+            sample = ", ".join(sorted(both)[:5])
+            raise ValueError(f"customers both included and excluded: {sample}")
+        return self
+
+
+class CreatePackageRequest(BaseModel):
+    """Body of ``POST /v1/packages``: the wizard's result."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=200)
+    event_ids: list[Id] = Field(min_length=1, max_length=500)
+    targeting_mode: str = Field(min_length=1, max_length=64, examples=["lookalike"])
+    num_packages: int = Field(default=3, ge=1, le=20)
+    n_top_events: int = Field(default=3, ge=1, le=50)
+    filters: PackageFilters = Field(default_factory=PackageFilters)
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("title must not be blank")
+        return value.strip()
+
+    @field_validator("event_ids")
+    @classmethod
+    def _event_ids(cls, values: list[Id]) -> list[Id]:
+        return _normalise_ids(values, "event_ids")
+
+
+class MergePackagesRequest(BaseModel):
+    """Body of ``POST /v1/packages/merge``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    package_ids: list[str] = Field(min_length=2, max_length=50)
+
+    @field_validator("package_ids", mode="before")
+    @classmethod
+    def _as_strings(cls, values: Any) -> Any:
+        if isinstance(values, list):
+            return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+                    for v in values]
+        return values
+
+    @field_validator("package_ids")
+    @classmethod
+    def _distinct(cls, values: list[str]) -> list[str]:
+        values = [v.strip() for v in values]
+        if any(not v for v in values):
+            raise ValueError("package_ids must not contain empty ids")
+        if len(set(values)) != len(values):
+            raise ValueError("package_ids must be distinct")
+        return values
+
+
+class EventRef(BaseModel):
+    id: str
+    title: str | None = None
+
+
+class PackageSummary(BaseModel):
+    """One row of the list."""
+
+    id: str
+    title: str | None
+    status: str
+    progress: int | None
+    merge_id: str | None
+    merged_from: list[str]
+    created_at: str | None
+    targeting_mode: str | None
+    events: list[EventRef]
+
+
+class PackageList(BaseModel):
+    items: list[PackageSummary]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null at the end")
+
+
+class PackageAccepted(BaseModel):
+    """202 answer of create, merge and regenerate; poll ``status_url`` or open ``events_url``."""
+
+    id: str
+    status: str
+    status_url: str
+    events_url: str
+    results_url: str
+
+
+class PackageStatusView(BaseModel):
+    id: str
+    status: str
+    progress: int | None
+
+
+class EvaluationSettings(BaseModel):
+    """Attribution settings, in the BFF's words."""
+
+    attribution_window_days: int | None
+    model: str | None
+    email_sent_date: str | None
+
+
+class EvaluationSettingsUpdate(BaseModel):
+    """Body of ``PUT /v1/packages/{id}/evaluation``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    attribution_window_days: int = Field(ge=1, le=365)
+    model: str = Field(min_length=1, max_length=64, pattern=r"^[A-Z][A-Z0-9_]*$",
+                       examples=["EVENTS_FROM_PACKAGE"])
+    email_sent_date: dt.date | None = None
+
+
+class ClusterCounts(BaseModel):
+    customers: int
+    items: int
+    purchase: float
+
+
+class ClusterEvaluationView(ClusterCounts):
+    tc: str
+
+
+class EvaluationView(BaseModel):
+    package_id: str
+    settings: EvaluationSettings
+    clusters: list[ClusterEvaluationView]
+
+
+class ClusterView(ClusterCounts):
+    tc: str
+    preview: list[dict[str, Any]]
+    evaluation: ClusterCounts | None
+    csv_url: str
+    exports_url: str
+
+
+class PackageActions(BaseModel):
+    can_regenerate: bool
+    can_download: bool
+    can_export: bool
+    can_evaluate: bool
+    can_merge: bool
+
+
+class PackageView(BaseModel):
+    """The results page in one call."""
+
+    id: str
+    title: str | None
+    status: str
+    progress: int | None
+    merge_id: str | None
+    merged_from: list[str]
+    created_at: str | None
+    targeting_mode: str | None
+    events: list[EventRef]
+    filter_settings: dict[str, Any] | None
+    evaluation_settings: EvaluationSettings | None
+    clusters: list[ClusterView]
+    actions: PackageActions

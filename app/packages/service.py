@@ -1,0 +1,137 @@
+"""Package logic: aggregation, filtering and paging over the upstream. Knows no HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from app.errors import BadRequest, Conflict
+from app.packages import presenters
+from app.packages.schemas import (
+    CreatePackageRequest,
+    EvaluationSettingsUpdate,
+    EvaluationView,
+    PackageList,
+    PackageStatusView,
+    PackageView,
+)
+from app.settings import Settings
+from app.upstream import CallContext, CustomerListStream, PackageBuilderClient, UpstreamError
+from app.upstream.models import CreatePackagePayload, EvaluationDetails
+from app.watches.registry import WatchRegistry
+
+logger = logging.getLogger("app.packages")
+
+
+class PackageService:
+    """One instance per request; holds nothing but its collaborators."""
+
+    def __init__(
+        self, upstream: PackageBuilderClient, watches: WatchRegistry, settings: Settings
+    ) -> None:
+        self._upstream = upstream
+        self._watches = watches
+        self._settings = settings
+
+    async def list(
+        self, ctx: CallContext, *, statuses: Sequence[str], q: str | None, limit: int,
+        cursor: str | None,
+    ) -> PackageList:
+        """Newest first, filtered by status and a case-insensitive title/id search."""
+        after = presenters.decode_cursor(cursor) if cursor else None
+        if cursor and after is None:
+            raise BadRequest("cursor is not valid; pass the next_cursor of a previous page")
+        packages = await self._upstream.list_packages(ctx)
+        needle = (q or "").strip().casefold()
+        wanted = set(statuses)
+        rows = sorted(
+            (p for p in packages
+             if (not wanted or p.status in wanted)
+             and (not needle or needle in (p.title or "").casefold() or needle in p.id.casefold())),
+            key=presenters.created_sort_key, reverse=True,
+        )
+        if after is not None:
+            rows = [p for p in rows if presenters.created_sort_key(p) < after]
+        page = rows[:limit]
+        next_cursor = (presenters.encode_cursor(presenters.created_sort_key(page[-1]))
+                       if len(rows) > limit else None)
+        return PackageList(items=[presenters.summary(p) for p in page], next_cursor=next_cursor)
+
+    async def create(self, ctx: CallContext, request: CreatePackageRequest) -> str:
+        """Create upstream, then open the watch before answering."""
+        payload = CreatePackagePayload(
+            num_packages=request.num_packages,
+            n_top_events=request.n_top_events,
+            event_ids=request.event_ids,
+            package_title=request.title,
+            targeting_mode=request.targeting_mode,
+            filters=request.filters.model_dump(mode="json"),
+        )
+        ref = await self._upstream.create_package(ctx, payload)
+        await self._watches.open(ctx.partner_id, ref.id, reason="create")
+        return ref.id
+
+    async def merge(self, ctx: CallContext, package_ids: Sequence[str]) -> str:
+        ref = await self._upstream.merge_packages(ctx, package_ids)
+        await self._watches.open(ctx.partner_id, ref.id, reason="merge")
+        return ref.id
+
+    async def regenerate(self, ctx: CallContext, package_id: str) -> None:
+        """Only an EXPIRED package may be regenerated (409 otherwise, as upstream would)."""
+        package = await self._upstream.get_package(ctx, package_id)
+        if package.status != "EXPIRED":
+            raise Conflict(f"package {package_id!r} is {package.status}; only an EXPIRED "
+                           "package can be regenerated")
+        await self._upstream.regenerate_package(ctx, package_id)
+        await self._watches.open(ctx.partner_id, package_id, reason="regenerate")
+
+    async def status(self, ctx: CallContext, package_id: str) -> PackageStatusView:
+        return presenters.status_view(await self._upstream.get_package(ctx, package_id))
+
+    async def view(self, ctx: CallContext, package_id: str) -> PackageView:
+        """Package, settings and evaluation fetched concurrently; the page survives a
+        missing evaluation (not ready yet, or the evaluation service failing)."""
+        package, details, evaluation = await asyncio.gather(
+            self._upstream.get_package(ctx, package_id),
+            self._upstream.get_evaluation_details(ctx, package_id),
+            self._upstream.get_evaluation(ctx, package_id),
+            return_exceptions=True,
+        )
+        if isinstance(package, BaseException):
+            raise package
+        for part in (details, evaluation):
+            if isinstance(part, BaseException) and not isinstance(part, UpstreamError):
+                raise part
+            if isinstance(part, UpstreamError) and package.status == "DONE":
+                logger.warning("results page of %s without %s", package_id, part.detail)
+        return presenters.package_view(
+            package,
+            details if isinstance(details, EvaluationDetails) else None,
+            evaluation if not isinstance(evaluation, BaseException) else None,
+            self._settings.public_base,
+        )
+
+    async def evaluation(self, ctx: CallContext, package_id: str) -> EvaluationView:
+        details, evaluation = await asyncio.gather(
+            self._upstream.get_evaluation_details(ctx, package_id),
+            self._upstream.get_evaluation(ctx, package_id),
+        )
+        return presenters.evaluation_view(package_id, details, evaluation)
+
+    async def update_evaluation(
+        self, ctx: CallContext, package_id: str, update: EvaluationSettingsUpdate
+    ) -> EvaluationView:
+        """PUT the settings (which re-evaluates upstream), then read the fresh result."""
+        details = EvaluationDetails(
+            backhaul_evaluation_attribution_window=update.attribution_window_days,
+            backhaul_evaluation_model=update.model,
+            email_sent_date=update.email_sent_date.isoformat() if update.email_sent_date else None,
+        )
+        await self._upstream.put_evaluation_details(ctx, package_id, details)
+        return await self.evaluation(ctx, package_id)
+
+    async def open_customer_list(
+        self, ctx: CallContext, package_id: str, tc: str
+    ) -> CustomerListStream:
+        return await self._upstream.stream_customer_list(ctx, package_id, tc)

@@ -1,0 +1,118 @@
+"""The one Settings class: every BFF_ variable, validated once at start."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SIMULATOR_URL = "http://127.0.0.1:8081"
+
+
+def _split_csv(value: object) -> object:
+    """Comma-separated env values ("a,b") become lists; JSON lists pass through."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            import json
+
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Configuration of the API and the worker (prefix ``BFF_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="BFF_", extra="ignore", frozen=True)
+
+    upstream_url: AnyHttpUrl = AnyHttpUrl(SIMULATOR_URL)
+    data_integrations_url: AnyHttpUrl = AnyHttpUrl(SIMULATOR_URL)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    jwt_secret: SecretStr | None = None
+    upstream_service_token: SecretStr | None = None
+    poll_interval_s: float = Field(default=5.0, gt=0, le=3600)
+    webhook_retry_schedule: Annotated[list[float], NoDecode] = Field(
+        default=[5, 300, 1800, 7200, 18000, 36000, 36000]
+    )
+    webhook_allow_private_targets: bool = False
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    public_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000")
+    demo_partner_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # Tuning knobs beyond DESIGN.md's table; defaults suit production.
+    upstream_timeout_s: float = Field(default=10.0, gt=0)
+    upstream_connect_timeout_s: float = Field(default=3.0, gt=0)
+    upstream_max_connections: int = Field(default=200, ge=1)
+    upstream_retries: int = Field(default=2, ge=0, le=10)
+    redis_max_connections: int = Field(default=100, ge=1)
+    draft_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
+    draft_max_bytes: int = Field(default=256 * 1024, ge=1024)
+    evaluation_cache_ttl_s: int = Field(default=300, ge=1)
+    events_cache_ttl_s: int = Field(default=30, ge=1)
+    sse_heartbeat_s: float = Field(default=15.0, gt=0)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_disable_after_s: float = Field(default=5 * 24 * 3600, gt=0)
+    watch_deadline_s: float = Field(default=7 * 24 * 3600, gt=0)
+
+    @field_validator("webhook_retry_schedule", mode="before")
+    @classmethod
+    def _parse_schedule(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule_positive(cls, value: list[float]) -> list[float]:
+        if not value or any(delay < 0 for delay in value):
+            raise ValueError("must be a non-empty comma-separated list of seconds >= 0")
+        return value
+
+    @field_validator("cors_origins", "demo_partner_ids", mode="before")
+    @classmethod
+    def _parse_list(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @property
+    def upstream_base(self) -> str:
+        return str(self.upstream_url).rstrip("/")
+
+    @property
+    def data_integrations_base(self) -> str:
+        return str(self.data_integrations_url).rstrip("/")
+
+    @property
+    def public_base(self) -> str:
+        return str(self.public_url).rstrip("/")
+
+
+class SettingsError(SystemExit):
+    """Raised at start when a BFF_ variable is invalid; its message is one line."""
+
+
+def load_settings() -> Settings:
+    """Read and validate the environment; a bad value becomes one clear line."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "BFF_" + str(first["loc"][0]).upper() if first["loc"] else "BFF_*"
+        raise SettingsError(f"invalid configuration: {name}: {first['msg']}") from None
+    except ValueError as exc:  # e.g. a JSON list that does not parse
+        raise SettingsError(f"invalid configuration: {exc}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings for this process, read once."""
+    return load_settings()

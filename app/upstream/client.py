@@ -1,0 +1,360 @@
+"""PackageBuilderClient: one typed async method per upstream endpoint of the guide.
+
+One pooled ``httpx.AsyncClient`` for JSON calls and a second one for CSV
+downloads, so that long downloads never starve the JSON calls of connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from app.upstream.errors import (
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from app.upstream.models import (
+    CreatePackagePayload,
+    Evaluation,
+    EvaluationDetails,
+    ExportPayload,
+    PackageRef,
+    UpstreamPackage,
+)
+
+logger = logging.getLogger("app.upstream")
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+RETRYABLE_STATUSES = frozenset({502, 503, 504})
+# Sent by the BFF itself; everything else in a CSV answer is the upstream's to keep.
+HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
+    "trailer", "transfer-encoding", "upgrade",
+})
+_PACKAGE_LIST = TypeAdapter(list[UpstreamPackage])
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """Who an upstream call is made for: relayed as headers on every call."""
+
+    authorization: str
+    partner_id: str
+    request_id: str = ""
+
+    def headers(self) -> dict[str, str]:
+        headers = {"Authorization": self.authorization, "X-Preferred-Partner-Id": self.partner_id}
+        if self.request_id:
+            headers["X-Request-ID"] = self.request_id
+        return headers
+
+
+def path_segment(value: str) -> str:
+    """Percent-encode one path segment: ``/`` included, never slugified.
+
+    ``.`` and ``..`` are encoded too, or URL normalisation would remove them.
+    """
+    if value in (".", ".."):
+        return value.replace(".", "%2E")
+    return quote(value, safe="")
+
+
+class CustomerListStream:
+    """An open upstream CSV answer; the caller must ``aclose()`` it."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Entity headers to forward as they came (encoding and length stay true)."""
+        keep = ("content-type", "content-length", "content-encoding", "etag", "last-modified")
+        return {k: v for k, v in self._response.headers.items() if k.lower() in keep}
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """Raw bytes, still encoded as the upstream sent them; errors propagate."""
+        try:
+            async for chunk in self._response.aiter_raw():
+                yield chunk
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeout("the upstream stopped sending the CSV") from exc
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(f"the CSV download broke off: {type(exc).__name__}") from exc
+        finally:
+            await self._response.aclose()
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+
+def _detail_of(response: httpx.Response) -> str:
+    """The upstream's own message when it gave one, for the problem detail."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        for key in ("detail", "message", "error", "title"):
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                return f"upstream: {value}"
+    return f"the upstream answered {response.status_code} {response.reason_phrase}".strip()
+
+
+def _raise_for_status(response: httpx.Response) -> None:
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    if 400 <= status < 500:
+        headers = {}
+        if status == 429 and "retry-after" in response.headers:
+            headers["Retry-After"] = response.headers["retry-after"]
+        raise UpstreamRejected(status, _detail_of(response), headers)
+    raise UpstreamUnavailable(f"the upstream answered {status}")
+
+
+class PackageBuilderClient:
+    """Typed calls to the Package Builder API (and the data-integrations layer)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        data_integrations_url: str,
+        *,
+        timeout_s: float = 10.0,
+        connect_timeout_s: float = 3.0,
+        max_connections: int = 200,
+        retries: int = 2,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._integrations_url = data_integrations_url.rstrip("/")
+        self._retries = retries
+        limits = httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=4.0,  # below common upstream keep-alive timeouts (5 s)
+        )
+        timeout = httpx.Timeout(timeout_s, connect=connect_timeout_s, pool=timeout_s)
+        self._http = httpx.AsyncClient(
+            limits=limits, timeout=timeout, transport=transport, follow_redirects=False
+        )
+        self._downloads = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=max_connections, keepalive_expiry=4.0),
+            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s, pool=timeout_s),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+        await self._downloads.aclose()
+
+    # -- list -------------------------------------------------------------------------------
+
+    async def list_packages(self, ctx: CallContext) -> list[UpstreamPackage]:
+        """``GET /package_builder/packages/``: all packages of the partner."""
+        response = await self._request("GET", "/package_builder/packages/", ctx)
+        return self._parse_list(response)
+
+    async def merge_packages(self, ctx: CallContext, package_ids: Sequence[str]) -> PackageRef:
+        """``POST /package_builder/packages/merge?packages_ids=A&packages_ids=B``, no body."""
+        params = [("packages_ids", package_id) for package_id in package_ids]
+        response = await self._request(
+            "POST", "/package_builder/packages/merge", ctx, params=params
+        )
+        return self._parse(response, PackageRef)
+
+    # -- create -----------------------------------------------------------------------------
+
+    async def create_package(self, ctx: CallContext, payload: CreatePackagePayload) -> PackageRef:
+        """``POST /package_builder/packages``: starts an async build (INITIALIZING)."""
+        response = await self._request(
+            "POST", "/package_builder/packages", ctx, json=payload.model_dump(mode="json")
+        )
+        return self._parse(response, PackageRef)
+
+    async def search_events(
+        self, ctx: CallContext, *, search: str, page: int, since: str | None
+    ) -> Any:
+        """``GET /events?search=&page=&since=``: the wizard's event picker."""
+        params: dict[str, str | int] = {"search": search, "page": page}
+        if since:
+            params["since"] = since
+        response = await self._request("GET", "/events", ctx, params=params)
+        return self._json(response)
+
+    async def ids_from_nl_description(
+        self, ctx: CallContext, *, description: str, result_type: str | None,
+        language: str | None,
+    ) -> Any:
+        """``GET /nlq/ids_from_nl_description``: natural-language customer filter → ids."""
+        params = {"description": description}
+        if result_type:
+            params["result_type"] = result_type
+        if language:
+            params["language"] = language
+        response = await self._request("GET", "/nlq/ids_from_nl_description", ctx, params=params)
+        return self._json(response)
+
+    # -- results ----------------------------------------------------------------------------
+
+    async def get_package(self, ctx: CallContext, package_id: str) -> UpstreamPackage:
+        """``GET /package_builder/packages/{id}``: status, content, events, …"""
+        response = await self._request("GET", self._package_path(package_id), ctx)
+        return self._parse(response, UpstreamPackage)
+
+    async def get_evaluation_details(
+        self, ctx: CallContext, package_id: str
+    ) -> EvaluationDetails:
+        """``GET …/backhaul_evaluation_details``: the current attribution settings."""
+        path = self._package_path(package_id, "backhaul_evaluation_details")
+        return self._parse(await self._request("GET", path, ctx), EvaluationDetails)
+
+    async def put_evaluation_details(
+        self, ctx: CallContext, package_id: str, details: EvaluationDetails
+    ) -> None:
+        """``PUT …/backhaul_evaluation_details``: save settings, which triggers a re-eval."""
+        path = self._package_path(package_id, "backhaul_evaluation_details")
+        await self._request("PUT", path, ctx, json=details.model_dump(mode="json"))
+
+    async def get_evaluation(self, ctx: CallContext, package_id: str) -> Evaluation:
+        """``GET …/backhaul_evaluation``: per-cluster attribution results."""
+        path = self._package_path(package_id, "backhaul_evaluation")
+        return self._parse(await self._request("GET", path, ctx), Evaluation)
+
+    async def regenerate_package(self, ctx: CallContext, package_id: str) -> None:
+        """``POST …/regenerate``: an EXPIRED package re-enters INITIALIZING."""
+        await self._request("POST", self._package_path(package_id, "regenerate"), ctx)
+
+    async def stream_customer_list(
+        self, ctx: CallContext, package_id: str, tc: str
+    ) -> CustomerListStream:
+        """``GET …/{tc}/customer_list``, opened for streaming; ``tc`` is encoded, not slugified."""
+        url = self._base_url + self._package_path(package_id, path_segment(tc), "customer_list")
+        request = self._downloads.build_request("GET", url, headers=ctx.headers())
+        response = await self._send(self._downloads, request, stream=True)
+        if not 200 <= response.status_code < 300:
+            await response.aread()
+            await response.aclose()
+            _raise_for_status(response)
+        return CustomerListStream(response)
+
+    async def create_export(self, ctx: CallContext, payload: ExportPayload) -> dict[str, Any]:
+        """Data-integrations ``POST /exports``: push one cluster to a CRM."""
+        response = await self._request(
+            "POST", "/exports", ctx, json=payload.model_dump(), base=self._integrations_url
+        )
+        body = self._json(response) if response.content else {}
+        return body if isinstance(body, dict) else {"result": body}
+
+    async def ping(self) -> bool:
+        """True when the upstream answers HTTP at all (any status)."""
+        try:
+            await self._http.get(self._base_url + "/", timeout=2.0)
+        except httpx.HTTPError:
+            return False
+        return True
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _package_path(package_id: str, *rest: str) -> str:
+        parts = ["/package_builder/packages", path_segment(package_id), *rest]
+        return "/".join(parts)
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        ctx: CallContext,
+        *,
+        params: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None,
+        json: Any = None,
+        base: str | None = None,
+    ) -> httpx.Response:
+        url = (base or self._base_url) + path
+        request = self._http.build_request(
+            method, url, headers=ctx.headers(), params=params, json=json
+        )
+        response = await self._send(self._http, request)
+        _raise_for_status(response)
+        return response
+
+    async def _send(
+        self, client: httpx.AsyncClient, request: httpx.Request, *, stream: bool = False
+    ) -> httpx.Response:
+        """Send with bounded, jittered retries where a retry cannot do harm.
+
+        Connection failures are retried for every method (nothing reached the
+        upstream); broken answers and 502/503/504 only for GET and PUT.
+        """
+        idempotent = request.method in ("GET", "PUT")
+        attempts = self._retries + 1
+        for attempt in range(1, attempts + 1):
+            last = attempt == attempts
+            try:
+                response = await client.send(request, stream=stream)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if last:
+                    raise self._translate(exc) from exc
+            except httpx.PoolTimeout as exc:
+                raise self._translate(exc) from exc
+            except httpx.TransportError as exc:
+                if last or not idempotent:
+                    raise self._translate(exc) from exc
+            else:
+                if last or not idempotent or response.status_code not in RETRYABLE_STATUSES:
+                    return response
+                await response.aclose()
+            await asyncio.sleep(self._backoff(attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _backoff(attempt: int) -> float:
+        """Full jitter: 0 .. 0.1 s × 2^attempt, so retries of many callers spread out."""
+        return random.uniform(0, 0.1 * 2**attempt)
+
+    @staticmethod
+    def _translate(exc: httpx.HTTPError) -> UpstreamError:
+        if isinstance(exc, httpx.PoolTimeout):
+            return UpstreamUnavailable("no upstream connection became free in time", status=503)
+        if isinstance(exc, httpx.TimeoutException):
+            return UpstreamTimeout(f"the upstream did not answer in time ({type(exc).__name__})")
+        return UpstreamUnavailable(f"the upstream could not be reached ({type(exc).__name__})")
+
+    @staticmethod
+    def _json(response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except (ValueError, json.JSONDecodeError) as exc:
+            raise UpstreamBadResponse("the upstream answered with a body that is not JSON") from exc
+
+    def _parse(self, response: httpx.Response, model: type[ModelT]) -> ModelT:
+        try:
+            return model.model_validate(self._json(response))
+        except ValidationError as exc:
+            logger.warning("unexpected upstream payload for %s: %s", model.__name__, exc)
+            raise UpstreamBadResponse(
+                f"the upstream answered with an unexpected {model.__name__} payload"
+            ) from exc
+
+    def _parse_list(self, response: httpx.Response) -> list[UpstreamPackage]:
+        try:
+            return _PACKAGE_LIST.validate_python(self._json(response))
+        except ValidationError as exc:
+            logger.warning("unexpected upstream package list: %s", exc)
+            raise UpstreamBadResponse("the upstream answered with an unexpected package list") \
+                from exc

@@ -1,0 +1,61 @@
+"""Upstream failures as our own problem types: callers never see an httpx exception.
+
+Retryable (``retryable = True``): connection errors, timeouts, 429 and 5xx.
+Permanent: other 4xx (their status is kept) and payloads we cannot read.
+"""
+
+from __future__ import annotations
+
+from app.errors import ProblemError
+
+
+class UpstreamError(ProblemError):
+    """Base of every failure of an upstream call."""
+
+    status, type_slug, title = 502, "upstream-unavailable", "Bad Gateway"
+    retryable = False
+
+
+class UpstreamUnavailable(UpstreamError):
+    """Connection refused/reset, or an upstream 5xx: answered as 502."""
+
+    retryable = True
+
+
+class UpstreamTimeout(UpstreamError):
+    """The upstream did not answer in time: answered as 504."""
+
+    status, type_slug, title = 504, "upstream-timeout", "Gateway Timeout"
+    retryable = True
+
+
+class UpstreamBadResponse(UpstreamError):
+    """The upstream answered 2xx with a payload we cannot read: 502."""
+
+    type_slug = "upstream-bad-response"
+
+
+class UpstreamRejected(UpstreamError):
+    """The upstream refused the request with a 4xx; its status is kept (404 stays 404)."""
+
+    type_slug, title = "upstream-rejected", "Upstream Rejected The Request"
+
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail, status=status, headers=headers)
+        self.retryable = status == 429
+        self.type_slug = {
+            404: "not-found",
+            409: "conflict",
+            422: "validation",
+            429: "rate-limited",
+            401: "unauthorized",
+            403: "forbidden",
+        }.get(status, "upstream-rejected")
+        self.title = {
+            404: "Not Found",
+            409: "Conflict",
+            422: "Unprocessable Content",
+            429: "Too Many Requests",
+            401: "Unauthorized",
+            403: "Forbidden",
+        }.get(status, "Upstream Rejected The Request")

@@ -1,0 +1,95 @@
+"""Upstream payloads, named as the Package Builder guide names them.
+
+Lenient on purpose: unknown fields are ignored, numeric ids become strings,
+and optional parts may be missing, so a richer upstream never breaks us.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PACKAGE_STATUSES = ("INITIALIZING", "INPROGRESS", "DONE", "FAILED", "EXPIRED")
+TERMINAL_STATUSES = frozenset({"DONE", "FAILED", "EXPIRED"})
+BUILDING_STATUSES = frozenset({"INITIALIZING", "INPROGRESS"})
+
+
+class UpstreamModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+
+class UpstreamEvent(UpstreamModel):
+    id: str
+    title: str | None = None
+
+
+class ClusterContent(UpstreamModel):
+    customers: int = 0
+    items: int = 0
+    purchase: float = 0
+    preview: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class UpstreamPackage(UpstreamModel):
+    """A package as listed and as fetched (``content`` only on the single GET)."""
+
+    id: str
+    title: str | None = None
+    status: str
+    merge_id: str | None = None
+    created_at: str | None = None
+    events: list[UpstreamEvent] = Field(default_factory=list)
+    targeting_mode: str | None = None
+    progress: float | None = None
+    filter_settings: dict[str, Any] | None = None
+    content: dict[str, ClusterContent] | None = None
+
+
+class PackageRef(UpstreamModel):
+    """What create, merge and regenerate answer: ``{"id": "pkg_555"}``."""
+
+    id: str
+
+
+class EvaluationDetails(BaseModel):
+    """``backhaul_evaluation_details``: the attribution settings."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    backhaul_evaluation_attribution_window: int | None = None
+    backhaul_evaluation_model: str | None = None
+    email_sent_date: str | None = None
+
+
+class ClusterEvaluation(UpstreamModel):
+    customers: int = 0
+    items: int = 0
+    purchase: float = 0
+
+
+class Evaluation(UpstreamModel):
+    """``backhaul_evaluation``: ``{clusters: {<tc>: {customers, items, purchase}}}``."""
+
+    clusters: dict[str, ClusterEvaluation] = Field(default_factory=dict)
+
+
+class CreatePackagePayload(BaseModel):
+    """The guide's create payload, as sent upstream."""
+
+    num_packages: int
+    n_top_events: int
+    event_ids: list[int | str]
+    package_title: str
+    targeting_mode: str
+    filters: dict[str, Any]
+
+
+class ExportPayload(BaseModel):
+    """What the data-integrations layer takes for a CRM export."""
+
+    crm_name: str
+    secret_id: str
+    container_name: str
+    packageId: str
+    tc: str

@@ -1,0 +1,1 @@
+"""Watches: open builds the worker polls until a terminal status, then emits once."""

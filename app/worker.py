@@ -1,0 +1,54 @@
+"""arq WorkerSettings: the worker's functions, its clients in ctx, and its schedule.
+
+Start with ``arq app.worker.WorkerSettings`` or ``python -m app worker``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, TypedDict
+
+from arq.connections import ArqRedis
+from redis.asyncio import Redis
+
+from app.clients import arq_redis_settings, make_redis, make_upstream
+from app.settings import Settings, get_settings
+from app.upstream import PackageBuilderClient
+
+logger = logging.getLogger("app.worker")
+
+
+class WorkerCtx(TypedDict):
+    """What every job finds in ``ctx`` (arq adds ``redis``, ``job_id``, ``job_try``…)."""
+
+    settings: Settings
+    store: Redis
+    upstream: PackageBuilderClient
+    redis: ArqRedis
+
+
+async def on_startup(ctx: dict[str, Any]) -> None:
+    settings = get_settings()
+    ctx["settings"] = settings
+    ctx["store"] = make_redis(settings)
+    ctx["upstream"] = make_upstream(settings)
+    logger.info("worker started (upstream %s)", settings.upstream_base)
+
+
+async def on_shutdown(ctx: dict[str, Any]) -> None:
+    await ctx["upstream"].aclose()
+    await ctx["store"].aclose(close_connection_pool=True)
+
+
+async def ping(ctx: dict[str, Any]) -> str:
+    """A no-op job: proves the queue and a worker are alive."""
+    return "pong"
+
+
+class WorkerSettings:
+    functions = [ping]
+    on_startup = on_startup
+    on_shutdown = on_shutdown
+    redis_settings = arq_redis_settings(get_settings())
+    health_check_interval = 30
+    max_jobs = 50

@@ -1,0 +1,95 @@
+"""Real servers for tests: started on free 127.0.0.1 ports, stopped by their fixtures."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, *, timeout_s: float = 30.0, process: subprocess.Popen | None = None) -> None:
+    """Block until something accepts on the port (or the process died)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listened on port {port} within {timeout_s}s")
+
+
+class ManagedProcess:
+    """A child process with its output in a log file, shown when a test needs it."""
+
+    def __init__(self, name: str, argv: list[str], env: Mapping[str, str] | None = None,
+                 port: int | None = None) -> None:
+        self.name = name
+        self.argv = argv
+        self.env = {**os.environ, **(env or {})}
+        self.port = port
+        self.log_path = Path(tempfile.mkstemp(prefix=f"bff-{name}-", suffix=".log")[1])
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ManagedProcess:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(self.argv, env=self.env, cwd=ROOT, stdout=log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        if self.port is not None:
+            wait_for_port(self.port, process=self.process)
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 15.0) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(timeout=5)
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup at all, as when a machine dies."""
+        self.stop(signal.SIGKILL)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def python_module(*args: str) -> list[str]:
+    return [sys.executable, "-m", *args]
+
+
+class RedisServer(ManagedProcess):
+    """A private redis-server; ``restart()`` keeps the port (and, with AOF, the data)."""
+
+    def __init__(self, port: int, data_dir: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not on PATH")
+        super().__init__("redis", [binary, "--port", str(port), "--bind", "127.0.0.1",
+                                   "--save", "", "--appendonly", "yes", "--dir", str(data_dir)],
+                         port=port)
+        self.url = f"redis://127.0.0.1:{port}/0"
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
