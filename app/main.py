@@ -14,11 +14,15 @@ from redis.exceptions import RedisError
 from app.catalog.router import router as catalog_router
 from app.clients import make_queue, make_redis, make_upstream
 from app.deps import Services
+from app.drafts.router import router as drafts_router
 from app.errors import PROBLEM_JSON, install_error_handlers, problem_body
+from app.exports.router import router as exports_router
+from app.live.router import router as live_router
 from app.middleware import RequestIdMiddleware
 from app.observability.router import router as operations_router
 from app.packages.router import router as packages_router
 from app.settings import Settings, get_settings
+from app.webhooks.router import router as webhooks_router
 
 logger = logging.getLogger("app")
 
@@ -60,8 +64,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_exception_handler(RedisError, _redis_down)
     app.include_router(operations_router)
+    app.include_router(live_router)
     app.include_router(packages_router)
+    app.include_router(exports_router)
     app.include_router(catalog_router)
+    app.include_router(drafts_router)
+    app.include_router(webhooks_router)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -12,8 +12,11 @@ from arq.connections import ArqRedis
 from redis.asyncio import Redis
 
 from app.clients import arq_redis_settings, make_redis, make_upstream
+from app.exports.tasks import EXPORT_FUNCTIONS
 from app.settings import Settings, get_settings
 from app.upstream import PackageBuilderClient
+from app.watches.tasks import WATCH_CRON_JOBS, WATCH_FUNCTIONS
+from app.webhooks.tasks import WEBHOOK_FUNCTIONS
 
 logger = logging.getLogger("app.worker")
 
@@ -46,7 +49,8 @@ async def ping(ctx: dict[str, Any]) -> str:
 
 
 class WorkerSettings:
-    functions = [ping]
+    functions = [ping, *WATCH_FUNCTIONS, *WEBHOOK_FUNCTIONS, *EXPORT_FUNCTIONS]
+    cron_jobs = [*WATCH_CRON_JOBS]
     on_startup = on_startup
     on_shutdown = on_shutdown
     redis_settings = arq_redis_settings(get_settings())

@@ -1,0 +1,1 @@
+"""Wizard drafts kept server-side (instead of the browser's localStorage)."""

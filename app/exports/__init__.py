@@ -1,0 +1,1 @@
+"""CRM exports of one cluster through the data-integrations layer."""

@@ -1,0 +1,1 @@
+"""Webhook endpoints per partner and Standard Webhooks delivery."""
