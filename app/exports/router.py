@@ -2,6 +2,45 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Response, status
+
+from app.deps import CallContextDep, PrincipalDep, QueueDep, RedisDep, SettingsDep, UpstreamDep
+from app.exports.schemas import Export, ExportAccepted, ExportRequest
+from app.exports.service import ExportService
+from app.exports.store import ExportStore
+from app.packages.router import ERRORS, PROBLEM, ClusterName, PackageId
 
 router = APIRouter(tags=["exports"])
+
+
+def export_service(redis: RedisDep, upstream: UpstreamDep, queue: QueueDep) -> ExportService:
+    return ExportService(ExportStore(redis), upstream, queue)
+
+
+ServiceDep = Annotated[ExportService, Depends(export_service)]
+
+
+@router.post("/v1/packages/{package_id}/clusters/{tc:path}/exports",
+             status_code=status.HTTP_202_ACCEPTED, response_model=ExportAccepted,
+             name="create_export", responses={**ERRORS, 409: PROBLEM})
+async def create_export(
+    package_id: PackageId, tc: ClusterName, body: ExportRequest, ctx: CallContextDep,
+    service: ServiceDep, settings: SettingsDep, response: Response,
+) -> ExportAccepted:
+    """Send one cluster to a CRM through the data-integrations layer (done by the worker)."""
+    export = await service.start(ctx, package_id, tc, body)
+    response.headers["Location"] = f"/v1/exports/{export.id}"
+    return ExportAccepted(id=export.id, status=export.status,
+                          status_url=f"{settings.public_base}/v1/exports/{export.id}")
+
+
+@router.get("/v1/exports/{export_id}", response_model=Export, name="get_export",
+            responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM})
+async def get_export(
+    export_id: Annotated[str, Path(max_length=64)], principal: PrincipalDep,
+    service: ServiceDep,
+) -> Export:
+    """An export's status: PENDING, RUNNING, DONE, or FAILED with its reason."""
+    return await service.get(principal.partner_id, export_id)

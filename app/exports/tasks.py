@@ -4,4 +4,36 @@ from __future__ import annotations
 
 from typing import Any
 
-EXPORT_FUNCTIONS: list[Any] = []
+from arq import Retry
+from arq.worker import func
+
+from app.exports.service import RUN_EXPORT, run_export
+from app.exports.store import ExportStore
+from app.upstream import CallContext, UpstreamError
+
+MAX_TRIES = 8
+
+
+def _service_context(ctx: dict[str, Any], partner_id: str, export_id: str) -> CallContext:
+    token = ctx["settings"].upstream_service_token
+    authorization = f"Bearer {token.get_secret_value()}" if token else ""
+    return CallContext(authorization, partner_id, request_id=f"export-{export_id}")
+
+
+async def run_export_job(ctx: dict[str, Any], partner_id: str, export_id: str) -> str | None:
+    """Send one export to the data-integrations layer; retryable failures back off."""
+    job_try = int(ctx.get("job_try", 1))
+    try:
+        export = await run_export(
+            ExportStore(ctx["store"]), ctx["upstream"],
+            _service_context(ctx, partner_id, export_id), export_id,
+            final_try=job_try >= MAX_TRIES,
+        )
+    except UpstreamError as exc:
+        raise Retry(defer=min(60.0, 0.5 * 2 ** job_try)) from exc
+    return export.status if export else None
+
+
+EXPORT_FUNCTIONS: list[Any] = [
+    func(run_export_job, name=RUN_EXPORT, max_tries=MAX_TRIES, timeout=30),
+]

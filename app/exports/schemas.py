@@ -1,0 +1,48 @@
+"""Shapes of CRM exports."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ExportStatus = Literal["PENDING", "RUNNING", "DONE", "FAILED"]
+
+
+class ExportRequest(BaseModel):
+    """Body of ``POST /v1/packages/{id}/clusters/{tc}/exports``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    crm_name: str = Field(min_length=1, max_length=100, examples=["salesforce"])
+    secret_id: str = Field(min_length=1, max_length=200, description="id of the stored CRM credentials")
+    container_name: str = Field(min_length=1, max_length=200, examples=["Munich Q3 lookalikes"])
+
+
+class ExportAttempt(BaseModel):
+    at: float
+    outcome: str
+    detail: str | None = None
+
+
+class Export(BaseModel):
+    """An export as stored and as shown; ``reason`` says why it FAILED."""
+
+    id: str
+    status: ExportStatus
+    package_id: str
+    tc: str
+    crm_name: str
+    secret_id: str
+    container_name: str
+    created_at: float
+    updated_at: float
+    reason: str | None = None
+    upstream_reference: str | None = None
+    attempts: list[ExportAttempt] = Field(default_factory=list)
+
+
+class ExportAccepted(BaseModel):
+    id: str
+    status: ExportStatus
+    status_url: str

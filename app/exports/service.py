@@ -1,0 +1,90 @@
+"""Exports: accepted by the API, carried out by the worker with retries."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from arq.connections import ArqRedis
+
+from app.errors import Conflict, NotFound
+from app.exports.schemas import Export, ExportAttempt, ExportRequest
+from app.exports.store import ExportStore
+from app.upstream import CallContext, PackageBuilderClient, UpstreamError
+from app.upstream.models import ExportPayload
+
+logger = logging.getLogger("app.exports")
+RUN_EXPORT = "run_export"
+
+
+def export_job_id(export_id: str) -> str:
+    return f"export:{export_id}"
+
+
+class ExportService:
+    def __init__(self, store: ExportStore, upstream: PackageBuilderClient, queue: ArqRedis) -> None:
+        self._store = store
+        self._upstream = upstream
+        self._queue = queue
+
+    async def start(
+        self, ctx: CallContext, package_id: str, tc: str, request: ExportRequest
+    ) -> Export:
+        """Check the cluster exists on a DONE package, record the export, then enqueue it."""
+        package = await self._upstream.get_package(ctx, package_id)
+        if package.status != "DONE":
+            raise Conflict(f"package {package_id!r} is {package.status}; only a DONE package "
+                           "can be exported")
+        if tc not in (package.content or {}):
+            raise NotFound("cluster", tc)
+        now = time.time()
+        export = Export(id=uuid.uuid4().hex, status="PENDING", package_id=package_id, tc=tc,
+                        crm_name=request.crm_name, secret_id=request.secret_id,
+                        container_name=request.container_name, created_at=now, updated_at=now)
+        await self._store.save(ctx.partner_id, export)
+        await self._queue.enqueue_job(RUN_EXPORT, ctx.partner_id, export.id,
+                                      _job_id=export_job_id(export.id))
+        return export
+
+    async def get(self, partner_id: str, export_id: str) -> Export:
+        export = await self._store.get(partner_id, export_id)
+        if export is None:
+            raise NotFound("export", export_id)
+        return export
+
+
+async def run_export(
+    store: ExportStore, upstream: PackageBuilderClient, ctx: CallContext, export_id: str,
+    *, final_try: bool,
+) -> Export | None:
+    """One attempt. Returns the export when finished; raises the retryable error otherwise.
+
+    Safe to run twice: a finished export is left alone.
+    """
+    export = await store.get(ctx.partner_id, export_id)
+    if export is None or export.status in ("DONE", "FAILED"):
+        return export
+    export.status = "RUNNING"
+    export.updated_at = time.time()
+    await store.save(ctx.partner_id, export)
+    payload = ExportPayload(crm_name=export.crm_name, secret_id=export.secret_id,
+                            container_name=export.container_name, packageId=export.package_id,
+                            tc=export.tc)
+    try:
+        answer = await upstream.create_export(ctx, payload)
+    except UpstreamError as exc:
+        export.attempts.append(ExportAttempt(at=time.time(), outcome="error", detail=exc.detail))
+        export.updated_at = time.time()
+        if exc.retryable and not final_try:
+            await store.save(ctx.partner_id, export)
+            raise
+        export.status, export.reason = "FAILED", exc.detail
+        await store.save(ctx.partner_id, export)
+        return export
+    reference = answer.get("id")
+    export.attempts.append(ExportAttempt(at=time.time(), outcome="accepted"))
+    export.status, export.updated_at = "DONE", time.time()
+    export.upstream_reference = str(reference) if reference is not None else None
+    await store.save(ctx.partner_id, export)
+    return export
