@@ -59,6 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         description="Simplified, aggregated endpoints over the Package Builder API.",
         lifespan=lifespan,
+        # Route names (verb_resource) are the operation ids the SPA's generated client uses.
+        generate_unique_id_function=lambda route: route.name,
     )
     app.state.settings = settings
     install_error_handlers(app)

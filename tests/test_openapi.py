@@ -1,0 +1,31 @@
+"""The committed OpenAPI documents are the contract: they must match the code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.openapi_export import openapi_document, render
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_committed_openapi_matches_the_app():
+    committed = (ROOT / "openapi" / "bff.json").read_text(encoding="utf-8")
+    assert committed == render(), "openapi/bff.json is stale: run `make openapi` and commit it"
+
+
+def test_every_route_has_a_verb_resource_operation_id():
+    operations = [op for path in openapi_document()["paths"].values() for op in path.values()]
+    ids = [op["operationId"] for op in operations]
+    assert len(ids) == len(set(ids)), "operation ids must be unique"
+    assert all("_" in op_id and op_id.split("_")[0] in {
+        "list", "get", "create", "merge", "update", "regenerate", "download", "search",
+        "resolve", "delete", "submit", "patch", "replace", "rotate", "send", "redeliver",
+        "stream", "watch"} for op_id in ids), ids
+
+
+def test_upstream_description_is_committed():
+    text = (ROOT / "openapi" / "upstream.yaml").read_text(encoding="utf-8")
+    for path in ("/package_builder/packages/", "/package_builder/packages/merge",
+                 "/backhaul_evaluation_details", "/customer_list", "/nlq/ids_from_nl_description"):
+        assert path in text
