@@ -45,4 +45,5 @@ def make_upstream(settings: Settings) -> PackageBuilderClient:
         connect_timeout_s=settings.upstream_connect_timeout_s,
         max_connections=settings.upstream_max_connections,
         retries=settings.upstream_retries,
+        transport=settings.upstream_transport,
     )

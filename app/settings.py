@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -47,11 +47,13 @@ class Settings(BaseSettings):
     upstream_connect_timeout_s: float = Field(default=3.0, gt=0)
     upstream_max_connections: int = Field(default=200, ge=1)
     upstream_retries: int = Field(default=2, ge=0, le=10)
+    upstream_transport: Literal["aiohttp", "httpx"] = "aiohttp"
     redis_max_connections: int = Field(default=100, ge=1)
     draft_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
     draft_max_bytes: int = Field(default=256 * 1024, ge=1024)
     evaluation_cache_ttl_s: int = Field(default=300, ge=1)
     events_cache_ttl_s: int = Field(default=30, ge=1)
+    idempotency_wait_s: float = Field(default=10.0, gt=0, le=60)
     sse_heartbeat_s: float = Field(default=15.0, gt=0)
     webhook_timeout_s: float = Field(default=10.0, gt=0)
     webhook_disable_after_s: float = Field(default=5 * 24 * 3600, gt=0)

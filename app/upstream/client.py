@@ -137,26 +137,29 @@ class PackageBuilderClient:
         connect_timeout_s: float = 3.0,
         max_connections: int = 200,
         retries: int = 2,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: str = "httpx",
     ) -> None:
+        """``transport`` is ``"aiohttp"`` (fast pool, the service default) or ``"httpx"``."""
         self._base_url = base_url.rstrip("/")
         self._integrations_url = data_integrations_url.rstrip("/")
         self._retries = retries
-        limits = httpx.Limits(
-            max_connections=max_connections,
-            max_keepalive_connections=max_connections,
-            keepalive_expiry=4.0,  # below common upstream keep-alive timeouts (5 s)
-        )
         timeout = httpx.Timeout(timeout_s, connect=connect_timeout_s, pool=timeout_s)
-        self._http = httpx.AsyncClient(
-            limits=limits, timeout=timeout, transport=transport, follow_redirects=False
-        )
-        self._downloads = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=max_connections, keepalive_expiry=4.0),
-            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s, pool=timeout_s),
-            transport=transport,
-            follow_redirects=False,
-        )
+        self._http = self._make_client(transport, max_connections, timeout)
+        self._downloads = self._make_client(transport, max_connections, timeout)
+
+    @staticmethod
+    def _make_client(kind: str, max_connections: int, timeout: httpx.Timeout) -> httpx.AsyncClient:
+        keepalive_expiry = 4.0  # below common upstream keep-alive timeouts (5 s)
+        if kind == "aiohttp":
+            from app.upstream.transport import AiohttpTransport
+
+            transport: httpx.AsyncBaseTransport = AiohttpTransport(
+                max_connections=max_connections, keepalive_expiry=keepalive_expiry)
+        else:
+            transport = httpx.AsyncHTTPTransport(limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections,
+                keepalive_expiry=keepalive_expiry))
+        return httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False)
 
     async def aclose(self) -> None:
         await self._http.aclose()
