@@ -57,29 +57,29 @@ async def test_another_partners_package_is_404(api, sim):
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
-async def test_upstream_5xx_becomes_502(api, sim, status):
-    await add_fault(sim, "list_packages", status=status, rate=1.0)
+async def test_upstream_5xx_becomes_502(api, sim, partner, status):
+    await add_fault(sim, "list_packages", partner, status=status, rate=1.0)
     assert_problem(await api.get("/v1/packages"), 502)
 
 
-async def test_upstream_disconnect_becomes_502(api, sim):
-    await add_fault(sim, "list_packages", mode="disconnect", rate=1.0)
+async def test_upstream_disconnect_becomes_502(api, sim, partner):
+    await add_fault(sim, "list_packages", partner, mode="disconnect", rate=1.0)
     assert_problem(await api.get("/v1/packages"), 502)
 
 
-async def test_upstream_timeout_becomes_504(api, sim):
-    await add_fault(sim, "list_packages", latency_ms=5000, mode="delay", rate=1.0)
+async def test_upstream_timeout_becomes_504(api, sim, partner):
+    await add_fault(sim, "list_packages", partner, latency_ms=5000, mode="delay", rate=1.0)
     assert_problem(await api.get("/v1/packages"), 504)
 
 
-async def test_malformed_upstream_answer_becomes_502(api, sim):
-    await add_fault(sim, "get_package", mode="malformed", rate=1.0)
+async def test_malformed_upstream_answer_becomes_502(api, sim, partner):
+    await add_fault(sim, "get_package", partner, mode="malformed", rate=1.0)
     body = assert_problem(await api.get("/v1/packages/1"), 502)
     assert "unexpected" in body["detail"]
 
 
 async def test_transient_upstream_failure_is_retried_for_reads(api, sim, partner):
-    await add_fault(sim, "list_packages", status=503, rate=1.0, count=1)
+    await add_fault(sim, "list_packages", partner, status=503, rate=1.0, count=1)
     response = await api.get("/v1/packages")
     assert response.status_code == 200
 

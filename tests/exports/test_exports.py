@@ -43,7 +43,7 @@ async def test_export_reaches_the_data_integrations_layer(api, sim, partner, wor
 
 async def test_export_retries_through_upstream_failures(api, sim, partner, worker_process):
     package = await make_package(sim, partner, "DONE", clusters=["retry me"])
-    await add_fault(sim, "create_export", status=503, count=2)
+    await add_fault(sim, "create_export", partner, status=503, count=2)
     response = await api.post(exports_path(package["id"], "retry me"), json=BODY)
     export = await wait_for_export(api, response.json()["id"], until={"DONE", "FAILED"})
     assert export["status"] == "DONE"
@@ -53,7 +53,7 @@ async def test_export_retries_through_upstream_failures(api, sim, partner, worke
 async def test_export_rejected_by_the_layer_fails_with_its_reason(api, sim, partner,
                                                                   worker_process):
     package = await make_package(sim, partner, "DONE", clusters=["nope"])
-    await add_fault(sim, "create_export", status=400, count=1)
+    await add_fault(sim, "create_export", partner, status=400, count=1)
     response = await api.post(exports_path(package["id"], "nope"), json=BODY)
     export = await wait_for_export(api, response.json()["id"], until={"DONE", "FAILED"})
     assert export["status"] == "FAILED" and export["reason"]

@@ -63,7 +63,7 @@ async def test_csv_of_a_building_package_keeps_the_upstream_409(api, sim, partne
 async def test_upstream_breaking_off_mid_csv_is_an_error_not_a_short_file(api, sim, partner):
     package = await make_package(sim, partner, "DONE", clusters=["cut"],
                                  customers_per_cluster=200_000)
-    await add_fault(sim, "get_customer_list", mode="truncate", after_bytes=100_000, count=1)
+    await add_fault(sim, "get_customer_list", partner, mode="truncate", after_bytes=100_000, count=1)
     with pytest.raises(httpx.HTTPError):
         async with api.stream("GET", csv_path(package["id"], "cut")) as response:
             assert response.status_code == 200

@@ -24,8 +24,11 @@ async def force_status(sim: httpx.AsyncClient, package_id: str, status: str,
     (await sim.post(f"/_sim/packages/{package_id}/status", json=body)).raise_for_status()
 
 
-async def add_fault(sim: httpx.AsyncClient, route: str, **spec: Any) -> None:
-    (await sim.post("/_sim/faults", json={"route": route, **spec})).raise_for_status()
+async def add_fault(sim: httpx.AsyncClient, route: str, partner: str, **spec: Any) -> None:
+    """A fault on one upstream operation for ``partner`` only, so that other callers
+    (the session worker polling other partners) neither see nor consume it."""
+    body = {"route": route, "partner_id": partner, **spec}
+    (await sim.post("/_sim/faults", json=body)).raise_for_status()
 
 
 async def upstream_calls(sim: httpx.AsyncClient, partner: str) -> dict[str, int]:

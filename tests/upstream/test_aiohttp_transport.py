@@ -56,20 +56,20 @@ async def test_merge_sends_no_body(client, sim, partner):
 
 
 async def test_read_retries_a_503_once(client, sim, partner):
-    await add_fault(sim, "list_packages", status=503, count=1)
+    await add_fault(sim, "list_packages", partner, status=503, count=1)
     await client.list_packages(ctx(partner))
     assert (await upstream_calls(sim, partner))["list_packages"] == 2
 
 
 async def test_a_dropped_create_is_not_sent_twice(client, sim, partner):
-    await add_fault(sim, "create_package", mode="disconnect", count=1)
+    await add_fault(sim, "create_package", partner, mode="disconnect", count=1)
     with pytest.raises(UpstreamUnavailable):
         await client.create_package(ctx(partner), payload())
     assert (await upstream_calls(sim, partner))["create_package"] == 1
 
 
 async def test_slow_upstream_times_out_as_504(client, sim, partner):
-    await add_fault(sim, "get_evaluation_details", mode="delay", latency_ms=3000)
+    await add_fault(sim, "get_evaluation_details", partner, mode="delay", latency_ms=3000)
     package = await make_package(sim, partner, "DONE")
     with pytest.raises(UpstreamTimeout):
         await client.get_evaluation_details(ctx(partner), package["id"])
