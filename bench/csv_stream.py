@@ -1,0 +1,95 @@
+"""CSV pass-through: throughput through the BFF vs straight from the simulator, and the
+API's memory while ~1 GB streams (it must not grow with the body).
+
+Prints MB/s of both paths (same run), their ratio, and the API's RSS before and at peak.
+Size: BENCH_CSV_ROWS (default 13,000,000 rows ≈ 1 GB).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import aiohttp  # noqa: E402
+
+from bench._stack import rss_mib, stack  # noqa: E402
+
+ROWS = int(os.environ.get("BENCH_CSV_ROWS", "13000000"))
+PARTNER = "bench-csv"
+TC = "AC/DC fans"
+
+
+async def download(url: str, headers: dict[str, str]) -> tuple[int, float]:
+    """Bytes received and seconds taken, reading in chunks as a browser would."""
+    received = 0
+    started = time.perf_counter()
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=60)
+    async with aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as session, \
+            session.get(url, headers=headers) as response:
+        response.raise_for_status()
+        async for chunk in response.content.iter_chunked(256 * 1024):
+            received += len(chunk)
+    return received, time.perf_counter() - started
+
+
+class PeakRss:
+    """Samples a process's RSS every 50 ms on a thread while a download runs."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak, self._stop = pid, rss_mib(pid), threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_mib(self.pid))
+            time.sleep(0.05)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+async def run() -> dict[str, float]:
+    with stack() as s:
+        async with aiohttp.ClientSession() as control:
+            async with control.post(f"{s.sim_url}/_sim/packages", json={
+                    "partner_id": PARTNER, "status": "DONE", "clusters": [TC],
+                    "customers_per_cluster": ROWS}) as response:
+                package = await response.json()
+        headers = s.headers(PARTNER)
+        segment = quote(TC, safe="")
+        direct_url = f"{s.sim_url}/package_builder/packages/{package['id']}/{segment}/customer_list"
+        bff_url = f"{s.api_url}/v1/packages/{package['id']}/clusters/{segment}/customers.csv"
+        await download(f"{s.api_url}/healthz", {})  # the API has served a request
+        pid = s.api.process.pid  # type: ignore[union-attr]
+        rss_before = rss_mib(pid)
+        direct_bytes, direct_s = await download(direct_url, headers)
+        with PeakRss(pid) as peak:
+            bff_bytes, bff_s = await download(bff_url, headers)
+        assert bff_bytes == direct_bytes, (bff_bytes, direct_bytes)
+    mb = bff_bytes / 1e6
+    result = {"size_mb": mb, "direct_mb_s": mb / direct_s, "bff_mb_s": mb / bff_s,
+              "ratio": (mb / bff_s) / (mb / direct_s), "rss_before_mib": rss_before,
+              "rss_peak_mib": peak.peak}
+    print(f"CSV of {ROWS:,} rows ({mb:,.0f} MB):")
+    print(f"  straight from the simulator  {result['direct_mb_s']:8.0f} MB/s")
+    print(f"  through the BFF              {result['bff_mb_s']:8.0f} MB/s")
+    print(f"  ratio BFF/direct             {result['ratio']:8.2f}")
+    print(f"  API RSS before / peak        {rss_before:6.0f} / {peak.peak:.0f} MiB "
+          f"(growth {peak.peak - rss_before:.0f} MiB for a {mb:,.0f} MB body)")
+    return result
+
+
+if __name__ == "__main__":
+    asyncio.run(run())
