@@ -159,7 +159,8 @@ class PackageBuilderClient:
             transport = httpx.AsyncHTTPTransport(limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections,
                 keepalive_expiry=keepalive_expiry))
-        return httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False)
+        # Redirects are followed (httpx drops Authorization when one leaves the origin).
+        return httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=True)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -178,7 +179,15 @@ class PackageBuilderClient:
         response = await self._request(
             "POST", "/package_builder/packages/merge", ctx, params=params
         )
-        return self._parse(response, PackageRef)
+        ref = self._ref_of(response)
+        if ref is not None:
+            return ref
+        # The guide does not say what merge answers: find the new package by its merge_id.
+        merge_id = "_".join(package_ids)
+        candidates = [p for p in await self.list_packages(ctx) if p.merge_id == merge_id]
+        if not candidates:
+            raise UpstreamBadResponse("the upstream accepted the merge but named no package")
+        return PackageRef(id=max(candidates, key=lambda p: (p.created_at or "", p.id)).id)
 
     # -- create -----------------------------------------------------------------------------
 
@@ -187,7 +196,10 @@ class PackageBuilderClient:
         response = await self._request(
             "POST", "/package_builder/packages", ctx, json=payload.model_dump(mode="json")
         )
-        return self._parse(response, PackageRef)
+        ref = self._ref_of(response)
+        if ref is None:
+            raise UpstreamBadResponse("the upstream created a package but answered no id")
+        return ref
 
     async def search_events(
         self, ctx: CallContext, *, search: str, page: int, since: str | None
@@ -344,6 +356,21 @@ class PackageBuilderClient:
             return response.json()
         except (ValueError, json.JSONDecodeError) as exc:
             raise UpstreamBadResponse("the upstream answered with a body that is not JSON") from exc
+
+    @staticmethod
+    def _ref_of(response: httpx.Response) -> PackageRef | None:
+        """The new package's id from ``{"id": …}`` (the guide), or the few shapes close to it."""
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            return None
+        if isinstance(body, dict) and isinstance(body.get("package"), dict):
+            body = body["package"]
+        if isinstance(body, dict):
+            body = next((body[k] for k in ("id", "package_id", "packageId") if body.get(k)), None)
+        if isinstance(body, str | int) and not isinstance(body, bool) and str(body).strip():
+            return PackageRef(id=str(body).strip())
+        return None
 
     def _parse(self, response: httpx.Response, model: type[ModelT]) -> ModelT:
         try:

@@ -197,3 +197,35 @@ async def test_export_goes_to_the_data_integrations_layer(client):
     assert json.loads(route.calls.last.request.content) == {
         "crm_name": "hubspot", "secret_id": "s", "container_name": "c", "packageId": "1",
         "tc": "AC/DC fans"}
+
+
+@respx.mock
+async def test_merge_without_an_id_in_the_answer_finds_the_package_by_merge_id(client):
+    respx.post(f"{BASE}/package_builder/packages/merge").respond(200, content=b"")
+    respx.get(f"{BASE}/package_builder/packages/").respond(json=[
+        {"id": "7", "status": "DONE", "merge_id": None},
+        {"id": "9", "status": "INITIALIZING", "merge_id": "123_456"},
+    ])
+    assert (await client.merge_packages(CTX, ["123", "456"])).id == "9"
+
+
+@pytest.mark.parametrize("body", [{"id": 42}, {"package": {"id": "42"}}, {"package_id": "42"}, 42])
+@respx.mock
+async def test_create_accepts_the_shapes_close_to_the_guides_id(client, body):
+    respx.post(f"{BASE}/package_builder/packages").respond(201, json=body)
+    assert (await client.create_package(CTX, _payload())).id == "42"
+
+
+@respx.mock
+async def test_create_without_any_id_is_502(client):
+    respx.post(f"{BASE}/package_builder/packages").respond(200, json={"ok": True})
+    with pytest.raises(UpstreamBadResponse):
+        await client.create_package(CTX, _payload())
+
+
+@respx.mock
+async def test_same_origin_redirects_are_followed(client):
+    respx.get(f"{BASE}/package_builder/packages/").respond(
+        307, headers={"Location": f"{BASE}/package_builder/packages"})
+    respx.get(f"{BASE}/package_builder/packages").respond(json=[{"id": "1", "status": "DONE"}])
+    assert [p.id for p in await client.list_packages(CTX)] == ["1"]
