@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from arq.connections import ArqRedis, RedisSettings
 from redis.asyncio import BlockingConnectionPool, Redis
 
@@ -38,12 +40,17 @@ def arq_redis_settings(settings: Settings) -> RedisSettings:
 
 
 def make_upstream(settings: Settings) -> PackageBuilderClient:
-    return PackageBuilderClient(
-        settings.upstream_base,
-        settings.data_integrations_base,
-        timeout_s=settings.upstream_timeout_s,
-        connect_timeout_s=settings.upstream_connect_timeout_s,
-        max_connections=settings.upstream_max_connections,
-        retries=settings.upstream_retries,
-        transport=settings.upstream_transport,
-    )
+    """The upstream client; with demo partners configured, one that serves them fixtures."""
+    options: dict[str, Any] = {
+        "timeout_s": settings.upstream_timeout_s,
+        "connect_timeout_s": settings.upstream_connect_timeout_s,
+        "max_connections": settings.upstream_max_connections,
+        "retries": settings.upstream_retries,
+        "transport": settings.upstream_transport,
+    }
+    if settings.demo_partner_ids:
+        from app.upstream.demo import DemoRoutingClient
+
+        return DemoRoutingClient(settings.upstream_base, settings.data_integrations_base,
+                                 demo_partner_ids=settings.demo_partner_ids, **options)
+    return PackageBuilderClient(settings.upstream_base, settings.data_integrations_base, **options)
