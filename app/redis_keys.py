@@ -39,6 +39,16 @@ def cache_lock(cache_key: str) -> str:
     return f"{cache_key}:lock"
 
 
+def cache_generation(cache_key: str) -> str:
+    """Counter bumped by every invalidation, so a fill that started before it never writes."""
+    return f"{cache_key}:gen"
+
+
+PACKAGE_VIEW_TTL_S = 3600  # bounds how long a DONE view can miss the upstream's DONE → EXPIRED
+CACHE_LOCK_TTL_S = 15
+CACHE_GENERATION_TTL_S = 24 * 3600
+
+
 # -- drafts (issue 3) ---------------------------------------------------------------------
 def draft(partner_id: str, sub: str, draft_id: str) -> str:
     """One wizard draft (hash); sliding TTL ``BFF_DRAFT_TTL_S``."""
@@ -56,13 +66,43 @@ def idempotency(partner_id: str, scope: str, key: str) -> str:
     return f"{PREFIX}:idem:{_part(partner_id)}:{scope}:{_part(key)}"
 
 
+def idempotency_in_flight(partner_id: str, scope: str, key: str) -> str:
+    """Marker (SET NX) of the request now executing for that key; short TTL, so a crash frees it."""
+    return f"{idempotency(partner_id, scope, key)}:in-flight"
+
+
+IDEMPOTENCY_TTL_S = 24 * 3600
+IDEMPOTENCY_IN_FLIGHT_TTL_S = 60
+
+
 # -- watches and live status (issue 4) ----------------------------------------------------
+# Sorted set: partner id → when its next poll is due (unix seconds); no TTL (removed on end).
 WATCH_PARTNERS = f"{PREFIX}:watch:partners"
 
 
 def watch_set(partner_id: str) -> str:
     """Hash package_id → watch JSON of a partner's open watches; no TTL (removed on end)."""
     return f"{PREFIX}:watch:open:{_part(partner_id)}"
+
+
+def watch_generation(partner_id: str, package_id: str) -> str:
+    """Build counter of a package, bumped by regenerate; TTL ``WATCH_GENERATION_TTL_S``."""
+    return f"{PREFIX}:watch:generation:{_part(partner_id)}:{_part(package_id)}"
+
+
+def watch_poll_lock(partner_id: str) -> str:
+    """SET NX PX lock: one worker polls a partner at a time; TTL = the poll lease."""
+    return f"{PREFIX}:watch:lock:{_part(partner_id)}"
+
+
+def watch_poll_stats(partner_id: str) -> str:
+    """Hash ``polls``, ``last_polled_at`` of a partner's status polls; TTL 7 days."""
+    return f"{PREFIX}:watch:polls:{_part(partner_id)}"
+
+
+EMITTED_EVENT_TTL_S = 30 * 24 * 3600
+WATCH_GENERATION_TTL_S = 90 * 24 * 3600  # outlives the emitted markers it numbers
+PACKAGE_STATUS_TTL_S = 7 * 24 * 3600
 
 
 def package_status(partner_id: str, package_id: str) -> str:
@@ -82,7 +122,7 @@ def emitted_event(partner_id: str, package_id: str, status: str, generation: str
 
 # -- webhooks (issue 4) -------------------------------------------------------------------
 def webhook_endpoint(partner_id: str, endpoint_id: str) -> str:
-    """One endpoint (JSON); no TTL."""
+    """One endpoint (hash: url, event types, secrets, enabled, failure streak); no TTL."""
     return f"{PREFIX}:webhook:{_part(partner_id)}:{endpoint_id}"
 
 
@@ -97,8 +137,19 @@ def webhook_deliveries(partner_id: str, endpoint_id: str) -> str:
 
 
 def webhook_delivery(partner_id: str, delivery_id: str) -> str:
-    """One delivery with its attempts (JSON); TTL 30 days."""
+    """One delivery (hash: message id, body, status, round, next attempt); TTL 30 days."""
     return f"{PREFIX}:webhook-delivery:{_part(partner_id)}:{delivery_id}"
+
+
+def webhook_delivery_attempts(partner_id: str, delivery_id: str) -> str:
+    """List of a delivery's attempts (JSON each, oldest first, capped); TTL 30 days."""
+    return f"{PREFIX}:webhook-attempts:{_part(partner_id)}:{delivery_id}"
+
+
+# Sorted set "<delivery_id>:<partner_id>" → when its next attempt is due (unix seconds);
+# no TTL (members leave when the delivery ends). Swept to re-enqueue jobs that were lost.
+WEBHOOK_PENDING = f"{PREFIX}:webhook-pending"
+WEBHOOK_DELIVERY_TTL_S = 30 * 24 * 3600
 
 
 # -- exports ------------------------------------------------------------------------------

@@ -78,6 +78,21 @@ def api_server(bff_env: dict[str, str]) -> Iterator[ManagedProcess]:
 
 
 @pytest.fixture(scope="session")
+def second_api_server(bff_env: dict[str, str]) -> Iterator[ManagedProcess]:
+    """Another API replica on the same Redis and simulator (cross-process behaviour); it waits
+    only briefly for an in-flight request with the same Idempotency-Key."""
+    port = free_port()
+    env = {**bff_env, "BFF_PUBLIC_URL": f"http://127.0.0.1:{port}",
+           "BFF_IDEMPOTENCY_WAIT_S": "0.3", "BFF_UPSTREAM_TIMEOUT_S": "10"}
+    api = ManagedProcess("api-2", python_module("app", "api", "--port", str(port),
+                                                "--log-level", "warning"),
+                         env=env, port=port).start()
+    api.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    yield api
+    api.stop()
+
+
+@pytest.fixture(scope="session")
 def worker_process(bff_env: dict[str, str]) -> Iterator[ManagedProcess]:
     worker = ManagedProcess("worker", python_module("app", "worker"), env=bff_env).start()
     yield worker

@@ -5,37 +5,46 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
+from app.cache import Cache
 from app.catalog.service import CatalogService
-from app.deps import CallContextDep, UpstreamDep
+from app.deps import CallContextDep, RedisDep, SettingsDep, UpstreamDep
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
-PROBLEM = {"content": {"application/problem+json": {}}}
-ERRORS = {400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 422: PROBLEM, 502: PROBLEM, 504: PROBLEM}
+PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 422: PROBLEM, 502: PROBLEM, 504: PROBLEM}
+
+
+def catalog_service(upstream: UpstreamDep, redis: RedisDep, settings: SettingsDep) -> CatalogService:
+    return CatalogService(upstream, Cache(redis), settings.events_cache_ttl_s)
+
+
+CatalogDep = Annotated[CatalogService, Depends(catalog_service)]
 
 
 @router.get("/events", name="search_events", responses=ERRORS)
 async def search_events(
     ctx: CallContextDep,
-    upstream: UpstreamDep,
+    catalog: CatalogDep,
     search: Annotated[str, Query(max_length=200, description="text to look for")] = "",
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     since: Annotated[dt.date | None, Query(description="only events on or after (ISO date)")] = None,
 ) -> Any:
-    """Event search for the wizard's picker, passed through from the upstream."""
-    return await CatalogService(upstream).search_events(ctx, search=search, page=page, since=since)
+    """Event search for the wizard's picker, passed through from the upstream; cached briefly."""
+    return await catalog.search_events(ctx, search=search, page=page, since=since)
 
 
 @router.get("/customers/resolve", name="resolve_customers", responses=ERRORS)
 async def resolve_customers(
     ctx: CallContextDep,
-    upstream: UpstreamDep,
+    catalog: CatalogDep,
     description: Annotated[str, Query(min_length=1, max_length=2000)],
     result_type: Annotated[str | None, Query(max_length=64)] = None,
     language: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Any:
     """A natural-language customer filter resolved into customer ids."""
-    return await CatalogService(upstream).resolve_customers(
+    return await catalog.resolve_customers(
         ctx, description=description, result_type=result_type, language=language
     )

@@ -1,7 +1,163 @@
-"""``/v1/drafts``: the create wizard's state, with ETag/If-Match."""
+"""``/v1/drafts``: the create wizard's state, with ETag/If-Match; the logic is in service.py."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
+
+from app.deps import CallContextDep, PrincipalDep, RedisDep, SettingsDep
+from app.drafts.schemas import DraftCreate, DraftList, DraftPatch, DraftReplace, DraftView
+from app.drafts.service import ANY_VERSION, DraftService
+from app.drafts.store import DraftStore
+from app.errors import BadRequest, PayloadTooLarge, PreconditionRequired
+from app.idempotency import REPLAYED_HEADER, IdempotencyDep
+from app.packages.router import ServiceDep as PackageServiceDep
+from app.packages.router import accepted
+from app.packages.schemas import PackageAccepted
 
 router = APIRouter(prefix="/v1/drafts", tags=["drafts"])
+
+PROBLEM: dict[str, Any] = {"model": None, "content": {"application/problem+json": {}}}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 422: PROBLEM, 503: PROBLEM}
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS, 409: PROBLEM, 412: PROBLEM, 413: PROBLEM, 428: PROBLEM}
+DraftId = Annotated[str, Path(max_length=64, description="server-made draft id")]
+IfMatch = Annotated[str | None, Header(description='the ETag of your last read, e.g. "v3"')]
+_ENTITY_TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*(?:,|$)')
+_OUR_TAG = re.compile(r"v([0-9]{1,18})")
+
+
+def etag(version: int) -> str:
+    """Strong and derived from the version alone: every change bumps it."""
+    return f'"v{version}"'
+
+
+def expected_versions(if_match: str | None) -> frozenset[int] | None:
+    """Versions an ``If-Match`` accepts (None for ``*``); 428 without one. Weak tags never
+    match (RFC 9110 compares strongly), so they give 412, as tags of no version do."""
+    if if_match is None:
+        raise PreconditionRequired(
+            'this change needs If-Match with the ETag of your last read (e.g. If-Match: "v3"), '
+            "so that two tabs cannot overwrite each other")
+    if if_match.strip() == "*":
+        return ANY_VERSION
+    versions, position = set(), 0
+    while position < len(if_match):
+        match = _ENTITY_TAG.match(if_match, position)
+        if match is None or match.end() == position:
+            raise BadRequest('If-Match must be * or a list of entity tags such as "v3"')
+        ours = _OUR_TAG.fullmatch(match.group(2))
+        if ours and not match.group(1):
+            versions.add(int(ours.group(1)))
+        position = match.end()
+    return frozenset(versions)
+
+
+def draft_service(
+    principal: PrincipalDep, redis: RedisDep, settings: SettingsDep, request: Request
+) -> DraftService:
+    """The caller's drafts (partner + token sub); bodies past the size bound stop here."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > settings.draft_max_bytes:
+        raise PayloadTooLarge(f"a draft may hold at most {settings.draft_max_bytes} bytes")
+    store = DraftStore(redis, principal.partner_id, principal.sub, settings.draft_ttl_s)
+    return DraftService(store, ttl_s=settings.draft_ttl_s, max_bytes=settings.draft_max_bytes)
+
+
+ServiceDep = Annotated[DraftService, Depends(draft_service)]
+
+
+def _with_etag(response: Response, draft: DraftView) -> DraftView:
+    response.headers["ETag"] = etag(draft.version)
+    response.headers["Cache-Control"] = "private, no-cache"
+    return draft
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=DraftView,
+             name="create_draft", responses={**ERRORS, 413: PROBLEM})
+async def create_draft(body: DraftCreate, service: ServiceDep, response: Response) -> DraftView:
+    """Start a wizard draft; `Location` and `ETag` come back with it."""
+    draft = await service.create(body)
+    response.headers["Location"] = f"/v1/drafts/{draft.id}"
+    return _with_etag(response, draft)
+
+
+@router.get("", response_model=DraftList, name="list_drafts", responses=ERRORS)
+async def list_drafts(
+    service: ServiceDep, limit: Annotated[int, Query(ge=1, le=100)] = 50
+) -> DraftList:
+    """The caller's drafts, most recently changed first."""
+    return await service.list(limit)
+
+
+@router.get("/{draft_id}", response_model=DraftView, name="get_draft",
+            responses={**ERRORS, 304: {"description": "If-None-Match matched"}})
+async def get_draft(
+    draft_id: DraftId, service: ServiceDep, response: Response,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> DraftView | Response:
+    """One draft with its `ETag` (send it back as `If-Match` to change the draft)."""
+    draft = await service.get(draft_id)
+    if if_none_match and etag(draft.version) in (t.strip() for t in if_none_match.split(",")):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED,
+                        headers={"ETag": etag(draft.version)})
+    return _with_etag(response, draft)
+
+
+@router.put("/{draft_id}", response_model=DraftView, name="replace_draft",
+            responses=WRITE_ERRORS)
+async def replace_draft(
+    draft_id: DraftId, body: DraftReplace, service: ServiceDep, response: Response,
+    if_match: IfMatch = None,
+) -> DraftView:
+    """Replace step and state; needs `If-Match` (428 without, 412 when stale)."""
+    expected = expected_versions(if_match)
+    return _with_etag(response, await service.replace(draft_id, expected, body))
+
+
+@router.patch("/{draft_id}", response_model=DraftView, name="update_draft",
+              responses=WRITE_ERRORS)
+async def update_draft(
+    draft_id: DraftId, body: DraftPatch, service: ServiceDep, response: Response,
+    if_match: IfMatch = None,
+) -> DraftView:
+    """JSON merge patch (RFC 7396) of step and state; needs `If-Match`."""
+    expected = expected_versions(if_match)
+    return _with_etag(response, await service.patch(draft_id, expected, body))
+
+
+@router.delete("/{draft_id}", status_code=status.HTTP_204_NO_CONTENT, name="delete_draft",
+               responses=WRITE_ERRORS)
+async def delete_draft(draft_id: DraftId, service: ServiceDep, if_match: IfMatch = None) -> Response:
+    """Forget a draft; needs `If-Match`."""
+    await service.delete(draft_id, expected_versions(if_match))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{draft_id}/submit", status_code=status.HTTP_202_ACCEPTED,
+             response_model=PackageAccepted, name="submit_draft",
+             responses={**ERRORS, 409: PROBLEM, 502: PROBLEM, 504: PROBLEM})
+async def submit_draft(
+    draft_id: DraftId, service: ServiceDep, packages: PackageServiceDep, ctx: CallContextDep,
+    settings: SettingsDep, idempotency: IdempotencyDep,
+) -> Response:
+    """Create the package the draft describes (422 with field errors while incomplete).
+    The draft id is the idempotency key: submitting again, even at the same moment,
+    answers with the same package."""
+    submission = await service.submission(draft_id)
+    if submission.package_id is not None:
+        answer = accepted(settings, submission.package_id)
+        answer.headers[REPLAYED_HEADER] = "true"
+        return answer
+    request = submission.request
+
+    async def perform() -> Response:
+        assert request is not None
+        package_id = await packages.create(ctx, request)
+        await service.record_submission(draft_id, package_id)
+        return accepted(settings, package_id)
+
+    return await idempotency.respond("create", request, perform, key=draft_id)

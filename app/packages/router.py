@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
+from app.cache import Cache
 from app.deps import CallContextDep, RedisDep, SettingsDep, UpstreamDep
+from app.idempotency import IdempotencyDep
 from app.packages.presenters import csv_disposition
 from app.packages.schemas import (
     CreatePackageRequest,
@@ -31,26 +33,31 @@ router = APIRouter(prefix="/v1/packages", tags=["packages"])
 PACKAGE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 PackageId = Annotated[str, Path(pattern=PACKAGE_ID_PATTERN, description="upstream package id")]
 ClusterName = Annotated[str, Path(min_length=1, max_length=512, description="cluster name (tc), URL-encoded")]
-PROBLEM = {"model": None, "content": {"application/problem+json": {}}}
-ERRORS = {400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 422: PROBLEM, 502: PROBLEM,
-          504: PROBLEM}
+PROBLEM: dict[str, Any] = {"model": None, "content": {"application/problem+json": {}}}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 422: PROBLEM, 502: PROBLEM, 504: PROBLEM}
+
+
+# 409: a retry that came while the first request with its Idempotency-Key was still running.
+IDEMPOTENT: dict[int | str, dict[str, Any]] = {409: PROBLEM}
 
 
 def package_service(upstream: UpstreamDep, redis: RedisDep, settings: SettingsDep) -> PackageService:
-    return PackageService(upstream, WatchRegistry(redis), settings)
+    return PackageService(upstream, WatchRegistry(redis), settings, Cache(redis))
 
 
 ServiceDep = Annotated[PackageService, Depends(package_service)]
 
 
-def accepted(response: Response, settings: Settings, package_id: str, status_: str) -> PackageAccepted:
+def accepted(settings: Settings, package_id: str, status_: str = "INITIALIZING") -> JSONResponse:
     """202 with ``Location`` (the results page) and ``Retry-After`` (the poll interval)."""
     path = f"/v1/packages/{quote(package_id, safe='')}"
-    response.headers["Location"] = path
-    response.headers["Retry-After"] = str(max(1, round(settings.poll_interval_s)))
     base = settings.public_base
-    return PackageAccepted(id=package_id, status=status_, status_url=f"{base}{path}/status",
+    body = PackageAccepted(id=package_id, status=status_, status_url=f"{base}{path}/status",
                            events_url=f"{base}{path}/events", results_url=f"{base}{path}")
+    headers = {"Location": path, "Retry-After": str(max(1, round(settings.poll_interval_s)))}
+    return JSONResponse(body.model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED,
+                        headers=headers)
 
 
 @router.get("", response_model=PackageList, name="list_packages", responses=ERRORS)
@@ -67,25 +74,33 @@ async def list_packages(
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=PackageAccepted,
-             name="create_package", responses=ERRORS)
+             name="create_package", responses={**ERRORS, **IDEMPOTENT})
 async def create_package(
     body: CreatePackageRequest, ctx: CallContextDep, service: ServiceDep, settings: SettingsDep,
-    response: Response,
-) -> PackageAccepted:
-    """Start a build; the package is INITIALIZING and a watch follows it to the end."""
-    package_id = await service.create(ctx, body)
-    return accepted(response, settings, package_id, "INITIALIZING")
+    idempotency: IdempotencyDep,
+) -> Response:
+    """Start a build; the package is INITIALIZING and a watch follows it to the end.
+    With `Idempotency-Key`, a retry gets the first answer (`Idempotent-Replayed: true`)."""
+
+    async def perform() -> Response:
+        return accepted(settings, await service.create(ctx, body))
+
+    return await idempotency.respond("create", body, perform)
 
 
 @router.post("/merge", status_code=status.HTTP_202_ACCEPTED, response_model=PackageAccepted,
-             name="merge_packages", responses=ERRORS)
+             name="merge_packages", responses={**ERRORS, **IDEMPOTENT})
 async def merge_packages(
     body: MergePackagesRequest, ctx: CallContextDep, service: ServiceDep, settings: SettingsDep,
-    response: Response,
-) -> PackageAccepted:
-    """Merge two or more packages into a new one (its `merged_from` lists them)."""
-    package_id = await service.merge(ctx, body.package_ids)
-    return accepted(response, settings, package_id, "INITIALIZING")
+    idempotency: IdempotencyDep,
+) -> Response:
+    """Merge two or more packages into a new one (its `merged_from` lists them).
+    Honours `Idempotency-Key`."""
+
+    async def perform() -> Response:
+        return accepted(settings, await service.merge(ctx, body.package_ids))
+
+    return await idempotency.respond("merge", body, perform)
 
 
 @router.get("/{package_id}", response_model=PackageView, name="get_package", responses=ERRORS)
@@ -127,11 +142,15 @@ async def update_evaluation(
              responses={**ERRORS, 409: PROBLEM})
 async def regenerate_package(
     package_id: PackageId, ctx: CallContextDep, service: ServiceDep, settings: SettingsDep,
-    response: Response,
-) -> PackageAccepted:
-    """Rebuild an EXPIRED package (409 for any other status)."""
-    await service.regenerate(ctx, package_id)
-    return accepted(response, settings, package_id, "INITIALIZING")
+    idempotency: IdempotencyDep,
+) -> Response:
+    """Rebuild an EXPIRED package (409 for any other status). Honours `Idempotency-Key`."""
+
+    async def perform() -> Response:
+        await service.regenerate(ctx, package_id)
+        return accepted(settings, package_id)
+
+    return await idempotency.respond("regenerate", None, perform)
 
 
 @router.get("/{package_id}/clusters/{tc:path}/customers.csv", name="download_customer_list",

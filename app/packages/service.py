@@ -6,6 +6,10 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
+from pydantic import TypeAdapter
+
+from app import redis_keys
+from app.cache import Cache
 from app.errors import BadRequest, Conflict
 from app.packages import presenters
 from app.packages.schemas import (
@@ -22,17 +26,21 @@ from app.upstream.models import CreatePackagePayload, EvaluationDetails
 from app.watches.registry import WatchRegistry
 
 logger = logging.getLogger("app.packages")
+EVALUATION = TypeAdapter(EvaluationView)
+VIEW = TypeAdapter(PackageView)
 
 
 class PackageService:
     """One instance per request; holds nothing but its collaborators."""
 
     def __init__(
-        self, upstream: PackageBuilderClient, watches: WatchRegistry, settings: Settings
+        self, upstream: PackageBuilderClient, watches: WatchRegistry, settings: Settings,
+        cache: Cache,
     ) -> None:
         self._upstream = upstream
         self._watches = watches
         self._settings = settings
+        self._cache = cache
 
     async def list(
         self, ctx: CallContext, *, statuses: Sequence[str], q: str | None, limit: int,
@@ -83,6 +91,8 @@ class PackageService:
         if package.status != "EXPIRED":
             raise Conflict(f"package {package_id!r} is {package.status}; only an EXPIRED "
                            "package can be regenerated")
+        # Before the upstream call: when Redis is down this fails (503) with nothing done.
+        await self._cache.invalidate(*self._cache_keys(ctx, package_id))
         await self._upstream.regenerate_package(ctx, package_id)
         await self._watches.open(ctx.partner_id, package_id, reason="regenerate")
 
@@ -90,6 +100,12 @@ class PackageService:
         return presenters.status_view(await self._upstream.get_package(ctx, package_id))
 
     async def view(self, ctx: CallContext, package_id: str) -> PackageView:
+        """The results page; a DONE package's complete page is cached until it changes
+        (regenerate or new evaluation settings), or for ``PACKAGE_VIEW_TTL_S`` at most."""
+        key = redis_keys.package_view_cache(ctx.partner_id, package_id)
+        return await self._cache.get_or_fill(key, VIEW, lambda: self._fresh_view(ctx, package_id))
+
+    async def _fresh_view(self, ctx: CallContext, package_id: str) -> tuple[PackageView, int | None]:
         """Package, settings and evaluation fetched concurrently; the page survives a
         missing evaluation (not ready yet, or the evaluation service failing)."""
         package, details, evaluation = await asyncio.gather(
@@ -105,19 +121,31 @@ class PackageService:
                 raise part
             if isinstance(part, UpstreamError) and package.status == "DONE":
                 logger.warning("results page of %s without %s", package_id, part.detail)
-        return presenters.package_view(
+        view = presenters.package_view(
             package,
             details if isinstance(details, EvaluationDetails) else None,
             evaluation if not isinstance(evaluation, BaseException) else None,
             self._settings.public_base,
         )
+        complete = not isinstance(details, BaseException) and not isinstance(evaluation, BaseException)
+        keep = package.status == "DONE" and complete
+        return view, redis_keys.PACKAGE_VIEW_TTL_S if keep else None
 
     async def evaluation(self, ctx: CallContext, package_id: str) -> EvaluationView:
+        """Settings + results, cached per partner and package; one upstream fetch per miss."""
+        key = redis_keys.evaluation_cache(ctx.partner_id, package_id)
+        return await self._cache.get_or_fill(
+            key, EVALUATION, lambda: self._fresh_evaluation(ctx, package_id))
+
+    async def _fresh_evaluation(
+        self, ctx: CallContext, package_id: str
+    ) -> tuple[EvaluationView, int]:
         details, evaluation = await asyncio.gather(
             self._upstream.get_evaluation_details(ctx, package_id),
             self._upstream.get_evaluation(ctx, package_id),
         )
-        return presenters.evaluation_view(package_id, details, evaluation)
+        view = presenters.evaluation_view(package_id, details, evaluation)
+        return view, self._settings.evaluation_cache_ttl_s
 
     async def update_evaluation(
         self, ctx: CallContext, package_id: str, update: EvaluationSettingsUpdate
@@ -128,8 +156,17 @@ class PackageService:
             backhaul_evaluation_model=update.model,
             email_sent_date=update.email_sent_date.isoformat() if update.email_sent_date else None,
         )
+        keys = self._cache_keys(ctx, package_id)
+        await self._cache.invalidate(*keys)  # fails (503) before the upstream is touched
         await self._upstream.put_evaluation_details(ctx, package_id, details)
+        await self._cache.invalidate(*keys)  # fills begun meanwhile read the old settings
         return await self.evaluation(ctx, package_id)
+
+    @staticmethod
+    def _cache_keys(ctx: CallContext, package_id: str) -> tuple[str, str]:
+        """Everything cached about one package: its evaluation and its results page."""
+        return (redis_keys.evaluation_cache(ctx.partner_id, package_id),
+                redis_keys.package_view_cache(ctx.partner_id, package_id))
 
     async def open_customer_list(
         self, ctx: CallContext, package_id: str, tc: str

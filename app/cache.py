@@ -1,0 +1,155 @@
+"""A Redis cache with single-flight fills: one upstream call per cold key, however many readers.
+
+Within a process, concurrent misses of one key share one task; across processes, a Redis lock
+lets one process fill while the others wait for its value. Invalidation bumps a generation
+counter, so a fill that began before an invalidation never writes its stale answer. A cache
+is an optimisation: when Redis fails, reads go straight to the upstream (still single-flight
+within the process); only ``invalidate`` needs Redis, and raises when it is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from pydantic import TypeAdapter, ValidationError
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from app import redis_keys
+
+logger = logging.getLogger("app.cache")
+T = TypeVar("T")
+# A fill returns the value and how long to keep it (None: answer it, but do not keep it).
+Fill = Callable[[], Awaitable[tuple[T, int | None]]]
+POLL_S = 0.02
+
+_WRITE_IF_CURRENT = """
+if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# (cache key, generation) → the fill running in this process.
+_flights: dict[tuple[str, str], asyncio.Future[Any]] = {}
+
+
+async def _shared(flight: tuple[str, str], start: Callable[[], Awaitable[T]]) -> T:
+    """Join the flight for this key, or start it; a cancelled reader never cancels it."""
+    future = _flights.get(flight)
+    if future is None:
+        future = asyncio.ensure_future(start())
+        _flights[flight] = future
+        future.add_done_callback(lambda done: _land(flight, done))
+    result: T = await asyncio.shield(future)
+    return result
+
+
+def _land(flight: tuple[str, str], done: asyncio.Future[Any]) -> None:
+    if _flights.get(flight) is done:
+        del _flights[flight]
+    if not done.cancelled():
+        done.exception()  # retrieved here, so a flight nobody awaits any more logs nothing
+
+
+class Cache:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._write = redis.register_script(_WRITE_IF_CURRENT)
+        self._release = redis.register_script(_RELEASE)
+
+    async def get_or_fill(self, key: str, adapter: TypeAdapter[T], fill: Fill[T]) -> T:
+        """The cached value, or ``fill()``'s, fetched once for all concurrent readers."""
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.get(key)
+                pipe.get(redis_keys.cache_generation(key))
+                cached, generation = await pipe.execute()
+        except RedisError as exc:
+            logger.warning("cache unavailable, reading through: %s", exc)
+            return await _shared((key, "offline"), lambda: _value_of(fill))
+        value = _decode(adapter, cached)
+        if value is not None:
+            return value
+        generation = generation or "0"
+        return await _shared((key, generation),
+                             lambda: self._fill_once(key, generation, adapter, fill))
+
+    async def invalidate(self, *keys: str) -> None:
+        """Drop the entries and bump their generations (raises when Redis is down)."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for key in keys:
+                counter = redis_keys.cache_generation(key)
+                pipe.incr(counter)
+                pipe.expire(counter, redis_keys.CACHE_GENERATION_TTL_S)
+                pipe.delete(key)
+            await pipe.execute()
+
+    async def _fill_once(
+        self, key: str, generation: str, adapter: TypeAdapter[T], fill: Fill[T]
+    ) -> T:
+        """Fill under the cross-process lock, or wait for the process that holds it."""
+        lock, token = redis_keys.cache_lock(key), secrets.token_hex(8)
+        deadline = time.monotonic() + redis_keys.CACHE_LOCK_TTL_S
+        while True:
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    pipe.set(lock, token, nx=True, ex=redis_keys.CACHE_LOCK_TTL_S)
+                    pipe.get(key)
+                    locked, cached = await pipe.execute()
+            except RedisError as exc:
+                logger.warning("cache lock unavailable, reading through: %s", exc)
+                return await _value_of(fill)
+            value = _decode(adapter, cached)
+            if locked:
+                try:
+                    return value if value is not None else await self._fill_and_keep(
+                        key, generation, adapter, fill)
+                finally:
+                    await self._unlock(lock, token)
+            if value is not None:
+                return value
+            if time.monotonic() >= deadline:  # the holder is stuck: do not wait for ever
+                return await _value_of(fill)
+            await asyncio.sleep(POLL_S)
+
+    async def _fill_and_keep(
+        self, key: str, generation: str, adapter: TypeAdapter[T], fill: Fill[T]
+    ) -> T:
+        value, ttl_s = await fill()
+        if ttl_s:
+            try:
+                await self._write(keys=[key, redis_keys.cache_generation(key)],
+                                  args=[generation, adapter.dump_json(value), ttl_s])
+            except RedisError as exc:
+                logger.warning("could not keep %s: %s", key, exc)
+        return value
+
+    async def _unlock(self, lock: str, token: str) -> None:
+        try:
+            await self._release(keys=[lock], args=[token])
+        except RedisError as exc:  # the lock expires by itself
+            logger.warning("could not release %s: %s", lock, exc)
+
+
+async def _value_of(fill: Fill[T]) -> T:
+    value, _ = await fill()
+    return value
+
+
+def _decode(adapter: TypeAdapter[T], cached: str | None) -> T | None:
+    """A value written by an older release that no longer parses is a miss, not an error."""
+    if cached is None:
+        return None
+    try:
+        return adapter.validate_json(cached)
+    except ValidationError:
+        return None

@@ -1,0 +1,142 @@
+"""Drafts in Redis: one hash per draft, a sorted-set index per caller, sliding expiry.
+
+Every conditional change is one Lua script, so a version check and the write it guards
+cannot be split by another writer.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from app import redis_keys
+
+NOT_FOUND, STALE, SUBMITTED = -1, -2, -3
+
+# KEYS: draft, index. ARGV: expected version, step, state, now, ttl, draft id.
+_REPLACE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local version = tonumber(redis.call('HGET', KEYS[1], 'version'))
+if version ~= tonumber(ARGV[1]) then return -2 end
+if redis.call('HEXISTS', KEYS[1], 'package_id') == 1 then return -3 end
+version = version + 1
+redis.call('HSET', KEYS[1], 'step', ARGV[2], 'state', ARGV[3], 'version', version,
+           'updated_at', ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[6])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+return version
+"""
+# KEYS: draft, index. ARGV: expected version, draft id.
+_DELETE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if tonumber(redis.call('HGET', KEYS[1], 'version')) ~= tonumber(ARGV[1]) then return -2 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+return 1
+"""
+# KEYS: draft, index. ARGV: package id, now, ttl, draft id. The first package id stays.
+_SUBMITTED = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('HEXISTS', KEYS[1], 'package_id') == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'package_id', ARGV[1], 'updated_at', ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'version', 1)
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class DraftRecord:
+    id: str
+    step: str
+    state: dict[str, Any]
+    version: int
+    created_at: float
+    updated_at: float
+    package_id: str | None
+
+    @classmethod
+    def from_hash(cls, fields: dict[str, str]) -> DraftRecord:
+        return cls(id=fields["id"], step=fields["step"], state=json.loads(fields["state"]),
+                   version=int(fields["version"]), created_at=float(fields["created_at"]),
+                   updated_at=float(fields["updated_at"]), package_id=fields.get("package_id"))
+
+
+class DraftStore:
+    """One caller's drafts (partner + sub); every read or write restarts the expiry."""
+
+    def __init__(self, redis: Redis, partner_id: str, sub: str, ttl_s: int) -> None:
+        self._redis = redis
+        self._partner_id = partner_id
+        self._sub = sub
+        self._ttl_s = ttl_s
+        self._index = redis_keys.draft_index(partner_id, sub)
+        self._replace = redis.register_script(_REPLACE)
+        self._delete = redis.register_script(_DELETE)
+        self._submitted = redis.register_script(_SUBMITTED)
+
+    def _key(self, draft_id: str) -> str:
+        return redis_keys.draft(self._partner_id, self._sub, draft_id)
+
+    async def create(self, record: DraftRecord, state_json: str) -> None:
+        key = self._key(record.id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={"id": record.id, "step": record.step, "state": state_json,
+                                    "version": record.version, "created_at": record.created_at,
+                                    "updated_at": record.updated_at})
+            pipe.expire(key, self._ttl_s)
+            pipe.zadd(self._index, {record.id: record.updated_at})
+            pipe.expire(self._index, self._ttl_s)
+            await pipe.execute()
+
+    async def get(self, draft_id: str) -> DraftRecord | None:
+        key = self._key(draft_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(key)
+            pipe.expire(key, self._ttl_s)
+            pipe.expire(self._index, self._ttl_s)
+            fields, _, _ = await pipe.execute()
+        return DraftRecord.from_hash(fields) if fields else None
+
+    async def list(self, limit: int) -> list[DraftRecord]:
+        """Most recently changed first; ids whose draft expired are dropped from the index."""
+        ids: list[str] = await self._redis.zrevrange(self._index, 0, limit - 1)
+        if not ids:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for draft_id in ids:
+                pipe.hgetall(self._key(draft_id))
+                pipe.expire(self._key(draft_id), self._ttl_s)
+            pipe.expire(self._index, self._ttl_s)
+            replies = await pipe.execute()
+        found = [DraftRecord.from_hash(fields) for fields in replies[0:-1:2] if fields]
+        gone = [draft_id for draft_id, fields in zip(ids, replies[0:-1:2], strict=True)
+                if not fields]
+        if gone:
+            await self._redis.zrem(self._index, *gone)
+        return found
+
+    async def replace(
+        self, draft_id: str, *, expected_version: int, step: str, state_json: str, now: float
+    ) -> int:
+        """The new version, or NOT_FOUND / STALE / SUBMITTED."""
+        keys = [self._key(draft_id), self._index]
+        args: list[str | int | float] = [expected_version, step, state_json, now, self._ttl_s,
+                                         draft_id]
+        return int(await self._replace(keys=keys, args=args))
+
+    async def delete(self, draft_id: str, *, expected_version: int) -> int:
+        """1, or NOT_FOUND / STALE."""
+        keys = [self._key(draft_id), self._index]
+        return int(await self._delete(keys=keys, args=[expected_version, draft_id]))
+
+    async def mark_submitted(self, draft_id: str, package_id: str, now: float) -> None:
+        """Record the package made from the draft (a vanished draft is no error)."""
+        keys = [self._key(draft_id), self._index]
+        await self._submitted(keys=keys, args=[package_id, now, self._ttl_s, draft_id])

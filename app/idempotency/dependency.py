@@ -1,0 +1,95 @@
+"""The ``Idempotency-Key`` header as a FastAPI dependency, and answers replayed as HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from starlette.responses import Response
+
+from app.deps import PrincipalDep, RedisDep, SettingsDep
+from app.errors import BadRequest
+from app.idempotency.service import IdempotencyService, fingerprint
+from app.idempotency.store import IdempotencyStore, StoredResponse
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+MAX_KEY_LENGTH = 255
+# What a replay repeats besides status and body (content-type keeps problem+json intact).
+KEPT_HEADERS = ("location", "retry-after", "content-type")
+
+
+def idempotency_key(
+    key: Annotated[str | None, Header(
+        alias=IDEMPOTENCY_HEADER, description="1-255 printable ASCII characters; a retry of "
+        "the same request with the same key gets the first answer again")] = None,
+) -> str | None:
+    """The header's value, or 400 when it is not 1-255 printable ASCII characters."""
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_KEY_LENGTH or not all(" " <= ch <= "~" for ch in key):
+        raise BadRequest(f"{IDEMPOTENCY_HEADER} must be 1-{MAX_KEY_LENGTH} printable ASCII "
+                         "characters (a UUID is a good choice)")
+    return key
+
+
+class Idempotency:
+    """Per-request handle: ``respond`` runs an operation once per key and replays after."""
+
+    def __init__(self, service: IdempotencyService, partner_id: str, key: str | None,
+                 method: str, path: str) -> None:
+        self._service = service
+        self._partner_id = partner_id
+        self.key = key
+        self._method = method
+        self._path = path
+
+    async def respond(
+        self, scope: str, body: Any, perform: Callable[[], Awaitable[Response]],
+        *, key: str | None = None,
+    ) -> Response:
+        """``perform()``'s answer; without a key (header or ``key=``) it simply runs.
+
+        ``scope`` names the operation ("create", "merge", "regenerate", "export"): a key is
+        unique per partner and scope. ``body`` is the validated request body (or None); with
+        method and path it forms the fingerprint that a retry must match.
+        """
+        key = key or self.key
+        if key is None:
+            return await perform()
+        fresh: list[Response] = []
+
+        async def run() -> StoredResponse:
+            response = await perform()
+            fresh.append(response)
+            return stored(response)
+
+        outcome = await self._service.once(
+            self._partner_id, scope, key, fingerprint(self._method, self._path, body), run)
+        if not outcome.replayed:
+            return fresh[0]
+        return replayed(outcome.response)
+
+
+def stored(response: Response) -> StoredResponse:
+    headers = {name: value for name, value in response.headers.items() if name in KEPT_HEADERS}
+    return StoredResponse(response.status_code, bytes(response.body).decode(), headers)
+
+
+def replayed(response: StoredResponse) -> Response:
+    headers = {**response.headers, REPLAYED_HEADER: "true"}
+    media_type = headers.pop("content-type", "application/json")
+    return Response(response.body, status_code=response.status, headers=headers,
+                    media_type=media_type)
+
+
+def idempotency(
+    request: Request, principal: PrincipalDep, redis: RedisDep, settings: SettingsDep,
+    key: Annotated[str | None, Depends(idempotency_key)],
+) -> Idempotency:
+    service = IdempotencyService(IdempotencyStore(redis), wait_s=settings.idempotency_wait_s)
+    return Idempotency(service, principal.partner_id, key, request.method, request.url.path)
+
+
+IdempotencyDep = Annotated[Idempotency, Depends(idempotency)]

@@ -1,0 +1,99 @@
+"""Idempotency records and in-flight markers in Redis; nothing else lives here."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+from redis.asyncio import Redis
+
+from app import redis_keys
+
+# One round trip per attempt: the stored answer if there is one, else take the in-flight
+# marker, else tell who holds it (its fingerprint), all atomically.
+_CLAIM = """
+local record = redis.call('GET', KEYS[1])
+if record then return {'stored', record} end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'claimed', ''} end
+return {'busy', redis.call('GET', KEYS[2]) or ''}
+"""
+# The first answer wins (NX), and only our own marker is removed.
+_FINISH = """
+if ARGV[2] ~= '' then redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', ARGV[3]) end
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    """The part of an HTTP answer that a replay repeats."""
+
+    status: int
+    body: str
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    fingerprint: str
+    response: StoredResponse
+
+    def dumps(self) -> str:
+        return json.dumps({"fingerprint": self.fingerprint, **asdict(self.response)})
+
+    @classmethod
+    def loads(cls, text: str) -> IdempotencyRecord:
+        data = json.loads(text)
+        response = StoredResponse(int(data["status"]), str(data["body"]), dict(data["headers"]))
+        return cls(str(data["fingerprint"]), response)
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One attempt at one key: ``marker`` tells our in-flight marker from another's."""
+
+    partner_id: str
+    scope: str
+    key: str
+    fingerprint: str
+    marker: str
+
+    def keys(self) -> list[str]:
+        return [redis_keys.idempotency(self.partner_id, self.scope, self.key),
+                redis_keys.idempotency_in_flight(self.partner_id, self.scope, self.key)]
+
+    def in_flight_value(self) -> str:
+        return json.dumps({"marker": self.marker, "fingerprint": self.fingerprint})
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What ``claim`` found: a stored answer, the key for us, or another request on it."""
+
+    state: Literal["stored", "claimed", "busy"]
+    record: IdempotencyRecord | None = None
+    holder_fingerprint: str | None = None
+
+
+class IdempotencyStore:
+    def __init__(self, redis: Redis) -> None:
+        self._claim = redis.register_script(_CLAIM)
+        self._finish = redis.register_script(_FINISH)
+
+    async def claim(self, slot: Slot) -> Claim:
+        ttl_ms = redis_keys.IDEMPOTENCY_IN_FLIGHT_TTL_S * 1000
+        state, payload = await self._claim(keys=slot.keys(), args=[slot.in_flight_value(), ttl_ms])
+        if state == "stored":
+            return Claim("stored", record=IdempotencyRecord.loads(payload))
+        if state == "claimed":
+            return Claim("claimed")
+        holder = json.loads(payload)["fingerprint"] if payload else None
+        return Claim("busy", holder_fingerprint=holder)
+
+    async def finish(self, slot: Slot, record: IdempotencyRecord | None) -> None:
+        """Store the answer (when given) and drop our in-flight marker, in one step."""
+        answer = record.dumps() if record else ""
+        args: list[str | int] = [slot.in_flight_value(), answer, redis_keys.IDEMPOTENCY_TTL_S]
+        await self._finish(keys=slot.keys(), args=args)
