@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Response, status
+from fastapi.responses import JSONResponse
 
 from app.deps import CallContextDep, PrincipalDep, QueueDep, RedisDep, SettingsDep, UpstreamDep
 from app.exports.schemas import Export, ExportAccepted, ExportRequest
 from app.exports.service import ExportService
 from app.exports.store import ExportStore
+from app.idempotency import IdempotencyDep
 from app.packages.router import ERRORS, PROBLEM, ClusterName, PackageId
 
 router = APIRouter(tags=["exports"])
@@ -27,13 +29,19 @@ ServiceDep = Annotated[ExportService, Depends(export_service)]
              name="create_export", responses={**ERRORS, 409: PROBLEM})
 async def create_export(
     package_id: PackageId, tc: ClusterName, body: ExportRequest, ctx: CallContextDep,
-    service: ServiceDep, settings: SettingsDep, response: Response,
-) -> ExportAccepted:
-    """Send one cluster to a CRM through the data-integrations layer (done by the worker)."""
-    export = await service.start(ctx, package_id, tc, body)
-    response.headers["Location"] = f"/v1/exports/{export.id}"
-    return ExportAccepted(id=export.id, status=export.status,
-                          status_url=f"{settings.public_base}/v1/exports/{export.id}")
+    service: ServiceDep, settings: SettingsDep, idempotency: IdempotencyDep,
+) -> Response:
+    """Send one cluster to a CRM through the data-integrations layer (done by the worker).
+    Honours `Idempotency-Key`: a retried request starts no second export."""
+
+    async def perform() -> Response:
+        export = await service.start(ctx, package_id, tc, body)
+        accepted = ExportAccepted(id=export.id, status=export.status,
+                                  status_url=f"{settings.public_base}/v1/exports/{export.id}")
+        return JSONResponse(accepted.model_dump(mode="json"), status_code=202,
+                            headers={"Location": f"/v1/exports/{export.id}"})
+
+    return await idempotency.respond("export", body, perform)
 
 
 @router.get("/v1/exports/{export_id}", response_model=Export, name="get_export",

@@ -80,3 +80,19 @@ async def test_another_partners_export_is_404(api, anonymous, sim, partner, work
     other = {"Authorization": f"Bearer {make_token(partners=['*'])}",
              "X-Preferred-Partner-Id": "another-partner"}
     assert (await anonymous.get(f"/v1/exports/{export_id}", headers=other)).status_code == 404
+
+
+async def test_retried_export_with_the_same_key_starts_one_export(api, sim, partner,
+                                                                  worker_process):
+    package = await make_package(sim, partner, "DONE", clusters=["once"])
+    headers = {"Idempotency-Key": "export-once-1"}
+    first, second = await asyncio.gather(*(
+        api.post(exports_path(package["id"], "once"), json=BODY, headers=headers)
+        for _ in range(2)))
+    assert first.status_code == second.status_code == 202
+    assert first.json()["id"] == second.json()["id"]
+    assert "true" in (first.headers.get("idempotent-replayed"),
+                      second.headers.get("idempotent-replayed"))
+    await wait_for_export(api, first.json()["id"], until={"DONE", "FAILED"})
+    received = (await sim.get("/_sim/exports", params={"partner_id": partner})).json()["exports"]
+    assert len(received) == 1
