@@ -17,11 +17,13 @@ from app.deps import Services
 from app.drafts.router import router as drafts_router
 from app.errors import PROBLEM_JSON, install_error_handlers, problem_body
 from app.exports.router import router as exports_router
+from app.live.hub import StatusHub
 from app.live.router import router as live_router
 from app.middleware import RequestIdMiddleware
 from app.observability.router import router as operations_router
 from app.packages.router import router as packages_router
 from app.settings import Settings, get_settings
+from app.watches.router import router as watches_router
 from app.webhooks.router import router as webhooks_router
 
 logger = logging.getLogger("app")
@@ -34,9 +36,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     upstream = make_upstream(settings)
     queue = make_queue(settings)
     app.state.services = Services(settings=settings, redis=redis, upstream=upstream, queue=queue)
+    app.state.status_hub = StatusHub(settings.redis_url)  # one pub/sub connection for all SSE
     try:
         yield
     finally:
+        await app.state.status_hub.aclose()
         await upstream.aclose()
         await redis.aclose(close_connection_pool=True)
         await queue.aclose(close_connection_pool=True)
@@ -67,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RedisError, _redis_down)
     app.include_router(operations_router)
     app.include_router(live_router)
+    app.include_router(watches_router)
     app.include_router(packages_router)
     app.include_router(exports_router)
     app.include_router(catalog_router)
@@ -77,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key",
+            allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key",
                            "X-Preferred-Partner-Id", "X-Request-ID", "Last-Event-ID"],
             expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID",
                             "Content-Disposition", "Idempotent-Replayed"],

@@ -10,13 +10,20 @@ from typing import Any, TypedDict
 
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
+from app import redis_keys
 from app.clients import arq_redis_settings, make_redis, make_upstream
 from app.exports.tasks import EXPORT_FUNCTIONS
 from app.settings import Settings, get_settings
 from app.upstream import PackageBuilderClient
 from app.watches.tasks import WATCH_CRON_JOBS, WATCH_FUNCTIONS
-from app.webhooks.tasks import WEBHOOK_FUNCTIONS
+from app.webhooks.tasks import (
+    WEBHOOK_CRON_JOBS,
+    WEBHOOK_FUNCTIONS,
+    webhook_shutdown,
+    webhook_startup,
+)
 
 logger = logging.getLogger("app.worker")
 
@@ -28,6 +35,7 @@ class WorkerCtx(TypedDict):
     store: Redis
     upstream: PackageBuilderClient
     redis: ArqRedis
+    queue: ArqRedis
 
 
 async def on_startup(ctx: dict[str, Any]) -> None:
@@ -35,10 +43,18 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     ctx["settings"] = settings
     ctx["store"] = make_redis(settings)
     ctx["upstream"] = make_upstream(settings)
+    ctx["queue"] = ctx["redis"]  # arq's own pool: jobs enqueue follow-up jobs with it
+    await webhook_startup(ctx)
     logger.info("worker started (upstream %s)", settings.upstream_base)
+    try:
+        partners = await ctx["store"].zcard(redis_keys.WATCH_PARTNERS)
+        logger.info("resuming the open watches of %d partner(s)", partners)
+    except RedisError as exc:  # the tick resumes them once Redis answers
+        logger.warning("redis not reachable at start: %s", exc)
 
 
 async def on_shutdown(ctx: dict[str, Any]) -> None:
+    await webhook_shutdown(ctx)
     await ctx["upstream"].aclose()
     await ctx["store"].aclose(close_connection_pool=True)
 
@@ -50,9 +66,12 @@ async def ping(ctx: dict[str, Any]) -> str:
 
 class WorkerSettings:
     functions = [ping, *WATCH_FUNCTIONS, *WEBHOOK_FUNCTIONS, *EXPORT_FUNCTIONS]
-    cron_jobs = [*WATCH_CRON_JOBS]
+    cron_jobs = [*WATCH_CRON_JOBS, *WEBHOOK_CRON_JOBS]
     on_startup = on_startup
     on_shutdown = on_shutdown
     redis_settings = arq_redis_settings(get_settings())
     health_check_interval = 30
     max_jobs = 50
+    # The default for functions without their own timeout; arq re-runs the jobs of a
+    # SIGKILLed worker after the largest timeout + 10 s, so every timeout stays short.
+    job_timeout = 60

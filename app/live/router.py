@@ -2,6 +2,85 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+from redis.exceptions import RedisError
+
+from app.deps import RedisDep, SettingsDep, StreamPrincipalDep, UpstreamDep
+from app.errors import request_id_of
+from app.live import sse
+from app.live.hub import StatusHub
+from app.live.service import LiveService, Update
+from app.live.store import StatusStore
+from app.packages.router import PackageId
+from app.upstream import CallContext
+from app.watches.registry import WatchRegistry
+from app.watches.service import WatchService
+
+logger = logging.getLogger("app.live")
 
 router = APIRouter(prefix="/v1/packages", tags=["packages"])
+
+RETRY_MS = 3000
+PROBLEM: dict[str, Any] = {"model": None, "content": {"application/problem+json": {}}}
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "`status` events (`id:` = sequence number, `data:` "
+                         "`{id, status, progress, seq}`) and heartbeat comments",
+          "content": {"text/event-stream": {}}},
+    204: {"description": "the final status was already delivered (`Last-Event-ID`): "
+                         "EventSource stops reconnecting"},
+    **{code: PROBLEM for code in (400, 401, 403, 404, 422, 502, 503, 504)},
+}
+
+
+def live_service(request: Request, upstream: UpstreamDep, redis: RedisDep, settings: SettingsDep
+                 ) -> LiveService:
+    hub: StatusHub = request.app.state.status_hub
+    statuses = StatusStore(redis)
+    watches = WatchService(upstream, WatchRegistry(redis), statuses, settings)
+    return LiveService(watches, statuses, hub, settings.sse_heartbeat_s)
+
+
+LiveServiceDep = Annotated[LiveService, Depends(live_service)]
+
+
+def _last_event_id(value: str | None) -> int | None:
+    """A non-numeric or negative ``Last-Event-ID`` is not ours: start from the beginning."""
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value.strip())
+
+
+@router.get("/{package_id}/events", name="stream_package_events", responses=RESPONSES,
+            response_class=sse.EventStreamResponse)
+async def stream_package_events(
+    package_id: PackageId,
+    request: Request,
+    principal: StreamPrincipalDep,
+    service: LiveServiceDep,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> Response:
+    """The package's status now and on every change until DONE, FAILED or EXPIRED, as
+    Server-Sent Events; heartbeats in between. `EventSource` cannot send headers, so the
+    `access_token` and `partner_id` query parameters are accepted here. A reconnect with
+    `Last-Event-ID` resumes after that event. Fed by the worker through Redis: open streams
+    cost the upstream nothing."""
+    ctx = CallContext(principal.authorization, principal.partner_id, request_id_of(request))
+    updates = await service.open(ctx, package_id, _last_event_id(last_event_id))
+    if updates is None:
+        return Response(status_code=204)
+    return sse.EventStreamResponse(_frames(updates, ctx))
+
+
+async def _frames(updates: AsyncGenerator[Update, None], ctx: CallContext) -> AsyncIterator[str]:
+    yield sse.retry(RETRY_MS)
+    try:
+        async with contextlib.aclosing(updates):  # closing the frames releases the subscription
+            async for update in updates:
+                yield sse.comment("keep-alive") if update is None else sse.status_event(update)
+    except RedisError as exc:  # headers are sent: end the stream, EventSource reconnects
+        logger.warning("status stream ended early (request %s): %s", ctx.request_id, exc)

@@ -1,13 +1,97 @@
-"""The open-watch registry in Redis: written before a request returns, read by the worker."""
+"""The open-watch registry in Redis: written before a request returns, read by the worker.
+
+One hash per partner (package id → watch JSON) is the persistent truth; a sorted
+set of partners says when each is next due for a poll. A build generation on
+every watch (bumped by regenerate) keys the set-once "event emitted" markers,
+so each build's terminal event is emitted once and a rebuild emits again.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import time
+from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
 from app import redis_keys
+from app.upstream.models import TERMINAL_STATUSES
+
+logger = logging.getLogger("app.watches")
+
+# KEYS: watch hash, partners zset, generation counter.
+# ARGV: package id, partner id, reason, opened_at, "new" (bump generation, replace) | "keep", ttl ms.
+_OPEN = """
+local generation
+if ARGV[5] == 'new' then
+  generation = redis.call('INCR', KEYS[3])
+  redis.call('PEXPIRE', KEYS[3], ARGV[6])
+else
+  generation = tonumber(redis.call('GET', KEYS[3]) or '0')
+end
+local watch = cjson.encode({package_id = ARGV[1], partner_id = ARGV[2], reason = ARGV[3],
+  opened_at = tonumber(ARGV[4]), generation = string.format('%d', generation), misses = 0})
+if ARGV[5] == 'new' then
+  redis.call('HSET', KEYS[1], ARGV[1], watch)
+else
+  redis.call('HSETNX', KEYS[1], ARGV[1], watch)
+end
+redis.call('ZADD', KEYS[2], 'NX', 0, ARGV[2])
+return string.format('%d', generation)
+"""
+
+# KEYS: watch hash. ARGV: package id, expected JSON, new JSON.
+_REPLACE = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+"""
+
+# KEYS: watch hash, partners zset. ARGV: package id, expected JSON ('' = none), partner id.
+_CLOSE = """
+local closed = 0
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  closed = redis.call('HDEL', KEYS[1], ARGV[1])
+end
+if redis.call('HLEN', KEYS[1]) == 0 then redis.call('ZREM', KEYS[2], ARGV[3]) end
+return closed
+"""
+
+# KEYS: marker. ARGV: ttl ms. The value is the Redis clock (ms) when the event was emitted.
+_MARK = """
+local t = redis.call('TIME')
+local now = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+if redis.call('SET', KEYS[1], now, 'NX', 'PX', ARGV[1]) then return 1 end
+return 0
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """One open watch as stored; ``raw`` is the stored JSON, for compare-and-set."""
+
+    package_id: str
+    partner_id: str
+    reason: str
+    generation: str
+    opened_at: float
+    misses: int
+    raw: str
+
+    @classmethod
+    def parse(cls, raw: str) -> Watch:
+        doc = json.loads(raw)
+        return cls(package_id=str(doc["package_id"]), partner_id=str(doc["partner_id"]),
+                   reason=str(doc.get("reason", "")), generation=str(doc.get("generation", "0")),
+                   opened_at=float(doc.get("opened_at", 0)), misses=int(doc.get("misses", 0)),
+                   raw=raw)
+
+    def with_misses(self, misses: int) -> str:
+        """The JSON of this watch with another miss count."""
+        doc = json.loads(self.raw)
+        doc["misses"] = misses
+        return json.dumps(doc, separators=(",", ":"))
 
 
 class WatchRegistry:
@@ -15,12 +99,96 @@ class WatchRegistry:
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
+        self._open = redis.register_script(_OPEN)
+        self._replace = redis.register_script(_REPLACE)
+        self._close = redis.register_script(_CLOSE)
+        self._mark = redis.register_script(_MARK)
 
-    async def open(self, partner_id: str, package_id: str, *, reason: str) -> None:
-        """Idempotent: opening a watch twice keeps one watch."""
-        watch = json.dumps({"package_id": package_id, "partner_id": partner_id,
-                            "reason": reason, "opened_at": time.time()})
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(redis_keys.watch_set(partner_id), package_id, watch)
-            pipe.sadd(redis_keys.WATCH_PARTNERS, partner_id)
-            await pipe.execute()
+    async def open(self, partner_id: str, package_id: str, *, reason: str) -> str:
+        """Idempotent: opening a watch twice keeps one watch. ``reason="regenerate"``
+        starts a new build generation and replaces any watch of the previous build.
+        Returns the watch's generation."""
+        mode = "new" if reason == "regenerate" else "keep"
+        return await self._open_watch(partner_id, package_id, reason, mode)
+
+    async def ensure(self, partner_id: str, package_id: str, status: str, observed_at_ms: int
+                     ) -> bool:
+        """Open a watch for a package seen elsewhere (``status`` read at ``observed_at_ms``,
+        Redis clock, taken before the read). Returns whether a watch is open afterwards.
+
+        Already emitted for this build: no watch. A build seen running although its
+        generation already emitted, with the marker older than the observation, is a
+        rebuild started outside the BFF: it gets a new generation.
+        """
+        if await self._redis.hexists(redis_keys.watch_set(partner_id), package_id):  # type: ignore[misc]
+            return True
+        generation = await self._redis.get(redis_keys.watch_generation(partner_id, package_id))
+        generation = generation or "0"
+        statuses = sorted(TERMINAL_STATUSES)
+        stamps = await self._redis.mget([
+            redis_keys.emitted_event(partner_id, package_id, status_, generation)
+            for status_ in statuses
+        ])
+        marks = {s: int(v) for s, v in zip(statuses, stamps, strict=True) if v}
+        if status in TERMINAL_STATUSES:
+            if status in marks:
+                return False
+            await self._open_watch(partner_id, package_id, "watch", "keep")
+            return True
+        if marks and max(marks.values()) >= observed_at_ms:
+            return False  # this very build finished (and was announced) while we looked
+        await self._open_watch(partner_id, package_id, "watch", "new" if marks else "keep")
+        return True
+
+    async def _open_watch(self, partner_id: str, package_id: str, reason: str, mode: str) -> str:
+        keys = [redis_keys.watch_set(partner_id), redis_keys.WATCH_PARTNERS,
+                redis_keys.watch_generation(partner_id, package_id)]
+        args: list[str | int] = [package_id, partner_id, reason, repr(time.time()), mode,
+                                 redis_keys.WATCH_GENERATION_TTL_S * 1000]
+        return str(await self._open(keys=keys, args=args))
+
+    async def clock_ms(self) -> int:
+        """The Redis server's clock, shared by every process (no host clock skew)."""
+        seconds, micros = await self._redis.time()
+        return int(seconds) * 1000 + int(micros) // 1000
+
+    async def watches(self, partner_id: str) -> list[Watch]:
+        """The partner's open watches; an unreadable entry is dropped (and logged)."""
+        entries = await self._redis.hgetall(redis_keys.watch_set(partner_id))  # type: ignore[misc]
+        watches = []
+        for package_id, raw in entries.items():
+            try:
+                watches.append(Watch.parse(raw))
+            except (ValueError, KeyError, TypeError):
+                logger.error("dropping unreadable watch %s/%s: %r", partner_id, package_id, raw)
+                await self._close(keys=[redis_keys.watch_set(partner_id),
+                                        redis_keys.WATCH_PARTNERS],
+                                  args=[package_id, raw, partner_id])
+        return watches
+
+    async def set_misses(self, watch: Watch, misses: int) -> bool:
+        """Compare-and-set: a watch replaced meanwhile (regenerate) is left alone."""
+        replaced = await self._replace(keys=[redis_keys.watch_set(watch.partner_id)],
+                                       args=[watch.package_id, watch.raw, watch.with_misses(misses)])
+        return bool(replaced)
+
+    async def close(self, watch: Watch) -> bool:
+        """Compare-and-delete; the partner leaves the schedule with its last watch."""
+        closed = await self._close(
+            keys=[redis_keys.watch_set(watch.partner_id), redis_keys.WATCH_PARTNERS],
+            args=[watch.package_id, watch.raw, watch.partner_id])
+        return bool(closed)
+
+    async def forget_if_idle(self, partner_id: str) -> None:
+        """Drop a partner without watches from the schedule."""
+        await self._close(keys=[redis_keys.watch_set(partner_id), redis_keys.WATCH_PARTNERS],
+                          args=["", "", partner_id])
+
+    async def emitted(self, watch: Watch, status: str) -> bool:
+        key = redis_keys.emitted_event(watch.partner_id, watch.package_id, status, watch.generation)
+        return bool(await self._redis.exists(key))
+
+    async def mark_emitted(self, watch: Watch, status: str) -> bool:
+        """Set once; True when this call set it."""
+        key = redis_keys.emitted_event(watch.partner_id, watch.package_id, status, watch.generation)
+        return bool(await self._mark(keys=[key], args=[redis_keys.EMITTED_EVENT_TTL_S * 1000]))

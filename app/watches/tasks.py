@@ -1,10 +1,30 @@
-"""arq functions and cron jobs of the watch poller (registered by app/worker.py)."""
+"""arq functions and cron jobs of the watch poller (registered by app/worker.py).
+
+No job per watch: one tick a second (``unique``, so one worker runs each) polls
+whichever partners are due, and sleeps between due times within its second. The
+watch registry in Redis is the truth, so a (re)started worker simply resumes.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from arq.cron import CronJob
+from arq.cron import CronJob, cron
+
+from app.watches.poller import Poller
+
+TICK_SPAN_S = 0.9  # each tick works for most of its second; the next one takes over
+TICK_TIMEOUT_S = 60  # > TICK_SPAN_S + poller.MAX_POLL_BUDGET_S
+
+
+async def watch_tick(ctx: dict[str, Any]) -> int:
+    """Poll every partner that is due; returns the number of partner polls."""
+    poller = Poller(ctx["store"], ctx["redis"], ctx["upstream"], ctx["settings"])
+    return await poller.tick(TICK_SPAN_S)
+
 
 WATCH_FUNCTIONS: list[Any] = []
-WATCH_CRON_JOBS: list[CronJob] = []
+WATCH_CRON_JOBS: list[CronJob] = [
+    cron(watch_tick, name="watch_tick", second=set(range(60)), run_at_startup=True, unique=True,
+         timeout=TICK_TIMEOUT_S, keep_result=5, max_tries=1),
+]

@@ -2,10 +2,82 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
+
+from app.webhooks.models import DeliveryRecord, EndpointRecord, delivery_ids
+from app.webhooks.store import WebhookStore
+
+SEND_WEBHOOK = "send_webhook"
+
+
+@dataclass(frozen=True, slots=True)
+class NextAttempt:
+    """An attempt to enqueue: which round and number, and in how many seconds."""
+
+    partner_id: str
+    delivery_id: str
+    round: int
+    attempt: int
+    delay_s: float = 0.0
+
+
+def attempt_job_id(delivery_id: str, round_: int, attempt: int) -> str:
+    """One arq job id per attempt: enqueueing an attempt twice is a no-op, and the next
+    attempt never collides with the running one (arq ignores a re-enqueued running id)."""
+    return f"webhook:{delivery_id}:{round_}:{attempt}"
+
+
+async def enqueue_attempt(queue: ArqRedis, attempt: NextAttempt) -> None:
+    await queue.enqueue_job(
+        SEND_WEBHOOK, attempt.partner_id, attempt.delivery_id, attempt.round, attempt.attempt,
+        _job_id=attempt_job_id(attempt.delivery_id, attempt.round, attempt.attempt),
+        _defer_by=attempt.delay_s if attempt.delay_s > 0 else None,
+    )
+
+
+def due_attempt(delivery: DeliveryRecord, now: float) -> NextAttempt:
+    """The attempt a pending delivery is waiting for."""
+    delay = max(0.0, (delivery.next_attempt_at or now) - now)
+    return NextAttempt(delivery.partner_id, delivery.id, delivery.round, delivery.next_attempt, delay)
+
+
+def event_body(event_type: str, data: dict[str, Any], now: float) -> str:
+    """``{type, timestamp, data}`` serialized once; every attempt sends exactly these bytes."""
+    stamp = dt.datetime.fromtimestamp(now, dt.UTC).isoformat(timespec="milliseconds")
+    payload = {"type": event_type, "timestamp": stamp.replace("+00:00", "Z"), "data": data}
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+
+
+async def deliver_to(
+    store: WebhookStore, queue: ArqRedis, endpoint: EndpointRecord, *, event_type: str,
+    event_key: str, body: str, now: float,
+) -> tuple[DeliveryRecord, bool]:
+    """Create the delivery of one event for one endpoint (once) and make sure it is queued.
+
+    Returns the delivery and whether this call created it.
+    """
+    delivery_id, msg_id = delivery_ids(endpoint.id, event_key)
+    delivery = DeliveryRecord(
+        id=delivery_id, partner_id=endpoint.partner_id, endpoint_id=endpoint.id, msg_id=msg_id,
+        event_type=event_type, event_key=event_key, body=body, next_attempt_at=now,
+        created_at=now, updated_at=now,
+    )
+    if await store.create_delivery(delivery):
+        await enqueue_attempt(queue, due_attempt(delivery, now))
+        return delivery, True
+    existing = await store.get_delivery(endpoint.partner_id, delivery_id)
+    if existing is None:  # expired between the two calls: nothing left to deliver
+        return delivery, False
+    if existing.status == "pending":  # heals a crash between create and enqueue
+        await enqueue_attempt(queue, due_attempt(existing, now))
+    return existing, False
 
 
 async def dispatch_event(
@@ -15,4 +87,13 @@ async def dispatch_event(
     """Create one delivery per enabled endpoint of the partner subscribed to ``event_type``
     and enqueue it. Idempotent per ``event_key``: calling twice delivers once.
     Returns the number of deliveries created."""
-    raise NotImplementedError
+    webhooks = WebhookStore(store)
+    now = time.time()
+    body = event_body(event_type, data, now)
+    created = 0
+    for endpoint in await webhooks.list_endpoints(partner_id):
+        if endpoint.enabled and event_type in endpoint.event_types:
+            _, new = await deliver_to(webhooks, queue, endpoint, event_type=event_type,
+                                      event_key=event_key, body=body, now=now)
+            created += new
+    return created

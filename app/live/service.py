@@ -1,0 +1,89 @@
+"""Live status of one package: the current status now, then every change until the end.
+
+Changes come from Redis (the worker's polls, published by ``StatusStore``), never from
+the upstream: opening a stream costs one upstream read (existence, access, current
+status), and nothing after that however long it stays open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator
+
+from redis.exceptions import RedisError
+
+from app import redis_keys
+from app.live.hub import RESYNC, StatusHub
+from app.live.store import StatusRecord, StatusStore
+from app.upstream import CallContext
+from app.watches.service import WatchService
+
+logger = logging.getLogger("app.live")
+
+HEARTBEAT = None  # yielded when nothing happened for a heartbeat interval
+
+Update = StatusRecord | None
+
+
+class LiveService:
+    """One instance per request; knows no HTTP."""
+
+    def __init__(self, watches: WatchService, statuses: StatusStore, hub: StatusHub,
+                 heartbeat_s: float) -> None:
+        self._watches = watches
+        self._statuses = statuses
+        self._hub = hub
+        self._heartbeat_s = heartbeat_s
+
+    async def open(self, ctx: CallContext, package_id: str, last_event_id: int | None
+                   ) -> AsyncGenerator[Update, None] | None:
+        """The stream's updates, or None when the client already saw the final status.
+
+        Raises (404, 401 upstream…) before anything is streamed. A build still running
+        gets a watch, so the worker polls it even if nobody created it through the BFF.
+        """
+        followed = await self._watches.follow(ctx, package_id, if_terminal=False)
+        first = followed.record
+        seen = last_event_id or 0
+        if seen > first.seq:
+            seen = 0  # an id of an older series (the stored status expired meanwhile)
+        if first.terminal and seen >= first.seq:
+            return None
+        return self._updates(ctx.partner_id, followed.package.id, first, seen)
+
+    async def _updates(self, partner_id: str, package_id: str, first: StatusRecord, seen: int
+                       ) -> AsyncGenerator[Update, None]:
+        """Status records with ``seq`` above ``seen``, in order, until a terminal one;
+        ``HEARTBEAT`` after each quiet interval."""
+        channel = redis_keys.status_channel(partner_id, package_id)
+        async with self._hub.subscribe(channel) as inbox:
+            latest = await self._latest(partner_id, package_id)  # changed before we subscribed?
+            current = latest if latest is not None and latest.seq >= first.seq else first
+            if current.seq > seen:
+                yield current
+                seen = current.seq
+            if current.terminal:
+                return
+            while True:
+                try:
+                    message = await asyncio.wait_for(inbox.get(), self._heartbeat_s)
+                except TimeoutError:
+                    yield HEARTBEAT
+                    record = await self._latest(partner_id, package_id)  # lost messages heal here
+                else:
+                    record = (await self._latest(partner_id, package_id) if message == RESYNC
+                              else StatusRecord.parse(message))
+                if record is None or record.seq <= seen:
+                    continue
+                yield record
+                seen = record.seq
+                if record.terminal:
+                    return
+
+    async def _latest(self, partner_id: str, package_id: str) -> StatusRecord | None:
+        try:
+            return await self._statuses.get(partner_id, package_id)
+        except RedisError as exc:
+            logger.warning("status of %s/%s unreadable: %s", partner_id, package_id, exc)
+            return None

@@ -1,0 +1,59 @@
+"""Server-Sent Events on the wire: framing, and a response that stops when the client goes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import anyio
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from app.live.store import StatusRecord
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def status_event(record: StatusRecord) -> str:
+    """``id:`` is the record's sequence number, so ``Last-Event-ID`` resumes after it."""
+    return f"id: {record.seq}\nevent: status\ndata: {record.as_json()}\n\n"
+
+
+def comment(text: str) -> str:
+    """A comment line: keeps proxies and the browser from timing the stream out."""
+    return f": {text}\n\n"
+
+
+def retry(milliseconds: int) -> str:
+    """How long ``EventSource`` waits before it reconnects."""
+    return f"retry: {milliseconds}\n\n"
+
+
+class EventStreamResponse(StreamingResponse):
+    """``text/event-stream`` that always listens for the client's disconnect and then
+    cancels the body iterator at once (whatever the server's ASGI spec version), so a
+    closed tab releases its subscription immediately, not at the next heartbeat."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, content: AsyncIterator[str], status_code: int = 200) -> None:
+        super().__init__(content, status_code=status_code, headers=SSE_HEADERS)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            async with anyio.create_task_group() as group:
+
+                async def stream() -> None:
+                    try:
+                        await self.stream_response(send)
+                    except OSError:
+                        pass  # the client went away mid-write
+                    group.cancel_scope.cancel()
+
+                group.start_soon(stream)
+                await self.listen_for_disconnect(receive)
+                group.cancel_scope.cancel()
+        finally:
+            close = getattr(self.body_iterator, "aclose", None)
+            if close is not None:
+                with anyio.CancelScope(shield=True):
+                    await close()

@@ -1,0 +1,134 @@
+"""The last known status of each package and its change feed (Redis pub/sub).
+
+Whoever reads a status upstream (the worker's poll, an SSE stream opening) reports
+it here; a change gets the next sequence number, is stored and is published, all
+in one script, so numbers only increase and subscribers see them in order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from app import redis_keys
+from app.packages.presenters import progress_of
+from app.upstream.models import TERMINAL_STATUSES, UpstreamPackage
+
+# KEYS: status key, channel.
+# ARGV: status, progress ('' = unknown), record head, ttl ms, observation start (ms).
+# Stale reads of concurrent observers are ignored: a read that began before the stored
+# status was written, and a build going back (unless it had ended: a rebuild starts over).
+_OBSERVE = """
+local ranks = {INITIALIZING = 0, INPROGRESS = 1}
+local function rank(status) return ranks[status] or 2 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local current = redis.call('GET', KEYS[1])
+local seq = 0
+if current then
+  local doc = cjson.decode(current)
+  seq = tonumber(doc.seq) or 0
+  local progress = ''
+  if type(doc.progress) == 'number' then progress = string.format('%d', doc.progress) end
+  if doc.status == ARGV[1] and progress == ARGV[2] then return {0, current} end
+  if (tonumber(doc.at) or 0) >= tonumber(ARGV[5]) then return {0, current} end
+  local old, new = rank(doc.status), rank(ARGV[1])
+  if old < 2 then
+    if new < old then return {0, current} end
+    if new == old and ARGV[2] ~= '' and progress ~= ''
+       and tonumber(ARGV[2]) < tonumber(progress) then return {0, current} end
+  end
+end
+seq = seq + 1
+local record = ARGV[3] .. ',"seq":' .. string.format('%d', seq)
+  .. ',"at":' .. string.format('%d', now) .. '}'
+redis.call('SET', KEYS[1], record, 'PX', ARGV[4])
+redis.call('PUBLISH', KEYS[2], record)
+return {1, record}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRecord:
+    """``{id, status, progress, seq}`` as stored and published (plus ``at``, the Redis
+    clock in ms when it was written)."""
+
+    id: str
+    status: str
+    progress: int | None
+    seq: int
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @classmethod
+    def parse(cls, raw: str | bytes) -> StatusRecord:
+        doc = json.loads(raw)
+        progress = doc.get("progress")
+        return cls(id=str(doc["id"]), status=str(doc["status"]),
+                   progress=int(progress) if progress is not None else None, seq=int(doc["seq"]))
+
+    def as_json(self) -> str:
+        """What clients see of it."""
+        return json.dumps({"id": self.id, "status": self.status, "progress": self.progress,
+                           "seq": self.seq}, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """A status read upstream; ``observed_at_ms`` (Redis clock) is taken before the read."""
+
+    package_id: str
+    status: str
+    progress: int | None
+    observed_at_ms: int
+
+    @classmethod
+    def of(cls, package: UpstreamPackage, observed_at_ms: int) -> Observation:
+        return cls(package.id, package.status, progress_of(package), observed_at_ms)
+
+
+class StatusStore:
+    """Stores and publishes status changes; reads the last one."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._observe = redis.register_script(_OBSERVE)
+
+    async def observe(self, partner_id: str, observation: Observation) -> StatusRecord:
+        """Report a status read upstream; returns the current record (maybe newer)."""
+        _, raw = await self._observe(keys=self._keys(partner_id, observation.package_id),
+                                     args=self._args(observation))
+        return StatusRecord.parse(raw)
+
+    async def observe_many(self, partner_id: str, observations: Sequence[Observation]) -> int:
+        """One round trip for a whole poll; returns how many were changes."""
+        if not observations:
+            return 0
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for observation in observations:
+                await self._observe(keys=self._keys(partner_id, observation.package_id),
+                                    args=self._args(observation), client=pipe)
+            results = await pipe.execute()
+        return sum(int(changed) for changed, _ in results)
+
+    async def get(self, partner_id: str, package_id: str) -> StatusRecord | None:
+        raw = await self._redis.get(redis_keys.package_status(partner_id, package_id))
+        return StatusRecord.parse(raw) if raw else None
+
+    @staticmethod
+    def _keys(partner_id: str, package_id: str) -> list[str]:
+        return [redis_keys.package_status(partner_id, package_id),
+                redis_keys.status_channel(partner_id, package_id)]
+
+    @staticmethod
+    def _args(observation: Observation) -> list[str | int]:
+        head = json.dumps({"id": observation.package_id, "status": observation.status,
+                           "progress": observation.progress}, separators=(",", ":"))[:-1]
+        progress = "" if observation.progress is None else str(observation.progress)
+        return [observation.status, progress, head, redis_keys.PACKAGE_STATUS_TTL_S * 1000,
+                observation.observed_at_ms]

@@ -1,0 +1,214 @@
+"""The status poller the worker runs: one list call per partner per interval covers all
+of its watches; a terminal status is announced once per build, then the watch closes.
+
+Crash safety: the event is dispatched first (``dispatch_event`` is idempotent per
+event key), then marked emitted, then the watch is closed. A worker killed between
+any two steps leaves the watch open, and the next poll (any worker) repeats the
+remaining steps without announcing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from arq.connections import ArqRedis
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from app.live.store import Observation, StatusStore
+from app.settings import Settings
+from app.upstream import CallContext, PackageBuilderClient, UpstreamError, UpstreamRejected
+from app.upstream.models import TERMINAL_STATUSES, UpstreamPackage
+from app.watches import events
+from app.watches.registry import Watch, WatchRegistry
+from app.watches.schedule import PollSchedule
+from app.webhooks.dispatch import dispatch_event
+
+logger = logging.getLogger("app.watches")
+
+MISSES_BEFORE_LOOKUP = 3  # list answers without the id before one GET asks whether it is gone
+MAX_CONCURRENT_POLLS = 32  # partners polled at once by one tick
+UPSTREAM_CONCURRENCY = 8  # per poll: GETs of finished packages at once
+MAX_POLL_BUDGET_S = 50.0  # a poll never outlives the tick job (its timeout is 60 s)
+MIN_SLEEP_S = 0.05
+
+
+@dataclass
+class Poller:
+    """Polls due partners; state lives in Redis only, so any worker can take over."""
+
+    store: Redis
+    queue: ArqRedis
+    upstream: PackageBuilderClient
+    settings: Settings
+    registry: WatchRegistry = field(init=False)
+    schedule: PollSchedule = field(init=False)
+    statuses: StatusStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.registry = WatchRegistry(self.store)
+        self.schedule = PollSchedule(self.store)
+        self.statuses = StatusStore(self.store)
+
+    @property
+    def poll_budget_s(self) -> float:
+        """Long enough for a list call and the GETs after it, retries included."""
+        s = self.settings
+        return min(MAX_POLL_BUDGET_S, s.upstream_timeout_s * (s.upstream_retries + 1) * 2 + 3)
+
+    @property
+    def lease_s(self) -> float:
+        """The poll lock outlives the poll, so two workers never poll one partner at once."""
+        return self.poll_budget_s + 5
+
+    # -- the tick ---------------------------------------------------------------------------
+
+    async def tick(self, span_s: float) -> int:
+        """For ``span_s`` seconds, claim due partners and poll each once; returns how many.
+        Sleeps until the next due time in between, so short intervals are honoured too."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + span_s
+        running: set[asyncio.Task[None]] = set()
+        polls = 0
+        try:
+            while True:
+                due = await self.schedule.due(MAX_CONCURRENT_POLLS)
+                for partner_id in due.partners:
+                    if len(running) >= MAX_CONCURRENT_POLLS:
+                        break
+                    token = await self.schedule.claim(
+                        partner_id, interval_s=self.settings.poll_interval_s, lease_s=self.lease_s)
+                    if token is not None:
+                        task = asyncio.create_task(self._poll_claimed(partner_id, token))
+                        running.add(task)
+                        task.add_done_callback(running.discard)
+                        polls += 1
+                remaining = end - loop.time()
+                if remaining <= 0:
+                    break
+                wait = remaining if due.next_due_in_s is None else min(remaining, due.next_due_in_s)
+                await asyncio.sleep(max(wait, MIN_SLEEP_S))
+        except BaseException:
+            for task in running:
+                task.cancel()
+            raise
+        finally:
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+        return polls
+
+    async def _poll_claimed(self, partner_id: str, token: str) -> None:
+        try:
+            async with asyncio.timeout(self.poll_budget_s):
+                await self.poll_partner(partner_id)
+        except TimeoutError:
+            logger.warning("status poll of partner %s took over %.0f s; retrying next interval",
+                           partner_id, self.poll_budget_s)
+        except (UpstreamError, RedisError) as exc:  # expected in outages: one line, no trace
+            logger.warning("status poll of partner %s failed, retrying next interval: %r",
+                           partner_id, exc)
+        except Exception:
+            logger.exception("status poll of partner %s failed", partner_id)
+        finally:
+            try:
+                await asyncio.shield(self.schedule.release(partner_id, token))
+            except Exception:  # the lock expires by itself
+                logger.warning("could not release the poll lock of %s", partner_id)
+
+    # -- one partner ------------------------------------------------------------------------
+
+    async def poll_partner(self, partner_id: str) -> None:
+        """One ``GET /package_builder/packages/`` for all of the partner's watches."""
+        watches = await self.registry.watches(partner_id)
+        if not watches:
+            await self.registry.forget_if_idle(partner_id)
+            return
+        ctx = self.service_context(partner_id)
+        await self.schedule.record_poll(partner_id)
+        observed_at = await self.registry.clock_ms()
+        packages = {package.id: package for package in await self.upstream.list_packages(ctx)}
+        await self.statuses.observe_many(partner_id, [
+            Observation.of(package, observed_at)
+            for watch in watches if (package := packages.get(watch.package_id)) is not None
+        ])
+        limit = asyncio.Semaphore(UPSTREAM_CONCURRENCY)
+        results = await asyncio.gather(
+            *(self._settle(watch, packages.get(watch.package_id), ctx, limit) for watch in watches),
+            return_exceptions=True,
+        )
+        for watch, result in zip(watches, results, strict=True):
+            if isinstance(result, Exception):
+                logger.warning("watch %s/%s stays open: %r", partner_id, watch.package_id, result)
+            elif isinstance(result, BaseException):
+                raise result
+
+    def service_context(self, partner_id: str) -> CallContext:
+        """The worker's own identity upstream, acting for the package's partner."""
+        token = self.settings.upstream_service_token
+        if token is None:
+            logger.warning("BFF_UPSTREAM_SERVICE_TOKEN is not set: the upstream will refuse polls")
+        authorization = f"Bearer {token.get_secret_value()}" if token else ""
+        return CallContext(authorization, partner_id, f"watch-{uuid.uuid4().hex[:16]}")
+
+    async def _settle(self, watch: Watch, package: UpstreamPackage | None, ctx: CallContext,
+                      limit: asyncio.Semaphore) -> None:
+        """Finish a watch whose build ended, keep the others (counting misses)."""
+        overdue = time.time() - watch.opened_at > self.settings.watch_deadline_s
+        if package is None and not overdue:
+            package = await self._look_up_missing(watch, ctx, limit)
+            if package is None:
+                return
+        if package is not None and package.status in TERMINAL_STATUSES:
+            await self._finish(watch, package, ctx, limit)
+        elif overdue:
+            logger.warning("giving up on %s/%s: no terminal status within %.0f s",
+                           watch.partner_id, watch.package_id, self.settings.watch_deadline_s)
+            await self.registry.close(watch)
+        elif watch.misses:
+            await self.registry.set_misses(watch, 0)
+
+    async def _look_up_missing(self, watch: Watch, ctx: CallContext, limit: asyncio.Semaphore
+                               ) -> UpstreamPackage | None:
+        """Not in the list (yet?): after a few misses, one GET tells "gone" (404) apart."""
+        misses = watch.misses + 1
+        if misses < MISSES_BEFORE_LOOKUP:
+            await self.registry.set_misses(watch, misses)
+            return None
+        observed_at = await self.registry.clock_ms()
+        try:
+            async with limit:
+                package = await self.upstream.get_package(ctx, watch.package_id)
+        except UpstreamRejected as exc:
+            if exc.status != 404:
+                raise
+            logger.warning("watched package %s/%s no longer exists; closing its watch",
+                           watch.partner_id, watch.package_id)
+            await self.registry.close(watch)
+            return None
+        await self.statuses.observe(watch.partner_id, Observation.of(package, observed_at))
+        return package
+
+    async def _finish(self, watch: Watch, package: UpstreamPackage, ctx: CallContext,
+                      limit: asyncio.Semaphore) -> None:
+        """Dispatch (idempotent), mark, close: safe to repeat after a crash at any step."""
+        status = package.status
+        if not await self.registry.emitted(watch, status):
+            if status == "DONE" and package.content is None:
+                async with limit:
+                    package = await self.upstream.get_package(ctx, watch.package_id)
+                if package.status != status:
+                    return  # moved on meanwhile; the next poll sees the new status
+            await dispatch_event(
+                self.store, self.queue, partner_id=watch.partner_id,
+                event_type=events.event_type(status), event_key=events.event_key(watch, status),
+                data=events.event_data(package, watch.partner_id, status,
+                                       self.settings.public_base),
+            )
+            if await self.registry.mark_emitted(watch, status):
+                logger.info("emitted %s for %s/%s (build %s)", events.event_type(status),
+                            watch.partner_id, watch.package_id, watch.generation)
+        await self.registry.close(watch)

@@ -1,0 +1,89 @@
+"""When each partner is next polled, and the lock that lets one worker poll it at a time.
+
+Times are the Redis server's clock, so workers on different hosts agree.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from app import redis_keys
+
+_POLL_STATS_TTL_S = 7 * 24 * 3600
+
+# KEYS: partners zset. ARGV: limit. Returns {due partners, earliest due (or ''), now}.
+_DUE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%.6f', now),
+                       'LIMIT', 0, tonumber(ARGV[1]))
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {due, first[2] or '', string.format('%.6f', now)}
+"""
+
+# KEYS: partners zset, lock. ARGV: partner, token, lease ms, interval s.
+# Due: move the due time one interval on, and take the lock if it is free. (Due but
+# locked means a poll outlived its interval, or its worker died: try again an
+# interval later rather than spin on the lock.)
+_CLAIM = """
+local due = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not due then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+if tonumber(due) > now then return 0 end
+redis.call('ZADD', KEYS[1], 'XX', string.format('%.6f', now + tonumber(ARGV[4])), ARGV[1])
+if not redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then return 0 end
+return 1
+"""
+
+# KEYS: lock. ARGV: token. Only the holder releases.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class DuePartners:
+    partners: list[str]
+    next_due_in_s: float | None  # None: nobody is scheduled
+
+
+class PollSchedule:
+    """Due times per partner (sorted set) and per-partner poll locks (SET NX PX)."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._due = redis.register_script(_DUE)
+        self._claim = redis.register_script(_CLAIM)
+        self._release = redis.register_script(_RELEASE)
+
+    async def due(self, limit: int) -> DuePartners:
+        partners, first, now = await self._due(keys=[redis_keys.WATCH_PARTNERS], args=[limit])
+        next_due = max(0.0, float(first) - float(now)) if first else None
+        return DuePartners(list(partners), next_due)
+
+    async def claim(self, partner_id: str, *, interval_s: float, lease_s: float) -> str | None:
+        """A lock token when this worker may poll the partner now, else None."""
+        token = secrets.token_hex(8)
+        claimed = await self._claim(
+            keys=[redis_keys.WATCH_PARTNERS, redis_keys.watch_poll_lock(partner_id)],
+            args=[partner_id, token, int(lease_s * 1000), repr(interval_s)],
+        )
+        return token if claimed else None
+
+    async def release(self, partner_id: str, token: str) -> None:
+        await self._release(keys=[redis_keys.watch_poll_lock(partner_id)], args=[token])
+
+    async def record_poll(self, partner_id: str) -> None:
+        """Counts status polls per partner (operations, and the cost tests)."""
+        key = redis_keys.watch_poll_stats(partner_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(key, "polls", 1)
+            pipe.hset(key, "last_polled_at", repr(time.time()))
+            pipe.expire(key, _POLL_STATS_TTL_S)
+            await pipe.execute()

@@ -1,0 +1,225 @@
+"""One delivery attempt: sign the stored body, POST it, log the attempt, plan the next one.
+
+2xx is success; anything else (3xx included: redirects are never followed) is a
+failure retried on ``BFF_WEBHOOK_RETRY_SCHEDULE``; 410 Gone disables the
+endpoint at once; an endpoint failing everything for
+``BFF_WEBHOOK_DISABLE_AFTER_S`` is disabled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import httpx
+
+from app.settings import Settings
+from app.webhooks.dispatch import NextAttempt, due_attempt
+from app.webhooks.models import AttemptRecord, DeliveryRecord, EndpointRecord
+from app.webhooks.signing import signature_header
+from app.webhooks.ssrf import TargetRefused, guarded_transport
+from app.webhooks.store import WebhookStore
+
+logger = logging.getLogger("app.webhooks")
+
+USER_AGENT = "PackageBuilder-BFF-Webhooks/1.0 (+https://www.standardwebhooks.com)"
+RESPONSE_BODY_LIMIT = 2048
+MAX_SEND_S = 25.0  # below the arq job timeout, so an attempt always gets logged
+RETRY_AFTER_STATUSES = frozenset({429, 502, 503, 504})
+RETRY_AFTER_CAP_S = 3600.0
+JITTER = 0.2
+
+
+def make_webhook_client(settings: Settings) -> httpx.AsyncClient:
+    """The one client of a worker for partner endpoints: no redirects, no proxies from the
+    environment, and (unless private targets are allowed) the SSRF guard in every connect."""
+    transport = (httpx.AsyncHTTPTransport(retries=0, trust_env=False)
+                 if settings.webhook_allow_private_targets else guarded_transport())
+    return httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False,
+                             timeout=httpx.Timeout(settings.webhook_timeout_s),
+                             headers={"User-Agent": USER_AGENT})
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    status_code: int | None = None
+    latency_ms: int | None = None
+    error: str | None = None
+    response_body: str | None = None
+    retry_after_s: float | None = None
+    refused: bool = False
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+async def send(client: httpx.AsyncClient, url: str, *, msg_id: str, body: bytes,
+               signing_secrets: Sequence[str], timeout_s: float) -> SendResult:
+    """POST the body once with fresh ``webhook-timestamp`` and signatures; never raises."""
+    timestamp = int(time.time())
+    headers = {"content-type": "application/json", "webhook-id": msg_id,
+               "webhook-timestamp": str(timestamp),
+               "webhook-signature": signature_header(signing_secrets, msg_id, timestamp, body)}
+    started = time.perf_counter()
+    limit_s = min(timeout_s, MAX_SEND_S)
+    try:
+        async with asyncio.timeout(limit_s), client.stream("POST", url, content=body,
+                                                           headers=headers) as response:
+            latency_ms = round((time.perf_counter() - started) * 1000)
+            prefix = await _read_prefix(response)
+    except TimeoutError:
+        return SendResult(error=f"timed out after {limit_s:g} s")
+    except httpx.TimeoutException as exc:
+        return SendResult(error=f"timed out ({exc.__class__.__name__})")
+    except httpx.HTTPError as exc:
+        if isinstance(exc.__cause__, TargetRefused):
+            return SendResult(error=str(exc), refused=True)
+        return SendResult(error=f"{exc.__class__.__name__}: {exc}")
+    except Exception as exc:  # an attempt must always be logged, whatever went wrong
+        logger.exception("webhook %s: unexpected error while sending", msg_id)
+        return SendResult(error=f"unexpected error: {exc.__class__.__name__}: {exc}")
+    return SendResult(status_code=response.status_code, latency_ms=latency_ms,
+                      error=_status_error(response), response_body=prefix,
+                      retry_after_s=_retry_after(response))
+
+
+async def _read_prefix(response: httpx.Response) -> str:
+    """The first 2 KB of the answer, for the delivery log; the rest is never read."""
+    data = bytearray()
+    async for chunk in response.aiter_bytes():
+        data += chunk
+        if len(data) >= RESPONSE_BODY_LIMIT:
+            break
+    return bytes(data[:RESPONSE_BODY_LIMIT]).decode("utf-8", errors="replace")
+
+
+def _status_error(response: httpx.Response) -> str | None:
+    code = response.status_code
+    if 200 <= code < 300:
+        return None
+    if 300 <= code < 400:
+        where = response.headers.get("location", "")
+        return f"HTTP {code}: redirect to {where!r} not followed (only 2xx is success)"
+    return f"HTTP {code}"
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    if response.status_code not in RETRY_AFTER_STATUSES:
+        return None
+    return parse_retry_after(response.headers.get("retry-after"), now=time.time())
+
+
+def parse_retry_after(value: str | None, *, now: float) -> float | None:
+    """``Retry-After`` as seconds (delta or HTTP date), or None when absent or malformed."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def retry_delay(schedule: Sequence[float], attempt: int, retry_after_s: float | None, *,
+                rng: Callable[[], float] = random.random) -> float | None:
+    """Seconds until the attempt after ``attempt`` (1-based), or None when it was the last.
+
+    The scheduled delay gets ±20 % jitter; a ``Retry-After`` longer than that is honoured
+    up to twice the scheduled delay or an hour, whichever is longer.
+    """
+    if attempt > len(schedule):
+        return None
+    scheduled = schedule[attempt - 1]
+    delay = scheduled * (1 + JITTER * (2 * rng() - 1))
+    if retry_after_s is not None:
+        delay = max(delay, min(retry_after_s, max(2 * scheduled, RETRY_AFTER_CAP_S)))
+    return delay
+
+
+async def attempt_delivery(
+    store: WebhookStore, client: httpx.AsyncClient, settings: Settings, *, partner_id: str,
+    delivery_id: str, round_: int, attempt: int,
+) -> NextAttempt | None:
+    """Run attempt ``attempt`` of ``round_`` and return the attempt to enqueue next, if any.
+
+    Safe to run twice (arq is at-least-once): a superseded round or an attempt already
+    logged sends nothing; a rerun finding its successor unqueued returns it again.
+    """
+    delivery = await store.get_delivery(partner_id, delivery_id)
+    if delivery is None or delivery.status != "pending" or delivery.round != round_:
+        return None
+    if attempt != delivery.next_attempt:
+        return due_attempt(delivery, time.time()) if attempt < delivery.next_attempt else None
+    endpoint = await store.get_endpoint(partner_id, delivery.endpoint_id)
+    if endpoint is None or not endpoint.enabled:
+        reason = "endpoint was deleted" if endpoint is None else "endpoint is disabled"
+        await _give_up(store, delivery, reason)
+        return None
+    result = await send(client, endpoint.url, msg_id=delivery.msg_id, body=delivery.body.encode(),
+                        signing_secrets=endpoint.signing_secrets(time.time()),
+                        timeout_s=settings.webhook_timeout_s)
+    await _update_endpoint_health(store, settings, endpoint, result)
+    return await _log_attempt(store, settings, delivery, attempt, result)
+
+
+async def _give_up(store: WebhookStore, delivery: DeliveryRecord, reason: str) -> None:
+    now = time.time()
+    finished = delivery.model_copy(update={"status": "failed", "failure_reason": reason,
+                                           "next_attempt_at": None, "updated_at": now})
+    await store.advance_delivery(finished, None)
+    logger.info("webhook delivery %s failed without an attempt: %s", delivery.id, reason)
+
+
+async def _log_attempt(store: WebhookStore, settings: Settings, delivery: DeliveryRecord,
+                       attempt: int, result: SendResult) -> NextAttempt | None:
+    now = time.time()
+    gone = result.status_code == 410
+    delay = None if result.succeeded or gone else retry_delay(
+        settings.webhook_retry_schedule, attempt, result.retry_after_s)
+    outcome = "succeeded" if result.succeeded else ("refused" if result.refused else "failed")
+    record = AttemptRecord(number=attempt, round=delivery.round, at=now, outcome=outcome,
+                           status_code=result.status_code, latency_ms=result.latency_ms,
+                           error=result.error, response_body=result.response_body,
+                           next_attempt_in_s=delay)
+    update: dict[str, object] = {"updated_at": now, "next_attempt": attempt + 1}
+    if result.succeeded:
+        update.update(status="succeeded", next_attempt_at=None)
+    elif delay is None:
+        reason = ("the endpoint answered 410 Gone and was disabled" if gone
+                  else f"gave up after {attempt} attempts; last: {result.error}")
+        update.update(status="failed", next_attempt_at=None, failure_reason=reason)
+    else:
+        update.update(next_attempt_at=now + delay)
+    advanced = delivery.model_copy(update=update)
+    logger.info("webhook %s attempt %d.%d: %s %s", delivery.msg_id, delivery.round, attempt,
+                outcome, result.status_code or result.error)
+    if not await store.advance_delivery(advanced, record):
+        return None  # redelivered meanwhile, or a duplicate run logged it first
+    return due_attempt(advanced, now) if advanced.status == "pending" else None
+
+
+async def _update_endpoint_health(store: WebhookStore, settings: Settings, endpoint: EndpointRecord,
+                                  result: SendResult) -> None:
+    """A success ends the failure streak; 410 disables at once; a streak too long disables."""
+    if result.succeeded:
+        await store.record_endpoint_success(endpoint.partner_id, endpoint.id)
+        return
+    now = time.time()
+    if result.status_code == 410:
+        await store.update_endpoint(endpoint.partner_id, endpoint.id, {
+            "enabled": "0", "disabled_reason": "the endpoint answered 410 Gone",
+            "disabled_at": repr(now), "updated_at": repr(now)})
+        logger.warning("webhook endpoint %s disabled: 410 Gone", endpoint.id)
+        return
+    if await store.record_endpoint_failure(endpoint.partner_id, endpoint.id, now=now,
+                                           disable_after_s=settings.webhook_disable_after_s):
+        logger.warning("webhook endpoint %s disabled: failing for too long", endpoint.id)

@@ -1,0 +1,122 @@
+"""Shapes of ``/v1/webhooks``: endpoints, their secrets, deliveries and attempts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from app.webhooks.models import AttemptOutcome, DeliveryStatus
+
+EventType = Literal["package.done", "package.failed", "package.expired"]
+TEST_EVENT_TYPE = "webhook.test"
+URL_FIELD = Field(min_length=1, max_length=2048, examples=["https://partner.example/hooks/bff"],
+                  description="http(s) URL on a public address; no credentials")
+
+
+class EndpointCreate(BaseModel):
+    """Body of ``POST /v1/webhooks``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = URL_FIELD
+    event_types: list[EventType] = Field(min_length=1, examples=[["package.done", "package.failed"]])
+    description: str | None = Field(default=None, max_length=500)
+
+    @field_validator("event_types")
+    @classmethod
+    def _dedupe(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+
+class EndpointUpdate(BaseModel):
+    """Body of ``PATCH /v1/webhooks/{id}``; fields left out stay as they are.
+    ``enabled: true`` re-enables a disabled endpoint and clears its failure streak."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, min_length=1, max_length=2048)
+    event_types: list[EventType] | None = Field(default=None, min_length=1)
+    description: str | None = Field(default=None, max_length=500)
+    enabled: bool | None = None
+
+    @field_validator("event_types")
+    @classmethod
+    def _dedupe(cls, value: list[str] | None) -> list[str] | None:
+        return list(dict.fromkeys(value)) if value is not None else None
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> EndpointUpdate:
+        for name in ("url", "event_types", "enabled"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} must not be null (leave it out to keep it)")
+        return self
+
+
+class Endpoint(BaseModel):
+    """A registered endpoint; its secret is shown only at creation and rotation."""
+
+    id: str
+    url: str
+    event_types: list[str]
+    description: str | None
+    enabled: bool
+    disabled_reason: str | None = Field(description="why the endpoint was disabled, if it was")
+    disabled_at: dt.datetime | None
+    failing_since: dt.datetime | None = Field(
+        description="start of the current failure streak; disabled after BFF_WEBHOOK_DISABLE_AFTER_S")
+    previous_secret_expires_at: dt.datetime | None = Field(
+        description="until then the previous secret signs too (after a rotation)")
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class EndpointWithSecret(Endpoint):
+    secret: str = Field(description="whsec_… signing secret; store it now, it is not shown again")
+
+
+class EndpointList(BaseModel):
+    items: list[Endpoint]
+
+
+class Attempt(BaseModel):
+    """One try: its time, HTTP status (none if no answer), latency, error, answer's first 2 KB."""
+
+    number: int = Field(description="attempt number within its round")
+    round: int = Field(description="1 for the original delivery, +1 per redelivery")
+    at: dt.datetime
+    outcome: AttemptOutcome
+    status_code: int | None
+    latency_ms: int | None
+    error: str | None
+    response_body: str | None
+    next_attempt_in_s: float | None = Field(description="delay before the next attempt, if any")
+
+
+class Delivery(BaseModel):
+    id: str
+    message_id: str = Field(description="the webhook-id header: the same on every attempt")
+    endpoint_id: str
+    event_type: str
+    status: DeliveryStatus
+    failure_reason: str | None
+    next_attempt_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    payload: dict[str, Any] = Field(description="the body sent, {type, timestamp, data}")
+    attempts: list[Attempt] = Field(description="oldest first")
+
+
+class DeliveryPage(BaseModel):
+    items: list[Delivery] = Field(description="newest first")
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null at the end")
+
+
+class DeliveryAccepted(BaseModel):
+    """202 answer of test and redeliver: the delivery now queued."""
+
+    id: str
+    message_id: str
+    event_type: str
+    status: DeliveryStatus

@@ -1,0 +1,183 @@
+"""SSRF guard: webhook URLs may only reach public addresses.
+
+Checked twice: when an endpoint is registered (a clear 422) and on every
+attempt, inside the connection itself (``GuardedNetworkBackend``): the worker
+resolves the host, refuses if *any* address is not public, and connects to the
+very address it checked — so a DNS answer that changes between the check and
+the connect (rebinding) cannot slip through. TLS still verifies the hostname.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Callable, Iterable
+from urllib.parse import SplitResult, urlsplit
+
+import httpcore
+import httpx
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+MAX_URL_LENGTH = 2048
+RESOLVE_TIMEOUT_S = 5.0
+METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata.goog", "metadata"})
+METADATA_ADDRESSES = frozenset({
+    ipaddress.ip_address("169.254.169.254"),  # AWS, GCP, Azure, OpenStack
+    ipaddress.ip_address("169.254.170.2"),  # AWS ECS task metadata
+    ipaddress.ip_address("100.100.100.200"),  # Alibaba Cloud
+    ipaddress.ip_address("fd00:ec2::254"),  # AWS IMDS over IPv6
+})
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+class TargetRefused(httpcore.ConnectError):
+    """The URL's host is not a public address; no connection was made."""
+
+
+def blocked_reason(address: IPAddress) -> str | None:
+    """Why ``address`` must not receive webhooks, or None when it is a public unicast address."""
+    if address in METADATA_ADDRESSES:
+        return "cloud metadata"
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            return blocked_reason(embedded)
+    for reason, flag in (("unspecified", address.is_unspecified), ("loopback", address.is_loopback),
+                         ("link-local", address.is_link_local), ("multicast", address.is_multicast),
+                         ("reserved", address.is_reserved), ("private", address.is_private)):
+        if flag:
+            return reason
+    return None if address.is_global else "not globally routable"
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """IPv4 carried inside IPv6 (mapped ``::ffff:a.b.c.d``, 6to4, NAT64) is judged as IPv4."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
+def url_problem(url: str) -> str | None:
+    """What is wrong with the shape of a webhook URL (no DNS), or None."""
+    if len(url) > MAX_URL_LENGTH:
+        return f"URL is longer than {MAX_URL_LENGTH} characters"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"URL is malformed: {exc}"
+    if parts.scheme not in ("http", "https"):
+        return "only http and https URLs are allowed"
+    if not parts.hostname:
+        return "URL has no host"
+    if parts.username is not None or parts.password is not None:
+        return "URL must not contain credentials (user:password@)"
+    if port == 0:
+        return "URL port must be between 1 and 65535"
+    if any(ch.isspace() or ord(ch) < 0x20 for ch in url):
+        return "URL must not contain whitespace or control characters"
+    return None
+
+
+def _host_and_port(parts: SplitResult) -> tuple[str, int]:
+    assert parts.hostname is not None
+    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+
+
+async def resolve(host: str, port: int) -> list[IPAddress]:
+    """Every address ``host`` resolves to, with the event loop's (non-blocking) getaddrinfo."""
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(RESOLVE_TIMEOUT_S):
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses: list[IPAddress] = []
+    for *_, sockaddr in infos:
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        if address not in addresses:
+            addresses.append(address)
+    return addresses
+
+
+def refusal(host: str, addresses: Iterable[IPAddress]) -> str | None:
+    """The refusal message when ``host`` or any of its addresses is not public."""
+    if host.rstrip(".").lower() in METADATA_HOSTS:
+        return f"host {host!r} is a cloud metadata service"
+    for address in addresses:
+        reason = blocked_reason(address)
+        if reason is not None:
+            return f"host {host!r} resolves to {address} ({reason} address)"
+    return None
+
+
+async def target_problem(url: str) -> str | None:
+    """Registration check: why this URL may not receive webhooks (shape, DNS, address)."""
+    problem = url_problem(url)
+    if problem is not None:
+        return problem
+    host, port = _host_and_port(urlsplit(url))
+    if host.rstrip(".").lower() in METADATA_HOSTS:
+        return refusal(host, ())
+    try:
+        addresses = await resolve(host, port)
+    except (OSError, TimeoutError, UnicodeError) as exc:
+        return f"host {host!r} could not be resolved ({exc.__class__.__name__})"
+    return refusal(host, addresses)
+
+
+Policy = Callable[[str, list[IPAddress]], str | None]
+
+
+class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
+    """Resolves, refuses non-public targets, then connects to the checked address itself."""
+
+    def __init__(self, policy: Policy = refusal,
+                 inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+        self._policy = policy
+        self._inner = inner or httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,  # noqa: ASYNC109
+                          local_address: str | None = None,
+                          socket_options: Iterable[object] | None = None) -> httpcore.AsyncNetworkStream:
+        try:
+            addresses = await resolve(host, port)
+        except (OSError, TimeoutError, UnicodeError) as exc:
+            raise httpcore.ConnectError(f"could not resolve {host!r}: {exc}") from exc
+        message = self._policy(host, addresses)
+        if message is not None:
+            raise TargetRefused(f"refused: {message}; no request was made")
+        last_error: Exception | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(str(address), port, timeout, local_address,
+                                                     socket_options)  # type: ignore[arg-type]
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last_error = exc
+        assert last_error is not None
+        raise last_error
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,  # noqa: ASYNC109
+                                  socket_options: Iterable[object] | None = None,
+                                  ) -> httpcore.AsyncNetworkStream:
+        raise TargetRefused("refused: unix sockets are not webhook targets")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def guarded_transport(policy: Policy = refusal) -> httpx.AsyncHTTPTransport:
+    """An httpx transport whose every connection goes through ``GuardedNetworkBackend``.
+
+    httpx has no public hook for the network backend, so its pool is rebuilt as httpx
+    builds it, with the guard added (httpx is pinned below 0.29).
+    """
+    transport = httpx.AsyncHTTPTransport(retries=0, trust_env=False)
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(trust_env=False), max_connections=100,
+        max_keepalive_connections=20, keepalive_expiry=5.0, retries=0,
+        network_backend=GuardedNetworkBackend(policy))
+    return transport

@@ -1,0 +1,257 @@
+"""Webhook endpoints, deliveries and attempts in Redis (keys in app/redis_keys.py).
+
+Conditional writes are Lua scripts, so the API (PATCH, redeliver) and workers
+(attempts, failure streaks) never overwrite each other's fields, and a deleted
+endpoint is never resurrected by a late write.
+"""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from app import redis_keys
+from app.webhooks.models import (
+    AttemptRecord,
+    DeliveryRecord,
+    EndpointRecord,
+    delivery_from_hash,
+    endpoint_from_hash,
+    to_hash,
+)
+
+DELIVERY_TTL_S = redis_keys.WEBHOOK_DELIVERY_TTL_S
+DELIVERIES_PER_ENDPOINT = 1000
+ATTEMPTS_PER_DELIVERY = 100
+
+_UPDATE_IF_EXISTS = """
+if redis.call('exists', KEYS[1]) == 0 then return 0 end
+local n = tonumber(ARGV[1])
+if n > 0 then redis.call('hset', KEYS[1], unpack(ARGV, 2, 1 + n)) end
+if #ARGV > 1 + n then redis.call('hdel', KEYS[1], unpack(ARGV, 2 + n)) end
+return 1
+"""
+
+_RECORD_FAILURE = """
+if redis.call('exists', KEYS[1]) == 0 then return 0 end
+local since = redis.call('hget', KEYS[1], 'failing_since')
+if not since then
+  redis.call('hset', KEYS[1], 'failing_since', ARGV[1])
+  since = ARGV[1]
+end
+if tonumber(ARGV[1]) - tonumber(since) >= tonumber(ARGV[2])
+   and redis.call('hget', KEYS[1], 'enabled') == '1' then
+  redis.call('hset', KEYS[1], 'enabled', '0', 'disabled_reason', ARGV[3], 'disabled_at', ARGV[1])
+  return 2
+end
+return 1
+"""
+
+_CREATE_DELIVERY = """
+if redis.call('exists', KEYS[1]) == 1 then return 0 end
+redis.call('hset', KEYS[1], unpack(ARGV, 7))
+redis.call('expire', KEYS[1], ARGV[1])
+redis.call('zadd', KEYS[2], ARGV[2], ARGV[5])
+redis.call('zremrangebyrank', KEYS[2], 0, -tonumber(ARGV[6]) - 1)
+redis.call('expire', KEYS[2], ARGV[1])
+redis.call('zadd', KEYS[3], ARGV[3], ARGV[4])
+return 1
+"""
+
+# ARGV: round, attempt, ttl, attempt json or '', pending member, pending score or '' (done),
+# attempts cap, field/value pairs…
+_ADVANCE_DELIVERY = """
+local cur = redis.call('hmget', KEYS[1], 'round', 'next_attempt', 'status')
+if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] or cur[3] ~= 'pending' then return 0 end
+redis.call('hset', KEYS[1], unpack(ARGV, 8))
+redis.call('expire', KEYS[1], ARGV[3])
+if ARGV[4] ~= '' then
+  redis.call('hincrby', KEYS[1], 'attempt_count', 1)
+  redis.call('rpush', KEYS[2], ARGV[4])
+  redis.call('ltrim', KEYS[2], -tonumber(ARGV[7]), -1)
+  redis.call('expire', KEYS[2], ARGV[3])
+end
+if ARGV[6] == '' then
+  redis.call('zrem', KEYS[3], ARGV[5])
+else
+  redis.call('zadd', KEYS[3], ARGV[6], ARGV[5])
+end
+return 1
+"""
+
+_RESTART_DELIVERY = """
+if redis.call('exists', KEYS[1]) == 0 then return 0 end
+local round = redis.call('hincrby', KEYS[1], 'round', 1)
+redis.call('hset', KEYS[1], 'status', 'pending', 'next_attempt', '1', 'next_attempt_at', ARGV[1],
+           'updated_at', ARGV[1])
+redis.call('hdel', KEYS[1], 'failure_reason')
+redis.call('expire', KEYS[1], ARGV[3])
+redis.call('zadd', KEYS[2], ARGV[1], ARGV[2])
+return round
+"""
+
+
+def pending_member(partner_id: str, delivery_id: str) -> str:
+    """Delivery ids hold no ':', so the first ':' separates them from the partner id."""
+    return f"{delivery_id}:{partner_id}"
+
+
+def parse_pending_member(member: str) -> tuple[str, str]:
+    delivery_id, _, partner_id = member.partition(":")
+    return partner_id, delivery_id
+
+
+class WebhookStore:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._update_if_exists = redis.register_script(_UPDATE_IF_EXISTS)
+        self._record_failure = redis.register_script(_RECORD_FAILURE)
+        self._create_delivery = redis.register_script(_CREATE_DELIVERY)
+        self._advance_delivery = redis.register_script(_ADVANCE_DELIVERY)
+        self._restart_delivery = redis.register_script(_RESTART_DELIVERY)
+
+    # -- endpoints ---------------------------------------------------------------------------
+    async def add_endpoint(self, endpoint: EndpointRecord, *, limit: int) -> bool:
+        """Store a new endpoint unless the partner already has ``limit`` of them."""
+        partner = endpoint.partner_id
+        key, index = redis_keys.webhook_endpoint(partner, endpoint.id), redis_keys.webhook_index(partner)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping=to_hash(endpoint))
+            pipe.sadd(index, endpoint.id)
+            pipe.scard(index)
+            *_, count = await pipe.execute()
+        if int(count) > limit:
+            await self.delete_endpoint(partner, endpoint.id)
+            return False
+        return True
+
+    async def get_endpoint(self, partner_id: str, endpoint_id: str) -> EndpointRecord | None:
+        fields = await self._redis.hgetall(  # type: ignore[misc]
+            redis_keys.webhook_endpoint(partner_id, endpoint_id))
+        return endpoint_from_hash(fields) if fields else None
+
+    async def list_endpoints(self, partner_id: str) -> list[EndpointRecord]:
+        """Oldest first; ids whose hash is gone (a crash mid-delete) are skipped."""
+        ids = sorted(await self._redis.smembers(  # type: ignore[misc]
+            redis_keys.webhook_index(partner_id)))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for endpoint_id in ids:
+                pipe.hgetall(redis_keys.webhook_endpoint(partner_id, endpoint_id))
+            found = await pipe.execute()
+        endpoints = [endpoint_from_hash(fields) for fields in found if fields]
+        return sorted(endpoints, key=lambda e: (e.created_at, e.id))
+
+    async def update_endpoint(self, partner_id: str, endpoint_id: str, values: dict[str, str],
+                              remove: tuple[str, ...] = ()) -> bool:
+        """Set and delete hash fields of an existing endpoint; False when it does not exist."""
+        pairs = [item for pair in values.items() for item in pair]
+        done = await self._update_if_exists(
+            keys=[redis_keys.webhook_endpoint(partner_id, endpoint_id)],
+            args=[len(pairs), *pairs, *remove])
+        return bool(done)
+
+    async def delete_endpoint(self, partner_id: str, endpoint_id: str) -> bool:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(redis_keys.webhook_endpoint(partner_id, endpoint_id))
+            pipe.srem(redis_keys.webhook_index(partner_id), endpoint_id)
+            pipe.delete(redis_keys.webhook_deliveries(partner_id, endpoint_id))
+            deleted, *_ = await pipe.execute()
+        return bool(deleted)
+
+    async def record_endpoint_failure(self, partner_id: str, endpoint_id: str, *, now: float,
+                                      disable_after_s: float) -> bool:
+        """Start (or extend) the failure streak; True when it just disabled the endpoint."""
+        reason = f"every delivery failed for {disable_after_s / 86400:g} days"
+        result = await self._record_failure(
+            keys=[redis_keys.webhook_endpoint(partner_id, endpoint_id)],
+            args=[repr(now), repr(disable_after_s), reason])
+        return int(result) == 2
+
+    async def record_endpoint_success(self, partner_id: str, endpoint_id: str) -> None:
+        await self._redis.hdel(  # type: ignore[misc]
+            redis_keys.webhook_endpoint(partner_id, endpoint_id), "failing_since")
+
+    # -- deliveries --------------------------------------------------------------------------
+    async def create_delivery(self, delivery: DeliveryRecord) -> bool:
+        """SET NX semantics: False when this delivery (same endpoint and event) exists."""
+        partner = delivery.partner_id
+        fields = [item for pair in to_hash(delivery).items() for item in pair]
+        created = await self._create_delivery(
+            keys=[redis_keys.webhook_delivery(partner, delivery.id),
+                  redis_keys.webhook_deliveries(partner, delivery.endpoint_id),
+                  redis_keys.WEBHOOK_PENDING],
+            args=[DELIVERY_TTL_S, repr(delivery.created_at),
+                  repr(delivery.next_attempt_at or delivery.created_at),
+                  pending_member(partner, delivery.id), delivery.id, DELIVERIES_PER_ENDPOINT,
+                  *fields])
+        return bool(created)
+
+    async def get_delivery(self, partner_id: str, delivery_id: str) -> DeliveryRecord | None:
+        fields = await self._redis.hgetall(  # type: ignore[misc]
+            redis_keys.webhook_delivery(partner_id, delivery_id))
+        return delivery_from_hash(fields) if fields else None
+
+    async def advance_delivery(self, delivery: DeliveryRecord, attempt: AttemptRecord | None) -> bool:
+        """Compare-and-set: applies ``delivery``'s new status/next attempt (and logs ``attempt``)
+        only while the stored delivery is still pending at ``attempt.round``/``number``."""
+        partner = delivery.partner_id
+        expected_round = attempt.round if attempt else delivery.round
+        expected_attempt = attempt.number if attempt else delivery.next_attempt
+        values = {"status": delivery.status, "next_attempt": str(delivery.next_attempt),
+                  "next_attempt_at": repr(delivery.next_attempt_at or 0.0),
+                  "updated_at": repr(delivery.updated_at),
+                  "failure_reason": delivery.failure_reason or ""}
+        pending_score = repr(delivery.next_attempt_at) if delivery.status == "pending" else ""
+        done = await self._advance_delivery(
+            keys=[redis_keys.webhook_delivery(partner, delivery.id),
+                  redis_keys.webhook_delivery_attempts(partner, delivery.id),
+                  redis_keys.WEBHOOK_PENDING],
+            args=[expected_round, expected_attempt, DELIVERY_TTL_S,
+                  attempt.model_dump_json() if attempt else "", pending_member(partner, delivery.id),
+                  pending_score, ATTEMPTS_PER_DELIVERY,
+                  *[item for pair in values.items() for item in pair]])
+        return bool(done)
+
+    async def restart_delivery(self, partner_id: str, delivery_id: str, *, now: float) -> int | None:
+        """Redelivery: a new round from attempt 1, due now. The new round, or None if gone."""
+        round_ = await self._restart_delivery(
+            keys=[redis_keys.webhook_delivery(partner_id, delivery_id), redis_keys.WEBHOOK_PENDING],
+            args=[repr(now), pending_member(partner_id, delivery_id), DELIVERY_TTL_S])
+        return int(round_) or None
+
+    async def page_deliveries(
+        self, partner_id: str, endpoint_id: str, *, after: tuple[float, str] | None, limit: int,
+    ) -> tuple[list[tuple[DeliveryRecord, list[AttemptRecord]]], tuple[float, str] | None]:
+        """Newest first, ``limit`` at a time, starting after the (score, id) position ``after``."""
+        index = redis_keys.webhook_deliveries(partner_id, endpoint_id)
+        entries = await self._index_page(index, after, limit + 1)
+        has_more = len(entries) > limit
+        entries = entries[:limit]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for delivery_id, _ in entries:
+                pipe.hgetall(redis_keys.webhook_delivery(partner_id, delivery_id))
+                pipe.lrange(redis_keys.webhook_delivery_attempts(partner_id, delivery_id), 0, -1)
+            found = await pipe.execute()
+        page = [(delivery_from_hash(fields), [AttemptRecord.model_validate_json(a) for a in attempts])
+                for fields, attempts in zip(found[::2], found[1::2], strict=True) if fields]
+        last = entries[-1] if entries else None
+        return page, ((last[1], last[0]) if has_more and last else None)
+
+    async def _index_page(self, index: str, after: tuple[float, str] | None,
+                          count: int) -> list[tuple[str, float]]:
+        if after is None:
+            return list(await self._redis.zrevrange(index, 0, count - 1, withscores=True))
+        score, last_id = after
+        ties = int(await self._redis.zcount(index, score, score))
+        raw = await self._redis.zrevrangebyscore(index, score, "-inf", start=0, num=count + ties,
+                                                 withscores=True)
+        return [(member, s) for member, s in raw if s < score or member < last_id][:count]
+
+    # -- the sweep ---------------------------------------------------------------------------
+    async def due_deliveries(self, *, before: float, start: int, limit: int) -> list[tuple[str, str]]:
+        """(partner id, delivery id) of pending deliveries due before ``before``, oldest first."""
+        members = await self._redis.zrangebyscore(redis_keys.WEBHOOK_PENDING, "-inf", repr(before),
+                                                  start=start, num=limit)
+        return [parse_pending_member(member) for member in members]
+
+    async def forget_pending(self, partner_id: str, delivery_id: str) -> None:
+        await self._redis.zrem(redis_keys.WEBHOOK_PENDING, pending_member(partner_id, delivery_id))

@@ -1,0 +1,228 @@
+"""``GET /v1/packages/{id}/events``: live status over Server-Sent Events, fed by the worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from app import redis_keys
+from tests.conftest import make_token
+from tests.support.processes import ManagedProcess, free_port, python_module
+from tests.support.sim import force_status, make_package, upstream_calls
+from tests.support.sse import EventReader
+
+SPA_ORIGIN = "http://spa.example"  # in BFF_CORS_ORIGINS of the test stack
+
+
+@pytest.fixture
+async def redis(redis_server) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_server.url, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+def events_path(package_id: str) -> str:
+    return f"/v1/packages/{package_id}/events"
+
+
+async def subscribers(redis: Redis, partner: str, package_id: str) -> int:
+    channel = redis_keys.status_channel(partner, package_id)
+    return dict(await redis.pubsub_numsub(channel)).get(channel, 0)
+
+
+async def wait_for_subscribers(redis: Redis, partner: str, package_id: str, expected: int,
+                               deadline_s: float = 10) -> int:
+    """Bounded polling of an observable condition (Redis has no event for it)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline_s
+    while (count := await subscribers(redis, partner, package_id)) != expected:
+        if loop.time() > end:
+            break
+        await asyncio.sleep(0.05)
+    return count
+
+
+async def test_stream_sees_the_whole_status_sequence_and_ends(api, sim, partner, worker_process):
+    package = await make_package(sim, partner, "INITIALIZING")
+    async with api.stream("GET", events_path(package["id"])) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["cache-control"] == "no-cache"
+        assert response.headers["x-accel-buffering"] == "no"
+        reader = EventReader(response)
+        first = await reader.next()
+        await force_status(sim, package["id"], "INPROGRESS", progress=40)
+        second = await reader.next()
+        await force_status(sim, package["id"], "DONE")
+        third = await reader.next()
+        assert await reader.next() is None, "the stream ends after a terminal status"
+    assert [e.event for e in (first, second, third)] == ["status"] * 3
+    assert [(e.json()["status"], e.json()["progress"]) for e in (first, second, third)] == [
+        ("INITIALIZING", 0), ("INPROGRESS", 40), ("DONE", 100)]
+    ids = [int(e.id) for e in (first, second, third)]
+    assert ids == sorted(set(ids)) and [e.json()["seq"] for e in (first, second, third)] == ids
+    assert all(e.json()["id"] == package["id"] for e in (first, second, third))
+    assert reader.retry is not None and reader.retry > 0
+
+
+async def test_stream_of_a_finished_package_sends_its_status_and_ends(api, sim, partner):
+    package = await make_package(sim, partner, "FAILED")
+    async with api.stream("GET", events_path(package["id"])) as response:
+        events = await EventReader(response).rest()
+    assert [e.json()["status"] for e in events] == ["FAILED"]
+
+
+async def test_reconnect_with_last_event_id_resumes_after_it(api, sim, partner, worker_process):
+    package = await make_package(sim, partner, "INITIALIZING")
+    async with api.stream("GET", events_path(package["id"])) as response:
+        reader = EventReader(response)
+        await reader.next()
+        await force_status(sim, package["id"], "INPROGRESS", progress=50)
+        seen = await reader.next()
+    assert seen.json()["status"] == "INPROGRESS"
+
+    headers = {"Last-Event-ID": seen.id}
+    async with api.stream("GET", events_path(package["id"]), headers=headers) as response:
+        reader = EventReader(response)
+        await force_status(sim, package["id"], "DONE")
+        resumed = await reader.rest()
+    assert [e.json()["status"] for e in resumed] == ["DONE"], "nothing up to Last-Event-ID again"
+    assert int(resumed[0].id) > int(seen.id)
+
+    final = await api.get(events_path(package["id"]), headers={"Last-Event-ID": resumed[0].id})
+    assert final.status_code == 204, "the final status was delivered: EventSource stops"
+
+
+async def test_query_parameters_authenticate_an_event_source(anonymous, sim, partner):
+    package = await make_package(sim, partner, "DONE")
+    params = {"access_token": make_token(partners=[partner]), "partner_id": partner}
+    async with anonymous.stream("GET", events_path(package["id"]), params=params) as response:
+        assert response.status_code == 200
+        events = await EventReader(response).rest()
+    assert [e.json()["status"] for e in events] == ["DONE"]
+
+
+async def test_stream_without_a_valid_token_is_401(anonymous, sim, partner):
+    package = await make_package(sim, partner, "DONE")
+    missing = await anonymous.get(events_path(package["id"]), params={"partner_id": partner})
+    wrong_key = make_token(partners=[partner], secret="wrong-key-" + "x" * 32)
+    forged = await anonymous.get(events_path(package["id"]),
+                                 params={"access_token": wrong_key, "partner_id": partner})
+    for response in (missing, forged):
+        assert response.status_code == 401
+        assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_stream_for_a_partner_the_token_may_not_act_for_is_403(anonymous, sim, partner):
+    package = await make_package(sim, partner, "DONE")
+    params = {"access_token": make_token(partners=["someone-else"]), "partner_id": partner}
+    response = await anonymous.get(events_path(package["id"]), params=params)
+    assert response.status_code == 403
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_stream_of_another_partners_package_is_404(api, sim):
+    other = await make_package(sim, "p-other-partner", "INPROGRESS")
+    response = await api.get(events_path(other["id"]))
+    assert response.status_code == 404
+    assert response.json()["status"] == 404
+
+
+async def test_stream_answers_the_spa_origin_with_cors_headers(anonymous, sim, partner):
+    package = await make_package(sim, partner, "DONE")
+    params = {"access_token": make_token(partners=[partner]), "partner_id": partner}
+    headers = {"Origin": SPA_ORIGIN}
+    async with anonymous.stream("GET", events_path(package["id"]), params=params,
+                                headers=headers) as response:
+        assert response.status_code == 200
+        assert response.headers["access-control-allow-origin"] == SPA_ORIGIN
+        await EventReader(response).rest()
+
+
+async def test_client_disconnect_releases_the_subscription(api, sim, partner, redis):
+    package = await make_package(sim, partner, "INPROGRESS")
+    async with api.stream("GET", events_path(package["id"])) as response:
+        assert response.status_code == 200, await response.aread()
+        reader = EventReader(response)  # kept: a dropped reader closes the connection
+        assert (await reader.next()).json()["status"] == "INPROGRESS"
+        assert await subscribers(redis, partner, package["id"]) == 1
+    assert await wait_for_subscribers(redis, partner, package["id"], 0) == 0
+
+
+async def test_many_streams_share_one_subscription_and_cost_the_upstream_nothing(
+        api, sim, partner, redis, worker_process):
+    package = await make_package(sim, partner, "INITIALIZING")
+    async with contextlib.AsyncExitStack() as stack:
+        readers = []
+        for _ in range(10):
+            response = await stack.enter_async_context(
+                api.stream("GET", events_path(package["id"])))
+            reader = EventReader(response)
+            assert (await reader.next()).json()["status"] == "INITIALIZING"
+            readers.append(reader)
+        assert await subscribers(redis, partner, package["id"]) == 1, "one per API process"
+        opened = await upstream_calls(sim, partner)
+        await force_status(sim, package["id"], "INPROGRESS", progress=10)
+        updates = await asyncio.gather(*(reader.next() for reader in readers))
+        assert {(u.json()["status"], u.id) for u in updates} == {("INPROGRESS", updates[0].id)}
+        after = await upstream_calls(sim, partner)
+    assert after.get("get_package", 0) == opened.get("get_package", 0), \
+        "streams never read the upstream after they opened"
+
+
+async def test_stream_opens_a_watch_for_a_build_in_progress(api, sim, partner, redis):
+    package = await make_package(sim, partner, "INPROGRESS")
+    async with api.stream("GET", events_path(package["id"])) as response:
+        reader = EventReader(response)
+        await reader.next()
+    assert await redis.hexists(redis_keys.watch_set(partner), package["id"])
+
+
+async def test_quiet_streams_send_heartbeat_comments(sim, partner, bff_env):
+    """A private API with a short heartbeat: a quiet stream still sends comment lines."""
+    port = free_port()
+    server = ManagedProcess("api-heartbeat", python_module("app", "api", "--port", str(port),
+                                                           "--log-level", "warning"),
+                            env={**bff_env, "BFF_SSE_HEARTBEAT_S": "0.2"}, port=port).start()
+    try:
+        package = await make_package(sim, partner, "INPROGRESS")
+        headers = {"Authorization": f"Bearer {make_token(partners=[partner])}",
+                   "X-Preferred-Partner-Id": partner}
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers,
+                                     timeout=30) as client:
+            async with client.stream("GET", events_path(package["id"])) as response:
+                lines = []
+                async with asyncio.timeout(10):
+                    async for line in response.aiter_lines():
+                        lines.append(line)
+                        if line.startswith(":"):
+                            break
+        assert lines[-1] == ": keep-alive"
+        assert any(line.startswith("data: ") for line in lines), "the status came first"
+    finally:
+        server.stop()
+
+
+async def test_stream_carries_on_after_a_redis_restart(api, sim, partner, redis_server,
+                                                       worker_process):
+    """The API's pub/sub connection reconnects and re-subscribes by itself."""
+    package = await make_package(sim, partner, "INPROGRESS")
+    async with api.stream("GET", events_path(package["id"])) as response:
+        reader = EventReader(response, timeout_s=30)
+        assert (await reader.next()).json()["status"] == "INPROGRESS"
+        worker_process.stop()  # arq's worker exits when Redis drops (python-arq/arq#435)
+        try:
+            redis_server.restart()
+        finally:
+            if redis_server.process.poll() is not None:
+                redis_server.start()
+            worker_process.start()
+        await force_status(sim, package["id"], "DONE")
+        final = await reader.next()
+        assert await reader.next() is None
+    assert final.json()["status"] == "DONE"

@@ -1,0 +1,84 @@
+"""A private deployment for the watch tests: its own Redis database, API and workers.
+
+The session worker polls every partner of database 0; here the tests decide which
+workers run (one, two, killed and restarted), so counts and crash recovery are exact.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import httpx
+import pytest
+import redis
+from redis.asyncio import Redis
+
+from tests.conftest import make_token
+from tests.support.processes import ManagedProcess, free_port, python_module
+from tests.watches.support import WebhookReceiver
+
+PRIVATE_DB = 11
+
+
+@pytest.fixture(scope="session")
+def private_env(bff_env: dict[str, str], redis_server) -> dict[str, str]:
+    url = redis_server.url.rsplit("/", 1)[0] + f"/{PRIVATE_DB}"
+    with redis.Redis.from_url(url) as client:
+        client.flushdb()
+    return {**bff_env, "BFF_REDIS_URL": url}
+
+
+@pytest.fixture(scope="session")
+def private_api(private_env: dict[str, str]) -> Iterator[ManagedProcess]:
+    port = free_port()
+    api = ManagedProcess("api-watches", python_module("app", "api", "--port", str(port),
+                                                      "--log-level", "warning"),
+                         env={**private_env, "BFF_PUBLIC_URL": f"http://127.0.0.1:{port}"},
+                         port=port).start()
+    api.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    yield api
+    api.stop()
+
+
+def client_for(api: ManagedProcess, partner: str) -> httpx.AsyncClient:
+    headers = {"Authorization": f"Bearer {make_token(partners=[partner])}",
+               "X-Preferred-Partner-Id": partner}
+    return httpx.AsyncClient(base_url=api.url, headers=headers, timeout=30)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def papi(private_api: ManagedProcess, partner: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The test's partner on the private API."""
+    async with client_for(private_api, partner) as client:
+        yield client
+
+
+@pytest.fixture
+async def store(private_env: dict[str, str]) -> AsyncIterator[Redis]:
+    client = Redis.from_url(private_env["BFF_REDIS_URL"], decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def start_worker(private_env: dict[str, str]) -> Iterator[Callable[[], ManagedProcess]]:
+    """Starts workers of the private deployment; all are stopped after the test."""
+    started: list[ManagedProcess] = []
+
+    def start() -> ManagedProcess:
+        worker = ManagedProcess(f"worker-{uuid.uuid4().hex[:6]}", python_module("app", "worker"),
+                                env=private_env).start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[WebhookReceiver]:
+    server = await WebhookReceiver().start()
+    yield server
+    await server.stop()

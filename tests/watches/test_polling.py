@@ -1,0 +1,107 @@
+"""The poller's cost and bookkeeping, on the private deployment (its own workers only)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+from app import redis_keys
+from app.watches.registry import WatchRegistry
+from tests.support.sim import force_status, make_package, upstream_calls
+from tests.watches.conftest import client_for
+from tests.watches.support import wait_until
+
+POLLS_TO_OBSERVE = 5
+
+
+async def open_watches(api, sim, partner: str, count: int) -> list[str]:
+    ids = []
+    async with client_for(api, partner) as client:
+        for _ in range(count):
+            package = await make_package(sim, partner, "INPROGRESS", progress=10)
+            response = await client.post(f"/v1/packages/{package['id']}/watch")
+            assert response.status_code == 202, response.text
+            ids.append(package["id"])
+    return ids
+
+
+async def polls(store, partner: str) -> int:
+    return int(await store.hget(redis_keys.watch_poll_stats(partner), "polls") or 0)
+
+
+async def test_one_list_call_per_poll_covers_every_watch_of_a_partner(
+        private_api, sim, store, start_worker):
+    """1 watch and 20 watches cost the same: one list call per poll, no per-package GET."""
+    one, twenty = f"p-one-{uuid.uuid4().hex[:8]}", f"p-many-{uuid.uuid4().hex[:8]}"
+    packages = {one: await open_watches(private_api, sim, one, 1),
+                twenty: await open_watches(private_api, sim, twenty, 20)}
+    before = {p: await upstream_calls(sim, p) for p in packages}
+    start_worker()
+
+    async def polled_enough() -> bool:
+        return all([await polls(store, p) >= POLLS_TO_OBSERVE for p in packages])
+
+    await wait_until(polled_enough, what=f"{POLLS_TO_OBSERVE} polls of both partners")
+    for ids in packages.values():
+        for package_id in ids:
+            await force_status(sim, package_id, "FAILED")
+
+    async def all_closed() -> bool:
+        return not any([await store.exists(redis_keys.watch_set(p)) for p in packages])
+
+    await wait_until(all_closed, what="every watch closed")
+    for partner in packages:
+        after = await upstream_calls(sim, partner)
+        list_calls = after.get("list_packages", 0) - before[partner].get("list_packages", 0)
+        gets = after.get("get_package", 0) - before[partner].get("get_package", 0)
+        assert list_calls == await polls(store, partner) >= POLLS_TO_OBSERVE
+        assert gets == 0, "a FAILED build needs no GET: the list said it all"
+        assert await store.zscore(redis_keys.WATCH_PARTNERS, partner) is None
+
+
+async def next_record(pubsub) -> dict:
+    async with asyncio.timeout(10):
+        async for message in pubsub.listen():
+            if message["type"] == "message":
+                return json.loads(message["data"])
+    raise AssertionError("the subscription ended")
+
+
+async def test_every_status_change_is_published_with_an_increasing_seq(
+        private_api, sim, store, start_worker, partner):
+    [package_id] = await open_watches(private_api, sim, partner, 1)
+    channel = redis_keys.status_channel(partner, package_id)
+    async with store.pubsub() as pubsub:
+        await pubsub.subscribe(channel)
+        start_worker()
+        records = []
+        for status, progress in (("INPROGRESS", 60), ("INPROGRESS", 90), ("DONE", None)):
+            await force_status(sim, package_id, status, progress)
+            while not records or records[-1]["status"] != status or (
+                    progress is not None and records[-1]["progress"] != progress):
+                records.append(await next_record(pubsub))
+    assert [(r["status"], r["progress"]) for r in records][-3:] == [
+        ("INPROGRESS", 60), ("INPROGRESS", 90), ("DONE", 100)]
+    seqs = [r["seq"] for r in records]
+    assert seqs == sorted(set(seqs))
+    stored = json.loads(await store.get(redis_keys.package_status(partner, package_id)))
+    assert stored == records[-1]
+
+
+async def test_a_watched_package_that_no_longer_exists_is_given_up(
+        private_api, sim, store, start_worker, partner):
+    """Missing from the list a few times, then one GET: 404 closes the watch, no event."""
+    await make_package(sim, partner, "DONE")  # the partner exists upstream
+    registry = WatchRegistry(store)
+    await registry.open(partner, "999999999", reason="create")
+    start_worker()
+
+    async def closed() -> bool:
+        return not await store.hexists(redis_keys.watch_set(partner), "999999999")
+
+    await wait_until(closed, what="the watch of a vanished package closed")
+    calls = await upstream_calls(sim, partner)
+    assert calls.get("get_package", 0) == 1
+    assert calls.get("list_packages", 0) >= 3
+    assert not await store.keys(f"{redis_keys.PREFIX}:emitted:{partner}:*")

@@ -1,0 +1,118 @@
+"""A partner's webhook receiver for tests: a tiny ASGI app under uvicorn on a free port.
+
+Each test takes its own path (``receiver.hook(...)``), scripted to answer with given
+statuses (fail N times, 410, a redirect, a slow answer); every request is recorded and
+tests await "n requests arrived" on a condition instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import uvicorn
+
+
+@dataclass(frozen=True)
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Script:
+    """Answers in order, then ``then`` for every later request."""
+
+    answers: list[int] = field(default_factory=list)
+    then: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+
+    def next_status(self) -> int:
+        return self.answers.pop(0) if self.answers else self.then
+
+
+class Receiver:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self._scripts: dict[str, Script] = {}
+        self._requests: dict[str, list[Received]] = {}
+        self._arrived = asyncio.Condition()
+
+    def hook(self, *, fail_times: int = 0, fail_status: int = 500, answers: list[int] | None = None,
+             then: int = 200, headers: dict[str, str] | None = None, delay_s: float = 0.0) -> str:
+        """A fresh URL on this receiver with its own script."""
+        path = f"/hooks/{uuid.uuid4().hex}"
+        script_answers = list(answers) if answers is not None else [fail_status] * fail_times
+        self._scripts[path] = Script(script_answers, then, dict(headers or {}), delay_s)
+        self._requests[path] = []
+        return self.base_url + path
+
+    def received(self, url: str) -> list[Received]:
+        return list(self._requests.get(_path(url), []))
+
+    async def wait_for(self, url: str, count: int, *, timeout_s: float = 20.0) -> list[Received]:
+        """Wait until ``count`` requests reached ``url``; returns them all."""
+        path = _path(url)
+        async with asyncio.timeout(timeout_s), self._arrived:
+            await self._arrived.wait_for(lambda: len(self._requests[path]) >= count)
+        return self.received(url)
+
+    async def __call__(self, scope: dict, receive, send) -> None:  # type: ignore[no-untyped-def]
+        assert scope["type"] == "http"
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        path = scope["path"]
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        script = self._scripts.get(path)
+        status = script.next_status() if script else 404
+        if path in self._requests:
+            async with self._arrived:
+                self._requests[path].append(Received(path, headers, body))
+                self._arrived.notify_all()
+        if script and script.delay_s:
+            await asyncio.sleep(script.delay_s)
+        extra = script.headers if script and not 200 <= status < 300 else {}
+        raw_headers = [(b"content-type", b"text/plain")]
+        raw_headers += [(k.encode(), v.encode()) for k, v in extra.items()]
+        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+        await send({"type": "http.response.body", "body": f"answer {status} from {path}".encode()})
+
+
+def _path(url: str) -> str:
+    return "/" + url.split("/", 3)[3] if url.startswith("http") else url
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Leave pytest's signal handlers alone."""
+        yield
+
+
+@contextlib.asynccontextmanager
+async def running_receiver():  # type: ignore[no-untyped-def]
+    # The socket listens before uvicorn runs, so connections queue instead of being refused.
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    receiver = Receiver(sock.getsockname()[1])
+    server = _Server(uvicorn.Config(receiver, log_level="warning", lifespan="off",
+                                    access_log=False))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        yield receiver
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()

@@ -1,0 +1,122 @@
+"""One attempt in isolation: the retry policy, Retry-After, timeouts, the guarded connection."""
+
+from __future__ import annotations
+
+import email.utils
+
+import httpx
+import pytest
+
+from app.settings import Settings
+from app.webhooks.delivery import (
+    attempt_delivery,
+    make_webhook_client,
+    parse_retry_after,
+    retry_delay,
+    send,
+)
+from app.webhooks.signing import new_secret
+from app.webhooks.ssrf import guarded_transport
+from app.webhooks.store import WebhookStore
+from tests.webhooks.receiver import Receiver
+from tests.webhooks.support import deliveries, register, stored_delivery
+
+SCHEDULE = [5.0, 300.0, 1800.0]
+
+
+@pytest.mark.parametrize(("attempt", "scheduled"), [(1, 5.0), (2, 300.0), (3, 1800.0)])
+def test_delays_follow_the_schedule_within_20_percent_jitter(attempt, scheduled):
+    low = retry_delay(SCHEDULE, attempt, None, rng=lambda: 0.0)
+    high = retry_delay(SCHEDULE, attempt, None, rng=lambda: 1.0)
+    assert low == pytest.approx(scheduled * 0.8) and high == pytest.approx(scheduled * 1.2)
+
+
+def test_after_the_last_scheduled_attempt_there_is_none():
+    assert retry_delay(SCHEDULE, len(SCHEDULE) + 1, None) is None
+
+
+def test_retry_after_is_honoured_within_bounds():
+    middle = 0.5  # no jitter
+    assert retry_delay(SCHEDULE, 1, 60, rng=lambda: middle) == 60  # longer than 5 s: honoured
+    assert retry_delay(SCHEDULE, 1, 1, rng=lambda: middle) == 5  # shorter: the schedule wins
+    assert retry_delay(SCHEDULE, 1, 86400, rng=lambda: middle) == 3600  # capped at an hour
+    assert retry_delay(SCHEDULE, 3, 86400, rng=lambda: middle) == 3600  # or 2x the step (3600)
+
+
+def test_retry_after_parses_seconds_and_http_dates():
+    now = 1_800_000_000.0
+    assert parse_retry_after("120", now=now) == 120
+    assert parse_retry_after(email.utils.formatdate(now + 30, usegmt=True), now=now) == 30
+    assert parse_retry_after(email.utils.formatdate(now - 30, usegmt=True), now=now) == 0
+    assert parse_retry_after("soon", now=now) is None and parse_retry_after(None, now=now) is None
+
+
+async def test_a_429_with_retry_after_reports_it(receiver: Receiver):
+    url = receiver.hook(then=429, headers={"retry-after": "42"})
+    client = make_webhook_client(Settings(webhook_allow_private_targets=True))
+    try:
+        result = await send(client, url, msg_id="msg_1", body=b"{}", signing_secrets=[new_secret()],
+                            timeout_s=5)
+    finally:
+        await client.aclose()
+    assert result.status_code == 429 and result.retry_after_s == 42 and not result.succeeded
+
+
+async def test_a_slow_receiver_is_a_timed_out_attempt(receiver: Receiver):
+    url = receiver.hook(delay_s=2.0)
+    client = make_webhook_client(Settings(webhook_allow_private_targets=True))
+    try:
+        result = await send(client, url, msg_id="msg_1", body=b"{}", signing_secrets=[new_secret()],
+                            timeout_s=0.3)
+    finally:
+        await client.aclose()
+    assert result.status_code is None and "timed out" in (result.error or "")
+
+
+async def test_response_body_is_kept_to_its_first_2_kb(receiver: Receiver):
+    url = receiver.hook(then=500)
+    client = make_webhook_client(Settings(webhook_allow_private_targets=True))
+    try:
+        result = await send(client, url, msg_id="msg_1", body=b"{}", signing_secrets=[new_secret()],
+                            timeout_s=5)
+    finally:
+        await client.aclose()
+    assert result.response_body is not None and result.response_body.startswith("answer 500")
+    assert len(result.response_body.encode()) <= 2048
+
+
+async def test_guarded_connection_goes_to_the_checked_address_and_keeps_the_host(
+        receiver: Receiver):
+    """With a policy that allows loopback, 'localhost' is resolved by the guard, checked, and
+    connected to by address, while the request still names the host it was sent to."""
+    checked: list[tuple[str, list[str]]] = []
+
+    def allow_all(host, addresses):
+        checked.append((host, [str(a) for a in addresses]))
+        return None
+
+    url = receiver.hook().replace("127.0.0.1", "localhost")
+    async with httpx.AsyncClient(transport=guarded_transport(allow_all)) as client:
+        response = await client.post(url, content=b"{}")
+    assert response.status_code == 200
+    assert checked and checked[0][0] == "localhost" and "127.0.0.1" in checked[0][1]
+    [request] = receiver.received(url)
+    assert request.headers["host"] == url.split("/")[2]
+
+
+async def test_an_attempt_run_twice_is_sent_once(api, partner, receiver: Receiver, store):
+    """arq is at-least-once: a second run of a logged attempt sends nothing."""
+    url = receiver.hook()
+    endpoint = await register(api, url)
+    delivery_id, _ = await stored_delivery(store, partner, endpoint["id"], "pkg:DONE", due_in_s=3600)
+    settings = Settings(webhook_allow_private_targets=True)
+    client = make_webhook_client(settings)
+    try:
+        for _ in range(2):
+            assert await attempt_delivery(WebhookStore(store), client, settings, partner_id=partner,
+                                          delivery_id=delivery_id, round_=1, attempt=1) is None
+    finally:
+        await client.aclose()
+    assert len(receiver.received(url)) == 1
+    [delivery] = await deliveries(api, endpoint["id"])
+    assert delivery["status"] == "succeeded" and len(delivery["attempts"]) == 1
