@@ -17,9 +17,9 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import aiohttp  # noqa: E402
+import aiohttp
 
-from bench._stack import rss_mib, stack  # noqa: E402
+from bench._stack import rss_mib, stack
 
 ROWS = int(os.environ.get("BENCH_CSV_ROWS", "13000000"))
 PARTNER = "bench-csv"

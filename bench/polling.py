@@ -14,9 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import aiohttp  # noqa: E402
+import aiohttp
 
-from bench._stack import stack  # noqa: E402
+from bench._stack import stack
 
 INTERVAL_S = float(os.environ.get("BENCH_POLL_INTERVAL_S", "0.5"))
 WINDOW_S = float(os.environ.get("BENCH_WINDOW_S", "10"))

@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import aiohttp  # noqa: E402
+import aiohttp
 
-from bench._stack import stack  # noqa: E402
+from bench._stack import stack
 
 LATENCY_MS = int(os.environ.get("BENCH_UPSTREAM_LATENCY_MS", "40"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "30"))

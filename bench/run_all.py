@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import (  # noqa: E402
+from bench import (
     csv_stream,
     evaluation_cache,
     polling,

@@ -14,10 +14,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx  # noqa: E402
+import httpx
 
-from app.upstream import CallContext, PackageBuilderClient  # noqa: E402
-from bench._stack import ManagedProcess, free_port, python_module  # noqa: E402
+from app.upstream import CallContext, PackageBuilderClient
+from bench._stack import ManagedProcess, free_port, python_module
 
 REQUESTS = 4000
 CONCURRENCY = 100
