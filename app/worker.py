@@ -38,7 +38,21 @@ class WorkerCtx(TypedDict):
     queue: ArqRedis
 
 
+class _QuietTicks(logging.Filter):
+    """The watch tick runs every second: its start/finish lines would drown the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "watch_tick" not in record.getMessage()
+
+
+def _quiet_logs() -> None:
+    logging.getLogger("arq.worker").addFilter(_QuietTicks())
+    for noisy in ("httpx", "httpcore"):  # one line per upstream request otherwise
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
 async def on_startup(ctx: dict[str, Any]) -> None:
+    _quiet_logs()
     settings = get_settings()
     ctx["settings"] = settings
     ctx["store"] = make_redis(settings)
@@ -74,4 +88,4 @@ class WorkerSettings:
     max_jobs = 50
     # The default for functions without their own timeout; arq re-runs the jobs of a
     # SIGKILLed worker after the largest timeout + 10 s, so every timeout stays short.
-    job_timeout = 60
+    job_timeout = 30

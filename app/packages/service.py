@@ -76,11 +76,13 @@ class PackageService:
             targeting_mode=request.targeting_mode,
             filters=request.filters.model_dump(mode="json"),
         )
+        await self._watches.ensure_reachable()
         ref = await self._upstream.create_package(ctx, payload)
         await self._watches.open(ctx.partner_id, ref.id, reason="create")
         return ref.id
 
     async def merge(self, ctx: CallContext, package_ids: Sequence[str]) -> str:
+        await self._watches.ensure_reachable()
         ref = await self._upstream.merge_packages(ctx, package_ids)
         await self._watches.open(ctx.partner_id, ref.id, reason="merge")
         return ref.id

@@ -104,6 +104,11 @@ class WatchRegistry:
         self._close = redis.register_script(_CLOSE)
         self._mark = redis.register_script(_MARK)
 
+    async def ensure_reachable(self) -> None:
+        """Fail (503) before an upstream action whose watch could not then be recorded:
+        a create answered 503 *after* it happened would invite a duplicate retry."""
+        await self._redis.ping()
+
     async def open(self, partner_id: str, package_id: str, *, reason: str) -> str:
         """Idempotent: opening a watch twice keeps one watch. ``reason="regenerate"``
         starts a new build generation and replaces any watch of the previous build.

@@ -14,7 +14,7 @@ from arq.cron import CronJob, cron
 from app.watches.poller import Poller
 
 TICK_SPAN_S = 0.9  # each tick works for most of its second; the next one takes over
-TICK_TIMEOUT_S = 60  # > TICK_SPAN_S + poller.MAX_POLL_BUDGET_S
+TICK_TIMEOUT_S = 30  # > TICK_SPAN_S + poller.MAX_POLL_BUDGET_S; short, see app/worker.py
 
 
 async def watch_tick(ctx: dict[str, Any]) -> int:

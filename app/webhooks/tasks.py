@@ -90,5 +90,5 @@ WEBHOOK_FUNCTIONS: list[Any] = [
 ]
 WEBHOOK_CRON_JOBS: list[CronJob] = [
     cron(sweep_webhook_deliveries, name="sweep_webhook_deliveries", run_at_startup=True,
-         timeout=60, keep_result=0),
+         timeout=30, keep_result=0),
 ]
