@@ -200,8 +200,27 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, on_unexpected)
 
 
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses=`` entries documenting problem+json answers for these statuses."""
-    return {status: {"description": _title_for(status),
-                     "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-            for status in statuses}
+PROBLEM_SCHEMA_REF = "#/components/schemas/Problem"
+# OpenAPI ``responses=`` entry of a problem+json answer (the schema is added in main.py).
+PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_SCHEMA_REF}}}}
+
+
+def problem_schema() -> dict[str, Any]:
+    """JSON Schema of the RFC 9457 body every error has."""
+    return {
+        "type": "object",
+        "required": ["type", "title", "status", "detail", "instance", "request_id"],
+        "properties": {
+            "type": {"type": "string", "format": "uri"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "instance": {"type": "string"},
+            "request_id": {"type": "string"},
+            "errors": {"type": "array", "description": "field errors (422 only)",
+                       "items": {"type": "object", "properties": {
+                           "loc": {"type": "array", "items": {"type": "string"}},
+                           "field": {"type": "string"}, "message": {"type": "string"},
+                           "type": {"type": "string"}}}},
+        },
+    }

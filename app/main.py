@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
@@ -15,7 +17,7 @@ from app.catalog.router import router as catalog_router
 from app.clients import make_queue, make_redis, make_upstream
 from app.deps import Services
 from app.drafts.router import router as drafts_router
-from app.errors import PROBLEM_JSON, install_error_handlers, problem_body
+from app.errors import PROBLEM_JSON, install_error_handlers, problem_body, problem_schema
 from app.exports.router import router as exports_router
 from app.live.hub import StatusHub
 from app.live.router import router as live_router
@@ -56,6 +58,21 @@ async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
                         media_type=PROBLEM_JSON)
 
 
+def _document_problems(app: FastAPI) -> None:
+    """Every error answer in the OpenAPI document points at one ``Problem`` schema."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version,
+                                 description=app.description, routes=app.routes)
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = \
+                problem_schema()
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
@@ -77,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(catalog_router)
     app.include_router(drafts_router)
     app.include_router(webhooks_router)
+    _document_problems(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -29,3 +29,14 @@ def test_upstream_description_is_committed():
     for path in ("/package_builder/packages/", "/package_builder/packages/merge",
                  "/backhaul_evaluation_details", "/customer_list", "/nlq/ids_from_nl_description"):
         assert path in text
+
+
+def test_every_documented_error_is_a_problem_json():
+    document = openapi_document()
+    assert "Problem" in document["components"]["schemas"]
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for code, response in operation["responses"].items():
+                if code.startswith(("4", "5")):
+                    assert list(response.get("content", {})) == ["application/problem+json"], (
+                        method, path, code)

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, Query
 from app.cache import Cache
 from app.catalog.service import CatalogService
 from app.deps import CallContextDep, RedisDep, SettingsDep, UpstreamDep
+from app.errors import PROBLEM
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
-PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 422: PROBLEM, 502: PROBLEM, 504: PROBLEM}
 

@@ -11,7 +11,7 @@ from app.deps import CallContextDep, PrincipalDep, RedisDep, SettingsDep
 from app.drafts.schemas import DraftCreate, DraftList, DraftPatch, DraftReplace, DraftView
 from app.drafts.service import ANY_VERSION, DraftService
 from app.drafts.store import DraftStore
-from app.errors import BadRequest, PayloadTooLarge, PreconditionRequired
+from app.errors import PROBLEM, BadRequest, PayloadTooLarge, PreconditionRequired
 from app.idempotency import REPLAYED_HEADER, IdempotencyDep
 from app.packages.router import ServiceDep as PackageServiceDep
 from app.packages.router import accepted
@@ -19,7 +19,6 @@ from app.packages.schemas import PackageAccepted
 
 router = APIRouter(prefix="/v1/drafts", tags=["drafts"])
 
-PROBLEM: dict[str, Any] = {"model": None, "content": {"application/problem+json": {}}}
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 422: PROBLEM, 503: PROBLEM}
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Depends, Path, Response, status
 from fastapi.responses import JSONResponse
 
 from app.deps import CallContextDep, PrincipalDep, QueueDep, RedisDep, SettingsDep, UpstreamDep
+from app.errors import PROBLEM
 from app.exports.schemas import Export, ExportAccepted, ExportRequest
 from app.exports.service import ExportService
 from app.exports.store import ExportStore
 from app.idempotency import IdempotencyDep
-from app.packages.router import ERRORS, PROBLEM, ClusterName, PackageId
+from app.packages.router import ERRORS, ClusterName, PackageId
 
 router = APIRouter(tags=["exports"])
 
@@ -45,7 +46,7 @@ async def create_export(
 
 
 @router.get("/v1/exports/{export_id}", response_model=Export, name="get_export",
-            responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM})
+            responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 422: PROBLEM})
 async def get_export(
     export_id: Annotated[str, Path(max_length=64)], principal: PrincipalDep,
     service: ServiceDep,

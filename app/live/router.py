@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from redis.exceptions import RedisError
 
 from app.deps import RedisDep, SettingsDep, StreamPrincipalDep, UpstreamDep
-from app.errors import request_id_of
+from app.errors import PROBLEM, request_id_of
 from app.live import sse
 from app.live.hub import StatusHub
 from app.live.service import LiveService, Update
@@ -26,7 +26,6 @@ logger = logging.getLogger("app.live")
 router = APIRouter(prefix="/v1/packages", tags=["packages"])
 
 RETRY_MS = 3000
-PROBLEM: dict[str, Any] = {"model": None, "content": {"application/problem+json": {}}}
 RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "`status` events (`id:` = sequence number, `data:` "
                          "`{id, status, progress, seq}`) and heartbeat comments",

@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -175,7 +175,7 @@ class PackageBuilderClient:
 
     async def merge_packages(self, ctx: CallContext, package_ids: Sequence[str]) -> PackageRef:
         """``POST /package_builder/packages/merge?packages_ids=A&packages_ids=B``, no body."""
-        params = [("packages_ids", package_id) for package_id in package_ids]
+        params = httpx.QueryParams([("packages_ids", package_id) for package_id in package_ids])
         response = await self._request(
             "POST", "/package_builder/packages/merge", ctx, params=params
         )
@@ -208,7 +208,7 @@ class PackageBuilderClient:
         params: dict[str, str | int] = {"search": search, "page": page}
         if since:
             params["since"] = since
-        response = await self._request("GET", "/events", ctx, params=params)
+        response = await self._request("GET", "/events", ctx, params=httpx.QueryParams(params))
         return self._json(response)
 
     async def ids_from_nl_description(
@@ -221,7 +221,8 @@ class PackageBuilderClient:
             params["result_type"] = result_type
         if language:
             params["language"] = language
-        response = await self._request("GET", "/nlq/ids_from_nl_description", ctx, params=params)
+        response = await self._request("GET", "/nlq/ids_from_nl_description", ctx,
+                                       params=httpx.QueryParams(params))
         return self._json(response)
 
     # -- results ----------------------------------------------------------------------------
@@ -296,7 +297,7 @@ class PackageBuilderClient:
         path: str,
         ctx: CallContext,
         *,
-        params: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None,
+        params: httpx.QueryParams | None = None,
         json: Any = None,
         base: str | None = None,
     ) -> httpx.Response:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, status
 
 from app.deps import CallContextDep, RedisDep, SettingsDep, UpstreamDep
+from app.errors import PROBLEM
 from app.live.store import StatusStore
 from app.packages.router import PackageId
 from app.watches.registry import WatchRegistry
@@ -15,7 +16,6 @@ from app.watches.service import WatchService
 
 router = APIRouter(prefix="/v1/packages", tags=["packages"])
 
-PROBLEM: dict[str, Any] = {"model": None, "content": {"application/problem+json": {}}}
 ERRORS: dict[int | str, dict[str, Any]] = {code: PROBLEM for code in (400, 401, 403, 404, 422, 502, 503, 504)}
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from app.deps import PrincipalDep, QueueDep, RedisDep, SettingsDep
+from app.errors import PROBLEM
 from app.webhooks.schemas import (
     DeliveryAccepted,
     DeliveryPage,
@@ -21,7 +22,6 @@ from app.webhooks.store import WebhookStore
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
-PROBLEM: dict[str, Any] = {"model": None, "content": {"application/problem+json": {}}}
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 422: PROBLEM}
 EndpointId = Annotated[str, Path(max_length=64, description="webhook endpoint id (ep_…)")]
