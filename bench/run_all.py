@@ -18,6 +18,7 @@ from bench import (
     evaluation_cache,
     polling,
     results_page,
+    sse_fanout,
     upstream_transport,
 )
 
@@ -27,6 +28,7 @@ BENCHES = [
     ("Evaluation cache", evaluation_cache.run),
     ("CSV pass-through", csv_stream.run),
     ("Watch polling cost", polling.run),
+    ("Live status fan-out", sse_fanout.run),
 ]
 
 
