@@ -48,6 +48,8 @@ def _wait_for_port(port: int, timeout_s: float = 20) -> bool:
 def run_dev_stack(*, api_port: int, simulator_port: int) -> int:
     env = dict(os.environ)
     env.setdefault("BFF_JWT_SECRET", secrets.token_urlsafe(32))
+    # The worker polls with its own token; the simulator accepts any bearer token.
+    env.setdefault("BFF_UPSTREAM_SERVICE_TOKEN", "dev-service-" + secrets.token_urlsafe(16))
     env.setdefault("BFF_UPSTREAM_URL", f"http://127.0.0.1:{simulator_port}")
     env.setdefault("BFF_DATA_INTEGRATIONS_URL", env["BFF_UPSTREAM_URL"])
     env.setdefault("BFF_WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")

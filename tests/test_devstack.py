@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -15,7 +16,8 @@ from tests.support.processes import ROOT, free_port, wait_for_port
 
 def test_dev_stack_serves_the_api_with_the_printed_token_and_stops_on_ctrl_c(redis_server):
     api_port, sim_port = free_port(), free_port()
-    env = {"PATH": "/usr/bin:/bin", "BFF_REDIS_URL": redis_server.url}
+    env = {"PATH": "/usr/bin:/bin", "BFF_REDIS_URL": redis_server.url,
+           "SIM_BUILD_SECONDS": "1", "BFF_POLL_INTERVAL_S": "0.3", "BFF_SSE_HEARTBEAT_S": "1"}
     stack = subprocess.Popen(
         [sys.executable, "-m", "app", "dev", "--port", str(api_port),
          "--simulator-port", str(sim_port)],
@@ -37,6 +39,19 @@ def test_dev_stack_serves_the_api_with_the_printed_token_and_stops_on_ctrl_c(red
         response = httpx.get(f"http://127.0.0.1:{api_port}/v1/packages", headers=headers)
         assert response.status_code == 200
         assert response.json()["items"], "the simulator seeds demo packages for a new partner"
+        created = httpx.post(f"http://127.0.0.1:{api_port}/v1/packages", headers=headers, json={
+            "title": "dev check", "event_ids": [12345], "targeting_mode": "lookalike"})
+        assert created.status_code == 202, created.text
+        events_url = created.json()["events_url"]
+        statuses: list[str] = []
+        give_up = time.monotonic() + 30
+        with httpx.stream("GET", events_url, headers=headers, timeout=30) as stream:
+            for line in stream.iter_lines():  # the worker's polls arrive as SSE events
+                if line.startswith("data:"):
+                    statuses.append(json.loads(line[5:])["status"])
+                if time.monotonic() > give_up:  # heartbeats every second get us here
+                    break
+        assert statuses and statuses[-1] == "DONE", statuses
     finally:
         stack.send_signal(signal.SIGINT)
         assert stack.wait(timeout=30) == 0
