@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,7 +21,7 @@ class ExportRequest(BaseModel):
 
 
 class ExportAttempt(BaseModel):
-    at: float
+    at: dt.datetime
     outcome: str
     detail: str | None = None
 
@@ -35,8 +36,8 @@ class Export(BaseModel):
     crm_name: str
     secret_id: str
     container_name: str
-    created_at: float
-    updated_at: float
+    created_at: dt.datetime
+    updated_at: dt.datetime
     reason: str | None = None
     upstream_reference: str | None = None
     attempts: list[ExportAttempt] = Field(default_factory=list)

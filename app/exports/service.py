@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-import time
 import uuid
 
 from arq.connections import ArqRedis
@@ -16,6 +16,10 @@ from app.upstream.models import ExportPayload
 
 logger = logging.getLogger("app.exports")
 RUN_EXPORT = "run_export"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def export_job_id(export_id: str) -> str:
@@ -38,7 +42,7 @@ class ExportService:
                            "can be exported")
         if tc not in (package.content or {}):
             raise NotFound("cluster", tc)
-        now = time.time()
+        now = _now()
         export = Export(id=uuid.uuid4().hex, status="PENDING", package_id=package_id, tc=tc,
                         crm_name=request.crm_name, secret_id=request.secret_id,
                         container_name=request.container_name, created_at=now, updated_at=now)
@@ -66,7 +70,7 @@ async def run_export(
     if export is None or export.status in ("DONE", "FAILED"):
         return export
     export.status = "RUNNING"
-    export.updated_at = time.time()
+    export.updated_at = _now()
     await store.save(ctx.partner_id, export)
     payload = ExportPayload(crm_name=export.crm_name, secret_id=export.secret_id,
                             container_name=export.container_name, packageId=export.package_id,
@@ -74,8 +78,8 @@ async def run_export(
     try:
         answer = await upstream.create_export(ctx, payload)
     except UpstreamError as exc:
-        export.attempts.append(ExportAttempt(at=time.time(), outcome="error", detail=exc.detail))
-        export.updated_at = time.time()
+        export.attempts.append(ExportAttempt(at=_now(), outcome="error", detail=exc.detail))
+        export.updated_at = _now()
         if exc.retryable and not final_try:
             await store.save(ctx.partner_id, export)
             raise
@@ -83,8 +87,8 @@ async def run_export(
         await store.save(ctx.partner_id, export)
         return export
     reference = answer.get("id")
-    export.attempts.append(ExportAttempt(at=time.time(), outcome="accepted"))
-    export.status, export.updated_at = "DONE", time.time()
+    export.attempts.append(ExportAttempt(at=_now(), outcome="accepted"))
+    export.status, export.updated_at = "DONE", _now()
     export.upstream_reference = str(reference) if reference is not None else None
     await store.save(ctx.partner_id, export)
     return export
