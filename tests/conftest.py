@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from app.auth import issue_token
 from tests.support.processes import ManagedProcess, RedisServer, free_port, python_module
@@ -133,6 +134,23 @@ async def api(api_server: ManagedProcess, auth_headers: dict[str, str]) -> Async
     async with httpx.AsyncClient(base_url=api_server.url, headers=auth_headers,  # type: ignore[attr-defined]
                                  timeout=30) as client:
         yield client
+
+
+@pytest.fixture
+async def replica(second_api_server: ManagedProcess,
+                  auth_headers: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
+    """The same partner on a second API process (which waits only 0.3 s for an in-flight key)."""
+    async with httpx.AsyncClient(base_url=second_api_server.url,  # type: ignore[attr-defined]
+                                 headers=auth_headers, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
+    """A client of the test Redis, to look at (or age) what the services stored."""
+    client = Redis.from_url(redis_server.url, decode_responses=True)
+    yield client
+    await client.aclose()
 
 
 @pytest.fixture

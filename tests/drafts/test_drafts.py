@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 
 from app import redis_keys
 from app.settings import Settings
@@ -17,12 +16,6 @@ from tests.conftest import make_token
 STATE = {"title": "Munich shows Q3", "event_ids": [12345, 23456]}
 DEFAULTS = Settings()  # the API runs with the default draft TTL and size bound
 
-
-@pytest.fixture
-async def redis(redis_server) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_server.url, decode_responses=True)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

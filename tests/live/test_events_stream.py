@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 from redis.asyncio import Redis
 
 from app import redis_keys
@@ -18,12 +16,6 @@ from tests.support.sse import EventReader
 
 SPA_ORIGIN = "http://spa.example"  # in BFF_CORS_ORIGINS of the test stack
 
-
-@pytest.fixture
-async def redis(redis_server) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_server.url, decode_responses=True)
-    yield client
-    await client.aclose()
 
 
 def events_path(package_id: str) -> str:

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
-from redis.asyncio import Redis
 
 from app import redis_keys
 from app.settings import Settings
@@ -18,18 +15,6 @@ from tests.support.sim import add_fault, force_status, make_package, upstream_ca
 UPDATE = {"attribution_window_days": 30, "model": "ALL_EVENTS", "email_sent_date": "2026-06-01"}
 
 
-@pytest.fixture
-async def redis(redis_server) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_server.url, decode_responses=True)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def replica(second_api_server, auth_headers) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=second_api_server.url, headers=auth_headers,
-                                 timeout=30) as client:
-        yield client
 
 
 async def test_evaluation_is_fetched_once_then_served_from_the_cache(api, sim, partner):

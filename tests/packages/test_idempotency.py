@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 
 from app import redis_keys
 from tests.conftest import make_token
@@ -18,19 +16,6 @@ from tests.support.sim import add_fault, make_package, upstream_calls
 BODY = {"title": "Munich shows Q3", "event_ids": [12345], "targeting_mode": "lookalike"}
 
 
-@pytest.fixture
-async def redis(redis_server) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_server.url, decode_responses=True)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def replica(second_api_server, auth_headers) -> AsyncIterator[httpx.AsyncClient]:
-    """The same partner on a second API process (which waits only 0.3 s for an in-flight key)."""
-    async with httpx.AsyncClient(base_url=second_api_server.url, headers=auth_headers,
-                                 timeout=30) as client:
-        yield client
 
 
 def key() -> dict[str, str]:

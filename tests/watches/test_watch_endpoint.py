@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-from redis.asyncio import Redis
-
 from app import redis_keys
 from tests.support.sim import make_package
 from tests.watches.support import wait_until
 
 BODY = {"title": "Munich shows Q3", "event_ids": [12345], "targeting_mode": "lookalike"}
 
-
-@pytest.fixture
-async def redis(redis_server) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_server.url, decode_responses=True)
-    yield client
-    await client.aclose()
 
 
 async def test_watch_of_a_package_created_elsewhere_opens_one_watch(api, sim, partner, redis):
