@@ -203,6 +203,10 @@ def install_error_handlers(app: FastAPI) -> None:
 PROBLEM_SCHEMA_REF = "#/components/schemas/Problem"
 # OpenAPI ``responses=`` entry of a problem+json answer (the schema is added in main.py).
 PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_SCHEMA_REF}}}}
+# What an endpoint that calls the upstream may answer: upstream 4xx keep their status,
+# 5xx and connection errors are 502, timeouts 504, Redis or pool exhaustion 503.
+UPSTREAM_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: PROBLEM for code in (400, 401, 403, 404, 409, 422, 429, 502, 503, 504)}
 
 
 def problem_schema() -> dict[str, Any]:

@@ -87,7 +87,7 @@ async def test_transient_upstream_failure_is_retried_for_reads(api, sim, partner
 @pytest.mark.parametrize("path", [
     "/v1/packages/%2E%2E", "/v1/packages/a%00b", "/v1/packages/" + "x" * 300,
     "/v1/packages?limit=0", "/v1/packages?limit=abc", "/v1/packages?status=BOGUS",
-    "/v1/packages?cursor=%%%", "/v1/events?page=0", "/v1/events?since=yesterday",
+    "/v1/packages?cursor=%%%", "/v1/events?page=0", "/v1/events?since=yesterday", "/v1/events?since=0",
     "/v1/customers/resolve", "/v1/exports/" + "y" * 100,
 ])
 async def test_bad_input_is_a_4xx_problem_never_500(api, path):

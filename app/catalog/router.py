@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -10,11 +9,11 @@ from fastapi import APIRouter, Depends, Query
 from app.cache import Cache
 from app.catalog.service import CatalogService
 from app.deps import CallContextDep, RedisDep, SettingsDep, UpstreamDep
-from app.errors import PROBLEM
+from app.errors import UPSTREAM_ERRORS
+from app.types import IsoDate
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 422: PROBLEM, 502: PROBLEM, 504: PROBLEM}
+ERRORS = UPSTREAM_ERRORS
 
 
 def catalog_service(upstream: UpstreamDep, redis: RedisDep, settings: SettingsDep) -> CatalogService:
@@ -30,7 +29,7 @@ async def search_events(
     catalog: CatalogDep,
     search: Annotated[str, Query(max_length=200, description="text to look for")] = "",
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
-    since: Annotated[dt.date | None, Query(description="only events on or after (ISO date)")] = None,
+    since: Annotated[IsoDate | None, Query(description="only events on or after (ISO date)")] = None,
 ) -> Any:
     """Event search for the wizard's picker, passed through from the upstream; cached briefly."""
     return await catalog.search_events(ctx, search=search, page=page, since=since)

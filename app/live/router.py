@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from redis.exceptions import RedisError
 
 from app.deps import RedisDep, SettingsDep, StreamPrincipalDep, UpstreamDep
-from app.errors import PROBLEM, request_id_of
+from app.errors import UPSTREAM_ERRORS, request_id_of
 from app.live import sse
 from app.live.hub import StatusHub
 from app.live.service import LiveService, Update
@@ -32,7 +32,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
           "content": {"text/event-stream": {}}},
     204: {"description": "the final status was already delivered (`Last-Event-ID`): "
                          "EventSource stops reconnecting"},
-    **{code: PROBLEM for code in (400, 401, 403, 404, 422, 502, 503, 504)},
+    **UPSTREAM_ERRORS,
 }
 
 

@@ -11,7 +11,7 @@ from starlette.background import BackgroundTask
 
 from app.cache import Cache
 from app.deps import CallContextDep, RedisDep, SettingsDep, UpstreamDep
-from app.errors import PROBLEM
+from app.errors import PROBLEM, UPSTREAM_ERRORS
 from app.idempotency import IdempotencyDep
 from app.packages.presenters import csv_disposition
 from app.packages.schemas import (
@@ -34,8 +34,7 @@ router = APIRouter(prefix="/v1/packages", tags=["packages"])
 PACKAGE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 PackageId = Annotated[str, Path(pattern=PACKAGE_ID_PATTERN, description="upstream package id")]
 ClusterName = Annotated[str, Path(min_length=1, max_length=512, description="cluster name (tc), URL-encoded")]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 422: PROBLEM, 502: PROBLEM, 504: PROBLEM}
+ERRORS = UPSTREAM_ERRORS
 
 
 # 409: a retry that came while the first request with its Idempotency-Key was still running.

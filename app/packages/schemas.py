@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from app.types import IsoDate
 
 PackageStatus = Literal["INITIALIZING", "INPROGRESS", "DONE", "FAILED", "EXPIRED"]
 Id = int | str
@@ -36,8 +37,8 @@ class PackageFilters(BaseModel):
     excluded_customers: list[Id] = Field(default_factory=list, max_length=100_000)
     exclude_buying_behavior_above: float | None = Field(default=None, ge=0)
     exclude_buying_behavior_below: float | None = Field(default=None, ge=0)
-    exclude_old_purchases_before: dt.date | None = None
-    exclude_recent_purchases_after: dt.date | None = None
+    exclude_old_purchases_before: IsoDate | None = None
+    exclude_recent_purchases_after: IsoDate | None = None
     exclude_ticket_categories: list[str] = Field(default_factory=list, max_length=1000)
 
     @field_validator("included_customers", "excluded_customers")
@@ -172,7 +173,7 @@ class EvaluationSettingsUpdate(BaseModel):
     attribution_window_days: int = Field(ge=1, le=365)
     model: str = Field(min_length=1, max_length=64, pattern=r"^[A-Z][A-Z0-9_]*$",
                        examples=["EVENTS_FROM_PACKAGE"])
-    email_sent_date: dt.date | None = None
+    email_sent_date: IsoDate | None = None
 
 
 class ClusterCounts(BaseModel):

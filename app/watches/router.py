@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
 from app.deps import CallContextDep, RedisDep, SettingsDep, UpstreamDep
-from app.errors import PROBLEM
+from app.errors import UPSTREAM_ERRORS
 from app.live.store import StatusStore
 from app.packages.router import PackageId
 from app.watches.registry import WatchRegistry
@@ -16,7 +16,7 @@ from app.watches.service import WatchService
 
 router = APIRouter(prefix="/v1/packages", tags=["packages"])
 
-ERRORS: dict[int | str, dict[str, Any]] = {code: PROBLEM for code in (400, 401, 403, 404, 422, 502, 503, 504)}
+ERRORS = UPSTREAM_ERRORS
 
 
 def watch_service(upstream: UpstreamDep, redis: RedisDep, settings: SettingsDep) -> WatchService:

@@ -94,6 +94,7 @@ async def test_create_uses_the_callers_sizes_not_the_reference_3_3(api, sim, par
     ("too many clusters", create_body(num_packages=0)),
     ("negative top events", create_body(n_top_events=-1)),
     ("bad date", create_body(filters={**FILTERS, "exclude_old_purchases_before": "01/02/2024"})),
+    ("timestamp date", create_body(filters={**FILTERS, "exclude_old_purchases_before": 0})),
     ("below > above", create_body(filters={**FILTERS, "exclude_buying_behavior_below": 500,
                                            "exclude_buying_behavior_above": 100})),
     ("dates crossed", create_body(filters={**FILTERS,
