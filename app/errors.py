@@ -160,6 +160,26 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return fields
 
 
+class StreamAborted(Exception):
+    """Raised inside a streaming body to abort the client's transfer on purpose: once the
+    status line is sent, aborting is the only honest way to say the body is incomplete."""
+
+
+ABORTED_STREAMS = (StreamAborted,)
+
+
+class _AbortedStreamFilter(logging.Filter):
+    """uvicorn logs every exception that ends a response with a traceback; a stream we
+    abort on purpose (the upstream broke off) is expected and already logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, ABORTED_STREAMS)
+
+
+_ABORTED_STREAM_FILTER = _AbortedStreamFilter()
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every error, ours or the framework's, through problem+json."""
 
@@ -188,7 +208,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error (request_id=%s)", request_id_of(request))
+        if not isinstance(exc, ABORTED_STREAMS):  # those were logged where they happened
+            logger.exception("unhandled error (request_id=%s)", request_id_of(request))
         body = problem_body(request, status=500, type_slug="internal",
                             title="Internal Server Error",
                             detail="an unexpected error occurred; quote the request_id")
@@ -198,6 +219,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(Exception, on_unexpected)
+    logging.getLogger("uvicorn.error").addFilter(_ABORTED_STREAM_FILTER)  # idempotent
 
 
 PROBLEM_SCHEMA_REF = "#/components/schemas/Problem"

@@ -76,6 +76,14 @@ def api_server(bff_env: dict[str, str]) -> Iterator[ManagedProcess]:
     api.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
     yield api
     api.stop()
+    assert_never_answered_500(api)
+
+
+def assert_never_answered_500(api: ManagedProcess) -> None:
+    """Whatever the suite sent, the API never reached its last-resort 500 handler."""
+    log = api.log()
+    for marker in ("unhandled error", "Exception in ASGI application"):
+        assert marker not in log, f"the API answered 500 during the suite:\n{log[-4000:]}"
 
 
 @pytest.fixture(scope="session")
@@ -91,6 +99,7 @@ def second_api_server(bff_env: dict[str, str]) -> Iterator[ManagedProcess]:
     api.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
     yield api
     api.stop()
+    assert_never_answered_500(api)
 
 
 @pytest.fixture(scope="session")

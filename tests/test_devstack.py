@@ -14,9 +14,11 @@ import httpx
 from tests.support.processes import ROOT, free_port, wait_for_port
 
 
-def test_dev_stack_serves_the_api_with_the_printed_token_and_stops_on_ctrl_c(redis_server):
+def test_dev_stack_serves_the_api_with_the_printed_token_and_stops_on_ctrl_c():
     api_port, sim_port = free_port(), free_port()
-    env = {"PATH": "/usr/bin:/bin", "BFF_REDIS_URL": redis_server.url,
+    # Nothing answers at this URL, so the stack starts its own redis-server: a stack of
+    # its own, which the suite's worker (on the suite's Redis) cannot interfere with.
+    env = {"PATH": "/usr/bin:/bin", "BFF_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
            "SIM_BUILD_SECONDS": "1", "BFF_POLL_INTERVAL_S": "0.3", "BFF_SSE_HEARTBEAT_S": "1"}
     stack = subprocess.Popen(
         [sys.executable, "-m", "app", "dev", "--port", str(api_port),

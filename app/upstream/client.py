@@ -19,6 +19,7 @@ import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from app.upstream.errors import (
+    StreamBrokenOff,
     UpstreamBadResponse,
     UpstreamError,
     UpstreamRejected,
@@ -84,14 +85,17 @@ class CustomerListStream:
         return {k: v for k, v in self._response.headers.items() if k.lower() in keep}
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        """Raw bytes, still encoded as the upstream sent them; errors propagate."""
+        """Raw bytes, still encoded as the upstream sent them. A failure part-way aborts
+        the client's transfer (StreamBrokenOff) instead of ending it as if complete."""
+        sent = 0
         try:
             async for chunk in self._response.aiter_raw():
+                sent += len(chunk)
                 yield chunk
-        except httpx.TimeoutException as exc:
-            raise UpstreamTimeout("the upstream stopped sending the CSV") from exc
         except httpx.HTTPError as exc:
-            raise UpstreamUnavailable(f"the CSV download broke off: {type(exc).__name__}") from exc
+            logger.warning("upstream CSV %s broke off after %d bytes (%s); aborting the "
+                           "client's transfer", self._response.url.path, sent, type(exc).__name__)
+            raise StreamBrokenOff(f"the upstream CSV broke off after {sent} bytes") from exc
         finally:
             await self._response.aclose()
 

@@ -6,7 +6,7 @@ Permanent: other 4xx (their status is kept) and payloads we cannot read.
 
 from __future__ import annotations
 
-from app.errors import ProblemError
+from app.errors import ProblemError, StreamAborted
 
 
 class UpstreamError(ProblemError):
@@ -59,3 +59,13 @@ class UpstreamRejected(UpstreamError):
             401: "Unauthorized",
             403: "Forbidden",
         }.get(status, "Upstream Rejected The Request")
+
+
+class StreamBrokenOff(StreamAborted):
+    """The upstream stopped in the middle of a body the client is already receiving.
+
+    The status line is gone, so no problem+json can follow: the only honest move left is
+    to abort the client's transfer, so that a truncated CSV never looks complete. It is
+    deliberately not a ProblemError (no handler can answer it); it is logged once, as a
+    warning, where it happens.
+    """
