@@ -18,7 +18,7 @@ import pytest
 from redis.asyncio import Redis
 
 from app.auth import issue_token
-from tests.support.processes import ManagedProcess, RedisServer, free_port, python_module
+from tests.support.processes import ApiServer, ManagedProcess, RedisServer, free_port, python_module
 
 JWT_SECRET = "test-secret-" + uuid.uuid4().hex
 SERVICE_TOKEN = "service-token-" + uuid.uuid4().hex
@@ -43,7 +43,7 @@ def simulator() -> Iterator[ManagedProcess]:
         "simulator", python_module("app", "simulator", "--port", str(port)),
         env={"SIM_BUILD_SECONDS": "3600", "SIM_PORT": str(port)}, port=port,
     ).start()
-    sim.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    sim.url = f"http://127.0.0.1:{port}"
     yield sim
     sim.stop()
 
@@ -52,8 +52,8 @@ def simulator() -> Iterator[ManagedProcess]:
 def bff_env(redis_server: RedisServer, simulator: ManagedProcess) -> dict[str, str]:
     """Everything the API and worker are configured with: BFF_* variables only."""
     return {
-        "BFF_UPSTREAM_URL": simulator.url,  # type: ignore[attr-defined]
-        "BFF_DATA_INTEGRATIONS_URL": simulator.url,  # type: ignore[attr-defined]
+        "BFF_UPSTREAM_URL": simulator.url,
+        "BFF_DATA_INTEGRATIONS_URL": simulator.url,
         "BFF_REDIS_URL": redis_server.url,
         "BFF_JWT_SECRET": JWT_SECRET,
         "BFF_UPSTREAM_SERVICE_TOKEN": SERVICE_TOKEN,
@@ -67,39 +67,20 @@ def bff_env(redis_server: RedisServer, simulator: ManagedProcess) -> dict[str, s
 
 
 @pytest.fixture(scope="session")
-def api_server(bff_env: dict[str, str]) -> Iterator[ManagedProcess]:
-    port = free_port()
-    env = {**bff_env, "BFF_PUBLIC_URL": f"http://127.0.0.1:{port}"}
-    api = ManagedProcess("api", python_module("app", "api", "--port", str(port),
-                                              "--log-level", "warning"),
-                         env=env, port=port).start()
-    api.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+def api_server(bff_env: dict[str, str]) -> Iterator[ApiServer]:
+    api = ApiServer("api", bff_env).start()
     yield api
-    api.stop()
-    assert_never_answered_500(api)
-
-
-def assert_never_answered_500(api: ManagedProcess) -> None:
-    """Whatever the suite sent, the API never reached its last-resort 500 handler."""
-    log = api.log()
-    for marker in ("unhandled error", "Exception in ASGI application"):
-        assert marker not in log, f"the API answered 500 during the suite:\n{log[-4000:]}"
+    api.close()
 
 
 @pytest.fixture(scope="session")
-def second_api_server(bff_env: dict[str, str]) -> Iterator[ManagedProcess]:
+def second_api_server(bff_env: dict[str, str]) -> Iterator[ApiServer]:
     """Another API replica on the same Redis and simulator (cross-process behaviour); it waits
     only briefly for an in-flight request with the same Idempotency-Key."""
-    port = free_port()
-    env = {**bff_env, "BFF_PUBLIC_URL": f"http://127.0.0.1:{port}",
-           "BFF_IDEMPOTENCY_WAIT_S": "0.3", "BFF_UPSTREAM_TIMEOUT_S": "10"}
-    api = ManagedProcess("api-2", python_module("app", "api", "--port", str(port),
-                                                "--log-level", "warning"),
-                         env=env, port=port).start()
-    api.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    api = ApiServer("api-2", {**bff_env, "BFF_IDEMPOTENCY_WAIT_S": "0.3",
+                              "BFF_UPSTREAM_TIMEOUT_S": "10"}).start()
     yield api
-    api.stop()
-    assert_never_answered_500(api)
+    api.close()
 
 
 @pytest.fixture(scope="session")
@@ -132,24 +113,24 @@ def auth_headers(partner: str) -> dict[str, str]:
 @pytest.fixture
 async def sim(simulator: ManagedProcess) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the simulator's control endpoints (``/_sim/…``); faults cleared after."""
-    async with httpx.AsyncClient(base_url=simulator.url, timeout=30) as client:  # type: ignore[attr-defined]
+    async with httpx.AsyncClient(base_url=simulator.url, timeout=30) as client:
         yield client
         await client.delete("/_sim/faults")
 
 
 @pytest.fixture
-async def api(api_server: ManagedProcess, auth_headers: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
+async def api(api_server: ApiServer, auth_headers: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the real API over a real socket, as the test's partner."""
-    async with httpx.AsyncClient(base_url=api_server.url, headers=auth_headers,  # type: ignore[attr-defined]
+    async with httpx.AsyncClient(base_url=api_server.url, headers=auth_headers,
                                  timeout=30) as client:
         yield client
 
 
 @pytest.fixture
-async def replica(second_api_server: ManagedProcess,
+async def replica(second_api_server: ApiServer,
                   auth_headers: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
     """The same partner on a second API process (which waits only 0.3 s for an in-flight key)."""
-    async with httpx.AsyncClient(base_url=second_api_server.url,  # type: ignore[attr-defined]
+    async with httpx.AsyncClient(base_url=second_api_server.url,
                                  headers=auth_headers, timeout=30) as client:
         yield client
 
@@ -163,8 +144,8 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
 
 
 @pytest.fixture
-async def anonymous(api_server: ManagedProcess) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=api_server.url, timeout=30) as client:  # type: ignore[attr-defined]
+async def anonymous(api_server: ApiServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=api_server.url, timeout=30) as client:
         yield client
 
 

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 
 from tests.conftest import make_token
-from tests.support.processes import ManagedProcess, free_port, python_module
+from tests.support.processes import ApiServer
 from tests.support.sim import upstream_calls
 
 DEMO = "demo-acme"
 
 
 @pytest.fixture(scope="module")
-def demo_api(bff_env: dict[str, str]) -> ManagedProcess:
-    port = free_port()
-    env = {**bff_env, "BFF_DEMO_PARTNER_IDS": f"{DEMO},other-demo"}
-    api = ManagedProcess("api-demo", python_module("app", "api", "--port", str(port)),
-                         env=env, port=port).start()
-    api.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+def demo_api(bff_env: dict[str, str]) -> Iterator[ApiServer]:
+    api = ApiServer("api-demo", {**bff_env, "BFF_DEMO_PARTNER_IDS": f"{DEMO},other-demo"}).start()
     yield api
-    api.stop()
+    api.close()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from app import redis_keys
 from tests.conftest import make_token
-from tests.support.processes import ManagedProcess, free_port, python_module
+from tests.support.processes import ApiServer
 from tests.support.sim import force_status, make_package, upstream_calls
 from tests.support.sse import EventReader
 
@@ -177,15 +177,12 @@ async def test_stream_opens_a_watch_for_a_build_in_progress(api, sim, partner, r
 
 async def test_quiet_streams_send_heartbeat_comments(sim, partner, bff_env):
     """A private API with a short heartbeat: a quiet stream still sends comment lines."""
-    port = free_port()
-    server = ManagedProcess("api-heartbeat", python_module("app", "api", "--port", str(port),
-                                                           "--log-level", "warning"),
-                            env={**bff_env, "BFF_SSE_HEARTBEAT_S": "0.2"}, port=port).start()
+    server = ApiServer("api-heartbeat", {**bff_env, "BFF_SSE_HEARTBEAT_S": "0.2"}).start()
     try:
         package = await make_package(sim, partner, "INPROGRESS")
         headers = {"Authorization": f"Bearer {make_token(partners=[partner])}",
                    "X-Preferred-Partner-Id": partner}
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers,
+        async with httpx.AsyncClient(base_url=server.url, headers=headers,
                                      timeout=30) as client:
             async with client.stream("GET", events_path(package["id"])) as response:
                 lines = []
@@ -197,7 +194,7 @@ async def test_quiet_streams_send_heartbeat_comments(sim, partner, bff_env):
         assert lines[-1] == ": keep-alive"
         assert any(line.startswith("data: ") for line in lines), "the status came first"
     finally:
-        server.stop()
+        server.close()
 
 
 async def test_stream_carries_on_after_a_redis_restart(api, sim, partner, redis_server,

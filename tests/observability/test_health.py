@@ -7,7 +7,7 @@ import sys
 
 import httpx
 
-from tests.support.processes import ROOT, ManagedProcess, free_port, python_module
+from tests.support.processes import ROOT, ApiServer, free_port
 
 
 async def test_healthz_and_readyz_when_everything_answers(anonymous):
@@ -18,18 +18,16 @@ async def test_healthz_and_readyz_when_everything_answers(anonymous):
 
 
 async def test_readyz_is_503_naming_the_missing_upstream(bff_env):
-    port = free_port()
-    env = {**bff_env, "BFF_UPSTREAM_URL": f"http://127.0.0.1:{free_port()}"}
-    api = ManagedProcess("api-no-upstream", python_module("app", "api", "--port", str(port)),
-                         env=env, port=port).start()
+    api = ApiServer("api-no-upstream",
+                    {**bff_env, "BFF_UPSTREAM_URL": f"http://127.0.0.1:{free_port()}"}).start()
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        async with httpx.AsyncClient(base_url=api.url) as client:
             ready = await client.get("/readyz")
             assert ready.status_code == 503
             assert ready.json()["checks"] == {"redis": "ok", "upstream": "down"}
             assert (await client.get("/healthz")).status_code == 200
     finally:
-        api.stop()
+        api.close()
 
 
 async def test_metrics_count_requests_by_route_template(api, anonymous):

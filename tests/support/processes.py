@@ -93,3 +93,21 @@ class RedisServer(ManagedProcess):
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+class ApiServer(ManagedProcess):
+    """``python -m app api`` on a free port, configured by ``BFF_*`` variables only."""
+
+    def __init__(self, name: str, env: Mapping[str, str]) -> None:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        super().__init__(name, python_module("app", "api", "--port", str(port),
+                                             "--log-level", "warning"),
+                         env={**env, "BFF_PUBLIC_URL": self.url}, port=port)
+
+    def close(self) -> None:
+        """Stop, then check that whatever it was sent, it never reached its 500 handler."""
+        self.stop()
+        log = self.log()
+        for marker in ("unhandled error", "Exception in ASGI application"):
+            assert marker not in log, f"{self.name} answered 500:\n{log[-4000:]}"

@@ -15,7 +15,7 @@ import redis
 from redis.asyncio import Redis
 
 from tests.conftest import make_token
-from tests.support.processes import ManagedProcess, free_port, python_module
+from tests.support.processes import ApiServer, ManagedProcess, python_module
 from tests.watches.support import WebhookReceiver
 
 PRIVATE_DB = 11
@@ -30,15 +30,10 @@ def private_env(bff_env: dict[str, str], redis_server) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def private_api(private_env: dict[str, str]) -> Iterator[ManagedProcess]:
-    port = free_port()
-    api = ManagedProcess("api-watches", python_module("app", "api", "--port", str(port),
-                                                      "--log-level", "warning"),
-                         env={**private_env, "BFF_PUBLIC_URL": f"http://127.0.0.1:{port}"},
-                         port=port).start()
-    api.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+def private_api(private_env: dict[str, str]) -> Iterator[ApiServer]:
+    api = ApiServer("api-watches", private_env).start()
     yield api
-    api.stop()
+    api.close()
 
 
 def client_for(api: ManagedProcess, partner: str) -> httpx.AsyncClient:

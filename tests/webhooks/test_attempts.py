@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -51,36 +52,32 @@ def test_retry_after_parses_seconds_and_http_dates():
     assert parse_retry_after("soon", now=now) is None and parse_retry_after(None, now=now) is None
 
 
-async def test_a_429_with_retry_after_reports_it(receiver: Receiver):
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    """The worker's webhook client, allowed to reach the local receiver."""
+    webhook_client = make_webhook_client(Settings(webhook_allow_private_targets=True))
+    yield webhook_client
+    await webhook_client.aclose()
+
+
+async def test_a_429_with_retry_after_reports_it(receiver: Receiver, client: httpx.AsyncClient):
     url = receiver.hook(then=429, headers={"retry-after": "42"})
-    client = make_webhook_client(Settings(webhook_allow_private_targets=True))
-    try:
-        result = await send(client, url, msg_id="msg_1", body=b"{}", signing_secrets=[new_secret()],
-                            timeout_s=5)
-    finally:
-        await client.aclose()
+    result = await send(client, url, msg_id="msg_1", body=b"{}", signing_secrets=[new_secret()],
+                        timeout_s=5)
     assert result.status_code == 429 and result.retry_after_s == 42 and not result.succeeded
 
 
-async def test_a_slow_receiver_is_a_timed_out_attempt(receiver: Receiver):
+async def test_a_slow_receiver_is_a_timed_out_attempt(receiver: Receiver, client: httpx.AsyncClient):
     url = receiver.hook(delay_s=2.0)
-    client = make_webhook_client(Settings(webhook_allow_private_targets=True))
-    try:
-        result = await send(client, url, msg_id="msg_1", body=b"{}", signing_secrets=[new_secret()],
-                            timeout_s=0.3)
-    finally:
-        await client.aclose()
+    result = await send(client, url, msg_id="msg_1", body=b"{}", signing_secrets=[new_secret()],
+                        timeout_s=0.3)
     assert result.status_code is None and "timed out" in (result.error or "")
 
 
-async def test_response_body_is_kept_to_its_first_2_kb(receiver: Receiver):
+async def test_response_body_is_kept_to_its_first_2_kb(receiver: Receiver, client: httpx.AsyncClient):
     url = receiver.hook(then=500)
-    client = make_webhook_client(Settings(webhook_allow_private_targets=True))
-    try:
-        result = await send(client, url, msg_id="msg_1", body=b"{}", signing_secrets=[new_secret()],
-                            timeout_s=5)
-    finally:
-        await client.aclose()
+    result = await send(client, url, msg_id="msg_1", body=b"{}", signing_secrets=[new_secret()],
+                        timeout_s=5)
     assert result.response_body is not None and result.response_body.startswith("answer 500")
     assert len(result.response_body.encode()) <= 2048
 

@@ -13,7 +13,7 @@ from app.webhooks.delivery import attempt_delivery, make_webhook_client, send
 from app.webhooks.signing import new_secret
 from app.webhooks.ssrf import blocked_reason, target_problem, url_problem
 from app.webhooks.store import WebhookStore
-from tests.support.processes import ManagedProcess, free_port, python_module
+from tests.support.processes import ApiServer, ManagedProcess
 from tests.webhooks.receiver import Receiver
 from tests.webhooks.support import deliveries, register, stored_delivery
 
@@ -121,16 +121,11 @@ async def test_an_attempt_to_a_now_private_address_is_logged_as_refused(
 
 # -- through the API ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def strict_api_server(bff_env: dict[str, str]) -> Iterator[ManagedProcess]:
+def strict_api_server(bff_env: dict[str, str]) -> Iterator[ApiServer]:
     """A second API process with BFF_WEBHOOK_ALLOW_PRIVATE_TARGETS=false, as in production."""
-    port = free_port()
-    api = ManagedProcess("api-strict", python_module("app", "api", "--port", str(port),
-                                                     "--log-level", "warning"),
-                         env={**bff_env, "BFF_WEBHOOK_ALLOW_PRIVATE_TARGETS": "false"},
-                         port=port).start()
-    api.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    api = ApiServer("api-strict", {**bff_env, "BFF_WEBHOOK_ALLOW_PRIVATE_TARGETS": "false"}).start()
     yield api
-    api.stop()
+    api.close()
 
 
 @pytest.fixture
