@@ -76,6 +76,7 @@ async def test_without_redis_the_endpoints_that_need_it_answer_503(
         calls = await upstream_calls(sim, partner)
         assert not {"create_package", "merge_packages", "put_evaluation_details"} & calls.keys()
         # A cache is an optimisation: reads that only use one go to the upstream.
+        assert (await api.get("/v1/packages")).status_code == 200  # watching builds is extra
         assert (await api.get(f"/v1/packages/{package['id']}/evaluation")).status_code == 200
         assert (await api.get(f"/v1/packages/{package['id']}")).status_code == 200
         assert (await api.get("/v1/events", params={"search": "munich"})).status_code == 200

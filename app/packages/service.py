@@ -7,6 +7,7 @@ import logging
 from collections.abc import Sequence
 
 from pydantic import TypeAdapter
+from redis.exceptions import RedisError
 
 from app import redis_keys
 from app.cache import Cache
@@ -22,7 +23,12 @@ from app.packages.schemas import (
 )
 from app.settings import Settings
 from app.upstream import CallContext, CustomerListStream, PackageBuilderClient, UpstreamError
-from app.upstream.models import CreatePackagePayload, EvaluationDetails
+from app.upstream.models import (
+    BUILDING_STATUSES,
+    CreatePackagePayload,
+    EvaluationDetails,
+    UpstreamPackage,
+)
 from app.watches.registry import WatchRegistry
 
 logger = logging.getLogger("app.packages")
@@ -50,7 +56,9 @@ class PackageService:
         after = presenters.decode_cursor(cursor) if cursor else None
         if cursor and after is None:
             raise BadRequest("cursor is not valid; pass the next_cursor of a previous page")
+        observed_at = await self._redis_clock()
         packages = await self._upstream.list_packages(ctx)
+        await self._watch_building(ctx, packages, observed_at)
         needle = (q or "").strip().casefold()
         wanted = set(statuses)
         rows = sorted(
@@ -65,6 +73,26 @@ class PackageService:
         next_cursor = (presenters.encode_cursor(presenters.created_sort_key(page[-1]))
                        if len(rows) > limit else None)
         return PackageList(items=[presenters.summary(p) for p in page], next_cursor=next_cursor)
+
+    async def _redis_clock(self) -> int | None:
+        try:
+            return await self._watches.clock_ms()
+        except RedisError:
+            return None
+
+    async def _watch_building(
+        self, ctx: CallContext, packages: Sequence[UpstreamPackage], observed_at: int | None
+    ) -> None:
+        """Builds the list shows in progress get a watch too, whoever started them, so
+        their DONE/FAILED event goes out. Best effort: the list never fails for it."""
+        building = [p for p in packages if p.status in BUILDING_STATUSES]
+        if not building or observed_at is None or self._upstream.serves_fixture(ctx.partner_id):
+            return  # a demo partner's fixture never changes: nothing to watch
+        try:
+            await asyncio.gather(*(self._watches.ensure(ctx.partner_id, p.id, p.status, observed_at)
+                                   for p in building))
+        except RedisError as exc:
+            logger.warning("could not watch the builds listed for %s: %s", ctx.partner_id, exc)
 
     async def create(self, ctx: CallContext, request: CreatePackageRequest) -> str:
         """Create upstream, then open the watch before answering."""

@@ -170,6 +170,10 @@ class PackageBuilderClient:
         await self._http.aclose()
         await self._downloads.aclose()
 
+    def serves_fixture(self, partner_id: str) -> bool:
+        """True for demo partners, whose data never changes (see app/upstream/demo.py)."""
+        return False
+
     # -- list -------------------------------------------------------------------------------
 
     async def list_packages(self, ctx: CallContext) -> list[UpstreamPackage]:

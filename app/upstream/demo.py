@@ -63,6 +63,9 @@ class DemoRoutingClient(PackageBuilderClient):
     def _is_demo(self, ctx: CallContext) -> bool:
         return ctx.partner_id in self._demo_ids
 
+    def serves_fixture(self, partner_id: str) -> bool:
+        return partner_id in self._demo_ids
+
     @staticmethod
     def _package(package_id: str) -> dict[str, Any]:
         for package in _fixture()["packages"]:

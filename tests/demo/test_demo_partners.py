@@ -60,3 +60,11 @@ async def test_other_partners_on_the_same_api_still_reach_the_upstream(demo_api,
     async with httpx.AsyncClient(base_url=demo_api.url, headers=headers) as client:
         assert (await client.get("/v1/packages")).status_code == 200
     assert (await upstream_calls(sim, partner))["list_packages"] == 1
+
+
+async def test_demo_builds_are_not_watched(demo, redis):
+    from app import redis_keys
+
+    listing = (await demo.get("/v1/packages")).json()["items"]
+    assert any(item["status"] == "INPROGRESS" for item in listing)
+    assert await redis.hlen(redis_keys.watch_set(DEMO)) == 0
