@@ -14,6 +14,8 @@ import uvicorn
 from standardwebhooks.webhooks import Webhook
 from starlette.types import Receive, Scope, Send
 
+from tests.support.asgi import read_body
+
 
 @dataclass
 class Delivery:
@@ -65,12 +67,7 @@ class WebhookReceiver:
         return [Webhook(secret).verify(d.body, d.headers) for d in self.deliveries]
 
     async def _app(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})

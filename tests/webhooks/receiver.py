@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import uvicorn
 
+from tests.support.asgi import read_body
+
 
 @dataclass(frozen=True)
 class Received:
@@ -66,12 +68,7 @@ class Receiver:
 
     async def __call__(self, scope: dict, receive, send) -> None:  # type: ignore[no-untyped-def]
         assert scope["type"] == "http"
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         path = scope["path"]
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         script = self._scripts.get(path)

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from app.settings import Settings
-from app.webhooks.delivery import attempt_delivery, make_webhook_client, send
+from app.webhooks.delivery import SendResult, attempt_delivery, make_webhook_client, send
 from app.webhooks.signing import new_secret
 from app.webhooks.ssrf import blocked_reason, target_problem, url_problem
 from app.webhooks.store import WebhookStore
@@ -74,14 +74,19 @@ async def test_registration_check_accepts_a_public_address():
     assert await target_problem("https://93.184.216.34/hooks/bff") is None
 
 
-async def test_send_time_guard_refuses_a_private_address_without_any_request(receiver: Receiver):
-    url = receiver.hook()
-    client = make_webhook_client(Settings(webhook_allow_private_targets=False))
+async def send_once(url: str, *, allow_private_targets: bool) -> SendResult:
+    """One signed attempt through the worker's webhook client, as configured."""
+    client = make_webhook_client(Settings(webhook_allow_private_targets=allow_private_targets))
     try:
-        result = await send(client, url, msg_id="msg_x", body=b"{}", signing_secrets=[new_secret()],
-                            timeout_s=5)
+        return await send(client, url, msg_id="msg_x", body=b"{}", signing_secrets=[new_secret()],
+                          timeout_s=5)
     finally:
         await client.aclose()
+
+
+async def test_send_time_guard_refuses_a_private_address_without_any_request(receiver: Receiver):
+    url = receiver.hook()
+    result = await send_once(url, allow_private_targets=False)
     assert result.refused and result.status_code is None
     assert "127.0.0.1" in (result.error or "") and "loopback" in (result.error or "")
     assert receiver.received(url) == []
@@ -89,12 +94,7 @@ async def test_send_time_guard_refuses_a_private_address_without_any_request(rec
 
 async def test_send_time_guard_off_when_private_targets_are_allowed(receiver: Receiver):
     url = receiver.hook()
-    client = make_webhook_client(Settings(webhook_allow_private_targets=True))
-    try:
-        result = await send(client, url, msg_id="msg_x", body=b"{}", signing_secrets=[new_secret()],
-                            timeout_s=5)
-    finally:
-        await client.aclose()
+    result = await send_once(url, allow_private_targets=True)
     assert result.succeeded and len(receiver.received(url)) == 1
 
 
