@@ -12,8 +12,14 @@ def _api(args: argparse.Namespace) -> None:
     from app.settings import get_settings
 
     get_settings()  # a bad BFF_ variable stops here with one line
-    uvicorn.run("app.main:app", host=args.host, port=args.port, log_level=args.log_level,
-                proxy_headers=True, timeout_graceful_shutdown=10)
+    uvicorn.run(
+        "app.main:app",
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+    )
 
 
 def _worker(args: argparse.Namespace) -> None:
@@ -46,8 +52,14 @@ def _token(args: argparse.Namespace) -> None:
     settings = get_settings()
     if settings.jwt_secret is None:
         sys.exit("BFF_JWT_SECRET is not set; cannot sign a token")
-    print(issue_token(settings.jwt_secret.get_secret_value(), sub=args.sub,
-                      partners=args.partner or ["*"], ttl_s=args.ttl))
+    print(
+        issue_token(
+            settings.jwt_secret.get_secret_value(),
+            sub=args.sub,
+            partners=args.partner or ["*"],
+            ttl_s=args.ttl,
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -43,9 +43,7 @@ def decode_token(token: str, secret: str | None) -> dict[str, object]:
     if not secret:
         raise Unauthorized("this server has no BFF_JWT_SECRET configured; no token is valid")
     try:
-        claims = jwt.decode(
-            token, secret, algorithms=["HS256"], options={"require": ["exp", "sub"]}
-        )
+        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "sub"]})
     except jwt.ExpiredSignatureError:
         raise Unauthorized("the token has expired") from None
     except jwt.InvalidTokenError as exc:
@@ -76,8 +74,7 @@ def authenticate(token: str, partner_id: str | None, secret: str | None) -> Prin
         raise Forbidden(f"the token lacks the '{REQUIRED_PERMISSION}' permission")
     if "*" not in partners and partner not in partners:
         raise Forbidden(f"the token may not act for partner {partner!r}")
-    return Principal(sub=str(claims["sub"]), partner_id=partner,
-                     permissions=tuple(permissions), token=token)
+    return Principal(sub=str(claims["sub"]), partner_id=partner, permissions=tuple(permissions), token=token)
 
 
 def issue_token(
@@ -92,6 +89,11 @@ def issue_token(
     import time
 
     now = int(time.time())
-    claims = {"sub": sub, "iat": now, "exp": now + ttl_s,
-              "permissions": list(permissions), "partners": list(partners)}
+    claims = {
+        "sub": sub,
+        "iat": now,
+        "exp": now + ttl_s,
+        "permissions": list(permissions),
+        "partners": list(partners),
+    }
     return jwt.encode(claims, secret, algorithm="HS256")

@@ -80,8 +80,7 @@ class Cache:
         if value is not None:
             return value
         generation = generation or "0"
-        return await _shared((key, generation),
-                             lambda: self._fill_once(key, generation, adapter, fill))
+        return await _shared((key, generation), lambda: self._fill_once(key, generation, adapter, fill))
 
     async def invalidate(self, *keys: str) -> None:
         """Drop the entries and bump their generations (raises when Redis is down)."""
@@ -93,9 +92,7 @@ class Cache:
                 pipe.delete(key)
             await pipe.execute()
 
-    async def _fill_once(
-        self, key: str, generation: str, adapter: TypeAdapter[T], fill: Fill[T]
-    ) -> T:
+    async def _fill_once(self, key: str, generation: str, adapter: TypeAdapter[T], fill: Fill[T]) -> T:
         """Fill under the cross-process lock, or wait for the process that holds it."""
         lock, token = redis_keys.cache_lock(key), secrets.token_hex(8)
         deadline = time.monotonic() + redis_keys.CACHE_LOCK_TTL_S
@@ -111,8 +108,11 @@ class Cache:
             value = _decode(adapter, cached)
             if locked:
                 try:
-                    return value if value is not None else await self._fill_and_keep(
-                        key, generation, adapter, fill)
+                    return (
+                        value
+                        if value is not None
+                        else await self._fill_and_keep(key, generation, adapter, fill)
+                    )
                 finally:
                     await self._unlock(lock, token)
             if value is not None:
@@ -121,14 +121,14 @@ class Cache:
                 return await _value_of(fill)
             await asyncio.sleep(POLL_S)
 
-    async def _fill_and_keep(
-        self, key: str, generation: str, adapter: TypeAdapter[T], fill: Fill[T]
-    ) -> T:
+    async def _fill_and_keep(self, key: str, generation: str, adapter: TypeAdapter[T], fill: Fill[T]) -> T:
         value, ttl_s = await fill()
         if ttl_s:
             try:
-                await self._write(keys=[key, redis_keys.cache_generation(key)],
-                                  args=[generation, adapter.dump_json(value), ttl_s])
+                await self._write(
+                    keys=[key, redis_keys.cache_generation(key)],
+                    args=[generation, adapter.dump_json(value), ttl_s],
+                )
             except RedisError as exc:
                 logger.warning("could not keep %s: %s", key, exc)
         return value

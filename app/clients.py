@@ -51,6 +51,10 @@ def make_upstream(settings: Settings) -> PackageBuilderClient:
     if settings.demo_partner_ids:
         from app.upstream.demo import DemoRoutingClient
 
-        return DemoRoutingClient(settings.upstream_base, settings.data_integrations_base,
-                                 demo_partner_ids=settings.demo_partner_ids, **options)
+        return DemoRoutingClient(
+            settings.upstream_base,
+            settings.data_integrations_base,
+            demo_partner_ids=settings.demo_partner_ids,
+            **options,
+        )
     return PackageBuilderClient(settings.upstream_base, settings.data_integrations_base, **options)

@@ -69,7 +69,9 @@ def stream_principal(
     settings: SettingsDep,
     authorization: Annotated[str | None, Header()] = None,
     partner_header: Annotated[str | None, Header(alias=PARTNER_HEADER)] = None,
-    access_token: Annotated[str | None, Query(description="for EventSource, which cannot send headers")] = None,  # noqa: E501
+    access_token: Annotated[
+        str | None, Query(description="for EventSource, which cannot send headers")
+    ] = None,  # noqa: E501
     partner_id: Annotated[str | None, Query(description="for EventSource")] = None,
 ) -> Principal:
     """Like ``current_principal`` but also takes ``access_token``/``partner_id`` query params."""

@@ -20,8 +20,9 @@ def _redis_answers(url: str) -> bool:
     """PING over a plain socket, so this works before any client library is set up."""
     parsed = urlparse(url)
     try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379),
-                                      timeout=1) as sock:
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or 6379), timeout=1
+        ) as sock:
             sock.sendall(b"PING\r\n")
             return sock.recv(16).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
@@ -67,25 +68,43 @@ def run_dev_stack(*, api_port: int, simulator_port: int) -> int:
         port = _free_port()
         data_dir = Path(".dev-redis")
         data_dir.mkdir(exist_ok=True)
-        children.append(subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--dir", str(data_dir.resolve())],
-            stdout=subprocess.DEVNULL))
+        children.append(
+            subprocess.Popen(
+                [
+                    binary,
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "yes",
+                    "--dir",
+                    str(data_dir.resolve()),
+                ],
+                stdout=subprocess.DEVNULL,
+            )
+        )
         redis_url = env["BFF_REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
         _wait_for_port(port)
 
-    children.append(subprocess.Popen([py, "-m", "app", "simulator", "--port", str(simulator_port)],
-                                     env=env))
+    children.append(subprocess.Popen([py, "-m", "app", "simulator", "--port", str(simulator_port)], env=env))
     children.append(subprocess.Popen([py, "-m", "app", "api", "--port", str(api_port)], env=env))
     children.append(subprocess.Popen([py, "-m", "app", "worker"], env=env))
     try:
         if not (_wait_for_port(simulator_port) and _wait_for_port(api_port)):
             print("the stack did not come up; see the logs above", file=sys.stderr)
             return 1
-        token = subprocess.run([py, "-m", "app", "token", "--sub", "dev-user",
-                                "--partner", DEV_PARTNER, "--partner", "*"],
-                               env=env, capture_output=True, text=True, check=True).stdout.strip()
-        print(f"""
+        token = subprocess.run(
+            [py, "-m", "app", "token", "--sub", "dev-user", "--partner", DEV_PARTNER, "--partner", "*"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        print(
+            f"""
 Package Builder BFF is running.
   API        http://127.0.0.1:{api_port}   (docs: http://127.0.0.1:{api_port}/docs)
   simulator  http://127.0.0.1:{simulator_port}
@@ -96,7 +115,9 @@ Package Builder BFF is running.
   curl -H "Authorization: Bearer {token}" -H "X-Preferred-Partner-Id: {DEV_PARTNER}" \\
        http://127.0.0.1:{api_port}/v1/packages
 
-Ctrl-C stops everything.""", flush=True)
+Ctrl-C stops everything.""",
+            flush=True,
+        )
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
         print("a process of the stack exited; stopping the rest", file=sys.stderr)

@@ -122,9 +122,7 @@ def request_id_of(request: Request) -> str:
     return str(request.scope.get("state", {}).get("request_id", "") or "")
 
 
-def problem_response(
-    request: Request, exc: ProblemError, *, title: str | None = None
-) -> JSONResponse:
+def problem_response(request: Request, exc: ProblemError, *, title: str | None = None) -> JSONResponse:
     body = problem_body(
         request,
         status=exc.status,
@@ -155,8 +153,14 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     fields = []
     for error in exc.errors():
         loc = [str(part) for part in error.get("loc", ())]
-        fields.append({"loc": loc, "field": ".".join(loc[1:]) or ".".join(loc),
-                       "message": error.get("msg", ""), "type": error.get("type", "")})
+        fields.append(
+            {
+                "loc": loc,
+                "field": ".".join(loc[1:]) or ".".join(loc),
+                "message": error.get("msg", ""),
+                "type": error.get("type", ""),
+            }
+        )
     return fields
 
 
@@ -193,26 +197,37 @@ def install_error_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else _title_for(status)
         if status == 404 and detail == "Not Found":
             detail = f"no route matches {request.method} {request.url.path}"
-        body = problem_body(request, status=status, type_slug=_slug_for(status),
-                            title=_title_for(status), detail=detail)
-        return JSONResponse(body, status_code=status, headers=dict(exc.headers or {}),
-                            media_type=PROBLEM_JSON)
+        body = problem_body(
+            request, status=status, type_slug=_slug_for(status), title=_title_for(status), detail=detail
+        )
+        return JSONResponse(
+            body, status_code=status, headers=dict(exc.headers or {}), media_type=PROBLEM_JSON
+        )
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         fields = _field_errors(exc)
         summary = "; ".join(f"{f['field'] or 'body'}: {f['message']}" for f in fields[:5])
-        body = problem_body(request, status=422, type_slug="validation",
-                            title="Unprocessable Content",
-                            detail=f"request validation failed: {summary}", errors=fields)
+        body = problem_body(
+            request,
+            status=422,
+            type_slug="validation",
+            title="Unprocessable Content",
+            detail=f"request validation failed: {summary}",
+            errors=fields,
+        )
         return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         if not isinstance(exc, ABORTED_STREAMS):  # those were logged where they happened
             logger.exception("unhandled error (request_id=%s)", request_id_of(request))
-        body = problem_body(request, status=500, type_slug="internal",
-                            title="Internal Server Error",
-                            detail="an unexpected error occurred; quote the request_id")
+        body = problem_body(
+            request,
+            status=500,
+            type_slug="internal",
+            title="Internal Server Error",
+            detail="an unexpected error occurred; quote the request_id",
+        )
         return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON)
 
     app.add_exception_handler(ProblemError, on_problem)
@@ -228,7 +243,8 @@ PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {"schema": {"$ref": PROBLEM
 # What an endpoint that calls the upstream may answer: upstream 4xx keep their status,
 # 5xx and connection errors are 502, timeouts 504, Redis or pool exhaustion 503.
 UPSTREAM_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: PROBLEM for code in (400, 401, 403, 404, 409, 422, 429, 502, 503, 504)}
+    code: PROBLEM for code in (400, 401, 403, 404, 409, 422, 429, 502, 503, 504)
+}
 
 
 def problem_schema() -> dict[str, Any]:
@@ -243,10 +259,18 @@ def problem_schema() -> dict[str, Any]:
             "detail": {"type": "string"},
             "instance": {"type": "string"},
             "request_id": {"type": "string"},
-            "errors": {"type": "array", "description": "field errors (422 only)",
-                       "items": {"type": "object", "properties": {
-                           "loc": {"type": "array", "items": {"type": "string"}},
-                           "field": {"type": "string"}, "message": {"type": "string"},
-                           "type": {"type": "string"}}}},
+            "errors": {
+                "type": "array",
+                "description": "field errors (422 only)",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "loc": {"type": "array", "items": {"type": "string"}},
+                        "field": {"type": "string"},
+                        "message": {"type": "string"},
+                        "type": {"type": "string"},
+                    },
+                },
+            },
         },
     }

@@ -51,11 +51,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
     """Redis unreachable: 503 problem+json; the pool reconnects by itself when it returns."""
     logger.warning("redis unavailable: %s", exc)
-    body = problem_body(request, status=503, type_slug="service-unavailable",
-                        title="Service Unavailable",
-                        detail="a backing store (Redis) is unavailable; try again shortly")
-    return JSONResponse(body, status_code=503, headers={"Retry-After": "5"},
-                        media_type=PROBLEM_JSON)
+    body = problem_body(
+        request,
+        status=503,
+        type_slug="service-unavailable",
+        title="Service Unavailable",
+        detail="a backing store (Redis) is unavailable; try again shortly",
+    )
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "5"}, media_type=PROBLEM_JSON)
 
 
 def _document_problems(app: FastAPI) -> None:
@@ -63,10 +66,10 @@ def _document_problems(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version,
-                                 description=app.description, routes=app.routes)
-            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = \
-                problem_schema()
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = problem_schema()
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -100,10 +103,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key",
-                           "X-Preferred-Partner-Id", "X-Request-ID", "Last-Event-ID"],
-            expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID",
-                            "Content-Disposition", "Idempotent-Replayed"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "If-Match",
+                "If-None-Match",
+                "Idempotency-Key",
+                "X-Preferred-Partner-Id",
+                "X-Request-ID",
+                "Last-Event-ID",
+            ],
+            expose_headers=[
+                "ETag",
+                "Location",
+                "Retry-After",
+                "X-Request-ID",
+                "Content-Disposition",
+                "Idempotent-Replayed",
+            ],
             max_age=600,
         )
     app.add_middleware(RequestIdMiddleware)

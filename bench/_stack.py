@@ -52,23 +52,32 @@ def stack(*, worker: bool = False, extra_env: dict[str, str] | None = None) -> I
     data_dir = Path(tempfile.mkdtemp(prefix="bench-redis-"))
     redis = RedisServer(free_port(), data_dir).start()
     sim_port, api_port = free_port(), free_port()
-    sim = ManagedProcess("bench-sim", python_module("app", "simulator", "--port", str(sim_port)),
-                         env={"SIM_BUILD_SECONDS": "3600"}, port=sim_port).start()
-    env = {"BFF_UPSTREAM_URL": f"http://127.0.0.1:{sim_port}",
-           "BFF_DATA_INTEGRATIONS_URL": f"http://127.0.0.1:{sim_port}",
-           "BFF_REDIS_URL": redis.url, "BFF_JWT_SECRET": SECRET,
-           "BFF_UPSTREAM_SERVICE_TOKEN": "bench-service", "BFF_PUBLIC_URL":
-           f"http://127.0.0.1:{api_port}", **(extra_env or {})}
-    api = ManagedProcess("bench-api", python_module("app", "api", "--port", str(api_port),
-                                                    "--log-level", "warning"),
-                         env=env, port=api_port).start()
+    sim = ManagedProcess(
+        "bench-sim",
+        python_module("app", "simulator", "--port", str(sim_port)),
+        env={"SIM_BUILD_SECONDS": "3600"},
+        port=sim_port,
+    ).start()
+    env = {
+        "BFF_UPSTREAM_URL": f"http://127.0.0.1:{sim_port}",
+        "BFF_DATA_INTEGRATIONS_URL": f"http://127.0.0.1:{sim_port}",
+        "BFF_REDIS_URL": redis.url,
+        "BFF_JWT_SECRET": SECRET,
+        "BFF_UPSTREAM_SERVICE_TOKEN": "bench-service",
+        "BFF_PUBLIC_URL": f"http://127.0.0.1:{api_port}",
+        **(extra_env or {}),
+    }
+    api = ManagedProcess(
+        "bench-api",
+        python_module("app", "api", "--port", str(api_port), "--log-level", "warning"),
+        env=env,
+        port=api_port,
+    ).start()
     processes = [api, sim, redis]
     if worker:
-        processes.insert(0, ManagedProcess("bench-worker", python_module("app", "worker"),
-                                           env=env).start())
+        processes.insert(0, ManagedProcess("bench-worker", python_module("app", "worker"), env=env).start())
     try:
-        yield Stack(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}", redis.url,
-                    api, processes)
+        yield Stack(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}", redis.url, api, processes)
     finally:
         for process in processes:
             process.stop()

@@ -31,8 +31,10 @@ async def download(url: str, headers: dict[str, str]) -> tuple[int, float]:
     received = 0
     started = time.perf_counter()
     timeout = aiohttp.ClientTimeout(total=None, sock_read=60)
-    async with aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as session, \
-            session.get(url, headers=headers) as response:
+    async with (
+        aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as session,
+        session.get(url, headers=headers) as response,
+    ):
         response.raise_for_status()
         async for chunk in response.content.iter_chunked(256 * 1024):
             received += len(chunk)
@@ -63,9 +65,15 @@ class PeakRss:
 async def run() -> dict[str, float]:
     with stack() as s:
         async with aiohttp.ClientSession() as control:
-            async with control.post(f"{s.sim_url}/_sim/packages", json={
-                    "partner_id": PARTNER, "status": "DONE", "clusters": [TC],
-                    "customers_per_cluster": ROWS}) as response:
+            async with control.post(
+                f"{s.sim_url}/_sim/packages",
+                json={
+                    "partner_id": PARTNER,
+                    "status": "DONE",
+                    "clusters": [TC],
+                    "customers_per_cluster": ROWS,
+                },
+            ) as response:
                 package = await response.json()
         headers = s.headers(PARTNER)
         segment = quote(TC, safe="")
@@ -79,15 +87,22 @@ async def run() -> dict[str, float]:
             bff_bytes, bff_s = await download(bff_url, headers)
         assert bff_bytes == direct_bytes, (bff_bytes, direct_bytes)
     mb = bff_bytes / 1e6
-    result = {"size_mb": mb, "direct_mb_s": mb / direct_s, "bff_mb_s": mb / bff_s,
-              "ratio": (mb / bff_s) / (mb / direct_s), "rss_before_mib": rss_before,
-              "rss_peak_mib": peak.peak}
+    result = {
+        "size_mb": mb,
+        "direct_mb_s": mb / direct_s,
+        "bff_mb_s": mb / bff_s,
+        "ratio": (mb / bff_s) / (mb / direct_s),
+        "rss_before_mib": rss_before,
+        "rss_peak_mib": peak.peak,
+    }
     print(f"CSV of {ROWS:,} rows ({mb:,.0f} MB):")
     print(f"  straight from the simulator  {result['direct_mb_s']:8.0f} MB/s")
     print(f"  through the BFF              {result['bff_mb_s']:8.0f} MB/s")
     print(f"  ratio BFF/direct             {result['ratio']:8.2f}")
-    print(f"  API RSS before / peak        {rss_before:6.0f} / {peak.peak:.0f} MiB "
-          f"(growth {peak.peak - rss_before:.0f} MiB for a {mb:,.0f} MB body)")
+    print(
+        f"  API RSS before / peak        {rss_before:6.0f} / {peak.peak:.0f} MiB "
+        f"(growth {peak.peak - rss_before:.0f} MiB for a {mb:,.0f} MB body)"
+    )
     return result
 
 

@@ -37,13 +37,16 @@ async def run() -> dict[str, float]:
     with stack() as s:
         async with aiohttp.ClientSession() as session:
             for route in ("get_evaluation", "get_evaluation_details"):
-                await session.post(f"{s.sim_url}/_sim/faults", json={
-                    "route": route, "mode": "delay", "latency_ms": LATENCY_MS})
+                await session.post(
+                    f"{s.sim_url}/_sim/faults",
+                    json={"route": route, "mode": "delay", "latency_ms": LATENCY_MS},
+                )
             headers = s.headers(PARTNER)
             cold, warm = [], []
             for _ in range(5):
-                async with session.post(f"{s.sim_url}/_sim/packages", json={
-                        "partner_id": PARTNER, "status": "DONE"}) as r:
+                async with session.post(
+                    f"{s.sim_url}/_sim/packages", json={"partner_id": PARTNER, "status": "DONE"}
+                ) as r:
                     package_id = (await r.json())["id"]
                 url = f"{s.api_url}/v1/packages/{package_id}/evaluation"
                 await session.post(f"{s.sim_url}/_sim/stats/reset")

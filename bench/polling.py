@@ -26,11 +26,11 @@ MANY = int(os.environ.get("BENCH_BUILDS", "200"))
 async def open_watches(session: aiohttp.ClientSession, s, partner: str, count: int) -> None:
     headers = s.headers(partner)
     for _ in range(count):
-        async with session.post(f"{s.sim_url}/_sim/packages", json={
-                "partner_id": partner, "status": "INPROGRESS", "progress": 10}) as r:
+        async with session.post(
+            f"{s.sim_url}/_sim/packages", json={"partner_id": partner, "status": "INPROGRESS", "progress": 10}
+        ) as r:
             package_id = (await r.json())["id"]
-        async with session.post(f"{s.api_url}/v1/packages/{package_id}/watch",
-                                headers=headers) as r:
+        async with session.post(f"{s.api_url}/v1/packages/{package_id}/watch", headers=headers) as r:
             assert r.status in (200, 202), await r.text()
 
 
@@ -48,8 +48,7 @@ async def run() -> dict[str, float]:
     intervals = WINDOW_S / INTERVAL_S
     one = sum(by_partner.get("bench-one", {}).values()) / intervals
     many = sum(by_partner.get("bench-many", {}).values()) / intervals
-    print(f"watch polling, interval {INTERVAL_S}s, window {WINDOW_S}s "
-          "(upstream requests per interval):")
+    print(f"watch polling, interval {INTERVAL_S}s, window {WINDOW_S}s (upstream requests per interval):")
     print(f"  partner with 1 build in flight       {one:6.2f}")
     print(f"  partner with {MANY} builds in flight   {many:6.2f}   (naive: {MANY:.0f})")
     print(f"  ratio many/one                       {many / one if one else float('nan'):6.2f}")

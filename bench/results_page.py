@@ -36,12 +36,16 @@ async def run() -> dict[str, float]:
         async with aiohttp.ClientSession() as session:
             package_ids = []
             for _ in range(ROUNDS):  # a fresh package per round: the first view is uncached
-                async with session.post(f"{s.sim_url}/_sim/packages", json={
-                        "partner_id": PARTNER, "status": "DONE", "customers_per_cluster": 500}) as r:
+                async with session.post(
+                    f"{s.sim_url}/_sim/packages",
+                    json={"partner_id": PARTNER, "status": "DONE", "customers_per_cluster": 500},
+                ) as r:
                     package_ids.append((await r.json())["id"])
             for route in ("get_package", "get_evaluation_details", "get_evaluation"):
-                await session.post(f"{s.sim_url}/_sim/faults", json={
-                    "route": route, "mode": "delay", "latency_ms": LATENCY_MS})
+                await session.post(
+                    f"{s.sim_url}/_sim/faults",
+                    json={"route": route, "mode": "delay", "latency_ms": LATENCY_MS},
+                )
             headers = s.headers(PARTNER)
             sequential, cold, warm = [], [], []
             for package_id in package_ids:
@@ -57,12 +61,21 @@ async def run() -> dict[str, float]:
     seq_ms, cold_ms, warm_ms = (statistics.median(x) * 1000 for x in (sequential, cold, warm))
     print(f"results page, {ROUNDS} packages, {LATENCY_MS} ms per upstream call (median):")
     print(f"  three sequential upstream calls (reference webapp)  {seq_ms:7.1f} ms")
-    print(f"  one BFF call, first view (concurrent upstream)      {cold_ms:7.1f} ms"
-          f"   {seq_ms / cold_ms:5.2f}x faster")
-    print(f"  one BFF call, repeat view (DONE view cached)        {warm_ms:7.1f} ms"
-          f"   {seq_ms / warm_ms:5.2f}x faster")
-    return {"sequential_ms": seq_ms, "bff_first_ms": cold_ms, "bff_repeat_ms": warm_ms,
-            "ratio_first": seq_ms / cold_ms, "ratio_repeat": seq_ms / warm_ms}
+    print(
+        f"  one BFF call, first view (concurrent upstream)      {cold_ms:7.1f} ms"
+        f"   {seq_ms / cold_ms:5.2f}x faster"
+    )
+    print(
+        f"  one BFF call, repeat view (DONE view cached)        {warm_ms:7.1f} ms"
+        f"   {seq_ms / warm_ms:5.2f}x faster"
+    )
+    return {
+        "sequential_ms": seq_ms,
+        "bff_first_ms": cold_ms,
+        "bff_repeat_ms": warm_ms,
+        "ratio_first": seq_ms / cold_ms,
+        "ratio_repeat": seq_ms / warm_ms,
+    }
 
 
 if __name__ == "__main__":

@@ -41,9 +41,11 @@ def main() -> None:
             asyncio.run(bench())
         print(out.getvalue(), flush=True)
         sections.append(f"## {title}\n\n```\n{out.getvalue().rstrip()}\n```\n")
-    header = (f"# Benchmark results\n\nMeasured {dt.date.today().isoformat()} on "
-              f"{os.cpu_count()} cores, Python {platform.python_version()}, by `make bench` "
-              "(each figure's baseline is measured in the same run).\n")
+    header = (
+        f"# Benchmark results\n\nMeasured {dt.date.today().isoformat()} on "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}, by `make bench` "
+        "(each figure's baseline is measured in the same run).\n"
+    )
     Path(__file__).with_name("RESULTS.md").write_text(header + "\n" + "\n".join(sections))
 
 

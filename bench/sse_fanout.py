@@ -37,8 +37,7 @@ class Opened:
             self.all.set()
 
 
-async def follow(session: aiohttp.ClientSession, url: str, opened: Opened,
-                 done_at: list[float]) -> None:
+async def follow(session: aiohttp.ClientSession, url: str, opened: Opened, done_at: list[float]) -> None:
     """Read one stream until its DONE event; note when it arrived."""
     first = True
     async with session.get(url) as response:
@@ -72,33 +71,39 @@ async def run() -> dict[str, float]:
             results = {}
             for label, count in (("one", 1), ("many", STREAMS)):
                 partner = f"bench-sse-{label}"
-                async with session.post(f"{s.sim_url}/_sim/packages", json={
-                        "partner_id": partner, "status": "INPROGRESS", "progress": 20}) as r:
+                async with session.post(
+                    f"{s.sim_url}/_sim/packages",
+                    json={"partner_id": partner, "status": "INPROGRESS", "progress": 20},
+                ) as r:
                     package_id = (await r.json())["id"]
                 token = s.headers(partner)["Authorization"].split()[1]
-                url = (f"{s.api_url}/v1/packages/{package_id}/events?access_token={token}"
-                       f"&partner_id={partner}")
+                url = f"{s.api_url}/v1/packages/{package_id}/events?access_token={token}&partner_id={partner}"
                 opened, done_at = Opened(count), []
                 rss_before = rss_mib(s.api.process.pid)  # type: ignore[union-attr]
-                tasks = [asyncio.create_task(follow(session, url, opened, done_at))
-                         for _ in range(count)]
+                tasks = [asyncio.create_task(follow(session, url, opened, done_at)) for _ in range(count)]
                 await opened.all.wait()
                 per_interval = await window(session, s.sim_url, partner)
                 rss = rss_mib(s.api.process.pid)  # type: ignore[union-attr]
                 finished = time.perf_counter()
-                async with session.post(f"{s.sim_url}/_sim/packages/{package_id}/status",
-                                        json={"status": "DONE"}):
+                async with session.post(
+                    f"{s.sim_url}/_sim/packages/{package_id}/status", json={"status": "DONE"}
+                ):
                     pass
                 await asyncio.gather(*tasks)
-                results[label] = (per_interval, rss - rss_before,
-                                  statistics.median(t - finished for t in done_at))
+                results[label] = (
+                    per_interval,
+                    rss - rss_before,
+                    statistics.median(t - finished for t in done_at),
+                )
     one, many = results["one"], results["many"]
     print(f"SSE fan-out, poll interval {INTERVAL_S}s:")
     print(f"  upstream requests per interval, 1 open stream       {one[0]:6.2f}")
     print(f"  upstream requests per interval, {STREAMS} open streams   {many[0]:6.2f}")
     print(f"  API memory per open stream                          {many[1] * 1024 / STREAMS:6.1f} KiB")
-    print(f"  DONE reaches the streams, median after the upstream  {many[2] * 1000:6.0f} ms "
-          f"(1 stream: {one[2] * 1000:.0f} ms)")
+    print(
+        f"  DONE reaches the streams, median after the upstream  {many[2] * 1000:6.0f} ms "
+        f"(1 stream: {one[2] * 1000:.0f} ms)"
+    )
     return {"one": one[0], "many": many[0], "kib_per_stream": many[1] * 1024 / STREAMS}
 
 

@@ -38,13 +38,15 @@ async def throughput(client: PackageBuilderClient, package_id: str, n: int) -> f
 
 async def main() -> dict[str, float]:
     port = free_port()
-    sim = ManagedProcess("bench-sim", python_module("app", "simulator", "--port", str(port)),
-                         port=port).start()
+    sim = ManagedProcess(
+        "bench-sim", python_module("app", "simulator", "--port", str(port)), port=port
+    ).start()
     try:
         base = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient(base_url=base) as control:
-            package = (await control.post("/_sim/packages", json={
-                "partner_id": "bench-partner", "status": "DONE"})).json()
+            package = (
+                await control.post("/_sim/packages", json={"partner_id": "bench-partner", "status": "DONE"})
+            ).json()
         results: dict[str, list[float]] = {"httpx": [], "aiohttp": []}
         for _ in range(2):  # interleaved rounds, so drift hits both alike
             for kind in results:
@@ -59,8 +61,11 @@ async def main() -> dict[str, float]:
     print(f"  httpx pool          {best['httpx']:8.0f}")
     print(f"  aiohttp transport   {best['aiohttp']:8.0f}")
     print(f"  ratio               {best['aiohttp'] / best['httpx']:8.2f}x")
-    return {"httpx_rps": best["httpx"], "aiohttp_rps": best["aiohttp"],
-            "ratio": best["aiohttp"] / best["httpx"]}
+    return {
+        "httpx_rps": best["httpx"],
+        "aiohttp_rps": best["aiohttp"],
+        "ratio": best["aiohttp"] / best["httpx"],
+    }
 
 
 if __name__ == "__main__":

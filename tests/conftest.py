@@ -40,8 +40,10 @@ def redis_server() -> Iterator[RedisServer]:
 def simulator() -> Iterator[ManagedProcess]:
     port = free_port()
     sim = ManagedProcess(
-        "simulator", python_module("app", "simulator", "--port", str(port)),
-        env={"SIM_BUILD_SECONDS": "3600", "SIM_PORT": str(port)}, port=port,
+        "simulator",
+        python_module("app", "simulator", "--port", str(port)),
+        env={"SIM_BUILD_SECONDS": "3600", "SIM_PORT": str(port)},
+        port=port,
     ).start()
     sim.url = f"http://127.0.0.1:{port}"
     yield sim
@@ -77,8 +79,9 @@ def api_server(bff_env: dict[str, str]) -> Iterator[ApiServer]:
 def second_api_server(bff_env: dict[str, str]) -> Iterator[ApiServer]:
     """Another API replica on the same Redis and simulator (cross-process behaviour); it waits
     only briefly for an in-flight request with the same Idempotency-Key."""
-    api = ApiServer("api-2", {**bff_env, "BFF_IDEMPOTENCY_WAIT_S": "0.3",
-                              "BFF_UPSTREAM_TIMEOUT_S": "10"}).start()
+    api = ApiServer(
+        "api-2", {**bff_env, "BFF_IDEMPOTENCY_WAIT_S": "0.3", "BFF_UPSTREAM_TIMEOUT_S": "10"}
+    ).start()
     yield api
     api.close()
 
@@ -90,12 +93,21 @@ def worker_process(bff_env: dict[str, str]) -> Iterator[ManagedProcess]:
     worker.stop()
 
 
-def make_token(*, sub: str = "user-1", partners: list[str] | None = None,
-               permissions: list[str] | None = None, ttl_s: int = 3600,
-               secret: str = JWT_SECRET) -> str:
-    return issue_token(secret, sub=sub, partners=partners if partners is not None else ["*"],
-                       permissions=permissions if permissions is not None else ["backhaul"],
-                       ttl_s=ttl_s)
+def make_token(
+    *,
+    sub: str = "user-1",
+    partners: list[str] | None = None,
+    permissions: list[str] | None = None,
+    ttl_s: int = 3600,
+    secret: str = JWT_SECRET,
+) -> str:
+    return issue_token(
+        secret,
+        sub=sub,
+        partners=partners if partners is not None else ["*"],
+        permissions=permissions if permissions is not None else ["backhaul"],
+        ttl_s=ttl_s,
+    )
 
 
 @pytest.fixture
@@ -106,8 +118,7 @@ def partner() -> str:
 
 @pytest.fixture
 def auth_headers(partner: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {make_token(partners=[partner])}",
-            "X-Preferred-Partner-Id": partner}
+    return {"Authorization": f"Bearer {make_token(partners=[partner])}", "X-Preferred-Partner-Id": partner}
 
 
 @pytest.fixture
@@ -121,17 +132,16 @@ async def sim(simulator: ManagedProcess) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def api(api_server: ApiServer, auth_headers: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the real API over a real socket, as the test's partner."""
-    async with httpx.AsyncClient(base_url=api_server.url, headers=auth_headers,
-                                 timeout=30) as client:
+    async with httpx.AsyncClient(base_url=api_server.url, headers=auth_headers, timeout=30) as client:
         yield client
 
 
 @pytest.fixture
-async def replica(second_api_server: ApiServer,
-                  auth_headers: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
+async def replica(
+    second_api_server: ApiServer, auth_headers: dict[str, str]
+) -> AsyncIterator[httpx.AsyncClient]:
     """The same partner on a second API process (which waits only 0.3 s for an in-flight key)."""
-    async with httpx.AsyncClient(base_url=second_api_server.url,
-                                 headers=auth_headers, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=second_api_server.url, headers=auth_headers, timeout=30) as client:
         yield client
 
 

@@ -24,21 +24,32 @@ def _headers(token: str | None, partner: str | None = "acme") -> dict[str, str]:
 def _none_alg_token() -> str:
     header = jwt.utils.base64url_encode(b'{"alg":"none","typ":"JWT"}').decode()
     claims = jwt.utils.base64url_encode(
-        f'{{"sub":"x","exp":{int(time.time()) + 60},"permissions":["backhaul"],'
-        '"partners":["*"]}'.encode()).decode()
+        f'{{"sub":"x","exp":{int(time.time()) + 60},"permissions":["backhaul"],"partners":["*"]}}'.encode()
+    ).decode()
     return f"{header}.{claims}."
 
 
-@pytest.mark.parametrize(("case", "headers"), [
-    ("no header", _headers(None)),
-    ("not bearer", {"Authorization": "Basic dXNlcjpwYXNz", "X-Preferred-Partner-Id": "acme"}),
-    ("garbage", _headers("not-a-jwt")),
-    ("expired", _headers(make_token(ttl_s=-10))),
-    ("wrong key", _headers(make_token(secret="another-secret-that-is-long-enough"))),
-    ("alg none", _headers(_none_alg_token())),
-    ("no exp", _headers(jwt.encode({"sub": "x", "permissions": ["backhaul"], "partners": ["*"]},
-                                   JWT_SECRET, algorithm="HS256"))),
-])
+@pytest.mark.parametrize(
+    ("case", "headers"),
+    [
+        ("no header", _headers(None)),
+        ("not bearer", {"Authorization": "Basic dXNlcjpwYXNz", "X-Preferred-Partner-Id": "acme"}),
+        ("garbage", _headers("not-a-jwt")),
+        ("expired", _headers(make_token(ttl_s=-10))),
+        ("wrong key", _headers(make_token(secret="another-secret-that-is-long-enough"))),
+        ("alg none", _headers(_none_alg_token())),
+        (
+            "no exp",
+            _headers(
+                jwt.encode(
+                    {"sub": "x", "permissions": ["backhaul"], "partners": ["*"]},
+                    JWT_SECRET,
+                    algorithm="HS256",
+                )
+            ),
+        ),
+    ],
+)
 async def test_bad_tokens_are_401_problems(anonymous, case, headers):
     response = await anonymous.get("/v1/packages", headers=headers)
     assert response.status_code == 401, case
@@ -68,8 +79,7 @@ async def test_partner_not_in_token_is_403(anonymous):
 
 
 async def test_wildcard_partners_may_act_for_any_partner(anonymous, partner):
-    response = await anonymous.get("/v1/packages", headers=_headers(make_token(partners=["*"]),
-                                                                    partner))
+    response = await anonymous.get("/v1/packages", headers=_headers(make_token(partners=["*"]), partner))
     assert response.status_code == 200
 
 

@@ -18,12 +18,20 @@ def test_dev_stack_serves_the_api_with_the_printed_token_and_stops_on_ctrl_c():
     api_port, sim_port = free_port(), free_port()
     # Nothing answers at this URL, so the stack starts its own redis-server: a stack of
     # its own, which the suite's worker (on the suite's Redis) cannot interfere with.
-    env = {"PATH": "/usr/bin:/bin", "BFF_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
-           "SIM_BUILD_SECONDS": "1", "BFF_POLL_INTERVAL_S": "0.3", "BFF_SSE_HEARTBEAT_S": "1"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "BFF_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "SIM_BUILD_SECONDS": "1",
+        "BFF_POLL_INTERVAL_S": "0.3",
+        "BFF_SSE_HEARTBEAT_S": "1",
+    }
     stack = subprocess.Popen(
-        [sys.executable, "-m", "app", "dev", "--port", str(api_port),
-         "--simulator-port", str(sim_port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "app", "dev", "--port", str(api_port), "--simulator-port", str(sim_port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         token = partner = None
@@ -41,8 +49,11 @@ def test_dev_stack_serves_the_api_with_the_printed_token_and_stops_on_ctrl_c():
         response = httpx.get(f"http://127.0.0.1:{api_port}/v1/packages", headers=headers)
         assert response.status_code == 200
         assert response.json()["items"], "the simulator seeds demo packages for a new partner"
-        created = httpx.post(f"http://127.0.0.1:{api_port}/v1/packages", headers=headers, json={
-            "title": "dev check", "event_ids": [12345], "targeting_mode": "lookalike"})
+        created = httpx.post(
+            f"http://127.0.0.1:{api_port}/v1/packages",
+            headers=headers,
+            json={"title": "dev check", "event_ids": [12345], "targeting_mode": "lookalike"},
+        )
         assert created.status_code == 202, created.text
         events_url = created.json()["events_url"]
         statuses: list[str] = []

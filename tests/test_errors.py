@@ -28,8 +28,10 @@ async def test_wrong_method_is_a_405_problem(api):
 
 
 async def test_invalid_json_is_a_422_problem_with_field_errors(api):
-    body = assert_problem(await api.post("/v1/packages", content=b"{not json",
-                                         headers={"content-type": "application/json"}), 422)
+    body = assert_problem(
+        await api.post("/v1/packages", content=b"{not json", headers={"content-type": "application/json"}),
+        422,
+    )
     assert body["errors"]
 
 
@@ -84,12 +86,23 @@ async def test_transient_upstream_failure_is_retried_for_reads(api, sim, partner
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("path", [
-    "/v1/packages/%2E%2E", "/v1/packages/a%00b", "/v1/packages/" + "x" * 300,
-    "/v1/packages?limit=0", "/v1/packages?limit=abc", "/v1/packages?status=BOGUS",
-    "/v1/packages?cursor=%%%", "/v1/events?page=0", "/v1/events?since=yesterday", "/v1/events?since=0",
-    "/v1/customers/resolve", "/v1/exports/" + "y" * 100,
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/packages/%2E%2E",
+        "/v1/packages/a%00b",
+        "/v1/packages/" + "x" * 300,
+        "/v1/packages?limit=0",
+        "/v1/packages?limit=abc",
+        "/v1/packages?status=BOGUS",
+        "/v1/packages?cursor=%%%",
+        "/v1/events?page=0",
+        "/v1/events?since=yesterday",
+        "/v1/events?since=0",
+        "/v1/customers/resolve",
+        "/v1/exports/" + "y" * 100,
+    ],
+)
 async def test_bad_input_is_a_4xx_problem_never_500(api, path):
     response = await api.get(path)
     assert 400 <= response.status_code < 500, (path, response.status_code, response.text)

@@ -18,16 +18,42 @@ def test_every_route_has_a_verb_resource_operation_id():
     operations = [op for path in openapi_document()["paths"].values() for op in path.values()]
     ids = [op["operationId"] for op in operations]
     assert len(ids) == len(set(ids)), "operation ids must be unique"
-    assert all("_" in op_id and op_id.split("_")[0] in {
-        "list", "get", "create", "merge", "update", "regenerate", "download", "search",
-        "resolve", "delete", "submit", "patch", "replace", "rotate", "send", "redeliver",
-        "stream", "watch"} for op_id in ids), ids
+    assert all(
+        "_" in op_id
+        and op_id.split("_")[0]
+        in {
+            "list",
+            "get",
+            "create",
+            "merge",
+            "update",
+            "regenerate",
+            "download",
+            "search",
+            "resolve",
+            "delete",
+            "submit",
+            "patch",
+            "replace",
+            "rotate",
+            "send",
+            "redeliver",
+            "stream",
+            "watch",
+        }
+        for op_id in ids
+    ), ids
 
 
 def test_upstream_description_is_committed():
     text = (ROOT / "openapi" / "upstream.yaml").read_text(encoding="utf-8")
-    for path in ("/package_builder/packages/", "/package_builder/packages/merge",
-                 "/backhaul_evaluation_details", "/customer_list", "/nlq/ids_from_nl_description"):
+    for path in (
+        "/package_builder/packages/",
+        "/package_builder/packages/merge",
+        "/backhaul_evaluation_details",
+        "/customer_list",
+        "/nlq/ids_from_nl_description",
+    ):
         assert path in text
 
 
@@ -39,4 +65,7 @@ def test_every_documented_error_is_a_problem_json():
             for code, response in operation["responses"].items():
                 if code.startswith(("4", "5")):
                     assert list(response.get("content", {})) == ["application/problem+json"], (
-                        method, path, code)
+                        method,
+                        path,
+                        code,
+                    )

@@ -52,7 +52,8 @@ def assert_unavailable(response: httpx.Response) -> None:
 
 
 async def test_without_redis_the_endpoints_that_need_it_answer_503(
-        api, anonymous, sim, partner, redis_server, api_only):
+    api, anonymous, sim, partner, redis_server, api_only
+):
     package = await make_package(sim, partner, "DONE")
     draft = await api.post("/v1/drafts", json={"step": "preview", "state": CREATE})
     draft_url = f"/v1/drafts/{draft.json()['id']}"
@@ -66,8 +67,7 @@ async def test_without_redis_the_endpoints_that_need_it_answer_503(
             ("GET", draft_url, {}),
             ("PATCH", draft_url, {"json": {"step": "events"}, "headers": {"If-Match": '"v1"'}}),
             ("POST", f"{draft_url}/submit", {}),
-            ("POST", "/v1/packages", {"json": CREATE,
-                                      "headers": {"Idempotency-Key": str(uuid.uuid4())}}),
+            ("POST", "/v1/packages", {"json": CREATE, "headers": {"Idempotency-Key": str(uuid.uuid4())}}),
             ("POST", "/v1/packages", {"json": CREATE}),  # no key: still nothing upstream
             ("POST", "/v1/packages/merge", {"json": {"package_ids": [package["id"], "1"]}}),
             ("PUT", f"/v1/packages/{package['id']}/evaluation", {"json": UPDATE}),
@@ -88,7 +88,8 @@ async def test_without_redis_the_endpoints_that_need_it_answer_503(
 
 
 async def test_after_a_redis_restart_drafts_and_keys_are_kept_and_requests_recover(
-        api, sim, partner, redis_server, api_only):
+    api, sim, partner, redis_server, api_only
+):
     headers = {"Idempotency-Key": str(uuid.uuid4())}
     created = await api.post("/v1/packages", json=CREATE, headers=headers)
     draft = await api.post("/v1/drafts", json={"step": "events", "state": {"title": "kept"}})

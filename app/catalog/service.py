@@ -22,17 +22,14 @@ class CatalogService:
         self._cache = cache
         self._events_ttl_s = events_ttl_s
 
-    async def search_events(
-        self, ctx: CallContext, *, search: str, page: int, since: dt.date | None
-    ) -> Any:
+    async def search_events(self, ctx: CallContext, *, search: str, page: int, since: dt.date | None) -> Any:
         """Cached briefly per partner and query: a typing user repeats the same searches."""
         since_text = since.isoformat() if since else None
         query = json.dumps([search, page, since_text], ensure_ascii=False)
         key = redis_keys.events_cache(ctx.partner_id, hashlib.sha256(query.encode()).hexdigest()[:32])
 
         async def fill() -> tuple[Any, int]:
-            answer = await self._upstream.search_events(ctx, search=search, page=page,
-                                                        since=since_text)
+            answer = await self._upstream.search_events(ctx, search=search, page=page, since=since_text)
             return answer, self._events_ttl_s
 
         return await self._cache.get_or_fill(key, ANY_JSON, fill)

@@ -20,9 +20,20 @@ from app.packages.schemas import PackageAccepted
 router = APIRouter(prefix="/v1/drafts", tags=["drafts"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 422: PROBLEM, 503: PROBLEM}
+    400: PROBLEM,
+    401: PROBLEM,
+    403: PROBLEM,
+    404: PROBLEM,
+    422: PROBLEM,
+    503: PROBLEM,
+}
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
-    **ERRORS, 409: PROBLEM, 412: PROBLEM, 413: PROBLEM, 428: PROBLEM}
+    **ERRORS,
+    409: PROBLEM,
+    412: PROBLEM,
+    413: PROBLEM,
+    428: PROBLEM,
+}
 DraftId = Annotated[str, Path(max_length=64, description="server-made draft id")]
 IfMatch = Annotated[str | None, Header(description='the ETag of your last read, e.g. "v3"')]
 _ENTITY_TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*(?:,|$)')
@@ -40,7 +51,8 @@ def expected_versions(if_match: str | None) -> frozenset[int] | None:
     if if_match is None:
         raise PreconditionRequired(
             'this change needs If-Match with the ETag of your last read (e.g. If-Match: "v3"), '
-            "so that two tabs cannot overwrite each other")
+            "so that two tabs cannot overwrite each other"
+        )
     if if_match.strip() == "*":
         return ANY_VERSION
     versions, position = set(), 0
@@ -75,8 +87,13 @@ def _with_etag(response: Response, draft: DraftView) -> DraftView:
     return draft
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=DraftView,
-             name="create_draft", responses={**ERRORS, 413: PROBLEM})
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DraftView,
+    name="create_draft",
+    responses={**ERRORS, 413: PROBLEM},
+)
 async def create_draft(body: DraftCreate, service: ServiceDep, response: Response) -> DraftView:
     """Start a wizard draft; `Location` and `ETag` come back with it."""
     draft = await service.create(body)
@@ -85,31 +102,36 @@ async def create_draft(body: DraftCreate, service: ServiceDep, response: Respons
 
 
 @router.get("", response_model=DraftList, name="list_drafts", responses=ERRORS)
-async def list_drafts(
-    service: ServiceDep, limit: Annotated[int, Query(ge=1, le=100)] = 50
-) -> DraftList:
+async def list_drafts(service: ServiceDep, limit: Annotated[int, Query(ge=1, le=100)] = 50) -> DraftList:
     """The caller's drafts, most recently changed first."""
     return await service.list(limit)
 
 
-@router.get("/{draft_id}", response_model=DraftView, name="get_draft",
-            responses={**ERRORS, 304: {"description": "If-None-Match matched"}})
+@router.get(
+    "/{draft_id}",
+    response_model=DraftView,
+    name="get_draft",
+    responses={**ERRORS, 304: {"description": "If-None-Match matched"}},
+)
 async def get_draft(
-    draft_id: DraftId, service: ServiceDep, response: Response,
+    draft_id: DraftId,
+    service: ServiceDep,
+    response: Response,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> DraftView | Response:
     """One draft with its `ETag` (send it back as `If-Match` to change the draft)."""
     draft = await service.get(draft_id)
     if if_none_match and etag(draft.version) in (t.strip() for t in if_none_match.split(",")):
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED,
-                        headers={"ETag": etag(draft.version)})
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(draft.version)})
     return _with_etag(response, draft)
 
 
-@router.put("/{draft_id}", response_model=DraftView, name="replace_draft",
-            responses=WRITE_ERRORS)
+@router.put("/{draft_id}", response_model=DraftView, name="replace_draft", responses=WRITE_ERRORS)
 async def replace_draft(
-    draft_id: DraftId, body: DraftReplace, service: ServiceDep, response: Response,
+    draft_id: DraftId,
+    body: DraftReplace,
+    service: ServiceDep,
+    response: Response,
     if_match: IfMatch = None,
 ) -> DraftView:
     """Replace step and state; needs `If-Match` (428 without, 412 when stale)."""
@@ -117,10 +139,12 @@ async def replace_draft(
     return _with_etag(response, await service.replace(draft_id, expected, body))
 
 
-@router.patch("/{draft_id}", response_model=DraftView, name="update_draft",
-              responses=WRITE_ERRORS)
+@router.patch("/{draft_id}", response_model=DraftView, name="update_draft", responses=WRITE_ERRORS)
 async def update_draft(
-    draft_id: DraftId, body: DraftPatch, service: ServiceDep, response: Response,
+    draft_id: DraftId,
+    body: DraftPatch,
+    service: ServiceDep,
+    response: Response,
     if_match: IfMatch = None,
 ) -> DraftView:
     """JSON merge patch (RFC 7396) of step and state; needs `If-Match`."""
@@ -128,20 +152,29 @@ async def update_draft(
     return _with_etag(response, await service.patch(draft_id, expected, body))
 
 
-@router.delete("/{draft_id}", status_code=status.HTTP_204_NO_CONTENT, name="delete_draft",
-               responses=WRITE_ERRORS)
+@router.delete(
+    "/{draft_id}", status_code=status.HTTP_204_NO_CONTENT, name="delete_draft", responses=WRITE_ERRORS
+)
 async def delete_draft(draft_id: DraftId, service: ServiceDep, if_match: IfMatch = None) -> Response:
     """Forget a draft; needs `If-Match`."""
     await service.delete(draft_id, expected_versions(if_match))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{draft_id}/submit", status_code=status.HTTP_202_ACCEPTED,
-             response_model=PackageAccepted, name="submit_draft",
-             responses={**ERRORS, 409: PROBLEM, 502: PROBLEM, 504: PROBLEM})
+@router.post(
+    "/{draft_id}/submit",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=PackageAccepted,
+    name="submit_draft",
+    responses={**ERRORS, 409: PROBLEM, 502: PROBLEM, 504: PROBLEM},
+)
 async def submit_draft(
-    draft_id: DraftId, service: ServiceDep, packages: PackageServiceDep, ctx: CallContextDep,
-    settings: SettingsDep, idempotency: IdempotencyDep,
+    draft_id: DraftId,
+    service: ServiceDep,
+    packages: PackageServiceDep,
+    ctx: CallContextDep,
+    settings: SettingsDep,
+    idempotency: IdempotencyDep,
 ) -> Response:
     """Create the package the draft describes (422 with field errors while incomplete).
     The draft id is the idempotency key: submitting again, even at the same moment,

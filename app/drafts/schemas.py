@@ -32,8 +32,10 @@ def _shallow(state: dict[str, Any]) -> dict[str, Any]:
 State = Annotated[dict[str, Any], AfterValidator(_shallow)]
 
 
-STATE_DESCRIPTION = ("the wizard's partial create payload (title, event_ids, targeting_mode, "
-                     "num_packages, n_top_events, filters); any JSON object")
+STATE_DESCRIPTION = (
+    "the wizard's partial create payload (title, event_ids, targeting_mode, "
+    "num_packages, n_top_events, filters); any JSON object"
+)
 
 
 class DraftCreate(BaseModel):

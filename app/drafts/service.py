@@ -61,8 +61,15 @@ class DraftService:
 
     async def create(self, body: DraftCreate) -> DraftView:
         now = time.time()
-        record = DraftRecord(id=uuid.uuid4().hex, step=body.step, state=body.state, version=1,
-                             created_at=now, updated_at=now, package_id=None)
+        record = DraftRecord(
+            id=uuid.uuid4().hex,
+            step=body.step,
+            state=body.state,
+            version=1,
+            created_at=now,
+            updated_at=now,
+            package_id=None,
+        )
         await self._store.create(record, self._encode(body.step, body.state))
         return self._view(record, now)
 
@@ -73,19 +80,17 @@ class DraftService:
         now = time.time()
         return DraftList(items=[self._view(r, now) for r in await self._store.list(limit)])
 
-    async def replace(
-        self, draft_id: str, expected: Collection[int] | None, body: DraftReplace
-    ) -> DraftView:
+    async def replace(self, draft_id: str, expected: Collection[int] | None, body: DraftReplace) -> DraftView:
         current = self._check(await self._load(draft_id), expected)
         return await self._write(current, body.step, body.state)
 
-    async def patch(
-        self, draft_id: str, expected: Collection[int] | None, patch: DraftPatch
-    ) -> DraftView:
+    async def patch(self, draft_id: str, expected: Collection[int] | None, patch: DraftPatch) -> DraftView:
         current = self._check(await self._load(draft_id), expected)
         if "step" in patch.model_fields_set and patch.step is None:
-            raise ValidationProblem("step cannot be removed; send one of events, targeting, "
-                                    "preview", errors=[_field_error(["step"], "must not be null")])
+            raise ValidationProblem(
+                "step cannot be removed; send one of events, targeting, preview",
+                errors=[_field_error(["step"], "must not be null")],
+            )
         state = current.state
         if "state" in patch.model_fields_set:
             state = merge_patch(current.state, patch.state) if patch.state is not None else {}
@@ -103,16 +108,20 @@ class DraftService:
         draft = await self._load(draft_id)
         if draft.package_id:
             return Submission(draft.package_id, None)
-        payload = {name: value for name, value in draft.state.items()
-                   if name in CreatePackageRequest.model_fields}
+        payload = {
+            name: value for name, value in draft.state.items() if name in CreatePackageRequest.model_fields
+        }
         try:
             return Submission(None, CreatePackageRequest.model_validate(payload))
         except ValidationError as exc:
-            errors = [_field_error(["state", *(str(p) for p in e["loc"])], e["msg"], e["type"])
-                      for e in exc.errors()]
+            errors = [
+                _field_error(["state", *(str(p) for p in e["loc"])], e["msg"], e["type"])
+                for e in exc.errors()
+            ]
             summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
-            raise ValidationProblem(f"the draft is not a complete package yet: {summary}",
-                                    errors=errors) from None
+            raise ValidationProblem(
+                f"the draft is not a complete package yet: {summary}", errors=errors
+            ) from None
 
     async def record_submission(self, draft_id: str, package_id: str) -> None:
         await self._store.mark_submitted(draft_id, package_id, time.time())
@@ -128,21 +137,35 @@ class DraftService:
         if expected is not ANY_VERSION and current.version not in expected:
             raise PreconditionFailed(
                 f"draft {current.id!r} changed since you read it (now version "
-                f"{current.version}); read it again and reapply your change")
+                f"{current.version}); read it again and reapply your change"
+            )
         return current
 
     async def _write(self, current: DraftRecord, step: str, state: dict[str, Any]) -> DraftView:
         """Only a draft not yet submitted changes (deleting a submitted one is fine)."""
         if current.package_id:
-            raise Conflict(f"draft {current.id!r} was submitted as package "
-                           f"{current.package_id!r} and can no longer change")
+            raise Conflict(
+                f"draft {current.id!r} was submitted as package "
+                f"{current.package_id!r} and can no longer change"
+            )
         now = time.time()
-        version = await self._store.replace(current.id, expected_version=current.version,
-                                            step=step, state_json=self._encode(step, state),
-                                            now=now)
+        version = await self._store.replace(
+            current.id,
+            expected_version=current.version,
+            step=step,
+            state_json=self._encode(step, state),
+            now=now,
+        )
         self._raise_for(version, current.id)
-        record = DraftRecord(id=current.id, step=step, state=state, version=version,
-                             created_at=current.created_at, updated_at=now, package_id=None)
+        record = DraftRecord(
+            id=current.id,
+            step=step,
+            state=state,
+            version=version,
+            created_at=current.created_at,
+            updated_at=now,
+            package_id=None,
+        )
         return self._view(record, now)
 
     @staticmethod
@@ -151,8 +174,10 @@ class DraftService:
         if outcome == NOT_FOUND:
             raise NotFound("draft", draft_id)
         if outcome == STALE:
-            raise PreconditionFailed(f"draft {draft_id!r} was changed by another request "
-                                     "at the same time; read it again and reapply your change")
+            raise PreconditionFailed(
+                f"draft {draft_id!r} was changed by another request "
+                "at the same time; read it again and reapply your change"
+            )
         if outcome == SUBMITTED:
             raise Conflict(f"draft {draft_id!r} was submitted and can no longer change")
 
@@ -161,15 +186,22 @@ class DraftService:
         state_json = json.dumps(state, separators=(",", ":"), ensure_ascii=False)
         size = len(state_json.encode()) + len(step)
         if size > self._max_bytes:
-            raise PayloadTooLarge(f"the draft would be {size} bytes; a draft may hold at most "
-                                  f"{self._max_bytes} bytes")
+            raise PayloadTooLarge(
+                f"the draft would be {size} bytes; a draft may hold at most {self._max_bytes} bytes"
+            )
         return state_json
 
     def _view(self, record: DraftRecord, now: float) -> DraftView:
-        return DraftView(id=record.id, step=record.step,  # type: ignore[arg-type]
-                         state=record.state, version=record.version,
-                         created_at=_iso(record.created_at), updated_at=_iso(record.updated_at),
-                         expires_at=_iso(now + self._ttl_s), package_id=record.package_id)
+        return DraftView(
+            id=record.id,
+            step=record.step,  # type: ignore[arg-type]
+            state=record.state,
+            version=record.version,
+            created_at=_iso(record.created_at),
+            updated_at=_iso(record.updated_at),
+            expires_at=_iso(now + self._ttl_s),
+            package_id=record.package_id,
+        )
 
 
 def _field_error(loc: list[str], message: str, type_: str = "value_error") -> dict[str, Any]:

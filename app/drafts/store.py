@@ -63,9 +63,15 @@ class DraftRecord:
 
     @classmethod
     def from_hash(cls, fields: dict[str, str]) -> DraftRecord:
-        return cls(id=fields["id"], step=fields["step"], state=json.loads(fields["state"]),
-                   version=int(fields["version"]), created_at=float(fields["created_at"]),
-                   updated_at=float(fields["updated_at"]), package_id=fields.get("package_id"))
+        return cls(
+            id=fields["id"],
+            step=fields["step"],
+            state=json.loads(fields["state"]),
+            version=int(fields["version"]),
+            created_at=float(fields["created_at"]),
+            updated_at=float(fields["updated_at"]),
+            package_id=fields.get("package_id"),
+        )
 
 
 class DraftStore:
@@ -87,9 +93,17 @@ class DraftStore:
     async def create(self, record: DraftRecord, state_json: str) -> None:
         key = self._key(record.id)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping={"id": record.id, "step": record.step, "state": state_json,
-                                    "version": record.version, "created_at": record.created_at,
-                                    "updated_at": record.updated_at})
+            pipe.hset(
+                key,
+                mapping={
+                    "id": record.id,
+                    "step": record.step,
+                    "state": state_json,
+                    "version": record.version,
+                    "created_at": record.created_at,
+                    "updated_at": record.updated_at,
+                },
+            )
             pipe.expire(key, self._ttl_s)
             pipe.zadd(self._index, {record.id: record.updated_at})
             pipe.expire(self._index, self._ttl_s)
@@ -116,8 +130,7 @@ class DraftStore:
             pipe.expire(self._index, self._ttl_s)
             replies = await pipe.execute()
         found = [DraftRecord.from_hash(fields) for fields in replies[0:-1:2] if fields]
-        gone = [draft_id for draft_id, fields in zip(ids, replies[0:-1:2], strict=True)
-                if not fields]
+        gone = [draft_id for draft_id, fields in zip(ids, replies[0:-1:2], strict=True) if not fields]
         if gone:
             await self._redis.zrem(self._index, *gone)
         return found
@@ -127,8 +140,7 @@ class DraftStore:
     ) -> int:
         """The new version, or NOT_FOUND / STALE / SUBMITTED."""
         keys = [self._key(draft_id), self._index]
-        args: list[str | int | float] = [expected_version, step, state_json, now, self._ttl_s,
-                                         draft_id]
+        args: list[str | int | float] = [expected_version, step, state_json, now, self._ttl_s, draft_id]
         return int(await self._replace(keys=keys, args=args))
 
     async def delete(self, draft_id: str, *, expected_version: int) -> int:

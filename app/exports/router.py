@@ -25,30 +25,48 @@ def export_service(redis: RedisDep, upstream: UpstreamDep, queue: QueueDep) -> E
 ServiceDep = Annotated[ExportService, Depends(export_service)]
 
 
-@router.post("/v1/packages/{package_id}/clusters/{tc:path}/exports",
-             status_code=status.HTTP_202_ACCEPTED, response_model=ExportAccepted,
-             name="create_export", responses={**ERRORS, 409: PROBLEM})
+@router.post(
+    "/v1/packages/{package_id}/clusters/{tc:path}/exports",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ExportAccepted,
+    name="create_export",
+    responses={**ERRORS, 409: PROBLEM},
+)
 async def create_export(
-    package_id: PackageId, tc: ClusterName, body: ExportRequest, ctx: CallContextDep,
-    service: ServiceDep, settings: SettingsDep, idempotency: IdempotencyDep,
+    package_id: PackageId,
+    tc: ClusterName,
+    body: ExportRequest,
+    ctx: CallContextDep,
+    service: ServiceDep,
+    settings: SettingsDep,
+    idempotency: IdempotencyDep,
 ) -> Response:
     """Send one cluster to a CRM through the data-integrations layer (done by the worker).
     Honours `Idempotency-Key`: a retried request starts no second export."""
 
     async def perform() -> Response:
         export = await service.start(ctx, package_id, tc, body)
-        accepted = ExportAccepted(id=export.id, status=export.status,
-                                  status_url=f"{settings.public_base}/v1/exports/{export.id}")
-        return JSONResponse(accepted.model_dump(mode="json"), status_code=202,
-                            headers={"Location": f"/v1/exports/{export.id}"})
+        accepted = ExportAccepted(
+            id=export.id, status=export.status, status_url=f"{settings.public_base}/v1/exports/{export.id}"
+        )
+        return JSONResponse(
+            accepted.model_dump(mode="json"),
+            status_code=202,
+            headers={"Location": f"/v1/exports/{export.id}"},
+        )
 
     return await idempotency.respond("export", body, perform)
 
 
-@router.get("/v1/exports/{export_id}", response_model=Export, name="get_export",
-            responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 422: PROBLEM})
+@router.get(
+    "/v1/exports/{export_id}",
+    response_model=Export,
+    name="get_export",
+    responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 422: PROBLEM},
+)
 async def get_export(
-    export_id: Annotated[str, Path(max_length=64)], principal: PrincipalDep,
+    export_id: Annotated[str, Path(max_length=64)],
+    principal: PrincipalDep,
     service: ServiceDep,
 ) -> Export:
     """An export's status: PENDING, RUNNING, DONE, or FAILED with its reason."""

@@ -32,23 +32,27 @@ class ExportService:
         self._upstream = upstream
         self._queue = queue
 
-    async def start(
-        self, ctx: CallContext, package_id: str, tc: str, request: ExportRequest
-    ) -> Export:
+    async def start(self, ctx: CallContext, package_id: str, tc: str, request: ExportRequest) -> Export:
         """Check the cluster exists on a DONE package, record the export, then enqueue it."""
         package = await self._upstream.get_package(ctx, package_id)
         if package.status != "DONE":
-            raise Conflict(f"package {package_id!r} is {package.status}; only a DONE package "
-                           "can be exported")
+            raise Conflict(f"package {package_id!r} is {package.status}; only a DONE package can be exported")
         if tc not in (package.content or {}):
             raise NotFound("cluster", tc)
         now = _now()
-        export = Export(id=uuid.uuid4().hex, status="PENDING", package_id=package_id, tc=tc,
-                        crm_name=request.crm_name, secret_id=request.secret_id,
-                        container_name=request.container_name, created_at=now, updated_at=now)
+        export = Export(
+            id=uuid.uuid4().hex,
+            status="PENDING",
+            package_id=package_id,
+            tc=tc,
+            crm_name=request.crm_name,
+            secret_id=request.secret_id,
+            container_name=request.container_name,
+            created_at=now,
+            updated_at=now,
+        )
         await self._store.save(ctx.partner_id, export)
-        await self._queue.enqueue_job(RUN_EXPORT, ctx.partner_id, export.id,
-                                      _job_id=export_job_id(export.id))
+        await self._queue.enqueue_job(RUN_EXPORT, ctx.partner_id, export.id, _job_id=export_job_id(export.id))
         return export
 
     async def get(self, partner_id: str, export_id: str) -> Export:
@@ -59,8 +63,12 @@ class ExportService:
 
 
 async def run_export(
-    store: ExportStore, upstream: PackageBuilderClient, ctx: CallContext, export_id: str,
-    *, final_try: bool,
+    store: ExportStore,
+    upstream: PackageBuilderClient,
+    ctx: CallContext,
+    export_id: str,
+    *,
+    final_try: bool,
 ) -> Export | None:
     """One attempt. Returns the export when finished; raises the retryable error otherwise.
 
@@ -72,9 +80,13 @@ async def run_export(
     export.status = "RUNNING"
     export.updated_at = _now()
     await store.save(ctx.partner_id, export)
-    payload = ExportPayload(crm_name=export.crm_name, secret_id=export.secret_id,
-                            container_name=export.container_name, packageId=export.package_id,
-                            tc=export.tc)
+    payload = ExportPayload(
+        crm_name=export.crm_name,
+        secret_id=export.secret_id,
+        container_name=export.container_name,
+        packageId=export.package_id,
+        tc=export.tc,
+    )
     try:
         answer = await upstream.create_export(ctx, payload)
     except UpstreamError as exc:

@@ -15,8 +15,9 @@ class ExportStore:
         self._redis = redis
 
     async def save(self, partner_id: str, export: Export) -> None:
-        await self._redis.set(redis_keys.export(partner_id, export.id), export.model_dump_json(),
-                              ex=EXPORT_TTL_S)
+        await self._redis.set(
+            redis_keys.export(partner_id, export.id), export.model_dump_json(), ex=EXPORT_TTL_S
+        )
 
     async def get(self, partner_id: str, export_id: str) -> Export | None:
         raw = await self._redis.get(redis_keys.export(partner_id, export_id))

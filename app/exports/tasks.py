@@ -25,12 +25,14 @@ async def run_export_job(ctx: dict[str, Any], partner_id: str, export_id: str) -
     job_try = int(ctx.get("job_try", 1))
     try:
         export = await run_export(
-            ExportStore(ctx["store"]), ctx["upstream"],
-            _service_context(ctx, partner_id, export_id), export_id,
+            ExportStore(ctx["store"]),
+            ctx["upstream"],
+            _service_context(ctx, partner_id, export_id),
+            export_id,
             final_try=job_try >= MAX_TRIES,
         )
     except UpstreamError as exc:
-        raise Retry(defer=min(60.0, 0.5 * 2 ** job_try)) from exc
+        raise Retry(defer=min(60.0, 0.5 * 2**job_try)) from exc
     return export.status if export else None
 
 

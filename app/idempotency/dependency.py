@@ -21,24 +21,32 @@ KEPT_HEADERS = ("location", "retry-after", "content-type")
 
 
 def idempotency_key(
-    key: Annotated[str | None, Header(
-        alias=IDEMPOTENCY_HEADER, description="1-255 printable ASCII characters; a retry of "
-        "the same request with the same key gets the first answer again")] = None,
+    key: Annotated[
+        str | None,
+        Header(
+            alias=IDEMPOTENCY_HEADER,
+            description="1-255 printable ASCII characters; a retry of "
+            "the same request with the same key gets the first answer again",
+        ),
+    ] = None,
 ) -> str | None:
     """The header's value, or 400 when it is not 1-255 printable ASCII characters."""
     if key is None:
         return None
     if not 1 <= len(key) <= MAX_KEY_LENGTH or not all(" " <= ch <= "~" for ch in key):
-        raise BadRequest(f"{IDEMPOTENCY_HEADER} must be 1-{MAX_KEY_LENGTH} printable ASCII "
-                         "characters (a UUID is a good choice)")
+        raise BadRequest(
+            f"{IDEMPOTENCY_HEADER} must be 1-{MAX_KEY_LENGTH} printable ASCII "
+            "characters (a UUID is a good choice)"
+        )
     return key
 
 
 class Idempotency:
     """Per-request handle: ``respond`` runs an operation once per key and replays after."""
 
-    def __init__(self, service: IdempotencyService, partner_id: str, key: str | None,
-                 method: str, path: str) -> None:
+    def __init__(
+        self, service: IdempotencyService, partner_id: str, key: str | None, method: str, path: str
+    ) -> None:
         self._service = service
         self._partner_id = partner_id
         self.key = key
@@ -46,8 +54,12 @@ class Idempotency:
         self._path = path
 
     async def respond(
-        self, scope: str, body: Any, perform: Callable[[], Awaitable[Response]],
-        *, key: str | None = None,
+        self,
+        scope: str,
+        body: Any,
+        perform: Callable[[], Awaitable[Response]],
+        *,
+        key: str | None = None,
     ) -> Response:
         """``perform()``'s answer; without a key (header or ``key=``) it simply runs.
 
@@ -66,7 +78,8 @@ class Idempotency:
             return stored(response)
 
         outcome = await self._service.once(
-            self._partner_id, scope, key, fingerprint(self._method, self._path, body), run)
+            self._partner_id, scope, key, fingerprint(self._method, self._path, body), run
+        )
         if not outcome.replayed:
             return fresh[0]
         return replayed(outcome.response)
@@ -80,12 +93,14 @@ def stored(response: Response) -> StoredResponse:
 def replayed(response: StoredResponse) -> Response:
     headers = {**response.headers, REPLAYED_HEADER: "true"}
     media_type = headers.pop("content-type", "application/json")
-    return Response(response.body, status_code=response.status, headers=headers,
-                    media_type=media_type)
+    return Response(response.body, status_code=response.status, headers=headers, media_type=media_type)
 
 
 def idempotency(
-    request: Request, principal: PrincipalDep, redis: RedisDep, settings: SettingsDep,
+    request: Request,
+    principal: PrincipalDep,
+    redis: RedisDep,
+    settings: SettingsDep,
     key: Annotated[str | None, Depends(idempotency_key)],
 ) -> Idempotency:
     service = IdempotencyService(IdempotencyStore(redis), wait_s=settings.idempotency_wait_s)

@@ -32,8 +32,7 @@ def fingerprint(method: str, path: str, body: Any) -> str:
     """sha256 of method, path and the canonical JSON of the (validated) body."""
     if isinstance(body, BaseModel):
         body = body.model_dump(mode="json")
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                           default=str)
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(f"{method.upper()} {path}\n{canonical}".encode()).hexdigest()
 
 
@@ -49,7 +48,11 @@ class IdempotencyService:
         self._wait_s = wait_s
 
     async def once(
-        self, partner_id: str, scope: str, key: str, request_fingerprint: str,
+        self,
+        partner_id: str,
+        scope: str,
+        key: str,
+        request_fingerprint: str,
         perform: Callable[[], Awaitable[StoredResponse]],
     ) -> Outcome:
         """The stored answer for the key, or ``perform()``'s, run by exactly one caller."""
@@ -71,12 +74,12 @@ class IdempotencyService:
             if time.monotonic() >= deadline:
                 raise Conflict(
                     f"a request with Idempotency-Key {key!r} is still being processed; "
-                    "retry shortly to get its answer", headers={"Retry-After": "1"})
+                    "retry shortly to get its answer",
+                    headers={"Retry-After": "1"},
+                )
             await asyncio.sleep(POLL_S)
 
-    async def _run(
-        self, slot: Slot, perform: Callable[[], Awaitable[StoredResponse]]
-    ) -> StoredResponse:
+    async def _run(self, slot: Slot, perform: Callable[[], Awaitable[StoredResponse]]) -> StoredResponse:
         try:
             response = await perform()
         except BaseException:
@@ -92,8 +95,7 @@ class IdempotencyService:
         try:
             await self._store.finish(slot, record)
         except RedisError as exc:
-            logger.warning("could not record the answer for Idempotency-Key %r: %s",
-                           slot.key, exc)
+            logger.warning("could not record the answer for Idempotency-Key %r: %s", slot.key, exc)
 
 
 def _retrieve(task: asyncio.Future[StoredResponse]) -> None:
@@ -106,6 +108,12 @@ def _reused() -> ValidationProblem:
     return ValidationProblem(
         "this Idempotency-Key was already used with a different request (method, path or "
         "body); use a new key for a new request",
-        errors=[{"loc": ["header", "Idempotency-Key"], "field": "Idempotency-Key",
-                 "message": "key reused with a different request body", "type": "idempotency"}],
+        errors=[
+            {
+                "loc": ["header", "Idempotency-Key"],
+                "field": "Idempotency-Key",
+                "message": "key reused with a different request body",
+                "type": "idempotency",
+            }
+        ],
     )

@@ -61,8 +61,10 @@ class Slot:
     marker: str
 
     def keys(self) -> list[str]:
-        return [redis_keys.idempotency(self.partner_id, self.scope, self.key),
-                redis_keys.idempotency_in_flight(self.partner_id, self.scope, self.key)]
+        return [
+            redis_keys.idempotency(self.partner_id, self.scope, self.key),
+            redis_keys.idempotency_in_flight(self.partner_id, self.scope, self.key),
+        ]
 
     def in_flight_value(self) -> str:
         return json.dumps({"marker": self.marker, "fingerprint": self.fingerprint})

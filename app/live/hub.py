@@ -89,8 +89,9 @@ class StatusHub:
     def _connection(self) -> PubSub:
         if self._pubsub is None:
             # No health_check_interval: its PING would read the socket beside the reader.
-            self._client = Redis.from_url(self._redis_url, decode_responses=True,
-                                          socket_connect_timeout=2, socket_keepalive=True)
+            self._client = Redis.from_url(
+                self._redis_url, decode_responses=True, socket_connect_timeout=2, socket_keepalive=True
+            )
             self._pubsub = self._client.pubsub()
         return self._pubsub
 

@@ -27,17 +27,22 @@ router = APIRouter(prefix="/v1/packages", tags=["packages"])
 
 RETRY_MS = 3000
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "`status` events (`id:` = sequence number, `data:` "
-                         "`{id, status, progress, seq}`) and heartbeat comments",
-          "content": {"text/event-stream": {}}},
-    204: {"description": "the final status was already delivered (`Last-Event-ID`): "
-                         "EventSource stops reconnecting"},
+    200: {
+        "description": "`status` events (`id:` = sequence number, `data:` "
+        "`{id, status, progress, seq}`) and heartbeat comments",
+        "content": {"text/event-stream": {}},
+    },
+    204: {
+        "description": "the final status was already delivered (`Last-Event-ID`): "
+        "EventSource stops reconnecting"
+    },
     **UPSTREAM_ERRORS,
 }
 
 
-def live_service(request: Request, upstream: UpstreamDep, redis: RedisDep, settings: SettingsDep
-                 ) -> LiveService:
+def live_service(
+    request: Request, upstream: UpstreamDep, redis: RedisDep, settings: SettingsDep
+) -> LiveService:
     hub: StatusHub = request.app.state.status_hub
     statuses = StatusStore(redis)
     watches = WatchService(upstream, WatchRegistry(redis), statuses, settings)
@@ -54,8 +59,12 @@ def _last_event_id(value: str | None) -> int | None:
     return int(value.strip())
 
 
-@router.get("/{package_id}/events", name="stream_package_events", responses=RESPONSES,
-            response_class=sse.EventStreamResponse)
+@router.get(
+    "/{package_id}/events",
+    name="stream_package_events",
+    responses=RESPONSES,
+    response_class=sse.EventStreamResponse,
+)
 async def stream_package_events(
     package_id: PackageId,
     request: Request,

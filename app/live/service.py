@@ -29,15 +29,17 @@ Update = StatusRecord | None
 class LiveService:
     """One instance per request; knows no HTTP."""
 
-    def __init__(self, watches: WatchService, statuses: StatusStore, hub: StatusHub,
-                 heartbeat_s: float) -> None:
+    def __init__(
+        self, watches: WatchService, statuses: StatusStore, hub: StatusHub, heartbeat_s: float
+    ) -> None:
         self._watches = watches
         self._statuses = statuses
         self._hub = hub
         self._heartbeat_s = heartbeat_s
 
-    async def open(self, ctx: CallContext, package_id: str, last_event_id: int | None
-                   ) -> AsyncGenerator[Update, None] | None:
+    async def open(
+        self, ctx: CallContext, package_id: str, last_event_id: int | None
+    ) -> AsyncGenerator[Update, None] | None:
         """The stream's updates, or None when the client already saw the final status.
 
         Raises (404, 401 upstream…) before anything is streamed. A build still running
@@ -52,8 +54,9 @@ class LiveService:
             return None
         return self._updates(ctx.partner_id, followed.package.id, first, seen)
 
-    async def _updates(self, partner_id: str, package_id: str, first: StatusRecord, seen: int
-                       ) -> AsyncGenerator[Update, None]:
+    async def _updates(
+        self, partner_id: str, package_id: str, first: StatusRecord, seen: int
+    ) -> AsyncGenerator[Update, None]:
         """Status records with ``seq`` above ``seen``, in order, until a terminal one;
         ``HEARTBEAT`` after each quiet interval."""
         channel = redis_keys.status_channel(partner_id, package_id)
@@ -72,8 +75,11 @@ class LiveService:
                     yield HEARTBEAT
                     record = await self._latest(partner_id, package_id)  # lost messages heal here
                 else:
-                    record = (await self._latest(partner_id, package_id) if message == RESYNC
-                              else StatusRecord.parse(message))
+                    record = (
+                        await self._latest(partner_id, package_id)
+                        if message == RESYNC
+                        else StatusRecord.parse(message)
+                    )
                 if record is None or record.seq <= seen:
                     continue
                 yield record

@@ -69,13 +69,19 @@ class StatusRecord:
     def parse(cls, raw: str | bytes) -> StatusRecord:
         doc = json.loads(raw)
         progress = doc.get("progress")
-        return cls(id=str(doc["id"]), status=str(doc["status"]),
-                   progress=int(progress) if progress is not None else None, seq=int(doc["seq"]))
+        return cls(
+            id=str(doc["id"]),
+            status=str(doc["status"]),
+            progress=int(progress) if progress is not None else None,
+            seq=int(doc["seq"]),
+        )
 
     def as_json(self) -> str:
         """What clients see of it."""
-        return json.dumps({"id": self.id, "status": self.status, "progress": self.progress,
-                           "seq": self.seq}, separators=(",", ":"))
+        return json.dumps(
+            {"id": self.id, "status": self.status, "progress": self.progress, "seq": self.seq},
+            separators=(",", ":"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +107,9 @@ class StatusStore:
 
     async def observe(self, partner_id: str, observation: Observation) -> StatusRecord:
         """Report a status read upstream; returns the current record (maybe newer)."""
-        _, raw = await self._observe(keys=self._keys(partner_id, observation.package_id),
-                                     args=self._args(observation))
+        _, raw = await self._observe(
+            keys=self._keys(partner_id, observation.package_id), args=self._args(observation)
+        )
         return StatusRecord.parse(raw)
 
     async def observe_many(self, partner_id: str, observations: Sequence[Observation]) -> int:
@@ -111,8 +118,11 @@ class StatusStore:
             return 0
         async with self._redis.pipeline(transaction=False) as pipe:
             for observation in observations:
-                await self._observe(keys=self._keys(partner_id, observation.package_id),
-                                    args=self._args(observation), client=pipe)
+                await self._observe(
+                    keys=self._keys(partner_id, observation.package_id),
+                    args=self._args(observation),
+                    client=pipe,
+                )
             results = await pipe.execute()
         return sum(int(changed) for changed, _ in results)
 
@@ -122,13 +132,22 @@ class StatusStore:
 
     @staticmethod
     def _keys(partner_id: str, package_id: str) -> list[str]:
-        return [redis_keys.package_status(partner_id, package_id),
-                redis_keys.status_channel(partner_id, package_id)]
+        return [
+            redis_keys.package_status(partner_id, package_id),
+            redis_keys.status_channel(partner_id, package_id),
+        ]
 
     @staticmethod
     def _args(observation: Observation) -> list[str | int]:
-        head = json.dumps({"id": observation.package_id, "status": observation.status,
-                           "progress": observation.progress}, separators=(",", ":"))[:-1]
+        head = json.dumps(
+            {"id": observation.package_id, "status": observation.status, "progress": observation.progress},
+            separators=(",", ":"),
+        )[:-1]
         progress = "" if observation.progress is None else str(observation.progress)
-        return [observation.status, progress, head, redis_keys.PACKAGE_STATUS_TTL_S * 1000,
-                observation.observed_at_ms]
+        return [
+            observation.status,
+            progress,
+            head,
+            redis_keys.PACKAGE_STATUS_TTL_S * 1000,
+            observation.observed_at_ms,
+        ]

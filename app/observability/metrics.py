@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
-REQUESTS = Counter(
-    "bff_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
-)
+REQUESTS = Counter("bff_http_requests_total", "HTTP requests answered", ["method", "route", "status"])
 LATENCY = Histogram(
-    "bff_http_request_duration_seconds", "Time to answer (streams: until the last byte)",
+    "bff_http_request_duration_seconds",
+    "Time to answer (streams: until the last byte)",
     ["method", "route"],
 )
 

@@ -30,11 +30,11 @@ async def get_readiness(svc: ServicesDep) -> JSONResponse:
             return False
 
     redis_ready, upstream_ready = await asyncio.gather(redis_ok(), svc.upstream.ping())
-    checks = {"redis": "ok" if redis_ready else "down",
-              "upstream": "ok" if upstream_ready else "down"}
+    checks = {"redis": "ok" if redis_ready else "down", "upstream": "ok" if upstream_ready else "down"}
     ready = redis_ready and upstream_ready
-    return JSONResponse({"status": "ready" if ready else "not-ready", "checks": checks},
-                        status_code=200 if ready else 503)
+    return JSONResponse(
+        {"status": "ready" if ready else "not-ready", "checks": checks}, status_code=200 if ready else 503
+    )
 
 
 @router.get("/metrics", name="get_metrics", include_in_schema=False)

@@ -22,7 +22,7 @@ from app.packages.schemas import (
 )
 from app.upstream.models import Evaluation, EvaluationDetails, UpstreamPackage
 
-_FILENAME_UNSAFE = re.compile(r'[^A-Za-z0-9 ._()&,+=@-]')
+_FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9 ._()&,+=@-]")
 
 
 def merged_from(merge_id: str | None) -> list[str]:
@@ -110,9 +110,7 @@ def evaluation_settings(details: EvaluationDetails) -> EvaluationSettings:
     )
 
 
-def evaluation_view(
-    package_id: str, details: EvaluationDetails, evaluation: Evaluation
-) -> EvaluationView:
+def evaluation_view(package_id: str, details: EvaluationDetails, evaluation: Evaluation) -> EvaluationView:
     return EvaluationView(
         package_id=package_id,
         settings=evaluation_settings(details),
@@ -124,8 +122,7 @@ def evaluation_view(
 
 
 def cluster_url(public_base: str, package_id: str, tc: str, leaf: str) -> str:
-    return (f"{public_base}/v1/packages/{quote(package_id, safe='')}/clusters/"
-            f"{quote(tc, safe='')}/{leaf}")
+    return f"{public_base}/v1/packages/{quote(package_id, safe='')}/clusters/{quote(tc, safe='')}/{leaf}"
 
 
 def package_view(
@@ -140,17 +137,22 @@ def package_view(
     clusters = []
     for tc, content in (package.content or {}).items():
         counts = results.get(tc)
-        clusters.append(ClusterView(
-            tc=tc,
-            customers=content.customers,
-            items=content.items,
-            purchase=content.purchase,
-            preview=content.preview,
-            evaluation=ClusterCounts(customers=counts.customers, items=counts.items,
-                                     purchase=counts.purchase) if counts else None,
-            csv_url=cluster_url(public_base, package.id, tc, "customers.csv"),
-            exports_url=cluster_url(public_base, package.id, tc, "exports"),
-        ))
+        clusters.append(
+            ClusterView(
+                tc=tc,
+                customers=content.customers,
+                items=content.items,
+                purchase=content.purchase,
+                preview=content.preview,
+                evaluation=ClusterCounts(
+                    customers=counts.customers, items=counts.items, purchase=counts.purchase
+                )
+                if counts
+                else None,
+                csv_url=cluster_url(public_base, package.id, tc, "customers.csv"),
+                exports_url=cluster_url(public_base, package.id, tc, "exports"),
+            )
+        )
     return PackageView(
         **summary(package).model_dump(),
         filter_settings=package.filter_settings,

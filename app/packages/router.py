@@ -52,11 +52,15 @@ def accepted(settings: Settings, package_id: str, status_: str = "INITIALIZING")
     """202 with ``Location`` (the results page) and ``Retry-After`` (the poll interval)."""
     path = f"/v1/packages/{quote(package_id, safe='')}"
     base = settings.public_base
-    body = PackageAccepted(id=package_id, status=status_, status_url=f"{base}{path}/status",
-                           events_url=f"{base}{path}/events", results_url=f"{base}{path}")
+    body = PackageAccepted(
+        id=package_id,
+        status=status_,
+        status_url=f"{base}{path}/status",
+        events_url=f"{base}{path}/events",
+        results_url=f"{base}{path}",
+    )
     headers = {"Location": path, "Retry-After": str(max(1, round(settings.poll_interval_s)))}
-    return JSONResponse(body.model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED,
-                        headers=headers)
+    return JSONResponse(body.model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED, headers=headers)
 
 
 @router.get("", response_model=PackageList, name="list_packages", responses=ERRORS)
@@ -72,10 +76,18 @@ async def list_packages(
     return await service.list(ctx, statuses=status_ or [], q=q, limit=limit, cursor=cursor)
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=PackageAccepted,
-             name="create_package", responses={**ERRORS, **IDEMPOTENT})
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=PackageAccepted,
+    name="create_package",
+    responses={**ERRORS, **IDEMPOTENT},
+)
 async def create_package(
-    body: CreatePackageRequest, ctx: CallContextDep, service: ServiceDep, settings: SettingsDep,
+    body: CreatePackageRequest,
+    ctx: CallContextDep,
+    service: ServiceDep,
+    settings: SettingsDep,
     idempotency: IdempotencyDep,
 ) -> Response:
     """Start a build; the package is INITIALIZING and a watch follows it to the end.
@@ -87,10 +99,18 @@ async def create_package(
     return await idempotency.respond("create", body, perform)
 
 
-@router.post("/merge", status_code=status.HTTP_202_ACCEPTED, response_model=PackageAccepted,
-             name="merge_packages", responses={**ERRORS, **IDEMPOTENT})
+@router.post(
+    "/merge",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=PackageAccepted,
+    name="merge_packages",
+    responses={**ERRORS, **IDEMPOTENT},
+)
 async def merge_packages(
-    body: MergePackagesRequest, ctx: CallContextDep, service: ServiceDep, settings: SettingsDep,
+    body: MergePackagesRequest,
+    ctx: CallContextDep,
+    service: ServiceDep,
+    settings: SettingsDep,
     idempotency: IdempotencyDep,
 ) -> Response:
     """Merge two or more packages into a new one (its `merged_from` lists them).
@@ -108,8 +128,9 @@ async def get_package(package_id: PackageId, ctx: CallContextDep, service: Servi
     return await service.view(ctx, package_id)
 
 
-@router.get("/{package_id}/status", response_model=PackageStatusView, name="get_package_status",
-            responses=ERRORS)
+@router.get(
+    "/{package_id}/status", response_model=PackageStatusView, name="get_package_status", responses=ERRORS
+)
 async def get_package_status(
     package_id: PackageId, ctx: CallContextDep, service: ServiceDep
 ) -> PackageStatusView:
@@ -117,30 +138,39 @@ async def get_package_status(
     return await service.status(ctx, package_id)
 
 
-@router.get("/{package_id}/evaluation", response_model=EvaluationView, name="get_evaluation",
-            responses=ERRORS)
-async def get_evaluation(
-    package_id: PackageId, ctx: CallContextDep, service: ServiceDep
-) -> EvaluationView:
+@router.get(
+    "/{package_id}/evaluation", response_model=EvaluationView, name="get_evaluation", responses=ERRORS
+)
+async def get_evaluation(package_id: PackageId, ctx: CallContextDep, service: ServiceDep) -> EvaluationView:
     """Attribution settings and per-cluster evaluation results."""
     return await service.evaluation(ctx, package_id)
 
 
-@router.put("/{package_id}/evaluation", response_model=EvaluationView, name="update_evaluation",
-            responses=ERRORS)
+@router.put(
+    "/{package_id}/evaluation", response_model=EvaluationView, name="update_evaluation", responses=ERRORS
+)
 async def update_evaluation(
-    package_id: PackageId, body: EvaluationSettingsUpdate, ctx: CallContextDep,
+    package_id: PackageId,
+    body: EvaluationSettingsUpdate,
+    ctx: CallContextDep,
     service: ServiceDep,
 ) -> EvaluationView:
     """Save attribution settings (the upstream re-evaluates) and return the fresh evaluation."""
     return await service.update_evaluation(ctx, package_id, body)
 
 
-@router.post("/{package_id}/regenerate", status_code=status.HTTP_202_ACCEPTED,
-             response_model=PackageAccepted, name="regenerate_package",
-             responses={**ERRORS, 409: PROBLEM})
+@router.post(
+    "/{package_id}/regenerate",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=PackageAccepted,
+    name="regenerate_package",
+    responses={**ERRORS, 409: PROBLEM},
+)
 async def regenerate_package(
-    package_id: PackageId, ctx: CallContextDep, service: ServiceDep, settings: SettingsDep,
+    package_id: PackageId,
+    ctx: CallContextDep,
+    service: ServiceDep,
+    settings: SettingsDep,
     idempotency: IdempotencyDep,
 ) -> Response:
     """Rebuild an EXPIRED package (409 for any other status). Honours `Idempotency-Key`."""
@@ -152,9 +182,12 @@ async def regenerate_package(
     return await idempotency.respond("regenerate", None, perform)
 
 
-@router.get("/{package_id}/clusters/{tc:path}/customers.csv", name="download_customer_list",
-            response_class=StreamingResponse,
-            responses={**ERRORS, 200: {"content": {"text/csv": {}}}})
+@router.get(
+    "/{package_id}/clusters/{tc:path}/customers.csv",
+    name="download_customer_list",
+    response_class=StreamingResponse,
+    responses={**ERRORS, 200: {"content": {"text/csv": {}}}},
+)
 async def download_customer_list(
     package_id: PackageId, tc: ClusterName, ctx: CallContextDep, service: ServiceDep
 ) -> StreamingResponse:
@@ -164,7 +197,6 @@ async def download_customer_list(
     media_type = headers.pop("content-type", "text/csv; charset=utf-8")
     headers["Content-Disposition"] = csv_disposition(tc)
     headers["Cache-Control"] = "private, no-store"
-    return StreamingResponse(upstream.chunks(), media_type=media_type, headers=headers,
-                             background=BackgroundTask(upstream.aclose))
-
-
+    return StreamingResponse(
+        upstream.chunks(), media_type=media_type, headers=headers, background=BackgroundTask(upstream.aclose)
+    )

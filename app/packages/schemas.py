@@ -50,16 +50,13 @@ class PackageFilters(BaseModel):
     def _consistent(self) -> PackageFilters:
         below, above = self.exclude_buying_behavior_below, self.exclude_buying_behavior_above
         if below is not None and above is not None and below > above:
-            raise ValueError(
-                "exclude_buying_behavior_below must be <= exclude_buying_behavior_above"
-            )
+            raise ValueError("exclude_buying_behavior_below must be <= exclude_buying_behavior_above")
         before, after = self.exclude_old_purchases_before, self.exclude_recent_purchases_after
         if before is not None and after is not None and before > after:
             raise ValueError(
                 "exclude_old_purchases_before must be on or before exclude_recent_purchases_after"
             )
-        both = {str(v) for v in self.included_customers} & {
-            str(v) for v in self.excluded_customers}
+        both = {str(v) for v in self.included_customers} & {str(v) for v in self.excluded_customers}
         if both:
             sample = ", ".join(sorted(both)[:5])
             raise ValueError(f"customers both included and excluded: {sample}")
@@ -102,8 +99,7 @@ class MergePackagesRequest(BaseModel):
     @classmethod
     def _as_strings(cls, values: Any) -> Any:
         if isinstance(values, list):
-            return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v
-                    for v in values]
+            return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in values]
         return values
 
     @field_validator("package_ids")
@@ -171,8 +167,9 @@ class EvaluationSettingsUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     attribution_window_days: int = Field(ge=1, le=365)
-    model: str = Field(min_length=1, max_length=64, pattern=r"^[A-Z][A-Z0-9_]*$",
-                       examples=["EVENTS_FROM_PACKAGE"])
+    model: str = Field(
+        min_length=1, max_length=64, pattern=r"^[A-Z][A-Z0-9_]*$", examples=["EVENTS_FROM_PACKAGE"]
+    )
     email_sent_date: IsoDate | None = None
 
 

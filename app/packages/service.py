@@ -40,7 +40,10 @@ class PackageService:
     """One instance per request; holds nothing but its collaborators."""
 
     def __init__(
-        self, upstream: PackageBuilderClient, watches: WatchRegistry, settings: Settings,
+        self,
+        upstream: PackageBuilderClient,
+        watches: WatchRegistry,
+        settings: Settings,
         cache: Cache,
     ) -> None:
         self._upstream = upstream
@@ -49,7 +52,12 @@ class PackageService:
         self._cache = cache
 
     async def list(
-        self, ctx: CallContext, *, statuses: Sequence[str], q: str | None, limit: int,
+        self,
+        ctx: CallContext,
+        *,
+        statuses: Sequence[str],
+        q: str | None,
+        limit: int,
         cursor: str | None,
     ) -> PackageList:
         """Newest first, filtered by status and a case-insensitive title/id search."""
@@ -62,16 +70,21 @@ class PackageService:
         needle = (q or "").strip().casefold()
         wanted = set(statuses)
         rows = sorted(
-            (p for p in packages
-             if (not wanted or p.status in wanted)
-             and (not needle or needle in (p.title or "").casefold() or needle in p.id.casefold())),
-            key=presenters.created_sort_key, reverse=True,
+            (
+                p
+                for p in packages
+                if (not wanted or p.status in wanted)
+                and (not needle or needle in (p.title or "").casefold() or needle in p.id.casefold())
+            ),
+            key=presenters.created_sort_key,
+            reverse=True,
         )
         if after is not None:
             rows = [p for p in rows if presenters.created_sort_key(p) < after]
         page = rows[:limit]
-        next_cursor = (presenters.encode_cursor(presenters.created_sort_key(page[-1]))
-                       if len(rows) > limit else None)
+        next_cursor = (
+            presenters.encode_cursor(presenters.created_sort_key(page[-1])) if len(rows) > limit else None
+        )
         return PackageList(items=[presenters.summary(p) for p in page], next_cursor=next_cursor)
 
     async def _redis_clock(self) -> int | None:
@@ -89,8 +102,9 @@ class PackageService:
         if not building or observed_at is None or self._upstream.serves_fixture(ctx.partner_id):
             return  # a demo partner's fixture never changes: nothing to watch
         try:
-            await asyncio.gather(*(self._watches.ensure(ctx.partner_id, p.id, p.status, observed_at)
-                                   for p in building))
+            await asyncio.gather(
+                *(self._watches.ensure(ctx.partner_id, p.id, p.status, observed_at) for p in building)
+            )
         except RedisError as exc:
             logger.warning("could not watch the builds listed for %s: %s", ctx.partner_id, exc)
 
@@ -119,8 +133,9 @@ class PackageService:
         """Only an EXPIRED package may be regenerated (409 otherwise, as upstream would)."""
         package = await self._upstream.get_package(ctx, package_id)
         if package.status != "EXPIRED":
-            raise Conflict(f"package {package_id!r} is {package.status}; only an EXPIRED "
-                           "package can be regenerated")
+            raise Conflict(
+                f"package {package_id!r} is {package.status}; only an EXPIRED package can be regenerated"
+            )
         # Before the upstream call: when Redis is down this fails (503) with nothing done.
         await self._cache.invalidate(*self._cache_keys(ctx, package_id))
         await self._upstream.regenerate_package(ctx, package_id)
@@ -164,12 +179,9 @@ class PackageService:
     async def evaluation(self, ctx: CallContext, package_id: str) -> EvaluationView:
         """Settings + results, cached per partner and package; one upstream fetch per miss."""
         key = redis_keys.evaluation_cache(ctx.partner_id, package_id)
-        return await self._cache.get_or_fill(
-            key, EVALUATION, lambda: self._fresh_evaluation(ctx, package_id))
+        return await self._cache.get_or_fill(key, EVALUATION, lambda: self._fresh_evaluation(ctx, package_id))
 
-    async def _fresh_evaluation(
-        self, ctx: CallContext, package_id: str
-    ) -> tuple[EvaluationView, int]:
+    async def _fresh_evaluation(self, ctx: CallContext, package_id: str) -> tuple[EvaluationView, int]:
         details, evaluation = await asyncio.gather(
             self._upstream.get_evaluation_details(ctx, package_id),
             self._upstream.get_evaluation(ctx, package_id),
@@ -195,10 +207,10 @@ class PackageService:
     @staticmethod
     def _cache_keys(ctx: CallContext, package_id: str) -> tuple[str, str]:
         """Everything cached about one package: its evaluation and its results page."""
-        return (redis_keys.evaluation_cache(ctx.partner_id, package_id),
-                redis_keys.package_view_cache(ctx.partner_id, package_id))
+        return (
+            redis_keys.evaluation_cache(ctx.partner_id, package_id),
+            redis_keys.package_view_cache(ctx.partner_id, package_id),
+        )
 
-    async def open_customer_list(
-        self, ctx: CallContext, package_id: str, tc: str
-    ) -> CustomerListStream:
+    async def open_customer_list(self, ctx: CallContext, package_id: str, tc: str) -> CustomerListStream:
         return await self._upstream.stream_customer_list(ctx, package_id, tc)

@@ -40,10 +40,18 @@ logger = logging.getLogger("app.upstream")
 ModelT = TypeVar("ModelT", bound=BaseModel)
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
 # Sent by the BFF itself; everything else in a CSV answer is the upstream's to keep.
-HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-    "trailer", "transfer-encoding", "upgrade",
-})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
 _PACKAGE_LIST = TypeAdapter(list[UpstreamPackage])
 
 
@@ -93,8 +101,12 @@ class CustomerListStream:
                 sent += len(chunk)
                 yield chunk
         except httpx.HTTPError as exc:
-            logger.warning("upstream CSV %s broke off after %d bytes (%s); aborting the "
-                           "client's transfer", self._response.url.path, sent, type(exc).__name__)
+            logger.warning(
+                "upstream CSV %s broke off after %d bytes (%s); aborting the client's transfer",
+                self._response.url.path,
+                sent,
+                type(exc).__name__,
+            )
             raise StreamBrokenOff(f"the upstream CSV broke off after {sent} bytes") from exc
         finally:
             await self._response.aclose()
@@ -158,11 +170,16 @@ class PackageBuilderClient:
             from app.upstream.transport import AiohttpTransport
 
             transport: httpx.AsyncBaseTransport = AiohttpTransport(
-                max_connections=max_connections, keepalive_expiry=keepalive_expiry)
+                max_connections=max_connections, keepalive_expiry=keepalive_expiry
+            )
         else:
-            transport = httpx.AsyncHTTPTransport(limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections,
-                keepalive_expiry=keepalive_expiry))
+            transport = httpx.AsyncHTTPTransport(
+                limits=httpx.Limits(
+                    max_connections=max_connections,
+                    max_keepalive_connections=max_connections,
+                    keepalive_expiry=keepalive_expiry,
+                )
+            )
         # Redirects are followed (httpx drops Authorization when one leaves the origin).
         return httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=True)
 
@@ -184,9 +201,7 @@ class PackageBuilderClient:
     async def merge_packages(self, ctx: CallContext, package_ids: Sequence[str]) -> PackageRef:
         """``POST /package_builder/packages/merge?packages_ids=A&packages_ids=B``, no body."""
         params = httpx.QueryParams([("packages_ids", package_id) for package_id in package_ids])
-        response = await self._request(
-            "POST", "/package_builder/packages/merge", ctx, params=params
-        )
+        response = await self._request("POST", "/package_builder/packages/merge", ctx, params=params)
         ref = self._ref_of(response)
         if ref is not None:
             return ref
@@ -209,9 +224,7 @@ class PackageBuilderClient:
             raise UpstreamBadResponse("the upstream created a package but answered no id")
         return ref
 
-    async def search_events(
-        self, ctx: CallContext, *, search: str, page: int, since: str | None
-    ) -> Any:
+    async def search_events(self, ctx: CallContext, *, search: str, page: int, since: str | None) -> Any:
         """``GET /events?search=&page=&since=``: the wizard's event picker."""
         params: dict[str, str | int] = {"search": search, "page": page}
         if since:
@@ -220,7 +233,11 @@ class PackageBuilderClient:
         return self._json(response)
 
     async def ids_from_nl_description(
-        self, ctx: CallContext, *, description: str, result_type: str | None,
+        self,
+        ctx: CallContext,
+        *,
+        description: str,
+        result_type: str | None,
         language: str | None,
     ) -> Any:
         """``GET /nlq/ids_from_nl_description``: natural-language customer filter → ids."""
@@ -229,8 +246,9 @@ class PackageBuilderClient:
             params["result_type"] = result_type
         if language:
             params["language"] = language
-        response = await self._request("GET", "/nlq/ids_from_nl_description", ctx,
-                                       params=httpx.QueryParams(params))
+        response = await self._request(
+            "GET", "/nlq/ids_from_nl_description", ctx, params=httpx.QueryParams(params)
+        )
         return self._json(response)
 
     # -- results ----------------------------------------------------------------------------
@@ -240,9 +258,7 @@ class PackageBuilderClient:
         response = await self._request("GET", self._package_path(package_id), ctx)
         return self._parse(response, UpstreamPackage)
 
-    async def get_evaluation_details(
-        self, ctx: CallContext, package_id: str
-    ) -> EvaluationDetails:
+    async def get_evaluation_details(self, ctx: CallContext, package_id: str) -> EvaluationDetails:
         """``GET …/backhaul_evaluation_details``: the current attribution settings."""
         path = self._package_path(package_id, "backhaul_evaluation_details")
         return self._parse(await self._request("GET", path, ctx), EvaluationDetails)
@@ -263,9 +279,7 @@ class PackageBuilderClient:
         """``POST …/regenerate``: an EXPIRED package re-enters INITIALIZING."""
         await self._request("POST", self._package_path(package_id, "regenerate"), ctx)
 
-    async def stream_customer_list(
-        self, ctx: CallContext, package_id: str, tc: str
-    ) -> CustomerListStream:
+    async def stream_customer_list(self, ctx: CallContext, package_id: str, tc: str) -> CustomerListStream:
         """``GET …/{tc}/customer_list``, opened for streaming; ``tc`` is encoded, not slugified."""
         url = self._base_url + self._package_path(package_id, path_segment(tc), "customer_list")
         request = self._downloads.build_request("GET", url, headers=ctx.headers())
@@ -310,9 +324,7 @@ class PackageBuilderClient:
         base: str | None = None,
     ) -> httpx.Response:
         url = (base or self._base_url) + path
-        request = self._http.build_request(
-            method, url, headers=ctx.headers(), params=params, json=json
-        )
+        request = self._http.build_request(method, url, headers=ctx.headers(), params=params, json=json)
         response = await self._send(self._http, request)
         _raise_for_status(response)
         return response
@@ -395,5 +407,4 @@ class PackageBuilderClient:
             return _PACKAGE_LIST.validate_python(self._json(response))
         except ValidationError as exc:
             logger.warning("unexpected upstream package list: %s", exc)
-            raise UpstreamBadResponse("the upstream answered with an unexpected package list") \
-                from exc
+            raise UpstreamBadResponse("the upstream answered with an unexpected package list") from exc

@@ -76,8 +76,10 @@ class DemoRoutingClient(PackageBuilderClient):
     async def list_packages(self, ctx: CallContext) -> list[UpstreamPackage]:
         if not self._is_demo(ctx):
             return await super().list_packages(ctx)
-        return [UpstreamPackage.model_validate({k: v for k, v in p.items() if k != "content"})
-                for p in _fixture()["packages"]]
+        return [
+            UpstreamPackage.model_validate({k: v for k, v in p.items() if k != "content"})
+            for p in _fixture()["packages"]
+        ]
 
     async def get_package(self, ctx: CallContext, package_id: str) -> UpstreamPackage:
         if not self._is_demo(ctx):
@@ -107,19 +109,19 @@ class DemoRoutingClient(PackageBuilderClient):
             raise UpstreamRejected(404, f"cluster {tc!r} was not found")
         return DemoCustomerList(tc, int(content[tc]["customers"]))
 
-    async def search_events(self, ctx: CallContext, *, search: str, page: int,
-                            since: str | None) -> Any:
+    async def search_events(self, ctx: CallContext, *, search: str, page: int, since: str | None) -> Any:
         if not self._is_demo(ctx):
             return await super().search_events(ctx, search=search, page=page, since=since)
         return _fixture()["events"]
 
-    async def ids_from_nl_description(self, ctx: CallContext, *, description: str,
-                                      result_type: str | None, language: str | None) -> Any:
+    async def ids_from_nl_description(
+        self, ctx: CallContext, *, description: str, result_type: str | None, language: str | None
+    ) -> Any:
         if not self._is_demo(ctx):
             return await super().ids_from_nl_description(
-                ctx, description=description, result_type=result_type, language=language)
-        return {"ids": ["demo_1", "demo_2", "demo_3"], "result_type": result_type,
-                "language": language}
+                ctx, description=description, result_type=result_type, language=language
+            )
+        return {"ids": ["demo_1", "demo_2", "demo_3"], "result_type": result_type, "language": language}
 
     async def create_package(self, ctx: CallContext, payload: CreatePackagePayload) -> PackageRef:
         if self._is_demo(ctx):
@@ -131,8 +133,9 @@ class DemoRoutingClient(PackageBuilderClient):
             raise Forbidden(READ_ONLY)
         return await super().merge_packages(ctx, package_ids)
 
-    async def put_evaluation_details(self, ctx: CallContext, package_id: str,
-                                     details: EvaluationDetails) -> None:
+    async def put_evaluation_details(
+        self, ctx: CallContext, package_id: str, details: EvaluationDetails
+    ) -> None:
         if self._is_demo(ctx):
             raise Forbidden(READ_ONLY)
         await super().put_evaluation_details(ctx, package_id, details)

@@ -21,13 +21,11 @@ def event_key(watch: Watch, status: str) -> str:
     return f"{watch.partner_id}:{watch.package_id}:{status}:{watch.generation}"
 
 
-def event_data(package: UpstreamPackage, partner_id: str, status: str, public_base: str
-               ) -> dict[str, Any]:
+def event_data(package: UpstreamPackage, partner_id: str, status: str, public_base: str) -> dict[str, Any]:
     """``data`` of ``package.done|failed|expired``: the package, its per-cluster counts
     (known once DONE) and where the results page is."""
     clusters = [
-        {"tc": tc, "customers": content.customers, "items": content.items,
-         "purchase": content.purchase}
+        {"tc": tc, "customers": content.customers, "items": content.items, "purchase": content.purchase}
         for tc, content in (package.content or {}).items()
     ]
     return {

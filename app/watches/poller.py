@@ -81,7 +81,8 @@ class Poller:
                     if len(running) >= MAX_CONCURRENT_POLLS:
                         break
                     token = await self.schedule.claim(
-                        partner_id, interval_s=self.settings.poll_interval_s, lease_s=self.lease_s)
+                        partner_id, interval_s=self.settings.poll_interval_s, lease_s=self.lease_s
+                    )
                     if token is not None:
                         task = asyncio.create_task(self._poll_claimed(partner_id, token))
                         running.add(task)
@@ -106,11 +107,13 @@ class Poller:
             async with asyncio.timeout(self.poll_budget_s):
                 await self.poll_partner(partner_id)
         except TimeoutError:
-            logger.warning("status poll of partner %s took over %.0f s; retrying next interval",
-                           partner_id, self.poll_budget_s)
+            logger.warning(
+                "status poll of partner %s took over %.0f s; retrying next interval",
+                partner_id,
+                self.poll_budget_s,
+            )
         except (UpstreamError, RedisError) as exc:  # expected in outages: one line, no trace
-            logger.warning("status poll of partner %s failed, retrying next interval: %r",
-                           partner_id, exc)
+            logger.warning("status poll of partner %s failed, retrying next interval: %r", partner_id, exc)
         except Exception:
             logger.exception("status poll of partner %s failed", partner_id)
         finally:
@@ -131,10 +134,14 @@ class Poller:
         await self.schedule.record_poll(partner_id)
         observed_at = await self.registry.clock_ms()
         packages = {package.id: package for package in await self.upstream.list_packages(ctx)}
-        await self.statuses.observe_many(partner_id, [
-            Observation.of(package, observed_at)
-            for watch in watches if (package := packages.get(watch.package_id)) is not None
-        ])
+        await self.statuses.observe_many(
+            partner_id,
+            [
+                Observation.of(package, observed_at)
+                for watch in watches
+                if (package := packages.get(watch.package_id)) is not None
+            ],
+        )
         limit = asyncio.Semaphore(UPSTREAM_CONCURRENCY)
         results = await asyncio.gather(
             *(self._settle(watch, packages.get(watch.package_id), ctx, limit) for watch in watches),
@@ -154,8 +161,9 @@ class Poller:
         authorization = f"Bearer {token.get_secret_value()}" if token else ""
         return CallContext(authorization, partner_id, f"watch-{uuid.uuid4().hex[:16]}")
 
-    async def _settle(self, watch: Watch, package: UpstreamPackage | None, ctx: CallContext,
-                      limit: asyncio.Semaphore) -> None:
+    async def _settle(
+        self, watch: Watch, package: UpstreamPackage | None, ctx: CallContext, limit: asyncio.Semaphore
+    ) -> None:
         """Finish a watch whose build ended, keep the others (counting misses)."""
         overdue = time.time() - watch.opened_at > self.settings.watch_deadline_s
         if package is None and not overdue:
@@ -165,14 +173,19 @@ class Poller:
         if package is not None and package.status in TERMINAL_STATUSES:
             await self._finish(watch, package, ctx, limit)
         elif overdue:
-            logger.warning("giving up on %s/%s: no terminal status within %.0f s",
-                           watch.partner_id, watch.package_id, self.settings.watch_deadline_s)
+            logger.warning(
+                "giving up on %s/%s: no terminal status within %.0f s",
+                watch.partner_id,
+                watch.package_id,
+                self.settings.watch_deadline_s,
+            )
             await self.registry.close(watch)
         elif watch.misses:
             await self.registry.set_misses(watch, 0)
 
-    async def _look_up_missing(self, watch: Watch, ctx: CallContext, limit: asyncio.Semaphore
-                               ) -> UpstreamPackage | None:
+    async def _look_up_missing(
+        self, watch: Watch, ctx: CallContext, limit: asyncio.Semaphore
+    ) -> UpstreamPackage | None:
         """Not in the list (yet?): after a few misses, one GET tells "gone" (404) apart."""
         misses = watch.misses + 1
         if misses < MISSES_BEFORE_LOOKUP:
@@ -185,15 +198,19 @@ class Poller:
         except UpstreamRejected as exc:
             if exc.status != 404:
                 raise
-            logger.warning("watched package %s/%s no longer exists; closing its watch",
-                           watch.partner_id, watch.package_id)
+            logger.warning(
+                "watched package %s/%s no longer exists; closing its watch",
+                watch.partner_id,
+                watch.package_id,
+            )
             await self.registry.close(watch)
             return None
         await self.statuses.observe(watch.partner_id, Observation.of(package, observed_at))
         return package
 
-    async def _finish(self, watch: Watch, package: UpstreamPackage, ctx: CallContext,
-                      limit: asyncio.Semaphore) -> None:
+    async def _finish(
+        self, watch: Watch, package: UpstreamPackage, ctx: CallContext, limit: asyncio.Semaphore
+    ) -> None:
         """Dispatch (idempotent), mark, close: safe to repeat after a crash at any step."""
         status = package.status
         if not await self.registry.emitted(watch, status):
@@ -203,12 +220,19 @@ class Poller:
                 if package.status != status:
                     return  # moved on meanwhile; the next poll sees the new status
             await dispatch_event(
-                self.store, self.queue, partner_id=watch.partner_id,
-                event_type=events.event_type(status), event_key=events.event_key(watch, status),
-                data=events.event_data(package, watch.partner_id, status,
-                                       self.settings.public_base),
+                self.store,
+                self.queue,
+                partner_id=watch.partner_id,
+                event_type=events.event_type(status),
+                event_key=events.event_key(watch, status),
+                data=events.event_data(package, watch.partner_id, status, self.settings.public_base),
             )
             if await self.registry.mark_emitted(watch, status):
-                logger.info("emitted %s for %s/%s (build %s)", events.event_type(status),
-                            watch.partner_id, watch.package_id, watch.generation)
+                logger.info(
+                    "emitted %s for %s/%s (build %s)",
+                    events.event_type(status),
+                    watch.partner_id,
+                    watch.package_id,
+                    watch.generation,
+                )
         await self.registry.close(watch)

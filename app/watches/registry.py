@@ -82,10 +82,15 @@ class Watch:
     @classmethod
     def parse(cls, raw: str) -> Watch:
         doc = json.loads(raw)
-        return cls(package_id=str(doc["package_id"]), partner_id=str(doc["partner_id"]),
-                   reason=str(doc.get("reason", "")), generation=str(doc.get("generation", "0")),
-                   opened_at=float(doc.get("opened_at", 0)), misses=int(doc.get("misses", 0)),
-                   raw=raw)
+        return cls(
+            package_id=str(doc["package_id"]),
+            partner_id=str(doc["partner_id"]),
+            reason=str(doc.get("reason", "")),
+            generation=str(doc.get("generation", "0")),
+            opened_at=float(doc.get("opened_at", 0)),
+            misses=int(doc.get("misses", 0)),
+            raw=raw,
+        )
 
     def with_misses(self, misses: int) -> str:
         """The JSON of this watch with another miss count."""
@@ -116,8 +121,7 @@ class WatchRegistry:
         mode = "new" if reason == "regenerate" else "keep"
         return await self._open_watch(partner_id, package_id, reason, mode)
 
-    async def ensure(self, partner_id: str, package_id: str, status: str, observed_at_ms: int
-                     ) -> bool:
+    async def ensure(self, partner_id: str, package_id: str, status: str, observed_at_ms: int) -> bool:
         """Open a watch for a package seen elsewhere (``status`` read at ``observed_at_ms``,
         Redis clock, taken before the read). Returns whether a watch is open afterwards.
 
@@ -130,10 +134,9 @@ class WatchRegistry:
         generation = await self._redis.get(redis_keys.watch_generation(partner_id, package_id))
         generation = generation or "0"
         statuses = sorted(TERMINAL_STATUSES)
-        stamps = await self._redis.mget([
-            redis_keys.emitted_event(partner_id, package_id, status_, generation)
-            for status_ in statuses
-        ])
+        stamps = await self._redis.mget(
+            [redis_keys.emitted_event(partner_id, package_id, status_, generation) for status_ in statuses]
+        )
         marks = {s: int(v) for s, v in zip(statuses, stamps, strict=True) if v}
         if status in TERMINAL_STATUSES:
             if status in marks:
@@ -146,10 +149,19 @@ class WatchRegistry:
         return True
 
     async def _open_watch(self, partner_id: str, package_id: str, reason: str, mode: str) -> str:
-        keys = [redis_keys.watch_set(partner_id), redis_keys.WATCH_PARTNERS,
-                redis_keys.watch_generation(partner_id, package_id)]
-        args: list[str | int] = [package_id, partner_id, reason, repr(time.time()), mode,
-                                 redis_keys.WATCH_GENERATION_TTL_S * 1000]
+        keys = [
+            redis_keys.watch_set(partner_id),
+            redis_keys.WATCH_PARTNERS,
+            redis_keys.watch_generation(partner_id, package_id),
+        ]
+        args: list[str | int] = [
+            package_id,
+            partner_id,
+            reason,
+            repr(time.time()),
+            mode,
+            redis_keys.WATCH_GENERATION_TTL_S * 1000,
+        ]
         return str(await self._open(keys=keys, args=args))
 
     async def clock_ms(self) -> int:
@@ -166,28 +178,33 @@ class WatchRegistry:
                 watches.append(Watch.parse(raw))
             except (ValueError, KeyError, TypeError):
                 logger.error("dropping unreadable watch %s/%s: %r", partner_id, package_id, raw)
-                await self._close(keys=[redis_keys.watch_set(partner_id),
-                                        redis_keys.WATCH_PARTNERS],
-                                  args=[package_id, raw, partner_id])
+                await self._close(
+                    keys=[redis_keys.watch_set(partner_id), redis_keys.WATCH_PARTNERS],
+                    args=[package_id, raw, partner_id],
+                )
         return watches
 
     async def set_misses(self, watch: Watch, misses: int) -> bool:
         """Compare-and-set: a watch replaced meanwhile (regenerate) is left alone."""
-        replaced = await self._replace(keys=[redis_keys.watch_set(watch.partner_id)],
-                                       args=[watch.package_id, watch.raw, watch.with_misses(misses)])
+        replaced = await self._replace(
+            keys=[redis_keys.watch_set(watch.partner_id)],
+            args=[watch.package_id, watch.raw, watch.with_misses(misses)],
+        )
         return bool(replaced)
 
     async def close(self, watch: Watch) -> bool:
         """Compare-and-delete; the partner leaves the schedule with its last watch."""
         closed = await self._close(
             keys=[redis_keys.watch_set(watch.partner_id), redis_keys.WATCH_PARTNERS],
-            args=[watch.package_id, watch.raw, watch.partner_id])
+            args=[watch.package_id, watch.raw, watch.partner_id],
+        )
         return bool(closed)
 
     async def forget_if_idle(self, partner_id: str) -> None:
         """Drop a partner without watches from the schedule."""
-        await self._close(keys=[redis_keys.watch_set(partner_id), redis_keys.WATCH_PARTNERS],
-                          args=["", "", partner_id])
+        await self._close(
+            keys=[redis_keys.watch_set(partner_id), redis_keys.WATCH_PARTNERS], args=["", "", partner_id]
+        )
 
     async def emitted(self, watch: Watch, status: str) -> bool:
         key = redis_keys.emitted_event(watch.partner_id, watch.package_id, status, watch.generation)

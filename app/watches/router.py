@@ -26,10 +26,14 @@ def watch_service(upstream: UpstreamDep, redis: RedisDep, settings: SettingsDep)
 WatchServiceDep = Annotated[WatchService, Depends(watch_service)]
 
 
-@router.post("/{package_id}/watch", status_code=status.HTTP_202_ACCEPTED, response_model=WatchView,
-             name="watch_package", responses=ERRORS)
-async def watch_package(package_id: PackageId, ctx: CallContextDep, service: WatchServiceDep
-                        ) -> WatchView:
+@router.post(
+    "/{package_id}/watch",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=WatchView,
+    name="watch_package",
+    responses=ERRORS,
+)
+async def watch_package(package_id: PackageId, ctx: CallContextDep, service: WatchServiceDep) -> WatchView:
     """Follow a package until its build ends (for packages created elsewhere, e.g. one the
     list shows in progress): the worker announces DONE, FAILED or EXPIRED to the partner's
     webhooks exactly once per build and publishes every status change to `/events`.

@@ -11,9 +11,12 @@ class WatchView(BaseModel):
     id: str
     status: str = Field(examples=["INPROGRESS"])
     progress: int | None = Field(default=None, ge=0, le=100)
-    watching: bool = Field(description=(
-        "true while the worker follows the build; false when this build's terminal event "
-        "was already emitted (nothing left to announce)"))
+    watching: bool = Field(
+        description=(
+            "true while the worker follows the build; false when this build's terminal event "
+            "was already emitted (nothing left to announce)"
+        )
+    )
     events_url: str = Field(description="Server-Sent Events of its status")
     status_url: str
     results_url: str

@@ -24,8 +24,13 @@ class Followed:
 class WatchService:
     """One instance per request; knows no HTTP."""
 
-    def __init__(self, upstream: PackageBuilderClient, registry: WatchRegistry,
-                 statuses: StatusStore, settings: Settings) -> None:
+    def __init__(
+        self,
+        upstream: PackageBuilderClient,
+        registry: WatchRegistry,
+        statuses: StatusStore,
+        settings: Settings,
+    ) -> None:
         self._upstream = upstream
         self._registry = registry
         self._statuses = statuses
@@ -37,12 +42,10 @@ class WatchService:
         is false. One upstream call, whatever the number of followers."""
         observed_at = await self._registry.clock_ms()
         package = await self._upstream.get_package(ctx, package_id)
-        record = await self._statuses.observe(ctx.partner_id,
-                                              Observation.of(package, observed_at))
+        record = await self._statuses.observe(ctx.partner_id, Observation.of(package, observed_at))
         watching = False
         if if_terminal or package.status not in TERMINAL_STATUSES:
-            watching = await self._registry.ensure(ctx.partner_id, package.id, package.status,
-                                                   observed_at)
+            watching = await self._registry.ensure(ctx.partner_id, package.id, package.status, observed_at)
         return Followed(package, record, watching)
 
     async def watch(self, ctx: CallContext, package_id: str) -> WatchView:
@@ -50,6 +53,12 @@ class WatchService:
         followed = await self.follow(ctx, package_id, if_terminal=True)
         package = followed.package
         path = f"{self._settings.public_base}/v1/packages/{quote(package.id, safe='')}"
-        return WatchView(id=package.id, status=package.status, progress=progress_of(package),
-                         watching=followed.watching, events_url=f"{path}/events",
-                         status_url=f"{path}/status", results_url=path)
+        return WatchView(
+            id=package.id,
+            status=package.status,
+            progress=progress_of(package),
+            watching=followed.watching,
+            events_url=f"{path}/events",
+            status_url=f"{path}/status",
+            results_url=path,
+        )

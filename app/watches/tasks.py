@@ -25,6 +25,14 @@ async def watch_tick(ctx: dict[str, Any]) -> int:
 
 WATCH_FUNCTIONS: list[Any] = []
 WATCH_CRON_JOBS: list[CronJob] = [
-    cron(watch_tick, name="watch_tick", second=set(range(60)), run_at_startup=True, unique=True,
-         timeout=TICK_TIMEOUT_S, keep_result=5, max_tries=1),
+    cron(
+        watch_tick,
+        name="watch_tick",
+        second=set(range(60)),
+        run_at_startup=True,
+        unique=True,
+        timeout=TICK_TIMEOUT_S,
+        keep_result=5,
+        max_tries=1,
+    ),
 ]

@@ -38,11 +38,18 @@ JITTER = 0.2
 def make_webhook_client(settings: Settings) -> httpx.AsyncClient:
     """The one client of a worker for partner endpoints: no redirects, no proxies from the
     environment, and (unless private targets are allowed) the SSRF guard in every connect."""
-    transport = (httpx.AsyncHTTPTransport(retries=0, trust_env=False)
-                 if settings.webhook_allow_private_targets else guarded_transport())
-    return httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False,
-                             timeout=httpx.Timeout(settings.webhook_timeout_s),
-                             headers={"User-Agent": USER_AGENT})
+    transport = (
+        httpx.AsyncHTTPTransport(retries=0, trust_env=False)
+        if settings.webhook_allow_private_targets
+        else guarded_transport()
+    )
+    return httpx.AsyncClient(
+        transport=transport,
+        follow_redirects=False,
+        trust_env=False,
+        timeout=httpx.Timeout(settings.webhook_timeout_s),
+        headers={"User-Agent": USER_AGENT},
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,18 +66,30 @@ class SendResult:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-async def send(client: httpx.AsyncClient, url: str, *, msg_id: str, body: bytes,
-               signing_secrets: Sequence[str], timeout_s: float) -> SendResult:
+async def send(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    msg_id: str,
+    body: bytes,
+    signing_secrets: Sequence[str],
+    timeout_s: float,
+) -> SendResult:
     """POST the body once with fresh ``webhook-timestamp`` and signatures; never raises."""
     timestamp = int(time.time())
-    headers = {"content-type": "application/json", "webhook-id": msg_id,
-               "webhook-timestamp": str(timestamp),
-               "webhook-signature": signature_header(signing_secrets, msg_id, timestamp, body)}
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature_header(signing_secrets, msg_id, timestamp, body),
+    }
     started = time.perf_counter()
     limit_s = min(timeout_s, MAX_SEND_S)
     try:
-        async with asyncio.timeout(limit_s), client.stream("POST", url, content=body,
-                                                           headers=headers) as response:
+        async with (
+            asyncio.timeout(limit_s),
+            client.stream("POST", url, content=body, headers=headers) as response,
+        ):
             latency_ms = round((time.perf_counter() - started) * 1000)
             prefix = await _read_prefix(response)
     except TimeoutError:
@@ -84,9 +103,13 @@ async def send(client: httpx.AsyncClient, url: str, *, msg_id: str, body: bytes,
     except Exception as exc:  # an attempt must always be logged, whatever went wrong
         logger.exception("webhook %s: unexpected error while sending", msg_id)
         return SendResult(error=f"unexpected error: {exc.__class__.__name__}: {exc}")
-    return SendResult(status_code=response.status_code, latency_ms=latency_ms,
-                      error=_status_error(response), response_body=prefix,
-                      retry_after_s=_retry_after(response))
+    return SendResult(
+        status_code=response.status_code,
+        latency_ms=latency_ms,
+        error=_status_error(response),
+        response_body=prefix,
+        retry_after_s=_retry_after(response),
+    )
 
 
 async def _read_prefix(response: httpx.Response) -> str:
@@ -129,8 +152,13 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
-def retry_delay(schedule: Sequence[float], attempt: int, retry_after_s: float | None, *,
-                rng: Callable[[], float] = random.random) -> float | None:
+def retry_delay(
+    schedule: Sequence[float],
+    attempt: int,
+    retry_after_s: float | None,
+    *,
+    rng: Callable[[], float] = random.random,
+) -> float | None:
     """Seconds until the attempt after ``attempt`` (1-based), or None when it was the last.
 
     The scheduled delay gets ±20 % jitter; a ``Retry-After`` longer than that is honoured
@@ -146,8 +174,14 @@ def retry_delay(schedule: Sequence[float], attempt: int, retry_after_s: float | 
 
 
 async def attempt_delivery(
-    store: WebhookStore, client: httpx.AsyncClient, settings: Settings, *, partner_id: str,
-    delivery_id: str, round_: int, attempt: int,
+    store: WebhookStore,
+    client: httpx.AsyncClient,
+    settings: Settings,
+    *,
+    partner_id: str,
+    delivery_id: str,
+    round_: int,
+    attempt: int,
 ) -> NextAttempt | None:
     """Run attempt ``attempt`` of ``round_`` and return the attempt to enqueue next, if any.
 
@@ -164,62 +198,97 @@ async def attempt_delivery(
         reason = "endpoint was deleted" if endpoint is None else "endpoint is disabled"
         await _give_up(store, delivery, reason)
         return None
-    result = await send(client, endpoint.url, msg_id=delivery.msg_id, body=delivery.body.encode(),
-                        signing_secrets=endpoint.signing_secrets(time.time()),
-                        timeout_s=settings.webhook_timeout_s)
+    result = await send(
+        client,
+        endpoint.url,
+        msg_id=delivery.msg_id,
+        body=delivery.body.encode(),
+        signing_secrets=endpoint.signing_secrets(time.time()),
+        timeout_s=settings.webhook_timeout_s,
+    )
     await _update_endpoint_health(store, settings, endpoint, result)
     return await _log_attempt(store, settings, delivery, attempt, result)
 
 
 async def _give_up(store: WebhookStore, delivery: DeliveryRecord, reason: str) -> None:
     now = time.time()
-    finished = delivery.model_copy(update={"status": "failed", "failure_reason": reason,
-                                           "next_attempt_at": None, "updated_at": now})
+    finished = delivery.model_copy(
+        update={"status": "failed", "failure_reason": reason, "next_attempt_at": None, "updated_at": now}
+    )
     await store.advance_delivery(finished, None)
     logger.info("webhook delivery %s failed without an attempt: %s", delivery.id, reason)
 
 
-async def _log_attempt(store: WebhookStore, settings: Settings, delivery: DeliveryRecord,
-                       attempt: int, result: SendResult) -> NextAttempt | None:
+async def _log_attempt(
+    store: WebhookStore, settings: Settings, delivery: DeliveryRecord, attempt: int, result: SendResult
+) -> NextAttempt | None:
     now = time.time()
     gone = result.status_code == 410
-    delay = None if result.succeeded or gone else retry_delay(
-        settings.webhook_retry_schedule, attempt, result.retry_after_s)
+    delay = (
+        None
+        if result.succeeded or gone
+        else retry_delay(settings.webhook_retry_schedule, attempt, result.retry_after_s)
+    )
     outcome = "succeeded" if result.succeeded else ("refused" if result.refused else "failed")
-    record = AttemptRecord(number=attempt, round=delivery.round, at=now, outcome=outcome,
-                           status_code=result.status_code, latency_ms=result.latency_ms,
-                           error=result.error, response_body=result.response_body,
-                           next_attempt_in_s=delay)
+    record = AttemptRecord(
+        number=attempt,
+        round=delivery.round,
+        at=now,
+        outcome=outcome,
+        status_code=result.status_code,
+        latency_ms=result.latency_ms,
+        error=result.error,
+        response_body=result.response_body,
+        next_attempt_in_s=delay,
+    )
     update: dict[str, object] = {"updated_at": now, "next_attempt": attempt + 1}
     if result.succeeded:
         update.update(status="succeeded", next_attempt_at=None)
     elif delay is None:
-        reason = ("the endpoint answered 410 Gone and was disabled" if gone
-                  else f"gave up after {attempt} attempts; last: {result.error}")
+        reason = (
+            "the endpoint answered 410 Gone and was disabled"
+            if gone
+            else f"gave up after {attempt} attempts; last: {result.error}"
+        )
         update.update(status="failed", next_attempt_at=None, failure_reason=reason)
     else:
         update.update(next_attempt_at=now + delay)
     advanced = delivery.model_copy(update=update)
-    logger.info("webhook %s attempt %d.%d: %s %s", delivery.msg_id, delivery.round, attempt,
-                outcome, result.status_code or result.error)
+    logger.info(
+        "webhook %s attempt %d.%d: %s %s",
+        delivery.msg_id,
+        delivery.round,
+        attempt,
+        outcome,
+        result.status_code or result.error,
+    )
     if not await store.advance_delivery(advanced, record):
         return None  # redelivered meanwhile, or a duplicate run logged it first
     return due_attempt(advanced, now) if advanced.status == "pending" else None
 
 
-async def _update_endpoint_health(store: WebhookStore, settings: Settings, endpoint: EndpointRecord,
-                                  result: SendResult) -> None:
+async def _update_endpoint_health(
+    store: WebhookStore, settings: Settings, endpoint: EndpointRecord, result: SendResult
+) -> None:
     """A success ends the failure streak; 410 disables at once; a streak too long disables."""
     if result.succeeded:
         await store.record_endpoint_success(endpoint.partner_id, endpoint.id)
         return
     now = time.time()
     if result.status_code == 410:
-        await store.update_endpoint(endpoint.partner_id, endpoint.id, {
-            "enabled": "0", "disabled_reason": "the endpoint answered 410 Gone",
-            "disabled_at": repr(now), "updated_at": repr(now)})
+        await store.update_endpoint(
+            endpoint.partner_id,
+            endpoint.id,
+            {
+                "enabled": "0",
+                "disabled_reason": "the endpoint answered 410 Gone",
+                "disabled_at": repr(now),
+                "updated_at": repr(now),
+            },
+        )
         logger.warning("webhook endpoint %s disabled: 410 Gone", endpoint.id)
         return
-    if await store.record_endpoint_failure(endpoint.partner_id, endpoint.id, now=now,
-                                           disable_after_s=settings.webhook_disable_after_s):
+    if await store.record_endpoint_failure(
+        endpoint.partner_id, endpoint.id, now=now, disable_after_s=settings.webhook_disable_after_s
+    ):
         logger.warning("webhook endpoint %s disabled: failing for too long", endpoint.id)

@@ -36,7 +36,11 @@ def attempt_job_id(delivery_id: str, round_: int, attempt: int) -> str:
 
 async def enqueue_attempt(queue: ArqRedis, attempt: NextAttempt) -> None:
     await queue.enqueue_job(
-        SEND_WEBHOOK, attempt.partner_id, attempt.delivery_id, attempt.round, attempt.attempt,
+        SEND_WEBHOOK,
+        attempt.partner_id,
+        attempt.delivery_id,
+        attempt.round,
+        attempt.attempt,
         _job_id=attempt_job_id(attempt.delivery_id, attempt.round, attempt.attempt),
         _defer_by=attempt.delay_s if attempt.delay_s > 0 else None,
     )
@@ -56,8 +60,14 @@ def event_body(event_type: str, data: dict[str, Any], now: float) -> str:
 
 
 async def deliver_to(
-    store: WebhookStore, queue: ArqRedis, endpoint: EndpointRecord, *, event_type: str,
-    event_key: str, body: str, now: float,
+    store: WebhookStore,
+    queue: ArqRedis,
+    endpoint: EndpointRecord,
+    *,
+    event_type: str,
+    event_key: str,
+    body: str,
+    now: float,
 ) -> tuple[DeliveryRecord, bool]:
     """Create the delivery of one event for one endpoint (once) and make sure it is queued.
 
@@ -65,9 +75,16 @@ async def deliver_to(
     """
     delivery_id, msg_id = delivery_ids(endpoint.id, event_key)
     delivery = DeliveryRecord(
-        id=delivery_id, partner_id=endpoint.partner_id, endpoint_id=endpoint.id, msg_id=msg_id,
-        event_type=event_type, event_key=event_key, body=body, next_attempt_at=now,
-        created_at=now, updated_at=now,
+        id=delivery_id,
+        partner_id=endpoint.partner_id,
+        endpoint_id=endpoint.id,
+        msg_id=msg_id,
+        event_type=event_type,
+        event_key=event_key,
+        body=body,
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
     )
     if await store.create_delivery(delivery):
         await enqueue_attempt(queue, due_attempt(delivery, now))
@@ -81,7 +98,12 @@ async def deliver_to(
 
 
 async def dispatch_event(
-    store: Redis, queue: ArqRedis, *, partner_id: str, event_type: str, event_key: str,
+    store: Redis,
+    queue: ArqRedis,
+    *,
+    partner_id: str,
+    event_type: str,
+    event_key: str,
     data: dict[str, Any],
 ) -> int:
     """Create one delivery per enabled endpoint of the partner subscribed to ``event_type``
@@ -93,7 +115,8 @@ async def dispatch_event(
     created = 0
     for endpoint in await webhooks.list_endpoints(partner_id):
         if endpoint.enabled and event_type in endpoint.event_types:
-            _, new = await deliver_to(webhooks, queue, endpoint, event_type=event_type,
-                                      event_key=event_key, body=body, now=now)
+            _, new = await deliver_to(
+                webhooks, queue, endpoint, event_type=event_type, event_key=event_key, body=body, now=now
+            )
             created += new
     return created

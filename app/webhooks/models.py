@@ -34,8 +34,11 @@ class EndpointRecord(BaseModel):
     def signing_secrets(self, now: float) -> list[str]:
         """The current secret, plus the previous one during the 24 h after a rotation."""
         active = [self.secret]
-        if (self.previous_secret and self.previous_secret_expires_at is not None
-                and now < self.previous_secret_expires_at):
+        if (
+            self.previous_secret
+            and self.previous_secret_expires_at is not None
+            and now < self.previous_secret_expires_at
+        ):
             active.append(self.previous_secret)
         return active
 

@@ -23,7 +23,12 @@ from app.webhooks.store import WebhookStore
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 422: PROBLEM}
+    400: PROBLEM,
+    401: PROBLEM,
+    403: PROBLEM,
+    404: PROBLEM,
+    422: PROBLEM,
+}
 EndpointId = Annotated[str, Path(max_length=64, description="webhook endpoint id (ep_…)")]
 DeliveryId = Annotated[str, Path(max_length=64, description="delivery id (dlv_…)")]
 
@@ -35,10 +40,16 @@ def webhook_service(redis: RedisDep, queue: QueueDep, settings: SettingsDep) -> 
 ServiceDep = Annotated[WebhookService, Depends(webhook_service)]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=EndpointWithSecret,
-             name="create_webhook", responses={**ERRORS, 409: PROBLEM})
-async def create_webhook(body: EndpointCreate, principal: PrincipalDep, service: ServiceDep,
-                         response: Response) -> EndpointWithSecret:
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=EndpointWithSecret,
+    name="create_webhook",
+    responses={**ERRORS, 409: PROBLEM},
+)
+async def create_webhook(
+    body: EndpointCreate, principal: PrincipalDep, service: ServiceDep, response: Response
+) -> EndpointWithSecret:
     """Register an endpoint. The answer carries its signing secret, shown this once."""
     endpoint = await service.create(principal.partner_id, body)
     response.headers["Location"] = f"/v1/webhooks/{endpoint.id}"
@@ -52,49 +63,62 @@ async def list_webhooks(principal: PrincipalDep, service: ServiceDep) -> Endpoin
 
 
 @router.get("/{endpoint_id}", response_model=Endpoint, name="get_webhook", responses=ERRORS)
-async def get_webhook(endpoint_id: EndpointId, principal: PrincipalDep,
-                      service: ServiceDep) -> Endpoint:
+async def get_webhook(endpoint_id: EndpointId, principal: PrincipalDep, service: ServiceDep) -> Endpoint:
     """One endpoint (without its secret)."""
     return await service.get(principal.partner_id, endpoint_id)
 
 
 @router.patch("/{endpoint_id}", response_model=Endpoint, name="update_webhook", responses=ERRORS)
-async def update_webhook(endpoint_id: EndpointId, body: EndpointUpdate, principal: PrincipalDep,
-                         service: ServiceDep) -> Endpoint:
+async def update_webhook(
+    endpoint_id: EndpointId, body: EndpointUpdate, principal: PrincipalDep, service: ServiceDep
+) -> Endpoint:
     """Change url, event types, description; ``enabled: true`` re-enables a disabled endpoint."""
     return await service.update(principal.partner_id, endpoint_id, body)
 
 
-@router.delete("/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT, name="delete_webhook",
-               responses=ERRORS)
-async def delete_webhook(endpoint_id: EndpointId, principal: PrincipalDep,
-                         service: ServiceDep) -> Response:
+@router.delete(
+    "/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT, name="delete_webhook", responses=ERRORS
+)
+async def delete_webhook(endpoint_id: EndpointId, principal: PrincipalDep, service: ServiceDep) -> Response:
     """Remove an endpoint; its pending deliveries are dropped."""
     await service.delete(principal.partner_id, endpoint_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{endpoint_id}/rotate-secret", response_model=EndpointWithSecret,
-             name="rotate_webhook_secret", responses=ERRORS)
-async def rotate_webhook_secret(endpoint_id: EndpointId, principal: PrincipalDep,
-                                service: ServiceDep) -> EndpointWithSecret:
+@router.post(
+    "/{endpoint_id}/rotate-secret",
+    response_model=EndpointWithSecret,
+    name="rotate_webhook_secret",
+    responses=ERRORS,
+)
+async def rotate_webhook_secret(
+    endpoint_id: EndpointId, principal: PrincipalDep, service: ServiceDep
+) -> EndpointWithSecret:
     """A new secret; for 24 h deliveries carry signatures by both the old and the new one."""
     return await service.rotate_secret(principal.partner_id, endpoint_id)
 
 
-@router.post("/{endpoint_id}/test", status_code=status.HTTP_202_ACCEPTED,
-             response_model=DeliveryAccepted, name="send_test_webhook",
-             responses={**ERRORS, 409: PROBLEM})
-async def send_test_webhook(endpoint_id: EndpointId, principal: PrincipalDep,
-                            service: ServiceDep) -> DeliveryAccepted:
+@router.post(
+    "/{endpoint_id}/test",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=DeliveryAccepted,
+    name="send_test_webhook",
+    responses={**ERRORS, 409: PROBLEM},
+)
+async def send_test_webhook(
+    endpoint_id: EndpointId, principal: PrincipalDep, service: ServiceDep
+) -> DeliveryAccepted:
     """Send a ``webhook.test`` event now; follow it in the delivery log."""
     return await service.send_test(principal.partner_id, endpoint_id)
 
 
-@router.get("/{endpoint_id}/deliveries", response_model=DeliveryPage,
-            name="list_webhook_deliveries", responses=ERRORS)
+@router.get(
+    "/{endpoint_id}/deliveries", response_model=DeliveryPage, name="list_webhook_deliveries", responses=ERRORS
+)
 async def list_webhook_deliveries(
-    endpoint_id: EndpointId, principal: PrincipalDep, service: ServiceDep,
+    endpoint_id: EndpointId,
+    principal: PrincipalDep,
+    service: ServiceDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> DeliveryPage:
@@ -102,10 +126,15 @@ async def list_webhook_deliveries(
     return await service.deliveries(principal.partner_id, endpoint_id, cursor=cursor, limit=limit)
 
 
-@router.post("/{endpoint_id}/deliveries/{delivery_id}/redeliver",
-             status_code=status.HTTP_202_ACCEPTED, response_model=DeliveryAccepted,
-             name="redeliver_webhook", responses={**ERRORS, 409: PROBLEM})
-async def redeliver_webhook(endpoint_id: EndpointId, delivery_id: DeliveryId,
-                            principal: PrincipalDep, service: ServiceDep) -> DeliveryAccepted:
+@router.post(
+    "/{endpoint_id}/deliveries/{delivery_id}/redeliver",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=DeliveryAccepted,
+    name="redeliver_webhook",
+    responses={**ERRORS, 409: PROBLEM},
+)
+async def redeliver_webhook(
+    endpoint_id: EndpointId, delivery_id: DeliveryId, principal: PrincipalDep, service: ServiceDep
+) -> DeliveryAccepted:
     """Send a delivery again: the same body and the same ``webhook-id``."""
     return await service.redeliver(principal.partner_id, endpoint_id, delivery_id)

@@ -11,8 +11,12 @@ from app.webhooks.models import AttemptOutcome, DeliveryStatus
 
 EventType = Literal["package.done", "package.failed", "package.expired"]
 TEST_EVENT_TYPE = "webhook.test"
-URL_FIELD = Field(min_length=1, max_length=2048, examples=["https://partner.example/hooks/bff"],
-                  description="http(s) URL on a public address; no credentials")
+URL_FIELD = Field(
+    min_length=1,
+    max_length=2048,
+    examples=["https://partner.example/hooks/bff"],
+    description="http(s) URL on a public address; no credentials",
+)
 
 
 class EndpointCreate(BaseModel):
@@ -65,9 +69,11 @@ class Endpoint(BaseModel):
     disabled_reason: str | None = Field(description="why the endpoint was disabled, if it was")
     disabled_at: dt.datetime | None
     failing_since: dt.datetime | None = Field(
-        description="start of the current failure streak; disabled after BFF_WEBHOOK_DISABLE_AFTER_S")
+        description="start of the current failure streak; disabled after BFF_WEBHOOK_DISABLE_AFTER_S"
+    )
     previous_secret_expires_at: dt.datetime | None = Field(
-        description="until then the previous secret signs too (after a rotation)")
+        description="until then the previous secret signs too (after a rotation)"
+    )
     created_at: dt.datetime
     updated_at: dt.datetime
 

@@ -43,13 +43,17 @@ def _time(value: float | None) -> dt.datetime | None:
 def endpoint_view(endpoint: EndpointRecord) -> Endpoint:
     expires = endpoint.previous_secret_expires_at
     return Endpoint(
-        id=endpoint.id, url=endpoint.url, event_types=endpoint.event_types,
-        description=endpoint.description, enabled=endpoint.enabled,
+        id=endpoint.id,
+        url=endpoint.url,
+        event_types=endpoint.event_types,
+        description=endpoint.description,
+        enabled=endpoint.enabled,
         disabled_reason=None if endpoint.enabled else endpoint.disabled_reason,
         disabled_at=None if endpoint.enabled else _time(endpoint.disabled_at),
         failing_since=_time(endpoint.failing_since),
         previous_secret_expires_at=_time(expires) if expires and expires > time.time() else None,
-        created_at=_time(endpoint.created_at), updated_at=_time(endpoint.updated_at),
+        created_at=_time(endpoint.created_at),
+        updated_at=_time(endpoint.updated_at),
     )
 
 
@@ -59,18 +63,24 @@ def attempt_view(attempt: AttemptRecord) -> Attempt:
 
 def delivery_view(delivery: DeliveryRecord, attempts: list[AttemptRecord]) -> Delivery:
     return Delivery(
-        id=delivery.id, message_id=delivery.msg_id, endpoint_id=delivery.endpoint_id,
-        event_type=delivery.event_type, status=delivery.status,
+        id=delivery.id,
+        message_id=delivery.msg_id,
+        endpoint_id=delivery.endpoint_id,
+        event_type=delivery.event_type,
+        status=delivery.status,
         failure_reason=delivery.failure_reason if delivery.status == "failed" else None,
         next_attempt_at=_time(delivery.next_attempt_at) if delivery.status == "pending" else None,
-        created_at=_time(delivery.created_at), updated_at=_time(delivery.updated_at),
-        payload=json.loads(delivery.body), attempts=[attempt_view(a) for a in attempts],
+        created_at=_time(delivery.created_at),
+        updated_at=_time(delivery.updated_at),
+        payload=json.loads(delivery.body),
+        attempts=[attempt_view(a) for a in attempts],
     )
 
 
 def accepted(delivery: DeliveryRecord) -> DeliveryAccepted:
-    return DeliveryAccepted(id=delivery.id, message_id=delivery.msg_id,
-                            event_type=delivery.event_type, status=delivery.status)
+    return DeliveryAccepted(
+        id=delivery.id, message_id=delivery.msg_id, event_type=delivery.event_type, status=delivery.status
+    )
 
 
 def encode_cursor(position: tuple[float, str]) -> str:
@@ -82,9 +92,17 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         score, delivery_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         return float(score), str(delivery_id)
     except (ValueError, TypeError):
-        raise ValidationProblem("cursor is not one this API returned", errors=[
-            {"loc": ["query", "cursor"], "field": "cursor", "message": "invalid cursor",
-             "type": "value_error"}]) from None
+        raise ValidationProblem(
+            "cursor is not one this API returned",
+            errors=[
+                {
+                    "loc": ["query", "cursor"],
+                    "field": "cursor",
+                    "message": "invalid cursor",
+                    "type": "value_error",
+                }
+            ],
+        ) from None
 
 
 class WebhookService:
@@ -97,12 +115,20 @@ class WebhookService:
         await self._check_url(body.url)
         now = time.time()
         endpoint = EndpointRecord(
-            id=f"ep_{uuid.uuid4().hex}", partner_id=partner_id, url=body.url,
-            event_types=list(body.event_types), description=body.description,
-            created_at=now, updated_at=now, secret=new_secret())
+            id=f"ep_{uuid.uuid4().hex}",
+            partner_id=partner_id,
+            url=body.url,
+            event_types=list(body.event_types),
+            description=body.description,
+            created_at=now,
+            updated_at=now,
+            secret=new_secret(),
+        )
         if not await self._store.add_endpoint(endpoint, limit=MAX_ENDPOINTS_PER_PARTNER):
-            raise Conflict(f"a partner may register at most {MAX_ENDPOINTS_PER_PARTNER} webhook "
-                           "endpoints; delete one first")
+            raise Conflict(
+                f"a partner may register at most {MAX_ENDPOINTS_PER_PARTNER} webhook "
+                "endpoints; delete one first"
+            )
         return EndpointWithSecret(**endpoint_view(endpoint).model_dump(), secret=endpoint.secret)
 
     async def list(self, partner_id: str) -> EndpointList:
@@ -138,15 +164,20 @@ class WebhookService:
 
     async def delete(self, partner_id: str, endpoint_id: str) -> None:
         if not ENDPOINT_ID.match(endpoint_id) or not await self._store.delete_endpoint(
-                partner_id, endpoint_id):
+            partner_id, endpoint_id
+        ):
             raise NotFound("webhook endpoint", endpoint_id)
 
     async def rotate_secret(self, partner_id: str, endpoint_id: str) -> EndpointWithSecret:
         """A new secret signs from now on; the old one keeps signing for 24 h."""
         endpoint = await self._endpoint(partner_id, endpoint_id)
         now, secret = time.time(), new_secret()
-        values = {"secret": secret, "previous_secret": endpoint.secret,
-                  "previous_secret_expires_at": repr(now + SECRET_OVERLAP_S), "updated_at": repr(now)}
+        values = {
+            "secret": secret,
+            "previous_secret": endpoint.secret,
+            "previous_secret_expires_at": repr(now + SECRET_OVERLAP_S),
+            "updated_at": repr(now),
+        }
         if not await self._store.update_endpoint(partner_id, endpoint_id, values):
             raise NotFound("webhook endpoint", endpoint_id)
         view = await self.get(partner_id, endpoint_id)
@@ -156,28 +187,41 @@ class WebhookService:
         """A ``webhook.test`` event to this endpoint now, whatever its event types."""
         endpoint = self._enabled(await self._endpoint(partner_id, endpoint_id))
         now = time.time()
-        data = {"endpoint_id": endpoint.id, "partner_id": partner_id,
-                "message": "a test event from the Package Builder BFF"}
+        data = {
+            "endpoint_id": endpoint.id,
+            "partner_id": partner_id,
+            "message": "a test event from the Package Builder BFF",
+        }
         delivery, _ = await deliver_to(
-            self._store, self._queue, endpoint, event_type=TEST_EVENT_TYPE,
+            self._store,
+            self._queue,
+            endpoint,
+            event_type=TEST_EVENT_TYPE,
             event_key=f"{TEST_EVENT_TYPE}:{uuid.uuid4().hex}",
-            body=event_body(TEST_EVENT_TYPE, data, now), now=now)
+            body=event_body(TEST_EVENT_TYPE, data, now),
+            now=now,
+        )
         return accepted(delivery)
 
-    async def deliveries(self, partner_id: str, endpoint_id: str, *, cursor: str | None,
-                         limit: int) -> DeliveryPage:
+    async def deliveries(
+        self, partner_id: str, endpoint_id: str, *, cursor: str | None, limit: int
+    ) -> DeliveryPage:
         await self._endpoint(partner_id, endpoint_id)
         after = decode_cursor(cursor) if cursor else None
-        page, last = await self._store.page_deliveries(partner_id, endpoint_id, after=after,
-                                                       limit=limit)
-        return DeliveryPage(items=[delivery_view(d, attempts) for d, attempts in page],
-                            next_cursor=encode_cursor(last) if last else None)
+        page, last = await self._store.page_deliveries(partner_id, endpoint_id, after=after, limit=limit)
+        return DeliveryPage(
+            items=[delivery_view(d, attempts) for d, attempts in page],
+            next_cursor=encode_cursor(last) if last else None,
+        )
 
     async def redeliver(self, partner_id: str, endpoint_id: str, delivery_id: str) -> DeliveryAccepted:
         """Send again, same body and same webhook-id, with a fresh retry schedule."""
         self._enabled(await self._endpoint(partner_id, endpoint_id))
-        delivery = await self._store.get_delivery(partner_id, delivery_id) if DELIVERY_ID.match(
-            delivery_id) else None
+        delivery = (
+            await self._store.get_delivery(partner_id, delivery_id)
+            if DELIVERY_ID.match(delivery_id)
+            else None
+        )
         if delivery is None or delivery.endpoint_id != endpoint_id:
             raise NotFound("webhook delivery", delivery_id)
         round_ = await self._store.restart_delivery(partner_id, delivery_id, now=time.time())
@@ -187,8 +231,11 @@ class WebhookService:
         return accepted(delivery.model_copy(update={"status": "pending", "round": round_}))
 
     async def _endpoint(self, partner_id: str, endpoint_id: str) -> EndpointRecord:
-        endpoint = await self._store.get_endpoint(partner_id, endpoint_id) if ENDPOINT_ID.match(
-            endpoint_id) else None
+        endpoint = (
+            await self._store.get_endpoint(partner_id, endpoint_id)
+            if ENDPOINT_ID.match(endpoint_id)
+            else None
+        )
         if endpoint is None:
             raise NotFound("webhook endpoint", endpoint_id)
         return endpoint
@@ -196,8 +243,10 @@ class WebhookService:
     @staticmethod
     def _enabled(endpoint: EndpointRecord) -> EndpointRecord:
         if not endpoint.enabled:
-            raise Conflict(f"webhook endpoint {endpoint.id!r} is disabled "
-                           f"({endpoint.disabled_reason}); PATCH enabled=true first")
+            raise Conflict(
+                f"webhook endpoint {endpoint.id!r} is disabled "
+                f"({endpoint.disabled_reason}); PATCH enabled=true first"
+            )
         return endpoint
 
     async def _check_url(self, url: str) -> None:
@@ -207,5 +256,9 @@ class WebhookService:
         else:
             problem = await ssrf.target_problem(url)
         if problem is not None:
-            raise ValidationProblem(f"url: {problem}", errors=[
-                {"loc": ["body", "url"], "field": "url", "message": problem, "type": "value_error.url"}])
+            raise ValidationProblem(
+                f"url: {problem}",
+                errors=[
+                    {"loc": ["body", "url"], "field": "url", "message": problem, "type": "value_error.url"}
+                ],
+            )

@@ -23,12 +23,14 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 MAX_URL_LENGTH = 2048
 RESOLVE_TIMEOUT_S = 5.0
 METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata.goog", "metadata"})
-METADATA_ADDRESSES = frozenset({
-    ipaddress.ip_address("169.254.169.254"),  # AWS, GCP, Azure, OpenStack
-    ipaddress.ip_address("169.254.170.2"),  # AWS ECS task metadata
-    ipaddress.ip_address("100.100.100.200"),  # Alibaba Cloud
-    ipaddress.ip_address("fd00:ec2::254"),  # AWS IMDS over IPv6
-})
+METADATA_ADDRESSES = frozenset(
+    {
+        ipaddress.ip_address("169.254.169.254"),  # AWS, GCP, Azure, OpenStack
+        ipaddress.ip_address("169.254.170.2"),  # AWS ECS task metadata
+        ipaddress.ip_address("100.100.100.200"),  # Alibaba Cloud
+        ipaddress.ip_address("fd00:ec2::254"),  # AWS IMDS over IPv6
+    }
+)
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
@@ -44,9 +46,14 @@ def blocked_reason(address: IPAddress) -> str | None:
         embedded = _embedded_ipv4(address)
         if embedded is not None:
             return blocked_reason(embedded)
-    for reason, flag in (("unspecified", address.is_unspecified), ("loopback", address.is_loopback),
-                         ("link-local", address.is_link_local), ("multicast", address.is_multicast),
-                         ("reserved", address.is_reserved), ("private", address.is_private)):
+    for reason, flag in (
+        ("unspecified", address.is_unspecified),
+        ("loopback", address.is_loopback),
+        ("link-local", address.is_link_local),
+        ("multicast", address.is_multicast),
+        ("reserved", address.is_reserved),
+        ("private", address.is_private),
+    ):
         if flag:
             return reason
     return None if address.is_global else "not globally routable"
@@ -135,14 +142,18 @@ Policy = Callable[[str, list[IPAddress]], str | None]
 class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
     """Resolves, refuses non-public targets, then connects to the checked address itself."""
 
-    def __init__(self, policy: Policy = refusal,
-                 inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+    def __init__(self, policy: Policy = refusal, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
         self._policy = policy
         self._inner = inner or httpcore.AnyIOBackend()
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,  # noqa: ASYNC109
-                          local_address: str | None = None,
-                          socket_options: Iterable[object] | None = None) -> httpcore.AsyncNetworkStream:
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109
+        local_address: str | None = None,
+        socket_options: Iterable[object] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         try:
             addresses = await resolve(host, port)
         except (OSError, TimeoutError, UnicodeError) as exc:
@@ -153,16 +164,20 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         last_error: Exception | None = None
         for address in addresses:
             try:
-                return await self._inner.connect_tcp(str(address), port, timeout, local_address,
-                                                     socket_options)  # type: ignore[arg-type]
+                return await self._inner.connect_tcp(
+                    str(address), port, timeout, local_address, socket_options
+                )  # type: ignore[arg-type]
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 last_error = exc
         assert last_error is not None
         raise last_error
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,  # noqa: ASYNC109
-                                  socket_options: Iterable[object] | None = None,
-                                  ) -> httpcore.AsyncNetworkStream:
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109
+        socket_options: Iterable[object] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         raise TargetRefused("refused: unix sockets are not webhook targets")
 
     async def sleep(self, seconds: float) -> None:
@@ -177,7 +192,11 @@ def guarded_transport(policy: Policy = refusal) -> httpx.AsyncHTTPTransport:
     """
     transport = httpx.AsyncHTTPTransport(retries=0, trust_env=False)
     transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(trust_env=False), max_connections=100,
-        max_keepalive_connections=20, keepalive_expiry=5.0, retries=0,
-        network_backend=GuardedNetworkBackend(policy))
+        ssl_context=httpx.create_ssl_context(trust_env=False),
+        max_connections=100,
+        max_keepalive_connections=20,
+        keepalive_expiry=5.0,
+        retries=0,
+        network_backend=GuardedNetworkBackend(policy),
+    )
     return transport

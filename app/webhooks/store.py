@@ -126,13 +126,17 @@ class WebhookStore:
 
     async def get_endpoint(self, partner_id: str, endpoint_id: str) -> EndpointRecord | None:
         fields = await self._redis.hgetall(  # type: ignore[misc]
-            redis_keys.webhook_endpoint(partner_id, endpoint_id))
+            redis_keys.webhook_endpoint(partner_id, endpoint_id)
+        )
         return endpoint_from_hash(fields) if fields else None
 
     async def list_endpoints(self, partner_id: str) -> list[EndpointRecord]:
         """Oldest first; ids whose hash is gone (a crash mid-delete) are skipped."""
-        ids = sorted(await self._redis.smembers(  # type: ignore[misc]
-            redis_keys.webhook_index(partner_id)))
+        ids = sorted(
+            await self._redis.smembers(  # type: ignore[misc]
+                redis_keys.webhook_index(partner_id)
+            )
+        )
         async with self._redis.pipeline(transaction=False) as pipe:
             for endpoint_id in ids:
                 pipe.hgetall(redis_keys.webhook_endpoint(partner_id, endpoint_id))
@@ -140,13 +144,14 @@ class WebhookStore:
         endpoints = [endpoint_from_hash(fields) for fields in found if fields]
         return sorted(endpoints, key=lambda e: (e.created_at, e.id))
 
-    async def update_endpoint(self, partner_id: str, endpoint_id: str, values: dict[str, str],
-                              remove: tuple[str, ...] = ()) -> bool:
+    async def update_endpoint(
+        self, partner_id: str, endpoint_id: str, values: dict[str, str], remove: tuple[str, ...] = ()
+    ) -> bool:
         """Set and delete hash fields of an existing endpoint; False when it does not exist."""
         pairs = [item for pair in values.items() for item in pair]
         done = await self._update_if_exists(
-            keys=[redis_keys.webhook_endpoint(partner_id, endpoint_id)],
-            args=[len(pairs), *pairs, *remove])
+            keys=[redis_keys.webhook_endpoint(partner_id, endpoint_id)], args=[len(pairs), *pairs, *remove]
+        )
         return bool(done)
 
     async def delete_endpoint(self, partner_id: str, endpoint_id: str) -> bool:
@@ -157,18 +162,21 @@ class WebhookStore:
             deleted, *_ = await pipe.execute()
         return bool(deleted)
 
-    async def record_endpoint_failure(self, partner_id: str, endpoint_id: str, *, now: float,
-                                      disable_after_s: float) -> bool:
+    async def record_endpoint_failure(
+        self, partner_id: str, endpoint_id: str, *, now: float, disable_after_s: float
+    ) -> bool:
         """Start (or extend) the failure streak; True when it just disabled the endpoint."""
         reason = f"every delivery failed for {disable_after_s / 86400:g} days"
         result = await self._record_failure(
             keys=[redis_keys.webhook_endpoint(partner_id, endpoint_id)],
-            args=[repr(now), repr(disable_after_s), reason])
+            args=[repr(now), repr(disable_after_s), reason],
+        )
         return int(result) == 2
 
     async def record_endpoint_success(self, partner_id: str, endpoint_id: str) -> None:
         await self._redis.hdel(  # type: ignore[misc]
-            redis_keys.webhook_endpoint(partner_id, endpoint_id), "failing_since")
+            redis_keys.webhook_endpoint(partner_id, endpoint_id), "failing_since"
+        )
 
     # -- deliveries --------------------------------------------------------------------------
     async def create_delivery(self, delivery: DeliveryRecord) -> bool:
@@ -176,18 +184,27 @@ class WebhookStore:
         partner = delivery.partner_id
         fields = [item for pair in to_hash(delivery).items() for item in pair]
         created = await self._create_delivery(
-            keys=[redis_keys.webhook_delivery(partner, delivery.id),
-                  redis_keys.webhook_deliveries(partner, delivery.endpoint_id),
-                  redis_keys.WEBHOOK_PENDING],
-            args=[DELIVERY_TTL_S, repr(delivery.created_at),
-                  repr(delivery.next_attempt_at or delivery.created_at),
-                  pending_member(partner, delivery.id), delivery.id, DELIVERIES_PER_ENDPOINT,
-                  *fields])
+            keys=[
+                redis_keys.webhook_delivery(partner, delivery.id),
+                redis_keys.webhook_deliveries(partner, delivery.endpoint_id),
+                redis_keys.WEBHOOK_PENDING,
+            ],
+            args=[
+                DELIVERY_TTL_S,
+                repr(delivery.created_at),
+                repr(delivery.next_attempt_at or delivery.created_at),
+                pending_member(partner, delivery.id),
+                delivery.id,
+                DELIVERIES_PER_ENDPOINT,
+                *fields,
+            ],
+        )
         return bool(created)
 
     async def get_delivery(self, partner_id: str, delivery_id: str) -> DeliveryRecord | None:
         fields = await self._redis.hgetall(  # type: ignore[misc]
-            redis_keys.webhook_delivery(partner_id, delivery_id))
+            redis_keys.webhook_delivery(partner_id, delivery_id)
+        )
         return delivery_from_hash(fields) if fields else None
 
     async def advance_delivery(self, delivery: DeliveryRecord, attempt: AttemptRecord | None) -> bool:
@@ -196,30 +213,48 @@ class WebhookStore:
         partner = delivery.partner_id
         expected_round = attempt.round if attempt else delivery.round
         expected_attempt = attempt.number if attempt else delivery.next_attempt
-        values = {"status": delivery.status, "next_attempt": str(delivery.next_attempt),
-                  "next_attempt_at": repr(delivery.next_attempt_at or 0.0),
-                  "updated_at": repr(delivery.updated_at),
-                  "failure_reason": delivery.failure_reason or ""}
+        values = {
+            "status": delivery.status,
+            "next_attempt": str(delivery.next_attempt),
+            "next_attempt_at": repr(delivery.next_attempt_at or 0.0),
+            "updated_at": repr(delivery.updated_at),
+            "failure_reason": delivery.failure_reason or "",
+        }
         pending_score = repr(delivery.next_attempt_at) if delivery.status == "pending" else ""
         done = await self._advance_delivery(
-            keys=[redis_keys.webhook_delivery(partner, delivery.id),
-                  redis_keys.webhook_delivery_attempts(partner, delivery.id),
-                  redis_keys.WEBHOOK_PENDING],
-            args=[expected_round, expected_attempt, DELIVERY_TTL_S,
-                  attempt.model_dump_json() if attempt else "", pending_member(partner, delivery.id),
-                  pending_score, ATTEMPTS_PER_DELIVERY,
-                  *[item for pair in values.items() for item in pair]])
+            keys=[
+                redis_keys.webhook_delivery(partner, delivery.id),
+                redis_keys.webhook_delivery_attempts(partner, delivery.id),
+                redis_keys.WEBHOOK_PENDING,
+            ],
+            args=[
+                expected_round,
+                expected_attempt,
+                DELIVERY_TTL_S,
+                attempt.model_dump_json() if attempt else "",
+                pending_member(partner, delivery.id),
+                pending_score,
+                ATTEMPTS_PER_DELIVERY,
+                *[item for pair in values.items() for item in pair],
+            ],
+        )
         return bool(done)
 
     async def restart_delivery(self, partner_id: str, delivery_id: str, *, now: float) -> int | None:
         """Redelivery: a new round from attempt 1, due now. The new round, or None if gone."""
         round_ = await self._restart_delivery(
             keys=[redis_keys.webhook_delivery(partner_id, delivery_id), redis_keys.WEBHOOK_PENDING],
-            args=[repr(now), pending_member(partner_id, delivery_id), DELIVERY_TTL_S])
+            args=[repr(now), pending_member(partner_id, delivery_id), DELIVERY_TTL_S],
+        )
         return int(round_) or None
 
     async def page_deliveries(
-        self, partner_id: str, endpoint_id: str, *, after: tuple[float, str] | None, limit: int,
+        self,
+        partner_id: str,
+        endpoint_id: str,
+        *,
+        after: tuple[float, str] | None,
+        limit: int,
     ) -> tuple[list[tuple[DeliveryRecord, list[AttemptRecord]]], tuple[float, str] | None]:
         """Newest first, ``limit`` at a time, starting after the (score, id) position ``after``."""
         index = redis_keys.webhook_deliveries(partner_id, endpoint_id)
@@ -231,26 +266,32 @@ class WebhookStore:
                 pipe.hgetall(redis_keys.webhook_delivery(partner_id, delivery_id))
                 pipe.lrange(redis_keys.webhook_delivery_attempts(partner_id, delivery_id), 0, -1)
             found = await pipe.execute()
-        page = [(delivery_from_hash(fields), [AttemptRecord.model_validate_json(a) for a in attempts])
-                for fields, attempts in zip(found[::2], found[1::2], strict=True) if fields]
+        page = [
+            (delivery_from_hash(fields), [AttemptRecord.model_validate_json(a) for a in attempts])
+            for fields, attempts in zip(found[::2], found[1::2], strict=True)
+            if fields
+        ]
         last = entries[-1] if entries else None
         return page, ((last[1], last[0]) if has_more and last else None)
 
-    async def _index_page(self, index: str, after: tuple[float, str] | None,
-                          count: int) -> list[tuple[str, float]]:
+    async def _index_page(
+        self, index: str, after: tuple[float, str] | None, count: int
+    ) -> list[tuple[str, float]]:
         if after is None:
             return list(await self._redis.zrevrange(index, 0, count - 1, withscores=True))
         score, last_id = after
         ties = int(await self._redis.zcount(index, score, score))
-        raw = await self._redis.zrevrangebyscore(index, score, "-inf", start=0, num=count + ties,
-                                                 withscores=True)
+        raw = await self._redis.zrevrangebyscore(
+            index, score, "-inf", start=0, num=count + ties, withscores=True
+        )
         return [(member, s) for member, s in raw if s < score or member < last_id][:count]
 
     # -- the sweep ---------------------------------------------------------------------------
     async def due_deliveries(self, *, before: float, start: int, limit: int) -> list[tuple[str, str]]:
         """(partner id, delivery id) of pending deliveries due before ``before``, oldest first."""
-        members = await self._redis.zrangebyscore(redis_keys.WEBHOOK_PENDING, "-inf", repr(before),
-                                                  start=start, num=limit)
+        members = await self._redis.zrangebyscore(
+            redis_keys.WEBHOOK_PENDING, "-inf", repr(before), start=start, num=limit
+        )
         return [parse_pending_member(member) for member in members]
 
     async def forget_pending(self, partner_id: str, delivery_id: str) -> None:

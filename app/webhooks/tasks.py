@@ -36,12 +36,19 @@ def webhook_client(ctx: dict[str, Any]) -> httpx.AsyncClient:
     return client
 
 
-async def send_webhook(ctx: dict[str, Any], partner_id: str, delivery_id: str, round_: int,
-                       attempt: int) -> str:
+async def send_webhook(
+    ctx: dict[str, Any], partner_id: str, delivery_id: str, round_: int, attempt: int
+) -> str:
     """One attempt of one delivery; enqueues the next attempt when this one failed."""
     next_attempt = await attempt_delivery(
-        WebhookStore(ctx["store"]), webhook_client(ctx), ctx["settings"], partner_id=partner_id,
-        delivery_id=delivery_id, round_=round_, attempt=attempt)
+        WebhookStore(ctx["store"]),
+        webhook_client(ctx),
+        ctx["settings"],
+        partner_id=partner_id,
+        delivery_id=delivery_id,
+        round_=round_,
+        attempt=attempt,
+    )
     if next_attempt is None:
         return "done"
     await enqueue_attempt(ctx["redis"], next_attempt)
@@ -89,6 +96,11 @@ WEBHOOK_FUNCTIONS: list[Any] = [
     func(send_webhook, name=SEND_WEBHOOK, timeout=JOB_TIMEOUT_S, keep_result=0, max_tries=5),
 ]
 WEBHOOK_CRON_JOBS: list[CronJob] = [
-    cron(sweep_webhook_deliveries, name="sweep_webhook_deliveries", run_at_startup=True,
-         timeout=30, keep_result=0),
+    cron(
+        sweep_webhook_deliveries,
+        name="sweep_webhook_deliveries",
+        run_at_startup=True,
+        timeout=30,
+        keep_result=0,
+    ),
 ]

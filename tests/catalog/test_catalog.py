@@ -6,8 +6,7 @@ from tests.support.sim import upstream_calls
 
 
 async def test_event_search_passes_search_page_and_since(api, sim, partner):
-    response = await api.get("/v1/events", params={"search": "munich", "page": 1,
-                                                   "since": "2020-01-01"})
+    response = await api.get("/v1/events", params={"search": "munich", "page": 1, "since": "2020-01-01"})
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["results"], body
@@ -24,9 +23,14 @@ async def test_event_search_pages_differ(api):
 
 
 async def test_customer_resolution_returns_ids(api):
-    response = await api.get("/v1/customers/resolve", params={
-        "description": "families in Munich who bought twice", "result_type": "customer_ids",
-        "language": "en"})
+    response = await api.get(
+        "/v1/customers/resolve",
+        params={
+            "description": "families in Munich who bought twice",
+            "result_type": "customer_ids",
+            "language": "en",
+        },
+    )
     assert response.status_code == 200, response.text
     assert response.json()["ids"]
 

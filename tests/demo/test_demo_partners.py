@@ -23,8 +23,7 @@ def demo_api(bff_env: dict[str, str]) -> Iterator[ApiServer]:
 
 @pytest.fixture
 async def demo(demo_api) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {make_token(partners=[DEMO])}",
-               "X-Preferred-Partner-Id": DEMO}
+    headers = {"Authorization": f"Bearer {make_token(partners=[DEMO])}", "X-Preferred-Partner-Id": DEMO}
     async with httpx.AsyncClient(base_url=demo_api.url, headers=headers) as client:
         yield client
 
@@ -46,8 +45,9 @@ async def test_demo_partner_reads_come_from_fixtures_without_upstream_calls(demo
 
 
 async def test_demo_partner_writes_are_refused_clearly(demo):
-    create = await demo.post("/v1/packages", json={
-        "title": "x", "event_ids": [1], "targeting_mode": "lookalike"})
+    create = await demo.post(
+        "/v1/packages", json={"title": "x", "event_ids": [1], "targeting_mode": "lookalike"}
+    )
     assert create.status_code == 403
     assert "demo" in create.json()["detail"]
     regenerate = await demo.post("/v1/packages/demo_104/regenerate")
@@ -55,8 +55,7 @@ async def test_demo_partner_writes_are_refused_clearly(demo):
 
 
 async def test_other_partners_on_the_same_api_still_reach_the_upstream(demo_api, sim, partner):
-    headers = {"Authorization": f"Bearer {make_token(partners=[partner])}",
-               "X-Preferred-Partner-Id": partner}
+    headers = {"Authorization": f"Bearer {make_token(partners=[partner])}", "X-Preferred-Partner-Id": partner}
     async with httpx.AsyncClient(base_url=demo_api.url, headers=headers) as client:
         assert (await client.get("/v1/packages")).status_code == 200
     assert (await upstream_calls(sim, partner))["list_packages"] == 1

@@ -17,12 +17,13 @@ STATE = {"title": "Munich shows Q3", "event_ids": [12345, 23456]}
 DEFAULTS = Settings()  # the API runs with the default draft TTL and size bound
 
 
-
 @pytest.fixture
 async def colleague(api_server, partner) -> AsyncIterator[httpx.AsyncClient]:
     """Another user (token sub) of the same partner."""
-    headers = {"Authorization": f"Bearer {make_token(sub='user-2', partners=[partner])}",
-               "X-Preferred-Partner-Id": partner}
+    headers = {
+        "Authorization": f"Bearer {make_token(sub='user-2', partners=[partner])}",
+        "X-Preferred-Partner-Id": partner,
+    }
     async with httpx.AsyncClient(base_url=api_server.url, headers=headers, timeout=30) as client:
         yield client
 
@@ -78,28 +79,41 @@ async def test_writes_with_a_stale_etag_are_412_and_change_nothing(api, method):
 async def test_put_with_the_current_etag_replaces_and_bumps_the_etag(api):
     draft, tag = await create(api)
     new_state = {"title": "Renamed", "targeting_mode": "lookalike"}
-    response = await api.put(f"/v1/drafts/{draft['id']}", headers={"If-Match": tag},
-                             json={"step": "targeting", "state": new_state})
+    response = await api.put(
+        f"/v1/drafts/{draft['id']}", headers={"If-Match": tag}, json={"step": "targeting", "state": new_state}
+    )
     assert response.status_code == 200
     assert response.headers["ETag"] == '"v2"'
     assert response.json()["state"] == new_state and response.json()["version"] == 2
 
 
 async def test_patch_is_a_json_merge_patch_of_the_state(api):
-    state = {"title": "T", "event_ids": [1], "filters": {"exclude_ticket_categories": ["VIP"],
-                                                         "included_customers": [5]}}
+    state = {
+        "title": "T",
+        "event_ids": [1],
+        "filters": {"exclude_ticket_categories": ["VIP"], "included_customers": [5]},
+    }
     draft, tag = await create(api, step="events", state=state)
-    patch = {"step": "targeting", "state": {"title": None, "targeting_mode": "lookalike",
-                                            "filters": {"included_customers": None,
-                                                        "excluded_customers": [7]}}}
-    response = await api.patch(f"/v1/drafts/{draft['id']}", json=patch,
-                               headers={"If-Match": tag,
-                                        "Content-Type": "application/merge-patch+json"})
+    patch = {
+        "step": "targeting",
+        "state": {
+            "title": None,
+            "targeting_mode": "lookalike",
+            "filters": {"included_customers": None, "excluded_customers": [7]},
+        },
+    }
+    response = await api.patch(
+        f"/v1/drafts/{draft['id']}",
+        json=patch,
+        headers={"If-Match": tag, "Content-Type": "application/merge-patch+json"},
+    )
     assert response.status_code == 200, response.text
     assert response.json()["step"] == "targeting"
     assert response.json()["state"] == {
-        "event_ids": [1], "targeting_mode": "lookalike",
-        "filters": {"exclude_ticket_categories": ["VIP"], "excluded_customers": [7]}}
+        "event_ids": [1],
+        "targeting_mode": "lookalike",
+        "filters": {"exclude_ticket_categories": ["VIP"], "excluded_customers": [7]},
+    }
 
 
 async def test_if_match_star_and_lists_match_but_weak_tags_never_do(api):
@@ -107,8 +121,7 @@ async def test_if_match_star_and_lists_match_but_weak_tags_never_do(api):
     url = f"/v1/drafts/{draft['id']}"
     weak = await api.patch(url, json={"step": "preview"}, headers={"If-Match": f"W/{tag}"})
     assert weak.status_code == 412
-    listed = await api.patch(url, json={"step": "preview"},
-                             headers={"If-Match": f'"v9", {tag}'})
+    listed = await api.patch(url, json={"step": "preview"}, headers={"If-Match": f'"v9", {tag}'})
     assert listed.status_code == 200
     star = await api.patch(url, json={"step": "events"}, headers={"If-Match": "*"})
     assert star.status_code == 200 and star.json()["version"] == 3
@@ -116,8 +129,9 @@ async def test_if_match_star_and_lists_match_but_weak_tags_never_do(api):
 
 async def test_malformed_if_match_is_400(api):
     draft, _ = await create(api)
-    response = await api.patch(f"/v1/drafts/{draft['id']}", json={"step": "preview"},
-                               headers={"If-Match": "v1"})
+    response = await api.patch(
+        f"/v1/drafts/{draft['id']}", json={"step": "preview"}, headers={"If-Match": "v1"}
+    )
     assert response.status_code == 400
 
 
@@ -126,8 +140,9 @@ async def test_two_writers_with_the_same_etag_cannot_both_win(api):
     url = f"/v1/drafts/{draft['id']}"
 
     async def write(n: int) -> httpx.Response:
-        return await api.put(url, headers={"If-Match": tag},
-                             json={"step": "targeting", "state": {"title": f"tab {n}"}})
+        return await api.put(
+            url, headers={"If-Match": tag}, json={"step": "targeting", "state": {"title": f"tab {n}"}}
+        )
 
     responses = await asyncio.gather(*(write(n) for n in range(12)))
     statuses = sorted(r.status_code for r in responses)
@@ -149,10 +164,12 @@ async def test_another_users_drafts_are_404_to_every_method(api, colleague):
     draft, tag = await create(api)
     url = f"/v1/drafts/{draft['id']}"
     assert (await colleague.get(url)).status_code == 404
-    assert (await colleague.put(url, headers={"If-Match": tag},
-                                json={"step": "events", "state": {}})).status_code == 404
-    assert (await colleague.patch(url, headers={"If-Match": tag},
-                                  json={"step": "preview"})).status_code == 404
+    assert (
+        await colleague.put(url, headers={"If-Match": tag}, json={"step": "events", "state": {}})
+    ).status_code == 404
+    assert (
+        await colleague.patch(url, headers={"If-Match": tag}, json={"step": "preview"})
+    ).status_code == 404
     assert (await colleague.delete(url, headers={"If-Match": tag})).status_code == 404
     assert (await colleague.post(f"{url}/submit")).status_code == 404
     assert (await colleague.get("/v1/drafts")).json()["items"] == []
@@ -162,8 +179,10 @@ async def test_another_users_drafts_are_404_to_every_method(api, colleague):
 async def test_another_partners_drafts_are_404_even_for_the_same_user(api, api_server, partner):
     draft, _ = await create(api)
     other = partner + "-other"
-    headers = {"Authorization": f"Bearer {make_token(partners=[partner, other])}",
-               "X-Preferred-Partner-Id": other}
+    headers = {
+        "Authorization": f"Bearer {make_token(partners=[partner, other])}",
+        "X-Preferred-Partner-Id": other,
+    }
     async with httpx.AsyncClient(base_url=api_server.url, headers=headers) as client:
         assert (await client.get(f"/v1/drafts/{draft['id']}")).status_code == 404
         assert (await client.get("/v1/drafts")).json()["items"] == []
@@ -175,8 +194,7 @@ async def test_list_is_the_callers_drafts_most_recently_changed_first(api):
     third, _ = await create(api)
     ids = [d["id"] for d in (await api.get("/v1/drafts")).json()["items"]]
     assert ids == [third["id"], second["id"], first["id"]]
-    await api.patch(f"/v1/drafts/{first['id']}", json={"step": "preview"},
-                    headers={"If-Match": first_tag})
+    await api.patch(f"/v1/drafts/{first['id']}", json={"step": "preview"}, headers={"If-Match": first_tag})
     ids = [d["id"] for d in (await api.get("/v1/drafts", params={"limit": 2})).json()["items"]]
     assert ids == [first["id"], third["id"]]
 
@@ -214,17 +232,23 @@ async def test_a_draft_past_the_size_bound_is_413(api):
     assert response.status_code == 413
     assert response.headers["content-type"].startswith("application/problem+json")
     draft, tag = await create(api, step="events", state={"a": "x" * (DEFAULTS.draft_max_bytes // 2)})
-    grown = await api.patch(f"/v1/drafts/{draft['id']}", headers={"If-Match": tag},
-                            json={"state": {"b": "y" * (DEFAULTS.draft_max_bytes // 2 + 10)}})
+    grown = await api.patch(
+        f"/v1/drafts/{draft['id']}",
+        headers={"If-Match": tag},
+        json={"state": {"b": "y" * (DEFAULTS.draft_max_bytes // 2 + 10)}},
+    )
     assert grown.status_code == 413
     assert (await api.get(f"/v1/drafts/{draft['id']}")).json()["version"] == 1
 
 
-@pytest.mark.parametrize("body", [
-    {"step": "checkout", "state": {}},
-    {"step": "events", "state": ["not", "an", "object"]},
-    {"step": "events", "state": {}, "extra": True},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"step": "checkout", "state": {}},
+        {"step": "events", "state": ["not", "an", "object"]},
+        {"step": "events", "state": {}, "extra": True},
+    ],
+)
 async def test_bad_draft_bodies_are_422(api, body):
     response = await api.post("/v1/drafts", json=body)
     assert response.status_code == 422 and response.json()["errors"]
@@ -232,8 +256,7 @@ async def test_bad_draft_bodies_are_422(api, body):
 
 async def test_patch_cannot_remove_the_step(api):
     draft, tag = await create(api)
-    response = await api.patch(f"/v1/drafts/{draft['id']}", json={"step": None},
-                               headers={"If-Match": tag})
+    response = await api.patch(f"/v1/drafts/{draft['id']}", json={"step": None}, headers={"If-Match": tag})
     assert response.status_code == 422
 
 

@@ -6,8 +6,13 @@ import asyncio
 
 from tests.support.sim import add_fault, upstream_calls
 
-COMPLETE = {"title": "Munich shows Q3", "event_ids": [12345, 23456], "targeting_mode": "lookalike",
-            "num_packages": 4, "filters": {"exclude_ticket_categories": ["VIP"]}}
+COMPLETE = {
+    "title": "Munich shows Q3",
+    "event_ids": [12345, 23456],
+    "targeting_mode": "lookalike",
+    "num_packages": 4,
+    "filters": {"exclude_ticket_categories": ["VIP"]},
+}
 
 
 async def new_draft(api, state: dict) -> tuple[str, str]:
@@ -58,8 +63,7 @@ async def test_submit_twice_creates_one_package(api, sim, partner):
 async def test_concurrent_submits_create_one_package(api, sim, partner):
     await add_fault(sim, "create_package", partner, mode="delay", latency_ms=400)
     draft_id, _ = await new_draft(api, COMPLETE)
-    responses = await asyncio.gather(*(api.post(f"/v1/drafts/{draft_id}/submit")
-                                       for _ in range(8)))
+    responses = await asyncio.gather(*(api.post(f"/v1/drafts/{draft_id}/submit") for _ in range(8)))
     assert {r.status_code for r in responses} == {202}
     assert len({r.json()["id"] for r in responses}) == 1
     assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == 7
@@ -70,8 +74,7 @@ async def test_a_submitted_draft_can_no_longer_change(api):
     draft_id, _ = await new_draft(api, COMPLETE)
     assert (await api.post(f"/v1/drafts/{draft_id}/submit")).status_code == 202
     tag = (await api.get(f"/v1/drafts/{draft_id}")).headers["ETag"]
-    response = await api.patch(f"/v1/drafts/{draft_id}", json={"step": "events"},
-                               headers={"If-Match": tag})
+    response = await api.patch(f"/v1/drafts/{draft_id}", json={"step": "events"}, headers={"If-Match": tag})
     assert response.status_code == 409
     assert (await api.delete(f"/v1/drafts/{draft_id}", headers={"If-Match": tag})).status_code == 204
 

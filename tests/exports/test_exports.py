@@ -50,8 +50,7 @@ async def test_export_retries_through_upstream_failures(api, sim, partner, worke
     assert [a["outcome"] for a in export["attempts"]] == ["error", "error", "accepted"]
 
 
-async def test_export_rejected_by_the_layer_fails_with_its_reason(api, sim, partner,
-                                                                  worker_process):
+async def test_export_rejected_by_the_layer_fails_with_its_reason(api, sim, partner, worker_process):
     package = await make_package(sim, partner, "DONE", clusters=["nope"])
     await add_fault(sim, "create_export", partner, status=400, count=1)
     response = await api.post(exports_path(package["id"], "nope"), json=BODY)
@@ -77,22 +76,22 @@ async def test_another_partners_export_is_404(api, anonymous, sim, partner, work
 
     package = await make_package(sim, partner, "DONE", clusters=["x"])
     export_id = (await api.post(exports_path(package["id"], "x"), json=BODY)).json()["id"]
-    other = {"Authorization": f"Bearer {make_token(partners=['*'])}",
-             "X-Preferred-Partner-Id": "another-partner"}
+    other = {
+        "Authorization": f"Bearer {make_token(partners=['*'])}",
+        "X-Preferred-Partner-Id": "another-partner",
+    }
     assert (await anonymous.get(f"/v1/exports/{export_id}", headers=other)).status_code == 404
 
 
-async def test_retried_export_with_the_same_key_starts_one_export(api, sim, partner,
-                                                                  worker_process):
+async def test_retried_export_with_the_same_key_starts_one_export(api, sim, partner, worker_process):
     package = await make_package(sim, partner, "DONE", clusters=["once"])
     headers = {"Idempotency-Key": "export-once-1"}
-    first, second = await asyncio.gather(*(
-        api.post(exports_path(package["id"], "once"), json=BODY, headers=headers)
-        for _ in range(2)))
+    first, second = await asyncio.gather(
+        *(api.post(exports_path(package["id"], "once"), json=BODY, headers=headers) for _ in range(2))
+    )
     assert first.status_code == second.status_code == 202
     assert first.json()["id"] == second.json()["id"]
-    assert "true" in (first.headers.get("idempotent-replayed"),
-                      second.headers.get("idempotent-replayed"))
+    assert "true" in (first.headers.get("idempotent-replayed"), second.headers.get("idempotent-replayed"))
     await wait_for_export(api, first.json()["id"], until={"DONE", "FAILED"})
     received = (await sim.get("/_sim/exports", params={"partner_id": partner})).json()["exports"]
     assert len(received) == 1

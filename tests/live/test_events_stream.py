@@ -17,7 +17,6 @@ from tests.support.sse import EventReader
 SPA_ORIGIN = "http://spa.example"  # in BFF_CORS_ORIGINS of the test stack
 
 
-
 def events_path(package_id: str) -> str:
     return f"/v1/packages/{package_id}/events"
 
@@ -27,8 +26,9 @@ async def subscribers(redis: Redis, partner: str, package_id: str) -> int:
     return dict(await redis.pubsub_numsub(channel)).get(channel, 0)
 
 
-async def wait_for_subscribers(redis: Redis, partner: str, package_id: str, expected: int,
-                               deadline_s: float = 10) -> int:
+async def wait_for_subscribers(
+    redis: Redis, partner: str, package_id: str, expected: int, deadline_s: float = 10
+) -> int:
     """Bounded polling of an observable condition (Redis has no event for it)."""
     loop = asyncio.get_running_loop()
     end = loop.time() + deadline_s
@@ -55,7 +55,10 @@ async def test_stream_sees_the_whole_status_sequence_and_ends(api, sim, partner,
         assert await reader.next() is None, "the stream ends after a terminal status"
     assert [e.event for e in (first, second, third)] == ["status"] * 3
     assert [(e.json()["status"], e.json()["progress"]) for e in (first, second, third)] == [
-        ("INITIALIZING", 0), ("INPROGRESS", 40), ("DONE", 100)]
+        ("INITIALIZING", 0),
+        ("INPROGRESS", 40),
+        ("DONE", 100),
+    ]
     ids = [int(e.id) for e in (first, second, third)]
     assert ids == sorted(set(ids)) and [e.json()["seq"] for e in (first, second, third)] == ids
     assert all(e.json()["id"] == package["id"] for e in (first, second, third))
@@ -103,8 +106,9 @@ async def test_stream_without_a_valid_token_is_401(anonymous, sim, partner):
     package = await make_package(sim, partner, "DONE")
     missing = await anonymous.get(events_path(package["id"]), params={"partner_id": partner})
     wrong_key = make_token(partners=[partner], secret="wrong-key-" + "x" * 32)
-    forged = await anonymous.get(events_path(package["id"]),
-                                 params={"access_token": wrong_key, "partner_id": partner})
+    forged = await anonymous.get(
+        events_path(package["id"]), params={"access_token": wrong_key, "partner_id": partner}
+    )
     for response in (missing, forged):
         assert response.status_code == 401
         assert response.headers["content-type"].startswith("application/problem+json")
@@ -129,8 +133,9 @@ async def test_stream_answers_the_spa_origin_with_cors_headers(anonymous, sim, p
     package = await make_package(sim, partner, "DONE")
     params = {"access_token": make_token(partners=[partner]), "partner_id": partner}
     headers = {"Origin": SPA_ORIGIN}
-    async with anonymous.stream("GET", events_path(package["id"]), params=params,
-                                headers=headers) as response:
+    async with anonymous.stream(
+        "GET", events_path(package["id"]), params=params, headers=headers
+    ) as response:
         assert response.status_code == 200
         assert response.headers["access-control-allow-origin"] == SPA_ORIGIN
         await EventReader(response).rest()
@@ -147,13 +152,13 @@ async def test_client_disconnect_releases_the_subscription(api, sim, partner, re
 
 
 async def test_many_streams_share_one_subscription_and_cost_the_upstream_nothing(
-        api, sim, partner, redis, worker_process):
+    api, sim, partner, redis, worker_process
+):
     package = await make_package(sim, partner, "INITIALIZING")
     async with contextlib.AsyncExitStack() as stack:
         readers = []
         for _ in range(10):
-            response = await stack.enter_async_context(
-                api.stream("GET", events_path(package["id"])))
+            response = await stack.enter_async_context(api.stream("GET", events_path(package["id"])))
             reader = EventReader(response)
             assert (await reader.next()).json()["status"] == "INITIALIZING"
             readers.append(reader)
@@ -163,8 +168,9 @@ async def test_many_streams_share_one_subscription_and_cost_the_upstream_nothing
         updates = await asyncio.gather(*(reader.next() for reader in readers))
         assert {(u.json()["status"], u.id) for u in updates} == {("INPROGRESS", updates[0].id)}
         after = await upstream_calls(sim, partner)
-    assert after.get("get_package", 0) == opened.get("get_package", 0), \
+    assert after.get("get_package", 0) == opened.get("get_package", 0), (
         "streams never read the upstream after they opened"
+    )
 
 
 async def test_stream_opens_a_watch_for_a_build_in_progress(api, sim, partner, redis):
@@ -180,10 +186,11 @@ async def test_quiet_streams_send_heartbeat_comments(sim, partner, bff_env):
     server = ApiServer("api-heartbeat", {**bff_env, "BFF_SSE_HEARTBEAT_S": "0.2"}).start()
     try:
         package = await make_package(sim, partner, "INPROGRESS")
-        headers = {"Authorization": f"Bearer {make_token(partners=[partner])}",
-                   "X-Preferred-Partner-Id": partner}
-        async with httpx.AsyncClient(base_url=server.url, headers=headers,
-                                     timeout=30) as client:
+        headers = {
+            "Authorization": f"Bearer {make_token(partners=[partner])}",
+            "X-Preferred-Partner-Id": partner,
+        }
+        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
             async with client.stream("GET", events_path(package["id"])) as response:
                 lines = []
                 async with asyncio.timeout(10):
@@ -197,8 +204,7 @@ async def test_quiet_streams_send_heartbeat_comments(sim, partner, bff_env):
         server.close()
 
 
-async def test_stream_carries_on_after_a_redis_restart(api, sim, partner, redis_server,
-                                                       worker_process):
+async def test_stream_carries_on_after_a_redis_restart(api, sim, partner, redis_server, worker_process):
     """The API's pub/sub connection reconnects and re-subscribes by itself."""
     package = await make_package(sim, partner, "INPROGRESS")
     async with api.stream("GET", events_path(package["id"])) as response:

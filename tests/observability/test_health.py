@@ -18,8 +18,9 @@ async def test_healthz_and_readyz_when_everything_answers(anonymous):
 
 
 async def test_readyz_is_503_naming_the_missing_upstream(bff_env):
-    api = ApiServer("api-no-upstream",
-                    {**bff_env, "BFF_UPSTREAM_URL": f"http://127.0.0.1:{free_port()}"}).start()
+    api = ApiServer(
+        "api-no-upstream", {**bff_env, "BFF_UPSTREAM_URL": f"http://127.0.0.1:{free_port()}"}
+    ).start()
     try:
         async with httpx.AsyncClient(base_url=api.url) as client:
             ready = await client.get("/readyz")
@@ -38,21 +39,22 @@ async def test_metrics_count_requests_by_route_template(api, anonymous):
 
 
 def _start_with(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, env={**env, "PATH": "/usr/bin:/bin"}, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        command, env={**env, "PATH": "/usr/bin:/bin"}, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_bad_setting_stops_the_api_with_one_line_naming_it():
-    result = _start_with([sys.executable, "-m", "app", "api", "--port", str(free_port())],
-                         {"BFF_POLL_INTERVAL_S": "soon"})
+    result = _start_with(
+        [sys.executable, "-m", "app", "api", "--port", str(free_port())], {"BFF_POLL_INTERVAL_S": "soon"}
+    )
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "BFF_POLL_INTERVAL_S" in lines[0], result.stderr
 
 
 def test_bad_setting_stops_the_worker_with_one_line_naming_it():
-    result = _start_with([sys.executable, "-m", "app", "worker"],
-                         {"BFF_WEBHOOK_RETRY_SCHEDULE": "5,-1"})
+    result = _start_with([sys.executable, "-m", "app", "worker"], {"BFF_WEBHOOK_RETRY_SCHEDULE": "5,-1"})
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "BFF_WEBHOOK_RETRY_SCHEDULE" in lines[0], result.stderr

@@ -15,8 +15,6 @@ from tests.support.sim import add_fault, force_status, make_package, upstream_ca
 UPDATE = {"attribution_window_days": 30, "model": "ALL_EVENTS", "email_sent_date": "2026-06-01"}
 
 
-
-
 async def test_evaluation_is_fetched_once_then_served_from_the_cache(api, sim, partner):
     package = await make_package(sim, partner, "DONE")
     url = f"/v1/packages/{package['id']}/evaluation"
@@ -38,8 +36,7 @@ async def test_a_cold_evaluation_under_many_readers_is_one_upstream_call(api, si
     assert calls["get_evaluation"] == calls["get_evaluation_details"] == 1
 
 
-async def test_a_cold_evaluation_read_through_two_replicas_is_one_upstream_call(
-        api, replica, sim, partner):
+async def test_a_cold_evaluation_read_through_two_replicas_is_one_upstream_call(api, replica, sim, partner):
     package = await make_package(sim, partner, "DONE")
     await add_fault(sim, "get_evaluation", partner, mode="delay", latency_ms=300)
     url = f"/v1/packages/{package['id']}/evaluation"
@@ -64,8 +61,7 @@ async def test_put_invalidates_and_returns_the_fresh_evaluation(api, sim, partne
     assert calls["get_evaluation"] == 2  # the first read and the PUT's fresh read, no more
 
 
-async def test_a_read_in_flight_during_a_put_never_caches_the_old_evaluation(
-        api, sim, partner, redis):
+async def test_a_read_in_flight_during_a_put_never_caches_the_old_evaluation(api, sim, partner, redis):
     package = await make_package(sim, partner, "DONE")
     await add_fault(sim, "get_evaluation", partner, mode="delay", latency_ms=600, count=1)
     url = f"/v1/packages/{package['id']}/evaluation"
@@ -124,18 +120,18 @@ async def test_a_cached_page_is_never_served_to_another_partner(api, api_server,
     package = await make_package(sim, partner, "DONE")
     assert (await api.get(f"/v1/packages/{package['id']}")).status_code == 200
     other = partner + "-b"
-    headers = {"Authorization": f"Bearer {make_token(partners=[partner, other])}",
-               "X-Preferred-Partner-Id": other}
+    headers = {
+        "Authorization": f"Bearer {make_token(partners=[partner, other])}",
+        "X-Preferred-Partner-Id": other,
+    }
     async with httpx.AsyncClient(base_url=api_server.url, headers=headers) as client:
         assert (await client.get(f"/v1/packages/{package['id']}")).status_code == 404
         assert (await client.get(f"/v1/packages/{package['id']}/evaluation")).status_code == 404
 
 
-async def test_event_search_is_cached_briefly_per_partner_and_query(
-        api, api_server, sim, partner, redis):
+async def test_event_search_is_cached_briefly_per_partner_and_query(api, api_server, sim, partner, redis):
     params = {"search": "munich", "page": 1}
-    first, second = await api.get("/v1/events", params=params), await api.get("/v1/events",
-                                                                               params=params)
+    first, second = await api.get("/v1/events", params=params), await api.get("/v1/events", params=params)
     assert second.json() == first.json()
     assert (await upstream_calls(sim, partner))["search_events"] == 1
     await api.get("/v1/events", params={"search": "munich", "page": 2})
@@ -145,8 +141,7 @@ async def test_event_search_is_cached_briefly_per_partner_and_query(
     for cache_key in keys:
         assert 0 < await redis.ttl(cache_key) <= Settings().events_cache_ttl_s
     other = partner + "-b"
-    headers = {"Authorization": f"Bearer {make_token(partners=[other])}",
-               "X-Preferred-Partner-Id": other}
+    headers = {"Authorization": f"Bearer {make_token(partners=[other])}", "X-Preferred-Partner-Id": other}
     async with httpx.AsyncClient(base_url=api_server.url, headers=headers) as client:
         assert (await client.get("/v1/events", params=params)).status_code == 200
     assert (await upstream_calls(sim, other))["search_events"] == 1

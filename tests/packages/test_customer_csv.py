@@ -9,8 +9,16 @@ import pytest
 
 from tests.support.sim import add_fault, make_package
 
-TRICKY = ["family_outings_munich", "Rock & Roll", "AC/DC fans", "100% locals", "Münchner Kindl",
-          "jazz brunch", "a?b#c", 'say "hi"; x=1']
+TRICKY = [
+    "family_outings_munich",
+    "Rock & Roll",
+    "AC/DC fans",
+    "100% locals",
+    "Münchner Kindl",
+    "jazz brunch",
+    "a?b#c",
+    'say "hi"; x=1',
+]
 
 
 def csv_path(package_id: str, tc: str) -> str:
@@ -19,8 +27,7 @@ def csv_path(package_id: str, tc: str) -> str:
 
 @pytest.mark.parametrize("tc", TRICKY)
 async def test_csv_of_a_tricky_cluster_name_streams_whole(api, sim, partner, tc):
-    package = await make_package(sim, partner, "DONE", clusters=[tc, "other"],
-                                 customers_per_cluster=250)
+    package = await make_package(sim, partner, "DONE", clusters=[tc, "other"], customers_per_cluster=250)
     response = await api.get(csv_path(package["id"], tc))
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/csv")
@@ -35,8 +42,7 @@ async def test_csv_of_a_tricky_cluster_name_streams_whole(api, sim, partner, tc)
 
 
 async def test_large_csv_streams_in_chunks(api, sim, partner):
-    package = await make_package(sim, partner, "DONE", clusters=["big one"],
-                                 customers_per_cluster=300_000)
+    package = await make_package(sim, partner, "DONE", clusters=["big one"], customers_per_cluster=300_000)
     rows, chunks = 0, 0
     async with api.stream("GET", csv_path(package["id"], "big one")) as response:
         assert response.status_code == 200
@@ -61,8 +67,7 @@ async def test_csv_of_a_building_package_keeps_the_upstream_409(api, sim, partne
 
 
 async def test_upstream_breaking_off_mid_csv_is_an_error_not_a_short_file(api, sim, partner):
-    package = await make_package(sim, partner, "DONE", clusters=["cut"],
-                                 customers_per_cluster=200_000)
+    package = await make_package(sim, partner, "DONE", clusters=["cut"], customers_per_cluster=200_000)
     await add_fault(sim, "get_customer_list", partner, mode="truncate", after_bytes=100_000, count=1)
     with pytest.raises(httpx.HTTPError):
         async with api.stream("GET", csv_path(package["id"], "cut")) as response:
@@ -75,8 +80,7 @@ async def test_upstream_breaking_off_mid_csv_is_an_error_not_a_short_file(api, s
 
 
 async def test_client_going_away_mid_download_leaves_the_api_healthy(api, sim, partner):
-    package = await make_package(sim, partner, "DONE", clusters=["huge"],
-                                 customers_per_cluster=5_000_000)
+    package = await make_package(sim, partner, "DONE", clusters=["huge"], customers_per_cluster=5_000_000)
     async with api.stream("GET", csv_path(package["id"], "huge")) as response:
         async for _ in response.aiter_bytes():
             break  # leave after the first chunk

@@ -7,16 +7,23 @@ import pytest
 from tests.support.sim import force_status, make_package, upstream_calls
 
 FILTERS = {
-    "included_customers": [], "excluded_customers": [],
-    "exclude_buying_behavior_above": None, "exclude_buying_behavior_below": None,
-    "exclude_old_purchases_before": "2024-01-01", "exclude_recent_purchases_after": None,
+    "included_customers": [],
+    "excluded_customers": [],
+    "exclude_buying_behavior_above": None,
+    "exclude_buying_behavior_below": None,
+    "exclude_old_purchases_before": "2024-01-01",
+    "exclude_recent_purchases_after": None,
     "exclude_ticket_categories": ["VIP"],
 }
 
 
 def create_body(**overrides):
-    body = {"title": "Munich shows Q3", "event_ids": [12345, 23456], "targeting_mode": "lookalike",
-            "filters": FILTERS}
+    body = {
+        "title": "Munich shows Q3",
+        "event_ids": [12345, 23456],
+        "targeting_mode": "lookalike",
+        "filters": FILTERS,
+    }
     body.update(overrides)
     return body
 
@@ -24,8 +31,9 @@ def create_body(**overrides):
 async def test_list_is_newest_first_with_merged_from_split(api, sim, partner):
     first = await make_package(sim, partner, "DONE", title="first")
     second = await make_package(sim, partner, "DONE", title="second")
-    merged = await make_package(sim, partner, "DONE", title="merged",
-                                merge_id=f"{first['id']}_{second['id']}")
+    merged = await make_package(
+        sim, partner, "DONE", title="merged", merge_id=f"{first['id']}_{second['id']}"
+    )
     body = (await api.get("/v1/packages")).json()
     by_id = {item["id"]: item for item in body["items"]}
     assert by_id[merged["id"]]["merged_from"] == [first["id"], second["id"]]
@@ -40,8 +48,9 @@ async def test_list_filters_by_status_and_query(api, sim, partner):
     expired = await make_package(sim, partner, "EXPIRED", title="Old zebrafish rock")
     only_done = (await api.get("/v1/packages", params={"status": "DONE", "q": "zebrafish"})).json()
     assert [item["id"] for item in only_done["items"]] == [done["id"]]
-    two = (await api.get("/v1/packages", params=[("status", "DONE"), ("status", "EXPIRED"),
-                                                 ("q", "Zebrafish")])).json()
+    two = (
+        await api.get("/v1/packages", params=[("status", "DONE"), ("status", "EXPIRED"), ("q", "Zebrafish")])
+    ).json()
     assert [item["id"] for item in two["items"]] == [expired["id"], done["id"]]
 
 
@@ -85,26 +94,48 @@ async def test_create_uses_the_callers_sizes_not_the_reference_3_3(api, sim, par
     assert len(view["clusters"]) == 5
 
 
-@pytest.mark.parametrize(("case", "body"), [
-    ("no title", create_body(title="")),
-    ("blank title", create_body(title="   ")),
-    ("no events", create_body(event_ids=[])),
-    ("repeated events", create_body(event_ids=[1, 1])),
-    ("no targeting", {k: v for k, v in create_body().items() if k != "targeting_mode"}),
-    ("too many clusters", create_body(num_packages=0)),
-    ("negative top events", create_body(n_top_events=-1)),
-    ("bad date", create_body(filters={**FILTERS, "exclude_old_purchases_before": "01/02/2024"})),
-    ("timestamp date", create_body(filters={**FILTERS, "exclude_old_purchases_before": 0})),
-    ("below > above", create_body(filters={**FILTERS, "exclude_buying_behavior_below": 500,
-                                           "exclude_buying_behavior_above": 100})),
-    ("dates crossed", create_body(filters={**FILTERS,
-                                           "exclude_old_purchases_before": "2025-01-01",
-                                           "exclude_recent_purchases_after": "2024-01-01"})),
-    ("included and excluded", create_body(filters={**FILTERS, "included_customers": ["c1", "c2"],
-                                                   "excluded_customers": ["c2"]})),
-    ("unknown filter", create_body(filters={**FILTERS, "exclude_everyone": True})),
-    ("unknown field", create_body(colour="blue")),
-])
+@pytest.mark.parametrize(
+    ("case", "body"),
+    [
+        ("no title", create_body(title="")),
+        ("blank title", create_body(title="   ")),
+        ("no events", create_body(event_ids=[])),
+        ("repeated events", create_body(event_ids=[1, 1])),
+        ("no targeting", {k: v for k, v in create_body().items() if k != "targeting_mode"}),
+        ("too many clusters", create_body(num_packages=0)),
+        ("negative top events", create_body(n_top_events=-1)),
+        ("bad date", create_body(filters={**FILTERS, "exclude_old_purchases_before": "01/02/2024"})),
+        ("timestamp date", create_body(filters={**FILTERS, "exclude_old_purchases_before": 0})),
+        (
+            "below > above",
+            create_body(
+                filters={
+                    **FILTERS,
+                    "exclude_buying_behavior_below": 500,
+                    "exclude_buying_behavior_above": 100,
+                }
+            ),
+        ),
+        (
+            "dates crossed",
+            create_body(
+                filters={
+                    **FILTERS,
+                    "exclude_old_purchases_before": "2025-01-01",
+                    "exclude_recent_purchases_after": "2024-01-01",
+                }
+            ),
+        ),
+        (
+            "included and excluded",
+            create_body(
+                filters={**FILTERS, "included_customers": ["c1", "c2"], "excluded_customers": ["c2"]}
+            ),
+        ),
+        ("unknown filter", create_body(filters={**FILTERS, "exclude_everyone": True})),
+        ("unknown field", create_body(colour="blue")),
+    ],
+)
 async def test_create_validates_like_the_guide_implies(api, sim, partner, case, body):
     response = await api.post("/v1/packages", json=body)
     assert response.status_code == 422, (case, response.text)
@@ -136,8 +167,9 @@ async def test_merge_of_an_unknown_package_keeps_the_upstream_404(api, sim, part
 
 
 async def test_results_page_aggregates_package_settings_and_evaluation(api, sim, partner):
-    package = await make_package(sim, partner, "DONE", clusters=["Rock & Roll", "AC/DC fans"],
-                                 customers_per_cluster=12)
+    package = await make_package(
+        sim, partner, "DONE", clusters=["Rock & Roll", "AC/DC fans"], customers_per_cluster=12
+    )
     before = await upstream_calls(sim, partner)
     view = (await api.get(f"/v1/packages/{package['id']}")).json()
     after = await upstream_calls(sim, partner)
@@ -146,12 +178,16 @@ async def test_results_page_aggregates_package_settings_and_evaluation(api, sim,
     assert [c["tc"] for c in view["clusters"]] == ["Rock & Roll", "AC/DC fans"]
     cluster = view["clusters"][1]
     assert cluster["customers"] == 12 and cluster["evaluation"] is not None
-    assert cluster["csv_url"].endswith(
-        f"/v1/packages/{package['id']}/clusters/AC%2FDC%20fans/customers.csv")
+    assert cluster["csv_url"].endswith(f"/v1/packages/{package['id']}/clusters/AC%2FDC%20fans/customers.csv")
     assert view["evaluation_settings"]["attribution_window_days"] is not None
     assert view["progress"] == 100
-    assert view["actions"] == {"can_regenerate": False, "can_download": True, "can_export": True,
-                               "can_evaluate": True, "can_merge": True}
+    assert view["actions"] == {
+        "can_regenerate": False,
+        "can_download": True,
+        "can_export": True,
+        "can_evaluate": True,
+        "can_merge": True,
+    }
 
 
 async def test_results_page_of_a_building_package_has_progress_and_no_clusters(api, sim, partner):
@@ -191,12 +227,15 @@ async def test_evaluation_put_saves_settings_and_returns_the_fresh_result(api, s
     assert (await api.get(url)).json() == after
 
 
-@pytest.mark.parametrize("update", [
-    {"attribution_window_days": 0, "model": "ALL_EVENTS"},
-    {"attribution_window_days": 14, "model": "all events"},
-    {"attribution_window_days": 14, "model": "ALL_EVENTS", "email_sent_date": "June 1st"},
-    {"model": "ALL_EVENTS"},
-])
+@pytest.mark.parametrize(
+    "update",
+    [
+        {"attribution_window_days": 0, "model": "ALL_EVENTS"},
+        {"attribution_window_days": 14, "model": "all events"},
+        {"attribution_window_days": 14, "model": "ALL_EVENTS", "email_sent_date": "June 1st"},
+        {"model": "ALL_EVENTS"},
+    ],
+)
 async def test_evaluation_put_validates(api, sim, partner, update):
     package = await make_package(sim, partner, "DONE")
     response = await api.put(f"/v1/packages/{package['id']}/evaluation", json=update)

@@ -16,8 +16,6 @@ from tests.support.sim import add_fault, make_package, upstream_calls
 BODY = {"title": "Munich shows Q3", "event_ids": [12345], "targeting_mode": "lookalike"}
 
 
-
-
 def key() -> dict[str, str]:
     return {"Idempotency-Key": str(uuid.uuid4())}
 
@@ -62,8 +60,9 @@ async def test_bodies_that_mean_the_same_match(api, sim, partner):
 async def test_concurrent_requests_with_one_key_make_one_package(api, sim, partner):
     await add_fault(sim, "create_package", partner, mode="delay", latency_ms=500)
     headers = key()
-    responses = await asyncio.gather(*(api.post("/v1/packages", json=BODY, headers=headers)
-                                       for _ in range(10)))
+    responses = await asyncio.gather(
+        *(api.post("/v1/packages", json=BODY, headers=headers) for _ in range(10))
+    )
     assert {r.status_code for r in responses} == {202}
     assert len({r.json()["id"] for r in responses}) == 1
     assert sum("Idempotent-Replayed" not in r.headers for r in responses) == 1
@@ -71,7 +70,8 @@ async def test_concurrent_requests_with_one_key_make_one_package(api, sim, partn
 
 
 async def test_a_retry_on_another_replica_waits_or_gets_409_never_a_second_create(
-        api, replica, sim, partner, redis):
+    api, replica, sim, partner, redis
+):
     await add_fault(sim, "create_package", partner, mode="delay", latency_ms=1000)
     headers = key()
     first = asyncio.ensure_future(api.post("/v1/packages", json=BODY, headers=headers))
@@ -104,8 +104,11 @@ async def test_keys_are_per_partner(api, api_server, sim, partner):
     headers = key()
     mine = await api.post("/v1/packages", json=BODY, headers=headers)
     other = partner + "-b"
-    auth = {"Authorization": f"Bearer {make_token(partners=[other])}",
-            "X-Preferred-Partner-Id": other, **headers}
+    auth = {
+        "Authorization": f"Bearer {make_token(partners=[other])}",
+        "X-Preferred-Partner-Id": other,
+        **headers,
+    }
     async with httpx.AsyncClient(base_url=api_server.url, headers=auth) as client:
         theirs = await client.post("/v1/packages", json=BODY)
     assert theirs.status_code == 202 and "Idempotent-Replayed" not in theirs.headers
@@ -115,8 +118,7 @@ async def test_keys_are_per_partner(api, api_server, sim, partner):
 
 @pytest.mark.parametrize("value", ["", "x" * 256, "tab\there", "ünïcode"])
 async def test_a_malformed_key_is_400(api, sim, partner, value):
-    response = await api.post("/v1/packages", json=BODY,
-                              headers={"Idempotency-Key": value.encode()})
+    response = await api.post("/v1/packages", json=BODY, headers={"Idempotency-Key": value.encode()})
     assert response.status_code == 400
     assert "Idempotency-Key" in response.json()["detail"]
     assert (await upstream_calls(sim, partner)).get("create_package", 0) == 0
@@ -151,7 +153,6 @@ async def test_a_key_is_not_shared_between_packages(api, sim, partner):
     one = await make_package(sim, partner, "EXPIRED")
     two = await make_package(sim, partner, "EXPIRED")
     headers = key()
-    assert (await api.post(f"/v1/packages/{one['id']}/regenerate",
-                           headers=headers)).status_code == 202
+    assert (await api.post(f"/v1/packages/{one['id']}/regenerate", headers=headers)).status_code == 202
     reused = await api.post(f"/v1/packages/{two['id']}/regenerate", headers=headers)
     assert reused.status_code == 422

@@ -39,8 +39,9 @@ def wait_for_port(port: int, *, timeout_s: float = 30.0, process: subprocess.Pop
 class ManagedProcess:
     """A child process with its output in a log file, shown when a test needs it."""
 
-    def __init__(self, name: str, argv: list[str], env: Mapping[str, str] | None = None,
-                 port: int | None = None) -> None:
+    def __init__(
+        self, name: str, argv: list[str], env: Mapping[str, str] | None = None, port: int | None = None
+    ) -> None:
         self.name = name
         self.argv = argv
         self.env = {**os.environ, **(env or {})}
@@ -50,8 +51,9 @@ class ManagedProcess:
 
     def start(self) -> ManagedProcess:
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(self.argv, env=self.env, cwd=ROOT, stdout=log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            self.argv, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         if self.port is not None:
             wait_for_port(self.port, process=self.process)
         return self
@@ -85,9 +87,23 @@ class RedisServer(ManagedProcess):
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not on PATH")
-        super().__init__("redis", [binary, "--port", str(port), "--bind", "127.0.0.1",
-                                   "--save", "", "--appendonly", "yes", "--dir", str(data_dir)],
-                         port=port)
+        super().__init__(
+            "redis",
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--dir",
+                str(data_dir),
+            ],
+            port=port,
+        )
         self.url = f"redis://127.0.0.1:{port}/0"
 
     def restart(self) -> None:
@@ -101,9 +117,12 @@ class ApiServer(ManagedProcess):
     def __init__(self, name: str, env: Mapping[str, str]) -> None:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        super().__init__(name, python_module("app", "api", "--port", str(port),
-                                             "--log-level", "warning"),
-                         env={**env, "BFF_PUBLIC_URL": self.url}, port=port)
+        super().__init__(
+            name,
+            python_module("app", "api", "--port", str(port), "--log-level", "warning"),
+            env={**env, "BFF_PUBLIC_URL": self.url},
+            port=port,
+        )
 
     def close(self) -> None:
         """Stop, then check that whatever it was sent, it never reached its 500 handler."""

@@ -7,17 +7,18 @@ from typing import Any
 import httpx
 
 
-async def make_package(sim: httpx.AsyncClient, partner: str, status: str = "DONE",
-                       **fields: Any) -> dict[str, Any]:
+async def make_package(
+    sim: httpx.AsyncClient, partner: str, status: str = "DONE", **fields: Any
+) -> dict[str, Any]:
     """A package of ``partner`` created directly in ``status`` (clusters, sizes as given)."""
-    response = await sim.post("/_sim/packages", json={"partner_id": partner, "status": status,
-                                                      **fields})
+    response = await sim.post("/_sim/packages", json={"partner_id": partner, "status": status, **fields})
     response.raise_for_status()
     return response.json()
 
 
-async def force_status(sim: httpx.AsyncClient, package_id: str, status: str,
-                       progress: int | None = None) -> None:
+async def force_status(
+    sim: httpx.AsyncClient, package_id: str, status: str, progress: int | None = None
+) -> None:
     body: dict[str, Any] = {"status": status}
     if progress is not None:
         body["progress"] = progress

@@ -18,8 +18,9 @@ from tests.support.sim import add_fault, make_package, upstream_calls
 
 @pytest.fixture
 async def client(simulator):
-    upstream = PackageBuilderClient(simulator.url, simulator.url, retries=1, timeout_s=1.0,
-                                    transport="aiohttp")
+    upstream = PackageBuilderClient(
+        simulator.url, simulator.url, retries=1, timeout_s=1.0, transport="aiohttp"
+    )
     yield upstream
     await upstream.aclose()
 
@@ -29,8 +30,14 @@ def ctx(partner: str) -> CallContext:
 
 
 def payload() -> CreatePackagePayload:
-    return CreatePackagePayload(num_packages=2, n_top_events=2, event_ids=[1], package_title="t",
-                                targeting_mode="lookalike", filters={})
+    return CreatePackagePayload(
+        num_packages=2,
+        n_top_events=2,
+        event_ids=[1],
+        package_title="t",
+        targeting_mode="lookalike",
+        filters={},
+    )
 
 
 @pytest.mark.parametrize("tc", ["..", ".", "AC/DC fans", "100% locals", "a?b#c", "Münchner Kindl"])

@@ -32,8 +32,14 @@ async def client():
 
 
 def _payload() -> CreatePackagePayload:
-    return CreatePackagePayload(num_packages=3, n_top_events=3, event_ids=[1, 2],
-                                package_title="t", targeting_mode="lookalike", filters={})
+    return CreatePackagePayload(
+        num_packages=3,
+        n_top_events=3,
+        event_ids=[1, 2],
+        package_title="t",
+        targeting_mode="lookalike",
+        filters={},
+    )
 
 
 @respx.mock
@@ -58,10 +64,13 @@ async def test_merge_sends_repeated_packages_ids_and_no_body(client):
 
 @respx.mock
 async def test_get_retries_on_503_then_succeeds(client):
-    route = respx.get(f"{BASE}/package_builder/packages/1").mock(side_effect=[
-        httpx.Response(503), httpx.Response(502),
-        httpx.Response(200, json={"id": "1", "status": "DONE"}),
-    ])
+    route = respx.get(f"{BASE}/package_builder/packages/1").mock(
+        side_effect=[
+            httpx.Response(503),
+            httpx.Response(502),
+            httpx.Response(200, json={"id": "1", "status": "DONE"}),
+        ]
+    )
     package = await client.get_package(CTX, "1")
     assert package.status == "DONE"
     assert route.call_count == 3
@@ -78,10 +87,13 @@ async def test_get_gives_up_after_bounded_retries_with_502(client):
 
 @respx.mock
 async def test_get_retries_connection_errors(client):
-    route = respx.get(f"{BASE}/package_builder/packages/1").mock(side_effect=[
-        httpx.ConnectError("refused"), httpx.RemoteProtocolError("server disconnected"),
-        httpx.Response(200, json={"id": "1", "status": "DONE"}),
-    ])
+    route = respx.get(f"{BASE}/package_builder/packages/1").mock(
+        side_effect=[
+            httpx.ConnectError("refused"),
+            httpx.RemoteProtocolError("server disconnected"),
+            httpx.Response(200, json={"id": "1", "status": "DONE"}),
+        ]
+    )
     assert (await client.get_package(CTX, "1")).id == "1"
     assert route.call_count == 3
 
@@ -97,7 +109,8 @@ async def test_post_is_not_retried_after_a_5xx(client):
 @respx.mock
 async def test_post_is_not_retried_when_the_answer_broke_off(client):
     route = respx.post(f"{BASE}/package_builder/packages").mock(
-        side_effect=httpx.RemoteProtocolError("server disconnected"))
+        side_effect=httpx.RemoteProtocolError("server disconnected")
+    )
     with pytest.raises(UpstreamUnavailable):
         await client.create_package(CTX, _payload())
     assert route.call_count == 1
@@ -105,8 +118,9 @@ async def test_post_is_not_retried_when_the_answer_broke_off(client):
 
 @respx.mock
 async def test_post_is_retried_when_the_connection_was_never_made(client):
-    route = respx.post(f"{BASE}/package_builder/packages").mock(side_effect=[
-        httpx.ConnectError("refused"), httpx.Response(200, json={"id": "5"})])
+    route = respx.post(f"{BASE}/package_builder/packages").mock(
+        side_effect=[httpx.ConnectError("refused"), httpx.Response(200, json={"id": "5"})]
+    )
     assert (await client.create_package(CTX, _payload())).id == "5"
     assert route.call_count == 2
 
@@ -122,8 +136,7 @@ async def test_timeouts_become_504(client):
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422])
 @respx.mock
 async def test_4xx_keep_their_status_and_upstream_detail(client, status):
-    route = respx.get(f"{BASE}/package_builder/packages/1").respond(
-        status, json={"detail": "nope"})
+    route = respx.get(f"{BASE}/package_builder/packages/1").respond(status, json={"detail": "nope"})
     with pytest.raises(UpstreamRejected) as caught:
         await client.get_package(CTX, "1")
     assert caught.value.status == status
@@ -156,15 +169,18 @@ async def test_malformed_list_becomes_502(client):
         await client.list_packages(CTX)
 
 
-@pytest.mark.parametrize(("tc", "segment"), [
-    ("family_outings_munich", "family_outings_munich"),
-    ("AC/DC fans", "AC%2FDC%20fans"),
-    ("100% locals", "100%25%20locals"),
-    ("Rock & Roll", "Rock%20%26%20Roll"),
-    ("a?b#c", "a%3Fb%23c"),
-    ("Münchner Kindl", "M%C3%BCnchner%20Kindl"),
-    ("..", "%2E%2E"),
-])
+@pytest.mark.parametrize(
+    ("tc", "segment"),
+    [
+        ("family_outings_munich", "family_outings_munich"),
+        ("AC/DC fans", "AC%2FDC%20fans"),
+        ("100% locals", "100%25%20locals"),
+        ("Rock & Roll", "Rock%20%26%20Roll"),
+        ("a?b#c", "a%3Fb%23c"),
+        ("Münchner Kindl", "M%C3%BCnchner%20Kindl"),
+        ("..", "%2E%2E"),
+    ],
+)
 @respx.mock
 async def test_customer_list_encodes_tc_as_one_segment_never_slugified(client, tc, segment):
     route = respx.get(url__regex=r".*/customer_list$").respond(200, content=b"a,b\n1,2\n")
@@ -189,23 +205,31 @@ async def test_export_goes_to_the_data_integrations_layer(client):
     route = respx.post("http://integrations.test/exports").respond(202, json={"id": "x1"})
     from app.upstream.models import ExportPayload
 
-    answer = await client.create_export(CTX, ExportPayload(
-        crm_name="hubspot", secret_id="s", container_name="c", packageId="1", tc="AC/DC fans"))
+    answer = await client.create_export(
+        CTX,
+        ExportPayload(crm_name="hubspot", secret_id="s", container_name="c", packageId="1", tc="AC/DC fans"),
+    )
     assert answer == {"id": "x1"}
     import json
 
     assert json.loads(route.calls.last.request.content) == {
-        "crm_name": "hubspot", "secret_id": "s", "container_name": "c", "packageId": "1",
-        "tc": "AC/DC fans"}
+        "crm_name": "hubspot",
+        "secret_id": "s",
+        "container_name": "c",
+        "packageId": "1",
+        "tc": "AC/DC fans",
+    }
 
 
 @respx.mock
 async def test_merge_without_an_id_in_the_answer_finds_the_package_by_merge_id(client):
     respx.post(f"{BASE}/package_builder/packages/merge").respond(200, content=b"")
-    respx.get(f"{BASE}/package_builder/packages/").respond(json=[
-        {"id": "7", "status": "DONE", "merge_id": None},
-        {"id": "9", "status": "INITIALIZING", "merge_id": "123_456"},
-    ])
+    respx.get(f"{BASE}/package_builder/packages/").respond(
+        json=[
+            {"id": "7", "status": "DONE", "merge_id": None},
+            {"id": "9", "status": "INITIALIZING", "merge_id": "123_456"},
+        ]
+    )
     assert (await client.merge_packages(CTX, ["123", "456"])).id == "9"
 
 
@@ -226,6 +250,7 @@ async def test_create_without_any_id_is_502(client):
 @respx.mock
 async def test_same_origin_redirects_are_followed(client):
     respx.get(f"{BASE}/package_builder/packages/").respond(
-        307, headers={"Location": f"{BASE}/package_builder/packages"})
+        307, headers={"Location": f"{BASE}/package_builder/packages"}
+    )
     respx.get(f"{BASE}/package_builder/packages").respond(json=[{"id": "1", "status": "DONE"}])
     assert [p.id for p in await client.list_packages(CTX)] == ["1"]

@@ -37,8 +37,7 @@ def private_api(private_env: dict[str, str]) -> Iterator[ApiServer]:
 
 
 def client_for(api: ManagedProcess, partner: str) -> httpx.AsyncClient:
-    headers = {"Authorization": f"Bearer {make_token(partners=[partner])}",
-               "X-Preferred-Partner-Id": partner}
+    headers = {"Authorization": f"Bearer {make_token(partners=[partner])}", "X-Preferred-Partner-Id": partner}
     return httpx.AsyncClient(base_url=api.url, headers=headers, timeout=30)  # type: ignore[attr-defined]
 
 
@@ -62,8 +61,9 @@ def start_worker(private_env: dict[str, str]) -> Iterator[Callable[[], ManagedPr
     started: list[ManagedProcess] = []
 
     def start() -> ManagedProcess:
-        worker = ManagedProcess(f"worker-{uuid.uuid4().hex[:6]}", python_module("app", "worker"),
-                                env=private_env).start()
+        worker = ManagedProcess(
+            f"worker-{uuid.uuid4().hex[:6]}", python_module("app", "worker"), env=private_env
+        ).start()
         started.append(worker)
         return worker
 

@@ -41,9 +41,16 @@ class WebhookReceiver:
         self.url = f"http://127.0.0.1:{self.port}/hooks"
         self.deliveries: list[Delivery] = []
         self._arrived = asyncio.Condition()
-        self._server = uvicorn.Server(uvicorn.Config(self._app, host="127.0.0.1", port=self.port,
-                                                     log_level="warning", lifespan="off",
-                                                     interface="asgi3"))
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                self._app,
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                lifespan="off",
+                interface="asgi3",
+            )
+        )
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> WebhookReceiver:
@@ -76,16 +83,17 @@ class WebhookReceiver:
             self._arrived.notify_all()
 
 
-async def register_webhook(api: httpx.AsyncClient, url: str, event_types: list[str]
-                           ) -> dict[str, Any]:
-    response = await api.post("/v1/webhooks", json={"url": url, "event_types": event_types,
-                                                    "description": "watch tests"})
+async def register_webhook(api: httpx.AsyncClient, url: str, event_types: list[str]) -> dict[str, Any]:
+    response = await api.post(
+        "/v1/webhooks", json={"url": url, "event_types": event_types, "description": "watch tests"}
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
 
-async def wait_until(condition: Callable[[], Awaitable[bool]], deadline_s: float = 30,
-                     what: str = "condition") -> None:
+async def wait_until(
+    condition: Callable[[], Awaitable[bool]], deadline_s: float = 30, what: str = "condition"
+) -> None:
     """Bounded polling of an observable condition that has no event to await."""
     loop = asyncio.get_running_loop()
     end = loop.time() + deadline_s

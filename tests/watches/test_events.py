@@ -19,11 +19,18 @@ async def watches_closed(store, partner: str) -> bool:
     return not await store.exists(redis_keys.watch_set(partner))
 
 
-async def test_each_terminal_status_reaches_the_partner_once(papi, sim, store, start_worker,
-                                                            receiver, partner):
+async def test_each_terminal_status_reaches_the_partner_once(
+    papi, sim, store, start_worker, receiver, partner
+):
     endpoint = await register_webhook(papi, receiver.url, ALL_EVENTS)
-    done = await make_package(sim, partner, "INPROGRESS", clusters=["family outings", "jazz"],
-                              customers_per_cluster=40, merge_id="1001_1002")
+    done = await make_package(
+        sim,
+        partner,
+        "INPROGRESS",
+        clusters=["family outings", "jazz"],
+        customers_per_cluster=40,
+        merge_id="1001_1002",
+    )
     failed = await make_package(sim, partner, "INITIALIZING")
     expired = await make_package(sim, partner, "INPROGRESS")
     for package in (done, failed, expired):
@@ -38,8 +45,10 @@ async def test_each_terminal_status_reaches_the_partner_once(papi, sim, store, s
     payloads = {p["data"]["package_id"]: p for p in receiver.verified(endpoint["secret"])}
     assert len(receiver.deliveries) == 3 and len({d.webhook_id for d in receiver.deliveries}) == 3
     assert {pid: p["type"] for pid, p in payloads.items()} == {
-        done["id"]: "package.done", failed["id"]: "package.failed",
-        expired["id"]: "package.expired"}
+        done["id"]: "package.done",
+        failed["id"]: "package.failed",
+        expired["id"]: "package.expired",
+    }
     data = payloads[done["id"]]["data"]
     assert data["partner_id"] == partner and data["status"] == "DONE"
     assert data["title"] == done["title"]
@@ -50,8 +59,7 @@ async def test_each_terminal_status_reaches_the_partner_once(papi, sim, store, s
     assert payloads[failed["id"]]["data"]["clusters"] == []
 
 
-async def test_each_regenerated_build_is_announced_again(papi, sim, store, start_worker,
-                                                         receiver, partner):
+async def test_each_regenerated_build_is_announced_again(papi, sim, store, start_worker, receiver, partner):
     endpoint = await register_webhook(papi, receiver.url, ["package.done"])
     package = await make_package(sim, partner, "EXPIRED")
     start_worker()
@@ -67,8 +75,7 @@ async def test_each_regenerated_build_is_announced_again(papi, sim, store, start
     assert len({d.webhook_id for d in receiver.deliveries}) == 2, "two builds, two events"
 
 
-async def test_two_workers_deliver_each_event_once(papi, sim, store, start_worker, receiver,
-                                                   partner):
+async def test_two_workers_deliver_each_event_once(papi, sim, store, start_worker, receiver, partner):
     await register_webhook(papi, receiver.url, ALL_EVENTS)
     packages = [await make_package(sim, partner, "INPROGRESS") for _ in range(10)]
     for package in packages:
@@ -85,8 +92,7 @@ async def test_two_workers_deliver_each_event_once(papi, sim, store, start_worke
     assert len({d.webhook_id for d in receiver.deliveries}) == len(packages)
 
 
-async def test_sigkilled_worker_loses_no_event(papi, sim, store, start_worker, receiver,
-                                               partner):
+async def test_sigkilled_worker_loses_no_event(papi, sim, store, start_worker, receiver, partner):
     """20 builds in flight, the worker killed without any cleanup, a new one started:
     every build's event still arrives, one webhook id per event."""
     await register_webhook(papi, receiver.url, ALL_EVENTS)

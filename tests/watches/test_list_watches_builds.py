@@ -10,7 +10,8 @@ from tests.watches.support import wait_until
 
 
 async def test_listing_a_build_started_elsewhere_watches_it_to_the_end(
-        api, sim, partner, redis, worker_process):
+    api, sim, partner, redis, worker_process
+):
     elsewhere = await make_package(sim, partner, "INPROGRESS", progress=30)
     finished = await make_package(sim, partner, "DONE")
     assert (await api.get("/v1/packages")).status_code == 200

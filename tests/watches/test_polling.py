@@ -30,12 +30,13 @@ async def polls(store, partner: str) -> int:
     return int(await store.hget(redis_keys.watch_poll_stats(partner), "polls") or 0)
 
 
-async def test_one_list_call_per_poll_covers_every_watch_of_a_partner(
-        private_api, sim, store, start_worker):
+async def test_one_list_call_per_poll_covers_every_watch_of_a_partner(private_api, sim, store, start_worker):
     """1 watch and 20 watches cost the same: one list call per poll, no per-package GET."""
     one, twenty = f"p-one-{uuid.uuid4().hex[:8]}", f"p-many-{uuid.uuid4().hex[:8]}"
-    packages = {one: await open_watches(private_api, sim, one, 1),
-                twenty: await open_watches(private_api, sim, twenty, 20)}
+    packages = {
+        one: await open_watches(private_api, sim, one, 1),
+        twenty: await open_watches(private_api, sim, twenty, 20),
+    }
     before = {p: await upstream_calls(sim, p) for p in packages}
     start_worker()
 
@@ -69,7 +70,8 @@ async def next_record(pubsub) -> dict:
 
 
 async def test_every_status_change_is_published_with_an_increasing_seq(
-        private_api, sim, store, start_worker, partner):
+    private_api, sim, store, start_worker, partner
+):
     [package_id] = await open_watches(private_api, sim, partner, 1)
     channel = redis_keys.status_channel(partner, package_id)
     async with store.pubsub() as pubsub:
@@ -78,11 +80,17 @@ async def test_every_status_change_is_published_with_an_increasing_seq(
         records = []
         for status, progress in (("INPROGRESS", 60), ("INPROGRESS", 90), ("DONE", None)):
             await force_status(sim, package_id, status, progress)
-            while not records or records[-1]["status"] != status or (
-                    progress is not None and records[-1]["progress"] != progress):
+            while (
+                not records
+                or records[-1]["status"] != status
+                or (progress is not None and records[-1]["progress"] != progress)
+            ):
                 records.append(await next_record(pubsub))
     assert [(r["status"], r["progress"]) for r in records][-3:] == [
-        ("INPROGRESS", 60), ("INPROGRESS", 90), ("DONE", 100)]
+        ("INPROGRESS", 60),
+        ("INPROGRESS", 90),
+        ("DONE", 100),
+    ]
     seqs = [r["seq"] for r in records]
     assert seqs == sorted(set(seqs))
     stored = json.loads(await store.get(redis_keys.package_status(partner, package_id)))
@@ -90,7 +98,8 @@ async def test_every_status_change_is_published_with_an_increasing_seq(
 
 
 async def test_a_watched_package_that_no_longer_exists_is_given_up(
-        private_api, sim, store, start_worker, partner):
+    private_api, sim, store, start_worker, partner
+):
     """Missing from the list a few times, then one GET: 404 closes the watch, no event."""
     await make_package(sim, partner, "DONE")  # the partner exists upstream
     registry = WatchRegistry(store)

@@ -9,7 +9,6 @@ from tests.watches.support import wait_until
 BODY = {"title": "Munich shows Q3", "event_ids": [12345], "targeting_mode": "lookalike"}
 
 
-
 async def test_watch_of_a_package_created_elsewhere_opens_one_watch(api, sim, partner, redis):
     package = await make_package(sim, partner, "INPROGRESS", progress=30)
     first = await api.post(f"/v1/packages/{package['id']}/watch")
@@ -38,8 +37,7 @@ async def test_create_records_the_watch_before_answering(api, partner, redis):
     assert watch is not None and '"reason":"create"' in watch.replace(" ", "")
 
 
-async def test_a_build_already_announced_is_not_watched_again(api, sim, partner, redis,
-                                                              worker_process):
+async def test_a_build_already_announced_is_not_watched_again(api, sim, partner, redis, worker_process):
     package = await make_package(sim, partner, "DONE")
     assert (await api.post(f"/v1/packages/{package['id']}/watch")).json()["watching"] is True
 

@@ -47,8 +47,16 @@ class Receiver:
         self._requests: dict[str, list[Received]] = {}
         self._arrived = asyncio.Condition()
 
-    def hook(self, *, fail_times: int = 0, fail_status: int = 500, answers: list[int] | None = None,
-             then: int = 200, headers: dict[str, str] | None = None, delay_s: float = 0.0) -> str:
+    def hook(
+        self,
+        *,
+        fail_times: int = 0,
+        fail_status: int = 500,
+        answers: list[int] | None = None,
+        then: int = 200,
+        headers: dict[str, str] | None = None,
+        delay_s: float = 0.0,
+    ) -> str:
         """A fresh URL on this receiver with its own script."""
         path = f"/hooks/{uuid.uuid4().hex}"
         script_answers = list(answers) if answers is not None else [fail_status] * fail_times
@@ -104,8 +112,7 @@ async def running_receiver():  # type: ignore[no-untyped-def]
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     receiver = Receiver(sock.getsockname()[1])
-    server = _Server(uvicorn.Config(receiver, log_level="warning", lifespan="off",
-                                    access_log=False))
+    server = _Server(uvicorn.Config(receiver, log_level="warning", lifespan="off", access_log=False))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         yield receiver

@@ -17,8 +17,9 @@ from app.webhooks.store import WebhookStore
 T = TypeVar("T")
 
 
-async def register(api: httpx.AsyncClient, url: str,
-                   event_types: list[str] | None = None, **fields: Any) -> dict[str, Any]:
+async def register(
+    api: httpx.AsyncClient, url: str, event_types: list[str] | None = None, **fields: Any
+) -> dict[str, Any]:
     """Register an endpoint; the answer carries its secret."""
     body = {"url": url, "event_types": event_types or ["package.done", "package.failed"], **fields}
     response = await api.post("/v1/webhooks", json=body)
@@ -26,8 +27,9 @@ async def register(api: httpx.AsyncClient, url: str,
     return response.json()
 
 
-async def eventually(probe: Callable[[], Awaitable[T]], until: Callable[[T], bool], *,
-                     deadline_s: float = 20.0) -> T:
+async def eventually(
+    probe: Callable[[], Awaitable[T]], until: Callable[[T], bool], *, deadline_s: float = 20.0
+) -> T:
     """Poll an observable condition (no event exists for it) until it holds or time is up."""
     loop = asyncio.get_running_loop()
     end = loop.time() + deadline_s
@@ -45,8 +47,9 @@ async def deliveries(api: httpx.AsyncClient, endpoint_id: str, **params: Any) ->
     return items
 
 
-async def settled_delivery(api: httpx.AsyncClient, endpoint_id: str, delivery_id: str,
-                           **criteria: Any) -> dict[str, Any]:
+async def settled_delivery(
+    api: httpx.AsyncClient, endpoint_id: str, delivery_id: str, **criteria: Any
+) -> dict[str, Any]:
     """The delivery once it is no longer pending (or matches ``criteria``)."""
 
     async def probe() -> dict[str, Any]:
@@ -65,21 +68,35 @@ async def settled_delivery(api: httpx.AsyncClient, endpoint_id: str, delivery_id
 
 def package_event(partner: str, status: str, package_id: str = "4711") -> dict[str, Any]:
     """``data`` of a package event as the watch emits it."""
-    return {"package_id": package_id, "partner_id": partner, "status": status,
-            "title": "Munich Q3", "clusters": [{"tc": "rock", "customers": 120}],
-            "results_url": f"http://127.0.0.1:8000/v1/packages/{package_id}"}
+    return {
+        "package_id": package_id,
+        "partner_id": partner,
+        "status": status,
+        "title": "Munich Q3",
+        "clusters": [{"tc": "rock", "customers": 120}],
+        "results_url": f"http://127.0.0.1:8000/v1/packages/{package_id}",
+    }
 
 
-async def stored_delivery(store: Redis, partner: str, endpoint_id: str, event_key: str, *,
-                          due_in_s: float) -> tuple[str, str]:
+async def stored_delivery(
+    store: Redis, partner: str, endpoint_id: str, event_key: str, *, due_in_s: float
+) -> tuple[str, str]:
     """A delivery written straight to Redis with no job queued (as after a crash), due in
     ``due_in_s``; a delivery not yet due is left alone by the worker's sweep.
     Returns (delivery id, webhook-id)."""
     now = time.time()
     delivery_id, msg_id = delivery_ids(endpoint_id, event_key)
-    record = DeliveryRecord(id=delivery_id, partner_id=partner, endpoint_id=endpoint_id,
-                            msg_id=msg_id, event_type="package.done", event_key=event_key,
-                            body=event_body("package.done", {"package_id": "1"}, now),
-                            next_attempt_at=now + due_in_s, created_at=now, updated_at=now)
+    record = DeliveryRecord(
+        id=delivery_id,
+        partner_id=partner,
+        endpoint_id=endpoint_id,
+        msg_id=msg_id,
+        event_type="package.done",
+        event_key=event_key,
+        body=event_body("package.done", {"package_id": "1"}, now),
+        next_attempt_at=now + due_in_s,
+        created_at=now,
+        updated_at=now,
+    )
     assert await WebhookStore(store).create_delivery(record)
     return delivery_id, msg_id

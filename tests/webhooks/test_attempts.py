@@ -62,28 +62,26 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 
 async def test_a_429_with_retry_after_reports_it(receiver: Receiver, client: httpx.AsyncClient):
     url = receiver.hook(then=429, headers={"retry-after": "42"})
-    result = await send(client, url, msg_id="msg_1", body=b"{}", signing_secrets=[new_secret()],
-                        timeout_s=5)
+    result = await send(client, url, msg_id="msg_1", body=b"{}", signing_secrets=[new_secret()], timeout_s=5)
     assert result.status_code == 429 and result.retry_after_s == 42 and not result.succeeded
 
 
 async def test_a_slow_receiver_is_a_timed_out_attempt(receiver: Receiver, client: httpx.AsyncClient):
     url = receiver.hook(delay_s=2.0)
-    result = await send(client, url, msg_id="msg_1", body=b"{}", signing_secrets=[new_secret()],
-                        timeout_s=0.3)
+    result = await send(
+        client, url, msg_id="msg_1", body=b"{}", signing_secrets=[new_secret()], timeout_s=0.3
+    )
     assert result.status_code is None and "timed out" in (result.error or "")
 
 
 async def test_response_body_is_kept_to_its_first_2_kb(receiver: Receiver, client: httpx.AsyncClient):
     url = receiver.hook(then=500)
-    result = await send(client, url, msg_id="msg_1", body=b"{}", signing_secrets=[new_secret()],
-                        timeout_s=5)
+    result = await send(client, url, msg_id="msg_1", body=b"{}", signing_secrets=[new_secret()], timeout_s=5)
     assert result.response_body is not None and result.response_body.startswith("answer 500")
     assert len(result.response_body.encode()) <= 2048
 
 
-async def test_guarded_connection_goes_to_the_checked_address_and_keeps_the_host(
-        receiver: Receiver):
+async def test_guarded_connection_goes_to_the_checked_address_and_keeps_the_host(receiver: Receiver):
     """With a policy that allows loopback, 'localhost' is resolved by the guard, checked, and
     connected to by address, while the request still names the host it was sent to."""
     checked: list[tuple[str, list[str]]] = []
@@ -110,8 +108,18 @@ async def test_an_attempt_run_twice_is_sent_once(api, partner, receiver: Receive
     client = make_webhook_client(settings)
     try:
         for _ in range(2):
-            assert await attempt_delivery(WebhookStore(store), client, settings, partner_id=partner,
-                                          delivery_id=delivery_id, round_=1, attempt=1) is None
+            assert (
+                await attempt_delivery(
+                    WebhookStore(store),
+                    client,
+                    settings,
+                    partner_id=partner,
+                    delivery_id=delivery_id,
+                    round_=1,
+                    attempt=1,
+                )
+                is None
+            )
     finally:
         await client.aclose()
     assert len(receiver.received(url)) == 1

@@ -29,13 +29,21 @@ def verified(secret: str, request) -> dict:
 
 
 async def test_done_and_failed_events_reach_the_receiver_signed(
-        api, partner, receiver: Receiver, store, queue, worker_process):
+    api, partner, receiver: Receiver, store, queue, worker_process
+):
     url = receiver.hook()
     endpoint = await register(api, url)
-    for number, (event_type, status) in enumerate([("package.done", "DONE"),
-                                                   ("package.failed", "FAILED")], start=1):
-        created = await dispatch_event(store, queue, partner_id=partner, event_type=event_type,
-                                       event_key=f"pkg-1:{status}", data=package_event(partner, status))
+    for number, (event_type, status) in enumerate(
+        [("package.done", "DONE"), ("package.failed", "FAILED")], start=1
+    ):
+        created = await dispatch_event(
+            store,
+            queue,
+            partner_id=partner,
+            event_type=event_type,
+            event_key=f"pkg-1:{status}",
+            data=package_event(partner, status),
+        )
         assert created == 1
         request = (await receiver.wait_for(url, number))[-1]
         payload = verified(endpoint["secret"], request)
@@ -49,28 +57,73 @@ async def test_done_and_failed_events_reach_the_receiver_signed(
 
 
 async def test_endpoint_receives_only_its_event_types_and_only_its_partners(
-        api, partner, receiver: Receiver, store, queue, worker_process):
+    api, partner, receiver: Receiver, store, queue, worker_process
+):
     failed_only = receiver.hook()
     await register(api, failed_only, event_types=["package.failed"])
-    assert await dispatch_event(store, queue, partner_id=partner, event_type="package.done",
-                                event_key="pkg-2:DONE", data=package_event(partner, "DONE")) == 0
-    assert await dispatch_event(store, queue, partner_id="someone-else", event_type="package.failed",
-                                event_key="pkg-2:FAILED", data={}) == 0
-    assert await dispatch_event(store, queue, partner_id=partner, event_type="package.failed",
-                                event_key="pkg-2:FAILED", data=package_event(partner, "FAILED")) == 1
+    assert (
+        await dispatch_event(
+            store,
+            queue,
+            partner_id=partner,
+            event_type="package.done",
+            event_key="pkg-2:DONE",
+            data=package_event(partner, "DONE"),
+        )
+        == 0
+    )
+    assert (
+        await dispatch_event(
+            store,
+            queue,
+            partner_id="someone-else",
+            event_type="package.failed",
+            event_key="pkg-2:FAILED",
+            data={},
+        )
+        == 0
+    )
+    assert (
+        await dispatch_event(
+            store,
+            queue,
+            partner_id=partner,
+            event_type="package.failed",
+            event_key="pkg-2:FAILED",
+            data=package_event(partner, "FAILED"),
+        )
+        == 1
+    )
     request = (await receiver.wait_for(failed_only, 1))[0]
     assert json.loads(request.body)["type"] == "package.failed"
 
 
 async def test_dispatching_one_event_twice_delivers_it_once(
-        api, partner, receiver: Receiver, store, queue, worker_process):
+    api, partner, receiver: Receiver, store, queue, worker_process
+):
     url = receiver.hook()
     endpoint = await register(api, url)
-    first, second = await asyncio.gather(*[
-        dispatch_event(store, queue, partner_id=partner, event_type="package.done",
-                       event_key="pkg-3:DONE", data=package_event(partner, "DONE")) for _ in range(2)])
-    again = await dispatch_event(store, queue, partner_id=partner, event_type="package.done",
-                                 event_key="pkg-3:DONE", data=package_event(partner, "DONE"))
+    first, second = await asyncio.gather(
+        *[
+            dispatch_event(
+                store,
+                queue,
+                partner_id=partner,
+                event_type="package.done",
+                event_key="pkg-3:DONE",
+                data=package_event(partner, "DONE"),
+            )
+            for _ in range(2)
+        ]
+    )
+    again = await dispatch_event(
+        store,
+        queue,
+        partner_id=partner,
+        event_type="package.done",
+        event_key="pkg-3:DONE",
+        data=package_event(partner, "DONE"),
+    )
     assert sorted([first, second, again]) == [0, 0, 1]
     [delivery] = await deliveries(api, endpoint["id"])
     delivery = await settled_delivery(api, endpoint["id"], delivery["id"])
@@ -81,16 +134,27 @@ async def test_dispatching_one_event_twice_delivers_it_once(
 async def test_a_disabled_endpoint_gets_no_deliveries(api, partner, receiver: Receiver, store, queue):
     endpoint = await register(api, receiver.hook())
     await api.patch(f"/v1/webhooks/{endpoint['id']}", json={"enabled": False})
-    assert await dispatch_event(store, queue, partner_id=partner, event_type="package.done",
-                                event_key="pkg-4:DONE", data={}) == 0
+    assert (
+        await dispatch_event(
+            store, queue, partner_id=partner, event_type="package.done", event_key="pkg-4:DONE", data={}
+        )
+        == 0
+    )
 
 
 async def test_receiver_failing_twice_gets_the_third_attempt_with_the_same_webhook_id(
-        api, partner, receiver: Receiver, store, queue, worker_process):
+    api, partner, receiver: Receiver, store, queue, worker_process
+):
     url = receiver.hook(fail_times=2, fail_status=500)
     endpoint = await register(api, url)
-    await dispatch_event(store, queue, partner_id=partner, event_type="package.done",
-                         event_key="pkg-5:DONE", data=package_event(partner, "DONE"))
+    await dispatch_event(
+        store,
+        queue,
+        partner_id=partner,
+        event_type="package.done",
+        event_key="pkg-5:DONE",
+        data=package_event(partner, "DONE"),
+    )
     requests = await receiver.wait_for(url, 3)
     assert len({r.headers["webhook-id"] for r in requests}) == 1
     assert len({r.body for r in requests}) == 1  # the same bytes every time
@@ -102,7 +166,10 @@ async def test_receiver_failing_twice_gets_the_third_attempt_with_the_same_webho
     assert delivery["message_id"] == requests[0].headers["webhook-id"]
     attempts = delivery["attempts"]
     assert [(a["number"], a["outcome"], a["status_code"]) for a in attempts] == [
-        (1, "failed", 500), (2, "failed", 500), (3, "succeeded", 200)]
+        (1, "failed", 500),
+        (2, "failed", 500),
+        (3, "succeeded", 200),
+    ]
     assert all(a["latency_ms"] is not None and a["at"] for a in attempts)
     assert attempts[0]["error"] == "HTTP 500" and attempts[0]["next_attempt_in_s"] > 0
     assert attempts[0]["response_body"].startswith("answer 500")
@@ -112,11 +179,18 @@ async def test_receiver_failing_twice_gets_the_third_attempt_with_the_same_webho
 
 
 async def test_delivery_fails_after_the_last_scheduled_attempt(
-        api, partner, receiver: Receiver, store, queue, worker_process):
+    api, partner, receiver: Receiver, store, queue, worker_process
+):
     url = receiver.hook(then=503)
     endpoint = await register(api, url)
-    await dispatch_event(store, queue, partner_id=partner, event_type="package.failed",
-                         event_key="pkg-6:FAILED", data=package_event(partner, "FAILED"))
+    await dispatch_event(
+        store,
+        queue,
+        partner_id=partner,
+        event_type="package.failed",
+        event_key="pkg-6:FAILED",
+        data=package_event(partner, "FAILED"),
+    )
     [delivery] = await deliveries(api, endpoint["id"])
     delivery = await settled_delivery(api, endpoint["id"], delivery["id"])
     assert delivery["status"] == "failed" and "gave up after 4 attempts" in delivery["failure_reason"]
@@ -127,32 +201,39 @@ async def test_delivery_fails_after_the_last_scheduled_attempt(
 
 
 async def test_410_gone_disables_the_endpoint_at_once(
-        api, partner, receiver: Receiver, store, queue, worker_process):
+    api, partner, receiver: Receiver, store, queue, worker_process
+):
     url = receiver.hook(then=410)
     endpoint = await register(api, url)
-    await dispatch_event(store, queue, partner_id=partner, event_type="package.done",
-                         event_key="pkg-7:DONE", data={})
+    await dispatch_event(
+        store, queue, partner_id=partner, event_type="package.done", event_key="pkg-7:DONE", data={}
+    )
     [delivery] = await deliveries(api, endpoint["id"])
     delivery = await settled_delivery(api, endpoint["id"], delivery["id"])
     assert delivery["status"] == "failed" and "410" in delivery["failure_reason"]
     assert [a["status_code"] for a in delivery["attempts"]] == [410]
     shown = (await api.get(f"/v1/webhooks/{endpoint['id']}")).json()
     assert not shown["enabled"] and "410" in shown["disabled_reason"]
-    assert await dispatch_event(store, queue, partner_id=partner, event_type="package.done",
-                                event_key="pkg-7b:DONE", data={}) == 0
+    assert (
+        await dispatch_event(
+            store, queue, partner_id=partner, event_type="package.done", event_key="pkg-7b:DONE", data={}
+        )
+        == 0
+    )
     enabled = (await api.patch(f"/v1/webhooks/{endpoint['id']}", json={"enabled": True})).json()
     assert enabled["enabled"] and enabled["disabled_reason"] is None
 
 
 async def test_endpoint_failing_for_longer_than_the_limit_is_disabled(
-        api, partner, receiver: Receiver, store, queue, worker_process):
+    api, partner, receiver: Receiver, store, queue, worker_process
+):
     url = receiver.hook(then=500)
     endpoint = await register(api, url)
     six_days_ago = time.time() - 6 * 24 * 3600  # the streak began before the default 5-day limit
-    await WebhookStore(store).update_endpoint(partner, endpoint["id"],
-                                              {"failing_since": repr(six_days_ago)})
-    await dispatch_event(store, queue, partner_id=partner, event_type="package.done",
-                         event_key="pkg-8:DONE", data={})
+    await WebhookStore(store).update_endpoint(partner, endpoint["id"], {"failing_since": repr(six_days_ago)})
+    await dispatch_event(
+        store, queue, partner_id=partner, event_type="package.done", event_key="pkg-8:DONE", data={}
+    )
     [delivery] = await deliveries(api, endpoint["id"])
     delivery = await settled_delivery(api, endpoint["id"], delivery["id"])
     assert delivery["status"] == "failed" and delivery["failure_reason"] == "endpoint is disabled"
@@ -163,8 +244,7 @@ async def test_endpoint_failing_for_longer_than_the_limit_is_disabled(
     assert enabled["enabled"] and enabled["failing_since"] is None
 
 
-async def test_redirects_are_failures_and_never_followed(
-        api, partner, receiver: Receiver, worker_process):
+async def test_redirects_are_failures_and_never_followed(api, partner, receiver: Receiver, worker_process):
     target = receiver.hook()
     url = receiver.hook(answers=[307], headers={"location": target})
     endpoint = await register(api, url)
@@ -177,7 +257,8 @@ async def test_redirects_are_failures_and_never_followed(
 
 
 async def test_send_test_webhook_delivers_a_webhook_test_event(
-        api, partner, receiver: Receiver, worker_process):
+    api, partner, receiver: Receiver, worker_process
+):
     url = receiver.hook()
     endpoint = await register(api, url, event_types=["package.expired"])
     response = await api.post(f"/v1/webhooks/{endpoint['id']}/test")
@@ -201,11 +282,18 @@ async def test_after_rotation_both_secrets_sign(api, partner, receiver: Receiver
 
 
 async def test_redeliver_sends_again_with_the_same_webhook_id(
-        api, partner, receiver: Receiver, store, queue, worker_process):
+    api, partner, receiver: Receiver, store, queue, worker_process
+):
     url = receiver.hook()
     endpoint = await register(api, url)
-    await dispatch_event(store, queue, partner_id=partner, event_type="package.done",
-                         event_key="pkg-9:DONE", data=package_event(partner, "DONE"))
+    await dispatch_event(
+        store,
+        queue,
+        partner_id=partner,
+        event_type="package.done",
+        event_key="pkg-9:DONE",
+        data=package_event(partner, "DONE"),
+    )
     first = (await receiver.wait_for(url, 1))[0]
     [delivery] = await deliveries(api, endpoint["id"])
     await settled_delivery(api, endpoint["id"], delivery["id"])
@@ -226,24 +314,28 @@ async def test_redeliver_of_an_unknown_delivery_is_404(api, receiver: Receiver):
 
 
 async def test_deliveries_are_listed_newest_first_page_by_page(
-        api, partner, receiver: Receiver, worker_process):
+    api, partner, receiver: Receiver, worker_process
+):
     endpoint = await register(api, receiver.hook())
     sent = [(await api.post(f"/v1/webhooks/{endpoint['id']}/test")).json()["id"] for _ in range(3)]
     page = (await api.get(f"/v1/webhooks/{endpoint['id']}/deliveries", params={"limit": 2})).json()
     assert [d["id"] for d in page["items"]] == sent[::-1][:2] and page["next_cursor"]
-    rest = (await api.get(f"/v1/webhooks/{endpoint['id']}/deliveries",
-                          params={"limit": 2, "cursor": page["next_cursor"]})).json()
+    rest = (
+        await api.get(
+            f"/v1/webhooks/{endpoint['id']}/deliveries", params={"limit": 2, "cursor": page["next_cursor"]}
+        )
+    ).json()
     assert [d["id"] for d in rest["items"]] == sent[:1] and rest["next_cursor"] is None
     bad = await api.get(f"/v1/webhooks/{endpoint['id']}/deliveries", params={"cursor": "nonsense!"})
     assert bad.status_code == 422
 
 
 async def test_sweep_enqueues_a_pending_delivery_whose_job_was_lost(
-        api, partner, receiver: Receiver, store, queue, worker_process):
+    api, partner, receiver: Receiver, store, queue, worker_process
+):
     url = receiver.hook()
     endpoint = await register(api, url)
-    delivery_id, msg_id = await stored_delivery(store, partner, endpoint["id"], "pkg-10:DONE",
-                                                due_in_s=0)
+    delivery_id, msg_id = await stored_delivery(store, partner, endpoint["id"], "pkg-10:DONE", due_in_s=0)
     assert await reschedule_due_deliveries(WebhookStore(store), queue, now=time.time()) >= 1
     request = (await receiver.wait_for(url, 1))[0]
     assert request.headers["webhook-id"] == msg_id

@@ -16,17 +16,24 @@ from tests.webhooks.support import register
 @pytest.fixture
 async def other_partner(api: httpx.AsyncClient) -> httpx.AsyncClient:
     """The same API, acting for another partner."""
-    headers = {"Authorization": f"Bearer {make_token(partners=['*'])}",
-               "X-Preferred-Partner-Id": "another-partner"}
+    headers = {
+        "Authorization": f"Bearer {make_token(partners=['*'])}",
+        "X-Preferred-Partner-Id": "another-partner",
+    }
     async with httpx.AsyncClient(base_url=api.base_url, headers=headers, timeout=30) as client:
         yield client
 
 
 async def test_create_returns_the_endpoint_with_its_secret_once(api, receiver: Receiver):
     url = receiver.hook()
-    response = await api.post("/v1/webhooks", json={
-        "url": url, "event_types": ["package.done", "package.done", "package.expired"],
-        "description": "CRM sync"})
+    response = await api.post(
+        "/v1/webhooks",
+        json={
+            "url": url,
+            "event_types": ["package.done", "package.done", "package.expired"],
+            "description": "CRM sync",
+        },
+    )
     assert response.status_code == 201, response.text
     endpoint = response.json()
     assert endpoint["id"].startswith("ep_")
@@ -42,15 +49,18 @@ async def test_create_returns_the_endpoint_with_its_secret_once(api, receiver: R
     assert endpoint["secret"] not in (await api.get("/v1/webhooks")).text
 
 
-@pytest.mark.parametrize("body", [
-    {"url": "http://127.0.0.1/x", "event_types": []},
-    {"url": "http://127.0.0.1/x", "event_types": ["package.started"]},
-    {"url": "http://127.0.0.1/x"},
-    {"event_types": ["package.done"]},
-    {"url": "http://127.0.0.1/x", "event_types": ["package.done"], "secret": "whsec_mine"},
-    {"url": "ftp://127.0.0.1/x", "event_types": ["package.done"]},
-    {"url": "http://127.0.0.1/x", "event_types": ["package.done"], "description": "x" * 501},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"url": "http://127.0.0.1/x", "event_types": []},
+        {"url": "http://127.0.0.1/x", "event_types": ["package.started"]},
+        {"url": "http://127.0.0.1/x"},
+        {"event_types": ["package.done"]},
+        {"url": "http://127.0.0.1/x", "event_types": ["package.done"], "secret": "whsec_mine"},
+        {"url": "ftp://127.0.0.1/x", "event_types": ["package.done"]},
+        {"url": "http://127.0.0.1/x", "event_types": ["package.done"], "description": "x" * 501},
+    ],
+)
 async def test_invalid_registrations_are_422_problems(api, body):
     response = await api.post("/v1/webhooks", json=body)
     assert response.status_code == 422, response.text
@@ -61,8 +71,9 @@ async def test_invalid_registrations_are_422_problems(api, body):
 async def test_patch_changes_only_the_given_fields(api, receiver: Receiver):
     endpoint = await register(api, receiver.hook(), description="first")
     new_url = receiver.hook()
-    response = await api.patch(f"/v1/webhooks/{endpoint['id']}",
-                               json={"url": new_url, "event_types": ["package.failed"]})
+    response = await api.patch(
+        f"/v1/webhooks/{endpoint['id']}", json={"url": new_url, "event_types": ["package.failed"]}
+    )
     assert response.status_code == 200, response.text
     patched = response.json()
     assert patched["url"] == new_url and patched["event_types"] == ["package.failed"]
@@ -71,8 +82,16 @@ async def test_patch_changes_only_the_given_fields(api, receiver: Receiver):
     assert cleared["description"] is None
 
 
-@pytest.mark.parametrize("body", [{"url": None}, {"event_types": []}, {"enabled": None},
-                                  {"secret": "x"}, {"url": "http://a:b@127.0.0.1/"}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"url": None},
+        {"event_types": []},
+        {"enabled": None},
+        {"secret": "x"},
+        {"url": "http://a:b@127.0.0.1/"},
+    ],
+)
 async def test_invalid_patches_are_422(api, receiver: Receiver, body):
     endpoint = await register(api, receiver.hook())
     response = await api.patch(f"/v1/webhooks/{endpoint['id']}", json=body)
@@ -108,8 +127,14 @@ async def test_rotate_secret_returns_a_new_secret_and_the_overlap(api, receiver:
 
 @pytest.mark.parametrize("endpoint_id", ["ep_" + "0" * 32, "nope", "ep_../../x", "EP_" + "A" * 32])
 async def test_unknown_endpoints_are_404(api, endpoint_id):
-    for method, path in [("GET", ""), ("PATCH", ""), ("DELETE", ""), ("POST", "/rotate-secret"),
-                         ("POST", "/test"), ("GET", "/deliveries")]:
+    for method, path in [
+        ("GET", ""),
+        ("PATCH", ""),
+        ("DELETE", ""),
+        ("POST", "/rotate-secret"),
+        ("POST", "/test"),
+        ("GET", "/deliveries"),
+    ]:
         json = {} if method == "PATCH" else None
         response = await api.request(method, f"/v1/webhooks/{endpoint_id}{path}", json=json)
         assert response.status_code == 404, (method, path, response.text)
@@ -120,9 +145,15 @@ async def test_another_partners_endpoint_is_404_everywhere(api, other_partner, r
     endpoint = await register(api, receiver.hook())
     base = f"/v1/webhooks/{endpoint['id']}"
     delivery_id = (await api.post(f"{base}/test")).json()["id"]
-    for method, path in [("GET", ""), ("PATCH", ""), ("DELETE", ""), ("POST", "/rotate-secret"),
-                         ("POST", "/test"), ("GET", "/deliveries"),
-                         ("POST", f"/deliveries/{delivery_id}/redeliver")]:
+    for method, path in [
+        ("GET", ""),
+        ("PATCH", ""),
+        ("DELETE", ""),
+        ("POST", "/rotate-secret"),
+        ("POST", "/test"),
+        ("GET", "/deliveries"),
+        ("POST", f"/deliveries/{delivery_id}/redeliver"),
+    ]:
         json = {"enabled": False} if method == "PATCH" else None
         response = await other_partner.request(method, base + path, json=json)
         assert response.status_code == 404, (method, path, response.text)

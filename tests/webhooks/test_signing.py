@@ -14,8 +14,11 @@ BODY = b'{"type":"package.done","timestamp":"2026-11-05T10:00:00.000Z","data":{"
 
 
 def headers(signature: str, msg_id: str = "msg_1", timestamp: int | None = None) -> dict[str, str]:
-    return {"webhook-id": msg_id, "webhook-timestamp": str(timestamp or int(time.time())),
-            "webhook-signature": signature}
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp or int(time.time())),
+        "webhook-signature": signature,
+    }
 
 
 def test_secret_is_whsec_and_base64_of_at_least_24_random_bytes():

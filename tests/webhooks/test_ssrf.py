@@ -18,14 +18,28 @@ from tests.webhooks.receiver import Receiver
 from tests.webhooks.support import deliveries, register, stored_delivery
 
 BLOCKED = {
-    "127.0.0.1": "loopback", "127.8.9.10": "loopback", "10.1.2.3": "private",
-    "172.16.0.1": "private", "192.168.1.1": "private", "169.254.169.254": "cloud metadata",
-    "169.254.1.1": "link-local", "224.0.0.1": "multicast", "0.0.0.0": "unspecified",
-    "240.0.0.1": "reserved", "100.64.0.1": "not globally routable", "::1": "loopback",
-    "fe80::1": "link-local", "fc00::1": "private", "fd00:ec2::254": "cloud metadata",
-    "ff02::1": "multicast", "::": "unspecified", "::ffff:127.0.0.1": "loopback",
-    "::ffff:10.0.0.1": "private", "::ffff:169.254.169.254": "cloud metadata",
-    "2002:7f00:1::": "loopback", "64:ff9b::a00:1": "private",
+    "127.0.0.1": "loopback",
+    "127.8.9.10": "loopback",
+    "10.1.2.3": "private",
+    "172.16.0.1": "private",
+    "192.168.1.1": "private",
+    "169.254.169.254": "cloud metadata",
+    "169.254.1.1": "link-local",
+    "224.0.0.1": "multicast",
+    "0.0.0.0": "unspecified",
+    "240.0.0.1": "reserved",
+    "100.64.0.1": "not globally routable",
+    "::1": "loopback",
+    "fe80::1": "link-local",
+    "fc00::1": "private",
+    "fd00:ec2::254": "cloud metadata",
+    "ff02::1": "multicast",
+    "::": "unspecified",
+    "::ffff:127.0.0.1": "loopback",
+    "::ffff:10.0.0.1": "private",
+    "::ffff:169.254.169.254": "cloud metadata",
+    "2002:7f00:1::": "loopback",
+    "64:ff9b::a00:1": "private",
 }
 PUBLIC = ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8", "2a00:1450:4001::1"]
 
@@ -40,31 +54,37 @@ def test_public_addresses_are_allowed(address):
     assert blocked_reason(ipaddress.ip_address(address)) is None
 
 
-@pytest.mark.parametrize(("url", "message"), [
-    ("ftp://93.184.216.34/hook", "only http and https"),
-    ("file:///etc/passwd", "only http and https"),
-    ("javascript:alert(1)", "only http and https"),
-    ("http://user:secret@93.184.216.34/hook", "credentials"),
-    ("https://token@93.184.216.34/hook", "credentials"),
-    ("http:///hook", "no host"),
-    ("http://93.184.216.34:99999/", "malformed"),
-    ("http://93.184.216.34/a b", "whitespace"),
-])
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("ftp://93.184.216.34/hook", "only http and https"),
+        ("file:///etc/passwd", "only http and https"),
+        ("javascript:alert(1)", "only http and https"),
+        ("http://user:secret@93.184.216.34/hook", "credentials"),
+        ("https://token@93.184.216.34/hook", "credentials"),
+        ("http:///hook", "no host"),
+        ("http://93.184.216.34:99999/", "malformed"),
+        ("http://93.184.216.34/a b", "whitespace"),
+    ],
+)
 def test_url_shape_problems_are_named(url, message):
     problem = url_problem(url)
     assert problem is not None and message in problem
 
 
-@pytest.mark.parametrize(("url", "message"), [
-    ("http://localhost:8080/hook", "loopback"),
-    ("http://127.0.0.1/hook", "loopback"),
-    ("http://[::ffff:127.0.0.1]/hook", "loopback"),
-    ("http://2130706433/hook", "loopback"),  # 127.0.0.1 as one decimal number
-    ("http://169.254.169.254/latest/meta-data/", "cloud metadata"),
-    ("http://metadata.google.internal/computeMetadata/v1/", "cloud metadata"),
-    ("http://[fd00:ec2::254]/", "cloud metadata"),
-    ("https://10.0.0.1/hook", "private"),
-])
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://localhost:8080/hook", "loopback"),
+        ("http://127.0.0.1/hook", "loopback"),
+        ("http://[::ffff:127.0.0.1]/hook", "loopback"),
+        ("http://2130706433/hook", "loopback"),  # 127.0.0.1 as one decimal number
+        ("http://169.254.169.254/latest/meta-data/", "cloud metadata"),
+        ("http://metadata.google.internal/computeMetadata/v1/", "cloud metadata"),
+        ("http://[fd00:ec2::254]/", "cloud metadata"),
+        ("https://10.0.0.1/hook", "private"),
+    ],
+)
 async def test_registration_check_resolves_and_refuses_private_hosts(url, message):
     problem = await target_problem(url)
     assert problem is not None and message in problem
@@ -78,8 +98,9 @@ async def send_once(url: str, *, allow_private_targets: bool) -> SendResult:
     """One signed attempt through the worker's webhook client, as configured."""
     client = make_webhook_client(Settings(webhook_allow_private_targets=allow_private_targets))
     try:
-        return await send(client, url, msg_id="msg_x", body=b"{}", signing_secrets=[new_secret()],
-                          timeout_s=5)
+        return await send(
+            client, url, msg_id="msg_x", body=b"{}", signing_secrets=[new_secret()], timeout_s=5
+        )
     finally:
         await client.aclose()
 
@@ -99,7 +120,8 @@ async def test_send_time_guard_off_when_private_targets_are_allowed(receiver: Re
 
 
 async def test_an_attempt_to_a_now_private_address_is_logged_as_refused(
-        api, partner, receiver: Receiver, store):
+    api, partner, receiver: Receiver, store
+):
     """Registered while allowed (DNS may change later); the strict worker refuses at send time."""
     url = receiver.hook()
     endpoint = await register(api, url)
@@ -107,8 +129,15 @@ async def test_an_attempt_to_a_now_private_address_is_logged_as_refused(
     strict = Settings(webhook_allow_private_targets=False, webhook_retry_schedule=[3600])
     client = make_webhook_client(strict)
     try:
-        next_attempt = await attempt_delivery(WebhookStore(store), client, strict, partner_id=partner,
-                                              delivery_id=delivery_id, round_=1, attempt=1)
+        next_attempt = await attempt_delivery(
+            WebhookStore(store),
+            client,
+            strict,
+            partner_id=partner,
+            delivery_id=delivery_id,
+            round_=1,
+            attempt=1,
+        )
     finally:
         await client.aclose()
     assert next_attempt is not None and next_attempt.attempt == 2 and next_attempt.delay_s > 60
@@ -130,21 +159,27 @@ def strict_api_server(bff_env: dict[str, str]) -> Iterator[ApiServer]:
 
 @pytest.fixture
 async def strict_api(strict_api_server: ManagedProcess, auth_headers) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=strict_api_server.url,  # type: ignore[attr-defined]
-                                 headers=auth_headers, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=strict_api_server.url,  # type: ignore[attr-defined]
+        headers=auth_headers,
+        timeout=30,
+    ) as client:
         yield client
 
 
-@pytest.mark.parametrize(("url", "message"), [
-    ("http://127.0.0.1:9/hook", "loopback"),
-    ("http://localhost/hook", "loopback"),
-    ("http://10.0.0.1/hook", "private"),
-    ("http://[::ffff:192.168.0.1]/hook", "private"),
-    ("http://169.254.169.254/latest/meta-data/", "cloud metadata"),
-    ("http://metadata.google.internal/", "cloud metadata"),
-    ("http://user:pass@93.184.216.34/hook", "credentials"),
-    ("gopher://93.184.216.34/", "only http and https"),
-])
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://127.0.0.1:9/hook", "loopback"),
+        ("http://localhost/hook", "loopback"),
+        ("http://10.0.0.1/hook", "private"),
+        ("http://[::ffff:192.168.0.1]/hook", "private"),
+        ("http://169.254.169.254/latest/meta-data/", "cloud metadata"),
+        ("http://metadata.google.internal/", "cloud metadata"),
+        ("http://user:pass@93.184.216.34/hook", "credentials"),
+        ("gopher://93.184.216.34/", "only http and https"),
+    ],
+)
 async def test_strict_api_refuses_private_targets_with_a_clear_422(strict_api, url, message):
     response = await strict_api.post("/v1/webhooks", json={"url": url, "event_types": ["package.done"]})
     assert response.status_code == 422, response.text
@@ -166,8 +201,7 @@ async def test_test_suite_api_allows_loopback_receivers(api, receiver: Receiver)
 
 
 async def test_credentials_are_refused_even_when_private_targets_are_allowed(api):
-    response = await api.post("/v1/webhooks", json={"url": "http://a:b@127.0.0.1/x",
-                                                    "event_types": ["package.done"]})
+    response = await api.post(
+        "/v1/webhooks", json={"url": "http://a:b@127.0.0.1/x", "event_types": ["package.done"]}
+    )
     assert response.status_code == 422 and "credentials" in response.json()["detail"]
-
-
