@@ -149,19 +149,22 @@ def _title_for(status: int) -> str:
         return "HTTP Error"
 
 
+_LOCATIONS = frozenset({"body", "query", "path", "header", "cookie"})
+
+
+def field_error(loc: Sequence[str | int], message: str, type_: str = "value_error") -> dict[str, Any]:
+    """One entry of a 422 body's ``errors``: ``loc`` as FastAPI gives it (``["body", "url"]``),
+    ``field`` the same without the request part (``"url"``)."""
+    parts = [str(part) for part in loc]
+    path = parts[1:] if parts and parts[0] in _LOCATIONS else parts
+    return {"loc": parts, "field": ".".join(path) or ".".join(parts), "message": message, "type": type_}
+
+
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
-    fields = []
-    for error in exc.errors():
-        loc = [str(part) for part in error.get("loc", ())]
-        fields.append(
-            {
-                "loc": loc,
-                "field": ".".join(loc[1:]) or ".".join(loc),
-                "message": error.get("msg", ""),
-                "type": error.get("type", ""),
-            }
-        )
-    return fields
+    return [
+        field_error(error.get("loc", ()), error.get("msg", ""), error.get("type", ""))
+        for error in exc.errors()
+    ]
 
 
 class StreamAborted(Exception):

@@ -13,19 +13,19 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
+from app.builds.router import router as builds_router
 from app.catalog.router import router as catalog_router
 from app.clients import make_queue, make_redis, make_upstream
 from app.deps import Services
 from app.drafts.router import router as drafts_router
-from app.errors import PROBLEM_JSON, install_error_handlers, problem_body, problem_schema
+from app.errors import ServiceUnavailable, install_error_handlers, problem_response, problem_schema
 from app.exports.router import router as exports_router
-from app.live.hub import StatusHub
 from app.live.router import router as live_router
 from app.middleware import RequestIdMiddleware
 from app.observability.router import router as operations_router
 from app.packages.router import router as packages_router
+from app.pubsub import ChannelHub
 from app.settings import Settings, get_settings
-from app.watches.router import router as watches_router
 from app.webhooks.router import router as webhooks_router
 
 logger = logging.getLogger("app")
@@ -37,12 +37,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     redis = make_redis(settings)
     upstream = make_upstream(settings)
     queue = make_queue(settings)
-    app.state.services = Services(settings=settings, redis=redis, upstream=upstream, queue=queue)
-    app.state.status_hub = StatusHub(settings.redis_url)  # one pub/sub connection for all SSE
+    hub = ChannelHub(settings.redis_url)
+    app.state.services = Services(settings=settings, redis=redis, upstream=upstream, queue=queue, hub=hub)
     try:
         yield
     finally:
-        await app.state.status_hub.aclose()
+        await hub.aclose()
         await upstream.aclose()
         await redis.aclose(close_connection_pool=True)
         await queue.aclose(close_connection_pool=True)
@@ -51,14 +51,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
     """Redis unreachable: 503 problem+json; the pool reconnects by itself when it returns."""
     logger.warning("redis unavailable: %s", exc)
-    body = problem_body(
-        request,
-        status=503,
-        type_slug="service-unavailable",
-        title="Service Unavailable",
-        detail="a backing store (Redis) is unavailable; try again shortly",
+    unavailable = ServiceUnavailable(
+        "a backing store (Redis) is unavailable; try again shortly", headers={"Retry-After": "5"}
     )
-    return JSONResponse(body, status_code=503, headers={"Retry-After": "5"}, media_type=PROBLEM_JSON)
+    return problem_response(request, unavailable)
 
 
 def _document_problems(app: FastAPI) -> None:
@@ -91,7 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RedisError, _redis_down)
     app.include_router(operations_router)
     app.include_router(live_router)
-    app.include_router(watches_router)
+    app.include_router(builds_router)
     app.include_router(packages_router)
     app.include_router(exports_router)
     app.include_router(catalog_router)

@@ -6,36 +6,19 @@ Start with ``arq app.worker.WorkerSettings`` or ``python -m app worker``.
 from __future__ import annotations
 
 import logging
-from typing import Any, TypedDict
 
-from arq.connections import ArqRedis
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app import redis_keys
+from app.builds.tasks import BUILD_CRON_JOBS
 from app.clients import arq_redis_settings, make_redis, make_upstream
 from app.exports.tasks import EXPORT_FUNCTIONS
-from app.settings import Settings, get_settings
-from app.upstream import PackageBuilderClient
-from app.watches.tasks import WATCH_CRON_JOBS, WATCH_FUNCTIONS
-from app.webhooks.tasks import (
-    WEBHOOK_CRON_JOBS,
-    WEBHOOK_FUNCTIONS,
-    webhook_shutdown,
-    webhook_startup,
-)
+from app.settings import get_settings
+from app.webhooks.delivery import make_webhook_client
+from app.webhooks.tasks import WEBHOOK_CRON_JOBS, WEBHOOK_FUNCTIONS
+from app.worker_context import WorkerContext
 
 logger = logging.getLogger("app.worker")
-
-
-class WorkerCtx(TypedDict):
-    """What every job finds in ``ctx`` (arq adds ``redis``, ``job_id``, ``job_try``…)."""
-
-    settings: Settings
-    store: Redis
-    upstream: PackageBuilderClient
-    redis: ArqRedis
-    queue: ArqRedis
 
 
 class _QuietTicks(logging.Filter):
@@ -51,36 +34,31 @@ def _quiet_logs() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-async def on_startup(ctx: dict[str, Any]) -> None:
+async def on_startup(ctx: WorkerContext) -> None:
     _quiet_logs()
     settings = get_settings()
     ctx["settings"] = settings
-    ctx["store"] = make_redis(settings)
+    ctx["queue"] = ctx["redis"]
+    ctx["db"] = make_redis(settings)
     ctx["upstream"] = make_upstream(settings)
-    ctx["queue"] = ctx["redis"]  # arq's own pool: jobs enqueue follow-up jobs with it
-    await webhook_startup(ctx)
+    ctx["webhook_http"] = make_webhook_client(settings)
     logger.info("worker started (upstream %s)", settings.upstream_base)
     try:
-        partners = await ctx["store"].zcard(redis_keys.WATCH_PARTNERS)
+        partners = await ctx["db"].zcard(redis_keys.WATCH_PARTNERS)
         logger.info("resuming the open watches of %d partner(s)", partners)
     except RedisError as exc:  # the tick resumes them once Redis answers
         logger.warning("redis not reachable at start: %s", exc)
 
 
-async def on_shutdown(ctx: dict[str, Any]) -> None:
-    await webhook_shutdown(ctx)
+async def on_shutdown(ctx: WorkerContext) -> None:
+    await ctx["webhook_http"].aclose()
     await ctx["upstream"].aclose()
-    await ctx["store"].aclose(close_connection_pool=True)
-
-
-async def ping(ctx: dict[str, Any]) -> str:
-    """A no-op job: proves the queue and a worker are alive."""
-    return "pong"
+    await ctx["db"].aclose(close_connection_pool=True)
 
 
 class WorkerSettings:
-    functions = [ping, *WATCH_FUNCTIONS, *WEBHOOK_FUNCTIONS, *EXPORT_FUNCTIONS]
-    cron_jobs = [*WATCH_CRON_JOBS, *WEBHOOK_CRON_JOBS]
+    functions = [*WEBHOOK_FUNCTIONS, *EXPORT_FUNCTIONS]
+    cron_jobs = [*BUILD_CRON_JOBS, *WEBHOOK_CRON_JOBS]
     on_startup = on_startup
     on_shutdown = on_shutdown
     redis_settings = arq_redis_settings(get_settings())

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
-from app.cache import Cache
-from app.catalog.service import CatalogService
-from app.deps import CallContextDep, RedisDep, SettingsDep, UpstreamDep
+from app.catalog.deps import CatalogServiceDep
+from app.deps import CallContextDep
 from app.errors import UPSTREAM_ERRORS
 from app.types import IsoDate
 
@@ -16,17 +15,10 @@ router = APIRouter(prefix="/v1", tags=["catalog"])
 ERRORS = UPSTREAM_ERRORS
 
 
-def catalog_service(upstream: UpstreamDep, redis: RedisDep, settings: SettingsDep) -> CatalogService:
-    return CatalogService(upstream, Cache(redis), settings.events_cache_ttl_s)
-
-
-CatalogDep = Annotated[CatalogService, Depends(catalog_service)]
-
-
 @router.get("/events", name="search_events", responses=ERRORS)
 async def search_events(
     ctx: CallContextDep,
-    catalog: CatalogDep,
+    catalog: CatalogServiceDep,
     search: Annotated[str, Query(max_length=200, description="text to look for")] = "",
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     since: Annotated[IsoDate | None, Query(description="only events on or after (ISO date)")] = None,
@@ -38,7 +30,7 @@ async def search_events(
 @router.get("/customers/resolve", name="resolve_customers", responses=ERRORS)
 async def resolve_customers(
     ctx: CallContextDep,
-    catalog: CatalogDep,
+    catalog: CatalogServiceDep,
     description: Annotated[str, Query(min_length=1, max_length=2000)],
     result_type: Annotated[str | None, Query(max_length=64)] = None,
     language: Annotated[str | None, Query(max_length=16)] = None,

@@ -5,16 +5,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
+from fastapi import APIRouter, Header, Path, Query, Response, status
 
-from app.deps import CallContextDep, PrincipalDep, RedisDep, SettingsDep
+from app.deps import CallContextDep, SettingsDep
+from app.drafts.deps import DraftServiceDep
 from app.drafts.schemas import DraftCreate, DraftList, DraftPatch, DraftReplace, DraftView
-from app.drafts.service import ANY_VERSION, DraftService
-from app.drafts.store import DraftStore
-from app.errors import PROBLEM, BadRequest, PayloadTooLarge, PreconditionRequired
-from app.idempotency import REPLAYED_HEADER, IdempotencyDep
-from app.packages.router import ServiceDep as PackageServiceDep
-from app.packages.router import accepted
+from app.drafts.service import ANY_VERSION
+from app.errors import PROBLEM, BadRequest, PreconditionRequired
+from app.idempotency import REPLAYED_HEADER
+from app.packages.responses import package_accepted
 from app.packages.schemas import PackageAccepted
 
 router = APIRouter(prefix="/v1/drafts", tags=["drafts"])
@@ -67,20 +66,6 @@ def expected_versions(if_match: str | None) -> frozenset[int] | None:
     return frozenset(versions)
 
 
-def draft_service(
-    principal: PrincipalDep, redis: RedisDep, settings: SettingsDep, request: Request
-) -> DraftService:
-    """The caller's drafts (partner + token sub); bodies past the size bound stop here."""
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > settings.draft_max_bytes:
-        raise PayloadTooLarge(f"a draft may hold at most {settings.draft_max_bytes} bytes")
-    store = DraftStore(redis, principal.partner_id, principal.sub, settings.draft_ttl_s)
-    return DraftService(store, ttl_s=settings.draft_ttl_s, max_bytes=settings.draft_max_bytes)
-
-
-ServiceDep = Annotated[DraftService, Depends(draft_service)]
-
-
 def _with_etag(response: Response, draft: DraftView) -> DraftView:
     response.headers["ETag"] = etag(draft.version)
     response.headers["Cache-Control"] = "private, no-cache"
@@ -94,7 +79,7 @@ def _with_etag(response: Response, draft: DraftView) -> DraftView:
     name="create_draft",
     responses={**ERRORS, 413: PROBLEM},
 )
-async def create_draft(body: DraftCreate, service: ServiceDep, response: Response) -> DraftView:
+async def create_draft(body: DraftCreate, service: DraftServiceDep, response: Response) -> DraftView:
     """Start a wizard draft; `Location` and `ETag` come back with it."""
     draft = await service.create(body)
     response.headers["Location"] = f"/v1/drafts/{draft.id}"
@@ -102,7 +87,7 @@ async def create_draft(body: DraftCreate, service: ServiceDep, response: Respons
 
 
 @router.get("", response_model=DraftList, name="list_drafts", responses=ERRORS)
-async def list_drafts(service: ServiceDep, limit: Annotated[int, Query(ge=1, le=100)] = 50) -> DraftList:
+async def list_drafts(service: DraftServiceDep, limit: Annotated[int, Query(ge=1, le=100)] = 50) -> DraftList:
     """The caller's drafts, most recently changed first."""
     return await service.list(limit)
 
@@ -115,7 +100,7 @@ async def list_drafts(service: ServiceDep, limit: Annotated[int, Query(ge=1, le=
 )
 async def get_draft(
     draft_id: DraftId,
-    service: ServiceDep,
+    service: DraftServiceDep,
     response: Response,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> DraftView | Response:
@@ -130,7 +115,7 @@ async def get_draft(
 async def replace_draft(
     draft_id: DraftId,
     body: DraftReplace,
-    service: ServiceDep,
+    service: DraftServiceDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> DraftView:
@@ -143,7 +128,7 @@ async def replace_draft(
 async def update_draft(
     draft_id: DraftId,
     body: DraftPatch,
-    service: ServiceDep,
+    service: DraftServiceDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> DraftView:
@@ -155,7 +140,7 @@ async def update_draft(
 @router.delete(
     "/{draft_id}", status_code=status.HTTP_204_NO_CONTENT, name="delete_draft", responses=WRITE_ERRORS
 )
-async def delete_draft(draft_id: DraftId, service: ServiceDep, if_match: IfMatch = None) -> Response:
+async def delete_draft(draft_id: DraftId, service: DraftServiceDep, if_match: IfMatch = None) -> Response:
     """Forget a draft; needs `If-Match`."""
     await service.delete(draft_id, expected_versions(if_match))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -169,27 +154,13 @@ async def delete_draft(draft_id: DraftId, service: ServiceDep, if_match: IfMatch
     responses={**ERRORS, 409: PROBLEM, 502: PROBLEM, 504: PROBLEM},
 )
 async def submit_draft(
-    draft_id: DraftId,
-    service: ServiceDep,
-    packages: PackageServiceDep,
-    ctx: CallContextDep,
-    settings: SettingsDep,
-    idempotency: IdempotencyDep,
+    draft_id: DraftId, service: DraftServiceDep, ctx: CallContextDep, settings: SettingsDep
 ) -> Response:
     """Create the package the draft describes (422 with field errors while incomplete).
     The draft id is the idempotency key: submitting again, even at the same moment,
     answers with the same package."""
-    submission = await service.submission(draft_id)
-    if submission.package_id is not None:
-        answer = accepted(settings, submission.package_id)
+    submitted = await service.submit(ctx, draft_id)
+    answer = package_accepted(settings, submitted.package_id)
+    if submitted.replayed:
         answer.headers[REPLAYED_HEADER] = "true"
-        return answer
-    request = submission.request
-
-    async def perform() -> Response:
-        assert request is not None
-        package_id = await packages.create(ctx, request)
-        await service.record_submission(draft_id, package_id)
-        return accepted(settings, package_id)
-
-    return await idempotency.respond("create", request, perform, key=draft_id)
+    return answer

@@ -20,18 +20,26 @@ from app.errors import (
     PayloadTooLarge,
     PreconditionFailed,
     ValidationProblem,
+    field_error,
 )
+from app.idempotency.service import IdempotencyService, fingerprint
+from app.idempotency.store import StoredResponse
 from app.packages.schemas import CreatePackageRequest
+from app.packages.service import PackageService
+from app.upstream import CallContext
 
 ANY_VERSION = None  # ``If-Match: *``
 
 
-@dataclass(frozen=True, slots=True)
-class Submission:
-    """What submitting a draft needs: the package made before, or a valid create payload."""
+SUBMIT_SCOPE = "draft-submit"  # a namespace of its own: no client Idempotency-Key can block it
 
-    package_id: str | None
-    request: CreatePackageRequest | None
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """The package a draft became; ``replayed`` when an earlier submit made it."""
+
+    package_id: str
+    replayed: bool
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -54,8 +62,18 @@ def _iso(stamp: float) -> str:
 class DraftService:
     """One caller's drafts; ``expected`` versions come from ``If-Match`` (None means ``*``)."""
 
-    def __init__(self, store: DraftStore, *, ttl_s: int, max_bytes: int) -> None:
+    def __init__(
+        self,
+        store: DraftStore,
+        packages: PackageService,
+        submissions: IdempotencyService,
+        *,
+        ttl_s: int,
+        max_bytes: int,
+    ) -> None:
         self._store = store
+        self._packages = packages
+        self._submissions = submissions
         self._ttl_s = ttl_s
         self._max_bytes = max_bytes
 
@@ -89,7 +107,7 @@ class DraftService:
         if "step" in patch.model_fields_set and patch.step is None:
             raise ValidationProblem(
                 "step cannot be removed; send one of events, targeting, preview",
-                errors=[_field_error(["step"], "must not be null")],
+                errors=[field_error(["step"], "must not be null")],
             )
         state = current.state
         if "state" in patch.model_fields_set:
@@ -101,30 +119,27 @@ class DraftService:
         outcome = await self._store.delete(draft_id, expected_version=current.version)
         self._raise_for(outcome, draft_id)
 
-    async def submission(self, draft_id: str) -> Submission:
-        """The package already made from this draft, or its state as a valid create payload
-        (422 listing every missing or invalid field). Members of the state that are not
-        create fields are the wizard's own (e.g. labels for display) and are left out."""
+    async def submit(self, ctx: CallContext, draft_id: str) -> Submitted:
+        """Create the package the draft describes, once: the draft id is the idempotency
+        key, so a double click (even two at the same moment) makes one package."""
         draft = await self._load(draft_id)
         if draft.package_id:
-            return Submission(draft.package_id, None)
-        payload = {
-            name: value for name, value in draft.state.items() if name in CreatePackageRequest.model_fields
-        }
-        try:
-            return Submission(None, CreatePackageRequest.model_validate(payload))
-        except ValidationError as exc:
-            errors = [
-                _field_error(["state", *(str(p) for p in e["loc"])], e["msg"], e["type"])
-                for e in exc.errors()
-            ]
-            summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
-            raise ValidationProblem(
-                f"the draft is not a complete package yet: {summary}", errors=errors
-            ) from None
+            return Submitted(draft.package_id, replayed=True)
+        request = _create_request(draft)
 
-    async def record_submission(self, draft_id: str, package_id: str) -> None:
-        await self._store.mark_submitted(draft_id, package_id, time.time())
+        async def create() -> StoredResponse:
+            package_id = await self._packages.create(ctx, request)
+            await self._store.mark_submitted(draft_id, package_id, time.time())
+            return StoredResponse(202, package_id, {})
+
+        outcome = await self._submissions.once(
+            ctx.partner_id,
+            SUBMIT_SCOPE,
+            draft_id,
+            fingerprint("POST", f"/v1/drafts/{draft_id}/submit", request),
+            create,
+        )
+        return Submitted(outcome.response.body, outcome.replayed)
 
     async def _load(self, draft_id: str) -> DraftRecord:
         record = await self._store.get(draft_id)
@@ -204,6 +219,20 @@ class DraftService:
         )
 
 
-def _field_error(loc: list[str], message: str, type_: str = "value_error") -> dict[str, Any]:
-    """The shape of every 422 field error (see app/errors.py)."""
-    return {"loc": loc, "field": ".".join(loc), "message": message, "type": type_}
+def _create_request(draft: DraftRecord) -> CreatePackageRequest:
+    """The draft's state as a valid create payload (422 listing every missing or invalid
+    field). Members of the state that are not create fields are the wizard's own (e.g.
+    labels for display) and are left out."""
+    payload = {
+        name: value for name, value in draft.state.items() if name in CreatePackageRequest.model_fields
+    }
+    try:
+        return CreatePackageRequest.model_validate(payload)
+    except ValidationError as exc:
+        errors = [
+            field_error(["state", *(str(p) for p in e["loc"])], e["msg"], e["type"]) for e in exc.errors()
+        ]
+        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        raise ValidationProblem(
+            f"the draft is not a complete package yet: {summary}", errors=errors
+        ) from None

@@ -4,25 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response, status
+from fastapi import APIRouter, Path, Response, status
 from fastapi.responses import JSONResponse
 
-from app.deps import CallContextDep, PrincipalDep, QueueDep, RedisDep, SettingsDep, UpstreamDep
-from app.errors import PROBLEM
+from app.deps import CallContextDep, PrincipalDep, SettingsDep
+from app.errors import PROBLEM, UPSTREAM_ERRORS
+from app.exports.deps import ExportServiceDep
 from app.exports.schemas import Export, ExportAccepted, ExportRequest
-from app.exports.service import ExportService
-from app.exports.store import ExportStore
 from app.idempotency import IdempotencyDep
-from app.packages.router import ERRORS, ClusterName, PackageId
+from app.params import ClusterName, PackageId
 
 router = APIRouter(tags=["exports"])
-
-
-def export_service(redis: RedisDep, upstream: UpstreamDep, queue: QueueDep) -> ExportService:
-    return ExportService(ExportStore(redis), upstream, queue)
-
-
-ServiceDep = Annotated[ExportService, Depends(export_service)]
 
 
 @router.post(
@@ -30,14 +22,14 @@ ServiceDep = Annotated[ExportService, Depends(export_service)]
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ExportAccepted,
     name="create_export",
-    responses={**ERRORS, 409: PROBLEM},
+    responses={**UPSTREAM_ERRORS, 409: PROBLEM},
 )
 async def create_export(
     package_id: PackageId,
     tc: ClusterName,
     body: ExportRequest,
     ctx: CallContextDep,
-    service: ServiceDep,
+    service: ExportServiceDep,
     settings: SettingsDep,
     idempotency: IdempotencyDep,
 ) -> Response:
@@ -67,7 +59,7 @@ async def create_export(
 async def get_export(
     export_id: Annotated[str, Path(max_length=64)],
     principal: PrincipalDep,
-    service: ServiceDep,
+    service: ExportServiceDep,
 ) -> Export:
     """An export's status: PENDING, RUNNING, DONE, or FAILED with its reason."""
     return await service.get(principal.partner_id, export_id)

@@ -1,4 +1,4 @@
-"""arq functions of CRM exports (registered by app/worker.py)."""
+"""The arq function of CRM exports (registered by app/worker.py)."""
 
 from __future__ import annotations
 
@@ -9,25 +9,20 @@ from arq.worker import func
 
 from app.exports.service import RUN_EXPORT, run_export
 from app.exports.store import ExportStore
-from app.upstream import CallContext, UpstreamError
+from app.upstream import UpstreamError
+from app.worker_context import WorkerContext, service_context
 
 MAX_TRIES = 8
 
 
-def _service_context(ctx: dict[str, Any], partner_id: str, export_id: str) -> CallContext:
-    token = ctx["settings"].upstream_service_token
-    authorization = f"Bearer {token.get_secret_value()}" if token else ""
-    return CallContext(authorization, partner_id, request_id=f"export-{export_id}")
-
-
-async def run_export_job(ctx: dict[str, Any], partner_id: str, export_id: str) -> str | None:
+async def run_export_job(ctx: WorkerContext, partner_id: str, export_id: str) -> str | None:
     """Send one export to the data-integrations layer; retryable failures back off."""
-    job_try = int(ctx.get("job_try", 1))
+    job_try = ctx.get("job_try", 1)
     try:
         export = await run_export(
-            ExportStore(ctx["store"]),
+            ExportStore(ctx["db"]),
             ctx["upstream"],
-            _service_context(ctx, partner_id, export_id),
+            service_context(ctx, partner_id, f"export-{export_id}"),
             export_id,
             final_try=job_try >= MAX_TRIES,
         )
@@ -37,5 +32,5 @@ async def run_export_job(ctx: dict[str, Any], partner_id: str, export_id: str) -
 
 
 EXPORT_FUNCTIONS: list[Any] = [
-    func(run_export_job, name=RUN_EXPORT, max_tries=MAX_TRIES, timeout=30),
+    func(run_export_job, name=RUN_EXPORT, max_tries=MAX_TRIES, timeout=30),  # type: ignore[arg-type]
 ]

@@ -7,7 +7,7 @@ Use in a router::
     @router.post(..., status_code=202, response_model=ExportAccepted)
     async def create_export(body: ExportRequest, ..., idempotency: IdempotencyDep) -> Response:
         async def perform() -> Response:
-            export = await service.create_export(ctx, package_id, tc, body)
+            export = await service.start(ctx, package_id, tc, body)
             return JSONResponse(export.model_dump(mode="json"), status_code=202)
         return await idempotency.respond("export", body, perform)
 """
@@ -18,6 +18,7 @@ from app.idempotency.dependency import (
     Idempotency,
     IdempotencyDep,
     idempotency_key,
+    make_idempotency_service,
 )
 from app.idempotency.service import IdempotencyService, Outcome, fingerprint
 from app.idempotency.store import IdempotencyStore, StoredResponse
@@ -33,4 +34,5 @@ __all__ = [
     "StoredResponse",
     "fingerprint",
     "idempotency_key",
+    "make_idempotency_service",
 ]

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 from starlette.responses import Response
 
-from app.deps import PrincipalDep, RedisDep, SettingsDep
+from app.deps import PrincipalDep, Services, ServicesDep
 from app.errors import BadRequest
 from app.idempotency.service import IdempotencyService, fingerprint
 from app.idempotency.store import IdempotencyStore, StoredResponse
@@ -20,7 +20,7 @@ MAX_KEY_LENGTH = 255
 KEPT_HEADERS = ("location", "retry-after", "content-type")
 
 
-def idempotency_key(
+async def idempotency_key(
     key: Annotated[
         str | None,
         Header(
@@ -96,14 +96,17 @@ def replayed(response: StoredResponse) -> Response:
     return Response(response.body, status_code=response.status, headers=headers, media_type=media_type)
 
 
-def idempotency(
+def make_idempotency_service(svc: Services) -> IdempotencyService:
+    return IdempotencyService(IdempotencyStore(svc.redis), wait_s=svc.settings.idempotency_wait_s)
+
+
+async def idempotency(
     request: Request,
     principal: PrincipalDep,
-    redis: RedisDep,
-    settings: SettingsDep,
+    svc: ServicesDep,
     key: Annotated[str | None, Depends(idempotency_key)],
 ) -> Idempotency:
-    service = IdempotencyService(IdempotencyStore(redis), wait_s=settings.idempotency_wait_s)
+    service = svc.shared(make_idempotency_service)
     return Idempotency(service, principal.partner_id, key, request.method, request.url.path)
 
 

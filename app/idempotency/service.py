@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
-from app.errors import Conflict, ValidationProblem
+from app.errors import Conflict, ValidationProblem, field_error
 from app.idempotency.store import IdempotencyRecord, IdempotencyStore, Slot, StoredResponse
 
 logger = logging.getLogger("app.idempotency")
@@ -109,11 +109,8 @@ def _reused() -> ValidationProblem:
         "this Idempotency-Key was already used with a different request (method, path or "
         "body); use a new key for a new request",
         errors=[
-            {
-                "loc": ["header", "Idempotency-Key"],
-                "field": "Idempotency-Key",
-                "message": "key reused with a different request body",
-                "type": "idempotency",
-            }
+            field_error(
+                ["header", "Idempotency-Key"], "key reused with a different request body", "idempotency"
+            )
         ],
     )

@@ -7,19 +7,16 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 from redis.exceptions import RedisError
 
-from app.deps import RedisDep, SettingsDep, StreamPrincipalDep, UpstreamDep
+from app.deps import StreamPrincipalDep
 from app.errors import UPSTREAM_ERRORS, request_id_of
 from app.live import sse
-from app.live.hub import StatusHub
-from app.live.service import LiveService, Update
-from app.live.store import StatusStore
-from app.packages.router import PackageId
+from app.live.deps import LiveServiceDep
+from app.live.service import Update
+from app.params import PackageId
 from app.upstream import CallContext
-from app.watches.registry import WatchRegistry
-from app.watches.service import WatchService
 
 logger = logging.getLogger("app.live")
 
@@ -38,18 +35,6 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     **UPSTREAM_ERRORS,
 }
-
-
-def live_service(
-    request: Request, upstream: UpstreamDep, redis: RedisDep, settings: SettingsDep
-) -> LiveService:
-    hub: StatusHub = request.app.state.status_hub
-    statuses = StatusStore(redis)
-    watches = WatchService(upstream, WatchRegistry(redis), statuses, settings)
-    return LiveService(watches, statuses, hub, settings.sse_heartbeat_s)
-
-
-LiveServiceDep = Annotated[LiveService, Depends(live_service)]
 
 
 def _last_event_id(value: str | None) -> int | None:

@@ -14,10 +14,10 @@ from collections.abc import AsyncGenerator
 from redis.exceptions import RedisError
 
 from app import redis_keys
-from app.live.hub import RESYNC, StatusHub
-from app.live.store import StatusRecord, StatusStore
+from app.builds.service import BuildService
+from app.builds.statuses import StatusRecord
+from app.pubsub import RESYNC, ChannelHub
 from app.upstream import CallContext
-from app.watches.service import WatchService
 
 logger = logging.getLogger("app.live")
 
@@ -27,13 +27,10 @@ Update = StatusRecord | None
 
 
 class LiveService:
-    """One instance per request; knows no HTTP."""
+    """One instance per process; knows no HTTP."""
 
-    def __init__(
-        self, watches: WatchService, statuses: StatusStore, hub: StatusHub, heartbeat_s: float
-    ) -> None:
-        self._watches = watches
-        self._statuses = statuses
+    def __init__(self, builds: BuildService, hub: ChannelHub, heartbeat_s: float) -> None:
+        self._builds = builds
         self._hub = hub
         self._heartbeat_s = heartbeat_s
 
@@ -45,7 +42,7 @@ class LiveService:
         Raises (404, 401 upstream…) before anything is streamed. A build still running
         gets a watch, so the worker polls it even if nobody created it through the BFF.
         """
-        followed = await self._watches.follow(ctx, package_id, if_terminal=False)
+        followed = await self._builds.follow(ctx, package_id, if_terminal=False)
         first = followed.record
         seen = last_event_id or 0
         if seen > first.seq:
@@ -89,7 +86,7 @@ class LiveService:
 
     async def _latest(self, partner_id: str, package_id: str) -> StatusRecord | None:
         try:
-            return await self._statuses.get(partner_id, package_id)
+            return await self._builds.latest(partner_id, package_id)
         except RedisError as exc:
             logger.warning("status of %s/%s unreadable: %s", partner_id, package_id, exc)
             return None

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
 import re
 from urllib.parse import quote
 
+from app.builds.statuses import progress_of
 from app.packages.schemas import (
     ClusterCounts,
     ClusterEvaluationView,
@@ -20,44 +19,15 @@ from app.packages.schemas import (
     PackageSummary,
     PackageView,
 )
-from app.upstream.models import Evaluation, EvaluationDetails, UpstreamPackage
+from app.upstream.models import Evaluation, EvaluationDetails, UpstreamPackage, merged_from
 
+UNKNOWN_CREATED_AT = -1.0e12  # sorts after every real date; finite, so a cursor can carry it
 _FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9 ._()&,+=@-]")
-
-
-def merged_from(merge_id: str | None) -> list[str]:
-    """``"123_456_789"`` → ``["123", "456", "789"]``, as the guide says; no API call.
-
-    A purely alphabetic part is a prefix of the id after it, so ``"pkg_1_pkg_2"``
-    gives ``["pkg_1", "pkg_2"]`` rather than four ids.
-    """
-    if not merge_id:
-        return []
-    ids: list[str] = []
-    prefix = ""
-    for part in merge_id.split("_"):
-        if not part:
-            continue
-        if part.isalpha():
-            prefix += part + "_"
-            continue
-        ids.append(prefix + part)
-        prefix = ""
-    if prefix:
-        ids.append(prefix.rstrip("_"))
-    return ids
-
-
-def progress_of(package: UpstreamPackage) -> int | None:
-    """0-100: the upstream's own progress when it gives one, else implied by the status."""
-    if package.progress is not None:
-        return max(0, min(100, round(package.progress)))
-    return {"INITIALIZING": 0, "DONE": 100, "EXPIRED": 100}.get(package.status)
 
 
 def created_sort_key(package: UpstreamPackage) -> tuple[float, str]:
     """Newest first sorts on this descending; unparseable dates sort last."""
-    stamp = float("-inf")
+    stamp = UNKNOWN_CREATED_AT
     if package.created_at:
         try:
             parsed = dt.datetime.fromisoformat(package.created_at.replace("Z", "+00:00"))
@@ -67,21 +37,6 @@ def created_sort_key(package: UpstreamPackage) -> tuple[float, str]:
         except ValueError:
             pass
     return (stamp, package.id)
-
-
-def encode_cursor(key: tuple[float, str]) -> str:
-    raw = json.dumps([key[0], key[1]]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[float, str] | None:
-    """The position after which the next page starts; None when the cursor is not ours."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        stamp, package_id = json.loads(raw)
-        return (float(stamp), str(package_id))
-    except (ValueError, TypeError):
-        return None
 
 
 def summary(package: UpstreamPackage) -> PackageSummary:

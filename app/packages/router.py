@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi import APIRouter, Query, Response, status
+from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
-from app.cache import Cache
-from app.deps import CallContextDep, RedisDep, SettingsDep, UpstreamDep
+from app.deps import CallContextDep, SettingsDep
 from app.errors import PROBLEM, UPSTREAM_ERRORS
 from app.idempotency import IdempotencyDep
+from app.packages.deps import PackageServiceDep
 from app.packages.presenters import csv_disposition
+from app.packages.responses import package_accepted
 from app.packages.schemas import (
     CreatePackageRequest,
     EvaluationSettingsUpdate,
@@ -25,48 +25,19 @@ from app.packages.schemas import (
     PackageStatusView,
     PackageView,
 )
-from app.packages.service import PackageService
-from app.settings import Settings
-from app.watches.registry import WatchRegistry
+from app.params import ClusterName, PackageId
 
 router = APIRouter(prefix="/v1/packages", tags=["packages"])
 
-PACKAGE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
-PackageId = Annotated[str, Path(pattern=PACKAGE_ID_PATTERN, description="upstream package id")]
-ClusterName = Annotated[str, Path(min_length=1, max_length=512, description="cluster name (tc), URL-encoded")]
 ERRORS = UPSTREAM_ERRORS
-
-
 # 409: a retry that came while the first request with its Idempotency-Key was still running.
 IDEMPOTENT: dict[int | str, dict[str, Any]] = {409: PROBLEM}
-
-
-def package_service(upstream: UpstreamDep, redis: RedisDep, settings: SettingsDep) -> PackageService:
-    return PackageService(upstream, WatchRegistry(redis), settings, Cache(redis))
-
-
-ServiceDep = Annotated[PackageService, Depends(package_service)]
-
-
-def accepted(settings: Settings, package_id: str, status_: str = "INITIALIZING") -> JSONResponse:
-    """202 with ``Location`` (the results page) and ``Retry-After`` (the poll interval)."""
-    path = f"/v1/packages/{quote(package_id, safe='')}"
-    base = settings.public_base
-    body = PackageAccepted(
-        id=package_id,
-        status=status_,
-        status_url=f"{base}{path}/status",
-        events_url=f"{base}{path}/events",
-        results_url=f"{base}{path}",
-    )
-    headers = {"Location": path, "Retry-After": str(max(1, round(settings.poll_interval_s)))}
-    return JSONResponse(body.model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED, headers=headers)
 
 
 @router.get("", response_model=PackageList, name="list_packages", responses=ERRORS)
 async def list_packages(
     ctx: CallContextDep,
-    service: ServiceDep,
+    service: PackageServiceDep,
     status_: Annotated[list[PackageStatus] | None, Query(alias="status")] = None,
     q: Annotated[str | None, Query(max_length=200, description="search in title and id")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -86,7 +57,7 @@ async def list_packages(
 async def create_package(
     body: CreatePackageRequest,
     ctx: CallContextDep,
-    service: ServiceDep,
+    service: PackageServiceDep,
     settings: SettingsDep,
     idempotency: IdempotencyDep,
 ) -> Response:
@@ -94,7 +65,7 @@ async def create_package(
     With `Idempotency-Key`, a retry gets the first answer (`Idempotent-Replayed: true`)."""
 
     async def perform() -> Response:
-        return accepted(settings, await service.create(ctx, body))
+        return package_accepted(settings, await service.create(ctx, body))
 
     return await idempotency.respond("create", body, perform)
 
@@ -109,7 +80,7 @@ async def create_package(
 async def merge_packages(
     body: MergePackagesRequest,
     ctx: CallContextDep,
-    service: ServiceDep,
+    service: PackageServiceDep,
     settings: SettingsDep,
     idempotency: IdempotencyDep,
 ) -> Response:
@@ -117,13 +88,13 @@ async def merge_packages(
     Honours `Idempotency-Key`."""
 
     async def perform() -> Response:
-        return accepted(settings, await service.merge(ctx, body.package_ids))
+        return package_accepted(settings, await service.merge(ctx, body.package_ids))
 
     return await idempotency.respond("merge", body, perform)
 
 
 @router.get("/{package_id}", response_model=PackageView, name="get_package", responses=ERRORS)
-async def get_package(package_id: PackageId, ctx: CallContextDep, service: ServiceDep) -> PackageView:
+async def get_package(package_id: PackageId, ctx: CallContextDep, service: PackageServiceDep) -> PackageView:
     """The results page in one call: package, evaluation settings and per-cluster results."""
     return await service.view(ctx, package_id)
 
@@ -132,7 +103,7 @@ async def get_package(package_id: PackageId, ctx: CallContextDep, service: Servi
     "/{package_id}/status", response_model=PackageStatusView, name="get_package_status", responses=ERRORS
 )
 async def get_package_status(
-    package_id: PackageId, ctx: CallContextDep, service: ServiceDep
+    package_id: PackageId, ctx: CallContextDep, service: PackageServiceDep
 ) -> PackageStatusView:
     """Just `{id, status, progress}`."""
     return await service.status(ctx, package_id)
@@ -141,7 +112,9 @@ async def get_package_status(
 @router.get(
     "/{package_id}/evaluation", response_model=EvaluationView, name="get_evaluation", responses=ERRORS
 )
-async def get_evaluation(package_id: PackageId, ctx: CallContextDep, service: ServiceDep) -> EvaluationView:
+async def get_evaluation(
+    package_id: PackageId, ctx: CallContextDep, service: PackageServiceDep
+) -> EvaluationView:
     """Attribution settings and per-cluster evaluation results."""
     return await service.evaluation(ctx, package_id)
 
@@ -153,7 +126,7 @@ async def update_evaluation(
     package_id: PackageId,
     body: EvaluationSettingsUpdate,
     ctx: CallContextDep,
-    service: ServiceDep,
+    service: PackageServiceDep,
 ) -> EvaluationView:
     """Save attribution settings (the upstream re-evaluates) and return the fresh evaluation."""
     return await service.update_evaluation(ctx, package_id, body)
@@ -169,7 +142,7 @@ async def update_evaluation(
 async def regenerate_package(
     package_id: PackageId,
     ctx: CallContextDep,
-    service: ServiceDep,
+    service: PackageServiceDep,
     settings: SettingsDep,
     idempotency: IdempotencyDep,
 ) -> Response:
@@ -177,7 +150,7 @@ async def regenerate_package(
 
     async def perform() -> Response:
         await service.regenerate(ctx, package_id)
-        return accepted(settings, package_id)
+        return package_accepted(settings, package_id)
 
     return await idempotency.respond("regenerate", None, perform)
 
@@ -189,7 +162,7 @@ async def regenerate_package(
     responses={**ERRORS, 200: {"content": {"text/csv": {}}}},
 )
 async def download_customer_list(
-    package_id: PackageId, tc: ClusterName, ctx: CallContextDep, service: ServiceDep
+    package_id: PackageId, tc: ClusterName, ctx: CallContextDep, service: PackageServiceDep
 ) -> StreamingResponse:
     """One cluster's customers as CSV, streamed straight from the upstream."""
     upstream = await service.open_customer_list(ctx, package_id, tc)

@@ -7,11 +7,12 @@ import logging
 from collections.abc import Sequence
 
 from pydantic import TypeAdapter
-from redis.exceptions import RedisError
 
 from app import redis_keys
+from app.builds.service import BuildService
 from app.cache import Cache
-from app.errors import BadRequest, Conflict
+from app.cursors import decode_cursor, encode_cursor
+from app.errors import Conflict
 from app.packages import presenters
 from app.packages.schemas import (
     CreatePackageRequest,
@@ -24,12 +25,9 @@ from app.packages.schemas import (
 from app.settings import Settings
 from app.upstream import CallContext, CustomerListStream, PackageBuilderClient, UpstreamError
 from app.upstream.models import (
-    BUILDING_STATUSES,
     CreatePackagePayload,
     EvaluationDetails,
-    UpstreamPackage,
 )
-from app.watches.registry import WatchRegistry
 
 logger = logging.getLogger("app.packages")
 EVALUATION = TypeAdapter(EvaluationView)
@@ -37,17 +35,17 @@ VIEW = TypeAdapter(PackageView)
 
 
 class PackageService:
-    """One instance per request; holds nothing but its collaborators."""
+    """One instance per process; holds nothing but its collaborators."""
 
     def __init__(
         self,
         upstream: PackageBuilderClient,
-        watches: WatchRegistry,
+        builds: BuildService,
         settings: Settings,
         cache: Cache,
     ) -> None:
         self._upstream = upstream
-        self._watches = watches
+        self._builds = builds
         self._settings = settings
         self._cache = cache
 
@@ -61,12 +59,10 @@ class PackageService:
         cursor: str | None,
     ) -> PackageList:
         """Newest first, filtered by status and a case-insensitive title/id search."""
-        after = presenters.decode_cursor(cursor) if cursor else None
-        if cursor and after is None:
-            raise BadRequest("cursor is not valid; pass the next_cursor of a previous page")
-        observed_at = await self._redis_clock()
+        after = decode_cursor(cursor) if cursor else None
+        observed_at = await self._builds.clock_ms()
         packages = await self._upstream.list_packages(ctx)
-        await self._watch_building(ctx, packages, observed_at)
+        await self._builds.watch_listed(ctx, packages, observed_at)
         needle = (q or "").strip().casefold()
         wanted = set(statuses)
         rows = sorted(
@@ -82,31 +78,8 @@ class PackageService:
         if after is not None:
             rows = [p for p in rows if presenters.created_sort_key(p) < after]
         page = rows[:limit]
-        next_cursor = (
-            presenters.encode_cursor(presenters.created_sort_key(page[-1])) if len(rows) > limit else None
-        )
+        next_cursor = encode_cursor(*presenters.created_sort_key(page[-1])) if len(rows) > limit else None
         return PackageList(items=[presenters.summary(p) for p in page], next_cursor=next_cursor)
-
-    async def _redis_clock(self) -> int | None:
-        try:
-            return await self._watches.clock_ms()
-        except RedisError:
-            return None
-
-    async def _watch_building(
-        self, ctx: CallContext, packages: Sequence[UpstreamPackage], observed_at: int | None
-    ) -> None:
-        """Builds the list shows in progress get a watch too, whoever started them, so
-        their DONE/FAILED event goes out. Best effort: the list never fails for it."""
-        building = [p for p in packages if p.status in BUILDING_STATUSES]
-        if not building or observed_at is None or self._upstream.serves_fixture(ctx.partner_id):
-            return  # a demo partner's fixture never changes: nothing to watch
-        try:
-            await asyncio.gather(
-                *(self._watches.ensure(ctx.partner_id, p.id, p.status, observed_at) for p in building)
-            )
-        except RedisError as exc:
-            logger.warning("could not watch the builds listed for %s: %s", ctx.partner_id, exc)
 
     async def create(self, ctx: CallContext, request: CreatePackageRequest) -> str:
         """Create upstream, then open the watch before answering."""
@@ -118,15 +91,15 @@ class PackageService:
             targeting_mode=request.targeting_mode,
             filters=request.filters.model_dump(mode="json"),
         )
-        await self._watches.ensure_reachable()
+        await self._builds.ensure_reachable()
         ref = await self._upstream.create_package(ctx, payload)
-        await self._watches.open(ctx.partner_id, ref.id, reason="create")
+        await self._builds.start(ctx.partner_id, ref.id, reason="create")
         return ref.id
 
     async def merge(self, ctx: CallContext, package_ids: Sequence[str]) -> str:
-        await self._watches.ensure_reachable()
+        await self._builds.ensure_reachable()
         ref = await self._upstream.merge_packages(ctx, package_ids)
-        await self._watches.open(ctx.partner_id, ref.id, reason="merge")
+        await self._builds.start(ctx.partner_id, ref.id, reason="merge")
         return ref.id
 
     async def regenerate(self, ctx: CallContext, package_id: str) -> None:
@@ -139,7 +112,7 @@ class PackageService:
         # Before the upstream call: when Redis is down this fails (503) with nothing done.
         await self._cache.invalidate(*self._cache_keys(ctx, package_id))
         await self._upstream.regenerate_package(ctx, package_id)
-        await self._watches.open(ctx.partner_id, package_id, reason="regenerate")
+        await self._builds.start(ctx.partner_id, package_id, reason="regenerate")
 
     async def status(self, ctx: CallContext, package_id: str) -> PackageStatusView:
         return presenters.status_view(await self._upstream.get_package(ctx, package_id))

@@ -63,6 +63,12 @@ class CallContext:
     partner_id: str
     request_id: str = ""
 
+    @classmethod
+    def of_service(cls, service_token: str | None, partner_id: str, request_id: str) -> CallContext:
+        """The worker's own identity upstream (``BFF_UPSTREAM_SERVICE_TOKEN``), acting for
+        the partner whose package or export it handles."""
+        return cls(f"Bearer {service_token}" if service_token else "", partner_id, request_id)
+
     def headers(self) -> dict[str, str]:
         headers = {"Authorization": self.authorization, "X-Preferred-Partner-Id": self.partner_id}
         if self.request_id:

@@ -46,6 +46,29 @@ class UpstreamPackage(UpstreamModel):
     content: dict[str, ClusterContent] | None = None
 
 
+def merged_from(merge_id: str | None) -> list[str]:
+    """``"123_456_789"`` → ``["123", "456", "789"]``, as the guide says; no API call.
+
+    A purely alphabetic part is a prefix of the id after it, so ``"pkg_1_pkg_2"``
+    gives ``["pkg_1", "pkg_2"]`` rather than four ids.
+    """
+    if not merge_id:
+        return []
+    ids: list[str] = []
+    prefix = ""
+    for part in merge_id.split("_"):
+        if not part:
+            continue
+        if part.isalpha():
+            prefix += part + "_"
+            continue
+        ids.append(prefix + part)
+        prefix = ""
+    if prefix:
+        ids.append(prefix.rstrip("_"))
+    return ids
+
+
 class PackageRef(UpstreamModel):
     """What create, merge and regenerate answer: ``{"id": "pkg_555"}``."""
 

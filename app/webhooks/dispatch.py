@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
 
+from app.webhooks.events import EventData, SubscribableEventType, event_body
 from app.webhooks.models import DeliveryRecord, EndpointRecord, delivery_ids
 from app.webhooks.store import WebhookStore
 
@@ -50,13 +48,6 @@ def due_attempt(delivery: DeliveryRecord, now: float) -> NextAttempt:
     """The attempt a pending delivery is waiting for."""
     delay = max(0.0, (delivery.next_attempt_at or now) - now)
     return NextAttempt(delivery.partner_id, delivery.id, delivery.round, delivery.next_attempt, delay)
-
-
-def event_body(event_type: str, data: dict[str, Any], now: float) -> str:
-    """``{type, timestamp, data}`` serialized once; every attempt sends exactly these bytes."""
-    stamp = dt.datetime.fromtimestamp(now, dt.UTC).isoformat(timespec="milliseconds")
-    payload = {"type": event_type, "timestamp": stamp.replace("+00:00", "Z"), "data": data}
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
 
 
 async def deliver_to(
@@ -102,9 +93,9 @@ async def dispatch_event(
     queue: ArqRedis,
     *,
     partner_id: str,
-    event_type: str,
+    event_type: SubscribableEventType,
     event_key: str,
-    data: dict[str, Any],
+    data: EventData,
 ) -> int:
     """Create one delivery per enabled endpoint of the partner subscribed to ``event_type``
     and enqueue it. Idempotent per ``event_key``: calling twice delivers once.

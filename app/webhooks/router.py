@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
-from app.deps import PrincipalDep, QueueDep, RedisDep, SettingsDep
+from app.deps import PrincipalDep
 from app.errors import PROBLEM
+from app.webhooks.deps import WebhookServiceDep
 from app.webhooks.schemas import (
     DeliveryAccepted,
     DeliveryPage,
@@ -17,8 +18,6 @@ from app.webhooks.schemas import (
     EndpointUpdate,
     EndpointWithSecret,
 )
-from app.webhooks.service import WebhookService
-from app.webhooks.store import WebhookStore
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
@@ -33,13 +32,6 @@ EndpointId = Annotated[str, Path(max_length=64, description="webhook endpoint id
 DeliveryId = Annotated[str, Path(max_length=64, description="delivery id (dlv_…)")]
 
 
-def webhook_service(redis: RedisDep, queue: QueueDep, settings: SettingsDep) -> WebhookService:
-    return WebhookService(WebhookStore(redis), queue, settings)
-
-
-ServiceDep = Annotated[WebhookService, Depends(webhook_service)]
-
-
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -48,7 +40,7 @@ ServiceDep = Annotated[WebhookService, Depends(webhook_service)]
     responses={**ERRORS, 409: PROBLEM},
 )
 async def create_webhook(
-    body: EndpointCreate, principal: PrincipalDep, service: ServiceDep, response: Response
+    body: EndpointCreate, principal: PrincipalDep, service: WebhookServiceDep, response: Response
 ) -> EndpointWithSecret:
     """Register an endpoint. The answer carries its signing secret, shown this once."""
     endpoint = await service.create(principal.partner_id, body)
@@ -57,20 +49,22 @@ async def create_webhook(
 
 
 @router.get("", response_model=EndpointList, name="list_webhooks", responses=ERRORS)
-async def list_webhooks(principal: PrincipalDep, service: ServiceDep) -> EndpointList:
+async def list_webhooks(principal: PrincipalDep, service: WebhookServiceDep) -> EndpointList:
     """The partner's endpoints, oldest first (without secrets)."""
     return await service.list(principal.partner_id)
 
 
 @router.get("/{endpoint_id}", response_model=Endpoint, name="get_webhook", responses=ERRORS)
-async def get_webhook(endpoint_id: EndpointId, principal: PrincipalDep, service: ServiceDep) -> Endpoint:
+async def get_webhook(
+    endpoint_id: EndpointId, principal: PrincipalDep, service: WebhookServiceDep
+) -> Endpoint:
     """One endpoint (without its secret)."""
     return await service.get(principal.partner_id, endpoint_id)
 
 
 @router.patch("/{endpoint_id}", response_model=Endpoint, name="update_webhook", responses=ERRORS)
 async def update_webhook(
-    endpoint_id: EndpointId, body: EndpointUpdate, principal: PrincipalDep, service: ServiceDep
+    endpoint_id: EndpointId, body: EndpointUpdate, principal: PrincipalDep, service: WebhookServiceDep
 ) -> Endpoint:
     """Change url, event types, description; ``enabled: true`` re-enables a disabled endpoint."""
     return await service.update(principal.partner_id, endpoint_id, body)
@@ -79,7 +73,9 @@ async def update_webhook(
 @router.delete(
     "/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT, name="delete_webhook", responses=ERRORS
 )
-async def delete_webhook(endpoint_id: EndpointId, principal: PrincipalDep, service: ServiceDep) -> Response:
+async def delete_webhook(
+    endpoint_id: EndpointId, principal: PrincipalDep, service: WebhookServiceDep
+) -> Response:
     """Remove an endpoint; its pending deliveries are dropped."""
     await service.delete(principal.partner_id, endpoint_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -92,7 +88,7 @@ async def delete_webhook(endpoint_id: EndpointId, principal: PrincipalDep, servi
     responses=ERRORS,
 )
 async def rotate_webhook_secret(
-    endpoint_id: EndpointId, principal: PrincipalDep, service: ServiceDep
+    endpoint_id: EndpointId, principal: PrincipalDep, service: WebhookServiceDep
 ) -> EndpointWithSecret:
     """A new secret; for 24 h deliveries carry signatures by both the old and the new one."""
     return await service.rotate_secret(principal.partner_id, endpoint_id)
@@ -106,7 +102,7 @@ async def rotate_webhook_secret(
     responses={**ERRORS, 409: PROBLEM},
 )
 async def send_test_webhook(
-    endpoint_id: EndpointId, principal: PrincipalDep, service: ServiceDep
+    endpoint_id: EndpointId, principal: PrincipalDep, service: WebhookServiceDep
 ) -> DeliveryAccepted:
     """Send a ``webhook.test`` event now; follow it in the delivery log."""
     return await service.send_test(principal.partner_id, endpoint_id)
@@ -118,7 +114,7 @@ async def send_test_webhook(
 async def list_webhook_deliveries(
     endpoint_id: EndpointId,
     principal: PrincipalDep,
-    service: ServiceDep,
+    service: WebhookServiceDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> DeliveryPage:
@@ -134,7 +130,7 @@ async def list_webhook_deliveries(
     responses={**ERRORS, 409: PROBLEM},
 )
 async def redeliver_webhook(
-    endpoint_id: EndpointId, delivery_id: DeliveryId, principal: PrincipalDep, service: ServiceDep
+    endpoint_id: EndpointId, delivery_id: DeliveryId, principal: PrincipalDep, service: WebhookServiceDep
 ) -> DeliveryAccepted:
     """Send a delivery again: the same body and the same ``webhook-id``."""
     return await service.redeliver(principal.partner_id, endpoint_id, delivery_id)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.webhooks.events import SubscribableEventType
 from app.webhooks.models import AttemptOutcome, DeliveryStatus
 
-EventType = Literal["package.done", "package.failed", "package.expired"]
-TEST_EVENT_TYPE = "webhook.test"
 URL_FIELD = Field(
     min_length=1,
     max_length=2048,
@@ -25,7 +24,9 @@ class EndpointCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = URL_FIELD
-    event_types: list[EventType] = Field(min_length=1, examples=[["package.done", "package.failed"]])
+    event_types: list[SubscribableEventType] = Field(
+        min_length=1, examples=[["package.done", "package.failed"]]
+    )
     description: str | None = Field(default=None, max_length=500)
 
     @field_validator("event_types")
@@ -41,7 +42,7 @@ class EndpointUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str | None = Field(default=None, min_length=1, max_length=2048)
-    event_types: list[EventType] | None = Field(default=None, min_length=1)
+    event_types: list[SubscribableEventType] | None = Field(default=None, min_length=1)
     description: str | None = Field(default=None, max_length=500)
     enabled: bool | None = None
 

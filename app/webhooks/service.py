@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import re
@@ -11,13 +10,14 @@ import uuid
 
 from arq.connections import ArqRedis
 
-from app.errors import Conflict, NotFound, ValidationProblem
+from app.cursors import decode_cursor, encode_cursor
+from app.errors import Conflict, NotFound, ValidationProblem, field_error
 from app.settings import Settings
 from app.webhooks import ssrf
-from app.webhooks.dispatch import NextAttempt, deliver_to, enqueue_attempt, event_body
+from app.webhooks.dispatch import NextAttempt, deliver_to, enqueue_attempt
+from app.webhooks.events import TEST_EVENT_TYPE, WebhookTestData, event_body
 from app.webhooks.models import SECRET_OVERLAP_S, AttemptRecord, DeliveryRecord, EndpointRecord
 from app.webhooks.schemas import (
-    TEST_EVENT_TYPE,
     Attempt,
     Delivery,
     DeliveryAccepted,
@@ -81,28 +81,6 @@ def accepted(delivery: DeliveryRecord) -> DeliveryAccepted:
     return DeliveryAccepted(
         id=delivery.id, message_id=delivery.msg_id, event_type=delivery.event_type, status=delivery.status
     )
-
-
-def encode_cursor(position: tuple[float, str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(position)).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[float, str]:
-    try:
-        score, delivery_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return float(score), str(delivery_id)
-    except (ValueError, TypeError):
-        raise ValidationProblem(
-            "cursor is not one this API returned",
-            errors=[
-                {
-                    "loc": ["query", "cursor"],
-                    "field": "cursor",
-                    "message": "invalid cursor",
-                    "type": "value_error",
-                }
-            ],
-        ) from None
 
 
 class WebhookService:
@@ -187,11 +165,11 @@ class WebhookService:
         """A ``webhook.test`` event to this endpoint now, whatever its event types."""
         endpoint = self._enabled(await self._endpoint(partner_id, endpoint_id))
         now = time.time()
-        data = {
-            "endpoint_id": endpoint.id,
-            "partner_id": partner_id,
-            "message": "a test event from the Package Builder BFF",
-        }
+        data = WebhookTestData(
+            endpoint_id=endpoint.id,
+            partner_id=partner_id,
+            message="a test event from the Package Builder BFF",
+        )
         delivery, _ = await deliver_to(
             self._store,
             self._queue,
@@ -211,7 +189,7 @@ class WebhookService:
         page, last = await self._store.page_deliveries(partner_id, endpoint_id, after=after, limit=limit)
         return DeliveryPage(
             items=[delivery_view(d, attempts) for d, attempts in page],
-            next_cursor=encode_cursor(last) if last else None,
+            next_cursor=encode_cursor(*last) if last else None,
         )
 
     async def redeliver(self, partner_id: str, endpoint_id: str, delivery_id: str) -> DeliveryAccepted:
@@ -258,7 +236,5 @@ class WebhookService:
         if problem is not None:
             raise ValidationProblem(
                 f"url: {problem}",
-                errors=[
-                    {"loc": ["body", "url"], "field": "url", "message": problem, "type": "value_error.url"}
-                ],
+                errors=[field_error(["body", "url"], problem, "value_error.url")],
             )

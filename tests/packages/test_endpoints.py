@@ -69,9 +69,10 @@ async def test_list_pages_with_a_cursor_without_gaps_or_repeats(api, sim, partne
     assert seen == [item["id"] for item in everything]
 
 
-async def test_bad_cursor_is_400(api):
+async def test_bad_cursor_is_422_like_every_bad_query_parameter(api):
     response = await api.get("/v1/packages", params={"cursor": "bm90LWEtY3Vyc29y"})
-    assert response.status_code == 400
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["query", "cursor"]
 
 
 async def test_create_answers_202_with_location_and_retry_after(api, sim, partner):

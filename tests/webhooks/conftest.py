@@ -21,7 +21,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 @pytest.fixture(scope="session")
 async def store(redis_server: RedisServer) -> AsyncIterator[Redis]:
-    """What the worker has in ctx["store"]: redis.asyncio with decoded responses."""
+    """What the worker has in ctx["db"]: redis.asyncio with decoded responses."""
     client = Redis.from_url(redis_server.url, decode_responses=True)
     yield client
     await client.aclose()

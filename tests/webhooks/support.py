@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import httpx
 from redis.asyncio import Redis
 
-from app.webhooks.dispatch import event_body
+from app.webhooks.events import PackageEventData, event_body
 from app.webhooks.models import DeliveryRecord, delivery_ids
 from app.webhooks.store import WebhookStore
 
@@ -66,16 +66,20 @@ async def settled_delivery(
     return await eventually(probe, done)
 
 
-def package_event(partner: str, status: str, package_id: str = "4711") -> dict[str, Any]:
+def package_event(partner: str, status: str, package_id: str = "4711") -> PackageEventData:
     """``data`` of a package event as the watch emits it."""
-    return {
-        "package_id": package_id,
-        "partner_id": partner,
-        "status": status,
-        "title": "Munich Q3",
-        "clusters": [{"tc": "rock", "customers": 120}],
-        "results_url": f"http://127.0.0.1:8000/v1/packages/{package_id}",
-    }
+    return PackageEventData.model_validate(
+        {
+            "package_id": package_id,
+            "partner_id": partner,
+            "status": status,
+            "title": "Munich Q3",
+            "merge_id": None,
+            "merged_from": [],
+            "clusters": [{"tc": "rock", "customers": 120, "items": 300, "purchase": 9.5}],
+            "results_url": f"http://127.0.0.1:8000/v1/packages/{package_id}",
+        }
+    )
 
 
 async def stored_delivery(
@@ -93,7 +97,7 @@ async def stored_delivery(
         msg_id=msg_id,
         event_type="package.done",
         event_key=event_key,
-        body=event_body("package.done", {"package_id": "1"}, now),
+        body=event_body("package.done", package_event(partner, "DONE", package_id="1"), now),
         next_attempt_at=now + due_in_s,
         created_at=now,
         updated_at=now,

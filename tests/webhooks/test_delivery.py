@@ -47,7 +47,9 @@ async def test_done_and_failed_events_reach_the_receiver_signed(
         assert created == 1
         request = (await receiver.wait_for(url, number))[-1]
         payload = verified(endpoint["secret"], request)
-        assert payload["type"] == event_type and payload["data"] == package_event(partner, status)
+        assert payload["type"] == event_type and payload["data"] == package_event(partner, status).model_dump(
+            mode="json"
+        )
         assert payload["timestamp"].endswith("Z")
         assert request.headers["content-type"] == "application/json"
         assert request.headers["webhook-id"].startswith("msg_")
@@ -79,7 +81,7 @@ async def test_endpoint_receives_only_its_event_types_and_only_its_partners(
             partner_id="someone-else",
             event_type="package.failed",
             event_key="pkg-2:FAILED",
-            data={},
+            data=package_event("someone-else", "FAILED"),
         )
         == 0
     )
@@ -136,7 +138,12 @@ async def test_a_disabled_endpoint_gets_no_deliveries(api, partner, receiver: Re
     await api.patch(f"/v1/webhooks/{endpoint['id']}", json={"enabled": False})
     assert (
         await dispatch_event(
-            store, queue, partner_id=partner, event_type="package.done", event_key="pkg-4:DONE", data={}
+            store,
+            queue,
+            partner_id=partner,
+            event_type="package.done",
+            event_key="pkg-4:DONE",
+            data=package_event(partner, "DONE"),
         )
         == 0
     )
@@ -206,7 +213,12 @@ async def test_410_gone_disables_the_endpoint_at_once(
     url = receiver.hook(then=410)
     endpoint = await register(api, url)
     await dispatch_event(
-        store, queue, partner_id=partner, event_type="package.done", event_key="pkg-7:DONE", data={}
+        store,
+        queue,
+        partner_id=partner,
+        event_type="package.done",
+        event_key="pkg-7:DONE",
+        data=package_event(partner, "DONE"),
     )
     [delivery] = await deliveries(api, endpoint["id"])
     delivery = await settled_delivery(api, endpoint["id"], delivery["id"])
@@ -216,7 +228,12 @@ async def test_410_gone_disables_the_endpoint_at_once(
     assert not shown["enabled"] and "410" in shown["disabled_reason"]
     assert (
         await dispatch_event(
-            store, queue, partner_id=partner, event_type="package.done", event_key="pkg-7b:DONE", data={}
+            store,
+            queue,
+            partner_id=partner,
+            event_type="package.done",
+            event_key="pkg-7b:DONE",
+            data=package_event(partner, "DONE"),
         )
         == 0
     )
@@ -232,7 +249,12 @@ async def test_endpoint_failing_for_longer_than_the_limit_is_disabled(
     six_days_ago = time.time() - 6 * 24 * 3600  # the streak began before the default 5-day limit
     await WebhookStore(store).update_endpoint(partner, endpoint["id"], {"failing_since": repr(six_days_ago)})
     await dispatch_event(
-        store, queue, partner_id=partner, event_type="package.done", event_key="pkg-8:DONE", data={}
+        store,
+        queue,
+        partner_id=partner,
+        event_type="package.done",
+        event_key="pkg-8:DONE",
+        data=package_event(partner, "DONE"),
     )
     [delivery] = await deliveries(api, endpoint["id"])
     delivery = await settled_delivery(api, endpoint["id"], delivery["id"])

@@ -1,4 +1,4 @@
-"""One Redis pub/sub connection per API process, fanned out to every open stream.
+"""One Redis pub/sub connection per API process, fanned out to every subscriber.
 
 A thousand tabs on one package are one channel subscription here and nothing
 upstream. The subscription of a channel is confirmed before ``subscribe`` returns,
@@ -16,7 +16,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
-logger = logging.getLogger("app.live")
+logger = logging.getLogger("app.pubsub")
 
 RESYNC = ""  # put in every inbox when messages may have been lost (Redis reconnected)
 INBOX_SIZE = 64  # a slow stream loses its oldest queued changes, never blocks the others
@@ -24,7 +24,7 @@ SUBSCRIBE_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 1.0
 
 
-class StatusHub:
+class ChannelHub:
     """Channel → the inboxes (queues) of the streams that follow it."""
 
     def __init__(self, redis_url: str) -> None:

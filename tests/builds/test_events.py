@@ -4,8 +4,8 @@ workers, a worker SIGKILLed with builds in flight. A local receiver is the partn
 from __future__ import annotations
 
 from app import redis_keys
+from tests.builds.support import register_webhook, wait_until
 from tests.support.sim import force_status, make_package
-from tests.watches.support import register_webhook, wait_until
 
 ALL_EVENTS = ["package.done", "package.failed", "package.expired"]
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from app import redis_keys
-from app.packages.presenters import progress_of
 from app.upstream.models import TERMINAL_STATUSES, UpstreamPackage
 
 # KEYS: status key, channel.
@@ -49,6 +48,13 @@ redis.call('SET', KEYS[1], record, 'PX', ARGV[4])
 redis.call('PUBLISH', KEYS[2], record)
 return {1, record}
 """
+
+
+def progress_of(package: UpstreamPackage) -> int | None:
+    """0-100: the upstream's own progress when it gives one, else implied by the status."""
+    if package.progress is not None:
+        return max(0, min(100, round(package.progress)))
+    return {"INITIALIZING": 0, "DONE": 100, "EXPIRED": 100}.get(package.status)
 
 
 @dataclass(frozen=True, slots=True)

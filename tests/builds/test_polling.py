@@ -7,10 +7,10 @@ import json
 import uuid
 
 from app import redis_keys
-from app.watches.registry import WatchRegistry
+from app.builds.registry import WatchRegistry
+from tests.builds.conftest import client_for
+from tests.builds.support import wait_until
 from tests.support.sim import force_status, make_package, upstream_calls
-from tests.watches.conftest import client_for
-from tests.watches.support import wait_until
 
 POLLS_TO_OBSERVE = 5
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from app import redis_keys
+from tests.builds.support import wait_until
 from tests.support.sim import force_status, make_package
-from tests.watches.support import wait_until
 
 
 async def test_listing_a_build_started_elsewhere_watches_it_to_the_end(

@@ -1,4 +1,4 @@
-"""arq functions and cron jobs of the watch poller (registered by app/worker.py).
+"""The arq cron job of the status poller (registered by app/worker.py).
 
 No job per watch: one tick a second (``unique``, so one worker runs each) polls
 whichever partners are due, and sleeps between due times within its second. The
@@ -7,26 +7,24 @@ watch registry in Redis is the truth, so a (re)started worker simply resumes.
 
 from __future__ import annotations
 
-from typing import Any
-
 from arq.cron import CronJob, cron
 
-from app.watches.poller import Poller
+from app.builds.poller import Poller
+from app.worker_context import WorkerContext
 
 TICK_SPAN_S = 0.9  # each tick works for most of its second; the next one takes over
 TICK_TIMEOUT_S = 30  # > TICK_SPAN_S + poller.MAX_POLL_BUDGET_S; short, see app/worker.py
 
 
-async def watch_tick(ctx: dict[str, Any]) -> int:
+async def watch_tick(ctx: WorkerContext) -> int:
     """Poll every partner that is due; returns the number of partner polls."""
-    poller = Poller(ctx["store"], ctx["redis"], ctx["upstream"], ctx["settings"])
+    poller = Poller(ctx["db"], ctx["queue"], ctx["upstream"], ctx["settings"])
     return await poller.tick(TICK_SPAN_S)
 
 
-WATCH_FUNCTIONS: list[Any] = []
-WATCH_CRON_JOBS: list[CronJob] = [
+BUILD_CRON_JOBS: list[CronJob] = [
     cron(
-        watch_tick,
+        watch_tick,  # type: ignore[arg-type]  # arq types ctx as a plain dict
         name="watch_tick",
         second=set(range(60)),
         run_at_startup=True,

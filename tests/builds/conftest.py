@@ -14,9 +14,9 @@ import pytest
 import redis
 from redis.asyncio import Redis
 
+from tests.builds.support import WebhookReceiver
 from tests.conftest import make_token
 from tests.support.processes import ApiServer, ManagedProcess, python_module
-from tests.watches.support import WebhookReceiver
 
 PRIVATE_DB = 11
 

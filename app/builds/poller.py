@@ -19,13 +19,13 @@ from arq.connections import ArqRedis
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.live.store import Observation, StatusStore
+from app.builds import events
+from app.builds.registry import Watch, WatchRegistry
+from app.builds.schedule import PollSchedule
+from app.builds.statuses import Observation, StatusStore
 from app.settings import Settings
 from app.upstream import CallContext, PackageBuilderClient, UpstreamError, UpstreamRejected
 from app.upstream.models import TERMINAL_STATUSES, UpstreamPackage
-from app.watches import events
-from app.watches.registry import Watch, WatchRegistry
-from app.watches.schedule import PollSchedule
 from app.webhooks.dispatch import dispatch_event
 
 logger = logging.getLogger("app.watches")
@@ -158,8 +158,9 @@ class Poller:
         token = self.settings.upstream_service_token
         if token is None:
             logger.warning("BFF_UPSTREAM_SERVICE_TOKEN is not set: the upstream will refuse polls")
-        authorization = f"Bearer {token.get_secret_value()}" if token else ""
-        return CallContext(authorization, partner_id, f"watch-{uuid.uuid4().hex[:16]}")
+        return CallContext.of_service(
+            token.get_secret_value() if token else None, partner_id, f"watch-{uuid.uuid4().hex[:16]}"
+        )
 
     async def _settle(
         self, watch: Watch, package: UpstreamPackage | None, ctx: CallContext, limit: asyncio.Semaphore

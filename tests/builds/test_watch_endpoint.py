@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from app import redis_keys
+from tests.builds.support import wait_until
 from tests.support.sim import make_package
-from tests.watches.support import wait_until
 
 BODY = {"title": "Munich shows Q3", "event_ids": [12345], "targeting_mode": "lookalike"}
 

@@ -1,0 +1,32 @@
+"""The drafts domain's FastAPI dependency: the caller's drafts (partner + token ``sub``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.deps import PrincipalDep, ServicesDep
+from app.drafts.service import DraftService
+from app.drafts.store import DraftStore
+from app.errors import PayloadTooLarge
+from app.idempotency import make_idempotency_service
+from app.packages.deps import make_package_service
+
+
+async def draft_service(principal: PrincipalDep, svc: ServicesDep, request: Request) -> DraftService:
+    """Per request (the store is scoped to the caller); bodies past the size bound stop here."""
+    settings = svc.settings
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > settings.draft_max_bytes:
+        raise PayloadTooLarge(f"a draft may hold at most {settings.draft_max_bytes} bytes")
+    return DraftService(
+        DraftStore(svc.redis, principal.partner_id, principal.sub, settings.draft_ttl_s),
+        svc.shared(make_package_service),
+        svc.shared(make_idempotency_service),
+        ttl_s=settings.draft_ttl_s,
+        max_bytes=settings.draft_max_bytes,
+    )
+
+
+DraftServiceDep = Annotated[DraftService, Depends(draft_service)]

@@ -1,0 +1,22 @@
+"""The live domain's FastAPI dependency: its service, built once per process."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+
+from app.builds.deps import make_build_service
+from app.deps import Services, ServicesDep
+from app.live.service import LiveService
+
+
+def make_live_service(svc: Services) -> LiveService:
+    return LiveService(svc.shared(make_build_service), svc.hub, svc.settings.sse_heartbeat_s)
+
+
+async def live_service(svc: ServicesDep) -> LiveService:
+    return svc.shared(make_live_service)
+
+
+LiveServiceDep = Annotated[LiveService, Depends(live_service)]

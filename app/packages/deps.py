@@ -1,0 +1,23 @@
+"""The packages domain's FastAPI dependency: its service, built once per process."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+
+from app.builds.deps import make_build_service
+from app.cache import Cache
+from app.deps import Services, ServicesDep
+from app.packages.service import PackageService
+
+
+def make_package_service(svc: Services) -> PackageService:
+    return PackageService(svc.upstream, svc.shared(make_build_service), svc.settings, Cache(svc.redis))
+
+
+async def package_service(svc: ServicesDep) -> PackageService:
+    return svc.shared(make_package_service)
+
+
+PackageServiceDep = Annotated[PackageService, Depends(package_service)]

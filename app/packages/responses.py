@@ -1,0 +1,26 @@
+"""The 202 a started build answers with: shared by create, merge, regenerate and draft submit."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import status
+from fastapi.responses import JSONResponse
+
+from app.packages.schemas import PackageAccepted
+from app.settings import Settings
+
+
+def package_accepted(settings: Settings, package_id: str, status_: str = "INITIALIZING") -> JSONResponse:
+    """202 with ``Location`` (the results view) and ``Retry-After`` (the poll interval)."""
+    path = f"/v1/packages/{quote(package_id, safe='')}"
+    base = settings.public_base
+    body = PackageAccepted(
+        id=package_id,
+        status=status_,
+        status_url=f"{base}{path}/status",
+        events_url=f"{base}{path}/events",
+        results_url=f"{base}{path}",
+    )
+    headers = {"Location": path, "Retry-After": str(max(1, round(settings.poll_interval_s)))}
+    return JSONResponse(body.model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED, headers=headers)

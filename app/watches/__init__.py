@@ -1,1 +1,0 @@
-"""Watches: open builds the worker polls until a terminal status, then emits once."""

@@ -1,0 +1,22 @@
+"""The webhooks domain's FastAPI dependency: its service, built once per process."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+
+from app.deps import Services, ServicesDep
+from app.webhooks.service import WebhookService
+from app.webhooks.store import WebhookStore
+
+
+def make_webhook_service(svc: Services) -> WebhookService:
+    return WebhookService(WebhookStore(svc.redis), svc.queue, svc.settings)
+
+
+async def webhook_service(svc: ServicesDep) -> WebhookService:
+    return svc.shared(make_webhook_service)
+
+
+WebhookServiceDep = Annotated[WebhookService, Depends(webhook_service)]

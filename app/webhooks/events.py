@@ -1,0 +1,114 @@
+"""The events partners receive: one model per event type, keyed by its ``Literal`` type.
+
+These models are the webhook contract (and what OpenAPI's ``webhooks`` section is made
+of). They live here, in the leaf domain that sends them, so the domains that raise
+events (``builds``, ``exports``) import them and this module imports none of those.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Literal, get_args
+
+from pydantic import BaseModel, Field
+
+PackageEventType = Literal["package.done", "package.failed", "package.expired"]
+SubscribableEventType = PackageEventType
+TestEventType = Literal["webhook.test"]
+EventType = SubscribableEventType | TestEventType
+
+EVENT_TYPES: tuple[SubscribableEventType, ...] = get_args(SubscribableEventType)
+"""What an endpoint may subscribe to (``webhook.test`` is sent on request, whatever)."""
+TEST_EVENT_TYPE: TestEventType = "webhook.test"
+
+
+class ClusterCounts(BaseModel):
+    """One cluster of a finished package (known once DONE)."""
+
+    tc: str
+    customers: int
+    items: int
+    purchase: float
+
+
+class PackageEventData(BaseModel):
+    """``data`` of ``package.done|failed|expired``."""
+
+    package_id: str
+    partner_id: str
+    status: Literal["DONE", "FAILED", "EXPIRED"]
+    title: str | None
+    merge_id: str | None
+    merged_from: list[str]
+    clusters: list[ClusterCounts]
+    results_url: str = Field(description="the package's results view in this API")
+
+
+class WebhookTestData(BaseModel):
+    """``data`` of ``webhook.test``."""
+
+    endpoint_id: str
+    partner_id: str
+    message: str
+
+
+EventData = PackageEventData | WebhookTestData
+
+
+class _Event(BaseModel):
+    timestamp: str = Field(description="when the event happened, ISO 8601 UTC (ms)")
+
+
+class PackageDone(_Event):
+    """A build finished: its clusters are ready (CSV, evaluation, exports)."""
+
+    type: Literal["package.done"] = "package.done"
+    data: PackageEventData
+
+
+class PackageFailed(_Event):
+    """A build failed; it will not become DONE."""
+
+    type: Literal["package.failed"] = "package.failed"
+    data: PackageEventData
+
+
+class PackageExpired(_Event):
+    """A package expired; it can be regenerated."""
+
+    type: Literal["package.expired"] = "package.expired"
+    data: PackageEventData
+
+
+class WebhookTest(_Event):
+    """Sent by ``POST /v1/webhooks/{id}/test``."""
+
+    type: Literal["webhook.test"] = "webhook.test"
+    data: WebhookTestData
+
+
+WebhookEvent = Annotated[
+    PackageDone | PackageFailed | PackageExpired | WebhookTest, Field(discriminator="type")
+]
+EVENT_MODELS: dict[EventType, type[_Event]] = {
+    "package.done": PackageDone,
+    "package.failed": PackageFailed,
+    "package.expired": PackageExpired,
+    "webhook.test": WebhookTest,
+}
+
+
+def event_body(event_type: EventType, data: EventData, now: float) -> str:
+    """``{type, timestamp, data}`` validated against the event's model and serialised
+    once; every attempt sends exactly these bytes."""
+    stamp = dt.datetime.fromtimestamp(now, dt.UTC).isoformat(timespec="milliseconds")
+    event = EVENT_MODELS[event_type].model_validate(
+        {"type": event_type, "timestamp": stamp.replace("+00:00", "Z"), "data": data.model_dump()}
+    )
+    payload = event.model_dump(mode="json")
+    return json.dumps(
+        {"type": payload["type"], "timestamp": payload["timestamp"], "data": payload["data"]},
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )

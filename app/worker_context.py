@@ -1,0 +1,30 @@
+"""What every arq function of the worker finds in ``ctx``: set by arq, then by ``on_startup``."""
+
+from __future__ import annotations
+
+from typing import NotRequired, TypedDict
+
+import httpx
+from arq.connections import ArqRedis
+from redis.asyncio import Redis
+
+from app.settings import Settings
+from app.upstream import CallContext, PackageBuilderClient
+
+
+class WorkerContext(TypedDict):
+    # Set by arq.
+    redis: ArqRedis  # arq's own connection; jobs use it as ``queue``
+    job_try: NotRequired[int]  # 1 on a job's first run (absent in startup/shutdown)
+    # Set by app.worker.on_startup.
+    settings: Settings
+    queue: ArqRedis  # the arq queue (the same connection as ``redis``): enqueue follow-up jobs
+    db: Redis  # our own keys (watches, statuses, deliveries, exports): responses decoded to str
+    upstream: PackageBuilderClient
+    webhook_http: httpx.AsyncClient  # partner endpoints only (SSRF-guarded), never the upstream
+
+
+def service_context(ctx: WorkerContext, partner_id: str, request_id: str) -> CallContext:
+    """The worker's identity upstream (``BFF_UPSTREAM_SERVICE_TOKEN``) for one partner."""
+    token = ctx["settings"].upstream_service_token
+    return CallContext.of_service(token.get_secret_value() if token else None, partner_id, request_id)
