@@ -21,9 +21,11 @@ run: install
 test: install
 	$(PY) -m pytest
 
+## formatting, lint rules and types (mypy --strict over app/; tests checked too): CI runs it first
 lint: install
+	$(VENV)/bin/ruff format --check app tests bench
 	$(VENV)/bin/ruff check app tests bench
-	$(VENV)/bin/mypy app
+	$(VENV)/bin/mypy app tests
 
 ## regenerate openapi/bff.json from the app (a test fails when it is stale)
 openapi: install

@@ -56,7 +56,7 @@ class ChannelHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
         if self._pubsub is not None:
-            await self._pubsub.aclose()
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
         if self._client is not None:
             await self._client.aclose(close_connection_pool=True)
 

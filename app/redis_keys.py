@@ -1,7 +1,8 @@
 """Every Redis key the BFF writes, in one place, with its lifetime.
 
-All keys are prefixed ``bff:`` and, where they hold a partner's data, carry the
-partner id, so one partner can never read another's entry by accident.
+Fixed TTLs are constants here; the others name the setting that gives them. All keys are
+prefixed ``bff:`` and, where they hold a partner's data, carry the partner id, so one
+partner can never read another's entry by accident.
 """
 
 from __future__ import annotations
@@ -18,14 +19,15 @@ def _part(value: str) -> str:
     return "h" + sha256(value.encode()).hexdigest()[:32]
 
 
-# -- caches (issue 3) ---------------------------------------------------------------------
+# -- caches -------------------------------------------------------------------------------
 def evaluation_cache(partner_id: str, package_id: str) -> str:
     """JSON of settings + results; TTL ``BFF_EVALUATION_CACHE_TTL_S``; deleted by PUT."""
     return f"{PREFIX}:cache:evaluation:{_part(partner_id)}:{_part(package_id)}"
 
 
 def package_view_cache(partner_id: str, package_id: str) -> str:
-    """JSON of a DONE package's results view; kept until regenerate (long TTL)."""
+    """JSON of a DONE package's results view; deleted by regenerate and by new evaluation
+    settings, else kept ``PACKAGE_VIEW_TTL_S``."""
     return f"{PREFIX}:cache:view:{_part(partner_id)}:{_part(package_id)}"
 
 
@@ -49,7 +51,7 @@ CACHE_LOCK_TTL_S = 15
 CACHE_GENERATION_TTL_S = 24 * 3600
 
 
-# -- drafts (issue 3) ---------------------------------------------------------------------
+# -- drafts -------------------------------------------------------------------------------
 def draft(partner_id: str, sub: str, draft_id: str) -> str:
     """One wizard draft (hash); sliding TTL ``BFF_DRAFT_TTL_S``."""
     return f"{PREFIX}:draft:{_part(partner_id)}:{_part(sub)}:{_part(draft_id)}"
@@ -60,7 +62,7 @@ def draft_index(partner_id: str, sub: str) -> str:
     return f"{PREFIX}:drafts:{_part(partner_id)}:{_part(sub)}"
 
 
-# -- idempotency (issue 3) ----------------------------------------------------------------
+# -- idempotency --------------------------------------------------------------------------
 def idempotency(partner_id: str, scope: str, key: str) -> str:
     """Stored first answer for (partner, Idempotency-Key); TTL 24 h."""
     return f"{PREFIX}:idem:{_part(partner_id)}:{scope}:{_part(key)}"
@@ -75,7 +77,7 @@ IDEMPOTENCY_TTL_S = 24 * 3600
 IDEMPOTENCY_IN_FLIGHT_TTL_S = 60
 
 
-# -- watches and live status (issue 4) ----------------------------------------------------
+# -- watches and live status --------------------------------------------------------------
 # Sorted set: partner id → when its next poll is due (unix seconds); no TTL (removed on end).
 WATCH_PARTNERS = f"{PREFIX}:watch:partners"
 
@@ -96,8 +98,11 @@ def watch_poll_lock(partner_id: str) -> str:
 
 
 def watch_poll_stats(partner_id: str) -> str:
-    """Hash ``polls``, ``last_polled_at`` of a partner's status polls; TTL 7 days."""
+    """Hash ``polls``, ``last_polled_at`` of a partner's status polls; TTL ``WATCH_POLL_STATS_TTL_S``."""
     return f"{PREFIX}:watch:polls:{_part(partner_id)}"
+
+
+WATCH_POLL_STATS_TTL_S = 7 * 24 * 3600
 
 
 EMITTED_EVENT_TTL_S = 30 * 24 * 3600
@@ -120,7 +125,7 @@ def emitted_event(partner_id: str, package_id: str, status: str, generation: str
     return f"{PREFIX}:emitted:{_part(partner_id)}:{_part(package_id)}:{status}:{generation}"
 
 
-# -- webhooks (issue 4) -------------------------------------------------------------------
+# -- webhooks -----------------------------------------------------------------------------
 def webhook_endpoint(partner_id: str, endpoint_id: str) -> str:
     """One endpoint (hash: url, event types, secrets, enabled, failure streak); no TTL."""
     return f"{PREFIX}:webhook:{_part(partner_id)}:{endpoint_id}"
@@ -154,5 +159,8 @@ WEBHOOK_DELIVERY_TTL_S = 30 * 24 * 3600
 
 # -- exports ------------------------------------------------------------------------------
 def export(partner_id: str, export_id: str) -> str:
-    """One CRM export's status (JSON); TTL 30 days."""
+    """One CRM export's status (JSON); TTL ``EXPORT_TTL_S``."""
     return f"{PREFIX}:export:{_part(partner_id)}:{export_id}"
+
+
+EXPORT_TTL_S = 30 * 24 * 3600

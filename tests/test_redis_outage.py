@@ -7,6 +7,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -61,7 +62,7 @@ async def test_without_redis_the_endpoints_that_need_it_answer_503(
     try:
         readiness = await anonymous.get("/readyz")
         assert readiness.status_code == 503 and readiness.json()["checks"]["redis"] == "down"
-        for method, url, kwargs in [
+        cases: list[tuple[str, str, dict[str, Any]]] = [
             ("POST", "/v1/drafts", {"json": {"step": "events", "state": {}}}),
             ("GET", "/v1/drafts", {}),
             ("GET", draft_url, {}),
@@ -71,7 +72,8 @@ async def test_without_redis_the_endpoints_that_need_it_answer_503(
             ("POST", "/v1/packages", {"json": CREATE}),  # no key: still nothing upstream
             ("POST", "/v1/packages/merge", {"json": {"package_ids": [package["id"], "1"]}}),
             ("PUT", f"/v1/packages/{package['id']}/evaluation", {"json": UPDATE}),
-        ]:
+        ]
+        for method, url, kwargs in cases:
             assert_unavailable(await api.request(method, url, **kwargs))
         calls = await upstream_calls(sim, partner)
         assert not {"create_package", "merge_packages", "put_evaluation_details"} & calls.keys()

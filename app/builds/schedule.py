@@ -13,8 +13,6 @@ from redis.asyncio import Redis
 
 from app import redis_keys
 
-_POLL_STATS_TTL_S = 7 * 24 * 3600
-
 # KEYS: partners zset. ARGV: limit. Returns {due partners, earliest due (or ''), now}.
 _DUE = """
 local t = redis.call('TIME')
@@ -85,5 +83,5 @@ class PollSchedule:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hincrby(key, "polls", 1)
             pipe.hset(key, "last_polled_at", repr(time.time()))
-            pipe.expire(key, _POLL_STATS_TTL_S)
+            pipe.expire(key, redis_keys.WATCH_POLL_STATS_TTL_S)
             await pipe.execute()

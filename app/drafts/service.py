@@ -209,7 +209,7 @@ class DraftService:
     def _view(self, record: DraftRecord, now: float) -> DraftView:
         return DraftView(
             id=record.id,
-            step=record.step,  # type: ignore[arg-type]
+            step=record.step,
             state=record.state,
             version=record.version,
             created_at=_iso(record.created_at),

@@ -7,8 +7,6 @@ from redis.asyncio import Redis
 from app import redis_keys
 from app.exports.schemas import Export
 
-EXPORT_TTL_S = 30 * 24 * 3600
-
 
 class ExportStore:
     def __init__(self, redis: Redis) -> None:
@@ -16,7 +14,7 @@ class ExportStore:
 
     async def save(self, partner_id: str, export: Export) -> None:
         await self._redis.set(
-            redis_keys.export(partner_id, export.id), export.model_dump_json(), ex=EXPORT_TTL_S
+            redis_keys.export(partner_id, export.id), export.model_dump_json(), ex=redis_keys.EXPORT_TTL_S
         )
 
     async def get(self, partner_id: str, export_id: str) -> Export | None:

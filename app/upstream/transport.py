@@ -1,7 +1,7 @@
 """An httpx transport over aiohttp's connection pool.
 
-httpx's own pool is the bottleneck under concurrency (encode/httpx#3215; see
-NOTES.md and bench/upstream_transport.py): keeping httpx's API on top of
+httpx's own pool is the bottleneck under concurrency (encode/httpx#3215; measured
+by bench/upstream_transport.py): keeping httpx's API on top of
 aiohttp's pool gives several times the throughput. We own this small adapter
 instead of using a third-party one so that two things stay exactly right:
 

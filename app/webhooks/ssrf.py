@@ -165,8 +165,12 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         for address in addresses:
             try:
                 return await self._inner.connect_tcp(
-                    str(address), port, timeout, local_address, socket_options
-                )  # type: ignore[arg-type]
+                    str(address),
+                    port,
+                    timeout,
+                    local_address,
+                    socket_options,  # type: ignore[arg-type]
+                )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 last_error = exc
         assert last_error is not None

@@ -69,8 +69,8 @@ async def sweep_webhook_deliveries(ctx: WorkerContext) -> int:
 WEBHOOK_FUNCTIONS: list[Any] = [
     # keep_result=0: a finished attempt's id may be enqueued again by the sweep (a no-op run).
     func(
-        send_webhook,
-        name=SEND_WEBHOOK,  # type: ignore[arg-type]
+        send_webhook,  # type: ignore[arg-type]  # arq types ctx as a plain dict
+        name=SEND_WEBHOOK,
         timeout=JOB_TIMEOUT_S,
         keep_result=0,
         max_tries=5,

@@ -38,7 +38,7 @@ def private_api(private_env: dict[str, str]) -> Iterator[ApiServer]:
 
 def client_for(api: ManagedProcess, partner: str) -> httpx.AsyncClient:
     headers = {"Authorization": f"Bearer {make_token(partners=[partner])}", "X-Preferred-Partner-Id": partner}
-    return httpx.AsyncClient(base_url=api.url, headers=headers, timeout=30)  # type: ignore[attr-defined]
+    return httpx.AsyncClient(base_url=api.url, headers=headers, timeout=30)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""A build the list shows in progress is watched, whoever started it (issue 4)."""
+"""A build the list shows in progress is watched, whoever started it."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from typing import Any
 
 from app import redis_keys
 from app.builds.registry import WatchRegistry
@@ -77,7 +78,7 @@ async def test_every_status_change_is_published_with_an_increasing_seq(
     async with store.pubsub() as pubsub:
         await pubsub.subscribe(channel)
         start_worker()
-        records = []
+        records: list[dict[str, Any]] = []
         for status, progress in (("INPROGRESS", 60), ("INPROGRESS", 90), ("DONE", None)):
             await force_status(sim, package_id, status, progress)
             while (

@@ -47,11 +47,11 @@ async def test_stream_sees_the_whole_status_sequence_and_ends(api, sim, partner,
         assert response.headers["cache-control"] == "no-cache"
         assert response.headers["x-accel-buffering"] == "no"
         reader = EventReader(response)
-        first = await reader.next()
+        first = await reader.event()
         await force_status(sim, package["id"], "INPROGRESS", progress=40)
-        second = await reader.next()
+        second = await reader.event()
         await force_status(sim, package["id"], "DONE")
-        third = await reader.next()
+        third = await reader.event()
         assert await reader.next() is None, "the stream ends after a terminal status"
     assert [e.event for e in (first, second, third)] == ["status"] * 3
     assert [(e.json()["status"], e.json()["progress"]) for e in (first, second, third)] == [
@@ -59,7 +59,7 @@ async def test_stream_sees_the_whole_status_sequence_and_ends(api, sim, partner,
         ("INPROGRESS", 40),
         ("DONE", 100),
     ]
-    ids = [int(e.id) for e in (first, second, third)]
+    ids = [e.number for e in (first, second, third)]
     assert ids == sorted(set(ids)) and [e.json()["seq"] for e in (first, second, third)] == ids
     assert all(e.json()["id"] == package["id"] for e in (first, second, third))
     assert reader.retry is not None and reader.retry > 0
@@ -78,7 +78,7 @@ async def test_reconnect_with_last_event_id_resumes_after_it(api, sim, partner, 
         reader = EventReader(response)
         await reader.next()
         await force_status(sim, package["id"], "INPROGRESS", progress=50)
-        seen = await reader.next()
+        seen = await reader.event()
     assert seen.json()["status"] == "INPROGRESS"
 
     headers = {"Last-Event-ID": seen.id}
@@ -87,7 +87,7 @@ async def test_reconnect_with_last_event_id_resumes_after_it(api, sim, partner, 
         await force_status(sim, package["id"], "DONE")
         resumed = await reader.rest()
     assert [e.json()["status"] for e in resumed] == ["DONE"], "nothing up to Last-Event-ID again"
-    assert int(resumed[0].id) > int(seen.id)
+    assert resumed[0].number > seen.number
 
     final = await api.get(events_path(package["id"]), headers={"Last-Event-ID": resumed[0].id})
     assert final.status_code == 204, "the final status was delivered: EventSource stops"
@@ -146,7 +146,7 @@ async def test_client_disconnect_releases_the_subscription(api, sim, partner, re
     async with api.stream("GET", events_path(package["id"])) as response:
         assert response.status_code == 200, await response.aread()
         reader = EventReader(response)  # kept: a dropped reader closes the connection
-        assert (await reader.next()).json()["status"] == "INPROGRESS"
+        assert (await reader.event()).json()["status"] == "INPROGRESS"
         assert await subscribers(redis, partner, package["id"]) == 1
     assert await wait_for_subscribers(redis, partner, package["id"], 0) == 0
 
@@ -160,12 +160,12 @@ async def test_many_streams_share_one_subscription_and_cost_the_upstream_nothing
         for _ in range(10):
             response = await stack.enter_async_context(api.stream("GET", events_path(package["id"])))
             reader = EventReader(response)
-            assert (await reader.next()).json()["status"] == "INITIALIZING"
+            assert (await reader.event()).json()["status"] == "INITIALIZING"
             readers.append(reader)
         assert await subscribers(redis, partner, package["id"]) == 1, "one per API process"
         opened = await upstream_calls(sim, partner)
         await force_status(sim, package["id"], "INPROGRESS", progress=10)
-        updates = await asyncio.gather(*(reader.next() for reader in readers))
+        updates = await asyncio.gather(*(reader.event() for reader in readers))
         assert {(u.json()["status"], u.id) for u in updates} == {("INPROGRESS", updates[0].id)}
         after = await upstream_calls(sim, partner)
     assert after.get("get_package", 0) == opened.get("get_package", 0), (
@@ -209,7 +209,7 @@ async def test_stream_carries_on_after_a_redis_restart(api, sim, partner, redis_
     package = await make_package(sim, partner, "INPROGRESS")
     async with api.stream("GET", events_path(package["id"])) as response:
         reader = EventReader(response, timeout_s=30)
-        assert (await reader.next()).json()["status"] == "INPROGRESS"
+        assert (await reader.event()).json()["status"] == "INPROGRESS"
         worker_process.stop()  # arq's worker exits when Redis drops (python-arq/arq#435)
         try:
             redis_server.restart()
@@ -218,6 +218,6 @@ async def test_stream_carries_on_after_a_redis_restart(api, sim, partner, redis_
                 redis_server.start()
             worker_process.start()
         await force_status(sim, package["id"], "DONE")
-        final = await reader.next()
+        final = await reader.event()
         assert await reader.next() is None
     assert final.json()["status"] == "DONE"

@@ -130,7 +130,7 @@ async def test_a_cached_page_is_never_served_to_another_partner(api, api_server,
 
 
 async def test_event_search_is_cached_briefly_per_partner_and_query(api, api_server, sim, partner, redis):
-    params = {"search": "munich", "page": 1}
+    params: dict[str, str | int] = {"search": "munich", "page": 1}
     first, second = await api.get("/v1/events", params=params), await api.get("/v1/events", params=params)
     assert second.json() == first.json()
     assert (await upstream_calls(sim, partner))["search_events"] == 1

@@ -12,6 +12,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Self
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,6 +40,8 @@ def wait_for_port(port: int, *, timeout_s: float = 30.0, process: subprocess.Pop
 class ManagedProcess:
     """A child process with its output in a log file, shown when a test needs it."""
 
+    url: str = ""  # where it listens, once whoever started it knows
+
     def __init__(
         self, name: str, argv: list[str], env: Mapping[str, str] | None = None, port: int | None = None
     ) -> None:
@@ -49,7 +52,7 @@ class ManagedProcess:
         self.log_path = Path(tempfile.mkstemp(prefix=f"bff-{name}-", suffix=".log")[1])
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> ManagedProcess:
+    def start(self) -> Self:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             self.argv, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

@@ -16,6 +16,12 @@ class ServerSentEvent:
     event: str
     data: str
 
+    @property
+    def number(self) -> int:
+        """The ``id:`` as the sequence number it is."""
+        assert self.id is not None, "the event has no id"
+        return int(self.id)
+
     def json(self) -> Any:
         return json.loads(self.data)
 
@@ -33,6 +39,12 @@ class EventReader:
         async with asyncio.timeout(self._timeout_s):
             return await self._next()
 
+    async def event(self) -> ServerSentEvent:
+        """The next event, which must come (the stream must not have ended)."""
+        event = await self.next()
+        assert event is not None, "the stream ended before the expected event"
+        return event
+
     async def rest(self) -> list[ServerSentEvent]:
         """Every event until the end of the stream."""
         events = []
@@ -42,7 +54,7 @@ class EventReader:
 
     async def _next(self) -> ServerSentEvent | None:
         event_id: str | None = None
-        name, data = "message", []
+        name, data = "message", list[str]()
         async for line in self._lines:
             if not line:
                 if data:

@@ -74,7 +74,7 @@ class Receiver:
             await self._arrived.wait_for(lambda: len(self._requests[path]) >= count)
         return self.received(url)
 
-    async def __call__(self, scope: dict, receive, send) -> None:  # type: ignore[no-untyped-def]
+    async def __call__(self, scope: dict, receive, send) -> None:
         assert scope["type"] == "http"
         body = await read_body(receive)
         path = scope["path"]
@@ -106,7 +106,7 @@ class _Server(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def running_receiver():  # type: ignore[no-untyped-def]
+async def running_receiver():
     # The socket listens before uvicorn runs, so connections queue instead of being refused.
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

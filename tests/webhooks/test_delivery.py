@@ -11,6 +11,7 @@ from standardwebhooks.webhooks import Webhook
 
 from app import redis_keys
 from app.webhooks.dispatch import dispatch_event
+from app.webhooks.events import SubscribableEventType
 from app.webhooks.store import WebhookStore, pending_member
 from app.webhooks.tasks import reschedule_due_deliveries
 from tests.webhooks.receiver import Receiver
@@ -33,9 +34,8 @@ async def test_done_and_failed_events_reach_the_receiver_signed(
 ):
     url = receiver.hook()
     endpoint = await register(api, url)
-    for number, (event_type, status) in enumerate(
-        [("package.done", "DONE"), ("package.failed", "FAILED")], start=1
-    ):
+    cases: list[tuple[SubscribableEventType, str]] = [("package.done", "DONE"), ("package.failed", "FAILED")]
+    for number, (event_type, status) in enumerate(cases, start=1):
         created = await dispatch_event(
             store,
             queue,

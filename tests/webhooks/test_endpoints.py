@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -14,7 +15,7 @@ from tests.webhooks.support import register
 
 
 @pytest.fixture
-async def other_partner(api: httpx.AsyncClient) -> httpx.AsyncClient:
+async def other_partner(api: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
     """The same API, acting for another partner."""
     headers = {
         "Authorization": f"Bearer {make_token(partners=['*'])}",
@@ -135,7 +136,7 @@ async def test_unknown_endpoints_are_404(api, endpoint_id):
         ("POST", "/test"),
         ("GET", "/deliveries"),
     ]:
-        json = {} if method == "PATCH" else None
+        json: dict[str, str] | None = {} if method == "PATCH" else None
         response = await api.request(method, f"/v1/webhooks/{endpoint_id}{path}", json=json)
         assert response.status_code == 404, (method, path, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")

@@ -160,7 +160,7 @@ def strict_api_server(bff_env: dict[str, str]) -> Iterator[ApiServer]:
 @pytest.fixture
 async def strict_api(strict_api_server: ManagedProcess, auth_headers) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(
-        base_url=strict_api_server.url,  # type: ignore[attr-defined]
+        base_url=strict_api_server.url,
         headers=auth_headers,
         timeout=30,
     ) as client:
