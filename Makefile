@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint openapi bench clean
+.PHONY: install run test lint openapi client-check bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,14 @@ lint: install
 ## regenerate openapi/bff.json from the app (a test fails when it is stale)
 openapi: install
 	$(PY) -m app.openapi_export openapi/bff.json
+
+## a TypeScript client generated from openapi/bff.json type-checks and calls every operation
+## (Node/npm only: npm ci, openapi-typescript into the git-ignored generated/, tsc, coverage)
+client-check:
+	cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error
+	cd clients/typescript && rm -rf generated && npm run --silent generate
+	cd clients/typescript && npx --no-install tsc -p .
+	cd clients/typescript && node check-coverage.mjs
 
 bench: install
 	$(PY) bench/run_all.py
