@@ -151,8 +151,9 @@ export async function deleteDraft(client: BffClient, draftId: string, etag: stri
 }
 
 export async function submitDraft(client: BffClient, draftId: string) {
+  // The draft id is the idempotency key: a double click makes one package.
   const { data, error, response } = await client.POST("/v1/drafts/{draft_id}/submit", {
-    params: { path: { draft_id: draftId }, header: { "Idempotency-Key": newIdempotencyKey() } },
+    params: { path: { draft_id: draftId } },
   });
   if (error) fail(response, error);
   return { packageId: data.id, statusUrl: data.status_url };
