@@ -56,7 +56,7 @@ def _token(args: argparse.Namespace) -> None:
         issue_token(
             settings.jwt_secret.get_secret_value(),
             sub=args.sub,
-            partners=args.partner or ["*"],
+            partners=args.partner,
             ttl_s=args.ttl,
         )
     )
@@ -83,7 +83,12 @@ def main(argv: list[str] | None = None) -> None:
     dev.set_defaults(run=_dev)
     token = commands.add_parser("token", help="print a signed dev token")
     token.add_argument("--sub", default="dev-user")
-    token.add_argument("--partner", action="append", help="partner id (repeatable); default *")
+    token.add_argument(
+        "--partner",
+        action="append",
+        required=True,
+        help="partner id (repeatable); '*' alone is an internal service's every-partner token",
+    )
     token.add_argument("--ttl", type=int, default=12 * 3600)
     token.set_defaults(run=_token)
     args = parser.parse_args(argv)

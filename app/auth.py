@@ -1,31 +1,52 @@
-"""Bearer JWT (HS256) → Principal, and the 401/403/400 matrix of DESIGN.md."""
+"""Bearer JWT → Principal, and the 401/403/400 matrix of DESIGN.md.
+
+Production tokens come from the identity provider: RS256/ES256, verified with the key of
+their ``kid`` from ``BFF_JWT_JWKS_URL``. HS256 with ``BFF_JWT_SECRET`` serves dev and tests.
+The algorithm decides the key, never the other way round: an HS256 token is only ever
+checked against the shared secret, so a token "signed" with the public key is refused.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import json
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import httpx
 import jwt
 
 from app.errors import BadRequest, Forbidden, Unauthorized
 
+logger = logging.getLogger("app.auth")
+
 REQUIRED_PERMISSION = "backhaul"
 PARTNER_HEADER = "X-Preferred-Partner-Id"
+ALL_PARTNERS = "*"
 MAX_PARTNER_ID_LENGTH = 128
+MAX_TOKEN_LENGTH = 8192
+ASYMMETRIC_ALGORITHMS = frozenset({"RS256", "ES256"})
+TOKEN_CACHE_SIZE = 10_000
+JWKS_MAX_BYTES = 256 * 1024
+JWKS_MAX_KEYS = 64
+JWKS_REFRESH_S = 600.0  # keys are re-read this often anyway
+JWKS_MIN_REFETCH_S = 30.0  # an unknown kid refetches at most this often (no amplification)
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The caller, acting for one partner; ``token`` is relayed upstream as it came."""
+    """The caller, acting for one partner. ``authorization`` is relayed upstream as it
+    came (or, for a signed link, is the worker's service token acting for the partner)."""
 
     sub: str
     partner_id: str
     permissions: tuple[str, ...]
-    token: str
-
-    @property
-    def authorization(self) -> str:
-        return f"Bearer {self.token}"
+    authorization: str
+    expires_at: float  # the token's (or link's) ``exp``: a stream ends then
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -33,48 +54,173 @@ def bearer_token(authorization: str | None) -> str:
     if not authorization:
         raise Unauthorized("missing Authorization header (expected 'Bearer <JWT>')")
     scheme, _, token = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise Unauthorized("Authorization header must be 'Bearer <JWT>'")
-    return token.strip()
+    if len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+        raise Unauthorized("invalid token")
+    return token
 
 
-def decode_token(token: str, secret: str | None) -> dict[str, object]:
-    """Verify signature, algorithm (HS256 only: ``alg: none`` is refused) and expiry."""
-    if not secret:
-        raise Unauthorized("this server has no BFF_JWT_SECRET configured; no token is valid")
-    try:
-        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "sub"]})
-    except jwt.ExpiredSignatureError:
-        raise Unauthorized("the token has expired") from None
-    except jwt.InvalidTokenError as exc:
-        raise Unauthorized(f"invalid token: {exc}") from None
-    if not isinstance(claims, dict):
-        raise Unauthorized("invalid token: claims are not an object")
-    return claims
+def partner_of(value: str | None) -> str:
+    """The ``X-Preferred-Partner-Id`` header: required, printable ASCII, bounded."""
+    partner = (value or "").strip()
+    if not partner:
+        raise BadRequest(f"missing {PARTNER_HEADER} header")
+    if len(partner) > MAX_PARTNER_ID_LENGTH or not (partner.isascii() and partner.isprintable()):
+        raise BadRequest(f"{PARTNER_HEADER} must be 1-{MAX_PARTNER_ID_LENGTH} printable ASCII characters")
+    return partner
 
 
-def _string_list(claims: dict[str, object], name: str) -> list[str]:
+class JwksCache:
+    """The identity provider's signing keys by ``kid``: refreshed every ``JWKS_REFRESH_S``,
+    refetched on an unknown ``kid`` at most every ``JWKS_MIN_REFETCH_S``, size-bounded."""
+
+    def __init__(self, url: str, http: httpx.AsyncClient) -> None:
+        self._url = url
+        self._http = http
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def key(self, kid: str) -> jwt.PyJWK | None:
+        now = time.monotonic()
+        stale = now - self._fetched_at > JWKS_REFRESH_S
+        if stale or (kid not in self._keys and now - self._fetched_at > JWKS_MIN_REFETCH_S):
+            async with self._lock:
+                if time.monotonic() - self._fetched_at > JWKS_MIN_REFETCH_S or stale:
+                    await self._fetch()
+        return self._keys.get(kid)
+
+    async def _fetch(self) -> None:
+        self._fetched_at = time.monotonic()  # a failing IdP is asked again only later
+        try:
+            response = await self._http.get(self._url)
+            response.raise_for_status()
+            if len(response.content) > JWKS_MAX_BYTES:
+                raise ValueError("JWKS document too large")
+            document = json.loads(response.content)
+            keys: dict[str, jwt.PyJWK] = {}
+            for entry in document.get("keys", [])[:JWKS_MAX_KEYS]:
+                if isinstance(entry, Mapping) and isinstance(entry.get("kid"), str):
+                    try:
+                        keys[entry["kid"]] = jwt.PyJWK(dict(entry))
+                    except jwt.PyJWKError as exc:  # one unusable key does not hide the others
+                        logger.warning("JWKS key %r skipped: %s", entry.get("kid"), exc)
+        except (httpx.HTTPError, ValueError, AttributeError) as exc:
+            logger.warning("could not refresh the JWKS from %s: %s", self._url, exc)
+            return
+        self._keys = keys
+
+
+class TokenVerifier:
+    """Verifies bearer tokens and remembers the verified ones (bounded LRU keyed by the
+    token; ``exp`` is checked again on every hit), so a hot path decodes each token once."""
+
+    def __init__(
+        self,
+        *,
+        secret: str | None,
+        jwks: JwksCache | None,
+        issuer: str | None,
+        audience: str | None,
+    ) -> None:
+        self._secret = secret
+        self._jwks = jwks
+        self._issuer = issuer
+        self._audience = audience
+        self._verified: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    async def claims(self, token: str) -> dict[str, Any]:
+        cached = self._verified.get(token)
+        if cached is not None:
+            if cached["exp"] > time.time():
+                self._verified.move_to_end(token)
+                return cached
+            del self._verified[token]
+            raise Unauthorized("the token has expired")
+        claims = await self._decode(token)
+        self._verified[token] = claims
+        if len(self._verified) > TOKEN_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return claims
+
+    async def _decode(self, token: str) -> dict[str, Any]:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized(f"invalid token: {exc}") from None
+        algorithm = header.get("alg")
+        key: Any
+        if algorithm == "HS256":
+            if not self._secret:
+                raise Unauthorized("HS256 tokens are not accepted here (no BFF_JWT_SECRET)")
+            key = self._secret
+        elif algorithm in ASYMMETRIC_ALGORITHMS:
+            if self._jwks is None:
+                raise Unauthorized(f"{algorithm} tokens are not accepted here (no BFF_JWT_JWKS_URL)")
+            kid = header.get("kid")
+            jwk = await self._jwks.key(kid) if isinstance(kid, str) else None
+            if jwk is None:
+                raise Unauthorized("invalid token: unknown signing key (kid)")
+            if jwk.key_type != _KEY_TYPE[algorithm]:
+                raise Unauthorized("invalid token: the key does not match the algorithm")
+            key = jwk.key
+        else:
+            raise Unauthorized(f"invalid token: algorithm {algorithm!r} is not accepted")
+        required = ["exp", "sub", *(["iss"] if self._issuer else []), *(["aud"] if self._audience else [])]
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[algorithm],
+                issuer=self._issuer or None,
+                audience=self._audience or None,
+                options={"require": required, "verify_aud": bool(self._audience)},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("the token has expired") from None
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized(f"invalid token: {exc}") from None
+        if not isinstance(claims, dict) or not isinstance(claims.get("exp"), int | float):
+            raise Unauthorized("invalid token: claims are not an object with a numeric exp")
+        return claims
+
+
+_KEY_TYPE = {"RS256": "RSA", "ES256": "EC"}
+
+
+def _string_list(claims: Mapping[str, object], name: str) -> list[str]:
     value = claims.get(name, [])
     if not isinstance(value, Sequence) or isinstance(value, str):
         raise Unauthorized(f"invalid token: claim '{name}' must be a list")
     return [str(item) for item in value]
 
 
-def authenticate(token: str, partner_id: str | None, secret: str | None) -> Principal:
-    """The whole matrix: bad token 401, missing partner 400, not allowed 403."""
-    claims = decode_token(token, secret)
+def may_act_for(partners: Sequence[str], partner: str) -> bool:
+    """``["*"]`` alone (internal services) grants every partner; ``*`` beside other ids
+    grants nothing beyond those ids."""
+    if list(partners) == [ALL_PARTNERS]:
+        return True
+    return partner != ALL_PARTNERS and partner in partners
+
+
+def principal_of(claims: Mapping[str, Any], token: str, partner_header: str | None) -> Principal:
+    """The rest of the matrix once the token is valid: missing partner 400, not allowed 403."""
     permissions = _string_list(claims, "permissions")
     partners = _string_list(claims, "partners")
-    partner = (partner_id or "").strip()
-    if not partner:
-        raise BadRequest(f"missing {PARTNER_HEADER} header")
-    if len(partner) > MAX_PARTNER_ID_LENGTH or not partner.isprintable():
-        raise BadRequest(f"{PARTNER_HEADER} is not a valid partner id")
+    partner = partner_of(partner_header)
     if REQUIRED_PERMISSION not in permissions:
         raise Forbidden(f"the token lacks the '{REQUIRED_PERMISSION}' permission")
-    if "*" not in partners and partner not in partners:
+    if not may_act_for(partners, partner):
         raise Forbidden(f"the token may not act for partner {partner!r}")
-    return Principal(sub=str(claims["sub"]), partner_id=partner, permissions=tuple(permissions), token=token)
+    return Principal(
+        sub=str(claims["sub"]),
+        partner_id=partner,
+        permissions=tuple(permissions),
+        authorization=f"Bearer {token}",
+        expires_at=float(claims["exp"]),
+    )
 
 
 def issue_token(
@@ -85,9 +231,7 @@ def issue_token(
     permissions: Sequence[str] = (REQUIRED_PERMISSION,),
     ttl_s: int = 12 * 3600,
 ) -> str:
-    """A signed token for dev and tests (``python -m app token``)."""
-    import time
-
+    """A signed HS256 token for dev and tests (``python -m app token``)."""
     now = int(time.time())
     claims = {
         "sub": sub,

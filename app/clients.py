@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from arq.connections import ArqRedis, RedisSettings
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from app.auth import JwksCache, TokenVerifier
 from app.settings import Settings
 from app.upstream import PackageBuilderClient
 
@@ -58,3 +60,10 @@ def make_upstream(settings: Settings) -> PackageBuilderClient:
             **options,
         )
     return PackageBuilderClient(settings.upstream_base, settings.data_integrations_base, **options)
+
+
+def make_token_verifier(settings: Settings, http: httpx.AsyncClient) -> TokenVerifier:
+    """HS256 with ``BFF_JWT_SECRET`` and/or RS256/ES256 from ``BFF_JWT_JWKS_URL``."""
+    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
+    jwks = JwksCache(str(settings.jwt_jwks_url), http) if settings.jwt_jwks_url else None
+    return TokenVerifier(secret=secret, jwks=jwks, issuer=settings.jwt_issuer, audience=settings.jwt_audience)

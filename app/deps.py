@@ -14,9 +14,20 @@ from arq.connections import ArqRedis
 from fastapi import Depends, Header, Query, Request
 from redis.asyncio import Redis
 
-from app.auth import PARTNER_HEADER, Principal, authenticate, bearer_token
-from app.errors import request_id_of
+from app.auth import (
+    PARTNER_HEADER,
+    REQUIRED_PERMISSION,
+    Principal,
+    TokenVerifier,
+    bearer_token,
+    partner_of,
+    principal_of,
+)
+from app.errors import Unauthorized, request_id_of
+from app.links import LinkSigner
+from app.middleware import RATE_LIMIT_HEADERS
 from app.pubsub import ChannelHub
+from app.ratelimit import RateLimiter
 from app.settings import Settings
 from app.upstream import CallContext, PackageBuilderClient
 
@@ -32,6 +43,9 @@ class Services:
     upstream: PackageBuilderClient
     queue: ArqRedis
     hub: ChannelHub  # one pub/sub connection for every SSE stream of the process
+    tokens: TokenVerifier
+    links: LinkSigner
+    limiter: RateLimiter
     _shared: dict[Callable[..., Any], Any] = field(default_factory=dict, repr=False)
 
     def shared(self, make: Callable[[Services], T]) -> T:
@@ -69,41 +83,71 @@ async def get_queue(svc: ServicesDep) -> ArqRedis:
     return svc.queue
 
 
+async def get_links(svc: ServicesDep) -> LinkSigner:
+    return svc.links
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+LinksDep = Annotated[LinkSigner, Depends(get_links)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
 UpstreamDep = Annotated[PackageBuilderClient, Depends(get_upstream)]
 QueueDep = Annotated[ArqRedis, Depends(get_queue)]
 
 
+async def _admitted(request: Request, svc: Services, principal: Principal) -> Principal:
+    """The partner's rate limit (429 past it); its headers go on whatever is answered."""
+    request.scope.setdefault("state", {})[RATE_LIMIT_HEADERS] = await svc.limiter.check(principal.partner_id)
+    return principal
+
+
 async def current_principal(
-    settings: SettingsDep,
+    request: Request,
+    svc: ServicesDep,
     authorization: Annotated[str | None, Header()] = None,
     partner_id: Annotated[str | None, Header(alias=PARTNER_HEADER)] = None,
 ) -> Principal:
     """The caller of an ordinary endpoint: bearer header + partner header."""
-    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
-    return authenticate(bearer_token(authorization), partner_id, secret)
+    token = bearer_token(authorization)
+    principal = principal_of(await svc.tokens.claims(token), token, partner_id)
+    return await _admitted(request, svc, principal)
 
 
-async def stream_principal(
-    settings: SettingsDep,
+async def link_principal(
+    request: Request,
+    svc: ServicesDep,
     authorization: Annotated[str | None, Header()] = None,
     partner_header: Annotated[str | None, Header(alias=PARTNER_HEADER)] = None,
-    access_token: Annotated[
-        str | None, Query(description="for EventSource, which cannot send headers")
-    ] = None,
-    partner_id: Annotated[str | None, Query(description="for EventSource")] = None,
+    partner_id: Annotated[str | None, Query(description="signed links only", max_length=128)] = None,
+    exp: Annotated[str | None, Query(description="signed links only", max_length=16)] = None,
+    sig: Annotated[str | None, Query(description="signed links only", max_length=128)] = None,
 ) -> Principal:
-    """Like ``current_principal`` but also takes ``access_token``/``partner_id`` query params."""
-    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
-    token = bearer_token(authorization) if authorization else (access_token or "")
-    if not token:
-        bearer_token(None)
-    return authenticate(token, partner_header or partner_id, secret)
+    """The caller of a resource a browser opens without headers (``csv_url``,
+    ``events_url``): a signed link, or the usual headers. A link acts for its partner
+    with the worker's service token upstream; tokens in query strings are refused."""
+    if "access_token" in request.query_params:
+        raise Unauthorized(
+            "tokens are not accepted in query strings; use the signed link the API returned "
+            "(events_url, csv_url) or the Authorization header"
+        )
+    if sig is None:
+        return await current_principal(request, svc, authorization, partner_header)
+    if partner_id is None or exp is None:
+        raise Unauthorized("the link is malformed; ask for a fresh one")
+    partner = partner_of(partner_id)
+    expires_at = svc.links.verify(request.method, request.scope["path"], partner, exp, sig)
+    service_token = svc.settings.upstream_service_token
+    principal = Principal(
+        sub=f"link:{partner}",
+        partner_id=partner,
+        permissions=(REQUIRED_PERMISSION,),
+        authorization=f"Bearer {service_token.get_secret_value()}" if service_token else "",
+        expires_at=expires_at,
+    )
+    return await _admitted(request, svc, principal)
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
-StreamPrincipalDep = Annotated[Principal, Depends(stream_principal)]
+LinkPrincipalDep = Annotated[Principal, Depends(link_principal)]
 
 
 async def call_context(request: Request, principal: PrincipalDep) -> CallContext:
@@ -111,4 +155,9 @@ async def call_context(request: Request, principal: PrincipalDep) -> CallContext
     return CallContext(principal.authorization, principal.partner_id, request_id_of(request))
 
 
+async def link_call_context(request: Request, principal: LinkPrincipalDep) -> CallContext:
+    return CallContext(principal.authorization, principal.partner_id, request_id_of(request))
+
+
 CallContextDep = Annotated[CallContext, Depends(call_context)]
+LinkCallContextDep = Annotated[CallContext, Depends(link_call_context)]

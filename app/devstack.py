@@ -53,7 +53,7 @@ def run_dev_stack(*, api_port: int, simulator_port: int) -> int:
     env.setdefault("BFF_UPSTREAM_SERVICE_TOKEN", "dev-service-" + secrets.token_urlsafe(16))
     env.setdefault("BFF_UPSTREAM_URL", f"http://127.0.0.1:{simulator_port}")
     env.setdefault("BFF_DATA_INTEGRATIONS_URL", env["BFF_UPSTREAM_URL"])
-    env.setdefault("BFF_WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
+    env.setdefault("BFF_LINK_SIGNING_KEY", secrets.token_urlsafe(32))
     env.setdefault("BFF_PUBLIC_URL", f"http://127.0.0.1:{api_port}")
     env.setdefault("SIM_PORT", str(simulator_port))
     redis_url = env.setdefault("BFF_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -97,7 +97,7 @@ def run_dev_stack(*, api_port: int, simulator_port: int) -> int:
             print("the stack did not come up; see the logs above", file=sys.stderr)
             return 1
         token = subprocess.run(
-            [py, "-m", "app", "token", "--sub", "dev-user", "--partner", DEV_PARTNER, "--partner", "*"],
+            [py, "-m", "app", "token", "--sub", "dev-user", "--partner", DEV_PARTNER],
             env=env,
             capture_output=True,
             text=True,

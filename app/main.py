@@ -7,24 +7,29 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.builds.router import router as builds_router
 from app.catalog.router import router as catalog_router
-from app.clients import make_queue, make_redis, make_upstream
+from app.clients import make_queue, make_redis, make_token_verifier, make_upstream
 from app.deps import Services
 from app.drafts.router import router as drafts_router
 from app.errors import ServiceUnavailable, install_error_handlers, problem_response, problem_schema
 from app.exports.router import router as exports_router
+from app.links import LinkSigner
 from app.live.router import router as live_router
-from app.middleware import RequestIdMiddleware
+from app.middleware import BodyGuardMiddleware, RequestIdMiddleware
 from app.observability.router import router as operations_router
 from app.packages.router import router as packages_router
 from app.pubsub import ChannelHub
+from app.ratelimit import RateLimiter
 from app.settings import Settings, get_settings
 from app.webhooks.router import router as webhooks_router
 
@@ -38,14 +43,30 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     upstream = make_upstream(settings)
     queue = make_queue(settings)
     hub = ChannelHub(settings.redis_url)
-    app.state.services = Services(settings=settings, redis=redis, upstream=upstream, queue=queue, hub=hub)
+    identity_http = httpx.AsyncClient(timeout=httpx.Timeout(5.0), trust_env=False, follow_redirects=False)
+    app.state.services = Services(
+        settings=settings,
+        redis=redis,
+        upstream=upstream,
+        queue=queue,
+        hub=hub,
+        tokens=make_token_verifier(settings, identity_http),
+        links=LinkSigner(settings.link_key(), settings.public_base),
+        limiter=RateLimiter(redis, rate=settings.rate_limit_rps, burst=settings.rate_limit_burst),
+    )
     try:
         yield
     finally:
+        await identity_http.aclose()
         await hub.aclose()
         await upstream.aclose()
         await redis.aclose(close_connection_pool=True)
         await queue.aclose(close_connection_pool=True)
+
+
+REDIS_OUTAGES = (RedisConnectionError, RedisTimeoutError, ReadOnlyError)
+"""What a Redis restart, failover or network cut raises (BusyLoadingError and Sentinel's
+MasterNotFoundError are ConnectionErrors). Any other RedisError is a bug: a 500, logged."""
 
 
 async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
@@ -84,7 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_exception_handler(RedisError, _redis_down)
+    for outage in REDIS_OUTAGES:
+        app.add_exception_handler(outage, _redis_down)
     app.include_router(operations_router)
     app.include_router(live_router)
     app.include_router(builds_router)
@@ -116,10 +138,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "X-Request-ID",
                 "Content-Disposition",
                 "Idempotent-Replayed",
+                "RateLimit",
+                "RateLimit-Policy",
+                "Age",
             ],
             max_age=600,
         )
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(
+        BodyGuardMiddleware, max_bytes=settings.max_body_bytes, read_timeout_s=settings.body_read_timeout_s
+    )
+    app.add_middleware(RequestIdMiddleware)  # outermost: every answer has its request id
     return app
 
 

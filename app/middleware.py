@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import math
 import re
 import time
 import uuid
+from typing import Any
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.errors import (
+    BadRequest,
+    PayloadTooLarge,
+    ProblemError,
+    ValidationProblem,
+    field_error,
+    problem_response,
+)
 from app.observability.metrics import observe_request
+
+RATE_LIMIT_HEADERS = "rate_limit_headers"  # request state: set by app.deps, sent on the answer
 
 logger = logging.getLogger("app.access")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -40,6 +55,8 @@ class RequestIdMiddleware:
                 status_holder[0] = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
+                for name, value in scope["state"].get(RATE_LIMIT_HEADERS, {}).items():
+                    headers.append((name.lower().encode(), value.encode()))
                 message["headers"] = headers
             await send(message)
 
@@ -50,3 +67,148 @@ class RequestIdMiddleware:
             template = getattr(route, "path", None) or "unmatched"
             elapsed = time.perf_counter() - started
             observe_request(scope["method"], template, status_holder[0], elapsed)
+
+
+class BodyTooLarge(PayloadTooLarge):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request bodies may hold at most {limit} bytes")
+
+
+class BodyTooSlow(ProblemError):
+    status, type_slug, title = 408, "request-timeout", "Request Timeout"
+
+
+class InvalidJson(ValidationProblem):
+    def __init__(self, message: str) -> None:
+        super().__init__(f"request body: {message}", errors=[field_error(["body"], message, "json_invalid")])
+
+
+def _reject_non_finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("non-finite number")
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def check_json(body: bytes) -> None:
+    """Valid JSON that a parser would accept but we must not: ``NaN``/``Infinity`` (or a
+    literal that overflows to them) and lone surrogates (``"\\ud800"``), which break
+    encoding later. Invalid JSON is left to the framework's own 422."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return
+    try:
+        json.loads(body, parse_float=_reject_non_finite, parse_constant=_reject_constant)
+    except ValueError:
+        raise InvalidJson("numbers must be finite (no NaN, Infinity or overflowing literals)") from None
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidJson("strings must be valid Unicode (no lone surrogates such as \\ud800)") from None
+
+
+class BodyGuardMiddleware:
+    """Every request body is hostile until parsed. Over ``max_bytes`` → 413 as soon as
+    ``Content-Length`` or the streamed count passes it (nothing more is read); a body that
+    trickles in slower than ``read_timeout_s`` per chunk → 408; a JSON body with
+    non-finite numbers or lone surrogates → 422. Runs before routing and authentication."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, read_timeout_s: float) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.read_timeout_s = read_timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers", []))
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            error: ProblemError = (
+                BodyTooLarge(self.max_bytes)
+                if length.isdigit()
+                else BadRequest("Content-Length is not a number")
+            )
+            await _answer(scope, receive, send, error)
+            return
+        started = False
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        is_json = content_type == b"application/json" or content_type.endswith(b"+json")
+        try:
+            if is_json:
+                body = await self._read_all(receive)
+                check_json(body)
+                await self.app(scope, _replay(body, receive), tracked_send)
+            else:
+                await self.app(scope, self._counted(receive), tracked_send)
+        except (BodyTooLarge, BodyTooSlow, InvalidJson) as exc:
+            if started:
+                raise
+            await _answer(scope, receive, send, exc)
+
+    async def _read_all(self, receive: Receive) -> bytes:
+        chunks, size = [], 0
+        counted = self._counted(receive)
+        while True:
+            message = await counted()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+    def _counted(self, receive: Receive) -> Receive:
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            try:
+                async with asyncio.timeout(self.read_timeout_s):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTooSlow(
+                    f"the request body did not arrive within {self.read_timeout_s:g} s"
+                ) from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        return counted
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The body read once, then the real channel (disconnects) afterwards."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _answer(scope: Scope, receive: Receive, send: Send, error: ProblemError) -> None:
+    """A problem+json answer, and the connection closed: the rest of the body is unread."""
+    response = problem_response(Request(scope), error)
+    response.headers["Connection"] = "close"
+    await response(scope, receive, send)

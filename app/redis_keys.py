@@ -13,10 +13,12 @@ PREFIX = "bff"
 
 
 def _part(value: str) -> str:
-    """Partner ids, subs and user keys go into keys hashed when long or unusual."""
-    if value.isascii() and value.replace("-", "").replace("_", "").isalnum() and len(value) <= 64:
+    """Partner ids, subs and user keys go into keys as they are when short and plain
+    (``[A-Za-z0-9_-]``), else hashed behind ``~``, a character no plain part has: a raw id
+    can never land in the namespace of a hashed one."""
+    if value and value.isascii() and value.replace("-", "").replace("_", "").isalnum() and len(value) <= 64:
         return value
-    return "h" + sha256(value.encode()).hexdigest()[:32]
+    return "~" + sha256(value.encode()).hexdigest()[:32]
 
 
 # -- caches -------------------------------------------------------------------------------
@@ -164,3 +166,17 @@ def export(partner_id: str, export_id: str) -> str:
 
 
 EXPORT_TTL_S = 30 * 24 * 3600
+
+
+# -- limits -------------------------------------------------------------------------------
+def rate_limit(partner_id: str) -> str:
+    """Token bucket of a partner (hash: tokens, at); expires once it would be full again."""
+    return f"{PREFIX}:ratelimit:{_part(partner_id)}"
+
+
+def webhook_test_sends(partner_id: str, endpoint_id: str) -> str:
+    """Counter of test sends to one endpoint in the current hour; TTL 1 hour."""
+    return f"{PREFIX}:webhook-tests:{_part(partner_id)}:{endpoint_id}"
+
+
+WEBHOOK_TEST_WINDOW_S = 3600

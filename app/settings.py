@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 from typing import Annotated, Literal
 
@@ -41,6 +42,14 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     public_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000")
     demo_partner_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    jwt_jwks_url: AnyHttpUrl | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    link_signing_key: SecretStr | None = None
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    rate_limit_rps: float = Field(default=50.0, ge=0)
+    rate_limit_burst: int = Field(default=100, ge=0)
+    max_drafts_per_user: int = Field(default=100, ge=1)
 
     # Tuning knobs beyond DESIGN.md's table; defaults suit production.
     upstream_timeout_s: float = Field(default=10.0, gt=0)
@@ -58,6 +67,8 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(default=10.0, gt=0)
     webhook_disable_after_s: float = Field(default=5 * 24 * 3600, gt=0)
     watch_deadline_s: float = Field(default=7 * 24 * 3600, gt=0)
+    body_read_timeout_s: float = Field(default=30.0, gt=0)
+    webhook_test_sends_per_hour: int = Field(default=60, ge=1)
 
     @field_validator("webhook_retry_schedule", mode="before")
     @classmethod
@@ -94,6 +105,15 @@ class Settings(BaseSettings):
     @property
     def public_base(self) -> str:
         return str(self.public_url).rstrip("/")
+
+    def link_key(self) -> bytes | None:
+        """``BFF_LINK_SIGNING_KEY``, else one derived from ``BFF_JWT_SECRET`` (the same on
+        every replica either way); None when neither is set: then no link is signed."""
+        if self.link_signing_key is not None:
+            return self.link_signing_key.get_secret_value().encode()
+        if self.jwt_secret is not None:
+            return hashlib.sha256(b"bff-links\x00" + self.jwt_secret.get_secret_value().encode()).digest()
+        return None
 
 
 class SettingsError(SystemExit):

@@ -22,6 +22,7 @@ from tests.support.processes import ApiServer, ManagedProcess, RedisServer, free
 
 JWT_SECRET = "test-secret-" + uuid.uuid4().hex
 SERVICE_TOKEN = "service-token-" + uuid.uuid4().hex
+LINK_KEY = "link-key-" + uuid.uuid4().hex
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +59,10 @@ def bff_env(redis_server: RedisServer, simulator: ManagedProcess) -> dict[str, s
         "BFF_DATA_INTEGRATIONS_URL": simulator.url,
         "BFF_REDIS_URL": redis_server.url,
         "BFF_JWT_SECRET": JWT_SECRET,
+        "BFF_LINK_SIGNING_KEY": LINK_KEY,
+        # On, but far above what a test does; tests/test_limits.py runs an API with small ones.
+        "BFF_RATE_LIMIT_RPS": "1000",
+        "BFF_RATE_LIMIT_BURST": "5000",
         "BFF_UPSTREAM_SERVICE_TOKEN": SERVICE_TOKEN,
         "BFF_POLL_INTERVAL_S": "0.2",
         "BFF_WEBHOOK_RETRY_SCHEDULE": "0.2,0.2,0.2",

@@ -13,7 +13,9 @@ from app.deps import Services, ServicesDep
 
 
 def make_build_service(svc: Services) -> BuildService:
-    return BuildService(svc.upstream, WatchRegistry(svc.redis), StatusStore(svc.redis), svc.settings)
+    return BuildService(
+        svc.upstream, WatchRegistry(svc.redis), StatusStore(svc.redis), svc.settings, svc.links
+    )
 
 
 async def build_service(svc: ServicesDep) -> BuildService:

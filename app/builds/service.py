@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from app.builds.registry import WatchRegistry
 from app.builds.schemas import WatchView
 from app.builds.statuses import Observation, StatusRecord, StatusStore, progress_of
+from app.links import EVENTS_LINK_S, LinkSigner, events_segments
 from app.settings import Settings
 from app.upstream import CallContext, PackageBuilderClient
 from app.upstream.models import BUILDING_STATUSES, TERMINAL_STATUSES, UpstreamPackage
@@ -37,7 +38,9 @@ class BuildService:
         registry: WatchRegistry,
         statuses: StatusStore,
         settings: Settings,
+        links: LinkSigner,
     ) -> None:
+        self._links = links
         self._upstream = upstream
         self._registry = registry
         self._statuses = statuses
@@ -100,7 +103,7 @@ class BuildService:
             status=package.status,
             progress=progress_of(package),
             watching=followed.watching,
-            events_url=f"{path}/events",
+            events_url=self._links.url(events_segments(package.id), ctx.partner_id, EVENTS_LINK_S),
             status_url=f"{path}/status",
             results_url=path,
         )

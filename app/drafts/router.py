@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
 
-from app.deps import CallContextDep, SettingsDep
+from app.deps import CallContextDep, LinksDep, SettingsDep
 from app.drafts.deps import DraftServiceDep
 from app.drafts.schemas import DraftCreate, DraftList, DraftPatch, DraftReplace, DraftView
 from app.drafts.service import ANY_VERSION
@@ -154,13 +154,13 @@ async def delete_draft(draft_id: DraftId, service: DraftServiceDep, if_match: If
     responses={**ERRORS, 409: PROBLEM, 502: PROBLEM, 504: PROBLEM},
 )
 async def submit_draft(
-    draft_id: DraftId, service: DraftServiceDep, ctx: CallContextDep, settings: SettingsDep
+    draft_id: DraftId, service: DraftServiceDep, ctx: CallContextDep, settings: SettingsDep, links: LinksDep
 ) -> Response:
     """Create the package the draft describes (422 with field errors while incomplete).
     The draft id is the idempotency key: submitting again, even at the same moment,
     answers with the same package."""
     submitted = await service.submit(ctx, draft_id)
-    answer = package_accepted(settings, submitted.package_id)
+    answer = package_accepted(settings, links, ctx.partner_id, submitted.package_id)
     if submitted.replayed:
         answer.headers[REPLAYED_HEADER] = "true"
     return answer

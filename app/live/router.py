@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request, Response
 from redis.exceptions import RedisError
 
-from app.deps import StreamPrincipalDep
+from app.deps import LinkPrincipalDep
 from app.errors import UPSTREAM_ERRORS, request_id_of
 from app.live import sse
 from app.live.deps import LiveServiceDep
@@ -53,17 +53,18 @@ def _last_event_id(value: str | None) -> int | None:
 async def stream_package_events(
     package_id: PackageId,
     request: Request,
-    principal: StreamPrincipalDep,
+    principal: LinkPrincipalDep,
     service: LiveServiceDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> Response:
     """The package's status now and on every change until DONE, FAILED or EXPIRED, as
-    Server-Sent Events; heartbeats in between. `EventSource` cannot send headers, so the
-    `access_token` and `partner_id` query parameters are accepted here. A reconnect with
-    `Last-Event-ID` resumes after that event. Fed by the worker through Redis: open streams
-    cost the upstream nothing."""
+    Server-Sent Events; heartbeats in between. `EventSource` cannot send headers: open the
+    signed `events_url` that create, merge, regenerate, status and the results view return
+    (or send the usual headers). The stream ends when the link or token expires; a
+    reconnect with `Last-Event-ID` (and a fresh link) resumes after the last event. Fed by
+    the worker through Redis: open streams cost the upstream nothing."""
     ctx = CallContext(principal.authorization, principal.partner_id, request_id_of(request))
-    updates = await service.open(ctx, package_id, _last_event_id(last_event_id))
+    updates = await service.open(ctx, package_id, _last_event_id(last_event_id), until=principal.expires_at)
     if updates is None:
         return Response(status_code=204)
     return sse.EventStreamResponse(_frames(updates, ctx))

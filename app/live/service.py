@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncGenerator
 
 from redis.exceptions import RedisError
@@ -35,12 +36,14 @@ class LiveService:
         self._heartbeat_s = heartbeat_s
 
     async def open(
-        self, ctx: CallContext, package_id: str, last_event_id: int | None
+        self, ctx: CallContext, package_id: str, last_event_id: int | None, *, until: float
     ) -> AsyncGenerator[Update, None] | None:
         """The stream's updates, or None when the client already saw the final status.
 
         Raises (404, 401 upstream…) before anything is streamed. A build still running
         gets a watch, so the worker polls it even if nobody created it through the BFF.
+        The stream ends at ``until`` (when the caller's token or link expires): the
+        browser then asks for a fresh link.
         """
         followed = await self._builds.follow(ctx, package_id, if_terminal=False)
         first = followed.record
@@ -49,10 +52,10 @@ class LiveService:
             seen = 0  # an id of an older series (the stored status expired meanwhile)
         if first.terminal and seen >= first.seq:
             return None
-        return self._updates(ctx.partner_id, followed.package.id, first, seen)
+        return self._updates(ctx.partner_id, followed.package.id, first, seen, until)
 
     async def _updates(
-        self, partner_id: str, package_id: str, first: StatusRecord, seen: int
+        self, partner_id: str, package_id: str, first: StatusRecord, seen: int, until: float
     ) -> AsyncGenerator[Update, None]:
         """Status records with ``seq`` above ``seen``, in order, until a terminal one;
         ``HEARTBEAT`` after each quiet interval."""
@@ -65,10 +68,12 @@ class LiveService:
                 seen = current.seq
             if current.terminal:
                 return
-            while True:
+            while (left := until - time.time()) > 0:
                 try:
-                    message = await asyncio.wait_for(inbox.get(), self._heartbeat_s)
+                    message = await asyncio.wait_for(inbox.get(), min(self._heartbeat_s, left))
                 except TimeoutError:
+                    if time.time() >= until:
+                        return
                     yield HEARTBEAT
                     record = await self._latest(partner_id, package_id)  # lost messages heal here
                 else:

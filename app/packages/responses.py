@@ -7,19 +7,23 @@ from urllib.parse import quote
 from fastapi import status
 from fastapi.responses import JSONResponse
 
+from app.links import EVENTS_LINK_S, LinkSigner, events_segments
 from app.packages.schemas import PackageAccepted
 from app.settings import Settings
 
 
-def package_accepted(settings: Settings, package_id: str, status_: str = "INITIALIZING") -> JSONResponse:
-    """202 with ``Location`` (the results view) and ``Retry-After`` (the poll interval)."""
+def package_accepted(
+    settings: Settings, links: LinkSigner, partner_id: str, package_id: str, status_: str = "INITIALIZING"
+) -> JSONResponse:
+    """202 with ``Location`` (the results view), ``Retry-After`` (the poll interval) and a
+    signed ``events_url`` the browser's ``EventSource`` can open."""
     path = f"/v1/packages/{quote(package_id, safe='')}"
     base = settings.public_base
     body = PackageAccepted(
         id=package_id,
         status=status_,
         status_url=f"{base}{path}/status",
-        events_url=f"{base}{path}/events",
+        events_url=links.url(events_segments(package_id), partner_id, EVENTS_LINK_S),
         results_url=f"{base}{path}",
     )
     headers = {"Location": path, "Retry-After": str(max(1, round(settings.poll_interval_s)))}

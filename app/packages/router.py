@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
-from app.deps import CallContextDep, SettingsDep
+from app.deps import CallContextDep, LinkCallContextDep, LinksDep, SettingsDep
 from app.errors import PROBLEM, UPSTREAM_ERRORS
 from app.idempotency import IdempotencyDep
 from app.packages.deps import PackageServiceDep
@@ -59,13 +59,14 @@ async def create_package(
     ctx: CallContextDep,
     service: PackageServiceDep,
     settings: SettingsDep,
+    links: LinksDep,
     idempotency: IdempotencyDep,
 ) -> Response:
     """Start a build; the package is INITIALIZING and a watch follows it to the end.
     With `Idempotency-Key`, a retry gets the first answer (`Idempotent-Replayed: true`)."""
 
     async def perform() -> Response:
-        return package_accepted(settings, await service.create(ctx, body))
+        return package_accepted(settings, links, ctx.partner_id, await service.create(ctx, body))
 
     return await idempotency.respond("create", body, perform)
 
@@ -82,13 +83,14 @@ async def merge_packages(
     ctx: CallContextDep,
     service: PackageServiceDep,
     settings: SettingsDep,
+    links: LinksDep,
     idempotency: IdempotencyDep,
 ) -> Response:
     """Merge two or more packages into a new one (its `merged_from` lists them).
     Honours `Idempotency-Key`."""
 
     async def perform() -> Response:
-        return package_accepted(settings, await service.merge(ctx, body.package_ids))
+        return package_accepted(settings, links, ctx.partner_id, await service.merge(ctx, body.package_ids))
 
     return await idempotency.respond("merge", body, perform)
 
@@ -144,13 +146,14 @@ async def regenerate_package(
     ctx: CallContextDep,
     service: PackageServiceDep,
     settings: SettingsDep,
+    links: LinksDep,
     idempotency: IdempotencyDep,
 ) -> Response:
     """Rebuild an EXPIRED package (409 for any other status). Honours `Idempotency-Key`."""
 
     async def perform() -> Response:
         await service.regenerate(ctx, package_id)
-        return package_accepted(settings, package_id)
+        return package_accepted(settings, links, ctx.partner_id, package_id)
 
     return await idempotency.respond("regenerate", None, perform)
 
@@ -162,9 +165,11 @@ async def regenerate_package(
     responses={**ERRORS, 200: {"content": {"text/csv": {}}}},
 )
 async def download_customer_list(
-    package_id: PackageId, tc: ClusterName, ctx: CallContextDep, service: PackageServiceDep
+    package_id: PackageId, tc: ClusterName, ctx: LinkCallContextDep, service: PackageServiceDep
 ) -> StreamingResponse:
-    """One cluster's customers as CSV, streamed straight from the upstream."""
+    """One cluster's customers as CSV, streamed straight from the upstream. Open the signed
+    `csv_url` of the results view (it works in `<a href download>`, no headers needed), or
+    send the usual headers."""
     upstream = await service.open_customer_list(ctx, package_id, tc)
     headers = upstream.headers
     media_type = headers.pop("content-type", "text/csv; charset=utf-8")

@@ -9,7 +9,8 @@ import httpx
 from redis.asyncio import Redis
 
 from app import redis_keys
-from tests.conftest import make_token
+from app.links import LinkSigner
+from tests.conftest import LINK_KEY, make_token
 from tests.support.processes import ApiServer
 from tests.support.sim import force_status, make_package, upstream_calls
 from tests.support.sse import EventReader
@@ -93,33 +94,71 @@ async def test_reconnect_with_last_event_id_resumes_after_it(api, sim, partner, 
     assert final.status_code == 204, "the final status was delivered: EventSource stops"
 
 
-async def test_query_parameters_authenticate_an_event_source(anonymous, sim, partner):
+async def signed_events_url(api: httpx.AsyncClient, package_id: str) -> str:
+    """The signed ``events_url`` the API hands out (here: from ``POST …/watch``)."""
+    answer = await api.post(f"/v1/packages/{package_id}/watch")
+    assert answer.status_code == 202, answer.text
+    return str(answer.json()["events_url"])
+
+
+def signer() -> LinkSigner:
+    return LinkSigner(LINK_KEY.encode(), "")
+
+
+async def test_the_signed_events_url_opens_the_stream_without_any_header(api, anonymous, sim, partner):
     package = await make_package(sim, partner, "DONE")
-    params = {"access_token": make_token(partners=[partner]), "partner_id": partner}
-    async with anonymous.stream("GET", events_path(package["id"]), params=params) as response:
+    url = await signed_events_url(api, package["id"])
+    assert {"partner_id", "exp", "sig"} <= httpx.URL(url).params.keys()
+    async with anonymous.stream("GET", url) as response:
         assert response.status_code == 200
         events = await EventReader(response).rest()
     assert [e.json()["status"] for e in events] == ["DONE"]
 
 
-async def test_stream_without_a_valid_token_is_401(anonymous, sim, partner):
+async def test_a_jwt_in_the_query_string_is_refused(anonymous, sim, partner):
     package = await make_package(sim, partner, "DONE")
-    missing = await anonymous.get(events_path(package["id"]), params={"partner_id": partner})
-    wrong_key = make_token(partners=[partner], secret="wrong-key-" + "x" * 32)
-    forged = await anonymous.get(
-        events_path(package["id"]), params={"access_token": wrong_key, "partner_id": partner}
-    )
-    for response in (missing, forged):
-        assert response.status_code == 401
-        assert response.headers["content-type"].startswith("application/problem+json")
-
-
-async def test_stream_for_a_partner_the_token_may_not_act_for_is_403(anonymous, sim, partner):
-    package = await make_package(sim, partner, "DONE")
-    params = {"access_token": make_token(partners=["someone-else"]), "partner_id": partner}
+    params = {"access_token": make_token(partners=[partner]), "partner_id": partner}
     response = await anonymous.get(events_path(package["id"]), params=params)
-    assert response.status_code == 403
+    assert response.status_code == 401
+    assert "query string" in response.json()["detail"]
+
+
+async def test_stream_without_credentials_is_401(anonymous, sim, partner):
+    package = await make_package(sim, partner, "DONE")
+    response = await anonymous.get(events_path(package["id"]), params={"partner_id": partner})
+    assert response.status_code == 401
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_tampered_or_moved_link_is_403(api, anonymous, sim, partner):
+    package = await make_package(sim, partner, "DONE")
+    other = await make_package(sim, partner, "DONE")
+    url = httpx.URL(await signed_events_url(api, package["id"]))
+    sig = url.params["sig"]
+    tampered = url.copy_set_param("sig", ("A" if sig[0] != "A" else "B") + sig[1:])
+    moved = url.copy_with(path=events_path(other["id"]))
+    other_partner = url.copy_set_param("partner_id", partner + "-x")
+    later = url.copy_set_param("exp", str(int(url.params["exp"]) + 60))
+    for forged in (tampered, moved, other_partner, later):
+        response = await anonymous.get(forged)
+        assert response.status_code == 403, (forged, response.text)
+
+
+async def test_an_expired_link_is_401(anonymous, sim, partner):
+    package = await make_package(sim, partner, "DONE")
+    url = signer().url(["v1", "packages", package["id"], "events"], partner, -5)
+    response = await anonymous.get(url)
+    assert response.status_code == 401
+    assert "expired" in response.json()["detail"]
+
+
+async def test_the_stream_ends_when_its_link_expires(anonymous, sim, partner):
+    package = await make_package(sim, partner, "INPROGRESS")
+    url = signer().url(["v1", "packages", package["id"], "events"], partner, 2)
+    async with anonymous.stream("GET", url) as response:
+        assert response.status_code == 200
+        events = await EventReader(response, timeout_s=20).rest()  # returns when the server ends it
+    assert [e.json()["status"] for e in events] == ["INPROGRESS"], "no terminal status: it expired"
 
 
 async def test_stream_of_another_partners_package_is_404(api, sim):
@@ -129,13 +168,10 @@ async def test_stream_of_another_partners_package_is_404(api, sim):
     assert response.json()["status"] == 404
 
 
-async def test_stream_answers_the_spa_origin_with_cors_headers(anonymous, sim, partner):
+async def test_stream_answers_the_spa_origin_with_cors_headers(api, anonymous, sim, partner):
     package = await make_package(sim, partner, "DONE")
-    params = {"access_token": make_token(partners=[partner]), "partner_id": partner}
-    headers = {"Origin": SPA_ORIGIN}
-    async with anonymous.stream(
-        "GET", events_path(package["id"]), params=params, headers=headers
-    ) as response:
+    url = await signed_events_url(api, package["id"])
+    async with anonymous.stream("GET", url, headers={"Origin": SPA_ORIGIN}) as response:
         assert response.status_code == 200
         assert response.headers["access-control-allow-origin"] == SPA_ORIGIN
         await EventReader(response).rest()

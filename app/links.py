@@ -1,0 +1,77 @@
+"""Signed links: URLs a browser follows without headers (``<a download>``, ``EventSource``).
+
+A link is ``<path>?partner_id=…&exp=…&sig=…`` where ``sig`` is an HMAC-SHA256 (key
+``BFF_LINK_SIGNING_KEY``) over the method, the path, the partner and the expiry. It
+grants that one request on that one resource for that partner until ``exp``: a tampered
+or moved link (another package, cluster or partner) is 403, an expired one 401.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import quote, urlencode
+
+from app.errors import Forbidden, Unauthorized
+
+CSV_LINK_S = 15 * 60
+EVENTS_LINK_S = 3600
+MAX_LINK_S = 24 * 3600  # a forged far-future expiry is refused before the signature is checked
+SIGNED_PARAMS = ("partner_id", "exp", "sig")
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSigner:
+    key: bytes | None  # None: no key configured, links are plain (headers still work)
+    public_base: str
+
+    def url(self, segments: Sequence[str], partner_id: str, lifetime_s: int) -> str:
+        """The absolute signed GET URL of the path made of ``segments`` (each encoded
+        whole: a ``/`` in a cluster name stays inside its segment)."""
+        encoded = self.public_base + "".join("/" + _segment(part) for part in segments)
+        if self.key is None:
+            return encoded
+        expires = math.floor(time.time() + lifetime_s)
+        path = "".join("/" + part for part in segments)
+        signature = self._sign("GET", path, partner_id, expires)
+        return f"{encoded}?{urlencode({'partner_id': partner_id, 'exp': expires, 'sig': signature})}"
+
+    def verify(self, method: str, path: str, partner_id: str, exp: str, sig: str) -> float:
+        """The link's expiry when ``sig`` is ours for exactly this request; else 401/403."""
+        if self.key is None:
+            raise Unauthorized("signed links are not enabled here (no BFF_LINK_SIGNING_KEY)")
+        if not exp.isdigit() or len(exp) > 12:
+            raise Unauthorized("the link is malformed; ask for a fresh one")
+        expires = int(exp)
+        now = time.time()
+        if expires <= now:
+            raise Unauthorized("the link has expired; ask for a fresh one")
+        if expires > now + MAX_LINK_S:
+            raise Forbidden("the link is not valid")
+        expected = self._sign(method, path, partner_id, expires)
+        if not hmac.compare_digest(expected.encode(), sig.encode("utf-8", "replace")):
+            raise Forbidden("the link is not valid for this resource")
+        return float(expires)
+
+    def _sign(self, method: str, path: str, partner_id: str, expires: int) -> str:
+        message = f"{method.upper()}\n{path}\n{partner_id}\n{expires}".encode()
+        digest = hmac.new(self.key or b"", message, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def _segment(value: str) -> str:
+    """Percent-encode one segment; ``.``/``..`` too, or URL normalisation would drop them."""
+    return value.replace(".", "%2E") if value in (".", "..") else quote(value, safe="")
+
+
+def events_segments(package_id: str) -> list[str]:
+    return ["v1", "packages", package_id, "events"]
+
+
+def csv_segments(package_id: str, tc: str) -> list[str]:
+    return ["v1", "packages", package_id, "clusters", tc, "customers.csv"]
