@@ -2,16 +2,49 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.installed-stamp
+DEPLOY_STAMP := $(VENV)/.deploy-installed-stamp
 
-.PHONY: install run test lint openapi client-check bench clean
+# Lock files, written by `make lock` from pyproject.toml (every pin with the sha256 of every file):
+#   requirements.lock         runtime dependencies (the Docker image installs these)
+#   requirements-dev.lock     runtime + the test and dev extras, same versions (`make install`)
+#   requirements-build.lock   [build-system] requires, for building the project without isolation
+#   deploy/requirements.lock  the validators of `make deploy-check`
+LOCK        := requirements.lock
+DEV_LOCK    := requirements-dev.lock
+BUILD_LOCK  := requirements-build.lock
+DEPLOY_LOCK := deploy/requirements.lock
+UV_VERSION  ?= 0.13.9
+# `make lock` keeps the pins it can; `make lock LOCK_FLAGS=--upgrade` moves everything to the newest
+# release, `LOCK_FLAGS='--upgrade-package fastapi'` just one.
+LOCK_FLAGS  ?=
+UV_COMPILE   = $(VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+               --custom-compile-command 'make lock' $(LOCK_FLAGS)
 
-$(STAMP): pyproject.toml
+.PHONY: install run test lint openapi client-check bench clean lock deploy-check
+
+# Everything from the dev lock, hash-checked; then the project itself, editable, without its deps
+# (they are all in the lock: `pip check` fails when pyproject.toml needs something it lacks, so run
+# `make lock` after editing the dependencies).
+$(STAMP): pyproject.toml $(DEV_LOCK) $(BUILD_LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,dev]'
+	$(PIP) install --quiet --require-hashes -r $(DEV_LOCK) -r $(BUILD_LOCK)
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+	$(PIP) check || { echo 'the lock lacks a dependency of pyproject.toml: run make lock' >&2; exit 1; }
 	touch $(STAMP)
 
 install: $(STAMP)
+
+## regenerate the lock files from pyproject.toml (and deploy/requirements.in) with uv; needs PyPI
+lock:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet uv==$(UV_VERSION)
+	$(UV_COMPILE) pyproject.toml -o $(LOCK)
+	$(UV_COMPILE) pyproject.toml --extra test --extra dev -c $(LOCK) -o $(DEV_LOCK)
+	$(PY) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
+	  | $(UV_COMPILE) - -o $(BUILD_LOCK)
+	$(UV_COMPILE) deploy/requirements.in -c $(DEV_LOCK) -o $(DEPLOY_LOCK)
 
 ## simulator + API + worker (+ a private redis-server when none answers at BFF_REDIS_URL)
 run: install
@@ -41,6 +74,19 @@ client-check:
 
 bench: install
 	$(PY) bench/run_all.py
+
+$(DEPLOY_STAMP): $(STAMP) $(DEPLOY_LOCK)
+	$(PIP) install --quiet --require-hashes -r $(DEPLOY_LOCK)
+	$(PIP) check
+	touch $(DEPLOY_STAMP)
+
+## render the kustomize base and overlays (deploy/render.py, and kubectl/kustomize when on PATH),
+## validate every object against the Kubernetes JSON schemas and the service's rules, check
+## docker-compose.yml and the Dockerfile; then prove the checker catches deliberate breakages.
+## No cluster, registry or Docker needed.
+deploy-check: $(DEPLOY_STAMP)
+	$(PY) deploy/check.py
+	$(PY) deploy/check.py --self-test
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
