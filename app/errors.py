@@ -89,6 +89,10 @@ class PreconditionRequired(ProblemError):
     status, type_slug, title = 428, "precondition-required", "Precondition Required"
 
 
+class TooManyRequests(ProblemError):
+    status, type_slug, title = 429, "too-many-requests", "Too Many Requests"
+
+
 class ServiceUnavailable(ProblemError):
     status, type_slug, title = 503, "service-unavailable", "Service Unavailable"
 

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app import redis_keys
-from app.errors import ProblemError
+from app.errors import TooManyRequests
 
 logger = logging.getLogger("app.ratelimit")
 POLICY = "partner"
@@ -42,10 +42,6 @@ redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'at', strin
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
 return {allowed, math.floor(tokens), wait}
 """
-
-
-class TooManyRequests(ProblemError):
-    status, type_slug, title = 429, "too-many-requests", "Too Many Requests"
 
 
 @dataclass(frozen=True, slots=True)

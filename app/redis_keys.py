@@ -65,14 +65,15 @@ def draft_index(partner_id: str, sub: str) -> str:
 
 
 # -- idempotency --------------------------------------------------------------------------
-def idempotency(partner_id: str, scope: str, key: str) -> str:
-    """Stored first answer for (partner, Idempotency-Key); TTL 24 h."""
-    return f"{PREFIX}:idem:{_part(partner_id)}:{scope}:{_part(key)}"
+def idempotency(partner_id: str, caller: str, scope: str, key: str) -> str:
+    """Stored first answer for (partner, caller ``sub``, operation, Idempotency-Key); TTL 24 h.
+    Another user of the partner with the same key is another request."""
+    return f"{PREFIX}:idem:{_part(partner_id)}:{_part(caller)}:{scope}:{_part(key)}"
 
 
-def idempotency_in_flight(partner_id: str, scope: str, key: str) -> str:
+def idempotency_in_flight(partner_id: str, caller: str, scope: str, key: str) -> str:
     """Marker (SET NX) of the request now executing for that key; short TTL, so a crash frees it."""
-    return f"{idempotency(partner_id, scope, key)}:in-flight"
+    return f"{idempotency(partner_id, caller, scope, key)}:in-flight"
 
 
 IDEMPOTENCY_TTL_S = 24 * 3600

@@ -43,7 +43,8 @@ def test_domains_import_each_other_in_one_direction_only() -> None:
                 edges[source].add(destination)
     order = list(graphlib.TopologicalSorter(edges).static_order())  # raises CycleError on a cycle
     assert set(order) == DOMAINS
-    assert edges["webhooks"] <= {"upstream"}, "webhooks is a leaf: it raises no domain's events"
+    raisers = {"builds", "packages", "exports", "live", "drafts", "catalog"}
+    assert not edges["webhooks"] & raisers, "webhooks is a leaf: it imports none of the domains it serves"
     assert "builds" not in edges["upstream"] and not edges["upstream"] & {"packages", "live"}
 
 

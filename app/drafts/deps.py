@@ -26,6 +26,7 @@ async def draft_service(principal: PrincipalDep, svc: ServicesDep, request: Requ
         svc.shared(make_idempotency_service),
         ttl_s=settings.draft_ttl_s,
         max_bytes=settings.draft_max_bytes,
+        max_drafts=settings.max_drafts_per_user,
     )
 
 

@@ -12,7 +12,7 @@ from app.drafts.deps import DraftServiceDep
 from app.drafts.schemas import DraftCreate, DraftList, DraftPatch, DraftReplace, DraftView
 from app.drafts.service import ANY_VERSION
 from app.errors import PROBLEM, BadRequest, PreconditionRequired
-from app.idempotency import REPLAYED_HEADER
+from app.idempotency import REPLAYED_HEADER, IdempotencyDep, model_response
 from app.packages.responses import package_accepted
 from app.packages.schemas import PackageAccepted
 
@@ -24,6 +24,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     403: PROBLEM,
     404: PROBLEM,
     422: PROBLEM,
+    429: PROBLEM,
     503: PROBLEM,
 }
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -77,13 +78,18 @@ def _with_etag(response: Response, draft: DraftView) -> DraftView:
     status_code=status.HTTP_201_CREATED,
     response_model=DraftView,
     name="create_draft",
-    responses={**ERRORS, 413: PROBLEM},
+    responses={**ERRORS, 409: PROBLEM, 413: PROBLEM},
 )
-async def create_draft(body: DraftCreate, service: DraftServiceDep, response: Response) -> DraftView:
-    """Start a wizard draft; `Location` and `ETag` come back with it."""
-    draft = await service.create(body)
-    response.headers["Location"] = f"/v1/drafts/{draft.id}"
-    return _with_etag(response, draft)
+async def create_draft(body: DraftCreate, service: DraftServiceDep, idempotency: IdempotencyDep) -> Response:
+    """Start a wizard draft; `Location` and `ETag` come back with it. At most
+    `BFF_MAX_DRAFTS_PER_USER` drafts per user (409 past it). Honours `Idempotency-Key`."""
+
+    async def perform() -> Response:
+        draft = await service.create(body)
+        headers = {"Location": f"/v1/drafts/{draft.id}", "ETag": etag(draft.version)}
+        return model_response(draft, 201, {**headers, "Cache-Control": "private, no-cache"})
+
+    return await idempotency.respond("draft-create", body, perform)
 
 
 @router.get("", response_model=DraftList, name="list_drafts", responses=ERRORS)

@@ -70,7 +70,9 @@ class DraftService:
         *,
         ttl_s: int,
         max_bytes: int,
+        max_drafts: int,
     ) -> None:
+        self._max_drafts = max_drafts
         self._store = store
         self._packages = packages
         self._submissions = submissions
@@ -88,7 +90,11 @@ class DraftService:
             updated_at=now,
             package_id=None,
         )
-        await self._store.create(record, self._encode(body.step, body.state))
+        if not await self._store.create(record, self._encode(body.step, body.state), cap=self._max_drafts):
+            raise Conflict(
+                f"you already have {self._max_drafts} drafts (BFF_MAX_DRAFTS_PER_USER); "
+                "delete one you no longer need first"
+            )
         return self._view(record, now)
 
     async def get(self, draft_id: str) -> DraftView:
@@ -134,6 +140,7 @@ class DraftService:
 
         outcome = await self._submissions.once(
             ctx.partner_id,
+            self._store.sub,
             SUBMIT_SCOPE,
             draft_id,
             fingerprint("POST", f"/v1/drafts/{draft_id}/submit", request),

@@ -16,6 +16,18 @@ from app import redis_keys
 
 NOT_FOUND, STALE, SUBMITTED = -1, -2, -3
 
+# KEYS: draft, index. ARGV: cap, ttl, id, step, state, version, created, updated.
+# The cap is checked and the draft written in one step, so parallel creates cannot pass it.
+_CREATE = """
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'id', ARGV[3], 'step', ARGV[4], 'state', ARGV[5], 'version', ARGV[6],
+           'created_at', ARGV[7], 'updated_at', ARGV[8])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[8], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return 1
+"""
+
 # KEYS: draft, index. ARGV: expected version, step, state, now, ttl, draft id.
 _REPLACE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
@@ -80,34 +92,34 @@ class DraftStore:
     def __init__(self, redis: Redis, partner_id: str, sub: str, ttl_s: int) -> None:
         self._redis = redis
         self._partner_id = partner_id
-        self._sub = sub
+        self.sub = sub
         self._ttl_s = ttl_s
         self._index = redis_keys.draft_index(partner_id, sub)
+        self._create = redis.register_script(_CREATE)
         self._replace = redis.register_script(_REPLACE)
         self._delete = redis.register_script(_DELETE)
-        self._submitted = redis.register_script(_SUBMITTED)
+        self.submitted = redis.register_script(_SUBMITTED)
 
     def _key(self, draft_id: str) -> str:
-        return redis_keys.draft(self._partner_id, self._sub, draft_id)
+        return redis_keys.draft(self._partner_id, self.sub, draft_id)
 
-    async def create(self, record: DraftRecord, state_json: str) -> None:
-        key = self._key(record.id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                key,
-                mapping={
-                    "id": record.id,
-                    "step": record.step,
-                    "state": state_json,
-                    "version": record.version,
-                    "created_at": record.created_at,
-                    "updated_at": record.updated_at,
-                },
-            )
-            pipe.expire(key, self._ttl_s)
-            pipe.zadd(self._index, {record.id: record.updated_at})
-            pipe.expire(self._index, self._ttl_s)
-            await pipe.execute()
+    async def create(self, record: DraftRecord, state_json: str, *, cap: int) -> bool:
+        """False when the caller already has ``cap`` drafts (expired ones do not count)."""
+        keys = [self._key(record.id), self._index]
+        args: list[str | int | float] = [
+            cap,
+            self._ttl_s,
+            record.id,
+            record.step,
+            state_json,
+            record.version,
+            record.created_at,
+            record.updated_at,
+        ]
+        if await self._create(keys=keys, args=args):
+            return True
+        await self.list(cap)  # drops the ids of drafts that expired, then try once more
+        return bool(await self._create(keys=keys, args=args))
 
     async def get(self, draft_id: str) -> DraftRecord | None:
         key = self._key(draft_id)
@@ -151,4 +163,4 @@ class DraftStore:
     async def mark_submitted(self, draft_id: str, package_id: str, now: float) -> None:
         """Record the package made from the draft (a vanished draft is no error)."""
         keys = [self._key(draft_id), self._index]
-        await self._submitted(keys=keys, args=[package_id, now, self._ttl_s, draft_id])
+        await self.submitted(keys=keys, args=[package_id, now, self._ttl_s, draft_id])

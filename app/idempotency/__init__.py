@@ -19,6 +19,7 @@ from app.idempotency.dependency import (
     IdempotencyDep,
     idempotency_key,
     make_idempotency_service,
+    model_response,
 )
 from app.idempotency.service import IdempotencyService, Outcome, fingerprint
 from app.idempotency.store import IdempotencyStore, StoredResponse
@@ -35,4 +36,5 @@ __all__ = [
     "fingerprint",
     "idempotency_key",
     "make_idempotency_service",
+    "model_response",
 ]

@@ -6,8 +6,11 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.responses import Response
 
+from app.auth import Principal
 from app.deps import PrincipalDep, Services, ServicesDep
 from app.errors import BadRequest
 from app.idempotency.service import IdempotencyService, fingerprint
@@ -17,7 +20,7 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
 # What a replay repeats besides status and body (content-type keeps problem+json intact).
-KEPT_HEADERS = ("location", "retry-after", "content-type")
+KEPT_HEADERS = ("location", "retry-after", "content-type", "etag", "cache-control")
 
 
 async def idempotency_key(
@@ -45,10 +48,15 @@ class Idempotency:
     """Per-request handle: ``respond`` runs an operation once per key and replays after."""
 
     def __init__(
-        self, service: IdempotencyService, partner_id: str, key: str | None, method: str, path: str
+        self,
+        service: IdempotencyService,
+        principal: Principal,
+        key: str | None,
+        method: str,
+        path: str,
     ) -> None:
         self._service = service
-        self._partner_id = partner_id
+        self._principal = principal
         self.key = key
         self._method = method
         self._path = path
@@ -63,9 +71,10 @@ class Idempotency:
     ) -> Response:
         """``perform()``'s answer; without a key (header or ``key=``) it simply runs.
 
-        ``scope`` names the operation ("create", "merge", "regenerate", "export"): a key is
-        unique per partner and scope. ``body`` is the validated request body (or None); with
-        method and path it forms the fingerprint that a retry must match.
+        ``scope`` names the operation ("create", "merge", "regenerate", "export", …): a key
+        is unique per partner, caller (token ``sub``) and scope. ``body`` is the validated
+        request body (or None); with method and path it forms the fingerprint that a retry
+        must match.
         """
         key = key or self.key
         if key is None:
@@ -78,11 +87,21 @@ class Idempotency:
             return stored(response)
 
         outcome = await self._service.once(
-            self._partner_id, scope, key, fingerprint(self._method, self._path, body), run
+            self._principal.partner_id,
+            self._principal.sub,
+            scope,
+            key,
+            fingerprint(self._method, self._path, body),
+            run,
         )
         if not outcome.replayed:
             return fresh[0]
         return replayed(outcome.response)
+
+
+def model_response(model: BaseModel, status_code: int, headers: dict[str, str] | None = None) -> JSONResponse:
+    """A model as the JSON answer an idempotent operation returns (and a replay repeats)."""
+    return JSONResponse(model.model_dump(mode="json"), status_code=status_code, headers=headers)
 
 
 def stored(response: Response) -> StoredResponse:
@@ -107,7 +126,7 @@ async def idempotency(
     key: Annotated[str | None, Depends(idempotency_key)],
 ) -> Idempotency:
     service = svc.shared(make_idempotency_service)
-    return Idempotency(service, principal.partner_id, key, request.method, request.url.path)
+    return Idempotency(service, principal, key, request.method, request.url.path)
 
 
 IdempotencyDep = Annotated[Idempotency, Depends(idempotency)]

@@ -50,13 +50,14 @@ class IdempotencyService:
     async def once(
         self,
         partner_id: str,
+        caller: str,
         scope: str,
         key: str,
         request_fingerprint: str,
         perform: Callable[[], Awaitable[StoredResponse]],
     ) -> Outcome:
         """The stored answer for the key, or ``perform()``'s, run by exactly one caller."""
-        slot = Slot(partner_id, scope, key, request_fingerprint, secrets.token_hex(16))
+        slot = Slot(partner_id, caller, scope, key, request_fingerprint, secrets.token_hex(16))
         deadline = time.monotonic() + self._wait_s
         while True:
             claim = await self._store.claim(slot)

@@ -55,6 +55,7 @@ class Slot:
     """One attempt at one key: ``marker`` tells our in-flight marker from another's."""
 
     partner_id: str
+    caller: str
     scope: str
     key: str
     fingerprint: str
@@ -62,8 +63,8 @@ class Slot:
 
     def keys(self) -> list[str]:
         return [
-            redis_keys.idempotency(self.partner_id, self.scope, self.key),
-            redis_keys.idempotency_in_flight(self.partner_id, self.scope, self.key),
+            redis_keys.idempotency(self.partner_id, self.caller, self.scope, self.key),
+            redis_keys.idempotency_in_flight(self.partner_id, self.caller, self.scope, self.key),
         ]
 
     def in_flight_value(self) -> str:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from app.deps import PrincipalDep
 from app.errors import PROBLEM
+from app.idempotency import IdempotencyDep, model_response
 from app.webhooks.deps import WebhookServiceDep
 from app.webhooks.schemas import (
     DeliveryAccepted,
@@ -27,6 +28,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     403: PROBLEM,
     404: PROBLEM,
     422: PROBLEM,
+    429: PROBLEM,
 }
 EndpointId = Annotated[str, Path(max_length=64, description="webhook endpoint id (ep_…)")]
 DeliveryId = Annotated[str, Path(max_length=64, description="delivery id (dlv_…)")]
@@ -40,12 +42,16 @@ DeliveryId = Annotated[str, Path(max_length=64, description="delivery id (dlv_�
     responses={**ERRORS, 409: PROBLEM},
 )
 async def create_webhook(
-    body: EndpointCreate, principal: PrincipalDep, service: WebhookServiceDep, response: Response
-) -> EndpointWithSecret:
-    """Register an endpoint. The answer carries its signing secret, shown this once."""
-    endpoint = await service.create(principal.partner_id, body)
-    response.headers["Location"] = f"/v1/webhooks/{endpoint.id}"
-    return endpoint
+    body: EndpointCreate, principal: PrincipalDep, service: WebhookServiceDep, idempotency: IdempotencyDep
+) -> Response:
+    """Register an endpoint. The answer carries its signing secret, shown this once.
+    Honours `Idempotency-Key`: a retried registration makes no second endpoint."""
+
+    async def perform() -> Response:
+        endpoint = await service.create(principal.partner_id, body)
+        return model_response(endpoint, 201, {"Location": f"/v1/webhooks/{endpoint.id}"})
+
+    return await idempotency.respond("webhook-create", body, perform)
 
 
 @router.get("", response_model=EndpointList, name="list_webhooks", responses=ERRORS)
@@ -88,10 +94,15 @@ async def delete_webhook(
     responses=ERRORS,
 )
 async def rotate_webhook_secret(
-    endpoint_id: EndpointId, principal: PrincipalDep, service: WebhookServiceDep
-) -> EndpointWithSecret:
-    """A new secret; for 24 h deliveries carry signatures by both the old and the new one."""
-    return await service.rotate_secret(principal.partner_id, endpoint_id)
+    endpoint_id: EndpointId, principal: PrincipalDep, service: WebhookServiceDep, idempotency: IdempotencyDep
+) -> Response:
+    """A new secret; for 24 h deliveries carry signatures by both the old and the new one.
+    Honours `Idempotency-Key` (a retry gets the same new secret, not a third one)."""
+
+    async def perform() -> Response:
+        return model_response(await service.rotate_secret(principal.partner_id, endpoint_id), 200)
+
+    return await idempotency.respond("webhook-rotate", None, perform)
 
 
 @router.post(
@@ -102,10 +113,15 @@ async def rotate_webhook_secret(
     responses={**ERRORS, 409: PROBLEM},
 )
 async def send_test_webhook(
-    endpoint_id: EndpointId, principal: PrincipalDep, service: WebhookServiceDep
-) -> DeliveryAccepted:
-    """Send a ``webhook.test`` event now; follow it in the delivery log."""
-    return await service.send_test(principal.partner_id, endpoint_id)
+    endpoint_id: EndpointId, principal: PrincipalDep, service: WebhookServiceDep, idempotency: IdempotencyDep
+) -> Response:
+    """Send a ``webhook.test`` event now; follow it in the delivery log. Limited per
+    endpoint and hour (429 past it). Honours `Idempotency-Key`."""
+
+    async def perform() -> Response:
+        return model_response(await service.send_test(principal.partner_id, endpoint_id), 202)
+
+    return await idempotency.respond("webhook-test", None, perform)
 
 
 @router.get(
@@ -130,7 +146,16 @@ async def list_webhook_deliveries(
     responses={**ERRORS, 409: PROBLEM},
 )
 async def redeliver_webhook(
-    endpoint_id: EndpointId, delivery_id: DeliveryId, principal: PrincipalDep, service: WebhookServiceDep
-) -> DeliveryAccepted:
-    """Send a delivery again: the same body and the same ``webhook-id``."""
-    return await service.redeliver(principal.partner_id, endpoint_id, delivery_id)
+    endpoint_id: EndpointId,
+    delivery_id: DeliveryId,
+    principal: PrincipalDep,
+    service: WebhookServiceDep,
+    idempotency: IdempotencyDep,
+) -> Response:
+    """Send a delivery again: the same body and the same ``webhook-id``. Honours
+    `Idempotency-Key`."""
+
+    async def perform() -> Response:
+        return model_response(await service.redeliver(principal.partner_id, endpoint_id, delivery_id), 202)
+
+    return await idempotency.respond("webhook-redeliver", None, perform)

@@ -11,7 +11,7 @@ import uuid
 from arq.connections import ArqRedis
 
 from app.cursors import decode_cursor, encode_cursor
-from app.errors import Conflict, NotFound, ValidationProblem, field_error
+from app.errors import Conflict, NotFound, TooManyRequests, ValidationProblem, field_error
 from app.settings import Settings
 from app.webhooks import ssrf
 from app.webhooks.dispatch import NextAttempt, deliver_to, enqueue_attempt
@@ -164,6 +164,7 @@ class WebhookService:
     async def send_test(self, partner_id: str, endpoint_id: str) -> DeliveryAccepted:
         """A ``webhook.test`` event to this endpoint now, whatever its event types."""
         endpoint = self._enabled(await self._endpoint(partner_id, endpoint_id))
+        await self._count_test_send(partner_id, endpoint_id)
         now = time.time()
         data = WebhookTestData(
             endpoint_id=endpoint.id,
@@ -207,6 +208,17 @@ class WebhookService:
             raise NotFound("webhook delivery", delivery_id)
         await enqueue_attempt(self._queue, NextAttempt(partner_id, delivery_id, round_, 1))
         return accepted(delivery.model_copy(update={"status": "pending", "round": round_}))
+
+    async def _count_test_send(self, partner_id: str, endpoint_id: str) -> None:
+        """``BFF_WEBHOOK_TEST_SENDS_PER_HOUR`` per endpoint; 429 past it."""
+        limit = self._settings.webhook_test_sends_per_hour
+        sent, wait_s = await self._store.count_test_send(partner_id, endpoint_id)
+        if sent > limit:
+            raise TooManyRequests(
+                f"at most {limit} test events an hour may go to one endpoint; "
+                f"the next one can go in {wait_s} s",
+                headers={"Retry-After": str(wait_s)},
+            )
 
     async def _endpoint(self, partner_id: str, endpoint_id: str) -> EndpointRecord:
         endpoint = (

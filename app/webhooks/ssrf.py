@@ -33,6 +33,23 @@ METADATA_ADDRESSES = frozenset(
 )
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
+# The IANA IPv4 and IPv6 Special-Purpose Address Registries (checked 2026-11), every block
+# not "globally reachable" or reserved for documentation, benchmarks or local use, plus the
+# deprecated site-local fec0::/10. Python's is_private/is_global miss some of these
+# (fec0::/10, parts of 192.0.0.0/24 in 3.11), so the list is ours.
+SPECIAL_PURPOSE = tuple(
+    ipaddress.ip_network(block)
+    for block in (
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+        "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.31.196.0/24", "192.52.193.0/24",
+        "192.88.99.0/24", "192.168.0.0/16", "192.175.48.0/24", "198.18.0.0/15",
+        "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+        "::/128", "::1/128", "::ffff:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64",
+        "2001::/23", "2001:db8::/32", "2002::/16", "2620:4f:8000::/48", "3fff::/20",
+        "5f00::/16", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
+    )
+)  # fmt: skip
+
 
 class TargetRefused(httpcore.ConnectError):
     """The URL's host is not a public address; no connection was made."""
@@ -56,6 +73,8 @@ def blocked_reason(address: IPAddress) -> str | None:
     ):
         if flag:
             return reason
+    if any(address in block for block in SPECIAL_PURPOSE if block.version == address.version):
+        return "special-purpose"
     return None if address.is_global else "not globally routable"
 
 
@@ -111,13 +130,14 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
 
 
 def refusal(host: str, addresses: Iterable[IPAddress]) -> str | None:
-    """The refusal message when ``host`` or any of its addresses is not public."""
+    """The refusal message when ``host`` or any of its addresses is not public. It never
+    names the address: a caller must not learn what an internal name resolves to."""
     if host.rstrip(".").lower() in METADATA_HOSTS:
         return f"host {host!r} is a cloud metadata service"
     for address in addresses:
         reason = blocked_reason(address)
         if reason is not None:
-            return f"host {host!r} resolves to {address} ({reason} address)"
+            return f"host {host!r} resolves to a non-public ({reason}) address"
     return None
 
 

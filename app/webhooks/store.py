@@ -179,6 +179,17 @@ class WebhookStore:
         )
 
     # -- deliveries --------------------------------------------------------------------------
+    async def count_test_send(self, partner_id: str, endpoint_id: str) -> tuple[int, int]:
+        """Counts one test send in the endpoint's current window: (sends so far, seconds
+        until the window ends)."""
+        key = redis_keys.webhook_test_sends(partner_id, endpoint_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, redis_keys.WEBHOOK_TEST_WINDOW_S, nx=True)
+            pipe.ttl(key)
+            sent, _, ttl = await pipe.execute()
+        return int(sent), max(1, int(ttl))
+
     async def create_delivery(self, delivery: DeliveryRecord) -> bool:
         """SET NX semantics: False when this delivery (same endpoint and event) exists."""
         partner = delivery.partner_id

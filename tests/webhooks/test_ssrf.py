@@ -11,7 +11,7 @@ import pytest
 from app.settings import Settings
 from app.webhooks.delivery import SendResult, attempt_delivery, make_webhook_client, send
 from app.webhooks.signing import new_secret
-from app.webhooks.ssrf import blocked_reason, target_problem, url_problem
+from app.webhooks.ssrf import blocked_reason, refusal, target_problem, url_problem
 from app.webhooks.store import WebhookStore
 from tests.support.processes import ApiServer, ManagedProcess
 from tests.webhooks.receiver import Receiver
@@ -28,7 +28,7 @@ BLOCKED = {
     "224.0.0.1": "multicast",
     "0.0.0.0": "unspecified",
     "240.0.0.1": "reserved",
-    "100.64.0.1": "not globally routable",
+    "100.64.0.1": "special-purpose",
     "::1": "loopback",
     "fe80::1": "link-local",
     "fc00::1": "private",
@@ -47,6 +47,20 @@ PUBLIC = ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8", 
 @pytest.mark.parametrize(("address", "reason"), BLOCKED.items())
 def test_non_public_addresses_are_blocked_with_their_reason(address, reason):
     assert blocked_reason(ipaddress.ip_address(address)) == reason
+
+
+# Blocks of the IANA special-purpose registries that Python 3.11's is_private/is_global miss
+# (or only partly cover): each was accepted as a webhook target before.
+@pytest.mark.parametrize(
+    "address", ["fec0::1", "feff::1", "192.0.0.8", "192.0.0.170", "192.0.0.255", "3fff::1", "5f00::1"]
+)
+def test_special_purpose_blocks_python_misses_are_blocked(address):
+    assert blocked_reason(ipaddress.ip_address(address)) is not None
+
+
+def test_a_refusal_never_names_the_address_it_resolved_to():
+    message = refusal("billing.internal.example", [ipaddress.ip_address("10.0.0.5")])
+    assert message is not None and "10.0.0.5" not in message and "non-public" in message
 
 
 @pytest.mark.parametrize("address", PUBLIC)
