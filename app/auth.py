@@ -34,7 +34,6 @@ TOKEN_CACHE_SIZE = 10_000
 JWKS_MAX_BYTES = 256 * 1024
 JWKS_MAX_KEYS = 64
 JWKS_REFRESH_S = 600.0  # keys are re-read this often anyway
-JWKS_MIN_REFETCH_S = 30.0  # an unknown kid refetches at most this often (no amplification)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,23 +73,27 @@ def partner_of(value: str | None) -> str:
 
 class JwksCache:
     """The identity provider's signing keys by ``kid``: refreshed every ``JWKS_REFRESH_S``,
-    refetched on an unknown ``kid`` at most every ``JWKS_MIN_REFETCH_S``, size-bounded."""
+    refetched on an unknown ``kid`` at most every ``min_refetch_s`` (tokens with made-up
+    kids cannot make us hammer the IdP), size-bounded."""
 
-    def __init__(self, url: str, http: httpx.AsyncClient) -> None:
+    def __init__(self, url: str, http: httpx.AsyncClient, *, min_refetch_s: float = 30.0) -> None:
         self._url = url
+        self._min_refetch_s = min_refetch_s
         self._http = http
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = float("-inf")
         self._lock = asyncio.Lock()
 
     async def key(self, kid: str) -> jwt.PyJWK | None:
-        now = time.monotonic()
-        stale = now - self._fetched_at > JWKS_REFRESH_S
-        if stale or (kid not in self._keys and now - self._fetched_at > JWKS_MIN_REFETCH_S):
-            async with self._lock:
-                if time.monotonic() - self._fetched_at > JWKS_MIN_REFETCH_S or stale:
+        if self._due(kid):
+            async with self._lock:  # one fetch for a crowd of requests
+                if self._due(kid):
                     await self._fetch()
         return self._keys.get(kid)
+
+    def _due(self, kid: str) -> bool:
+        age = time.monotonic() - self._fetched_at
+        return age > JWKS_REFRESH_S or (kid not in self._keys and age >= self._min_refetch_s)
 
     async def _fetch(self) -> None:
         self._fetched_at = time.monotonic()  # a failing IdP is asked again only later

@@ -137,42 +137,36 @@ class BodyGuardMiddleware:
             )
             await _answer(scope, receive, send, error)
             return
-        started = False
-
-        async def tracked_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
         content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         is_json = content_type == b"application/json" or content_type.endswith(b"+json")
+        guard = _Guard(scope, receive, send)
         try:
             if is_json:
-                body = await self._read_all(receive)
+                body = await self._read_all(self._counted(receive, guard))
                 check_json(body)
-                await self.app(scope, _replay(body, receive), tracked_send)
+                await self.app(scope, _replay(body, receive), guard.send)
             else:
-                await self.app(scope, self._counted(receive), tracked_send)
+                await self.app(scope, self._counted(receive, guard), guard.send)
         except (BodyTooLarge, BodyTooSlow, InvalidJson) as exc:
-            if started:
-                raise
-            await _answer(scope, receive, send, exc)
+            guard.refused = guard.refused or exc
+        if guard.refused is not None and not guard.started:
+            await _answer(scope, receive, send, guard.refused)
 
-    async def _read_all(self, receive: Receive) -> bytes:
-        chunks, size = [], 0
-        counted = self._counted(receive)
+    @staticmethod
+    async def _read_all(receive: Receive) -> bytes:
+        chunks = []
         while True:
-            message = await counted()
+            message = await receive()
             if message["type"] != "http.request":
                 break
-            chunk = message.get("body", b"")
-            chunks.append(chunk)
-            size += len(chunk)
+            chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
                 break
         return b"".join(chunks)
 
-    def _counted(self, receive: Receive) -> Receive:
+    def _counted(self, receive: Receive, guard: _Guard) -> Receive:
+        """``receive`` that refuses past the limit or the read timeout, and tells the
+        guard, since a framework may turn the exception into an answer of its own."""
         received = 0
 
         async def counted() -> Message:
@@ -181,16 +175,33 @@ class BodyGuardMiddleware:
                 async with asyncio.timeout(self.read_timeout_s):
                     message = await receive()
             except TimeoutError:
-                raise BodyTooSlow(
+                guard.refused = BodyTooSlow(
                     f"the request body did not arrive within {self.read_timeout_s:g} s"
-                ) from None
+                )
+                raise guard.refused from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                    guard.refused = BodyTooLarge(self.max_bytes)
+                    raise guard.refused
             return message
 
         return counted
+
+
+class _Guard:
+    """One request's refusal, if any: the app's own answer is then replaced by ours."""
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._send = send
+        self.started = False
+        self.refused: ProblemError | None = None
+
+    async def send(self, message: Message) -> None:
+        if self.refused is not None and not self.started:
+            return  # the app answered a body we cut off (e.g. "error parsing the body"): ours goes
+        self.started = self.started or message["type"] == "http.response.start"
+        await self._send(message)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
