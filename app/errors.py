@@ -191,6 +191,25 @@ class _AbortedStreamFilter(logging.Filter):
 _ABORTED_STREAM_FILTER = _AbortedStreamFilter()
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes at this path (Starlette's 405 names only the first
+    route's, though ``GET`` and ``POST /v1/packages`` are two routes)."""
+    methods: set[str] = set()
+    pending = list(request.app.router.routes)
+    while pending:
+        route = pending.pop()
+        included = getattr(route, "original_router", None)  # FastAPI keeps included routers whole
+        if included is not None:
+            pending += included.routes
+            continue
+        pattern = getattr(route, "path_regex", None)
+        if pattern is not None and pattern.match(request.scope["path"]):
+            methods |= set(getattr(route, "methods", None) or ())
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every error, ours or the framework's, through problem+json."""
 
@@ -202,14 +221,16 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         status = exc.status_code
         detail = exc.detail if isinstance(exc.detail, str) else _title_for(status)
+        headers = dict(exc.headers or {})
         if status == 404 and detail == "Not Found":
             detail = f"no route matches {request.method} {request.url.path}"
+        if status == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
+            detail = f"{request.method} is not allowed here; use {headers['Allow']}"
         body = problem_body(
             request, status=status, type_slug=_slug_for(status), title=_title_for(status), detail=detail
         )
-        return JSONResponse(
-            body, status_code=status, headers=dict(exc.headers or {}), media_type=PROBLEM_JSON
-        )
+        return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

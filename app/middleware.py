@@ -219,7 +219,7 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 async def _answer(scope: Scope, receive: Receive, send: Send, error: ProblemError) -> None:
-    """A problem+json answer, and the connection closed: the rest of the body is unread."""
-    response = problem_response(Request(scope), error)
-    response.headers["Connection"] = "close"
-    await response(scope, receive, send)
+    """A problem+json answer before the rest of the body is read. The connection is not
+    closed at once: uvicorn discards what the client still sends, so the client reads its
+    answer instead of a reset (closing with unread data would send one)."""
+    await problem_response(Request(scope), error)(scope, receive, send)

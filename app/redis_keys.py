@@ -166,6 +166,13 @@ def export(partner_id: str, export_id: str) -> str:
     return f"{PREFIX}:export:{_part(partner_id)}:{export_id}"
 
 
+def export_index(partner_id: str, package_id: str | None = None) -> str:
+    """Sorted set of a partner's export ids by creation time (one more per package, for the
+    ``package_id`` filter); TTL ``EXPORT_TTL_S`` from the last export."""
+    base = f"{PREFIX}:exports:{_part(partner_id)}"
+    return base if package_id is None else f"{base}:{_part(package_id)}"
+
+
 EXPORT_TTL_S = 30 * 24 * 3600
 
 

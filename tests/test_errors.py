@@ -27,6 +27,15 @@ async def test_wrong_method_is_a_405_problem(api):
     assert_problem(await api.delete("/v1/packages"), 405)
 
 
+async def test_a_405_lists_every_method_the_path_takes(api):
+    """``GET`` and ``POST /v1/packages`` are two routes; ``Allow`` names both."""
+    response = await api.put("/v1/packages")
+    assert response.status_code == 405
+    assert {m.strip() for m in response.headers["Allow"].split(",")} == {"GET", "HEAD", "POST"}
+    draft = await api.post("/v1/drafts/some-id")
+    assert {m.strip() for m in draft.headers["Allow"].split(",")} == {"DELETE", "GET", "HEAD", "PATCH", "PUT"}
+
+
 async def test_invalid_json_is_a_422_problem_with_field_errors(api):
     body = assert_problem(
         await api.post("/v1/packages", content=b"{not json", headers={"content-type": "application/json"}),

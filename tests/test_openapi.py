@@ -38,6 +38,7 @@ def test_every_route_has_a_verb_resource_operation_id():
             "rotate",
             "send",
             "redeliver",
+            "recover",
             "stream",
             "watch",
         }

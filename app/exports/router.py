@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 from fastapi.responses import JSONResponse
 
 from app.deps import CallContextDep, PrincipalDep, SettingsDep
 from app.errors import PROBLEM, UPSTREAM_ERRORS
 from app.exports.deps import ExportServiceDep
-from app.exports.schemas import Export, ExportAccepted, ExportRequest
+from app.exports.schemas import Export, ExportAccepted, ExportPage, ExportRequest
 from app.idempotency import IdempotencyDep
-from app.params import ClusterName, PackageId
+from app.params import PACKAGE_ID_PATTERN, ClusterName, PackageId
 
 router = APIRouter(tags=["exports"])
+EXPORT_RETRY_AFTER_S = 2  # when to look at a new export first
 
 
 @router.post(
@@ -33,8 +34,9 @@ async def create_export(
     settings: SettingsDep,
     idempotency: IdempotencyDep,
 ) -> Response:
-    """Send one cluster to a CRM through the data-integrations layer (done by the worker).
-    Honours `Idempotency-Key`: a retried request starts no second export."""
+    """Send one cluster to a CRM through the data-integrations layer (done by the worker;
+    its end is also an `export.done` / `export.failed` webhook event). Honours
+    `Idempotency-Key`: a retried request starts no second export."""
 
     async def perform() -> Response:
         export = await service.start(ctx, package_id, tc, body)
@@ -44,7 +46,7 @@ async def create_export(
         return JSONResponse(
             accepted.model_dump(mode="json"),
             status_code=202,
-            headers={"Location": f"/v1/exports/{export.id}"},
+            headers={"Location": f"/v1/exports/{export.id}", "Retry-After": str(EXPORT_RETRY_AFTER_S)},
         )
 
     return await idempotency.respond("export", body, perform)
@@ -63,3 +65,22 @@ async def get_export(
 ) -> Export:
     """An export's status: PENDING, RUNNING, DONE, or FAILED with its reason."""
     return await service.get(principal.partner_id, export_id)
+
+
+@router.get(
+    "/v1/exports",
+    response_model=ExportPage,
+    name="list_exports",
+    responses={401: PROBLEM, 403: PROBLEM, 422: PROBLEM, 429: PROBLEM},
+)
+async def list_exports(
+    principal: PrincipalDep,
+    service: ExportServiceDep,
+    package_id: Annotated[
+        str | None, Query(pattern=PACKAGE_ID_PATTERN, description="only this package's")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> ExportPage:
+    """The partner's exports, newest first."""
+    return await service.list(principal.partner_id, package_id=package_id, cursor=cursor, limit=limit)

@@ -43,6 +43,11 @@ class Export(BaseModel):
     attempts: list[ExportAttempt] = Field(default_factory=list)
 
 
+class ExportPage(BaseModel):
+    items: list[Export]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null at the end")
+
+
 class ExportAccepted(BaseModel):
     id: str
     status: ExportStatus

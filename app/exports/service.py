@@ -7,12 +7,16 @@ import logging
 import uuid
 
 from arq.connections import ArqRedis
+from redis.asyncio import Redis
 
+from app.cursors import decode_cursor, encode_cursor
 from app.errors import Conflict, NotFound
-from app.exports.schemas import Export, ExportAttempt, ExportRequest
+from app.exports.schemas import Export, ExportAttempt, ExportPage, ExportRequest
 from app.exports.store import ExportStore
 from app.upstream import CallContext, PackageBuilderClient, UpstreamError
 from app.upstream.models import ExportPayload
+from app.webhooks.dispatch import dispatch_event
+from app.webhooks.events import ExportEventData, ExportEventType
 
 logger = logging.getLogger("app.exports")
 RUN_EXPORT = "run_export"
@@ -51,9 +55,17 @@ class ExportService:
             created_at=now,
             updated_at=now,
         )
-        await self._store.save(ctx.partner_id, export)
+        await self._store.create(ctx.partner_id, export)
         await self._queue.enqueue_job(RUN_EXPORT, ctx.partner_id, export.id, _job_id=export_job_id(export.id))
         return export
+
+    async def list(
+        self, partner_id: str, *, package_id: str | None, cursor: str | None, limit: int
+    ) -> ExportPage:
+        """Newest first; with ``package_id`` only that package's exports."""
+        after = decode_cursor(cursor) if cursor else None
+        items, last = await self._store.page(partner_id, package_id=package_id, after=after, limit=limit)
+        return ExportPage(items=items, next_cursor=encode_cursor(*last) if last else None)
 
     async def get(self, partner_id: str, export_id: str) -> Export:
         export = await self._store.get(partner_id, export_id)
@@ -104,3 +116,33 @@ async def run_export(
     export.upstream_reference = str(reference) if reference is not None else None
     await store.save(ctx.partner_id, export)
     return export
+
+
+async def announce_export(
+    store: Redis, queue: ArqRedis, partner_id: str, export: Export, public_base: str
+) -> None:
+    """``export.done`` / ``export.failed`` once per export (idempotent: safe to repeat after a
+    crash between finishing the export and announcing it)."""
+    if export.status not in ("DONE", "FAILED"):
+        return
+    event_type: ExportEventType = "export.done" if export.status == "DONE" else "export.failed"
+    data = ExportEventData(
+        export_id=export.id,
+        partner_id=partner_id,
+        package_id=export.package_id,
+        tc=export.tc,
+        crm_name=export.crm_name,
+        container_name=export.container_name,
+        status=export.status,
+        reason=export.reason,
+        upstream_reference=export.upstream_reference,
+        export_url=f"{public_base}/v1/exports/{export.id}",
+    )
+    await dispatch_event(
+        store,
+        queue,
+        partner_id=partner_id,
+        event_type=event_type,
+        event_key=f"{partner_id}:export:{export.id}:{export.status}",
+        data=data,
+    )

@@ -1,4 +1,5 @@
-"""Export records in Redis, keyed by partner (another partner's export is not found)."""
+"""Export records in Redis, keyed by partner (another partner's export is not found), with
+an index per partner and per package for the newest-first list."""
 
 from __future__ import annotations
 
@@ -12,6 +13,21 @@ class ExportStore:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
 
+    async def create(self, partner_id: str, export: Export) -> None:
+        """Save a new export and index it (both indices expire with the newest export)."""
+        stamp = export.created_at.timestamp()
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(
+                redis_keys.export(partner_id, export.id), export.model_dump_json(), ex=redis_keys.EXPORT_TTL_S
+            )
+            for index in (
+                redis_keys.export_index(partner_id),
+                redis_keys.export_index(partner_id, export.package_id),
+            ):
+                pipe.zadd(index, {export.id: stamp})
+                pipe.expire(index, redis_keys.EXPORT_TTL_S)
+            await pipe.execute()
+
     async def save(self, partner_id: str, export: Export) -> None:
         await self._redis.set(
             redis_keys.export(partner_id, export.id), export.model_dump_json(), ex=redis_keys.EXPORT_TTL_S
@@ -20,3 +36,38 @@ class ExportStore:
     async def get(self, partner_id: str, export_id: str) -> Export | None:
         raw = await self._redis.get(redis_keys.export(partner_id, export_id))
         return Export.model_validate_json(raw) if raw else None
+
+    async def page(
+        self, partner_id: str, *, package_id: str | None, after: tuple[float, str] | None, limit: int
+    ) -> tuple[list[Export], tuple[float, str] | None]:
+        """Newest first, strictly after the ``(created, id)`` position; the position of the
+        last one when more may follow. Ids whose record expired are dropped from the index."""
+        index = redis_keys.export_index(partner_id, package_id)
+        high = "+inf" if after is None else repr(after[0])
+        found: list[tuple[tuple[float, str], Export]] = []
+        offset = 0
+        while len(found) <= limit:
+            batch = await self._redis.zrevrangebyscore(
+                index, high, "-inf", start=offset, num=limit + 1, withscores=True
+            )
+            if not batch:
+                break
+            offset += len(batch)
+            positions = [(float(score), str(export_id)) for export_id, score in batch]
+            wanted = [position for position in positions if after is None or position < after]
+            records = (
+                await self._redis.mget([redis_keys.export(partner_id, i) for _, i in wanted])
+                if wanted
+                else []
+            )
+            gone = [export_id for (_, export_id), raw in zip(wanted, records, strict=True) if raw is None]
+            if gone:
+                await self._redis.zrem(index, *gone)
+                offset -= len(gone)
+            found += [
+                (position, Export.model_validate_json(raw))
+                for position, raw in zip(wanted, records, strict=True)
+                if raw is not None
+            ]
+        more = len(found) > limit
+        return [export for _, export in found[:limit]], (found[limit - 1][0] if more else None)

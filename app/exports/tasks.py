@@ -7,7 +7,7 @@ from typing import Any
 from arq import Retry
 from arq.worker import func
 
-from app.exports.service import RUN_EXPORT, run_export
+from app.exports.service import RUN_EXPORT, announce_export, run_export
 from app.exports.store import ExportStore
 from app.upstream import UpstreamError
 from app.worker_context import WorkerContext, service_context
@@ -28,7 +28,10 @@ async def run_export_job(ctx: WorkerContext, partner_id: str, export_id: str) ->
         )
     except UpstreamError as exc:
         raise Retry(defer=min(60.0, 0.5 * 2**job_try)) from exc
-    return export.status if export else None
+    if export is None:
+        return None
+    await announce_export(ctx["db"], ctx["queue"], partner_id, export, ctx["settings"].public_base)
+    return export.status
 
 
 EXPORT_FUNCTIONS: list[Any] = [

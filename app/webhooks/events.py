@@ -14,7 +14,10 @@ from typing import Annotated, Literal, get_args
 from pydantic import BaseModel, Field
 
 PackageEventType = Literal["package.done", "package.failed", "package.expired"]
-SubscribableEventType = PackageEventType
+ExportEventType = Literal["export.done", "export.failed"]
+SubscribableEventType = Literal[
+    "package.done", "package.failed", "package.expired", "export.done", "export.failed"
+]
 TestEventType = Literal["webhook.test"]
 EventType = SubscribableEventType | TestEventType
 
@@ -45,6 +48,21 @@ class PackageEventData(BaseModel):
     results_url: str = Field(description="the package's results view in this API")
 
 
+class ExportEventData(BaseModel):
+    """``data`` of ``export.done|failed``."""
+
+    export_id: str
+    partner_id: str
+    package_id: str
+    tc: str
+    crm_name: str
+    container_name: str
+    status: Literal["DONE", "FAILED"]
+    reason: str | None = Field(description="why it FAILED")
+    upstream_reference: str | None = Field(description="the data-integrations layer's id, once DONE")
+    export_url: str = Field(description="the export in this API")
+
+
 class WebhookTestData(BaseModel):
     """``data`` of ``webhook.test``."""
 
@@ -53,7 +71,7 @@ class WebhookTestData(BaseModel):
     message: str
 
 
-EventData = PackageEventData | WebhookTestData
+EventData = PackageEventData | ExportEventData | WebhookTestData
 
 
 class _Event(BaseModel):
@@ -81,6 +99,20 @@ class PackageExpired(_Event):
     data: PackageEventData
 
 
+class ExportDone(_Event):
+    """A CRM export was accepted by the data-integrations layer."""
+
+    type: Literal["export.done"] = "export.done"
+    data: ExportEventData
+
+
+class ExportFailed(_Event):
+    """A CRM export failed for good (after its retries)."""
+
+    type: Literal["export.failed"] = "export.failed"
+    data: ExportEventData
+
+
 class WebhookTest(_Event):
     """Sent by ``POST /v1/webhooks/{id}/test``."""
 
@@ -89,12 +121,15 @@ class WebhookTest(_Event):
 
 
 WebhookEvent = Annotated[
-    PackageDone | PackageFailed | PackageExpired | WebhookTest, Field(discriminator="type")
+    PackageDone | PackageFailed | PackageExpired | ExportDone | ExportFailed | WebhookTest,
+    Field(discriminator="type"),
 ]
 EVENT_MODELS: dict[EventType, type[_Event]] = {
     "package.done": PackageDone,
     "package.failed": PackageFailed,
     "package.expired": PackageExpired,
+    "export.done": ExportDone,
+    "export.failed": ExportFailed,
     "webhook.test": WebhookTest,
 }
 

@@ -18,6 +18,8 @@ from app.webhooks.schemas import (
     EndpointList,
     EndpointUpdate,
     EndpointWithSecret,
+    RecoverAccepted,
+    RecoverRequest,
 )
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -159,3 +161,26 @@ async def redeliver_webhook(
         return model_response(await service.redeliver(principal.partner_id, endpoint_id, delivery_id), 202)
 
     return await idempotency.respond("webhook-redeliver", None, perform)
+
+
+@router.post(
+    "/{endpoint_id}/recover",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=RecoverAccepted,
+    name="recover_webhook_deliveries",
+    responses={**ERRORS, 409: PROBLEM},
+)
+async def recover_webhook_deliveries(
+    endpoint_id: EndpointId,
+    body: RecoverRequest,
+    principal: PrincipalDep,
+    service: WebhookServiceDep,
+    idempotency: IdempotencyDep,
+) -> Response:
+    """Re-send every delivery of the window (`since`, `until`) that failed for good: after an
+    outage at the receiver. Each keeps its `webhook-id`; honours `Idempotency-Key`."""
+
+    async def perform() -> Response:
+        return model_response(await service.recover(principal.partner_id, endpoint_id, body), 202)
+
+    return await idempotency.respond("webhook-recover", body, perform)

@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from app.webhooks.events import SubscribableEventType
 from app.webhooks.models import AttemptOutcome, DeliveryStatus
 
+RECOVER_BATCH = 1000  # failed deliveries one recover call queues again at most
+
 URL_FIELD = Field(
     min_length=1,
     max_length=2048,
@@ -118,6 +120,33 @@ class Delivery(BaseModel):
 class DeliveryPage(BaseModel):
     items: list[Delivery] = Field(description="newest first")
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null at the end")
+
+
+class RecoverRequest(BaseModel):
+    """Body of ``POST /v1/webhooks/{id}/recover``: the window of the receiver's outage."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    since: dt.datetime = Field(
+        description="re-send failed deliveries created at or after this time (RFC 3339)"
+    )
+    until: dt.datetime | None = Field(default=None, description="and before this time; default now")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RecoverRequest:
+        for moment in (self.since, self.until):
+            if moment is not None and moment.tzinfo is None:
+                raise ValueError("times need a UTC offset (e.g. 2026-11-28T10:00:00Z)")
+        if self.until is not None and self.until <= self.since:
+            raise ValueError("until must be after since")
+        return self
+
+
+class RecoverAccepted(BaseModel):
+    """202 answer of recover: how many failed deliveries were queued again."""
+
+    recovering: int = Field(description="failed deliveries of the window now queued again")
+    more: bool = Field(description=f"true when the window held more than {RECOVER_BATCH}: call again later")
 
 
 class DeliveryAccepted(BaseModel):

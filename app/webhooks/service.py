@@ -18,6 +18,7 @@ from app.webhooks.dispatch import NextAttempt, deliver_to, enqueue_attempt
 from app.webhooks.events import TEST_EVENT_TYPE, WebhookTestData, event_body
 from app.webhooks.models import SECRET_OVERLAP_S, AttemptRecord, DeliveryRecord, EndpointRecord
 from app.webhooks.schemas import (
+    RECOVER_BATCH,
     Attempt,
     Delivery,
     DeliveryAccepted,
@@ -27,6 +28,8 @@ from app.webhooks.schemas import (
     EndpointList,
     EndpointUpdate,
     EndpointWithSecret,
+    RecoverAccepted,
+    RecoverRequest,
 )
 from app.webhooks.signing import new_secret
 from app.webhooks.store import WebhookStore
@@ -208,6 +211,22 @@ class WebhookService:
             raise NotFound("webhook delivery", delivery_id)
         await enqueue_attempt(self._queue, NextAttempt(partner_id, delivery_id, round_, 1))
         return accepted(delivery.model_copy(update={"status": "pending", "round": round_}))
+
+    async def recover(self, partner_id: str, endpoint_id: str, window: RecoverRequest) -> RecoverAccepted:
+        """After an outage at the receiver: every delivery of the window that failed for good
+        is sent again (same body and ``webhook-id``, a fresh retry schedule), as Svix does."""
+        self._enabled(await self._endpoint(partner_id, endpoint_id))
+        since = window.since.timestamp()
+        until = window.until.timestamp() if window.until else time.time()
+        scanned = await self._store.deliveries_between(
+            partner_id, endpoint_id, since=since, until=until, limit=RECOVER_BATCH + 1
+        )
+        failed = [d for d in scanned[:RECOVER_BATCH] if d.status == "failed"]
+        for delivery in failed:
+            round_ = await self._store.restart_delivery(partner_id, delivery.id, now=time.time())
+            if round_ is not None:
+                await enqueue_attempt(self._queue, NextAttempt(partner_id, delivery.id, round_, 1))
+        return RecoverAccepted(recovering=len(failed), more=len(scanned) > RECOVER_BATCH)
 
     async def _count_test_send(self, partner_id: str, endpoint_id: str) -> None:
         """``BFF_WEBHOOK_TEST_SENDS_PER_HOUR`` per endpoint; 429 past it."""

@@ -285,6 +285,18 @@ class WebhookStore:
         last = entries[-1] if entries else None
         return page, ((last[1], last[0]) if has_more and last else None)
 
+    async def deliveries_between(
+        self, partner_id: str, endpoint_id: str, *, since: float, until: float, limit: int
+    ) -> list[DeliveryRecord]:
+        """The endpoint's deliveries created in ``[since, until)``, oldest first, at most ``limit``."""
+        index = redis_keys.webhook_deliveries(partner_id, endpoint_id)
+        ids = await self._redis.zrangebyscore(index, repr(since), f"({until!r}", start=0, num=limit)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for delivery_id in ids:
+                pipe.hgetall(redis_keys.webhook_delivery(partner_id, delivery_id))
+            found = await pipe.execute()
+        return [delivery_from_hash(fields) for fields in found if fields]
+
     async def _index_page(
         self, index: str, after: tuple[float, str] | None, count: int
     ) -> list[tuple[str, float]]:

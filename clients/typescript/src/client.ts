@@ -299,6 +299,14 @@ export async function getExport(client: BffClient, exportId: string) {
   return { status: data.status, lastOutcome: last?.outcome ?? null };
 }
 
+export async function listExports(client: BffClient, packageId?: string, cursor?: string) {
+  const { data, error, response } = await client.GET("/v1/exports", {
+    params: { query: { package_id: packageId, cursor, limit: 20 } },
+  });
+  if (error) fail(response, error);
+  return { ids: data.items.map((e) => e.id), next: data.next_cursor };
+}
+
 // ---------------------------------------------------------------------------------------
 // Webhooks
 // ---------------------------------------------------------------------------------------
@@ -363,6 +371,15 @@ export async function redeliverWebhook(client: BffClient, endpointId: string, de
   );
   if (error) fail(response, error);
   return data.status;
+}
+
+export async function recoverWebhookDeliveries(client: BffClient, endpointId: string, since: string) {
+  const { data, error, response } = await client.POST("/v1/webhooks/{endpoint_id}/recover", {
+    params: { path: { endpoint_id: endpointId } },
+    body: { since },
+  });
+  if (error) fail(response, error);
+  return { recovering: data.recovering, more: data.more };
 }
 
 export async function rotateWebhookSecret(client: BffClient, endpointId: string) {
