@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -31,6 +32,7 @@ from app.packages.router import router as packages_router
 from app.pubsub import ChannelHub
 from app.ratelimit import RateLimiter
 from app.settings import Settings, get_settings
+from app.webhooks.contract import router as webhook_events_router
 from app.webhooks.router import router as webhooks_router
 
 logger = logging.getLogger("app")
@@ -84,7 +86,13 @@ def _document_problems(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(
-                title=app.title, version=app.version, description=app.description, routes=app.routes
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+                webhooks=app.webhooks.routes,
+                servers=app.servers,
+                tags=app.openapi_tags,
             )
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = problem_schema()
             app.openapi_schema = schema
@@ -95,7 +103,7 @@ def _document_problems(app: FastAPI) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    app = FastAPI(
+    app = FastAPIOffline(  # Swagger UI (/docs) and ReDoc (/redoc) served from the package, no CDN
         title="Package Builder BFF",
         version="1.0.0",
         description="Simplified, aggregated endpoints over the Package Builder API.",
@@ -115,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(catalog_router)
     app.include_router(drafts_router)
     app.include_router(webhooks_router)
+    app.webhooks.include_router(webhook_events_router)
     _document_problems(app)
     if settings.cors_origins:
         app.add_middleware(

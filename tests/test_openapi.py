@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.openapi_export import openapi_document, render
+from app.webhooks.events import EVENT_MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,3 +71,25 @@ def test_every_documented_error_is_a_problem_json():
                         path,
                         code,
                     )
+
+
+def test_the_webhooks_section_has_every_event_type_with_its_model():
+    document = openapi_document()
+    assert document["openapi"].startswith("3.1")
+    assert set(document["webhooks"]) == set(EVENT_MODELS)
+    for event_type, model in EVENT_MODELS.items():
+        operation = document["webhooks"][event_type]["post"]
+        ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        schema = document["components"]["schemas"][ref.rsplit("/", 1)[1]]
+        assert schema["properties"]["type"]["const"] == event_type, model
+        headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
+        assert headers == {"webhook-id", "webhook-timestamp", "webhook-signature"}
+
+
+async def test_docs_are_served_without_a_cdn(anonymous):
+    for page in ("/docs", "/redoc"):
+        html = (await anonymous.get(page)).text
+        scripts = [part.split('"')[1] for part in html.split("src=")[1:]]
+        assert scripts and all(src.startswith("/") for src in scripts), (page, scripts)
+        for src in scripts:
+            assert (await anonymous.get(src)).status_code == 200
