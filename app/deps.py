@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 from arq.connections import ArqRedis
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Query, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
 
 from app.auth import (
@@ -100,23 +101,38 @@ async def _admitted(request: Request, svc: Services, principal: Principal) -> Pr
     return principal
 
 
+# Declared as OpenAPI security schemes (a generated client gets an Authorize button and no
+# per-operation header parameters); the raw headers are parsed here, for exact 401/400s.
+BEARER = HTTPBearer(
+    scheme_name="bearer",
+    bearerFormat="JWT",
+    description="The identity provider's token (claims: sub, exp, permissions ∋ backhaul, partners).",
+    auto_error=False,
+)
+PARTNER = APIKeyHeader(
+    name=PARTNER_HEADER,
+    scheme_name="partner",
+    description="The partner this request acts for: one of the token's `partners`.",
+    auto_error=False,
+)
+BearerScheme = Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]
+PartnerScheme = Annotated[str | None, Security(PARTNER)]
+
+
 async def current_principal(
-    request: Request,
-    svc: ServicesDep,
-    authorization: Annotated[str | None, Header()] = None,
-    partner_id: Annotated[str | None, Header(alias=PARTNER_HEADER)] = None,
+    request: Request, svc: ServicesDep, _bearer: BearerScheme, _partner: PartnerScheme
 ) -> Principal:
     """The caller of an ordinary endpoint: bearer header + partner header."""
-    token = bearer_token(authorization)
-    principal = principal_of(await svc.tokens.claims(token), token, partner_id)
+    token = bearer_token(request.headers.get("authorization"))
+    principal = principal_of(await svc.tokens.claims(token), token, request.headers.get(PARTNER_HEADER))
     return await _admitted(request, svc, principal)
 
 
 async def link_principal(
     request: Request,
     svc: ServicesDep,
-    authorization: Annotated[str | None, Header()] = None,
-    partner_header: Annotated[str | None, Header(alias=PARTNER_HEADER)] = None,
+    _bearer: BearerScheme,
+    _partner: PartnerScheme,
     partner_id: Annotated[str | None, Query(description="signed links only", max_length=128)] = None,
     exp: Annotated[str | None, Query(description="signed links only", max_length=16)] = None,
     sig: Annotated[str | None, Query(description="signed links only", max_length=128)] = None,
@@ -130,7 +146,7 @@ async def link_principal(
             "(events_url, csv_url) or the Authorization header"
         )
     if sig is None:
-        return await current_principal(request, svc, authorization, partner_header)
+        return await current_principal(request, svc, _bearer, _partner)
     if partner_id is None or exp is None:
         raise Unauthorized("the link is malformed; ask for a fresh one")
     partner = partner_of(partner_id)

@@ -95,10 +95,28 @@ def _document_problems(app: FastAPI) -> None:
                 tags=app.openapi_tags,
             )
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = problem_schema()
+            _require_both_credentials(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+LINK_OPERATIONS = frozenset({"stream_package_events", "download_customer_list"})
+
+
+def _require_both_credentials(schema: dict[str, Any]) -> None:
+    """FastAPI lists each security dependency as an alternative; ours are needed together
+    (token and partner). The signed-link operations also work with neither (``{}``)."""
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            requirements = operation.get("security")
+            if not requirements:
+                continue
+            combined = {name: scopes for requirement in requirements for name, scopes in requirement.items()}
+            operation["security"] = (
+                [combined, {}] if operation.get("operationId") in LINK_OPERATIONS else [combined]
+            )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
