@@ -22,6 +22,7 @@ from app.errors import ServiceUnavailable, install_error_handlers, problem_respo
 from app.exports.router import router as exports_router
 from app.live.router import router as live_router
 from app.middleware import RequestIdMiddleware
+from app.observability.logs import ensure_logging
 from app.observability.router import router as operations_router
 from app.packages.router import router as packages_router
 from app.pubsub import ChannelHub
@@ -126,7 +127,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def __getattr__(name: str) -> FastAPI:
     """``uvicorn app.main:app``: the app is built on first access, after settings load."""
     if name == "app":
-        application = create_app()
+        settings = get_settings()
+        ensure_logging(settings.log_format)  # uvicorn's CLI configured its own: ours replaces it
+        application = create_app(settings)
         globals()["app"] = application
         return application
     raise AttributeError(name)

@@ -13,6 +13,7 @@ from app import redis_keys
 from app.builds.tasks import BUILD_CRON_JOBS
 from app.clients import arq_redis_settings, make_redis, make_upstream
 from app.exports.tasks import EXPORT_FUNCTIONS
+from app.observability.logs import ensure_logging, keep_arq_on_our_handler
 from app.settings import get_settings
 from app.webhooks.delivery import make_webhook_client
 from app.webhooks.tasks import WEBHOOK_CRON_JOBS, WEBHOOK_FUNCTIONS
@@ -35,8 +36,9 @@ def _quiet_logs() -> None:
 
 
 async def on_startup(ctx: WorkerContext) -> None:
-    _quiet_logs()
     settings = get_settings()
+    ensure_logging(settings.log_format)
+    _quiet_logs()
     ctx["settings"] = settings
     ctx["queue"] = ctx["redis"]
     ctx["db"] = make_redis(settings)
@@ -54,6 +56,9 @@ async def on_shutdown(ctx: WorkerContext) -> None:
     await ctx["webhook_http"].aclose()
     await ctx["upstream"].aclose()
     await ctx["db"].aclose(close_connection_pool=True)
+
+
+keep_arq_on_our_handler(get_settings().log_format)  # ``arq app.worker.WorkerSettings`` logs JSON too
 
 
 class WorkerSettings:

@@ -117,12 +117,12 @@ class RedisServer(ManagedProcess):
 class ApiServer(ManagedProcess):
     """``python -m app api`` on a free port, configured by ``BFF_*`` variables only."""
 
-    def __init__(self, name: str, env: Mapping[str, str]) -> None:
+    def __init__(self, name: str, env: Mapping[str, str], *, log_level: str = "warning") -> None:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         super().__init__(
             name,
-            python_module("app", "api", "--port", str(port), "--log-level", "warning"),
+            python_module("app", "api", "--port", str(port), "--log-level", log_level),
             env={**env, "BFF_PUBLIC_URL": self.url},
             port=port,
         )
