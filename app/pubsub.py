@@ -16,6 +16,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
+from app.observability.metrics import open_stream
+
 logger = logging.getLogger("app.pubsub")
 
 RESYNC = ""  # put in every inbox when messages may have been lost (Redis reconnected)
@@ -40,15 +42,16 @@ class ChannelHub:
     async def subscribe(self, channel: str) -> AsyncIterator[asyncio.Queue[str]]:
         """An inbox of the channel's messages (JSON text) until the block exits."""
         inbox: asyncio.Queue[str] = asyncio.Queue(maxsize=INBOX_SIZE)
-        try:
-            confirmed = await self._add(channel, inbox)
+        with open_stream():
             try:
-                await asyncio.wait_for(confirmed.wait(), SUBSCRIBE_TIMEOUT_S)
-            except TimeoutError:
-                logger.warning("subscription to %s not confirmed in time", channel)
-            yield inbox
-        finally:
-            await asyncio.shield(self._remove(channel, inbox))
+                confirmed = await self._add(channel, inbox)
+                try:
+                    await asyncio.wait_for(confirmed.wait(), SUBSCRIBE_TIMEOUT_S)
+                except TimeoutError:
+                    logger.warning("subscription to %s not confirmed in time", channel)
+                yield inbox
+            finally:
+                await asyncio.shield(self._remove(channel, inbox))
 
     async def aclose(self) -> None:
         if self._reader is not None:

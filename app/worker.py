@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 
+from arq.constants import default_queue_name
 from redis.exceptions import RedisError
 
 from app import redis_keys
@@ -14,6 +15,7 @@ from app.builds.tasks import BUILD_CRON_JOBS
 from app.clients import arq_redis_settings, make_redis, make_upstream
 from app.exports.tasks import EXPORT_FUNCTIONS
 from app.observability.logs import ensure_logging, keep_arq_on_our_handler
+from app.observability.worker_metrics import WorkerMetrics
 from app.settings import get_settings
 from app.webhooks.delivery import make_webhook_client
 from app.webhooks.tasks import WEBHOOK_CRON_JOBS, WEBHOOK_FUNCTIONS
@@ -44,6 +46,10 @@ async def on_startup(ctx: WorkerContext) -> None:
     ctx["db"] = make_redis(settings)
     ctx["upstream"] = make_upstream(settings)
     ctx["webhook_http"] = make_webhook_client(settings)
+    ctx["metrics"] = WorkerMetrics(
+        ctx["db"], default_queue_name, host=settings.worker_metrics_host, port=settings.worker_metrics_port
+    )
+    await ctx["metrics"].start()
     logger.info("worker started (upstream %s)", settings.upstream_base)
     try:
         partners = await ctx["db"].zcard(redis_keys.WATCH_PARTNERS)
@@ -53,6 +59,7 @@ async def on_startup(ctx: WorkerContext) -> None:
 
 
 async def on_shutdown(ctx: WorkerContext) -> None:
+    await ctx["metrics"].stop()
     await ctx["webhook_http"].aclose()
     await ctx["upstream"].aclose()
     await ctx["db"].aclose(close_connection_pool=True)
