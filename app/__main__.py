@@ -3,28 +3,42 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
+
+API_GRACE_S = 10  # open requests may finish; below the pod's termination grace period (40 s)
 
 
 def _api(args: argparse.Namespace) -> None:
     import uvicorn
     from uvicorn.config import LOG_LEVELS
 
+    from app.main import create_app, end_streams
     from app.observability.logs import configure_logging
     from app.settings import get_settings
 
     settings = get_settings()  # a bad BFF_ variable stops here with one line
     configure_logging(settings.log_format, LOG_LEVELS[args.log_level.lower()])
-    uvicorn.run(
-        "app.main:app",
+    app = create_app(settings)
+
+    class DrainingServer(uvicorn.Server):
+        """Ends the event streams before waiting for connections to close."""
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            end_streams(app)
+            await super().shutdown(sockets)
+
+    config = uvicorn.Config(
+        app,
         host=args.host,
         port=args.port,
         log_level=args.log_level,
         log_config=None,  # ours, configured above
         access_log=False,  # the request-id middleware writes the access line
         proxy_headers=True,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=API_GRACE_S,
     )
+    DrainingServer(config).run()
 
 
 def _worker(args: argparse.Namespace) -> None:

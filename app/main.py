@@ -43,10 +43,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        hub.end_streams()
         await hub.aclose()
         await upstream.aclose()
         await redis.aclose(close_connection_pool=True)
         await queue.aclose(close_connection_pool=True)
+
+
+def end_streams(app: FastAPI) -> None:
+    """Called when the server begins to shut down (``python -m app api``): event streams end
+    at once, so open connections drain well within the grace period."""
+    services: Services | None = getattr(app.state, "services", None)
+    if services is not None:
+        services.hub.end_streams()
 
 
 async def _redis_down(request: Request, exc: Exception) -> JSONResponse:

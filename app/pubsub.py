@@ -21,6 +21,7 @@ from app.observability.metrics import open_stream
 logger = logging.getLogger("app.pubsub")
 
 RESYNC = ""  # put in every inbox when messages may have been lost (Redis reconnected)
+END = "end"  # put in every inbox when the process shuts down: the stream should end now
 INBOX_SIZE = 64  # a slow stream loses its oldest queued changes, never blocks the others
 SUBSCRIBE_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 1.0
@@ -37,6 +38,7 @@ class ChannelHub:
         self._inboxes: dict[str, set[asyncio.Queue[str]]] = {}
         self._confirmed: dict[str, asyncio.Event] = {}
         self._lock = asyncio.Lock()
+        self._ending = False
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[asyncio.Queue[str]]:
@@ -44,6 +46,8 @@ class ChannelHub:
         inbox: asyncio.Queue[str] = asyncio.Queue(maxsize=INBOX_SIZE)
         with open_stream():
             try:
+                if self._ending:
+                    _offer(inbox, END)
                 confirmed = await self._add(channel, inbox)
                 try:
                     await asyncio.wait_for(confirmed.wait(), SUBSCRIBE_TIMEOUT_S)
@@ -52,6 +56,12 @@ class ChannelHub:
                 yield inbox
             finally:
                 await asyncio.shield(self._remove(channel, inbox))
+
+    def end_streams(self) -> None:
+        """Shutdown begins: every stream, open or opening, finds ``END`` in its inbox, so
+        the server's connections drain now instead of at the end of its grace period."""
+        self._ending = True
+        self._broadcast(END)
 
     async def aclose(self) -> None:
         if self._reader is not None:

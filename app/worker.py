@@ -76,6 +76,9 @@ class WorkerSettings:
     redis_settings = arq_redis_settings(get_settings())
     health_check_interval = 30
     max_jobs = 50
+    # On SIGTERM, running jobs may finish (then the rest are cancelled and re-run later):
+    # below the pod's termination grace period of 40 s.
+    job_completion_wait = 30
     # The default for functions without their own timeout; arq re-runs the jobs of a
     # SIGKILLed worker after the largest timeout + 10 s, so every timeout stays short.
     job_timeout = 30
