@@ -42,15 +42,14 @@ def _api(args: argparse.Namespace) -> None:
 
 
 def _worker(args: argparse.Namespace) -> None:
-    from arq.worker import run_worker
-
     from app.observability.logs import configure_logging
+    from app.resilient_worker import run_resilient_worker
     from app.settings import get_settings
 
     configure_logging(get_settings().log_format)
     from app.worker import WorkerSettings
 
-    run_worker(WorkerSettings)  # type: ignore[arg-type]
+    run_resilient_worker(WorkerSettings)
 
 
 def _simulator(args: argparse.Namespace) -> None:

@@ -1,6 +1,7 @@
 """arq WorkerSettings: the worker's functions, its clients in ctx, and its schedule.
 
-Start with ``arq app.worker.WorkerSettings`` or ``python -m app worker``.
+Start with ``python -m app worker``: it rides out Redis outages (app/resilient_worker.py).
+``arq app.worker.WorkerSettings`` works too, but arq's own Worker exits when Redis goes away.
 """
 
 from __future__ import annotations
