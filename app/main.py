@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 
 from app.builds.router import router as builds_router
 from app.catalog.router import router as catalog_router
-from app.clients import make_queue, make_redis, make_upstream
+from app.clients import make_pubsub_client, make_queue, make_redis, make_upstream
 from app.deps import Services
 from app.drafts.router import router as drafts_router
 from app.errors import ServiceUnavailable, install_error_handlers, problem_response, problem_schema
@@ -38,7 +38,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     redis = make_redis(settings)
     upstream = make_upstream(settings)
     queue = make_queue(settings)
-    hub = ChannelHub(settings.redis_url)
+    hub = ChannelHub(lambda: make_pubsub_client(settings))
     app.state.services = Services(settings=settings, redis=redis, upstream=upstream, queue=queue, hub=hub)
     try:
         yield

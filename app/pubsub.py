@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from redis.asyncio import Redis
@@ -30,8 +30,9 @@ READ_TIMEOUT_S = 1.0
 class ChannelHub:
     """Channel → the inboxes (queues) of the streams that follow it."""
 
-    def __init__(self, redis_url: str) -> None:
-        self._redis_url = redis_url
+    def __init__(self, connect: Callable[[], Redis]) -> None:
+        """``connect`` makes the hub's client (app/clients.py: a URL or Sentinel)."""
+        self._connect = connect
         self._client: Redis | None = None
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -102,9 +103,7 @@ class ChannelHub:
     def _connection(self) -> PubSub:
         if self._pubsub is None:
             # No health_check_interval: its PING would read the socket beside the reader.
-            self._client = Redis.from_url(
-                self._redis_url, decode_responses=True, socket_connect_timeout=2, socket_keepalive=True
-            )
+            self._client = self._connect()
             self._pubsub = self._client.pubsub()
         return self._pubsub
 
