@@ -4,11 +4,13 @@ open event streams and idempotency replays, with no raw ids in any label."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.observability.metrics import upstream_route
+from tests.support.processes import ROOT
 from tests.support.sim import make_package
 from tests.support.sse import EventReader
 
@@ -95,3 +97,21 @@ async def test_an_idempotent_replay_is_counted(api, anonymous, partner):
     replay = await api.post("/v1/packages", json=CREATE, headers=headers)
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert value(await scrape(anonymous), "bff_idempotency_replays_total", scope="create") == before + 1
+
+
+def test_the_grafana_dashboard_uses_only_metrics_the_services_expose():
+    from prometheus_client.metrics import MetricWrapperBase
+
+    from app.observability import metrics
+
+    suffixes = {"counter": ["_total"], "gauge": [""], "histogram": ["_bucket", "_sum", "_count"]}
+    exposed = {
+        family.name + suffix
+        for metric in vars(metrics).values()
+        if isinstance(metric, MetricWrapperBase)
+        for family in metric.describe()
+        for suffix in suffixes[family.type]
+    }
+    text = (ROOT / "deploy" / "grafana" / "bff-dashboard.json").read_text()
+    used = set(re.findall(r"\bbff_[a-z_]+", text))
+    assert used and used <= exposed, sorted(used - exposed)
