@@ -19,7 +19,7 @@ import pytest
 
 from tests.builds.support import WebhookReceiver, register_webhook, wait_until
 from tests.conftest import make_token
-from tests.support.processes import ApiServer, ManagedProcess, RedisServer, free_port, python_module
+from tests.support.processes import ApiServer, ManagedProcess, RedisServer, api_and_worker, free_port
 from tests.support.sim import force_status, make_package, upstream_calls
 
 CREATE = {"title": "Munich shows Q3", "event_ids": [12345], "targeting_mode": "lookalike"}
@@ -129,14 +129,10 @@ def deployment(bff_env: dict[str, str]) -> Iterator[Deployment]:
     """API and worker on a Redis of their own (AOF on), which the test may SIGKILL."""
     data_dir = Path(tempfile.mkdtemp(prefix="bff-redis-outage-"))
     redis_server = RedisServer(free_port(), data_dir).start()
-    env = {**bff_env, "BFF_REDIS_URL": redis_server.url}
-    api = ApiServer("api-outage", env).start()
-    worker = ManagedProcess("worker-outage", python_module("app", "worker"), env=env).start()
     try:
-        yield Deployment(redis_server, api, worker)
+        with api_and_worker("outage", {**bff_env, "BFF_REDIS_URL": redis_server.url}) as (api, worker):
+            yield Deployment(redis_server, api, worker)
     finally:
-        worker.stop()
-        api.close()
         redis_server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
 

@@ -5,24 +5,12 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.builds.support import register_webhook, wait_until
 from tests.builds.test_events import watch, watches_closed
+from tests.support.metrics import samples, value
 from tests.support.processes import free_port
 from tests.support.sim import force_status, make_package
-
-
-def samples(text: str) -> dict[tuple[str, frozenset], float]:
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def value(scraped, name: str, **labels: str) -> float:
-    return scraped.get((name, frozenset(labels.items())), 0.0)
 
 
 async def test_worker_metrics_follow_builds_from_watch_to_webhook(

@@ -7,9 +7,8 @@ import asyncio
 import re
 import uuid
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from app.observability.metrics import upstream_route
+from tests.support.metrics import Samples, samples, value
 from tests.support.processes import ROOT
 from tests.support.sim import make_package
 from tests.support.sse import EventReader
@@ -17,18 +16,8 @@ from tests.support.sse import EventReader
 CREATE = {"title": "Metrics", "event_ids": [12345], "targeting_mode": "lookalike"}
 
 
-async def scrape(client) -> dict[tuple[str, frozenset], float]:
-    """``(sample name, labels) → value`` of everything /metrics exposes."""
-    text = (await client.get("/metrics")).text
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def value(samples, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
+async def scrape(client) -> Samples:
+    return samples((await client.get("/metrics")).text)
 
 
 def test_upstream_paths_become_bounded_templates():
