@@ -162,26 +162,32 @@ async def measure_deliveries(session: aiohttp.ClientSession, s, redis: Redis) ->
 
     store = WebhookStore(redis)
     async with Phase(redis) as phase:
-        await log_failed_attempts(store)
+        await log_attempts(store, [("succeeded", 204, "")])
+    phase.report("a first attempt answered 204, logged")
+    async with Phase(redis) as phase:
+        await log_attempts(store, [("failed", 502, FAILED_RESPONSE)] * 3)
     phase.report("three failed attempts logged on a delivery (each keeps a 2 KB answer)")
     await queue.aclose()
 
 
-async def log_failed_attempts(store: WebhookStore) -> None:
+async def log_attempts(store: WebhookStore, attempts: list[tuple[str, int, str]]) -> None:
+    """Log these attempts (outcome, status, answer) on every delivery, as the worker does;
+    the deliveries stay pending so that each phase finds them all."""
     for partner_id, delivery_id in await store.due_deliveries(before=time.time() + 3600, start=0, limit=N):
         delivery = await store.get_delivery(partner_id, delivery_id)
         assert delivery is not None
-        for number in (1, 2, 3):
+        for outcome, status, answer in attempts:
+            number = delivery.next_attempt
             attempt = AttemptRecord(
                 number=number,
                 round=1,
                 at=time.time(),
-                outcome="failed",
-                status_code=502,
+                outcome=outcome,  # type: ignore[arg-type]
+                status_code=status,
                 latency_ms=120,
-                error="HTTP 502",
-                response_body=FAILED_RESPONSE,
-                next_attempt_in_s=300,
+                error=None if status < 300 else f"HTTP {status}",
+                response_body=answer,
+                next_attempt_in_s=None if status < 300 else 300,
             )
             advanced = delivery.model_copy(update={"next_attempt": number + 1, "updated_at": time.time()})
             assert await store.advance_delivery(advanced, attempt)
