@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from app.settings import SettingsError, load_settings
 from tests.support.processes import ApiServer, free_port, refusal
 
 
@@ -38,15 +39,30 @@ async def test_metrics_count_requests_by_route_template(api, anonymous):
 
 @pytest.mark.parametrize(
     ("command", "variable", "bad"),
-    [
-        ("api", "BFF_POLL_INTERVAL_S", "soon"),
-        ("worker", "BFF_WEBHOOK_RETRY_SCHEDULE", "5,-1"),
-        ("api", "BFF_LOG_FORMAT", "xml"),
-        ("worker", "BFF_WORKER_METRICS_PORT", "70000"),
-        ("worker", "BFF_REDIS_SENTINELS", "127.0.0.1:26379,sentinel-b"),
-    ],
+    [("api", "BFF_POLL_INTERVAL_S", "soon"), ("worker", "BFF_WEBHOOK_RETRY_SCHEDULE", "5,-1")],
 )
 def test_a_bad_setting_stops_the_process_with_one_line_naming_it(command, variable, bad):
     args = [command, "--port", str(free_port())] if command == "api" else [command]
     line = refusal(*args, env={variable: bad})
     assert variable in line, line
+
+
+@pytest.mark.parametrize(
+    ("variable", "bad"),
+    [
+        ("BFF_LOG_FORMAT", "xml"),
+        ("BFF_WORKER_METRICS_PORT", "70000"),
+        ("BFF_REDIS_SENTINELS", "127.0.0.1:26379,sentinel-b"),
+        ("BFF_REDIS_SENTINEL_MASTER", ""),
+    ],
+)
+def test_a_bad_operations_setting_is_refused_naming_it(monkeypatch, variable, bad):
+    monkeypatch.setenv(variable, bad)
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    assert variable in str(refused.value)
+
+
+def test_sentinels_are_read_as_host_port_pairs(monkeypatch):
+    monkeypatch.setenv("BFF_REDIS_SENTINELS", "10.0.0.1:26379, sentinel-b.internal:26380")
+    assert load_settings().sentinel_addresses == [("10.0.0.1", 26379), ("sentinel-b.internal", 26380)]
