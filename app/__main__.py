@@ -3,34 +3,53 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
+
+API_GRACE_S = 10  # open requests may finish; below the pod's termination grace period (40 s)
 
 
 def _api(args: argparse.Namespace) -> None:
     import uvicorn
+    from uvicorn.config import LOG_LEVELS
 
+    from app.main import create_app, end_streams
+    from app.observability.logs import configure_logging
     from app.settings import get_settings
 
-    get_settings()  # a bad BFF_ variable stops here with one line
-    uvicorn.run(
-        "app.main:app",
+    settings = get_settings()  # a bad BFF_ variable stops here with one line
+    configure_logging(settings.log_format, LOG_LEVELS[args.log_level.lower()])
+    app = create_app(settings)
+
+    class DrainingServer(uvicorn.Server):
+        """Ends the event streams before waiting for connections to close."""
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            end_streams(app)
+            await super().shutdown(sockets)
+
+    config = uvicorn.Config(
+        app,
         host=args.host,
         port=args.port,
         log_level=args.log_level,
+        log_config=None,  # ours, configured above
+        access_log=False,  # the request-id middleware writes the access line
         proxy_headers=True,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=API_GRACE_S,
     )
+    DrainingServer(config).run()
 
 
 def _worker(args: argparse.Namespace) -> None:
-    import logging
+    from app.observability.logs import configure_logging
+    from app.resilient_worker import run_resilient_worker
+    from app.settings import get_settings
 
-    from arq.worker import run_worker
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logging(get_settings().log_format)
     from app.worker import WorkerSettings
 
-    run_worker(WorkerSettings)  # type: ignore[arg-type]
+    run_resilient_worker(WorkerSettings)
 
 
 def _simulator(args: argparse.Namespace) -> None:
@@ -70,7 +89,9 @@ def main(argv: list[str] | None = None) -> None:
     api = commands.add_parser("api", help="the HTTP API (uvicorn)")
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=8000)
-    api.add_argument("--log-level", default="info")
+    api.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug", "trace"]
+    )
     api.set_defaults(run=_api)
     commands.add_parser("worker", help="the arq worker").set_defaults(run=_worker)
     sim = commands.add_parser("simulator", help="the stand-in Package Builder API")

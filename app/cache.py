@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app import redis_keys
+from app.observability.metrics import count_cache
 
 logger = logging.getLogger("app.cache")
 T = TypeVar("T")
@@ -77,6 +78,7 @@ class Cache:
             logger.warning("cache unavailable, reading through: %s", exc)
             return await _shared((key, "offline"), lambda: _value_of(fill))
         value = _decode(adapter, cached)
+        count_cache(key, "hit" if value is not None else "miss")
         if value is not None:
             return value
         generation = generation or "0"
@@ -129,6 +131,7 @@ class Cache:
                     keys=[key, redis_keys.cache_generation(key)],
                     args=[generation, adapter.dump_json(value), ttl_s],
                 )
+                count_cache(key, "fill")
             except RedisError as exc:
                 logger.warning("could not keep %s: %s", key, exc)
         return value

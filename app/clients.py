@@ -1,30 +1,61 @@
-"""Factories of the long-lived clients shared by the API and the worker."""
+"""Factories of the long-lived clients shared by the API and the worker: Redis at
+``BFF_REDIS_URL``, or the primary that ``BFF_REDIS_SENTINELS`` name (the same factories
+serve both, so every client follows a failover)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from arq.connections import ArqRedis, RedisSettings
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
+from redis.asyncio.connection import parse_url
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
 from app.auth import JwksCache, TokenVerifier
 from app.settings import Settings
 from app.upstream import PackageBuilderClient
 
 
-def _pool(settings: Settings, *, decode: bool) -> BlockingConnectionPool:
+class BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
+    """The primary found through Sentinel, with the blocking pool's wait for a free connection.
+    After a failover, idle connections to the old primary are dropped and new ones go to the
+    new primary; commands in between fail (503) instead of hanging."""
+
+
+def _sentinel(settings: Settings) -> Sentinel:
+    """The Sentinels themselves answer quickly or are skipped."""
+    return Sentinel(  # type: ignore[no-untyped-call]
+        settings.sentinel_addresses,
+        sentinel_kwargs={"socket_timeout": 2, "socket_connect_timeout": 2},
+    )
+
+
+def _database_and_credentials(settings: Settings) -> dict[str, Any]:
+    """With Sentinel, ``BFF_REDIS_URL`` gives only the database and credentials."""
+    parsed = parse_url(settings.redis_url)
+    return {key: parsed[key] for key in ("db", "username", "password") if key in parsed}
+
+
+def _pool(settings: Settings, *, decode: bool) -> ConnectionPool:
     """Blocking pool: callers wait for a free connection instead of failing at once.
     Connections are made lazily, so a process starts even while Redis is down."""
-    return BlockingConnectionPool.from_url(
-        settings.redis_url,
-        max_connections=settings.redis_max_connections,
-        timeout=5,
-        socket_timeout=5,
-        socket_connect_timeout=2,
-        health_check_interval=30,
-        decode_responses=decode,
-    )
+    options: dict[str, Any] = {
+        "max_connections": settings.redis_max_connections,
+        "timeout": 5,
+        "socket_timeout": 5,
+        "socket_connect_timeout": 2,
+        "health_check_interval": 30,
+        "decode_responses": decode,
+    }
+    if settings.redis_sentinels:
+        return BlockingSentinelPool(  # type: ignore[no-untyped-call]
+            settings.redis_sentinel_master,
+            _sentinel(settings),
+            **options,
+            **_database_and_credentials(settings),
+        )
+    return BlockingConnectionPool.from_url(settings.redis_url, **options)
 
 
 def make_redis(settings: Settings) -> Redis:
@@ -37,7 +68,34 @@ def make_queue(settings: Settings) -> ArqRedis:
     return ArqRedis(_pool(settings, decode=False))
 
 
+def make_pubsub_client(settings: Settings) -> Redis:
+    """The connection of the status hub (app/pubsub.py): no read timeout, since a
+    subscription waits for messages; keepalive so a dead peer is noticed."""
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_connect_timeout": 2,
+        "socket_keepalive": True,
+    }
+    if settings.redis_sentinels:
+        primary = _sentinel(settings).master_for(
+            settings.redis_sentinel_master, **options, **_database_and_credentials(settings)
+        )
+        return cast(Redis, primary)
+    client: Redis = Redis.from_url(settings.redis_url, **options)
+    return client
+
+
 def arq_redis_settings(settings: Settings) -> RedisSettings:
+    if settings.redis_sentinels:
+        credentials = _database_and_credentials(settings)
+        return RedisSettings(
+            host=settings.sentinel_addresses,
+            sentinel=True,
+            sentinel_master=settings.redis_sentinel_master,
+            database=credentials.get("db", 0),
+            username=credentials.get("username"),
+            password=credentials.get("password"),
+        )
     return RedisSettings.from_dsn(settings.redis_url)
 
 

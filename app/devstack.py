@@ -1,4 +1,8 @@
-"""``python -m app dev``: simulator + API + worker (+ a private Redis) for local work."""
+"""``python -m app dev``: simulator + API + worker (+ a private Redis) for local work.
+
+A small supervisor: a child that dies is restarted with backoff (the rest keep running);
+SIGINT/SIGTERM are passed on to every child as one SIGTERM, and it waits for them all.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -35,15 +40,86 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_for_port(port: int, timeout_s: float = 20) -> bool:
+def _wait_for_port(port: int, stop: list[int], timeout_s: float = 20) -> bool:
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not stop:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return True
         except OSError:
             time.sleep(0.1)
     return False
+
+
+@dataclass
+class Child:
+    """One process of the stack, restarted with backoff when it dies."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str] | None = None
+    quiet: bool = False  # output discarded (Redis)
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    failures: int = 0  # deaths in a row, each soon after its start
+    restart_at: float | None = None
+
+    def start(self) -> None:
+        # A session of its own: a terminal's Ctrl-C reaches the supervisor only, which
+        # then stops each child once (a second SIGINT would make uvicorn force-quit).
+        self.process = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            stdout=subprocess.DEVNULL if self.quiet else None,
+            start_new_session=True,
+        )
+        self.started_at = time.monotonic()
+        self.restart_at = None
+        print(f"dev: {self.name} started (pid {self.process.pid})", file=sys.stderr, flush=True)
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def look_after(self, now: float) -> None:
+        """Restart a dead child once its backoff delay has passed."""
+        if self.running():
+            return
+        if self.restart_at is None:
+            if now - self.started_at > STABLE_AFTER_S:
+                self.failures = 0
+            delay = min(RESTART_CAP_S, RESTART_FIRST_S * 2**self.failures)
+            self.failures += 1
+            code = self.process.returncode if self.process else None
+            print(
+                f"dev: {self.name} exited ({code}); restarting in {delay:.1f} s", file=sys.stderr, flush=True
+            )
+            self.restart_at = now + delay
+        elif now >= self.restart_at:
+            self.start()
+
+
+RESTART_FIRST_S = 0.5
+RESTART_CAP_S = 30.0
+STABLE_AFTER_S = 30.0  # a child that ran this long starts its backoff over
+STOP_TIMEOUT_S = 20.0  # above the API's and the worker's own grace periods
+
+
+def _stop(children: list[Child]) -> None:
+    """SIGTERM to every child that runs, then wait for all of them; SIGKILL stragglers."""
+    for child in children:
+        if child.running():
+            assert child.process is not None
+            child.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for child in children:
+        if child.process is None:
+            continue
+        try:
+            child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            print(f"dev: {child.name} did not stop in time; killed", file=sys.stderr, flush=True)
+            child.process.kill()
+            child.process.wait()
 
 
 def run_dev_stack(*, api_port: int, simulator_port: int) -> int:
@@ -55,11 +131,14 @@ def run_dev_stack(*, api_port: int, simulator_port: int) -> int:
     env.setdefault("BFF_DATA_INTEGRATIONS_URL", env["BFF_UPSTREAM_URL"])
     env.setdefault("BFF_LINK_SIGNING_KEY", secrets.token_urlsafe(32))
     env.setdefault("BFF_PUBLIC_URL", f"http://127.0.0.1:{api_port}")
+    env.setdefault("BFF_LOG_FORMAT", "text")  # a terminal's reader; JSON is for collectors
+    env.setdefault("BFF_WORKER_METRICS_HOST", "127.0.0.1")
     env.setdefault("SIM_PORT", str(simulator_port))
     redis_url = env.setdefault("BFF_REDIS_URL", "redis://127.0.0.1:6379/0")
-    children: list[subprocess.Popen[bytes]] = []
     py = sys.executable
+    stop = _stop_on_signals()
 
+    redis: list[Child] = []
     if not _redis_answers(redis_url):
         binary = shutil.which("redis-server")
         if binary is None:
@@ -68,43 +147,58 @@ def run_dev_stack(*, api_port: int, simulator_port: int) -> int:
         port = _free_port()
         data_dir = Path(".dev-redis")
         data_dir.mkdir(exist_ok=True)
-        children.append(
-            subprocess.Popen(
-                [
-                    binary,
-                    "--port",
-                    str(port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "yes",
-                    "--dir",
-                    str(data_dir.resolve()),
-                ],
-                stdout=subprocess.DEVNULL,
-            )
-        )
+        argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+        argv += ["--appendonly", "yes", "--dir", str(data_dir.resolve())]
+        redis.append(Child("redis", argv, quiet=True))
         redis_url = env["BFF_REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
-        _wait_for_port(port)
-
-    children.append(subprocess.Popen([py, "-m", "app", "simulator", "--port", str(simulator_port)], env=env))
-    children.append(subprocess.Popen([py, "-m", "app", "api", "--port", str(api_port)], env=env))
-    children.append(subprocess.Popen([py, "-m", "app", "worker"], env=env))
+    services = [
+        Child("simulator", [py, "-m", "app", "simulator", "--port", str(simulator_port)], env),
+        Child("api", [py, "-m", "app", "api", "--port", str(api_port)], env),
+        Child("worker", [py, "-m", "app", "worker"], env),
+    ]
     try:
-        if not (_wait_for_port(simulator_port) and _wait_for_port(api_port)):
-            print("the stack did not come up; see the logs above", file=sys.stderr)
-            return 1
-        token = subprocess.run(
-            [py, "-m", "app", "token", "--sub", "dev-user", "--partner", DEV_PARTNER],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        print(
-            f"""
+        for child in [*redis, *services]:
+            child.start()
+        if not (_wait_for_port(simulator_port, stop) and _wait_for_port(api_port, stop)):
+            if not stop:
+                print("the stack did not come up; see the logs above", file=sys.stderr)
+            return 0 if stop else 1
+        _print_banner(env, py, api_port=api_port, simulator_port=simulator_port, redis_url=redis_url)
+        while not stop:
+            now = time.monotonic()
+            for child in [*redis, *services]:
+                child.look_after(now)
+            time.sleep(0.2)
+        return 0
+    finally:
+        _stop(services)  # the services first, so that they can still reach Redis meanwhile
+        _stop(redis)
+
+
+def _stop_on_signals() -> list[int]:
+    """SIGINT/SIGTERM end the stack: the list gets the signal (a flag the loops read)."""
+    received: list[int] = []
+
+    def handle(signum: int, frame: object) -> None:
+        received.append(signum)
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+    return received
+
+
+def _print_banner(
+    env: dict[str, str], py: str, *, api_port: int, simulator_port: int, redis_url: str
+) -> None:
+    token = subprocess.run(
+        [py, "-m", "app", "token", "--sub", "dev-user", "--partner", DEV_PARTNER],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    print(
+        f"""
 Package Builder BFF is running.
   API        http://127.0.0.1:{api_port}   (docs: http://127.0.0.1:{api_port}/docs)
   simulator  http://127.0.0.1:{simulator_port}
@@ -115,21 +209,6 @@ Package Builder BFF is running.
   curl -H "Authorization: Bearer {token}" -H "X-Preferred-Partner-Id: {DEV_PARTNER}" \\
        http://127.0.0.1:{api_port}/v1/packages
 
-Ctrl-C stops everything.""",
-            flush=True,
-        )
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-        print("a process of the stack exited; stopping the rest", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        for child in reversed(children):
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+A process that dies is restarted. Ctrl-C stops everything.""",
+        flush=True,
+    )

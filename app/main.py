@@ -19,7 +19,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.builds.router import router as builds_router
 from app.catalog.router import router as catalog_router
-from app.clients import make_queue, make_redis, make_token_verifier, make_upstream
+from app.clients import make_pubsub_client, make_queue, make_redis, make_token_verifier, make_upstream
 from app.deps import Services
 from app.drafts.router import router as drafts_router
 from app.errors import ServiceUnavailable, install_error_handlers, problem_response, problem_schema
@@ -27,6 +27,7 @@ from app.exports.router import router as exports_router
 from app.links import LinkSigner
 from app.live.router import router as live_router
 from app.middleware import BodyGuardMiddleware, RequestIdMiddleware
+from app.observability.logs import ensure_logging
 from app.observability.router import router as operations_router
 from app.packages.router import router as packages_router
 from app.pubsub import ChannelHub
@@ -44,7 +45,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     redis = make_redis(settings)
     upstream = make_upstream(settings)
     queue = make_queue(settings)
-    hub = ChannelHub(settings.redis_url)
+    hub = ChannelHub(lambda: make_pubsub_client(settings))
     identity_http = httpx.AsyncClient(timeout=httpx.Timeout(5.0), trust_env=False, follow_redirects=False)
     app.state.services = Services(
         settings=settings,
@@ -59,6 +60,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        hub.end_streams()
         await identity_http.aclose()
         await hub.aclose()
         await upstream.aclose()
@@ -69,6 +71,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 REDIS_OUTAGES = (RedisConnectionError, RedisTimeoutError, ReadOnlyError)
 """What a Redis restart, failover or network cut raises (BusyLoadingError and Sentinel's
 MasterNotFoundError are ConnectionErrors). Any other RedisError is a bug: a 500, logged."""
+
+
+def end_streams(app: FastAPI) -> None:
+    """Called when the server begins to shut down (``python -m app api``): event streams end
+    at once, so open connections drain well within the grace period."""
+    services: Services | None = getattr(app.state, "services", None)
+    if services is not None:
+        services.hub.end_streams()
 
 
 async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
@@ -181,7 +191,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def __getattr__(name: str) -> FastAPI:
     """``uvicorn app.main:app``: the app is built on first access, after settings load."""
     if name == "app":
-        application = create_app()
+        settings = get_settings()
+        ensure_logging(settings.log_format)  # uvicorn's CLI configured its own: ours replaces it
+        application = create_app(settings)
         globals()["app"] = application
         return application
     raise AttributeError(name)

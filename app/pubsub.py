@@ -10,15 +10,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
+from app.observability.metrics import open_stream
+
 logger = logging.getLogger("app.pubsub")
 
 RESYNC = ""  # put in every inbox when messages may have been lost (Redis reconnected)
+END = "end"  # put in every inbox when the process shuts down: the stream should end now
 INBOX_SIZE = 64  # a slow stream loses its oldest queued changes, never blocks the others
 SUBSCRIBE_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 1.0
@@ -27,28 +30,39 @@ READ_TIMEOUT_S = 1.0
 class ChannelHub:
     """Channel → the inboxes (queues) of the streams that follow it."""
 
-    def __init__(self, redis_url: str) -> None:
-        self._redis_url = redis_url
+    def __init__(self, connect: Callable[[], Redis]) -> None:
+        """``connect`` makes the hub's client (app/clients.py: a URL or Sentinel)."""
+        self._connect = connect
         self._client: Redis | None = None
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
         self._inboxes: dict[str, set[asyncio.Queue[str]]] = {}
         self._confirmed: dict[str, asyncio.Event] = {}
         self._lock = asyncio.Lock()
+        self._ending = False
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[asyncio.Queue[str]]:
         """An inbox of the channel's messages (JSON text) until the block exits."""
         inbox: asyncio.Queue[str] = asyncio.Queue(maxsize=INBOX_SIZE)
-        try:
-            confirmed = await self._add(channel, inbox)
+        with open_stream():
             try:
-                await asyncio.wait_for(confirmed.wait(), SUBSCRIBE_TIMEOUT_S)
-            except TimeoutError:
-                logger.warning("subscription to %s not confirmed in time", channel)
-            yield inbox
-        finally:
-            await asyncio.shield(self._remove(channel, inbox))
+                if self._ending:
+                    _offer(inbox, END)
+                confirmed = await self._add(channel, inbox)
+                try:
+                    await asyncio.wait_for(confirmed.wait(), SUBSCRIBE_TIMEOUT_S)
+                except TimeoutError:
+                    logger.warning("subscription to %s not confirmed in time", channel)
+                yield inbox
+            finally:
+                await asyncio.shield(self._remove(channel, inbox))
+
+    def end_streams(self) -> None:
+        """Shutdown begins: every stream, open or opening, finds ``END`` in its inbox, so
+        the server's connections drain now instead of at the end of its grace period."""
+        self._ending = True
+        self._broadcast(END)
 
     async def aclose(self) -> None:
         if self._reader is not None:
@@ -89,9 +103,7 @@ class ChannelHub:
     def _connection(self) -> PubSub:
         if self._pubsub is None:
             # No health_check_interval: its PING would read the socket beside the reader.
-            self._client = Redis.from_url(
-                self._redis_url, decode_responses=True, socket_connect_timeout=2, socket_keepalive=True
-            )
+            self._client = self._connect()
             self._pubsub = self._client.pubsub()
         return self._pubsub
 

@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from app import redis_keys
 from app.errors import TooManyRequests
+from app.observability.metrics import count_rate_limited
 
 logger = logging.getLogger("app.ratelimit")
 POLICY = "partner"
@@ -91,6 +92,7 @@ class RateLimiter:
         if quota is None:
             return {}
         if not quota.allowed:
+            count_rate_limited()
             raise TooManyRequests(
                 f"partner {partner_id!r} is over its rate limit ({self._rate:g} requests/s, "
                 f"bursts of {self._burst}); retry after {quota.retry_after_s} s",

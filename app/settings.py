@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     rate_limit_rps: float = Field(default=50.0, ge=0)
     rate_limit_burst: int = Field(default=100, ge=0)
     max_drafts_per_user: int = Field(default=100, ge=1)
+    log_format: Literal["json", "text"] = "json"
+    worker_metrics_port: int = Field(default=9091, ge=0, le=65535)
+    redis_sentinels: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    redis_sentinel_master: str = Field(default="mymaster", min_length=1)
 
     # Tuning knobs beyond DESIGN.md's table; defaults suit production.
     upstream_timeout_s: float = Field(default=10.0, gt=0)
@@ -70,6 +74,7 @@ class Settings(BaseSettings):
     watch_deadline_s: float = Field(default=7 * 24 * 3600, gt=0)
     body_read_timeout_s: float = Field(default=30.0, gt=0)
     webhook_test_sends_per_hour: int = Field(default=60, ge=1)
+    worker_metrics_host: str = "0.0.0.0"  # where the worker's /metrics listens
 
     @field_validator("webhook_retry_schedule", mode="before")
     @classmethod
@@ -88,12 +93,32 @@ class Settings(BaseSettings):
     def _parse_list(cls, value: object) -> object:
         return _split_csv(value)
 
+    @field_validator("redis_sentinels", mode="before")
+    @classmethod
+    def _parse_sentinels(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinels_are_addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            host, _, port = address.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{address!r} is not host:port (expected host:port,host:port)")
+        return value
+
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: str) -> str:
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    @property
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """``BFF_REDIS_SENTINELS`` as (host, port) pairs; empty: Redis at ``BFF_REDIS_URL``."""
+        pairs = (address.rpartition(":") for address in self.redis_sentinels)
+        return [(host.strip("[]"), int(port)) for host, _, port in pairs]
 
     @property
     def upstream_base(self) -> str:

@@ -1,18 +1,22 @@
 """arq WorkerSettings: the worker's functions, its clients in ctx, and its schedule.
 
-Start with ``arq app.worker.WorkerSettings`` or ``python -m app worker``.
+Start with ``python -m app worker``: it rides out Redis outages (app/resilient_worker.py).
+``arq app.worker.WorkerSettings`` works too, but arq's own Worker exits when Redis goes away.
 """
 
 from __future__ import annotations
 
 import logging
 
+from arq.constants import default_queue_name
 from redis.exceptions import RedisError
 
 from app import redis_keys
 from app.builds.tasks import BUILD_CRON_JOBS
 from app.clients import arq_redis_settings, make_redis, make_upstream
 from app.exports.tasks import EXPORT_FUNCTIONS
+from app.observability.logs import ensure_logging, keep_arq_on_our_handler
+from app.observability.worker_metrics import WorkerMetrics
 from app.settings import get_settings
 from app.webhooks.delivery import make_webhook_client
 from app.webhooks.tasks import WEBHOOK_CRON_JOBS, WEBHOOK_FUNCTIONS
@@ -35,13 +39,18 @@ def _quiet_logs() -> None:
 
 
 async def on_startup(ctx: WorkerContext) -> None:
-    _quiet_logs()
     settings = get_settings()
+    ensure_logging(settings.log_format)
+    _quiet_logs()
     ctx["settings"] = settings
     ctx["queue"] = ctx["redis"]
     ctx["db"] = make_redis(settings)
     ctx["upstream"] = make_upstream(settings)
     ctx["webhook_http"] = make_webhook_client(settings)
+    ctx["metrics"] = WorkerMetrics(
+        ctx["db"], default_queue_name, host=settings.worker_metrics_host, port=settings.worker_metrics_port
+    )
+    await ctx["metrics"].start()
     logger.info("worker started (upstream %s)", settings.upstream_base)
     try:
         partners = await ctx["db"].zcard(redis_keys.WATCH_PARTNERS)
@@ -51,9 +60,13 @@ async def on_startup(ctx: WorkerContext) -> None:
 
 
 async def on_shutdown(ctx: WorkerContext) -> None:
+    await ctx["metrics"].stop()
     await ctx["webhook_http"].aclose()
     await ctx["upstream"].aclose()
     await ctx["db"].aclose(close_connection_pool=True)
+
+
+keep_arq_on_our_handler(get_settings().log_format)  # ``arq app.worker.WorkerSettings`` logs JSON too
 
 
 class WorkerSettings:
@@ -64,6 +77,9 @@ class WorkerSettings:
     redis_settings = arq_redis_settings(get_settings())
     health_check_interval = 30
     max_jobs = 50
+    # On SIGTERM, running jobs may finish (then the rest are cancelled and re-run later):
+    # below the pod's termination grace period of 40 s.
+    job_completion_wait = 30
     # The default for functions without their own timeout; arq re-runs the jobs of a
     # SIGKILLed worker after the largest timeout + 10 s, so every timeout stays short.
     job_timeout = 30

@@ -8,6 +8,7 @@ import httpx
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
 
+from app.observability.worker_metrics import WorkerMetrics
 from app.settings import Settings
 from app.upstream import CallContext, PackageBuilderClient
 
@@ -22,6 +23,7 @@ class WorkerContext(TypedDict):
     db: Redis  # our own keys (watches, statuses, deliveries, exports): responses decoded to str
     upstream: PackageBuilderClient
     webhook_http: httpx.AsyncClient  # partner endpoints only (SSRF-guarded), never the upstream
+    metrics: WorkerMetrics  # the worker's /metrics server and Redis sampler
 
 
 def service_context(ctx: WorkerContext, partner_id: str, request_id: str) -> CallContext:

@@ -70,6 +70,7 @@ def bff_env(redis_server: RedisServer, simulator: ManagedProcess) -> dict[str, s
         "BFF_CORS_ORIGINS": "http://spa.example",
         "BFF_UPSTREAM_RETRIES": "1",
         "BFF_UPSTREAM_TIMEOUT_S": "2",
+        "BFF_WORKER_METRICS_PORT": "0",  # tests that scrape a worker give it a free port
     }
 
 

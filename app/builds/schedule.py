@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from app import redis_keys
+from app.observability.metrics import count_poll
 
 # KEYS: partners zset. ARGV: limit. Returns {due partners, earliest due (or ''), now}.
 _DUE = """
@@ -85,3 +86,4 @@ class PollSchedule:
             pipe.hset(key, "last_polled_at", repr(time.time()))
             pipe.expire(key, redis_keys.WATCH_POLL_STATS_TTL_S)
             await pipe.execute()
+        count_poll()

@@ -14,12 +14,16 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from app import redis_keys
+from app.observability.metrics import observe_detection_lag
 from app.upstream.models import TERMINAL_STATUSES, UpstreamPackage
+
+LAST_OBSERVED_FIELD = "last_observed_ms"  # in the partner's poll stats: when its last poll read
 
 # KEYS: status key, channel.
 # ARGV: status, progress ('' = unknown), record head, ttl ms, observation start (ms).
 # Stale reads of concurrent observers are ignored: a read that began before the stored
 # status was written, and a build going back (unless it had ended: a rebuild starts over).
+# Returns {changed, current record, previous status ('' = none), previous record's time}.
 _OBSERVE = """
 local ranks = {INITIALIZING = 0, INPROGRESS = 1}
 local function rank(status) return ranks[status] or 2 end
@@ -27,18 +31,20 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local current = redis.call('GET', KEYS[1])
 local seq = 0
+local before, before_at = '', 0
 if current then
   local doc = cjson.decode(current)
   seq = tonumber(doc.seq) or 0
+  before, before_at = tostring(doc.status), tonumber(doc.at) or 0
   local progress = ''
   if type(doc.progress) == 'number' then progress = string.format('%d', doc.progress) end
-  if doc.status == ARGV[1] and progress == ARGV[2] then return {0, current} end
-  if (tonumber(doc.at) or 0) >= tonumber(ARGV[5]) then return {0, current} end
+  if doc.status == ARGV[1] and progress == ARGV[2] then return {0, current, before, before_at} end
+  if before_at >= tonumber(ARGV[5]) then return {0, current, before, before_at} end
   local old, new = rank(doc.status), rank(ARGV[1])
   if old < 2 then
-    if new < old then return {0, current} end
+    if new < old then return {0, current, before, before_at} end
     if new == old and ARGV[2] ~= '' and progress ~= ''
-       and tonumber(ARGV[2]) < tonumber(progress) then return {0, current} end
+       and tonumber(ARGV[2]) < tonumber(progress) then return {0, current, before, before_at} end
   end
 end
 seq = seq + 1
@@ -46,7 +52,7 @@ local record = ARGV[3] .. ',"seq":' .. string.format('%d', seq)
   .. ',"at":' .. string.format('%d', now) .. '}'
 redis.call('SET', KEYS[1], record, 'PX', ARGV[4])
 redis.call('PUBLISH', KEYS[2], record)
-return {1, record}
+return {1, record, before, before_at}
 """
 
 
@@ -90,6 +96,20 @@ class StatusRecord:
         )
 
 
+def _detection_lags(results: Sequence[Sequence[object]], previous_poll_ms: int, now_ms: int) -> list[float]:
+    """For each build this poll saw finish: seconds since it was last seen building, i.e. the
+    later of the partner's previous poll and the build's last recorded change. The real end
+    lies in between, so this is an upper bound of how late the end was noticed."""
+    lags = []
+    for changed, raw, before, before_at in results:
+        if not int(str(changed)) or not before or str(before) in TERMINAL_STATUSES:
+            continue
+        if StatusRecord.parse(str(raw)).terminal:
+            seen_building = max(previous_poll_ms, int(str(before_at)))
+            lags.append((now_ms - seen_building) / 1000)
+    return lags
+
+
 @dataclass(frozen=True, slots=True)
 class Observation:
     """A status read upstream; ``observed_at_ms`` (Redis clock) is taken before the read."""
@@ -113,15 +133,18 @@ class StatusStore:
 
     async def observe(self, partner_id: str, observation: Observation) -> StatusRecord:
         """Report a status read upstream; returns the current record (maybe newer)."""
-        _, raw = await self._observe(
+        _, raw, *_ = await self._observe(
             keys=self._keys(partner_id, observation.package_id), args=self._args(observation)
         )
         return StatusRecord.parse(raw)
 
     async def observe_many(self, partner_id: str, observations: Sequence[Observation]) -> int:
-        """One round trip for a whole poll; returns how many were changes."""
+        """One round trip for a whole poll; returns how many were changes. Builds seen
+        finished here feed the detection-lag metric (see ``_detection_lags``)."""
         if not observations:
             return 0
+        observed_at = max(observation.observed_at_ms for observation in observations)
+        stats = redis_keys.watch_poll_stats(partner_id)
         async with self._redis.pipeline(transaction=False) as pipe:
             for observation in observations:
                 await self._observe(
@@ -129,8 +152,12 @@ class StatusStore:
                     args=self._args(observation),
                     client=pipe,
                 )
-            results = await pipe.execute()
-        return sum(int(changed) for changed, _ in results)
+            pipe.hget(stats, LAST_OBSERVED_FIELD)
+            pipe.hset(stats, LAST_OBSERVED_FIELD, str(observed_at))
+            *results, previous_poll, _ = await pipe.execute()
+        for lag_s in _detection_lags(results, int(previous_poll or 0), observed_at):
+            observe_detection_lag(lag_s)
+        return sum(int(changed) for changed, *_ in results)
 
     async def get(self, partner_id: str, package_id: str) -> StatusRecord | None:
         raw = await self._redis.get(redis_keys.package_status(partner_id, package_id))

@@ -15,6 +15,7 @@ from app.deps import PrincipalDep, Services, ServicesDep
 from app.errors import BadRequest
 from app.idempotency.service import IdempotencyService, fingerprint
 from app.idempotency.store import IdempotencyStore, StoredResponse
+from app.observability.metrics import count_idempotency_replay
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -96,6 +97,7 @@ class Idempotency:
         )
         if not outcome.replayed:
             return fresh[0]
+        count_idempotency_replay(scope)
         return replayed(outcome.response)
 
 

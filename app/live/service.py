@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 from app import redis_keys
 from app.builds.service import BuildService
 from app.builds.statuses import StatusRecord
-from app.pubsub import RESYNC, ChannelHub
+from app.pubsub import END, RESYNC, ChannelHub
 from app.upstream import CallContext
 
 logger = logging.getLogger("app.live")
@@ -77,6 +77,8 @@ class LiveService:
                     yield HEARTBEAT
                     record = await self._latest(partner_id, package_id)  # lost messages heal here
                 else:
+                    if message == END:  # the server shuts down: EventSource reconnects elsewhere
+                        return
                     record = (
                         await self._latest(partner_id, package_id)
                         if message == RESYNC

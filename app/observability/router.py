@@ -1,4 +1,4 @@
-"""``/healthz`` (alive), ``/readyz`` (Redis and upstream answer), ``/metrics``."""
+"""``/healthz`` (alive), ``/readyz`` (Redis answers; the upstream's state reported), ``/metrics``."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ async def get_health() -> dict[str, str]:
 
 @router.get("/readyz", name="get_readiness")
 async def get_readiness(svc: ServicesDep) -> JSONResponse:
-    """Readiness: Redis answers PING and the upstream answers HTTP; 503 otherwise."""
+    """Readiness: 200 while Redis answers PING, 503 otherwise. The upstream's state is in
+    `checks.upstream` but never makes a replica unready: every replica shares the one
+    upstream, so an upstream outage would only empty the load balancer."""
 
     async def redis_ok() -> bool:
         try:
@@ -31,9 +33,9 @@ async def get_readiness(svc: ServicesDep) -> JSONResponse:
 
     redis_ready, upstream_ready = await asyncio.gather(redis_ok(), svc.upstream.ping())
     checks = {"redis": "ok" if redis_ready else "down", "upstream": "ok" if upstream_ready else "down"}
-    ready = redis_ready and upstream_ready
     return JSONResponse(
-        {"status": "ready" if ready else "not-ready", "checks": checks}, status_code=200 if ready else 503
+        {"status": "ready" if redis_ready else "not-ready", "checks": checks},
+        status_code=200 if redis_ready else 503,
     )
 
 

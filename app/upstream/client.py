@@ -18,6 +18,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from app.observability.metrics import upstream_call
 from app.upstream.errors import (
     StreamBrokenOff,
     UpstreamBadResponse,
@@ -331,7 +332,9 @@ class PackageBuilderClient:
     ) -> httpx.Response:
         url = (base or self._base_url) + path
         request = self._http.build_request(method, url, headers=ctx.headers(), params=params, json=json)
-        response = await self._send(self._http, request)
+        with upstream_call(method, path) as call:
+            response = await self._send(self._http, request)
+            call.status = response.status_code
         _raise_for_status(response)
         return response
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from app.observability.metrics import observe_webhook_attempt
 from app.settings import Settings
 from app.webhooks.dispatch import NextAttempt, due_attempt
 from app.webhooks.models import AttemptRecord, DeliveryRecord, EndpointRecord
@@ -230,6 +231,7 @@ async def _log_attempt(
         else retry_delay(settings.webhook_retry_schedule, attempt, result.retry_after_s)
     )
     outcome = "succeeded" if result.succeeded else ("refused" if result.refused else "failed")
+    observe_webhook_attempt(outcome, result.latency_ms)
     record = AttemptRecord(
         number=attempt,
         round=delivery.round,

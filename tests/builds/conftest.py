@@ -56,13 +56,14 @@ async def store(private_env: dict[str, str]) -> AsyncIterator[Redis]:
 
 
 @pytest.fixture
-def start_worker(private_env: dict[str, str]) -> Iterator[Callable[[], ManagedProcess]]:
-    """Starts workers of the private deployment; all are stopped after the test."""
+def start_worker(private_env: dict[str, str]) -> Iterator[Callable[..., ManagedProcess]]:
+    """Starts workers of the private deployment (``BFF_*`` overrides as keywords); all are
+    stopped after the test."""
     started: list[ManagedProcess] = []
 
-    def start() -> ManagedProcess:
+    def start(**env: str) -> ManagedProcess:
         worker = ManagedProcess(
-            f"worker-{uuid.uuid4().hex[:6]}", python_module("app", "worker"), env=private_env
+            f"worker-{uuid.uuid4().hex[:6]}", python_module("app", "worker"), env={**private_env, **env}
         ).start()
         started.append(worker)
         return worker

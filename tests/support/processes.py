@@ -10,7 +10,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Self
 
@@ -117,12 +118,12 @@ class RedisServer(ManagedProcess):
 class ApiServer(ManagedProcess):
     """``python -m app api`` on a free port, configured by ``BFF_*`` variables only."""
 
-    def __init__(self, name: str, env: Mapping[str, str]) -> None:
+    def __init__(self, name: str, env: Mapping[str, str], *, log_level: str = "warning") -> None:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         super().__init__(
             name,
-            python_module("app", "api", "--port", str(port), "--log-level", "warning"),
+            python_module("app", "api", "--port", str(port), "--log-level", log_level),
             env={**env, "BFF_PUBLIC_URL": self.url},
             port=port,
         )
@@ -133,3 +134,33 @@ class ApiServer(ManagedProcess):
         log = self.log()
         for marker in ("unhandled error", "Exception in ASGI application"):
             assert marker not in log, f"{self.name} answered 500:\n{log[-4000:]}"
+
+
+@contextmanager
+def api_and_worker(name: str, env: Mapping[str, str]) -> Iterator[tuple[ApiServer, ManagedProcess]]:
+    """An API and a worker (``python -m app worker``) on ``env``, both stopped after."""
+    api = ApiServer(f"api-{name}", env).start()
+    try:
+        worker = ManagedProcess(f"worker-{name}", python_module("app", "worker"), env=env).start()
+        try:
+            yield api, worker
+        finally:
+            worker.stop()
+    finally:
+        api.close()
+
+
+def refusal(*args: str, env: Mapping[str, str]) -> str:
+    """``python -m app <args>`` with ``env`` only: it must refuse to start and say why in one
+    line on stderr; that line."""
+    result = subprocess.run(
+        python_module("app", *args),
+        env={"PATH": "/usr/bin:/bin", **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode != 0 and len(lines) == 1, result.stderr
+    return lines[0]

@@ -1,0 +1,218 @@
+"""Logging of the API and the worker: one JSON object per line (or text for humans), the
+request's id on every line written while serving it, and no secret in any line.
+
+Stdlib only. ``configure_logging`` puts one handler on the root logger and routes
+uvicorn's and arq's loggers through it; the access line is ours (``app.access``, written
+by the request-id middleware), so uvicorn's own access log is switched off.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any, Literal, TextIO
+
+LogFormat = Literal["json", "text"]
+
+# Fields of the request being served, added to every record written meanwhile.
+_request_fields: ContextVar[dict[str, Any] | None] = ContextVar("request_fields", default=None)
+
+# Known fields first, in this order; anything else passed as ``extra`` follows.
+_FIELDS = ("request_id", "partner", "method", "route", "status", "duration_ms")
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
+
+# Loggers of libraries that configure themselves: cleared and sent through the root handler.
+_LIBRARY_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.asgi", "arq")
+_QUIET = ("httpx", "httpcore", "aiohttp.access")  # one line per request otherwise
+_ARQ_LOGGERS = ("arq.worker", "arq.connections", "arq.jobs", "arq.cron")
+
+_SECRETS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"(?i)\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 [redacted]"),
+    (re.compile(r"eyJ[A-Za-z0-9_-]{6,}(?:\.[A-Za-z0-9_-]*){0,2}"), "[redacted-jwt]"),
+    (
+        re.compile(
+            r"(?i)\b(access_token|refresh_token|id_token|token|sig|signature|secret|password|api_key)"
+            r"=([^&\s\"'<>]+)"
+        ),
+        r"\1=[redacted]",
+    ),
+    (re.compile(r"whsec_[A-Za-z0-9+/=_-]+"), "whsec_[redacted]"),
+]
+
+
+def redact(text: str) -> str:
+    """Masks everything token-like: bearer values, JWTs, secret query values, whsec_ secrets."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+@contextmanager
+def request_context(**fields: Any) -> Iterator[dict[str, Any]]:
+    """Fields (``request_id``, ``partner`` …) added to every record inside the block; None
+    values are left out, and a zero-argument function is called when a record is written."""
+    current = {key: value for key, value in fields.items() if value is not None}
+    token = _request_fields.set(current)
+    try:
+        yield current
+    finally:
+        _request_fields.reset(token)
+
+
+class RequestContextFilter(logging.Filter):
+    """Copies the current request's fields onto the record (an explicit ``extra`` wins); a
+    field given as a function is asked now (``route`` is known only after routing)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in (_request_fields.get() or {}).items():
+            if hasattr(record, key):
+                continue
+            value = value() if callable(value) else value
+            if value is not None:
+                setattr(record, key, value)
+        return True
+
+
+class RedactingFilter(logging.Filter):
+    """Runs over every record a handler writes: message, arguments, extras and traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        for key, value in _extras(record).items():
+            if isinstance(value, str):
+                setattr(record, key, redact(value))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
+
+
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    return {key: value for key, value in record.__dict__.items() if key not in _STANDARD}
+
+
+def _ordered_extras(record: logging.LogRecord) -> dict[str, Any]:
+    extras = _extras(record)
+    ordered = {key: extras.pop(key) for key in _FIELDS if key in extras}
+    ordered.update(extras)
+    return ordered
+
+
+class JsonFormatter(logging.Formatter):
+    """``{"time", "level", "logger", "message", …fields, "exc"}`` on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")[:-6] + "Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line.update(_ordered_extras(record))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exc"] = record.exc_text
+        if record.stack_info:
+            line["stack"] = record.stack_info
+        return json.dumps(line, default=repr, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """``time level logger message key=value …`` for people reading a terminal."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        fields = " ".join(f"{key}={value}" for key, value in _ordered_extras(record).items())
+        if not fields:
+            return text
+        head, newline, rest = text.partition("\n")  # fields go on the message line
+        return f"{head} {fields}{newline}{rest}"
+
+
+class _OurHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Marks the handler this module installed, so configuring twice replaces it."""
+
+
+def make_handler(log_format: LogFormat, stream: TextIO | None = None) -> logging.Handler:
+    """A stream handler (stderr by default) with our format, request fields and redaction."""
+    handler = _OurHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    handler.addFilter(RequestContextFilter())
+    handler.addFilter(RedactingFilter())
+    return handler
+
+
+def configure_logging(log_format: LogFormat = "json", level: int | str = logging.INFO) -> None:
+    """One handler on the root logger for the whole process (idempotent); Python warnings
+    become log records too."""
+    handler = make_handler(log_format)
+    logging.captureWarnings(True)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _OurHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    _route_libraries_through_root()
+
+
+def ensure_logging(log_format: LogFormat) -> None:
+    """Configure unless this module already did (``python -m app api`` does it first)."""
+    if not configured():
+        configure_logging(log_format)
+
+
+def configured() -> bool:
+    return any(isinstance(h, _OurHandler) for h in logging.getLogger().handlers)
+
+
+def _route_libraries_through_root() -> None:
+    for name in _LIBRARY_LOGGERS:
+        library = logging.getLogger(name)
+        library.handlers.clear()
+        library.propagate = True
+    access = logging.getLogger("uvicorn.access")  # replaced by our own access line
+    access.handlers.clear()
+    access.propagate = False
+    access.disabled = True
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+class _KeepArqOnOurHandler(logging.Filter):
+    """``arq app.worker.WorkerSettings`` runs arq's CLI, which installs its own text handler
+    on the ``arq`` logger after importing our settings. Sitting on arq's loggers, this
+    configures ours on the first arq record and drops arq's handler, so that every line,
+    the first one included, is ours."""
+
+    def __init__(self, log_format: LogFormat) -> None:
+        super().__init__()
+        self._format = log_format
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        ensure_logging(self._format)
+        library = logging.getLogger("arq")
+        if library.handlers:
+            _route_libraries_through_root()
+        return True
+
+
+def keep_arq_on_our_handler(log_format: LogFormat) -> None:
+    """Install the takeover filter on arq's loggers (once)."""
+    for name in _ARQ_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _KeepArqOnOurHandler) for f in logger.filters):
+            logger.addFilter(_KeepArqOnOurHandler(log_format))

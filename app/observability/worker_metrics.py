@@ -1,0 +1,88 @@
+"""The worker's ``/metrics``: a small HTTP server in the worker process, and a sampler that
+reads the figures only Redis knows (open watches, queue depth, pending deliveries).
+
+Started in the worker's ``on_startup`` and stopped in ``on_shutdown``. A port already in use
+is logged and skipped: a worker that cannot be scraped still does its work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from prometheus_client import start_http_server
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from app import redis_keys
+from app.observability import metrics
+
+logger = logging.getLogger("app.metrics")
+
+SAMPLE_INTERVAL_S = 5.0
+
+
+class WorkerMetrics:
+    """``/metrics`` on ``host:port`` (port 0: off) and a sample of Redis every few seconds."""
+
+    def __init__(
+        self, redis: Redis, queue_name: str, *, host: str, port: int, interval_s: float = SAMPLE_INTERVAL_S
+    ) -> None:
+        self._redis = redis
+        self._queue_name = queue_name
+        self._host = host
+        self._port = port
+        self._interval_s = interval_s
+        self._server: Any = None
+        self._sampler: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if not self._port:
+            return
+        try:
+            self._server, _ = start_http_server(self._port, addr=self._host)
+        except OSError as exc:
+            logger.warning("worker metrics not served on %s:%d: %s", self._host, self._port, exc)
+            return
+        logger.info("worker metrics on http://%s:%d/metrics", self._host, self._port)
+        self._sampler = asyncio.create_task(self._sample_forever(), name="worker-metrics-sampler")
+
+    async def stop(self) -> None:
+        if self._sampler is not None:
+            self._sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sampler
+        if self._server is not None:
+            await asyncio.to_thread(self._server.shutdown)
+            self._server.server_close()
+
+    async def sample(self) -> None:
+        """Open watches and partners, due and deferred jobs, pending deliveries."""
+        partners = await self._redis.zrange(redis_keys.WATCH_PARTNERS, 0, -1)
+        now_ms = int(time.time() * 1000)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for partner_id in partners:
+                pipe.hlen(redis_keys.watch_set(partner_id))
+            pipe.zcard(self._queue_name)
+            pipe.zcount(self._queue_name, "-inf", now_ms)
+            pipe.zcard(redis_keys.WEBHOOK_PENDING)
+            *watches, queued, due, pending = await pipe.execute()
+        metrics.OPEN_WATCHES.set(sum(watches))
+        metrics.WATCHED_PARTNERS.set(len(partners))
+        metrics.QUEUE_JOBS.labels("due").set(due)
+        metrics.QUEUE_JOBS.labels("deferred").set(queued - due)
+        metrics.PENDING_DELIVERIES.set(pending)
+
+    async def _sample_forever(self) -> None:
+        while True:
+            try:
+                await self.sample()
+            except (RedisError, OSError) as exc:
+                metrics.WORKER_REDIS_UP.set(0)
+                logger.debug("metrics sample failed: %s", exc)
+            else:
+                metrics.WORKER_REDIS_UP.set(1)
+            await asyncio.sleep(self._interval_s)

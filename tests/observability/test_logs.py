@@ -1,0 +1,161 @@
+"""Logs: one JSON object per line from every entry point, the request id on each line of a
+request, route templates instead of raw paths, and no token in any line."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import sys
+import time
+
+import httpx
+import pytest
+
+from app.observability.logs import make_handler, redact, request_context
+from tests.conftest import make_token
+from tests.support.processes import ApiServer, ManagedProcess, free_port, python_module
+
+JWT = make_token(partners=["p-logs"])
+SECRETS = [
+    (f"Authorization: Bearer {JWT}", JWT),
+    (f"GET /v1/packages/1/events?access_token={JWT}&partner_id=p", JWT),
+    ("GET /v1/packages/1/customers.csv?exp=1&sig=c2lnbmF0dXJlLXZhbHVl", "c2lnbmF0dXJlLXZhbHVl"),
+    ("callback?token=opaque-123&x=1", "opaque-123"),
+    ("secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw rotated", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+    (f"bare jwt {JWT.split('.')[0]}.{JWT.split('.')[1]} seen", JWT.split(".")[1]),
+]
+
+
+@pytest.mark.parametrize(("text", "secret"), SECRETS)
+def test_redaction_masks_every_token_like_value(text, secret):
+    masked = redact(text)
+    assert secret not in masked
+    assert "redacted" in masked
+
+
+def test_redaction_leaves_ordinary_text_alone():
+    text = "webhook 8f3e attempt 1.2: succeeded 204 for /v1/packages/{package_id} in 12 ms"
+    assert redact(text) == text
+
+
+def _record_through(log_format: str, emit) -> str:
+    stream = io.StringIO()
+    logger = logging.getLogger(f"tests.logs.{log_format}")
+    logger.handlers[:] = [make_handler(log_format, stream)]  # type: ignore[arg-type]
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    emit(logger)
+    return stream.getvalue()
+
+
+def test_json_line_carries_request_fields_and_a_redacted_traceback():
+    def emit(logger: logging.Logger) -> None:
+        with request_context(request_id="req-1", partner="p-1", route=lambda: "/v1/drafts"):
+            try:
+                raise ValueError(f"upstream refused Bearer {JWT}")
+            except ValueError:
+                logger.exception("call failed for token=%s", "abc123")
+
+    output = _record_through("json", emit)
+    assert output.count("\n") == 1, "the traceback stays inside the one line"
+    line = json.loads(output)
+    assert line["level"] == "ERROR" and line["logger"] == "tests.logs.json"
+    assert line["message"] == "call failed for token=[redacted]"
+    assert (line["request_id"], line["partner"], line["route"]) == ("req-1", "p-1", "/v1/drafts")
+    assert "ValueError" in line["exc"] and JWT not in line["exc"]
+    assert line["time"].endswith("Z")
+
+
+def test_text_format_is_one_readable_line_with_the_fields():
+    output = _record_through(
+        "text", lambda logger: logger.info("GET /healthz 200", extra={"request_id": "r-9", "status": 200})
+    )
+    assert output.rstrip().endswith("GET /healthz 200 request_id=r-9 status=200")
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(output)
+
+
+def _json_lines(log: str) -> list[dict]:
+    """Every line of a process's output, each of which must be a JSON object."""
+    lines = [line for line in log.splitlines() if line.strip()]
+    assert lines, "the process wrote nothing"
+    return [json.loads(line) for line in lines]
+
+
+async def test_api_writes_json_lines_with_request_id_route_and_no_token(bff_env):
+    # A dead Redis: creating a draft is refused with 503, and the app logs why.
+    env = {**bff_env, "BFF_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    api = ApiServer("api-logs", env, log_level="info").start()
+    try:
+        headers = {
+            "Authorization": f"Bearer {JWT}",
+            "X-Preferred-Partner-Id": "p-logs",
+            "X-Request-ID": "logs-test-1",
+        }
+        async with httpx.AsyncClient(base_url=api.url, headers=headers) as client:
+            answer = await client.post("/v1/drafts", json={"step": "events", "state": {}})
+            assert answer.status_code == 503
+            await client.get(f"/v1/packages/42/events?access_token={JWT}&partner_id=p-logs")
+    finally:
+        api.close()
+    log = api.log()
+    assert JWT not in log and JWT.split(".")[1] not in log
+    lines = _json_lines(log)
+    ours = [line for line in lines if line.get("request_id") == "logs-test-1"]
+    access = [line for line in ours if line["logger"] == "app.access"]
+    assert {(a["method"], a["route"], a["status"]) for a in access} >= {("POST", "/v1/drafts", 503)}
+    assert all(isinstance(a["duration_ms"], float) and a["partner"] == "p-logs" for a in access)
+    warning = next(line for line in ours if line["logger"] == "app" and line["level"] == "WARNING")
+    assert warning["route"] == "/v1/drafts" and "redis unavailable" in warning["message"]
+    assert not any("/v1/packages/42/events" in line.get("route", "") for line in lines)
+    assert any(line["logger"] == "uvicorn.error" for line in lines), "uvicorn's lines are ours too"
+
+
+def _run_until(process: ManagedProcess, seen: str, deadline_s: float = 20) -> str:
+    """Run until ``seen`` appears in the output (or the deadline), then stop; the output."""
+    process.start()
+    try:
+        end = time.monotonic() + deadline_s
+        while seen not in process.log() and time.monotonic() < end:
+            assert process.process is not None and process.process.poll() is None, process.log()
+            time.sleep(0.05)
+    finally:
+        process.stop()
+    return process.log()
+
+
+def test_plain_uvicorn_writes_json_lines_and_our_access_line(bff_env):
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port)]
+    process = ManagedProcess("uvicorn-logs", argv, env=bff_env, port=port)
+    process.start()
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/healthz", headers={"X-Request-ID": "plain-uvicorn"})
+    finally:
+        process.stop()
+    lines = _json_lines(process.log())
+    access = [line for line in lines if line["logger"] == "app.access"]
+    assert [(a["request_id"], a["route"], a["status"]) for a in access] == [
+        ("plain-uvicorn", "/healthz", 200)
+    ]
+    assert not any(line["logger"] == "uvicorn.access" for line in lines)
+
+
+def test_arq_cli_worker_writes_json_lines_from_its_first_line(bff_env):
+    env = {**bff_env, "BFF_REDIS_URL": bff_env["BFF_REDIS_URL"].rsplit("/", 1)[0] + "/13"}
+    argv = [sys.executable, "-m", "arq", "app.worker.WorkerSettings"]
+    log = _run_until(ManagedProcess("arq-logs", argv, env=env), "worker started")
+    lines = _json_lines(log)
+    loggers = [line["logger"] for line in lines]
+    assert loggers[0] == "arq.worker" and "app.worker" in loggers, loggers
+
+
+def test_python_m_app_worker_honours_text_format(bff_env):
+    env = {**bff_env, "BFF_REDIS_URL": bff_env["BFF_REDIS_URL"].rsplit("/", 1)[0] + "/13"}
+    log = _run_until(
+        ManagedProcess("worker-text", python_module("app", "worker"), env={**env, "BFF_LOG_FORMAT": "text"}),
+        "worker started",
+    )
+    started = next(line for line in log.splitlines() if "worker started" in line)
+    assert " INFO    app.worker worker started" in started
