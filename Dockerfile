@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image for the three Python processes of the BFF (see DESIGN.md):
 #   API (default):  uvicorn app.main:app --host 0.0.0.0 --port 8000 --proxy-headers --timeout-graceful-shutdown 10
-#   worker:         arq app.worker.WorkerSettings        (health: arq --check app.worker.WorkerSettings)
+#   worker:         python -m app worker                 (health: arq --check app.worker.WorkerSettings)
 #   simulator:      python -m app simulator --host 0.0.0.0 --port 8081   (or SIM_HOST / SIM_PORT)
 # Configuration is environment only: BFF_* for the API and the worker, SIM_* for the simulator.
 

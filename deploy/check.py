@@ -268,7 +268,7 @@ def check_objects(
                     err(f"{where}: Deployment/{name}: no PodDisruptionBudget selects the API")
                 if not selected_by("Service", dep):
                     err(f"{where}: Deployment/{name}: no Service selects the API")
-            elif command[:1] == ["arq"]:  # the worker
+            elif command[:3] == ["python", "-m", "app"] and c.get("args") == ["worker"]:  # the worker
                 for probe in ("readinessProbe", "livenessProbe"):
                     if "arq --check" not in probe_command(c.get(probe)):
                         err(f"{where}: {cname}: {probe} must exec `arq --check ...`")
