@@ -166,13 +166,19 @@ PrincipalDep = Annotated[Principal, Depends(current_principal)]
 LinkPrincipalDep = Annotated[Principal, Depends(link_principal)]
 
 
+def _context(request: Request, principal: Principal) -> CallContext:
+    """Headers relayed upstream for this request: the caller's own token and partner, the
+    request id and the trace context."""
+    traceparent = str(request.scope.get("state", {}).get("traceparent", ""))
+    return CallContext(principal.authorization, principal.partner_id, request_id_of(request), traceparent)
+
+
 async def call_context(request: Request, principal: PrincipalDep) -> CallContext:
-    """Headers relayed upstream for this request: the caller's own token and partner."""
-    return CallContext(principal.authorization, principal.partner_id, request_id_of(request))
+    return _context(request, principal)
 
 
 async def link_call_context(request: Request, principal: LinkPrincipalDep) -> CallContext:
-    return CallContext(principal.authorization, principal.partner_id, request_id_of(request))
+    return _context(request, principal)
 
 
 CallContextDep = Annotated[CallContext, Depends(call_context)]

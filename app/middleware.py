@@ -24,6 +24,7 @@ from app.errors import (
 )
 from app.observability.logs import request_context
 from app.observability.metrics import observe_request
+from app.tracing import continue_trace
 
 RATE_LIMIT_HEADERS = "rate_limit_headers"  # request state: set by app.deps, sent on the answer
 
@@ -45,14 +46,18 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = partner = ""
+        incoming = partner = traceparent = ""
         for name, value in scope.get("headers", []):
             if name == b"x-request-id":
                 incoming = value.decode("latin-1")
             elif name == _PARTNER_HEADER:
                 partner = value.decode("latin-1")
+            elif name == b"traceparent":
+                traceparent = value.decode("latin-1")
         request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["traceparent"] = continue_trace(traceparent)
         started = time.perf_counter()
         status_holder = [500]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import NotRequired, TypedDict
 
 import httpx
@@ -10,6 +11,7 @@ from redis.asyncio import Redis
 
 from app.observability.worker_metrics import WorkerMetrics
 from app.settings import Settings
+from app.tracing import continue_trace
 from app.upstream import CallContext, PackageBuilderClient
 
 
@@ -26,7 +28,11 @@ class WorkerContext(TypedDict):
     metrics: WorkerMetrics  # the worker's /metrics server and Redis sampler
 
 
-def service_context(ctx: WorkerContext, partner_id: str, request_id: str) -> CallContext:
-    """The worker's identity upstream (``BFF_UPSTREAM_SERVICE_TOKEN``) for one partner."""
+def service_context(
+    ctx: WorkerContext, partner_id: str, request_id: str, traceparent: str = ""
+) -> CallContext:
+    """The worker's identity upstream (``BFF_UPSTREAM_SERVICE_TOKEN``) for one partner; a job
+    enqueued by a request continues that request's trace (``traceparent``)."""
     token = ctx["settings"].upstream_service_token
-    return CallContext.of_service(token.get_secret_value() if token else None, partner_id, request_id)
+    context = CallContext.of_service(token.get_secret_value() if token else None, partner_id, request_id)
+    return replace(context, traceparent=continue_trace(traceparent)) if traceparent else context

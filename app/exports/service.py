@@ -56,7 +56,9 @@ class ExportService:
             updated_at=now,
         )
         await self._store.create(ctx.partner_id, export)
-        await self._queue.enqueue_job(RUN_EXPORT, ctx.partner_id, export.id, _job_id=export_job_id(export.id))
+        await self._queue.enqueue_job(
+            RUN_EXPORT, ctx.partner_id, export.id, ctx.traceparent, _job_id=export_job_id(export.id)
+        )
         return export
 
     async def list(

@@ -15,14 +15,16 @@ from app.worker_context import WorkerContext, service_context
 MAX_TRIES = 8
 
 
-async def run_export_job(ctx: WorkerContext, partner_id: str, export_id: str) -> str | None:
+async def run_export_job(
+    ctx: WorkerContext, partner_id: str, export_id: str, traceparent: str = ""
+) -> str | None:
     """Send one export to the data-integrations layer; retryable failures back off."""
     job_try = ctx.get("job_try", 1)
     try:
         export = await run_export(
             ExportStore(ctx["db"]),
             ctx["upstream"],
-            service_context(ctx, partner_id, f"export-{export_id}"),
+            service_context(ctx, partner_id, f"export-{export_id}", traceparent),
             export_id,
             final_try=job_try >= MAX_TRIES,
         )

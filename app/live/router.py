@@ -10,8 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request, Response
 from redis.exceptions import RedisError
 
-from app.deps import LinkPrincipalDep
-from app.errors import UPSTREAM_ERRORS, request_id_of
+from app.deps import LinkCallContextDep, LinkPrincipalDep
+from app.errors import UPSTREAM_ERRORS
 from app.live import sse
 from app.live.deps import LiveServiceDep
 from app.live.service import Update
@@ -54,6 +54,7 @@ async def stream_package_events(
     package_id: PackageId,
     request: Request,
     principal: LinkPrincipalDep,
+    ctx: LinkCallContextDep,
     service: LiveServiceDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> Response:
@@ -63,7 +64,6 @@ async def stream_package_events(
     (or send the usual headers). The stream ends when the link or token expires; a
     reconnect with `Last-Event-ID` (and a fresh link) resumes after the last event. Fed by
     the worker through Redis: open streams cost the upstream nothing."""
-    ctx = CallContext(principal.authorization, principal.partner_id, request_id_of(request))
     updates = await service.open(ctx, package_id, _last_event_id(last_event_id), until=principal.expires_at)
     if updates is None:
         return Response(status_code=204)

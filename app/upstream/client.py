@@ -63,6 +63,7 @@ class CallContext:
     authorization: str
     partner_id: str
     request_id: str = ""
+    traceparent: str = ""  # W3C trace context continued from the request (or the job)
 
     @classmethod
     def of_service(cls, service_token: str | None, partner_id: str, request_id: str) -> CallContext:
@@ -74,6 +75,8 @@ class CallContext:
         headers = {"Authorization": self.authorization, "X-Preferred-Partner-Id": self.partner_id}
         if self.request_id:
             headers["X-Request-ID"] = self.request_id
+        if self.traceparent:
+            headers["traceparent"] = self.traceparent
         return headers
 
 
