@@ -93,6 +93,12 @@ class TooManyRequests(ProblemError):
     status, type_slug, title = 429, "too-many-requests", "Too Many Requests"
 
 
+PRECONDITION_REQUIRED = (
+    'this change needs If-Match with the ETag of your last read (e.g. If-Match: "v3"), '
+    "so that two tabs cannot overwrite each other"
+)
+
+
 class ServiceUnavailable(ProblemError):
     status, type_slug, title = 503, "service-unavailable", "Service Unavailable"
 
@@ -235,6 +241,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         fields = _field_errors(exc)
+        if fields and all(f["loc"] == ["header", "if-match"] and f["type"] == "missing" for f in fields):
+            return problem_response(request, PreconditionRequired(PRECONDITION_REQUIRED))
         summary = "; ".join(f"{f['field'] or 'body'}: {f['message']}" for f in fields[:5])
         body = problem_body(
             request,

@@ -22,10 +22,12 @@ from app.catalog.router import router as catalog_router
 from app.clients import make_pubsub_client, make_queue, make_redis, make_token_verifier, make_upstream
 from app.deps import Services
 from app.drafts.router import router as drafts_router
-from app.errors import ServiceUnavailable, install_error_handlers, problem_response, problem_schema
+from app.errors import PROBLEM, ServiceUnavailable, install_error_handlers, problem_response, problem_schema
 from app.exports.router import router as exports_router
+from app.http_docs import HEADERS, header_refs
 from app.links import LinkSigner
 from app.live.router import router as live_router
+from app.live.schemas import PackageStatusEvent
 from app.middleware import BodyGuardMiddleware, RequestIdMiddleware
 from app.observability.logs import ensure_logging
 from app.observability.router import router as operations_router
@@ -33,6 +35,7 @@ from app.packages.router import router as packages_router
 from app.pubsub import ChannelHub
 from app.ratelimit import RateLimiter
 from app.settings import Settings, get_settings
+from app.types import absent_not_null
 from app.webhooks.contract import router as webhook_events_router
 from app.webhooks.router import router as webhooks_router
 
@@ -105,7 +108,7 @@ def _document_problems(app: FastAPI) -> None:
                 tags=app.openapi_tags,
             )
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = problem_schema()
-            _require_both_credentials(schema)
+            _complete(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -115,18 +118,37 @@ def _document_problems(app: FastAPI) -> None:
 LINK_OPERATIONS = frozenset({"stream_package_events", "download_customer_list"})
 
 
-def _require_both_credentials(schema: dict[str, Any]) -> None:
-    """FastAPI lists each security dependency as an alternative; ours are needed together
-    (token and partner). The signed-link operations also work with neither (``{}``)."""
+def _complete(schema: dict[str, Any]) -> None:
+    """What holds for every operation, said once: FastAPI lists each security dependency as
+    an alternative, but token and partner are needed together (the signed-link operations
+    also work with neither, ``{}``); every answer carries ``X-Request-ID``; every
+    authenticated one the partner's rate-limit headers, and may be a 429."""
+    schema["components"]["headers"] = HEADERS
+    schema["components"]["schemas"]["PackageStatusEvent"] = PackageStatusEvent.model_json_schema()
     for path in schema.get("paths", {}).values():
         for operation in path.values():
             requirements = operation.get("security")
-            if not requirements:
-                continue
-            combined = {name: scopes for requirement in requirements for name, scopes in requirement.items()}
-            operation["security"] = (
-                [combined, {}] if operation.get("operationId") in LINK_OPERATIONS else [combined]
-            )
+            responses = operation["responses"]
+            if requirements:
+                combined = {
+                    name: scopes for requirement in requirements for name, scopes in requirement.items()
+                }
+                linked = operation.get("operationId") in LINK_OPERATIONS
+                operation["security"] = [combined, {}] if linked else [combined]
+                responses.setdefault("429", {"description": "Too Many Requests", **PROBLEM})
+                responses["429"]["headers"] = header_refs("Retry-After")
+            for parameter in operation.get("parameters", []):
+                absent_not_null(parameter["schema"])  # a parameter is sent or not; never null
+            idempotent = any(p.get("name") == "Idempotency-Key" for p in operation.get("parameters", []))
+            for status, response in responses.items():
+                headers = response.setdefault("headers", {})
+                headers.update(header_refs("X-Request-ID"))
+                if idempotent and status.startswith("2"):
+                    headers.update(header_refs("Idempotent-Replayed"))
+                if requirements:
+                    headers.update(header_refs("RateLimit-Policy", "RateLimit"))
+                if status == "503":
+                    headers.update(header_refs("Retry-After"))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -25,3 +25,17 @@ IsoDate = Annotated[
     BeforeValidator(_iso_date_only),
     WithJsonSchema({"type": "string", "format": "date", "example": "2024-01-01"}),
 ]
+
+
+def absent_not_null(schema: dict[str, Any]) -> None:
+    """``json_schema_extra`` of an optional field that may be left out but never be null: the
+    document says what the validator enforces (no null branch, no null default)."""
+    variants = schema.pop("anyOf", None)
+    if variants is not None:
+        kept = [v for v in variants if v.get("type") != "null"]
+        if len(kept) == 1:
+            schema.update(kept[0])
+        else:
+            schema["anyOf"] = kept
+    if schema.get("default", ...) is None:
+        del schema["default"]

@@ -11,7 +11,8 @@ from app.deps import CallContextDep, LinksDep, SettingsDep
 from app.drafts.deps import DraftServiceDep
 from app.drafts.schemas import DraftCreate, DraftList, DraftPatch, DraftReplace, DraftView
 from app.drafts.service import ANY_VERSION
-from app.errors import PROBLEM, BadRequest, PreconditionRequired
+from app.errors import PRECONDITION_REQUIRED, PROBLEM, BadRequest, PreconditionRequired
+from app.http_docs import documented
 from app.idempotency import REPLAYED_HEADER, IdempotencyDep, model_response
 from app.packages.responses import package_accepted
 from app.packages.schemas import PackageAccepted
@@ -35,7 +36,9 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     428: PROBLEM,
 }
 DraftId = Annotated[str, Path(max_length=64, description="server-made draft id")]
-IfMatch = Annotated[str | None, Header(description='the ETag of your last read, e.g. "v3"')]
+IfMatch = Annotated[
+    str, Header(description='the ETag of your last read, e.g. "v3" (428 without it, 412 when stale)')
+]
 _ENTITY_TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*(?:,|$)')
 _OUR_TAG = re.compile(r"v([0-9]{1,18})")
 
@@ -49,10 +52,7 @@ def expected_versions(if_match: str | None) -> frozenset[int] | None:
     """Versions an ``If-Match`` accepts (None for ``*``); 428 without one. Weak tags never
     match (RFC 9110 compares strongly), so they give 412, as tags of no version do."""
     if if_match is None:
-        raise PreconditionRequired(
-            'this change needs If-Match with the ETag of your last read (e.g. If-Match: "v3"), '
-            "so that two tabs cannot overwrite each other"
-        )
+        raise PreconditionRequired(PRECONDITION_REQUIRED)
     if if_match.strip() == "*":
         return ANY_VERSION
     versions, position = set(), 0
@@ -78,7 +78,7 @@ def _with_etag(response: Response, draft: DraftView) -> DraftView:
     status_code=status.HTTP_201_CREATED,
     response_model=DraftView,
     name="create_draft",
-    responses={**ERRORS, 409: PROBLEM, 413: PROBLEM},
+    responses={**ERRORS, 201: documented("Location", "ETag"), 409: PROBLEM, 413: PROBLEM},
 )
 async def create_draft(body: DraftCreate, service: DraftServiceDep, idempotency: IdempotencyDep) -> Response:
     """Start a wizard draft; `Location` and `ETag` come back with it. At most
@@ -102,7 +102,11 @@ async def list_drafts(service: DraftServiceDep, limit: Annotated[int, Query(ge=1
     "/{draft_id}",
     response_model=DraftView,
     name="get_draft",
-    responses={**ERRORS, 304: {"description": "If-None-Match matched"}},
+    responses={
+        **ERRORS,
+        200: documented("ETag"),
+        304: documented("ETag", description="Not Modified: If-None-Match matched"),
+    },
 )
 async def get_draft(
     draft_id: DraftId,
@@ -117,26 +121,36 @@ async def get_draft(
     return _with_etag(response, draft)
 
 
-@router.put("/{draft_id}", response_model=DraftView, name="replace_draft", responses=WRITE_ERRORS)
+@router.put(
+    "/{draft_id}",
+    response_model=DraftView,
+    name="replace_draft",
+    responses={**WRITE_ERRORS, 200: documented("ETag")},
+)
 async def replace_draft(
     draft_id: DraftId,
     body: DraftReplace,
     service: DraftServiceDep,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: IfMatch,
 ) -> DraftView:
     """Replace step and state; needs `If-Match` (428 without, 412 when stale)."""
     expected = expected_versions(if_match)
     return _with_etag(response, await service.replace(draft_id, expected, body))
 
 
-@router.patch("/{draft_id}", response_model=DraftView, name="update_draft", responses=WRITE_ERRORS)
+@router.patch(
+    "/{draft_id}",
+    response_model=DraftView,
+    name="update_draft",
+    responses={**WRITE_ERRORS, 200: documented("ETag")},
+)
 async def update_draft(
     draft_id: DraftId,
     body: DraftPatch,
     service: DraftServiceDep,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: IfMatch,
 ) -> DraftView:
     """JSON merge patch (RFC 7396) of step and state; needs `If-Match`."""
     expected = expected_versions(if_match)
@@ -146,7 +160,7 @@ async def update_draft(
 @router.delete(
     "/{draft_id}", status_code=status.HTTP_204_NO_CONTENT, name="delete_draft", responses=WRITE_ERRORS
 )
-async def delete_draft(draft_id: DraftId, service: DraftServiceDep, if_match: IfMatch = None) -> Response:
+async def delete_draft(draft_id: DraftId, service: DraftServiceDep, if_match: IfMatch) -> Response:
     """Forget a draft; needs `If-Match`."""
     await service.delete(draft_id, expected_versions(if_match))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -157,7 +171,13 @@ async def delete_draft(draft_id: DraftId, service: DraftServiceDep, if_match: If
     status_code=status.HTTP_202_ACCEPTED,
     response_model=PackageAccepted,
     name="submit_draft",
-    responses={**ERRORS, 409: PROBLEM, 502: PROBLEM, 504: PROBLEM},
+    responses={
+        **ERRORS,
+        202: documented("Location", "Retry-After", "Idempotent-Replayed"),
+        409: PROBLEM,
+        502: PROBLEM,
+        504: PROBLEM,
+    },
 )
 async def submit_draft(
     draft_id: DraftId, service: DraftServiceDep, ctx: CallContextDep, settings: SettingsDep, links: LinksDep

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from app.types import absent_not_null
 
 DraftStep = Literal["events", "targeting", "preview"]
 MAX_STATE_DEPTH = 32
@@ -62,8 +65,8 @@ class DraftPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    step: DraftStep | None = None
-    state: State | None = None
+    step: DraftStep | None = Field(default=None, json_schema_extra=absent_not_null)
+    state: State | None = Field(default=None, description="null clears the state")
 
 
 class DraftView(BaseModel):
@@ -71,9 +74,9 @@ class DraftView(BaseModel):
     step: DraftStep
     state: dict[str, Any]
     version: int = Field(description="bumped by every change; the ETag is derived from it")
-    created_at: str
-    updated_at: str
-    expires_at: str = Field(description="unless used again before then (sliding expiry)")
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    expires_at: dt.datetime = Field(description="unless used again before then (sliding expiry)")
     package_id: str | None = Field(description="set once the draft was submitted")
 
 

@@ -55,8 +55,8 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
-def _iso(stamp: float) -> str:
-    return dt.datetime.fromtimestamp(stamp, dt.UTC).isoformat(timespec="milliseconds")
+def _iso(stamp: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(round(stamp, 3), dt.UTC)
 
 
 class DraftService:

@@ -11,6 +11,7 @@ from app.deps import CallContextDep, PrincipalDep, SettingsDep
 from app.errors import PROBLEM, UPSTREAM_ERRORS
 from app.exports.deps import ExportServiceDep
 from app.exports.schemas import Export, ExportAccepted, ExportPage, ExportRequest
+from app.http_docs import documented
 from app.idempotency import IdempotencyDep
 from app.params import PACKAGE_ID_PATTERN, ClusterName, PackageId
 
@@ -23,7 +24,7 @@ EXPORT_RETRY_AFTER_S = 2  # when to look at a new export first
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ExportAccepted,
     name="create_export",
-    responses={**UPSTREAM_ERRORS, 409: PROBLEM},
+    responses={**UPSTREAM_ERRORS, 202: documented("Location", "Retry-After"), 409: PROBLEM},
 )
 async def create_export(
     package_id: PackageId,

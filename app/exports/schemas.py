@@ -22,7 +22,7 @@ class ExportRequest(BaseModel):
 
 class ExportAttempt(BaseModel):
     at: dt.datetime
-    outcome: str
+    outcome: Literal["accepted", "error"]
     detail: str | None = None
 
 

@@ -31,6 +31,7 @@ async def idempotency_key(
             alias=IDEMPOTENCY_HEADER,
             description="1-255 printable ASCII characters; a retry of "
             "the same request with the same key gets the first answer again",
+            json_schema_extra={"pattern": "^[ -~]{1,255}$", "minLength": 1, "maxLength": 255},
         ),
     ] = None,
 ) -> str | None:

@@ -25,9 +25,14 @@ router = APIRouter(prefix="/v1/packages", tags=["packages"])
 RETRY_MS = 3000
 RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": "`status` events (`id:` = sequence number, `data:` "
-        "`{id, status, progress, seq}`) and heartbeat comments",
-        "content": {"text/event-stream": {}},
+        "description": "`status` events (`id:` = sequence number, `data:` a PackageStatusEvent) "
+        "and heartbeat comments; the stream ends after a terminal status or when its link expires",
+        "content": {
+            "text/event-stream": {
+                "schema": {"type": "string", "description": "Server-Sent Events (text/event-stream)"},
+                "itemSchema": {"$ref": "#/components/schemas/PackageStatusEvent"},
+            }
+        },
     },
     204: {
         "description": "the final status was already delivered (`Last-Event-ID`): "

@@ -3,23 +3,45 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from app.deps import ServicesDep
 from app.observability import metrics
 
 router = APIRouter(tags=["operations"])
+CheckState = Literal["ok", "down"]
 
 
-@router.get("/healthz", name="get_health")
-async def get_health() -> dict[str, str]:
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadinessChecks(BaseModel):
+    redis: CheckState
+    upstream: CheckState = Field(description="reported only: it never makes a replica unready")
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not-ready"]
+    checks: ReadinessChecks
+
+
+@router.get("/healthz", name="get_health", response_model=Health)
+async def get_health() -> Health:
     """Liveness: the process answers."""
-    return {"status": "ok"}
+    return Health(status="ok")
 
 
-@router.get("/readyz", name="get_readiness")
+@router.get(
+    "/readyz",
+    name="get_readiness",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Redis does not answer"}},
+)
 async def get_readiness(svc: ServicesDep) -> JSONResponse:
     """Readiness: 200 while Redis answers PING, 503 otherwise. The upstream's state is in
     `checks.upstream` but never makes a replica unready: every replica shares the one

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from app.deps import PrincipalDep
 from app.errors import PROBLEM
+from app.http_docs import documented
 from app.idempotency import IdempotencyDep, model_response
 from app.webhooks.deps import WebhookServiceDep
 from app.webhooks.schemas import (
@@ -41,7 +42,7 @@ DeliveryId = Annotated[str, Path(max_length=64, description="delivery id (dlv_â€
     status_code=status.HTTP_201_CREATED,
     response_model=EndpointWithSecret,
     name="create_webhook",
-    responses={**ERRORS, 409: PROBLEM},
+    responses={**ERRORS, 201: documented("Location"), 409: PROBLEM},
 )
 async def create_webhook(
     body: EndpointCreate, principal: PrincipalDep, service: WebhookServiceDep, idempotency: IdempotencyDep

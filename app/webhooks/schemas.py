@@ -7,7 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.webhooks.events import SubscribableEventType
+from app.types import absent_not_null
+from app.webhooks.events import EventType, SubscribableEventType
 from app.webhooks.models import AttemptOutcome, DeliveryStatus
 
 RECOVER_BATCH = 1000  # failed deliveries one recover call queues again at most
@@ -43,10 +44,12 @@ class EndpointUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: str | None = Field(default=None, min_length=1, max_length=2048)
-    event_types: list[SubscribableEventType] | None = Field(default=None, min_length=1)
-    description: str | None = Field(default=None, max_length=500)
-    enabled: bool | None = None
+    url: str | None = Field(default=None, min_length=1, max_length=2048, json_schema_extra=absent_not_null)
+    event_types: list[SubscribableEventType] | None = Field(
+        default=None, min_length=1, json_schema_extra=absent_not_null
+    )
+    description: str | None = Field(default=None, max_length=500, description="null removes it")
+    enabled: bool | None = Field(default=None, json_schema_extra=absent_not_null)
 
     @field_validator("event_types")
     @classmethod
@@ -66,7 +69,7 @@ class Endpoint(BaseModel):
 
     id: str
     url: str
-    event_types: list[str]
+    event_types: list[SubscribableEventType]
     description: str | None
     enabled: bool
     disabled_reason: str | None = Field(description="why the endpoint was disabled, if it was")
@@ -107,7 +110,7 @@ class Delivery(BaseModel):
     id: str
     message_id: str = Field(description="the webhook-id header: the same on every attempt")
     endpoint_id: str
-    event_type: str
+    event_type: EventType
     status: DeliveryStatus
     failure_reason: str | None
     next_attempt_at: dt.datetime | None
@@ -154,5 +157,5 @@ class DeliveryAccepted(BaseModel):
 
     id: str
     message_id: str
-    event_type: str
+    event_type: EventType
     status: DeliveryStatus

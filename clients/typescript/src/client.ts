@@ -81,7 +81,7 @@ export async function readiness(client: BffClient): Promise<unknown> {
 
 export async function resolveCustomers(client: BffClient, description: string): Promise<unknown> {
   const { data, error, response } = await client.GET("/v1/customers/resolve", {
-    params: { query: { description, language: "de", result_type: null } },
+    params: { query: { description, language: "de" } },
   });
   if (error) fail(response, error);
   return data; // untyped in the document (`unknown`)
@@ -118,7 +118,7 @@ export async function createDraft(client: BffClient): Promise<{ id: string; etag
 /** null when the cached copy (etag) is still current (304) */
 export async function getDraft(client: BffClient, draftId: string, etag?: string) {
   const { data, error, response } = await client.GET("/v1/drafts/{draft_id}", {
-    params: { path: { draft_id: draftId }, header: { "if-none-match": etag ?? null } },
+    params: { path: { draft_id: draftId }, header: { "if-none-match": etag } },
   });
   if (response.status === 304) return null; // openapi-fetch reports 304 as an error
   if (error) fail(response, error);
@@ -236,15 +236,15 @@ export async function regeneratePackage(client: BffClient, packageId: string) {
 
 /**
  * Server-sent events over fetch (so the bearer header is sent), as a byte stream.
- * A plain EventSource cannot send headers: it uses ?access_token=&partner_id= instead.
+ * A plain EventSource cannot send headers: open the signed `events_url` the API returned.
  */
 export async function packageEvents(client: BffClient, packageId: string, lastEventId?: string) {
   const { data, error, response } = await client.GET("/v1/packages/{package_id}/events", {
-    params: { path: { package_id: packageId }, header: { "Last-Event-ID": lastEventId ?? null } },
+    params: { path: { package_id: packageId }, header: { "Last-Event-ID": lastEventId } },
     parseAs: "stream",
   });
   if (error) fail(response, error);
-  return data?.getReader() ?? null; // 204: nothing to follow
+  return response.status === 204 ? null : (response.body?.getReader() ?? null); // 204: nothing to follow
 }
 
 export async function downloadCustomerList(client: BffClient, packageId: string, tc: string) {
