@@ -7,6 +7,7 @@ downloads, so that long downloads never starve the JSON calls of connections.
 from __future__ import annotations
 
 import asyncio
+import http.cookiejar
 import json
 import logging
 import random
@@ -147,6 +148,11 @@ def _raise_for_status(response: httpx.Response) -> None:
     raise UpstreamUnavailable(f"the upstream answered {status}")
 
 
+def _no_cookies() -> http.cookiejar.CookieJar:
+    """A jar that accepts and returns no cookie at all."""
+    return http.cookiejar.CookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+
+
 class PackageBuilderClient:
     """Typed calls to the Package Builder API (and the data-integrations layer)."""
 
@@ -187,7 +193,11 @@ class PackageBuilderClient:
                 )
             )
         # Redirects are followed (httpx drops Authorization when one leaves the origin).
-        return httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=True)
+        # No cookies, ever: one shared client serves every caller, so a Set-Cookie the
+        # upstream sends one caller must never ride along on the next caller's request.
+        return httpx.AsyncClient(
+            transport=transport, timeout=timeout, follow_redirects=True, cookies=_no_cookies()
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -454,12 +454,19 @@ async def test_stats_count_every_upstream_request(client: httpx.AsyncClient) -> 
     await client.get("/package_builder/packages/", headers=auth("p2"))
     await client.get("/_sim/config")
     stats = (await client.get("/_sim/stats")).json()
-    assert stats == {
-        "requests": {"search_events": 2, "list_packages": 1},
-        "by_partner": {"p1": {"search_events": 2}, "p2": {"list_packages": 1}},
-    }
+    assert stats["requests"] == {"search_events": 2, "list_packages": 1}
+    assert stats["by_partner"] == {"p1": {"search_events": 2}, "p2": {"list_packages": 1}}
+    assert stats["last_cookie"] == {"p1": None, "p2": None}
+    list_bytes = len((await client.get("/package_builder/packages/", headers=auth("p2"))).content)
+    stats = (await client.get("/_sim/stats")).json()
+    assert stats["bytes_by_partner"]["p2"] == {"list_packages": 2 * list_bytes}
     assert (await client.post("/_sim/stats/reset")).status_code == 204
-    assert (await client.get("/_sim/stats")).json() == {"requests": {}, "by_partner": {}}
+    assert (await client.get("/_sim/stats")).json() == {
+        "requests": {},
+        "by_partner": {},
+        "bytes_by_partner": {},
+        "last_cookie": {},
+    }
 
 
 async def test_reset_forgets_everything(client: httpx.AsyncClient) -> None:
