@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from redis.asyncio import Redis
 
@@ -50,7 +51,16 @@ return {1, record}
 """
 
 
-def progress_of(package: UpstreamPackage) -> int | None:
+class HasStatus(Protocol):
+    """A package as listed, fetched, or read for its status only."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def progress(self) -> float | None: ...
+
+
+def progress_of(package: HasStatus) -> int | None:
     """0-100: the upstream's own progress when it gives one, else implied by the status."""
     if package.progress is not None:
         return max(0, min(100, round(package.progress)))

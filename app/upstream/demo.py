@@ -23,6 +23,7 @@ from app.upstream.models import (
     EvaluationDetails,
     ExportPayload,
     PackageRef,
+    PackageState,
     UpstreamPackage,
 )
 
@@ -85,6 +86,11 @@ class DemoRoutingClient(PackageBuilderClient):
         if not self._is_demo(ctx):
             return await super().get_package(ctx, package_id)
         return UpstreamPackage.model_validate(self._package(package_id))
+
+    async def get_package_state(self, ctx: CallContext, package_id: str) -> PackageState:
+        if not self._is_demo(ctx):
+            return await super().get_package_state(ctx, package_id)
+        return PackageState.model_validate(self._package(package_id))
 
     async def get_evaluation_details(self, ctx: CallContext, package_id: str) -> EvaluationDetails:
         if not self._is_demo(ctx):

@@ -46,6 +46,14 @@ class UpstreamPackage(UpstreamModel):
     content: dict[str, ClusterContent] | None = None
 
 
+class PackageState(UpstreamModel):
+    """The part of a package a status check needs; the rest of the payload is skipped."""
+
+    id: str
+    status: str
+    progress: float | None = None
+
+
 def merged_from(merge_id: str | None) -> list[str]:
     """``"123_456_789"`` → ``["123", "456", "789"]``, as the guide says; no API call.
 

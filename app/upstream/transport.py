@@ -25,7 +25,7 @@ CHUNK_SIZE = 64 * 1024
 
 
 @contextmanager
-def _mapped_errors(phase: str) -> Iterator[None]:
+def mapped_errors(phase: str) -> Iterator[None]:
     """aiohttp (and asyncio) errors as the httpx errors the client reasons about."""
     try:
         yield
@@ -49,7 +49,7 @@ class _ResponseStream(httpx.AsyncByteStream):
         self._response = response
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _mapped_errors("read"):
+        with mapped_errors("read"):
             async for chunk in self._response.content.iter_chunked(CHUNK_SIZE):
                 yield chunk
 
@@ -88,7 +88,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         headers = [
             (k, v) for k, v in request.headers.multi_items() if k.lower() not in ("transfer-encoding", "host")
         ]
-        with _mapped_errors("send"):
+        with mapped_errors("send"):
             response = await self._get_session().request(
                 request.method,
                 URL(str(request.url), encoded=True),
