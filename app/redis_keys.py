@@ -46,7 +46,9 @@ def cache_generation(cache_key: str) -> str:
     return f"{cache_key}:gen"
 
 
-PACKAGE_VIEW_TTL_S = 3600  # bounds how long a DONE view can miss the upstream's DONE → EXPIRED
+# Bounds how long a DONE view can miss the upstream's DONE → EXPIRED; stays ≤ 10 min, as views
+# will embed signed links that live about 15 minutes.
+PACKAGE_VIEW_TTL_S = 600
 CACHE_LOCK_TTL_S = 15
 CACHE_GENERATION_TTL_S = 24 * 3600
 

@@ -14,13 +14,13 @@ from app.cache import Cache
 from app.cursors import decode_cursor, encode_cursor
 from app.errors import Conflict
 from app.packages import presenters
+from app.packages.presenters import RenderedView
 from app.packages.schemas import (
     CreatePackageRequest,
     EvaluationSettingsUpdate,
     EvaluationView,
     PackageList,
     PackageStatusView,
-    PackageView,
 )
 from app.settings import Settings
 from app.upstream import CallContext, CustomerListStream, PackageBuilderClient, UpstreamError
@@ -31,7 +31,6 @@ from app.upstream.models import (
 
 logger = logging.getLogger("app.packages")
 EVALUATION = TypeAdapter(EvaluationView)
-VIEW = TypeAdapter(PackageView)
 
 
 class PackageService:
@@ -115,15 +114,17 @@ class PackageService:
         await self._builds.start(ctx.partner_id, package_id, reason="regenerate")
 
     async def status(self, ctx: CallContext, package_id: str) -> PackageStatusView:
-        return presenters.status_view(await self._upstream.get_package(ctx, package_id))
+        return presenters.status_view(await self._upstream.get_package_state(ctx, package_id))
 
-    async def view(self, ctx: CallContext, package_id: str) -> PackageView:
-        """The results page; a DONE package's complete page is cached until it changes
-        (regenerate or new evaluation settings), or for ``PACKAGE_VIEW_TTL_S`` at most."""
+    async def view(self, ctx: CallContext, package_id: str) -> RenderedView:
+        """The results page, serialised; a DONE package's complete page is cached as these
+        bytes (with their ETag) until it changes (regenerate or new evaluation settings), or
+        for ``PACKAGE_VIEW_TTL_S`` at most. A hit is served without parsing or serialising."""
         key = redis_keys.package_view_cache(ctx.partner_id, package_id)
-        return await self._cache.get_or_fill(key, VIEW, lambda: self._fresh_view(ctx, package_id))
+        stored = await self._cache.get_or_fill_text(key, lambda: self._fresh_view(ctx, package_id))
+        return RenderedView.from_stored(stored)
 
-    async def _fresh_view(self, ctx: CallContext, package_id: str) -> tuple[PackageView, int | None]:
+    async def _fresh_view(self, ctx: CallContext, package_id: str) -> tuple[str, int | None]:
         """Package, settings and evaluation fetched concurrently; the page survives a
         missing evaluation (not ready yet, or the evaluation service failing)."""
         package, details, evaluation = await asyncio.gather(
@@ -147,7 +148,7 @@ class PackageService:
         )
         complete = not isinstance(details, BaseException) and not isinstance(evaluation, BaseException)
         keep = package.status == "DONE" and complete
-        return view, redis_keys.PACKAGE_VIEW_TTL_S if keep else None
+        return RenderedView.of(view).stored(), redis_keys.PACKAGE_VIEW_TTL_S if keep else None
 
     async def evaluation(self, ctx: CallContext, package_id: str) -> EvaluationView:
         """Settings + results, cached per partner and package; one upstream fetch per miss."""
