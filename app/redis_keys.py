@@ -100,7 +100,9 @@ def watch_poll_lock(partner_id: str) -> str:
 
 
 def watch_poll_stats(partner_id: str) -> str:
-    """Hash ``polls``, ``last_polled_at`` of a partner's status polls; TTL ``WATCH_POLL_STATS_TTL_S``."""
+    """Hash of a partner's status polls: ``polls``, ``last_polled_at``, the bytes its calls
+    weighed (``list_bytes``, ``get_bytes``) and when the last complete poll began
+    (``complete_at_ms``, Redis clock); TTL ``WATCH_POLL_STATS_TTL_S``."""
     return f"{PREFIX}:watch:polls:{_part(partner_id)}"
 
 

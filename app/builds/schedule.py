@@ -46,6 +46,21 @@ return 0
 
 
 @dataclass(frozen=True, slots=True)
+class PollCosts:
+    """What the partner's calls weighed last time (bytes), to choose the cheaper way to poll."""
+
+    list_bytes: int | None  # the last list answer
+    get_bytes: int | None  # a package GET of a build in flight (running average)
+
+    def prefers_gets(self, watches: int, default_get_bytes: int) -> bool:
+        """One GET per watch when that fetches fewer bytes than one list call; the list when
+        its size is not known yet (so that it is learned)."""
+        if self.list_bytes is None:
+            return False
+        return watches * (self.get_bytes or default_get_bytes) < self.list_bytes
+
+
+@dataclass(frozen=True, slots=True)
 class DuePartners:
     partners: list[str]
     next_due_in_s: float | None  # None: nobody is scheduled
@@ -77,11 +92,29 @@ class PollSchedule:
     async def release(self, partner_id: str, token: str) -> None:
         await self._release(keys=[redis_keys.watch_poll_lock(partner_id)], args=[token])
 
-    async def record_poll(self, partner_id: str) -> None:
-        """Counts status polls per partner (operations, and the cost tests)."""
+    async def record_poll(self, partner_id: str) -> PollCosts:
+        """Counts status polls per partner (operations, and the cost tests); returns what
+        the partner's calls weighed last time."""
         key = redis_keys.watch_poll_stats(partner_id)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hincrby(key, "polls", 1)
             pipe.hset(key, "last_polled_at", repr(time.time()))
             pipe.expire(key, redis_keys.WATCH_POLL_STATS_TTL_S)
-            await pipe.execute()
+            pipe.hmget(key, ["list_bytes", "get_bytes"])
+            *_, (list_bytes, get_bytes) = await pipe.execute()
+        return PollCosts(int(list_bytes) if list_bytes else None, int(get_bytes) if get_bytes else None)
+
+    async def record_costs(
+        self, partner_id: str, *, list_bytes: int | None = None, get_bytes: int | None = None
+    ) -> None:
+        fields = {"list_bytes": list_bytes, "get_bytes": get_bytes}
+        learned = {name: str(value) for name, value in fields.items() if value is not None}
+        if learned:
+            await self._redis.hset(redis_keys.watch_poll_stats(partner_id), mapping=learned)  # type: ignore[misc]
+
+    async def record_complete(self, partner_id: str, observed_at_ms: int) -> None:
+        """Every open watch of the partner was read upstream by a poll that began at
+        ``observed_at_ms`` (Redis clock): their stored statuses are that fresh."""
+        await self._redis.hset(  # type: ignore[misc]
+            redis_keys.watch_poll_stats(partner_id), "complete_at_ms", str(observed_at_ms)
+        )

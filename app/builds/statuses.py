@@ -15,7 +15,7 @@ from typing import Protocol
 from redis.asyncio import Redis
 
 from app import redis_keys
-from app.upstream.models import TERMINAL_STATUSES, UpstreamPackage
+from app.upstream.models import TERMINAL_STATUSES
 
 # KEYS: status key, channel.
 # ARGV: status, progress ('' = unknown), record head, ttl ms, observation start (ms).
@@ -55,9 +55,51 @@ class HasStatus(Protocol):
     """A package as listed, fetched, or read for its status only."""
 
     @property
+    def id(self) -> str: ...
+    @property
     def status(self) -> str: ...
     @property
     def progress(self) -> float | None: ...
+
+
+# The same rules for a whole poll in one call. KEYS: (status key, channel) per observation.
+# ARGV: ttl ms, then (status, progress, record head, observation start) per observation.
+_OBSERVE_MANY = """
+local ranks = {INITIALIZING = 0, INPROGRESS = 1}
+local function rank(status) return ranks[status] or 2 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function observe(key, channel, status, progress_arg, head, start)
+  local current = redis.call('GET', key)
+  local seq = 0
+  if current then
+    local doc = cjson.decode(current)
+    seq = tonumber(doc.seq) or 0
+    local progress = ''
+    if type(doc.progress) == 'number' then progress = string.format('%d', doc.progress) end
+    if doc.status == status and progress == progress_arg then return 0 end
+    if (tonumber(doc.at) or 0) >= tonumber(start) then return 0 end
+    local old, new = rank(doc.status), rank(status)
+    if old < 2 then
+      if new < old then return 0 end
+      if new == old and progress_arg ~= '' and progress ~= ''
+         and tonumber(progress_arg) < tonumber(progress) then return 0 end
+    end
+  end
+  seq = seq + 1
+  local record = head .. ',"seq":' .. string.format('%d', seq) .. ',"at":' .. string.format('%d', now) .. '}'
+  redis.call('SET', key, record, 'PX', ARGV[1])
+  redis.call('PUBLISH', channel, record)
+  return 1
+end
+local changed = 0
+for i = 1, #KEYS / 2 do
+  local a = 2 + (i - 1) * 4
+  changed = changed + observe(KEYS[2 * i - 1], KEYS[2 * i], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
+end
+return changed
+"""
+OBSERVATIONS_PER_CALL = 500  # bounds one script's run (Redis serves nobody else meanwhile)
 
 
 def progress_of(package: HasStatus) -> int | None:
@@ -110,7 +152,7 @@ class Observation:
     observed_at_ms: int
 
     @classmethod
-    def of(cls, package: UpstreamPackage, observed_at_ms: int) -> Observation:
+    def of(cls, package: HasStatus, observed_at_ms: int) -> Observation:
         return cls(package.id, package.status, progress_of(package), observed_at_ms)
 
 
@@ -120,6 +162,7 @@ class StatusStore:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._observe = redis.register_script(_OBSERVE)
+        self._observe_many = redis.register_script(_OBSERVE_MANY)
 
     async def observe(self, partner_id: str, observation: Observation) -> StatusRecord:
         """Report a status read upstream; returns the current record (maybe newer)."""
@@ -129,18 +172,16 @@ class StatusStore:
         return StatusRecord.parse(raw)
 
     async def observe_many(self, partner_id: str, observations: Sequence[Observation]) -> int:
-        """One round trip for a whole poll; returns how many were changes."""
-        if not observations:
-            return 0
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for observation in observations:
-                await self._observe(
-                    keys=self._keys(partner_id, observation.package_id),
-                    args=self._args(observation),
-                    client=pipe,
-                )
-            results = await pipe.execute()
-        return sum(int(changed) for changed, _ in results)
+        """One script call for a whole poll (per 500); returns how many were changes."""
+        changed = 0
+        for start in range(0, len(observations), OBSERVATIONS_PER_CALL):
+            keys: list[str] = []
+            args: list[str | int] = [redis_keys.PACKAGE_STATUS_TTL_S * 1000]
+            for observation in observations[start : start + OBSERVATIONS_PER_CALL]:
+                keys += self._keys(partner_id, observation.package_id)
+                args += [*self._args(observation)[:3], observation.observed_at_ms]
+            changed += int(await self._observe_many(keys=keys, args=args))
+        return changed
 
     async def get(self, partner_id: str, package_id: str) -> StatusRecord | None:
         raw = await self._redis.get(redis_keys.package_status(partner_id, package_id))

@@ -12,7 +12,7 @@ import logging
 import random
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import httpx
@@ -32,6 +32,7 @@ from app.upstream.models import (
     Evaluation,
     EvaluationDetails,
     ExportPayload,
+    PackageHead,
     PackageRef,
     PackageState,
     UpstreamPackage,
@@ -40,6 +41,7 @@ from app.upstream.models import (
 logger = logging.getLogger("app.upstream")
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+T = TypeVar("T")
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
@@ -58,6 +60,15 @@ HOP_BY_HOP = frozenset(
     }
 )
 _PACKAGE_LIST = TypeAdapter(list[UpstreamPackage])
+_PACKAGE_HEADS = TypeAdapter(list[PackageHead])
+
+
+@dataclass(frozen=True, slots=True)
+class Sized(Generic[T]):
+    """A parsed answer and the size of its body: what the poller weighs its calls by."""
+
+    value: T
+    size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +216,15 @@ class PackageBuilderClient:
         response = await self._request("GET", "/package_builder/packages/", ctx)
         return self._parse_list(response)
 
+    async def list_package_heads(self, ctx: CallContext) -> Sized[list[PackageHead]]:
+        """The same list, reading only what a status poll needs of each package."""
+        response = await self._request("GET", "/package_builder/packages/", ctx)
+        try:
+            return Sized(_PACKAGE_HEADS.validate_json(response.body), len(response.body))
+        except ValidationError as exc:
+            logger.warning("unexpected upstream package list: %s", exc)
+            raise UpstreamBadResponse("the upstream answered with an unexpected package list") from exc
+
     async def merge_packages(self, ctx: CallContext, package_ids: Sequence[str]) -> PackageRef:
         """``POST /package_builder/packages/merge?packages_ids=A&packages_ids=B``, no body."""
         params = [("packages_ids", package_id) for package_id in package_ids]
@@ -264,6 +284,11 @@ class PackageBuilderClient:
         """``GET /package_builder/packages/{id}``: status, content, events, …"""
         response = await self._request("GET", self._package_path(package_id), ctx)
         return self._parse(response, UpstreamPackage)
+
+    async def get_package_sized(self, ctx: CallContext, package_id: str) -> Sized[UpstreamPackage]:
+        """``get_package`` and the size of its answer."""
+        response = await self._request("GET", self._package_path(package_id), ctx)
+        return Sized(self._parse(response, UpstreamPackage), len(response.body))
 
     async def get_package_state(self, ctx: CallContext, package_id: str) -> PackageState:
         """The same GET, reading only ``id``, ``status`` and ``progress`` (what a status

@@ -54,6 +54,17 @@ class PackageState(UpstreamModel):
     progress: float | None = None
 
 
+class PackageHead(UpstreamModel):
+    """What a status poll reads of each listed package: what an event about it carries but
+    its content (only the single GET has that); events and settings are skipped unparsed."""
+
+    id: str
+    status: str
+    progress: float | None = None
+    title: str | None = None
+    merge_id: str | None = None
+
+
 def merged_from(merge_id: str | None) -> list[str]:
     """``"123_456_789"`` → ``["123", "456", "789"]``, as the guide says; no API call.
 

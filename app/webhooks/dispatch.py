@@ -6,7 +6,6 @@ import time
 from dataclasses import dataclass
 
 from arq.connections import ArqRedis
-from redis.asyncio import Redis
 
 from app.webhooks.events import EventData, SubscribableEventType, event_body
 from app.webhooks.models import DeliveryRecord, EndpointRecord, delivery_ids
@@ -89,7 +88,7 @@ async def deliver_to(
 
 
 async def dispatch_event(
-    store: Redis,
+    webhooks: WebhookStore,
     queue: ArqRedis,
     *,
     partner_id: str,
@@ -100,7 +99,6 @@ async def dispatch_event(
     """Create one delivery per enabled endpoint of the partner subscribed to ``event_type``
     and enqueue it. Idempotent per ``event_key``: calling twice delivers once.
     Returns the number of deliveries created."""
-    webhooks = WebhookStore(store)
     now = time.time()
     body = event_body(event_type, data, now)
     created = 0

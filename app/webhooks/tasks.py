@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from arq.connections import ArqRedis
 from arq.cron import CronJob, cron
 from arq.worker import func
+from redis.asyncio import Redis
 
 from app.webhooks.delivery import MAX_SEND_S, attempt_delivery
 from app.webhooks.dispatch import SEND_WEBHOOK, due_attempt, enqueue_attempt
@@ -20,13 +22,23 @@ logger = logging.getLogger("app.webhooks")
 JOB_TIMEOUT_S = MAX_SEND_S + 5  # short: after a SIGKILL arq waits for the largest timeout + 10 s
 SWEEP_BATCH = 500
 
+_stores: WeakKeyDictionary[Redis, WebhookStore] = WeakKeyDictionary()
+
+
+def store_of(ctx: WorkerContext) -> WebhookStore:
+    """One store per worker (its Lua scripts registered once), made on first use."""
+    store = _stores.get(ctx["db"])
+    if store is None:
+        store = _stores[ctx["db"]] = WebhookStore(ctx["db"])
+    return store
+
 
 async def send_webhook(
     ctx: WorkerContext, partner_id: str, delivery_id: str, round_: int, attempt: int
 ) -> str:
     """One attempt of one delivery; enqueues the next attempt when this one failed."""
     next_attempt = await attempt_delivery(
-        WebhookStore(ctx["db"]),
+        store_of(ctx),
         ctx["webhook_http"],
         ctx["settings"],
         partner_id=partner_id,
@@ -60,7 +72,7 @@ async def reschedule_due_deliveries(store: WebhookStore, queue: ArqRedis, *, now
 
 async def sweep_webhook_deliveries(ctx: WorkerContext) -> int:
     """Cron (every minute and at start): re-enqueue pending deliveries whose job was lost."""
-    count = await reschedule_due_deliveries(WebhookStore(ctx["db"]), ctx["queue"], now=time.time())
+    count = await reschedule_due_deliveries(store_of(ctx), ctx["queue"], now=time.time())
     if count:
         logger.info("webhook sweep: %d pending deliveries checked and queued", count)
     return count
