@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
 import aiohttp
+import aiohttp.abc
 import httpx
 from yarl import URL
 
@@ -64,9 +65,18 @@ class _ResponseStream(httpx.AsyncByteStream):
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """One aiohttp session (pool) per transport; created lazily inside the event loop."""
 
-    def __init__(self, *, max_connections: int = 200, keepalive_expiry: float = 4.0) -> None:
+    def __init__(
+        self,
+        *,
+        max_connections: int = 200,
+        keepalive_expiry: float = 4.0,
+        resolver: aiohttp.abc.AbstractResolver | None = None,
+    ) -> None:
+        """``resolver`` decides which addresses a host may be connected to (the webhook SSRF
+        guard); aiohttp's own when None."""
         self._max_connections = max_connections
         self._keepalive_expiry = keepalive_expiry
+        self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
 
     def _get_session(self) -> aiohttp.ClientSession:
@@ -76,6 +86,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 limit_per_host=0,
                 keepalive_timeout=self._keepalive_expiry,
                 enable_cleanup_closed=True,
+                resolver=self._resolver,
             )
             self._session = aiohttp.ClientSession(
                 connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
