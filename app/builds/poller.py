@@ -4,7 +4,9 @@ of its watches; a terminal status is announced once per build, then the watch cl
 Crash safety: the event is dispatched first (``dispatch_event`` is idempotent per
 event key), then marked emitted, then the watch is closed. A worker killed between
 any two steps leaves the watch open, and the next poll (any worker) repeats the
-remaining steps without announcing twice.
+remaining steps without announcing twice. The first webhook attempts of a poll's events
+go out as one batch job after them; a worker killed before enqueuing it leaves the
+deliveries pending, and the sweep sends them once their grace has passed.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from app.builds.statuses import Observation, StatusStore
 from app.settings import Settings
 from app.upstream import CallContext, PackageBuilderClient, UpstreamError, UpstreamRejected
 from app.upstream.models import TERMINAL_STATUSES, PackageHead, UpstreamPackage
-from app.webhooks.dispatch import dispatch_event
+from app.webhooks.dispatch import NextAttempt, dispatch_event, enqueue_batch
 from app.webhooks.store import WebhookStore
 
 logger = logging.getLogger("app.watches")
@@ -155,10 +157,12 @@ class Poller:
         if len(read) == len(watches) and all(package is not None for package in read.values()):
             await self.schedule.record_complete(partner_id, observed_at)
         settled = [watch for watch in watches if watch.package_id in read]  # the others stay as they are
+        batch: list[NextAttempt] = []  # the first webhook attempts of every event of this poll
         results = await asyncio.gather(
-            *(self._settle(watch, read[watch.package_id], ctx, limit) for watch in settled),
+            *(self._settle(watch, read[watch.package_id], ctx, limit, batch) for watch in settled),
             return_exceptions=True,
         )
+        await enqueue_batch(self.queue, partner_id, batch, f"{partner_id}:{uuid.uuid4().hex}")
         for watch, result in zip(settled, results, strict=True):
             if isinstance(result, Exception):
                 logger.warning("watch %s/%s stays open: %r", partner_id, watch.package_id, result)
@@ -217,7 +221,12 @@ class Poller:
         )
 
     async def _settle(
-        self, watch: Watch, package: Polled | None, ctx: CallContext, limit: asyncio.Semaphore
+        self,
+        watch: Watch,
+        package: Polled | None,
+        ctx: CallContext,
+        limit: asyncio.Semaphore,
+        batch: list[NextAttempt],
     ) -> None:
         """Finish a watch whose build ended, keep the others (counting misses)."""
         overdue = time.time() - watch.opened_at > self.settings.watch_deadline_s
@@ -227,7 +236,7 @@ class Poller:
                 return
             package = looked_up
         if package is not None and package.status in TERMINAL_STATUSES:
-            await self._finish(watch, package, ctx, limit)
+            await self._finish(watch, package, ctx, limit, batch)
         elif overdue:
             logger.warning(
                 "giving up on %s/%s: no terminal status within %.0f s",
@@ -264,7 +273,14 @@ class Poller:
         await self.statuses.observe(watch.partner_id, Observation.of(package, observed_at))
         return package
 
-    async def _finish(self, watch: Watch, polled: Polled, ctx: CallContext, limit: asyncio.Semaphore) -> None:
+    async def _finish(
+        self,
+        watch: Watch,
+        polled: Polled,
+        ctx: CallContext,
+        limit: asyncio.Semaphore,
+        batch: list[NextAttempt],
+    ) -> None:
         """Dispatch (idempotent), mark, close: safe to repeat after a crash at any step."""
         status = polled.status
         if not await self.registry.emitted(watch, status):
@@ -284,6 +300,7 @@ class Poller:
                 event_type=events.event_type(status),
                 event_key=events.event_key(watch, status),
                 data=events.event_data(package, watch.partner_id, status, self.settings.public_base),
+                batch=batch,
             )
             if await self.registry.mark_emitted(watch, status):
                 logger.info(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -13,7 +14,7 @@ from arq.worker import func
 from redis.asyncio import Redis
 
 from app.webhooks.delivery import MAX_SEND_S, attempt_delivery
-from app.webhooks.dispatch import SEND_WEBHOOK, due_attempt, enqueue_attempt
+from app.webhooks.dispatch import SEND_WEBHOOK, SEND_WEBHOOKS, NextAttempt, due_attempt, enqueue_attempt
 from app.webhooks.store import WebhookStore
 from app.worker_context import WorkerContext
 
@@ -52,6 +53,32 @@ async def send_webhook(
     return f"next attempt {next_attempt.attempt} in {next_attempt.delay_s:.1f} s"
 
 
+async def send_webhooks(ctx: WorkerContext, partner_id: str, attempts: list[tuple[str, int, int]]) -> str:
+    """The first attempts of many deliveries of one partner, sent concurrently; each failed
+    one enqueues its own next attempt. A delivery that fails here unexpectedly is left to
+    the sweep, which re-enqueues it once it is due."""
+    store, client, settings = store_of(ctx), ctx["webhook_http"], ctx["settings"]
+    results = await asyncio.gather(
+        *(
+            attempt_delivery(
+                store, client, settings, partner_id=partner_id, delivery_id=d, round_=r, attempt=a
+            )
+            for d, r, a in attempts
+        ),
+        return_exceptions=True,
+    )
+    retries = 0
+    for (delivery_id, _, _), result in zip(attempts, results, strict=True):
+        if isinstance(result, NextAttempt):
+            await enqueue_attempt(ctx["queue"], result)
+            retries += 1
+        elif isinstance(result, Exception):
+            logger.warning("webhook delivery %s: attempt not made: %r", delivery_id, result)
+        elif isinstance(result, BaseException):
+            raise result
+    return f"{len(attempts)} sent, {retries} to retry"
+
+
 async def reschedule_due_deliveries(store: WebhookStore, queue: ArqRedis, *, now: float) -> int:
     """Enqueue the due attempt of every pending delivery (a no-op where its job exists):
     recovers jobs lost to a crash between logging an attempt and enqueueing the next."""
@@ -86,6 +113,13 @@ WEBHOOK_FUNCTIONS: list[Any] = [
         timeout=JOB_TIMEOUT_S,
         keep_result=0,
         max_tries=5,
+    ),
+    func(
+        send_webhooks,  # type: ignore[arg-type]  # arq types ctx as a plain dict
+        name=SEND_WEBHOOKS,
+        timeout=JOB_TIMEOUT_S,
+        keep_result=0,
+        max_tries=1,  # a lost batch is recovered by the sweep, delivery by delivery
     ),
 ]
 WEBHOOK_CRON_JOBS: list[CronJob] = [
