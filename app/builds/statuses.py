@@ -99,6 +99,22 @@ for i = 1, #KEYS / 2 do
 end
 return changed
 """
+# KEYS: status key, watch hash, poll stats hash. ARGV: package id, max age ms.
+# The stored status when the partner's last complete poll began less than max age ago and
+# the package was watched before it began (so that poll read it): {record, age ms}.
+_FRESH = """
+local record = redis.call('GET', KEYS[1])
+if not record then return false end
+local complete = tonumber(redis.call('HGET', KEYS[3], 'complete_at_ms') or '')
+if not complete then return false end
+local t = redis.call('TIME')
+local age = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - complete
+if age < 0 or age >= tonumber(ARGV[2]) then return false end
+local watch = redis.call('HGET', KEYS[2], ARGV[1])
+if not watch then return false end
+if (tonumber(cjson.decode(watch).opened_at) or math.huge) * 1000 >= complete then return false end
+return {record, string.format('%d', age)}
+"""
 OBSERVATIONS_PER_CALL = 500  # bounds one script's run (Redis serves nobody else meanwhile)
 
 
@@ -163,6 +179,7 @@ class StatusStore:
         self._redis = redis
         self._observe = redis.register_script(_OBSERVE)
         self._observe_many = redis.register_script(_OBSERVE_MANY)
+        self._fresh = redis.register_script(_FRESH)
 
     async def observe(self, partner_id: str, observation: Observation) -> StatusRecord:
         """Report a status read upstream; returns the current record (maybe newer)."""
@@ -182,6 +199,24 @@ class StatusStore:
                 args += [*self._args(observation)[:3], observation.observed_at_ms]
             changed += int(await self._observe_many(keys=keys, args=args))
         return changed
+
+    async def fresh(
+        self, partner_id: str, package_id: str, max_age_ms: int
+    ) -> tuple[StatusRecord, int] | None:
+        """The stored status and its age (ms) when a poll read it less than ``max_age_ms``
+        ago, else None. Keyed by partner: only the partner's own watches can answer."""
+        found = await self._fresh(
+            keys=[
+                redis_keys.package_status(partner_id, package_id),
+                redis_keys.watch_set(partner_id),
+                redis_keys.watch_poll_stats(partner_id),
+            ],
+            args=[package_id, max_age_ms],
+        )
+        if not found:
+            return None
+        raw, age = found
+        return StatusRecord.parse(raw), int(age)
 
     async def get(self, partner_id: str, package_id: str) -> StatusRecord | None:
         raw = await self._redis.get(redis_keys.package_status(partner_id, package_id))

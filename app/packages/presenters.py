@@ -17,11 +17,10 @@ from app.packages.schemas import (
     ClusterView,
     EvaluationSettings,
     EvaluationView,
-    EventRef,
     PackageActions,
     PackageStatusView,
-    PackageSummary,
     PackageView,
+    SummaryRow,
 )
 from app.upstream.models import Evaluation, EvaluationDetails, PackageState, UpstreamPackage, merged_from
 
@@ -44,18 +43,20 @@ def created_sort_key(package: UpstreamPackage) -> tuple[float, str]:
     return (stamp, package.id)
 
 
-def summary(package: UpstreamPackage) -> PackageSummary:
-    return PackageSummary(
-        id=package.id,
-        title=package.title,
-        status=package.status,
-        progress=progress_of(package),
-        merge_id=package.merge_id,
-        merged_from=merged_from(package.merge_id),
-        created_at=package.created_at,
-        targeting_mode=package.targeting_mode,
-        events=[EventRef(id=e.id, title=e.title) for e in package.events],
-    )
+def summary(package: UpstreamPackage) -> SummaryRow:
+    """One list row (``PackageSummary``'s fields, in its order) from an already validated
+    upstream model: a plain dict, serialised once with the whole page."""
+    return {
+        "id": package.id,
+        "title": package.title,
+        "status": package.status,
+        "progress": progress_of(package),
+        "merge_id": package.merge_id,
+        "merged_from": merged_from(package.merge_id),
+        "created_at": package.created_at,
+        "targeting_mode": package.targeting_mode,
+        "events": [{"id": e.id, "title": e.title} for e in package.events],
+    }
 
 
 def status_view(package: PackageState) -> PackageStatusView:
@@ -114,7 +115,7 @@ def package_view(
             )
         )
     return PackageView(
-        **summary(package).model_dump(),
+        **summary(package),  # validated here: events become EventRefs
         filter_settings=package.filter_settings,
         evaluation_settings=evaluation_settings(details) if details else None,
         clusters=clusters,

@@ -22,6 +22,7 @@ from app.packages.schemas import (
     MergePackagesRequest,
     PackageAccepted,
     PackageList,
+    PackagePage,
     PackageStatus,
     PackageStatusView,
     PackageView,
@@ -34,6 +35,10 @@ ERRORS = UPSTREAM_ERRORS
 # 409: a retry that came while the first request with its Idempotency-Key was still running.
 IDEMPOTENT: dict[int | str, dict[str, Any]] = {409: PROBLEM}
 STATUS_VIEW = TypeAdapter(PackageStatusView)
+PACKAGE_PAGE = TypeAdapter(PackagePage)
+AGE_HEADER = {
+    "Age": {"description": "seconds since the worker read this status", "schema": {"type": "string"}}
+}
 ETAG_HEADER = {"ETag": {"description": "version of this view", "schema": {"type": "string"}}}
 
 
@@ -45,9 +50,10 @@ async def list_packages(
     q: Annotated[str | None, Query(max_length=200, description="search in title and id")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
-) -> PackageList:
+) -> Response:
     """The partner's packages, newest first; `merge_id` split into `merged_from`."""
-    return await service.list(ctx, statuses=status_ or [], q=q, limit=limit, cursor=cursor)
+    page = await service.list(ctx, statuses=status_ or [], q=q, limit=limit, cursor=cursor)
+    return json_response(PACKAGE_PAGE, page)
 
 
 @router.post(
@@ -118,13 +124,19 @@ async def get_package(
 
 
 @router.get(
-    "/{package_id}/status", response_model=PackageStatusView, name="get_package_status", responses=ERRORS
+    "/{package_id}/status",
+    response_model=PackageStatusView,
+    name="get_package_status",
+    responses={**ERRORS, 200: {"headers": AGE_HEADER}},
 )
 async def get_package_status(
     package_id: PackageId, ctx: CallContextDep, service: PackageServiceDep
 ) -> Response:
-    """Just `{id, status, progress}`."""
-    return json_response(STATUS_VIEW, await service.status(ctx, package_id))
+    """Just `{id, status, progress}`. A build the worker polled less than one poll interval
+    ago is answered from that poll, with an `Age` header (seconds); otherwise from the upstream."""
+    view, age_s = await service.status(ctx, package_id)
+    headers = None if age_s is None else {"Age": str(int(age_s))}
+    return json_response(STATUS_VIEW, view, headers)
 
 
 @router.get(

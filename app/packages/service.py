@@ -19,7 +19,7 @@ from app.packages.schemas import (
     CreatePackageRequest,
     EvaluationSettingsUpdate,
     EvaluationView,
-    PackageList,
+    PackagePage,
     PackageStatusView,
 )
 from app.settings import Settings
@@ -56,7 +56,7 @@ class PackageService:
         q: str | None,
         limit: int,
         cursor: str | None,
-    ) -> PackageList:
+    ) -> PackagePage:
         """Newest first, filtered by status and a case-insensitive title/id search."""
         after = decode_cursor(cursor) if cursor else None
         observed_at = await self._builds.clock_ms()
@@ -78,7 +78,7 @@ class PackageService:
             rows = [p for p in rows if presenters.created_sort_key(p) < after]
         page = rows[:limit]
         next_cursor = encode_cursor(*presenters.created_sort_key(page[-1])) if len(rows) > limit else None
-        return PackageList(items=[presenters.summary(p) for p in page], next_cursor=next_cursor)
+        return {"items": [presenters.summary(p) for p in page], "next_cursor": next_cursor}
 
     async def create(self, ctx: CallContext, request: CreatePackageRequest) -> str:
         """Create upstream, then open the watch before answering."""
@@ -113,8 +113,21 @@ class PackageService:
         await self._upstream.regenerate_package(ctx, package_id)
         await self._builds.start(ctx.partner_id, package_id, reason="regenerate")
 
-    async def status(self, ctx: CallContext, package_id: str) -> PackageStatusView:
-        return presenters.status_view(await self._upstream.get_package_state(ctx, package_id))
+    async def status(self, ctx: CallContext, package_id: str) -> tuple[PackageStatusView, float | None]:
+        """``{id, status, progress}`` and, when it comes from the worker's last poll rather
+        than the upstream, its age in seconds.
+
+        A build the partner's worker polled less than one interval ago is answered from
+        that poll: no upstream call. That is safe because statuses are stored per partner
+        and only for the partner's own watches (read upstream as that partner); anything
+        else (an unknown id, another partner's package, a build nobody watches, a finished
+        build whose watch has closed) goes to the upstream, which decides (404 included).
+        """
+        fresh = await self._builds.fresh_status(ctx.partner_id, package_id)
+        if fresh is not None:
+            record, age_s = fresh
+            return PackageStatusView(id=record.id, status=record.status, progress=record.progress), age_s
+        return presenters.status_view(await self._upstream.get_package_state(ctx, package_id)), None
 
     async def view(self, ctx: CallContext, package_id: str) -> RenderedView:
         """The results page, serialised; a DONE package's complete page is cached as these
