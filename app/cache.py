@@ -93,17 +93,16 @@ class Cache:
         return await self._get_or_fill(key, _TEXT, fill)
 
     async def _get_or_fill(self, key: str, codec: _Codec[T], fill: Fill[T]) -> T:
+        """A hit is one GET; the generation is read only for a miss (its fill is keyed by
+        the generation seen *after* the miss, so it never writes over a newer one)."""
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.get(key)
-                pipe.get(redis_keys.cache_generation(key))
-                cached, generation = await pipe.execute()
+            value = codec.decode(await self._redis.get(key))
+            if value is not None:
+                return value
+            generation = await self._redis.get(redis_keys.cache_generation(key))
         except RedisError as exc:
             logger.warning("cache unavailable, reading through: %s", exc)
             return await _shared((key, "offline"), lambda: _value_of(fill))
-        value = codec.decode(cached)
-        if value is not None:
-            return value
         generation = generation or "0"
         return await _shared((key, generation), lambda: self._fill_once(key, generation, codec, fill))
 

@@ -34,7 +34,7 @@ from app.webhooks.store import WebhookStore
 logger = logging.getLogger("app.watches")
 
 MISSES_BEFORE_LOOKUP = 3  # list answers without the id before one GET asks whether it is gone
-MAX_CONCURRENT_POLLS = 32  # partners polled at once by one tick
+MAX_CONCURRENT_POLLS = 128  # partners polled at once by one tick (a poll mostly waits on I/O)
 UPSTREAM_CONCURRENCY = 8  # per poll: GETs of finished packages at once
 MAX_POLL_BUDGET_S = 20.0  # a poll never outlives the tick job (its timeout is 30 s)
 MIN_SLEEP_S = 0.05

@@ -45,6 +45,9 @@ return 0
 """
 
 
+CALL_OVERHEAD_BYTES = 1024
+
+
 @dataclass(frozen=True, slots=True)
 class PollCosts:
     """What the partner's calls weighed last time (bytes), to choose the cheaper way to poll."""
@@ -53,11 +56,13 @@ class PollCosts:
     get_bytes: int | None  # a package GET of a build in flight (running average)
 
     def prefers_gets(self, watches: int, default_get_bytes: int) -> bool:
-        """One GET per watch when that fetches fewer bytes than one list call; the list when
-        its size is not known yet (so that it is learned)."""
+        """One GET per watch when that fetches fewer bytes than one list call, counting each
+        call's own cost (headers both ways, per-request work) as ``CALL_OVERHEAD_BYTES``; the
+        list when its size is not known yet (so that it is learned)."""
         if self.list_bytes is None:
             return False
-        return watches * (self.get_bytes or default_get_bytes) < self.list_bytes
+        per_get = (self.get_bytes or default_get_bytes) + CALL_OVERHEAD_BYTES
+        return watches * per_get < self.list_bytes + CALL_OVERHEAD_BYTES
 
 
 @dataclass(frozen=True, slots=True)
