@@ -31,7 +31,11 @@ lint: install
 openapi: install
 	$(PY) -m app.openapi_export openapi/bff.json
 
+## benchmarks (bench/RESULTS.md); installs wrk and nginx for the baselines when missing and root
 bench: install
+	@command -v wrk >/dev/null && command -v nginx >/dev/null || [ "$$(id -u)" != 0 ] || \
+		{ apt-get update -qq && apt-get install -y -qq wrk nginx-light >/dev/null; } || \
+		echo "wrk/nginx not installed: a Python load generator and the aiohttp baseline are used"
 	$(PY) bench/run_all.py
 
 clean:
