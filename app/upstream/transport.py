@@ -22,8 +22,6 @@ import aiohttp.abc
 import httpx
 from yarl import URL
 
-CHUNK_SIZE = 64 * 1024
-
 
 @contextmanager
 def mapped_errors(phase: str) -> Iterator[None]:
@@ -51,7 +49,7 @@ class _ResponseStream(httpx.AsyncByteStream):
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         with mapped_errors("read"):
-            async for chunk in self._response.content.iter_chunked(CHUNK_SIZE):
+            async for chunk in self._response.content.iter_any():  # what arrived: fewer, larger chunks
                 yield chunk
 
     async def aclose(self) -> None:
