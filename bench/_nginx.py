@@ -1,7 +1,7 @@
 """An nginx ``proxy_pass`` in front of the simulator: the throughput baseline of a pass-through.
 
 Started on a free port with a generated config (one worker, keep-alive to the upstream,
-no access log, no disk buffering); None when no nginx binary is installed.
+no access log; nginx's default buffering, or none to disk); None when no nginx binary is installed.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ http {{
       proxy_pass http://simulator;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
-      proxy_max_temp_file_size 0;
+      {buffering}
     }}
   }}
 }}
@@ -65,7 +65,9 @@ def binary() -> str | None:
 
 
 @contextlib.contextmanager
-def nginx_proxy(upstream_port: int) -> Iterator[Nginx | None]:
+def nginx_proxy(upstream_port: int, *, disk_buffering: bool = True) -> Iterator[Nginx | None]:
+    """nginx's defaults buffer a fast upstream's answer to temporary files (up to 1 GiB);
+    ``disk_buffering=False`` keeps it in memory only (``proxy_max_temp_file_size 0``)."""
     nginx = binary()
     if nginx is None:
         yield None
@@ -74,7 +76,13 @@ def nginx_proxy(upstream_port: int) -> Iterator[Nginx | None]:
     port = free_port()
     user = "user root;" if os.geteuid() == 0 else ""
     (work / "nginx.conf").write_text(
-        CONFIG.format(user=user, dir=work, upstream_port=upstream_port, port=port)
+        CONFIG.format(
+            user=user,
+            dir=work,
+            upstream_port=upstream_port,
+            port=port,
+            buffering="" if disk_buffering else "proxy_max_temp_file_size 0;",
+        )
     )
     process = subprocess.Popen(
         [nginx, "-p", str(work), "-c", str(work / "nginx.conf")],
