@@ -72,7 +72,11 @@ client-check:
 	cd clients/typescript && npx --no-install tsc -p .
 	cd clients/typescript && node check-coverage.mjs
 
+## benchmarks (bench/RESULTS.md); installs wrk and nginx for the baselines when missing and root
 bench: install
+	@command -v wrk >/dev/null && command -v nginx >/dev/null || [ "$$(id -u)" != 0 ] || \
+		{ apt-get update -qq && apt-get install -y -qq wrk nginx-light >/dev/null; } || \
+		echo "wrk/nginx not installed: a Python load generator and the aiohttp baseline are used"
 	$(PY) bench/run_all.py
 
 $(DEPLOY_STAMP): $(STAMP) $(DEPLOY_LOCK)

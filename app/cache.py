@@ -5,6 +5,10 @@ lets one process fill while the others wait for its value. Invalidation bumps a 
 counter, so a fill that began before an invalidation never writes its stale answer. A cache
 is an optimisation: when Redis fails, reads go straight to the upstream (still single-flight
 within the process); only ``invalidate`` needs Redis, and raises when it is down.
+
+``get_or_fill`` keeps typed values (validated on every hit); ``get_or_fill_text`` keeps
+text that is served as it is stored (a view already serialised, with its ETag): no
+validation and no serialisation on a hit.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 from redis.asyncio import Redis
@@ -61,6 +66,19 @@ def _land(flight: tuple[str, str], done: asyncio.Future[Any]) -> None:
         done.exception()  # retrieved here, so a flight nobody awaits any more logs nothing
 
 
+@dataclass(frozen=True, slots=True)
+class _Codec(Generic[T]):
+    decode: Callable[[str | None], T | None]  # None: a miss
+    encode: Callable[[T], str | bytes]
+
+
+def _typed(adapter: TypeAdapter[T]) -> _Codec[T]:
+    return _Codec(lambda cached: _decode(adapter, cached), adapter.dump_json)
+
+
+_TEXT: _Codec[str] = _Codec(lambda cached: cached, lambda text: text)
+
+
 class Cache:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
@@ -69,20 +87,26 @@ class Cache:
 
     async def get_or_fill(self, key: str, adapter: TypeAdapter[T], fill: Fill[T]) -> T:
         """The cached value, or ``fill()``'s, fetched once for all concurrent readers."""
+        return await self._get_or_fill(key, _typed(adapter), fill)
+
+    async def get_or_fill_text(self, key: str, fill: Fill[str]) -> str:
+        """Like ``get_or_fill`` for text kept and served exactly as ``fill()`` made it."""
+        return await self._get_or_fill(key, _TEXT, fill)
+
+    async def _get_or_fill(self, key: str, codec: _Codec[T], fill: Fill[T]) -> T:
+        """A hit is one GET; the generation is read only for a miss (its fill is keyed by
+        the generation seen *after* the miss, so it never writes over a newer one)."""
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.get(key)
-                pipe.get(redis_keys.cache_generation(key))
-                cached, generation = await pipe.execute()
+            value = codec.decode(await self._redis.get(key))
+            count_cache(key, "hit" if value is not None else "miss")
+            if value is not None:
+                return value
+            generation = await self._redis.get(redis_keys.cache_generation(key))
         except RedisError as exc:
             logger.warning("cache unavailable, reading through: %s", exc)
             return await _shared((key, "offline"), lambda: _value_of(fill))
-        value = _decode(adapter, cached)
-        count_cache(key, "hit" if value is not None else "miss")
-        if value is not None:
-            return value
         generation = generation or "0"
-        return await _shared((key, generation), lambda: self._fill_once(key, generation, adapter, fill))
+        return await _shared((key, generation), lambda: self._fill_once(key, generation, codec, fill))
 
     async def invalidate(self, *keys: str) -> None:
         """Drop the entries and bump their generations (raises when Redis is down)."""
@@ -94,7 +118,7 @@ class Cache:
                 pipe.delete(key)
             await pipe.execute()
 
-    async def _fill_once(self, key: str, generation: str, adapter: TypeAdapter[T], fill: Fill[T]) -> T:
+    async def _fill_once(self, key: str, generation: str, codec: _Codec[T], fill: Fill[T]) -> T:
         """Fill under the cross-process lock, or wait for the process that holds it."""
         lock, token = redis_keys.cache_lock(key), secrets.token_hex(8)
         deadline = time.monotonic() + redis_keys.CACHE_LOCK_TTL_S
@@ -107,13 +131,13 @@ class Cache:
             except RedisError as exc:
                 logger.warning("cache lock unavailable, reading through: %s", exc)
                 return await _value_of(fill)
-            value = _decode(adapter, cached)
+            value = codec.decode(cached)
             if locked:
                 try:
                     return (
                         value
                         if value is not None
-                        else await self._fill_and_keep(key, generation, adapter, fill)
+                        else await self._fill_and_keep(key, generation, codec, fill)
                     )
                 finally:
                     await self._unlock(lock, token)
@@ -123,13 +147,13 @@ class Cache:
                 return await _value_of(fill)
             await asyncio.sleep(POLL_S)
 
-    async def _fill_and_keep(self, key: str, generation: str, adapter: TypeAdapter[T], fill: Fill[T]) -> T:
+    async def _fill_and_keep(self, key: str, generation: str, codec: _Codec[T], fill: Fill[T]) -> T:
         value, ttl_s = await fill()
         if ttl_s:
             try:
                 await self._write(
                     keys=[key, redis_keys.cache_generation(key)],
-                    args=[generation, adapter.dump_json(value), ttl_s],
+                    args=[generation, codec.encode(value), ttl_s],
                 )
                 count_cache(key, "fill")
             except RedisError as exc:

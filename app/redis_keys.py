@@ -48,7 +48,9 @@ def cache_generation(cache_key: str) -> str:
     return f"{cache_key}:gen"
 
 
-PACKAGE_VIEW_TTL_S = 3600  # bounds how long a DONE view can miss the upstream's DONE → EXPIRED
+# Bounds how long a DONE view can miss the upstream's DONE → EXPIRED; stays ≤ 10 min, as views
+# will embed signed links that live about 15 minutes.
+PACKAGE_VIEW_TTL_S = 600
 CACHE_LOCK_TTL_S = 15
 CACHE_GENERATION_TTL_S = 24 * 3600
 
@@ -101,7 +103,9 @@ def watch_poll_lock(partner_id: str) -> str:
 
 
 def watch_poll_stats(partner_id: str) -> str:
-    """Hash ``polls``, ``last_polled_at`` of a partner's status polls; TTL ``WATCH_POLL_STATS_TTL_S``."""
+    """Hash of a partner's status polls: ``polls``, ``last_polled_at``, the bytes its calls
+    weighed (``list_bytes``, ``get_bytes``) and when the last complete poll began
+    (``complete_at_ms``, Redis clock); TTL ``WATCH_POLL_STATS_TTL_S``."""
     return f"{PREFIX}:watch:polls:{_part(partner_id)}"
 
 

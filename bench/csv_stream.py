@@ -1,7 +1,7 @@
-"""CSV pass-through: throughput through the BFF vs straight from the simulator, and the
-API's memory while ~1 GB streams (it must not grow with the body).
+"""CSV pass-through: throughput through the BFF vs an nginx ``proxy_pass`` and straight from
+the simulator, and the API's memory while ~1 GB streams (it must not grow with the body).
 
-Prints MB/s of both paths (same run), their ratio, and the API's RSS before and at peak.
+Prints MB/s of each path (same run), the ratios, and the API's RSS before and at peak.
 Size: BENCH_CSV_ROWS (default 13,000,000 rows ≈ 1 GB).
 """
 
@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp
 
+from bench._nginx import nginx_proxy
 from bench._stack import rss_mib, stack
 
 ROWS = int(os.environ.get("BENCH_CSV_ROWS", "13000000"))
@@ -83,6 +84,13 @@ async def run() -> dict[str, float]:
         pid = s.api.process.pid  # type: ignore[union-attr]
         rss_before = rss_mib(pid)
         direct_bytes, direct_s = await download(direct_url, headers)
+        nginx_s = {True: float("nan"), False: float("nan")}
+        for disk_buffering in nginx_s:
+            with nginx_proxy(int(s.sim_url.rsplit(":", 1)[1]), disk_buffering=disk_buffering) as nginx:
+                if nginx is not None:
+                    path = direct_url.removeprefix(s.sim_url)
+                    nginx_bytes, nginx_s[disk_buffering] = await download(nginx.url + path, headers)
+                    assert nginx_bytes == direct_bytes, (nginx_bytes, direct_bytes)
         with PeakRss(pid) as peak:
             bff_bytes, bff_s = await download(bff_url, headers)
         assert bff_bytes == direct_bytes, (bff_bytes, direct_bytes)
@@ -90,15 +98,23 @@ async def run() -> dict[str, float]:
     result = {
         "size_mb": mb,
         "direct_mb_s": mb / direct_s,
+        "nginx_mb_s": mb / nginx_s[True],
+        "nginx_memory_mb_s": mb / nginx_s[False],
         "bff_mb_s": mb / bff_s,
         "ratio": (mb / bff_s) / (mb / direct_s),
+        "ratio_nginx": nginx_s[True] / bff_s,
+        "ratio_nginx_memory": nginx_s[False] / bff_s,
         "rss_before_mib": rss_before,
         "rss_peak_mib": peak.peak,
     }
     print(f"CSV of {ROWS:,} rows ({mb:,.0f} MB):")
     print(f"  straight from the simulator  {result['direct_mb_s']:8.0f} MB/s")
+    print(f"  nginx proxy_pass (defaults)  {result['nginx_mb_s']:8.0f} MB/s")
+    print(f"  nginx, no disk buffering     {result['nginx_memory_mb_s']:8.0f} MB/s")
     print(f"  through the BFF              {result['bff_mb_s']:8.0f} MB/s")
     print(f"  ratio BFF/direct             {result['ratio']:8.2f}")
+    print(f"  ratio BFF/nginx (defaults)   {result['ratio_nginx']:8.2f}   (goal >= 1.0)")
+    print(f"  ratio BFF/nginx in memory    {result['ratio_nginx_memory']:8.2f}")
     print(
         f"  API RSS before / peak        {rss_before:6.0f} / {peak.peak:.0f} MiB "
         f"(growth {peak.peak - rss_before:.0f} MiB for a {mb:,.0f} MB body)"

@@ -9,6 +9,7 @@ import io
 import os
 import platform
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -16,37 +17,114 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import (
     csv_stream,
     evaluation_cache,
+    hot_path,
     polling,
     results_page,
     sse_fanout,
     upstream_transport,
+    watch_scale,
 )
+from bench._load import generator
 
 BENCHES = [
-    ("Upstream client transport", upstream_transport.main),
-    ("Results page aggregation", results_page.run),
-    ("Evaluation cache", evaluation_cache.run),
-    ("CSV pass-through", csv_stream.run),
-    ("Watch polling cost", polling.run),
-    ("Live status fan-out", sse_fanout.run),
+    ("Hot path", "hot", hot_path.run),
+    ("Worker at scale", "scale", watch_scale.run),
+    ("CSV pass-through", "csv", csv_stream.run),
+    ("Upstream client transport", "transport", upstream_transport.main),
+    ("Results page aggregation", "page", results_page.run),
+    ("Evaluation cache", "evaluation", evaluation_cache.run),
+    ("Watch polling cost", "polling", polling.run),
+    ("Live status fan-out", "sse", sse_fanout.run),
 ]
+
+# (what, figure, goal, met?) — each figure is a ratio or a cost measured against a baseline
+# of the same run (see the sections below for both sides).
+GOALS: list[tuple[str, str, str, str, Callable[[float], bool]]] = [
+    ("/status uncached: throughput vs nginx", "hot", "status_vs_baseline", ">= 0.8x", lambda x: x >= 0.8),
+    ("/status uncached: CPU vs bare aiohttp", "hot", "status_cpu_vs_aiohttp", "<= 3x", lambda x: x <= 3),
+    (
+        "cached results view: throughput vs one upstream GET",
+        "hot",
+        "view_vs_get",
+        ">= 1.0x",
+        lambda x: x >= 1,
+    ),
+    ("cached results view: CPU per request (µs)", "hot", "view_cpu_us", "<= 500", lambda x: x <= 500),
+    ("list: throughput vs the upstream list direct", "hot", "list_vs_direct", ">= 0.6x", lambda x: x >= 0.6),
+    ("CSV: throughput vs nginx proxy_pass (its defaults)", "csv", "ratio_nginx", ">= 1.0x", lambda x: x >= 1),
+    ("webhook fan-out: verified deliveries/s", "scale", "fanout_per_s", ">= 500", lambda x: x >= 500),
+    (
+        "10k builds: list calls per partner per interval",
+        "scale",
+        "lists_per_partner_interval",
+        "<= 1",
+        lambda x: x <= 1,
+    ),
+    ("10k builds: package GETs per finished build", "scale", "gets_per_build", "<= 1", lambda x: x <= 1),
+    ("10k builds: DONE -> webhook p99 (s)", "scale", "lag_p99_s", "<= interval + 2 = 3", lambda x: x <= 3),
+    (
+        "long histories: bytes vs one package GET",
+        "scale",
+        "history_bytes_vs_get",
+        "<= 20x",
+        lambda x: x <= 20,
+    ),
+    (
+        "long histories: worker CPU per partner per interval (ms)",
+        "scale",
+        "history_cpu_ms",
+        "<= 5",
+        lambda x: x <= 5,
+    ),
+]
+
+
+def machine() -> str:
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.machine(),
+    )
+    load = os.getloadavg()[0]
+    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") >> 30
+    return (
+        f"{os.cpu_count()} cores ({model}), {memory_gib} GiB, "
+        f"Python {platform.python_version()}, load generator {generator()}, load average {load:.1f} at start"
+    )
+
+
+def goal_table(figures: dict[str, dict[str, float]]) -> str:
+    lines = ["| goal | measured | target | met |", "|---|---|---|---|"]
+    for what, bench, name, target, met in GOALS:
+        value = figures.get(bench, {}).get(name, float("nan"))
+        verdict = "yes" if value == value and met(value) else "**no**"
+        lines.append(f"| {what} | {value:,.2f} | {target} | {verdict} |")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     sections = []
-    for title, bench in BENCHES:
+    figures: dict[str, dict[str, float]] = {}
+    host = machine()
+    for title, key, bench in BENCHES:
         print(f"== {title}", flush=True)
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            asyncio.run(bench())
+            figures[key] = asyncio.run(bench())
         print(out.getvalue(), flush=True)
         sections.append(f"## {title}\n\n```\n{out.getvalue().rstrip()}\n```\n")
+    table = goal_table(figures)
+    print("== Goals\n" + table, flush=True)
     header = (
-        f"# Benchmark results\n\nMeasured {dt.date.today().isoformat()} on "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}, by `make bench` "
-        "(each figure's baseline is measured in the same run).\n"
+        f"# Benchmark results\n\nMeasured {dt.date.today().isoformat()} on {host}, by `make bench` "
+        "(each figure's baseline is measured in the same run).\n\n## Goals\n\n" + table
     )
-    Path(__file__).with_name("RESULTS.md").write_text(header + "\n" + "\n".join(sections))
+    notes = Path(__file__).with_name("FINDINGS.md")  # hand-written: before/after, decisions
+    extra = "\n" + notes.read_text() if notes.exists() else ""
+    Path(__file__).with_name("RESULTS.md").write_text(header + extra + "\n" + "\n".join(sections))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ of its watches; a terminal status is announced once per build, then the watch cl
 Crash safety: the event is dispatched first (``dispatch_event`` is idempotent per
 event key), then marked emitted, then the watch is closed. A worker killed between
 any two steps leaves the watch open, and the next poll (any worker) repeats the
-remaining steps without announcing twice.
+remaining steps without announcing twice. The first webhook attempts of a poll's events
+go out as one batch job after them; a worker killed before enqueuing it leaves the
+deliveries pending, and the sweep sends them once their grace has passed.
 """
 
 from __future__ import annotations
@@ -21,20 +23,25 @@ from redis.exceptions import RedisError
 
 from app.builds import events
 from app.builds.registry import Watch, WatchRegistry
-from app.builds.schedule import PollSchedule
+from app.builds.schedule import PollCosts, PollSchedule
 from app.builds.statuses import Observation, StatusStore
 from app.settings import Settings
 from app.upstream import CallContext, PackageBuilderClient, UpstreamError, UpstreamRejected
-from app.upstream.models import TERMINAL_STATUSES, UpstreamPackage
-from app.webhooks.dispatch import dispatch_event
+from app.upstream.models import TERMINAL_STATUSES, PackageHead, UpstreamPackage
+from app.webhooks.dispatch import NextAttempt, dispatch_event, enqueue_batch
+from app.webhooks.store import WebhookStore
 
 logger = logging.getLogger("app.watches")
 
 MISSES_BEFORE_LOOKUP = 3  # list answers without the id before one GET asks whether it is gone
-MAX_CONCURRENT_POLLS = 32  # partners polled at once by one tick
+MAX_CONCURRENT_POLLS = 128  # partners polled at once by one tick (a poll mostly waits on I/O)
 UPSTREAM_CONCURRENCY = 8  # per poll: GETs of finished packages at once
 MAX_POLL_BUDGET_S = 20.0  # a poll never outlives the tick job (its timeout is 30 s)
 MIN_SLEEP_S = 0.05
+DEFAULT_GET_BYTES = 2048  # a GET of a build in flight, until one was measured
+
+# A package as a poll read it: a list entry's head, or a whole GET answer.
+Polled = PackageHead | UpstreamPackage
 
 
 @dataclass
@@ -48,8 +55,11 @@ class Poller:
     registry: WatchRegistry = field(init=False)
     schedule: PollSchedule = field(init=False)
     statuses: StatusStore = field(init=False)
+    webhooks: WebhookStore = field(init=False)
 
     def __post_init__(self) -> None:
+        """Stores (and their Lua scripts) are made once: one Poller serves a worker's ticks."""
+        self.webhooks = WebhookStore(self.store)
         self.registry = WatchRegistry(self.store)
         self.schedule = PollSchedule(self.store)
         self.statuses = StatusStore(self.store)
@@ -125,33 +135,81 @@ class Poller:
     # -- one partner ------------------------------------------------------------------------
 
     async def poll_partner(self, partner_id: str) -> None:
-        """One ``GET /package_builder/packages/`` for all of the partner's watches."""
+        """All of the partner's watches in one go: one ``GET /package_builder/packages/``,
+        or one GET per watch when that fetches fewer bytes (a long history and few builds
+        in flight); the list's size is learned from its last answer."""
         watches = await self.registry.watches(partner_id)
         if not watches:
             await self.registry.forget_if_idle(partner_id)
             return
         ctx = self.service_context(partner_id)
-        await self.schedule.record_poll(partner_id)
+        costs = await self.schedule.record_poll(partner_id)
         observed_at = await self.registry.clock_ms()
-        packages = {package.id: package for package in await self.upstream.list_packages(ctx)}
+        limit = asyncio.Semaphore(UPSTREAM_CONCURRENCY)
+        if costs.prefers_gets(len(watches), DEFAULT_GET_BYTES):
+            read = await self._read_each(watches, ctx, limit, costs)
+        else:
+            read = await self._read_list(watches, ctx)
         await self.statuses.observe_many(
             partner_id,
-            [
-                Observation.of(package, observed_at)
-                for watch in watches
-                if (package := packages.get(watch.package_id)) is not None
-            ],
+            [Observation.of(package, observed_at) for package in read.values() if package is not None],
         )
-        limit = asyncio.Semaphore(UPSTREAM_CONCURRENCY)
+        if len(read) == len(watches) and all(package is not None for package in read.values()):
+            await self.schedule.record_complete(partner_id, observed_at)
+        settled = [watch for watch in watches if watch.package_id in read]  # the others stay as they are
+        batch: list[NextAttempt] = []  # the first webhook attempts of every event of this poll
         results = await asyncio.gather(
-            *(self._settle(watch, packages.get(watch.package_id), ctx, limit) for watch in watches),
+            *(self._settle(watch, read[watch.package_id], ctx, limit, batch) for watch in settled),
             return_exceptions=True,
         )
-        for watch, result in zip(watches, results, strict=True):
+        await enqueue_batch(self.queue, partner_id, batch, f"{partner_id}:{uuid.uuid4().hex}")
+        for watch, result in zip(settled, results, strict=True):
             if isinstance(result, Exception):
                 logger.warning("watch %s/%s stays open: %r", partner_id, watch.package_id, result)
             elif isinstance(result, BaseException):
                 raise result
+
+    async def _read_list(self, watches: list[Watch], ctx: CallContext) -> dict[str, Polled | None]:
+        """One list call; only the fields a poll needs are parsed. A watch the list lacks
+        reads None (``_settle`` counts it as a miss)."""
+        listed = await self.upstream.list_package_heads(ctx)
+        await self.schedule.record_costs(ctx.partner_id, list_bytes=listed.size)
+        heads = {head.id: head for head in listed.value}
+        return {watch.package_id: heads.get(watch.package_id) for watch in watches}
+
+    async def _read_each(
+        self, watches: list[Watch], ctx: CallContext, limit: asyncio.Semaphore, costs: PollCosts
+    ) -> dict[str, Polled | None]:
+        """One GET per watch; a finished build's answer already carries its content. A 404
+        reads None (a miss); another failure leaves the watch out (it stays as it is)."""
+        sizes: list[int] = []
+
+        async def read(watch: Watch) -> Polled | None:
+            try:
+                async with limit:
+                    answer = await self.upstream.get_package_sized(ctx, watch.package_id)
+            except UpstreamRejected as exc:
+                if exc.status != 404:
+                    raise
+                return None
+            if answer.value.status not in TERMINAL_STATUSES:
+                sizes.append(answer.size)
+            return answer.value
+
+        results = await asyncio.gather(*(read(watch) for watch in watches), return_exceptions=True)
+        read_: dict[str, Polled | None] = {}
+        for watch, result in zip(watches, results, strict=True):
+            if isinstance(result, Exception):
+                logger.warning("status of %s/%s not read: %r", ctx.partner_id, watch.package_id, result)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                read_[watch.package_id] = result
+        if sizes:
+            average = sum(sizes) // len(sizes)
+            learned = average if costs.get_bytes is None else (costs.get_bytes * 3 + average) // 4
+            await self.schedule.record_costs(ctx.partner_id, get_bytes=learned)
+        return read_
 
     def service_context(self, partner_id: str) -> CallContext:
         """The worker's own identity upstream, acting for the package's partner."""
@@ -163,16 +221,22 @@ class Poller:
         )
 
     async def _settle(
-        self, watch: Watch, package: UpstreamPackage | None, ctx: CallContext, limit: asyncio.Semaphore
+        self,
+        watch: Watch,
+        package: Polled | None,
+        ctx: CallContext,
+        limit: asyncio.Semaphore,
+        batch: list[NextAttempt],
     ) -> None:
         """Finish a watch whose build ended, keep the others (counting misses)."""
         overdue = time.time() - watch.opened_at > self.settings.watch_deadline_s
         if package is None and not overdue:
-            package = await self._look_up_missing(watch, ctx, limit)
-            if package is None:
+            looked_up = await self._look_up_missing(watch, ctx, limit)
+            if looked_up is None:
                 return
+            package = looked_up
         if package is not None and package.status in TERMINAL_STATUSES:
-            await self._finish(watch, package, ctx, limit)
+            await self._finish(watch, package, ctx, limit, batch)
         elif overdue:
             logger.warning(
                 "giving up on %s/%s: no terminal status within %.0f s",
@@ -210,23 +274,33 @@ class Poller:
         return package
 
     async def _finish(
-        self, watch: Watch, package: UpstreamPackage, ctx: CallContext, limit: asyncio.Semaphore
+        self,
+        watch: Watch,
+        polled: Polled,
+        ctx: CallContext,
+        limit: asyncio.Semaphore,
+        batch: list[NextAttempt],
     ) -> None:
         """Dispatch (idempotent), mark, close: safe to repeat after a crash at any step."""
-        status = package.status
+        status = polled.status
         if not await self.registry.emitted(watch, status):
-            if status == "DONE" and package.content is None:
+            if isinstance(polled, UpstreamPackage):
+                package = polled
+            elif status == "DONE":  # the list has no content: one GET for the event's clusters
                 async with limit:
                     package = await self.upstream.get_package(ctx, watch.package_id)
                 if package.status != status:
                     return  # moved on meanwhile; the next poll sees the new status
+            else:
+                package = UpstreamPackage.model_validate(polled.model_dump())
             await dispatch_event(
-                self.store,
+                self.webhooks,
                 self.queue,
                 partner_id=watch.partner_id,
                 event_type=events.event_type(status),
                 event_key=events.event_key(watch, status),
                 data=events.event_data(package, watch.partner_id, status, self.settings.public_base),
+                batch=batch,
             )
             if await self.registry.mark_emitted(watch, status):
                 logger.info(

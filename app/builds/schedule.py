@@ -24,18 +24,21 @@ local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {due, first[2] or '', string.format('%.6f', now)}
 """
 
-# KEYS: partners zset, lock. ARGV: partner, token, lease ms, interval s.
-# Due: move the due time one interval on, and take the lock if it is free. (Due but
-# locked means a poll outlived its interval, or its worker died: try again an
-# interval later rather than spin on the lock.)
+# KEYS: partners zset, lock. ARGV: partner, token, lease ms, interval s, retry s.
+# Due and the lock free: take it and move the due time one interval on. Due but locked (a
+# poll outlived its interval, or its worker died): look again ``retry`` later, so that a
+# slow poll is followed as soon as it ends rather than an interval later.
 _CLAIM = """
 local due = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not due then return 0 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 if tonumber(due) > now then return 0 end
+if not redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then
+  redis.call('ZADD', KEYS[1], 'XX', string.format('%.6f', now + tonumber(ARGV[5])), ARGV[1])
+  return 0
+end
 redis.call('ZADD', KEYS[1], 'XX', string.format('%.6f', now + tonumber(ARGV[4])), ARGV[1])
-if not redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then return 0 end
 return 1
 """
 
@@ -44,6 +47,29 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+
+CALL_OVERHEAD_BYTES = 1024
+BUSY_RETRY_S = 0.1  # a partner still being polled when due is looked at again this much later
+
+
+@dataclass(frozen=True, slots=True)
+class PollCosts:
+    """What the partner's calls weighed last time (bytes), to choose the cheaper way to poll."""
+
+    list_bytes: int | None  # the last list answer
+    get_bytes: int | None  # a package GET of a build in flight (running average)
+
+    def prefers_gets(self, watches: int, default_get_bytes: int) -> bool:
+        """One GET per watch when that fetches under half the bytes of one list call,
+        counting each call's own cost (headers both ways, per-request work) as
+        ``CALL_OVERHEAD_BYTES``; the list when its size is not known yet (so that it is
+        learned). Half: near the break-even point the list wins, so the choice does not
+        flap and a build's GETs stay few (a long history is hundreds of times larger)."""
+        if self.list_bytes is None:
+            return False
+        per_get = (self.get_bytes or default_get_bytes) + CALL_OVERHEAD_BYTES
+        return 2 * watches * per_get < self.list_bytes + CALL_OVERHEAD_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,19 +97,43 @@ class PollSchedule:
         token = secrets.token_hex(8)
         claimed = await self._claim(
             keys=[redis_keys.WATCH_PARTNERS, redis_keys.watch_poll_lock(partner_id)],
-            args=[partner_id, token, int(lease_s * 1000), repr(interval_s)],
+            args=[
+                partner_id,
+                token,
+                int(lease_s * 1000),
+                repr(interval_s),
+                repr(min(interval_s, BUSY_RETRY_S)),
+            ],
         )
         return token if claimed else None
 
     async def release(self, partner_id: str, token: str) -> None:
         await self._release(keys=[redis_keys.watch_poll_lock(partner_id)], args=[token])
 
-    async def record_poll(self, partner_id: str) -> None:
-        """Counts status polls per partner (operations, and the cost tests)."""
+    async def record_poll(self, partner_id: str) -> PollCosts:
+        """Counts status polls per partner (operations, and the cost tests); returns what
+        the partner's calls weighed last time."""
         key = redis_keys.watch_poll_stats(partner_id)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hincrby(key, "polls", 1)
             pipe.hset(key, "last_polled_at", repr(time.time()))
             pipe.expire(key, redis_keys.WATCH_POLL_STATS_TTL_S)
-            await pipe.execute()
+            pipe.hmget(key, ["list_bytes", "get_bytes"])
+            *_, (list_bytes, get_bytes) = await pipe.execute()
         count_poll()
+        return PollCosts(int(list_bytes) if list_bytes else None, int(get_bytes) if get_bytes else None)
+
+    async def record_costs(
+        self, partner_id: str, *, list_bytes: int | None = None, get_bytes: int | None = None
+    ) -> None:
+        fields = {"list_bytes": list_bytes, "get_bytes": get_bytes}
+        learned = {name: str(value) for name, value in fields.items() if value is not None}
+        if learned:
+            await self._redis.hset(redis_keys.watch_poll_stats(partner_id), mapping=learned)  # type: ignore[misc]
+
+    async def record_complete(self, partner_id: str, observed_at_ms: int) -> None:
+        """Every open watch of the partner was read upstream by a poll that began at
+        ``observed_at_ms`` (Redis clock): their stored statuses are that fresh."""
+        await self._redis.hset(  # type: ignore[misc]
+            redis_keys.watch_poll_stats(partner_id), "complete_at_ms", str(observed_at_ms)
+        )

@@ -89,6 +89,17 @@ class BuildService:
             watching = await self._registry.ensure(ctx.partner_id, package.id, package.status, observed_at)
         return Followed(package, record, watching)
 
+    async def fresh_status(self, partner_id: str, package_id: str) -> tuple[StatusRecord, float] | None:
+        """The status the worker read less than one poll interval ago, and its age in
+        seconds; None when there is none that fresh (or Redis is down): ask the upstream."""
+        max_age_ms = int(self._settings.poll_interval_s * 1000)
+        try:
+            found = await self._statuses.fresh(partner_id, package_id, max_age_ms)
+        except RedisError as exc:
+            logger.warning("status store unavailable, asking the upstream: %s", exc)
+            return None
+        return None if found is None else (found[0], found[1] / 1000)
+
     async def latest(self, partner_id: str, package_id: str) -> StatusRecord | None:
         """The last status anyone observed (None when none is stored)."""
         return await self._statuses.get(partner_id, package_id)

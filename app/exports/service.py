@@ -17,6 +17,7 @@ from app.upstream import CallContext, PackageBuilderClient, UpstreamError
 from app.upstream.models import ExportPayload
 from app.webhooks.dispatch import dispatch_event
 from app.webhooks.events import ExportEventData, ExportEventType
+from app.webhooks.store import WebhookStore
 
 logger = logging.getLogger("app.exports")
 RUN_EXPORT = "run_export"
@@ -141,7 +142,7 @@ async def announce_export(
         export_url=f"{public_base}/v1/exports/{export.id}",
     )
     await dispatch_event(
-        store,
+        WebhookStore(store),
         queue,
         partner_id=partner_id,
         event_type=event_type,

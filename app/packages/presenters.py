@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
+from dataclasses import dataclass
 from urllib.parse import quote
+
+from pydantic import TypeAdapter
 
 from app.builds.statuses import progress_of
 from app.packages.schemas import (
@@ -13,14 +17,14 @@ from app.packages.schemas import (
     ClusterView,
     EvaluationSettings,
     EvaluationView,
-    EventRef,
     PackageActions,
     PackageStatusView,
-    PackageSummary,
     PackageView,
+    SummaryRow,
 )
-from app.upstream.models import Evaluation, EvaluationDetails, UpstreamPackage, merged_from
+from app.upstream.models import Evaluation, EvaluationDetails, PackageState, UpstreamPackage, merged_from
 
+VIEW = TypeAdapter(PackageView)
 UNKNOWN_CREATED_AT = -1.0e12  # sorts after every real date; finite, so a cursor can carry it
 _FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9 ._()&,+=@-]")
 
@@ -39,21 +43,23 @@ def created_sort_key(package: UpstreamPackage) -> tuple[float, str]:
     return (stamp, package.id)
 
 
-def summary(package: UpstreamPackage) -> PackageSummary:
-    return PackageSummary(
-        id=package.id,
-        title=package.title,
-        status=package.status,
-        progress=progress_of(package),
-        merge_id=package.merge_id,
-        merged_from=merged_from(package.merge_id),
-        created_at=package.created_at,
-        targeting_mode=package.targeting_mode,
-        events=[EventRef(id=e.id, title=e.title) for e in package.events],
-    )
+def summary(package: UpstreamPackage) -> SummaryRow:
+    """One list row (``PackageSummary``'s fields, in its order) from an already validated
+    upstream model: a plain dict, serialised once with the whole page."""
+    return {
+        "id": package.id,
+        "title": package.title,
+        "status": package.status,
+        "progress": progress_of(package),
+        "merge_id": package.merge_id,
+        "merged_from": merged_from(package.merge_id),
+        "created_at": package.created_at,
+        "targeting_mode": package.targeting_mode,
+        "events": [{"id": e.id, "title": e.title} for e in package.events],
+    }
 
 
-def status_view(package: UpstreamPackage) -> PackageStatusView:
+def status_view(package: PackageState) -> PackageStatusView:
     return PackageStatusView(id=package.id, status=package.status, progress=progress_of(package))
 
 
@@ -109,7 +115,7 @@ def package_view(
             )
         )
     return PackageView(
-        **summary(package).model_dump(),
+        **summary(package),  # validated here: events become EventRefs
         filter_settings=package.filter_settings,
         evaluation_settings=evaluation_settings(details) if details else None,
         clusters=clusters,
@@ -128,3 +134,35 @@ def csv_disposition(tc: str) -> str:
     name = f"{tc}-customers.csv"
     fallback = _FILENAME_UNSAFE.sub("_", name)
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedView:
+    """A results view serialised once, with its ETag: cached and served as these bytes."""
+
+    etag: str
+    body: bytes
+
+    @classmethod
+    def of(cls, view: PackageView) -> RenderedView:
+        body = VIEW.dump_json(view)
+        return cls(f'"{hashlib.sha256(body).hexdigest()[:32]}"', body)
+
+    def stored(self) -> str:
+        """``<etag>\n<json>``: one Redis value holds both (compact JSON has no newline)."""
+        return f"{self.etag}\n{self.body.decode()}"
+
+    @classmethod
+    def from_stored(cls, text: str) -> RenderedView:
+        etag, newline, body = text.partition("\n")
+        if not newline or not etag.startswith('"'):  # written before ETags were kept with it
+            data = text.encode()
+            return cls(f'"{hashlib.sha256(data).hexdigest()[:32]}"', data)
+        return cls(etag, body.encode())
+
+    def matches(self, if_none_match: str | None) -> bool:
+        """Whether ``If-None-Match`` names this version (weak comparison, as RFC 9110 asks)."""
+        if not if_none_match:
+            return False
+        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+        return "*" in tags or self.etag in tags

@@ -1,11 +1,14 @@
-"""The 202 a started build answers with: shared by create, merge, regenerate and draft submit."""
+"""Responses the packages routes build themselves: the 202 of a started build (shared by
+create, merge, regenerate and draft submit) and views serialised once, straight to bytes."""
 
 from __future__ import annotations
 
+from typing import TypeVar
 from urllib.parse import quote
 
-from fastapi import status
+from fastapi import Response, status
 from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter
 
 from app.links import EVENTS_LINK_S, LinkSigner, events_segments
 from app.packages.schemas import PackageAccepted
@@ -28,3 +31,12 @@ def package_accepted(
     )
     headers = {"Location": path, "Retry-After": str(max(1, round(settings.poll_interval_s)))}
     return JSONResponse(body.model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED, headers=headers)
+
+
+T = TypeVar("T")
+
+
+def json_response(adapter: TypeAdapter[T], value: T, headers: dict[str, str] | None = None) -> Response:
+    """``value`` as JSON bytes, serialised once by pydantic-core; returning a Response skips
+    FastAPI's second validation and serialisation of the route's ``response_model``."""
+    return Response(adapter.dump_json(value), media_type="application/json", headers=headers)

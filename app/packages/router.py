@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import StreamingResponse
+from pydantic import TypeAdapter
 from starlette.background import BackgroundTask
 
 from app.deps import CallContextDep, LinkCallContextDep, LinksDep, SettingsDep
@@ -13,7 +14,7 @@ from app.errors import PROBLEM, UPSTREAM_ERRORS
 from app.idempotency import IdempotencyDep
 from app.packages.deps import PackageServiceDep
 from app.packages.presenters import csv_disposition
-from app.packages.responses import package_accepted
+from app.packages.responses import json_response, package_accepted
 from app.packages.schemas import (
     CreatePackageRequest,
     EvaluationSettingsUpdate,
@@ -21,6 +22,7 @@ from app.packages.schemas import (
     MergePackagesRequest,
     PackageAccepted,
     PackageList,
+    PackagePage,
     PackageStatus,
     PackageStatusView,
     PackageView,
@@ -32,6 +34,12 @@ router = APIRouter(prefix="/v1/packages", tags=["packages"])
 ERRORS = UPSTREAM_ERRORS
 # 409: a retry that came while the first request with its Idempotency-Key was still running.
 IDEMPOTENT: dict[int | str, dict[str, Any]] = {409: PROBLEM}
+STATUS_VIEW = TypeAdapter(PackageStatusView)
+PACKAGE_PAGE = TypeAdapter(PackagePage)
+AGE_HEADER = {
+    "Age": {"description": "seconds since the worker read this status", "schema": {"type": "string"}}
+}
+ETAG_HEADER = {"ETag": {"description": "version of this view", "schema": {"type": "string"}}}
 
 
 @router.get("", response_model=PackageList, name="list_packages", responses=ERRORS)
@@ -42,9 +50,10 @@ async def list_packages(
     q: Annotated[str | None, Query(max_length=200, description="search in title and id")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
-) -> PackageList:
+) -> Response:
     """The partner's packages, newest first; `merge_id` split into `merged_from`."""
-    return await service.list(ctx, statuses=status_ or [], q=q, limit=limit, cursor=cursor)
+    page = await service.list(ctx, statuses=status_ or [], q=q, limit=limit, cursor=cursor)
+    return json_response(PACKAGE_PAGE, page)
 
 
 @router.post(
@@ -95,20 +104,41 @@ async def merge_packages(
     return await idempotency.respond("merge", body, perform)
 
 
-@router.get("/{package_id}", response_model=PackageView, name="get_package", responses=ERRORS)
-async def get_package(package_id: PackageId, ctx: CallContextDep, service: PackageServiceDep) -> PackageView:
-    """The results page in one call: package, evaluation settings and per-cluster results."""
-    return await service.view(ctx, package_id)
+@router.get(
+    "/{package_id}",
+    response_model=PackageView,
+    name="get_package",
+    responses={**ERRORS, 200: {"headers": ETAG_HEADER}, 304: {"description": "If-None-Match matched"}},
+)
+async def get_package(
+    package_id: PackageId,
+    ctx: CallContextDep,
+    service: PackageServiceDep,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The results page in one call: package, evaluation settings and per-cluster results.
+    Carries an `ETag`; `If-None-Match` with it answers 304."""
+    view = await service.view(ctx, package_id)
+    headers = {"ETag": view.etag}
+    if view.matches(if_none_match):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(view.body, media_type="application/json", headers=headers)
 
 
 @router.get(
-    "/{package_id}/status", response_model=PackageStatusView, name="get_package_status", responses=ERRORS
+    "/{package_id}/status",
+    response_model=PackageStatusView,
+    name="get_package_status",
+    responses={**ERRORS, 200: {"headers": AGE_HEADER}},
 )
 async def get_package_status(
     package_id: PackageId, ctx: CallContextDep, service: PackageServiceDep
-) -> PackageStatusView:
-    """Just `{id, status, progress}`."""
-    return await service.status(ctx, package_id)
+) -> Response:
+    """Just `{id, status, progress}`. A build the worker polled less than one poll interval
+    ago is answered from that poll, with an `Age` header (seconds); otherwise from the upstream."""
+    view, age_s = await service.status(ctx, package_id)
+    headers = None if age_s is None else {"Age": str(int(age_s))}
+    return json_response(STATUS_VIEW, view, headers)
 
 
 @router.get(

@@ -14,13 +14,13 @@ from app.cache import Cache
 from app.cursors import decode_cursor, encode_cursor
 from app.errors import Conflict
 from app.packages import presenters
+from app.packages.presenters import RenderedView
 from app.packages.schemas import (
     CreatePackageRequest,
     EvaluationSettingsUpdate,
     EvaluationView,
-    PackageList,
+    PackagePage,
     PackageStatusView,
-    PackageView,
 )
 from app.settings import Settings
 from app.upstream import CallContext, CustomerListStream, PackageBuilderClient, UpstreamError
@@ -31,7 +31,6 @@ from app.upstream.models import (
 
 logger = logging.getLogger("app.packages")
 EVALUATION = TypeAdapter(EvaluationView)
-VIEW = TypeAdapter(PackageView)
 
 
 class PackageService:
@@ -57,7 +56,7 @@ class PackageService:
         q: str | None,
         limit: int,
         cursor: str | None,
-    ) -> PackageList:
+    ) -> PackagePage:
         """Newest first, filtered by status and a case-insensitive title/id search."""
         after = decode_cursor(cursor) if cursor else None
         observed_at = await self._builds.clock_ms()
@@ -79,7 +78,7 @@ class PackageService:
             rows = [p for p in rows if presenters.created_sort_key(p) < after]
         page = rows[:limit]
         next_cursor = encode_cursor(*presenters.created_sort_key(page[-1])) if len(rows) > limit else None
-        return PackageList(items=[presenters.summary(p) for p in page], next_cursor=next_cursor)
+        return {"items": [presenters.summary(p) for p in page], "next_cursor": next_cursor}
 
     async def create(self, ctx: CallContext, request: CreatePackageRequest) -> str:
         """Create upstream, then open the watch before answering."""
@@ -114,16 +113,31 @@ class PackageService:
         await self._upstream.regenerate_package(ctx, package_id)
         await self._builds.start(ctx.partner_id, package_id, reason="regenerate")
 
-    async def status(self, ctx: CallContext, package_id: str) -> PackageStatusView:
-        return presenters.status_view(await self._upstream.get_package(ctx, package_id))
+    async def status(self, ctx: CallContext, package_id: str) -> tuple[PackageStatusView, float | None]:
+        """``{id, status, progress}`` and, when it comes from the worker's last poll rather
+        than the upstream, its age in seconds.
 
-    async def view(self, ctx: CallContext, package_id: str) -> PackageView:
-        """The results page; a DONE package's complete page is cached until it changes
-        (regenerate or new evaluation settings), or for ``PACKAGE_VIEW_TTL_S`` at most."""
+        A build the partner's worker polled less than one interval ago is answered from
+        that poll: no upstream call. That is safe because statuses are stored per partner
+        and only for the partner's own watches (read upstream as that partner); anything
+        else (an unknown id, another partner's package, a build nobody watches, a finished
+        build whose watch has closed) goes to the upstream, which decides (404 included).
+        """
+        fresh = await self._builds.fresh_status(ctx.partner_id, package_id)
+        if fresh is not None:
+            record, age_s = fresh
+            return PackageStatusView(id=record.id, status=record.status, progress=record.progress), age_s
+        return presenters.status_view(await self._upstream.get_package_state(ctx, package_id)), None
+
+    async def view(self, ctx: CallContext, package_id: str) -> RenderedView:
+        """The results page, serialised; a DONE package's complete page is cached as these
+        bytes (with their ETag) until it changes (regenerate or new evaluation settings), or
+        for ``PACKAGE_VIEW_TTL_S`` at most. A hit is served without parsing or serialising."""
         key = redis_keys.package_view_cache(ctx.partner_id, package_id)
-        return await self._cache.get_or_fill(key, VIEW, lambda: self._fresh_view(ctx, package_id))
+        stored = await self._cache.get_or_fill_text(key, lambda: self._fresh_view(ctx, package_id))
+        return RenderedView.from_stored(stored)
 
-    async def _fresh_view(self, ctx: CallContext, package_id: str) -> tuple[PackageView, int | None]:
+    async def _fresh_view(self, ctx: CallContext, package_id: str) -> tuple[str, int | None]:
         """Package, settings and evaluation fetched concurrently; the page survives a
         missing evaluation (not ready yet, or the evaluation service failing)."""
         package, details, evaluation = await asyncio.gather(
@@ -147,7 +161,7 @@ class PackageService:
         )
         complete = not isinstance(details, BaseException) and not isinstance(evaluation, BaseException)
         keep = package.status == "DONE" and complete
-        return view, redis_keys.PACKAGE_VIEW_TTL_S if keep else None
+        return RenderedView.of(view).stored(), redis_keys.PACKAGE_VIEW_TTL_S if keep else None
 
     async def evaluation(self, ctx: CallContext, package_id: str) -> EvaluationView:
         """Settings + results, cached per partner and package; one upstream fetch per miss."""

@@ -2,7 +2,8 @@
 
 The middleware resolves the route itself (by `route.name`, which is the operation name),
 counts the request, then may delay it, answer an error or a malformed body, drop the
-connection before answering, or cut a response off half-way.
+connection before answering, cut a response off half-way, or set a session cookie
+(``set_cookie``: a client must never send it back on another caller's request).
 """
 
 import asyncio
@@ -22,7 +23,7 @@ OPERATIONS = (
     "get_evaluation_details", "put_evaluation_details", "get_evaluation",
     "regenerate_package", "get_customer_list", "search_events", "nlq_ids", "create_export",
 )  # fmt: skip
-FaultMode = Literal["error", "disconnect", "malformed", "truncate", "delay"]
+FaultMode = Literal["error", "disconnect", "malformed", "truncate", "delay", "set_cookie"]
 _MALFORMED_BODY = '{"unexpected": true}'
 _TRUNCATE_DEFAULT_BYTES = 65536
 
@@ -98,7 +99,9 @@ class FaultBook:
 
 
 class Stats:
-    """Requests received per operation and per partner, faulted ones included."""
+    """Requests received per operation and per partner, faulted ones included; response
+    body bytes sent per partner and operation; the ``Cookie`` header of each partner's last
+    request (None when it sent none)."""
 
     def __init__(self) -> None:
         self.reset()
@@ -106,16 +109,21 @@ class Stats:
     def reset(self) -> None:
         self.requests: Counter[str] = Counter()
         self.by_partner: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.bytes_by_partner: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.last_cookie: dict[str, str | None] = {}
 
-    def record(self, operation: str, partner_id: str | None) -> None:
+    def record(self, operation: str, partner_id: str | None, cookie: str | None = None) -> None:
         self.requests[operation] += 1
         if partner_id:
             self.by_partner[partner_id][operation] += 1
+            self.last_cookie[partner_id] = cookie
 
     def as_json(self) -> dict[str, object]:
         return {
             "requests": dict(self.requests),
             "by_partner": {partner: dict(counts) for partner, counts in self.by_partner.items()},
+            "bytes_by_partner": {partner: dict(sent) for partner, sent in self.bytes_by_partner.items()},
+            "last_cookie": dict(self.last_cookie),
         }
 
 
@@ -150,6 +158,29 @@ async def _disconnect(send: Send) -> None:
     except Exception as exc:
         raise SimulatedDisconnect("simulated disconnect") from exc
     raise SimulatedDisconnect("simulated disconnect")
+
+
+def _counting(send: Send, sent: Counter[str], operation: str) -> Send:
+    """A `send` that adds the body bytes it forwards to ``sent[operation]``."""
+
+    async def counting_send(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            sent[operation] += len(message.get("body", b""))
+        await send(message)
+
+    return counting_send
+
+
+def _setting_cookie(send: Send, partner_id: str | None) -> Send:
+    """A `send` that adds a session cookie for the caller's partner to the answer."""
+    cookie = f"sim_session={partner_id or 'anonymous'}; Path=/".encode("latin-1")
+
+    async def cookie_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), (b"set-cookie", cookie)]}
+        await send(message)
+
+    return cookie_send
 
 
 def _truncating(send: Send, after_bytes: int | None) -> Send:
@@ -194,7 +225,9 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
             return
         partner_id = _header(scope, b"x-preferred-partner-id")
-        self.stats.record(operation, partner_id)
+        self.stats.record(operation, partner_id, _header(scope, b"cookie"))
+        if partner_id:
+            send = _counting(send, self.stats.bytes_by_partner[partner_id], operation)
         fault = self.faults.take(operation, partner_id)
         if fault is None:
             await self.app(scope, receive, send)
@@ -211,5 +244,7 @@ class FaultMiddleware:
             await _disconnect(send)
         elif fault.mode == "truncate":
             await self.app(scope, receive, _truncating(send, fault.after_bytes))
+        elif fault.mode == "set_cookie":
+            await self.app(scope, receive, _setting_cookie(send, partner_id))
         else:
             await self.app(scope, receive, send)

@@ -1,5 +1,6 @@
 """`/_sim/*`: unauthenticated control endpoints for tests, demos and benchmarks."""
 
+import random
 from dataclasses import asdict
 from typing import Any
 
@@ -8,7 +9,7 @@ from fastapi import APIRouter, Response
 from app.simulator.catalog import sample_events
 from app.simulator.deps import SimulatorDep
 from app.simulator.faults import FaultSpec
-from app.simulator.schemas import ConfigPatch, ForcedPackage, ForceStatus
+from app.simulator.schemas import BulkPackages, ConfigPatch, ForcedPackage, ForceStatus
 from app.simulator.seed import default_filters
 from app.simulator.views import package_detail
 
@@ -60,6 +61,32 @@ async def sim_create_package(body: ForcedPackage, simulator: SimulatorDep) -> di
         package.events = [event.model_dump() for event in body.events]
     store.force(package, body.status, body.progress)
     return package_detail(store, package)
+
+
+@router.post("/packages/bulk", status_code=201, name="sim_create_packages")
+async def sim_create_packages(body: BulkPackages, simulator: SimulatorDep) -> dict[str, Any]:
+    """Many packages in one call: ``[{id, done_at}]`` (``done_at``: when a real build ends)."""
+    store = simulator.store
+    store.ensure_partner(body.partner_id)
+    low, high = body.build_seconds or (store.config.build_seconds, store.config.build_seconds)
+    rng = random.Random(f"{body.partner_id}:{len(store.packages)}")
+    created = []
+    for _ in range(body.count):
+        package = store.create(
+            body.partner_id,
+            title="Bulk package",
+            targeting_mode="lookalike",
+            filter_settings=default_filters(),
+            events=[],
+            num_packages=3,
+            build_seconds=rng.uniform(low, high),
+        )
+        package.title = f"Bulk package {package.id}"
+        package.events = sample_events(f"bulk:{package.id}", 2)
+        if body.status is not None:
+            store.force(package, body.status, body.progress)
+        created.append({"id": package.id, "done_at": package.build.started_at + package.build.seconds})
+    return {"packages": created}
 
 
 @router.post("/packages/{package_id}/status", name="sim_force_status")

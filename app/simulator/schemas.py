@@ -90,6 +90,19 @@ class ForcedPackage(_Strict):
         return clusters
 
 
+class BulkPackages(_Strict):
+    """`POST /_sim/packages/bulk`: many packages of one partner at once (benchmarks): forced
+    to ``status``, or real builds lasting a random time in ``build_seconds`` [min, max]."""
+
+    partner_id: NonEmpty
+    count: Annotated[int, Field(ge=1, le=100_000)]
+    status: Status | None = None
+    progress: Annotated[int, Field(ge=0, le=100)] | None = None
+    build_seconds: (
+        Annotated[list[Annotated[float, Field(ge=0)]], Field(min_length=2, max_length=2)] | None
+    ) = None
+
+
 class ForceStatus(_Strict):
     status: Status
     progress: Annotated[int, Field(ge=0, le=100)] | None = None

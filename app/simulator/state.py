@@ -145,6 +145,7 @@ class Store:
             settings.build_seconds, settings.expire_after_s, settings.fail_rate, settings.seed_partners
         )
         self.packages: dict[str, Package] = {}
+        self._by_partner: dict[str, dict[str, Package]] = {}  # lists stay cheap with many partners
         self.partners: set[str] = set()
         self.exports: list[dict[str, Any]] = []
         self._next_id = FIRST_PACKAGE_ID
@@ -163,12 +164,14 @@ class Store:
         self._next_id += 1
         return package_id
 
-    def new_build(self, title: str) -> Build:
+    def new_build(self, title: str, seconds: float | None = None) -> Build:
         fails = "[fail]" in title.lower() or self._rng.random() < self.config.fail_rate
-        return Build(started_at=self.clock(), seconds=self.config.build_seconds, fails=fails)
+        duration = self.config.build_seconds if seconds is None else seconds
+        return Build(started_at=self.clock(), seconds=duration, fails=fails)
 
     def add(self, package: Package) -> Package:
         self.packages[package.id] = package
+        self._by_partner.setdefault(package.partner_id, {})[package.id] = package
         return package
 
     def get(self, partner_id: str, package_id: str) -> Package:
@@ -184,7 +187,7 @@ class Store:
         return package
 
     def of_partner(self, partner_id: str) -> list[Package]:
-        return [package for package in self.packages.values() if package.partner_id == partner_id]
+        return list(self._by_partner.get(partner_id, {}).values())
 
     def status(self, package: Package) -> tuple[str, int]:
         """Current (status, progress); EXPIRED latches so a later config change cannot revive it."""
@@ -211,8 +214,9 @@ class Store:
         merge_id: str | None = None,
         fixed_clusters: list[str] | None = None,
         customers_per_cluster: int | None = None,
+        build_seconds: float | None = None,
     ) -> Package:
-        """A new package whose build starts now."""
+        """A new package whose build starts now (and lasts ``build_seconds``, or the config's)."""
         package = Package(
             id=self.next_id(),
             partner_id=partner_id,
@@ -222,7 +226,7 @@ class Store:
             filter_settings=filter_settings,
             events=events,
             num_packages=num_packages,
-            build=self.new_build(title),
+            build=self.new_build(title, build_seconds),
             merge_id=merge_id,
             fixed_clusters=fixed_clusters,
             customers_per_cluster=customers_per_cluster,

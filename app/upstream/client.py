@@ -12,13 +12,14 @@ import logging
 import random
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
-from urllib.parse import quote
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from app.observability.metrics import upstream_call
+from app.upstream.channel import Answer, make_channel, make_httpx_client
 from app.upstream.errors import (
     StreamBrokenOff,
     UpstreamBadResponse,
@@ -32,14 +33,20 @@ from app.upstream.models import (
     Evaluation,
     EvaluationDetails,
     ExportPayload,
+    PackageHead,
     PackageRef,
+    PackageState,
     UpstreamPackage,
 )
 
 logger = logging.getLogger("app.upstream")
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+T = TypeVar("T")
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
+JSON_CONTENT = {"Content-Type": "application/json"}
 # Sent by the BFF itself; everything else in a CSV answer is the upstream's to keep.
 HOP_BY_HOP = frozenset(
     {
@@ -54,6 +61,15 @@ HOP_BY_HOP = frozenset(
     }
 )
 _PACKAGE_LIST = TypeAdapter(list[UpstreamPackage])
+_PACKAGE_HEADS = TypeAdapter(list[PackageHead])
+
+
+@dataclass(frozen=True, slots=True)
+class Sized(Generic[T]):
+    """A parsed answer and the size of its body: what the poller weighs its calls by."""
+
+    value: T
+    size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +88,11 @@ class CallContext:
         return cls(f"Bearer {service_token}" if service_token else "", partner_id, request_id)
 
     def headers(self) -> dict[str, str]:
-        headers = {"Authorization": self.authorization, "X-Preferred-Partner-Id": self.partner_id}
+        headers = {
+            "Authorization": self.authorization,
+            "X-Preferred-Partner-Id": self.partner_id,
+            "Accept": "application/json",
+        }
         if self.request_id:
             headers["X-Request-ID"] = self.request_id
         if self.traceparent:
@@ -125,10 +145,10 @@ class CustomerListStream:
         await self._response.aclose()
 
 
-def _detail_of(response: httpx.Response) -> str:
+def _detail_of(answer: Answer) -> str:
     """The upstream's own message when it gave one, for the problem detail."""
     try:
-        body = response.json()
+        body = json.loads(answer.body)
     except ValueError:
         body = None
     if isinstance(body, dict):
@@ -136,19 +156,28 @@ def _detail_of(response: httpx.Response) -> str:
             value = body.get(key)
             if isinstance(value, str) and value:
                 return f"upstream: {value}"
-    return f"the upstream answered {response.status_code} {response.reason_phrase}".strip()
+    return f"the upstream answered {answer.status} {answer.reason}".strip()
 
 
-def _raise_for_status(response: httpx.Response) -> None:
-    status = response.status_code
+def _raise_for_status(answer: Answer) -> None:
+    status = answer.status
     if 200 <= status < 300:
         return
     if 400 <= status < 500:
         headers = {}
-        if status == 429 and "retry-after" in response.headers:
-            headers["Retry-After"] = response.headers["retry-after"]
-        raise UpstreamRejected(status, _detail_of(response), headers)
+        if status == 429 and "retry-after" in answer.headers:
+            headers["Retry-After"] = answer.headers["retry-after"]
+        raise UpstreamRejected(status, _detail_of(answer), headers)
     raise UpstreamUnavailable(f"the upstream answered {status}")
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc
+
+
+def _not_json(exc: ValidationError) -> bool:
+    return any(error["type"] == "json_invalid" for error in exc.errors())
 
 
 class PackageBuilderClient:
@@ -170,31 +199,14 @@ class PackageBuilderClient:
         self._integrations_url = data_integrations_url.rstrip("/")
         self._retries = retries
         timeout = httpx.Timeout(timeout_s, connect=connect_timeout_s, pool=timeout_s)
-        self._http = self._make_client(transport, max_connections, timeout)
-        self._downloads = self._make_client(transport, max_connections, timeout)
-
-    @staticmethod
-    def _make_client(kind: str, max_connections: int, timeout: httpx.Timeout) -> httpx.AsyncClient:
-        keepalive_expiry = 4.0  # below common upstream keep-alive timeouts (5 s)
-        if kind == "aiohttp":
-            from app.upstream.transport import AiohttpTransport
-
-            transport: httpx.AsyncBaseTransport = AiohttpTransport(
-                max_connections=max_connections, keepalive_expiry=keepalive_expiry
-            )
-        else:
-            transport = httpx.AsyncHTTPTransport(
-                limits=httpx.Limits(
-                    max_connections=max_connections,
-                    max_keepalive_connections=max_connections,
-                    keepalive_expiry=keepalive_expiry,
-                )
-            )
-        # Redirects are followed (httpx drops Authorization when one leaves the origin).
-        return httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=True)
+        # JSON calls take the thin channel; CSV downloads keep an httpx client (streaming,
+        # raw bytes) on a pool of their own, so long downloads never starve JSON calls.
+        # Neither keeps cookies (see channel.py).
+        self._channel = make_channel(transport, max_connections, timeout)
+        self._downloads = make_httpx_client(transport, max_connections, timeout, follow_redirects=True)
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._channel.aclose()
         await self._downloads.aclose()
 
     def serves_fixture(self, partner_id: str) -> bool:
@@ -208,9 +220,18 @@ class PackageBuilderClient:
         response = await self._request("GET", "/package_builder/packages/", ctx)
         return self._parse_list(response)
 
+    async def list_package_heads(self, ctx: CallContext) -> Sized[list[PackageHead]]:
+        """The same list, reading only what a status poll needs of each package."""
+        response = await self._request("GET", "/package_builder/packages/", ctx)
+        try:
+            return Sized(_PACKAGE_HEADS.validate_json(response.body), len(response.body))
+        except ValidationError as exc:
+            logger.warning("unexpected upstream package list: %s", exc)
+            raise UpstreamBadResponse("the upstream answered with an unexpected package list") from exc
+
     async def merge_packages(self, ctx: CallContext, package_ids: Sequence[str]) -> PackageRef:
         """``POST /package_builder/packages/merge?packages_ids=A&packages_ids=B``, no body."""
-        params = httpx.QueryParams([("packages_ids", package_id) for package_id in package_ids])
+        params = [("packages_ids", package_id) for package_id in package_ids]
         response = await self._request("POST", "/package_builder/packages/merge", ctx, params=params)
         ref = self._ref_of(response)
         if ref is not None:
@@ -227,7 +248,7 @@ class PackageBuilderClient:
     async def create_package(self, ctx: CallContext, payload: CreatePackagePayload) -> PackageRef:
         """``POST /package_builder/packages``: starts an async build (INITIALIZING)."""
         response = await self._request(
-            "POST", "/package_builder/packages", ctx, json=payload.model_dump(mode="json")
+            "POST", "/package_builder/packages", ctx, json=payload.model_dump_json()
         )
         ref = self._ref_of(response)
         if ref is None:
@@ -239,7 +260,7 @@ class PackageBuilderClient:
         params: dict[str, str | int] = {"search": search, "page": page}
         if since:
             params["since"] = since
-        response = await self._request("GET", "/events", ctx, params=httpx.QueryParams(params))
+        response = await self._request("GET", "/events", ctx, params=list(params.items()))
         return self._json(response)
 
     async def ids_from_nl_description(
@@ -257,7 +278,7 @@ class PackageBuilderClient:
         if language:
             params["language"] = language
         response = await self._request(
-            "GET", "/nlq/ids_from_nl_description", ctx, params=httpx.QueryParams(params)
+            "GET", "/nlq/ids_from_nl_description", ctx, params=list(params.items())
         )
         return self._json(response)
 
@@ -267,6 +288,17 @@ class PackageBuilderClient:
         """``GET /package_builder/packages/{id}``: status, content, events, …"""
         response = await self._request("GET", self._package_path(package_id), ctx)
         return self._parse(response, UpstreamPackage)
+
+    async def get_package_sized(self, ctx: CallContext, package_id: str) -> Sized[UpstreamPackage]:
+        """``get_package`` and the size of its answer."""
+        response = await self._request("GET", self._package_path(package_id), ctx)
+        return Sized(self._parse(response, UpstreamPackage), len(response.body))
+
+    async def get_package_state(self, ctx: CallContext, package_id: str) -> PackageState:
+        """The same GET, reading only ``id``, ``status`` and ``progress`` (what a status
+        check needs: the content, events and settings are skipped unparsed)."""
+        response = await self._request("GET", self._package_path(package_id), ctx)
+        return self._parse(response, PackageState)
 
     async def get_evaluation_details(self, ctx: CallContext, package_id: str) -> EvaluationDetails:
         """``GET …/backhaul_evaluation_details``: the current attribution settings."""
@@ -278,7 +310,7 @@ class PackageBuilderClient:
     ) -> None:
         """``PUT …/backhaul_evaluation_details``: save settings, which triggers a re-eval."""
         path = self._package_path(package_id, "backhaul_evaluation_details")
-        await self._request("PUT", path, ctx, json=details.model_dump(mode="json"))
+        await self._request("PUT", path, ctx, json=details.model_dump_json())
 
     async def get_evaluation(self, ctx: CallContext, package_id: str) -> Evaluation:
         """``GET …/backhaul_evaluation``: per-cluster attribution results."""
@@ -293,25 +325,25 @@ class PackageBuilderClient:
         """``GET …/{tc}/customer_list``, opened for streaming; ``tc`` is encoded, not slugified."""
         url = self._base_url + self._package_path(package_id, path_segment(tc), "customer_list")
         request = self._downloads.build_request("GET", url, headers=ctx.headers())
-        response = await self._send(self._downloads, request, stream=True)
+        response = await self._stream(request)
         if not 200 <= response.status_code < 300:
-            await response.aread()
+            body = await response.aread()
             await response.aclose()
-            _raise_for_status(response)
+            _raise_for_status(Answer(response.status_code, response.reason_phrase, response.headers, body))
         return CustomerListStream(response)
 
     async def create_export(self, ctx: CallContext, payload: ExportPayload) -> dict[str, Any]:
         """Data-integrations ``POST /exports``: push one cluster to a CRM."""
         response = await self._request(
-            "POST", "/exports", ctx, json=payload.model_dump(), base=self._integrations_url
+            "POST", "/exports", ctx, json=payload.model_dump_json(), base=self._integrations_url
         )
-        body = self._json(response) if response.content else {}
+        body = self._json(response) if response.body else {}
         return body if isinstance(body, dict) else {"result": body}
 
     async def ping(self) -> bool:
         """True when the upstream answers HTTP at all (any status)."""
         try:
-            await self._http.get(self._base_url + "/", timeout=2.0)
+            await self._channel.call("GET", self._base_url + "/", {}, timeout_s=2.0)
         except httpx.HTTPError:
             return False
         return True
@@ -329,32 +361,47 @@ class PackageBuilderClient:
         path: str,
         ctx: CallContext,
         *,
-        params: httpx.QueryParams | None = None,
-        json: Any = None,
+        params: Sequence[tuple[str, str | int]] | None = None,
+        json: str | None = None,
         base: str | None = None,
-    ) -> httpx.Response:
+    ) -> Answer:
+        """One JSON call: retried where safe, same-origin redirects followed, 4xx/5xx raised."""
         url = (base or self._base_url) + path
-        request = self._http.build_request(method, url, headers=ctx.headers(), params=params, json=json)
-        with upstream_call(method, path) as call:
-            response = await self._send(self._http, request)
-            call.status = response.status_code
-        _raise_for_status(response)
-        return response
+        if params:
+            url += "?" + urlencode(params)
+        headers = ctx.headers()
+        body = None
+        if json is not None:
+            headers.update(JSON_CONTENT)
+            body = json.encode()
+        for _ in range(MAX_REDIRECTS + 1):
+            with upstream_call(method, path) as call:
+                answer = await self._send(method, url, headers, body)
+                call.status = answer.status
+            location = answer.headers.get("location")
+            if answer.status not in REDIRECTS or not location:
+                break
+            target = urljoin(url, location)
+            if _origin(target) != _origin(url):  # the caller's token never leaves the origin
+                raise UpstreamBadResponse("the upstream redirected to another origin")
+            if answer.status == 303 or (answer.status in (301, 302) and method == "POST"):
+                method, body = "GET", None
+            url = target
+        _raise_for_status(answer)
+        return answer
 
-    async def _send(
-        self, client: httpx.AsyncClient, request: httpx.Request, *, stream: bool = False
-    ) -> httpx.Response:
+    async def _send(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> Answer:
         """Send with bounded, jittered retries where a retry cannot do harm.
 
         Connection failures are retried for every method (nothing reached the
         upstream); broken answers and 502/503/504 only for GET and PUT.
         """
-        idempotent = request.method in ("GET", "PUT")
+        idempotent = method in ("GET", "PUT")
         attempts = self._retries + 1
         for attempt in range(1, attempts + 1):
             last = attempt == attempts
             try:
-                response = await client.send(request, stream=stream)
+                answer = await self._channel.call(method, url, headers, body)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 if last:
                     raise self._translate(exc) from exc
@@ -364,7 +411,25 @@ class PackageBuilderClient:
                 if last or not idempotent:
                     raise self._translate(exc) from exc
             else:
-                if last or not idempotent or response.status_code not in RETRYABLE_STATUSES:
+                if last or not idempotent or answer.status not in RETRYABLE_STATUSES:
+                    return answer
+            await asyncio.sleep(self._backoff(attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _stream(self, request: httpx.Request) -> httpx.Response:
+        """Open a download, with the retries of an idempotent call (before any byte is read)."""
+        attempts = self._retries + 1
+        for attempt in range(1, attempts + 1):
+            last = attempt == attempts
+            try:
+                response = await self._downloads.send(request, stream=True)
+            except httpx.PoolTimeout as exc:
+                raise self._translate(exc) from exc
+            except httpx.TransportError as exc:
+                if last:
+                    raise self._translate(exc) from exc
+            else:
+                if last or response.status_code not in RETRYABLE_STATUSES:
                     return response
                 await response.aclose()
             await asyncio.sleep(self._backoff(attempt))
@@ -384,17 +449,17 @@ class PackageBuilderClient:
         return UpstreamUnavailable(f"the upstream could not be reached ({type(exc).__name__})")
 
     @staticmethod
-    def _json(response: httpx.Response) -> Any:
+    def _json(answer: Answer) -> Any:
         try:
-            return response.json()
-        except (ValueError, json.JSONDecodeError) as exc:
+            return json.loads(answer.body)
+        except ValueError as exc:
             raise UpstreamBadResponse("the upstream answered with a body that is not JSON") from exc
 
     @staticmethod
-    def _ref_of(response: httpx.Response) -> PackageRef | None:
+    def _ref_of(answer: Answer) -> PackageRef | None:
         """The new package's id from ``{"id": …}`` (the guide), or the few shapes close to it."""
         try:
-            body = response.json() if response.content else None
+            body = json.loads(answer.body) if answer.body else None
         except ValueError:
             return None
         if isinstance(body, dict) and isinstance(body.get("package"), dict):
@@ -405,18 +470,23 @@ class PackageBuilderClient:
             return PackageRef(id=str(body).strip())
         return None
 
-    def _parse(self, response: httpx.Response, model: type[ModelT]) -> ModelT:
+    def _parse(self, answer: Answer, model: type[ModelT]) -> ModelT:
+        """Validated straight from the bytes: fields the model does not name are skipped."""
         try:
-            return model.model_validate(self._json(response))
+            return model.model_validate_json(answer.body)
         except ValidationError as exc:
+            if _not_json(exc):
+                raise UpstreamBadResponse("the upstream answered with a body that is not JSON") from exc
             logger.warning("unexpected upstream payload for %s: %s", model.__name__, exc)
             raise UpstreamBadResponse(
                 f"the upstream answered with an unexpected {model.__name__} payload"
             ) from exc
 
-    def _parse_list(self, response: httpx.Response) -> list[UpstreamPackage]:
+    def _parse_list(self, answer: Answer) -> list[UpstreamPackage]:
         try:
-            return _PACKAGE_LIST.validate_python(self._json(response))
+            return _PACKAGE_LIST.validate_json(answer.body)
         except ValidationError as exc:
+            if _not_json(exc):
+                raise UpstreamBadResponse("the upstream answered with a body that is not JSON") from exc
             logger.warning("unexpected upstream package list: %s", exc)
             raise UpstreamBadResponse("the upstream answered with an unexpected package list") from exc

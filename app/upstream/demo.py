@@ -15,14 +15,16 @@ from importlib import resources
 from typing import Any
 
 from app.errors import Forbidden
-from app.upstream.client import CallContext, PackageBuilderClient
+from app.upstream.client import CallContext, PackageBuilderClient, Sized
 from app.upstream.errors import UpstreamRejected
 from app.upstream.models import (
     CreatePackagePayload,
     Evaluation,
     EvaluationDetails,
     ExportPayload,
+    PackageHead,
     PackageRef,
+    PackageState,
     UpstreamPackage,
 )
 
@@ -85,6 +87,21 @@ class DemoRoutingClient(PackageBuilderClient):
         if not self._is_demo(ctx):
             return await super().get_package(ctx, package_id)
         return UpstreamPackage.model_validate(self._package(package_id))
+
+    async def list_package_heads(self, ctx: CallContext) -> Sized[list[PackageHead]]:
+        if not self._is_demo(ctx):
+            return await super().list_package_heads(ctx)
+        return Sized([PackageHead.model_validate(p) for p in _fixture()["packages"]], 0)
+
+    async def get_package_sized(self, ctx: CallContext, package_id: str) -> Sized[UpstreamPackage]:
+        if not self._is_demo(ctx):
+            return await super().get_package_sized(ctx, package_id)
+        return Sized(UpstreamPackage.model_validate(self._package(package_id)), 0)
+
+    async def get_package_state(self, ctx: CallContext, package_id: str) -> PackageState:
+        if not self._is_demo(ctx):
+            return await super().get_package_state(ctx, package_id)
+        return PackageState.model_validate(self._package(package_id))
 
     async def get_evaluation_details(self, ctx: CallContext, package_id: str) -> EvaluationDetails:
         if not self._is_demo(ctx):

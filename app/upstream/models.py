@@ -46,6 +46,25 @@ class UpstreamPackage(UpstreamModel):
     content: dict[str, ClusterContent] | None = None
 
 
+class PackageState(UpstreamModel):
+    """The part of a package a status check needs; the rest of the payload is skipped."""
+
+    id: str
+    status: str
+    progress: float | None = None
+
+
+class PackageHead(UpstreamModel):
+    """What a status poll reads of each listed package: what an event about it carries but
+    its content (only the single GET has that); events and settings are skipped unparsed."""
+
+    id: str
+    status: str
+    progress: float | None = None
+    title: str | None = None
+    merge_id: str | None = None
+
+
 def merged_from(merge_id: str | None) -> list[str]:
     """``"123_456_789"`` → ``["123", "456", "789"]``, as the guide says; no API call.
 

@@ -18,14 +18,13 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
 import aiohttp
+import aiohttp.abc
 import httpx
 from yarl import URL
 
-CHUNK_SIZE = 64 * 1024
-
 
 @contextmanager
-def _mapped_errors(phase: str) -> Iterator[None]:
+def mapped_errors(phase: str) -> Iterator[None]:
     """aiohttp (and asyncio) errors as the httpx errors the client reasons about."""
     try:
         yield
@@ -49,8 +48,8 @@ class _ResponseStream(httpx.AsyncByteStream):
         self._response = response
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _mapped_errors("read"):
-            async for chunk in self._response.content.iter_chunked(CHUNK_SIZE):
+        with mapped_errors("read"):
+            async for chunk in self._response.content.iter_any():  # what arrived: fewer, larger chunks
                 yield chunk
 
     async def aclose(self) -> None:
@@ -64,9 +63,18 @@ class _ResponseStream(httpx.AsyncByteStream):
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """One aiohttp session (pool) per transport; created lazily inside the event loop."""
 
-    def __init__(self, *, max_connections: int = 200, keepalive_expiry: float = 4.0) -> None:
+    def __init__(
+        self,
+        *,
+        max_connections: int = 200,
+        keepalive_expiry: float = 4.0,
+        resolver: aiohttp.abc.AbstractResolver | None = None,
+    ) -> None:
+        """``resolver`` decides which addresses a host may be connected to (the webhook SSRF
+        guard); aiohttp's own when None."""
         self._max_connections = max_connections
         self._keepalive_expiry = keepalive_expiry
+        self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
 
     def _get_session(self) -> aiohttp.ClientSession:
@@ -76,6 +84,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 limit_per_host=0,
                 keepalive_timeout=self._keepalive_expiry,
                 enable_cleanup_closed=True,
+                resolver=self._resolver,
             )
             self._session = aiohttp.ClientSession(
                 connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
@@ -88,7 +97,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         headers = [
             (k, v) for k, v in request.headers.multi_items() if k.lower() not in ("transfer-encoding", "host")
         ]
-        with _mapped_errors("send"):
+        with mapped_errors("send"):
             response = await self._get_session().request(
                 request.method,
                 URL(str(request.url), encoded=True),

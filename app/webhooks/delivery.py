@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import http.cookiejar
 import logging
 import random
 import time
@@ -23,8 +24,9 @@ from app.settings import Settings
 from app.webhooks.dispatch import NextAttempt, due_attempt
 from app.webhooks.models import AttemptRecord, DeliveryRecord, EndpointRecord
 from app.webhooks.signing import signature_header
-from app.webhooks.ssrf import TargetRefused, guarded_transport
+from app.webhooks.ssrf import TargetRefused, refusal
 from app.webhooks.store import WebhookStore
+from app.webhooks.transport import GuardedTransport
 
 logger = logging.getLogger("app.webhooks")
 
@@ -38,18 +40,16 @@ JITTER = 0.2
 
 def make_webhook_client(settings: Settings) -> httpx.AsyncClient:
     """The one client of a worker for partner endpoints: no redirects, no proxies from the
-    environment, and (unless private targets are allowed) the SSRF guard in every connect."""
-    transport = (
-        httpx.AsyncHTTPTransport(retries=0, trust_env=False)
-        if settings.webhook_allow_private_targets
-        else guarded_transport()
-    )
+    environment, no cookies (one partner's endpoint must never see another's), and (unless
+    private targets are allowed) the SSRF guard in every connect."""
+    policy = None if settings.webhook_allow_private_targets else refusal
     return httpx.AsyncClient(
-        transport=transport,
+        transport=GuardedTransport(policy),
         follow_redirects=False,
         trust_env=False,
         timeout=httpx.Timeout(settings.webhook_timeout_s),
         headers={"User-Agent": USER_AGENT},
+        cookies=http.cookiejar.CookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[])),
     )
 
 

@@ -1,4 +1,11 @@
-"""The one door through which package events become webhook deliveries."""
+"""The one door through which package events become webhook deliveries.
+
+An event's first attempts go out as one batch job (``send_webhooks``): one arq job for
+all of its endpoints (and, from the poller, for every event of a poll), sent
+concurrently, instead of one job per delivery. Their ``next_attempt_at`` is set
+``BATCH_GRACE_S`` ahead, so the sweep (which re-enqueues due deliveries whose job was
+lost) leaves them to the batch unless it never ran. Retries are one job per attempt.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +13,14 @@ import time
 from dataclasses import dataclass
 
 from arq.connections import ArqRedis
-from redis.asyncio import Redis
 
 from app.webhooks.events import EventData, SubscribableEventType, event_body
 from app.webhooks.models import DeliveryRecord, EndpointRecord, delivery_ids
 from app.webhooks.store import WebhookStore
 
 SEND_WEBHOOK = "send_webhook"
+SEND_WEBHOOKS = "send_webhooks"
+BATCH_GRACE_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +50,17 @@ async def enqueue_attempt(queue: ArqRedis, attempt: NextAttempt) -> None:
         _job_id=attempt_job_id(attempt.delivery_id, attempt.round, attempt.attempt),
         _defer_by=attempt.delay_s if attempt.delay_s > 0 else None,
     )
+
+
+async def enqueue_batch(queue: ArqRedis, partner_id: str, attempts: list[NextAttempt], batch_id: str) -> None:
+    """One job sending the first attempts of many deliveries of one partner now."""
+    if attempts:
+        await queue.enqueue_job(
+            SEND_WEBHOOKS,
+            partner_id,
+            [(a.delivery_id, a.round, a.attempt) for a in attempts],
+            _job_id=f"webhooks:{batch_id}",
+        )
 
 
 def due_attempt(delivery: DeliveryRecord, now: float) -> NextAttempt:
@@ -89,25 +108,56 @@ async def deliver_to(
 
 
 async def dispatch_event(
-    store: Redis,
+    webhooks: WebhookStore,
     queue: ArqRedis,
     *,
     partner_id: str,
     event_type: SubscribableEventType,
     event_key: str,
     data: EventData,
+    batch: list[NextAttempt] | None = None,
 ) -> int:
     """Create one delivery per enabled endpoint of the partner subscribed to ``event_type``
-    and enqueue it. Idempotent per ``event_key``: calling twice delivers once.
-    Returns the number of deliveries created."""
-    webhooks = WebhookStore(store)
+    and queue their first attempts as one batch job; with ``batch``, add them to it instead
+    (the caller enqueues it with ``enqueue_batch``). Idempotent per ``event_key``: calling
+    twice delivers once. Returns the number of deliveries created."""
     now = time.time()
     body = event_body(event_type, data, now)
     created = 0
+    attempts = [] if batch is None else batch
     for endpoint in await webhooks.list_endpoints(partner_id):
         if endpoint.enabled and event_type in endpoint.event_types:
-            _, new = await deliver_to(
-                webhooks, queue, endpoint, event_type=event_type, event_key=event_key, body=body, now=now
-            )
+            delivery, new = await _create(webhooks, endpoint, event_type, event_key, body, now)
             created += new
+            if delivery is None or delivery.status != "pending":
+                continue
+            if delivery.round == 1 and delivery.next_attempt == 1:  # new, or never sent (a crash)
+                attempts.append(NextAttempt(partner_id, delivery.id, 1, 1))
+            else:  # already retrying: its own job, at its own time
+                await enqueue_attempt(queue, due_attempt(delivery, now))
+    if batch is None:
+        await enqueue_batch(queue, partner_id, attempts, event_key)
     return created
+
+
+async def _create(
+    store: WebhookStore, endpoint: EndpointRecord, event_type: str, event_key: str, body: str, now: float
+) -> tuple[DeliveryRecord | None, bool]:
+    """The delivery of one event for one endpoint, created once; (None, False) when it
+    existed and has expired since."""
+    delivery_id, msg_id = delivery_ids(endpoint.id, event_key)
+    delivery = DeliveryRecord(
+        id=delivery_id,
+        partner_id=endpoint.partner_id,
+        endpoint_id=endpoint.id,
+        msg_id=msg_id,
+        event_type=event_type,
+        event_key=event_key,
+        body=body,
+        next_attempt_at=now + BATCH_GRACE_S,
+        created_at=now,
+        updated_at=now,
+    )
+    if await store.create_delivery(delivery):
+        return delivery, True
+    return await store.get_delivery(endpoint.partner_id, delivery_id), False

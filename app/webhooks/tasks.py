@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from arq.connections import ArqRedis
 from arq.cron import CronJob, cron
 from arq.worker import func
+from redis.asyncio import Redis
 
 from app.webhooks.delivery import MAX_SEND_S, attempt_delivery
-from app.webhooks.dispatch import SEND_WEBHOOK, due_attempt, enqueue_attempt
+from app.webhooks.dispatch import SEND_WEBHOOK, SEND_WEBHOOKS, NextAttempt, due_attempt, enqueue_attempt
 from app.webhooks.store import WebhookStore
 from app.worker_context import WorkerContext
 
@@ -20,13 +23,23 @@ logger = logging.getLogger("app.webhooks")
 JOB_TIMEOUT_S = MAX_SEND_S + 5  # short: after a SIGKILL arq waits for the largest timeout + 10 s
 SWEEP_BATCH = 500
 
+_stores: WeakKeyDictionary[Redis, WebhookStore] = WeakKeyDictionary()
+
+
+def store_of(ctx: WorkerContext) -> WebhookStore:
+    """One store per worker (its Lua scripts registered once), made on first use."""
+    store = _stores.get(ctx["db"])
+    if store is None:
+        store = _stores[ctx["db"]] = WebhookStore(ctx["db"])
+    return store
+
 
 async def send_webhook(
     ctx: WorkerContext, partner_id: str, delivery_id: str, round_: int, attempt: int
 ) -> str:
     """One attempt of one delivery; enqueues the next attempt when this one failed."""
     next_attempt = await attempt_delivery(
-        WebhookStore(ctx["db"]),
+        store_of(ctx),
         ctx["webhook_http"],
         ctx["settings"],
         partner_id=partner_id,
@@ -38,6 +51,32 @@ async def send_webhook(
         return "done"
     await enqueue_attempt(ctx["queue"], next_attempt)
     return f"next attempt {next_attempt.attempt} in {next_attempt.delay_s:.1f} s"
+
+
+async def send_webhooks(ctx: WorkerContext, partner_id: str, attempts: list[tuple[str, int, int]]) -> str:
+    """The first attempts of many deliveries of one partner, sent concurrently; each failed
+    one enqueues its own next attempt. A delivery that fails here unexpectedly is left to
+    the sweep, which re-enqueues it once it is due."""
+    store, client, settings = store_of(ctx), ctx["webhook_http"], ctx["settings"]
+    results = await asyncio.gather(
+        *(
+            attempt_delivery(
+                store, client, settings, partner_id=partner_id, delivery_id=d, round_=r, attempt=a
+            )
+            for d, r, a in attempts
+        ),
+        return_exceptions=True,
+    )
+    retries = 0
+    for (delivery_id, _, _), result in zip(attempts, results, strict=True):
+        if isinstance(result, NextAttempt):
+            await enqueue_attempt(ctx["queue"], result)
+            retries += 1
+        elif isinstance(result, Exception):
+            logger.warning("webhook delivery %s: attempt not made: %r", delivery_id, result)
+        elif isinstance(result, BaseException):
+            raise result
+    return f"{len(attempts)} sent, {retries} to retry"
 
 
 async def reschedule_due_deliveries(store: WebhookStore, queue: ArqRedis, *, now: float) -> int:
@@ -60,7 +99,7 @@ async def reschedule_due_deliveries(store: WebhookStore, queue: ArqRedis, *, now
 
 async def sweep_webhook_deliveries(ctx: WorkerContext) -> int:
     """Cron (every minute and at start): re-enqueue pending deliveries whose job was lost."""
-    count = await reschedule_due_deliveries(WebhookStore(ctx["db"]), ctx["queue"], now=time.time())
+    count = await reschedule_due_deliveries(store_of(ctx), ctx["queue"], now=time.time())
     if count:
         logger.info("webhook sweep: %d pending deliveries checked and queued", count)
     return count
@@ -74,6 +113,13 @@ WEBHOOK_FUNCTIONS: list[Any] = [
         timeout=JOB_TIMEOUT_S,
         keep_result=0,
         max_tries=5,
+    ),
+    func(
+        send_webhooks,  # type: ignore[arg-type]  # arq types ctx as a plain dict
+        name=SEND_WEBHOOKS,
+        timeout=JOB_TIMEOUT_S,
+        keep_result=0,
+        max_tries=1,  # a lost batch is recovered by the sweep, delivery by delivery
     ),
 ]
 WEBHOOK_CRON_JOBS: list[CronJob] = [

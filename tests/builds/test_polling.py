@@ -62,6 +62,36 @@ async def test_one_list_call_per_poll_covers_every_watch_of_a_partner(private_ap
         assert await store.zscore(redis_keys.WATCH_PARTNERS, partner) is None
 
 
+async def test_a_long_history_with_one_build_in_flight_is_polled_by_one_get(
+    private_api, sim, store, start_worker, partner
+):
+    """The list weighs 60 packages, one GET far less: after the first list call (which
+    teaches the poller the list's size) each poll is one GET, and the FAILED build's
+    event needs no other call."""
+    bulk = {"partner_id": partner, "count": 60, "status": "DONE"}
+    (await sim.post("/_sim/packages/bulk", json=bulk)).raise_for_status()
+    [package_id] = await open_watches(private_api, sim, partner, 1)
+    before = await upstream_calls(sim, partner)
+    start_worker()
+
+    async def polled_enough() -> bool:
+        return await polls(store, partner) >= POLLS_TO_OBSERVE
+
+    await wait_until(polled_enough, what=f"{POLLS_TO_OBSERVE} polls")
+    await force_status(sim, package_id, "FAILED")
+
+    async def closed() -> bool:
+        return not await store.exists(redis_keys.watch_set(partner))
+
+    await wait_until(closed, what="the watch closed")
+    after = await upstream_calls(sim, partner)
+    list_calls = after.get("list_packages", 0) - before.get("list_packages", 0)
+    gets = after.get("get_package", 0) - before.get("get_package", 0)
+    assert list_calls == 1
+    assert gets == await polls(store, partner) - 1
+    assert await store.keys(f"{redis_keys.PREFIX}:emitted:{partner}:{package_id}:FAILED:*")
+
+
 async def next_record(pubsub) -> dict:
     async with asyncio.timeout(10):
         async for message in pubsub.listen():

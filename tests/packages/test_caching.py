@@ -145,3 +145,35 @@ async def test_event_search_is_cached_briefly_per_partner_and_query(api, api_ser
     async with httpx.AsyncClient(base_url=api_server.url, headers=headers) as client:
         assert (await client.get("/v1/events", params=params)).status_code == 200
     assert (await upstream_calls(sim, other))["search_events"] == 1
+
+
+async def test_a_cached_results_view_keeps_its_etag_and_answers_if_none_match_with_304(api, sim, partner):
+    package = await make_package(sim, partner, "DONE")
+    url = f"/v1/packages/{package['id']}"
+    first, second = await api.get(url), await api.get(url)
+    assert first.status_code == second.status_code == 200
+    assert first.headers["etag"] == second.headers["etag"]
+    assert first.content == second.content
+    unchanged = await api.get(url, headers={"If-None-Match": f'W/"x", {first.headers["etag"]}'})
+    assert unchanged.status_code == 304
+    assert unchanged.headers["etag"] == first.headers["etag"]
+    assert unchanged.content == b""
+    assert (await api.get(url, headers={"If-None-Match": '"other"'})).status_code == 200
+    assert (await upstream_calls(sim, partner))["get_package"] == 1
+
+
+async def test_new_evaluation_settings_give_the_results_view_a_new_etag(api, sim, partner):
+    package = await make_package(sim, partner, "DONE")
+    url = f"/v1/packages/{package['id']}"
+    before = await api.get(url)
+    assert (await api.put(f"{url}/evaluation", json=UPDATE)).status_code == 200
+    after = await api.get(url, headers={"If-None-Match": before.headers["etag"]})
+    assert after.status_code == 200
+    assert after.headers["etag"] != before.headers["etag"]
+
+
+async def test_a_results_view_is_cached_for_ten_minutes_at_most(api, sim, partner, redis):
+    package = await make_package(sim, partner, "DONE")
+    assert (await api.get(f"/v1/packages/{package['id']}")).status_code == 200
+    ttl = await redis.ttl(redis_keys.package_view_cache(partner, package["id"]))
+    assert 0 < ttl <= 600

@@ -447,6 +447,26 @@ async def test_disconnect_fault_raises_in_process(client: httpx.AsyncClient) -> 
         await client.get("/nlq/ids_from_nl_description?description=x", headers=auth())
 
 
+async def test_bulk_creates_many_packages_of_one_partner_forced_or_building(
+    client: httpx.AsyncClient,
+) -> None:
+    forced = await client.post(
+        "/_sim/packages/bulk", json={"partner_id": "p9", "count": 30, "status": "DONE"}
+    )
+    building = await client.post(
+        "/_sim/packages/bulk", json={"partner_id": "p9", "count": 5, "build_seconds": [100, 200]}
+    )
+    assert forced.status_code == building.status_code == 201
+    listed = (await client.get("/package_builder/packages/", headers=auth("p9"))).json()
+    statuses = {p["id"]: p["status"] for p in listed}
+    assert all(statuses[p["id"]] == "DONE" for p in forced.json()["packages"])
+    for package in building.json()["packages"]:
+        assert statuses[package["id"]] in ("INITIALIZING", "INPROGRESS")
+        assert time.time() + 90 < package["done_at"] < time.time() + 201
+    assert len(listed) == 4 + 35  # the seeded four, then the bulk ones
+    assert (await client.get("/package_builder/packages/", headers=auth("p8"))).json() != listed
+
+
 async def test_stats_count_every_upstream_request(client: httpx.AsyncClient) -> None:
     await client.post("/_sim/faults", json={"route": "search_events", "count": 1})
     await client.get("/events", headers=auth("p1"))
@@ -454,12 +474,19 @@ async def test_stats_count_every_upstream_request(client: httpx.AsyncClient) -> 
     await client.get("/package_builder/packages/", headers=auth("p2"))
     await client.get("/_sim/config")
     stats = (await client.get("/_sim/stats")).json()
-    assert stats == {
-        "requests": {"search_events": 2, "list_packages": 1},
-        "by_partner": {"p1": {"search_events": 2}, "p2": {"list_packages": 1}},
-    }
+    assert stats["requests"] == {"search_events": 2, "list_packages": 1}
+    assert stats["by_partner"] == {"p1": {"search_events": 2}, "p2": {"list_packages": 1}}
+    assert stats["last_cookie"] == {"p1": None, "p2": None}
+    list_bytes = len((await client.get("/package_builder/packages/", headers=auth("p2"))).content)
+    stats = (await client.get("/_sim/stats")).json()
+    assert stats["bytes_by_partner"]["p2"] == {"list_packages": 2 * list_bytes}
     assert (await client.post("/_sim/stats/reset")).status_code == 204
-    assert (await client.get("/_sim/stats")).json() == {"requests": {}, "by_partner": {}}
+    assert (await client.get("/_sim/stats")).json() == {
+        "requests": {},
+        "by_partner": {},
+        "bytes_by_partner": {},
+        "last_cookie": {},
+    }
 
 
 async def test_reset_forgets_everything(client: httpx.AsyncClient) -> None:

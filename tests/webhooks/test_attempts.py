@@ -19,6 +19,7 @@ from app.webhooks.delivery import (
 from app.webhooks.signing import new_secret
 from app.webhooks.ssrf import guarded_transport
 from app.webhooks.store import WebhookStore
+from app.webhooks.transport import GuardedTransport
 from tests.webhooks.receiver import Receiver
 from tests.webhooks.support import deliveries, register, stored_delivery
 
@@ -81,7 +82,10 @@ async def test_response_body_is_kept_to_its_first_2_kb(receiver: Receiver, clien
     assert len(result.response_body.encode()) <= 2048
 
 
-async def test_guarded_connection_goes_to_the_checked_address_and_keeps_the_host(receiver: Receiver):
+@pytest.mark.parametrize("make_transport", [guarded_transport, GuardedTransport])
+async def test_guarded_connection_goes_to_the_checked_address_and_keeps_the_host(
+    receiver: Receiver, make_transport
+):
     """With a policy that allows loopback, 'localhost' is resolved by the guard, checked, and
     connected to by address, while the request still names the host it was sent to."""
     checked: list[tuple[str, list[str]]] = []
@@ -91,12 +95,37 @@ async def test_guarded_connection_goes_to_the_checked_address_and_keeps_the_host
         return None
 
     url = receiver.hook().replace("127.0.0.1", "localhost")
-    async with httpx.AsyncClient(transport=guarded_transport(allow_all)) as client:
+    async with httpx.AsyncClient(transport=make_transport(allow_all)) as client:
         response = await client.post(url, content=b"{}")
     assert response.status_code == 200
     assert checked and checked[0][0] == "localhost" and "127.0.0.1" in checked[0][1]
     [request] = receiver.received(url)
     assert request.headers["host"] == url.split("/")[2]
+
+
+async def test_the_worker_client_refuses_a_host_name_that_resolves_to_a_private_address(receiver: Receiver):
+    url = receiver.hook().replace("127.0.0.1", "localhost")
+    client = make_webhook_client(Settings(webhook_allow_private_targets=False))
+    try:
+        result = await send(
+            client, url, msg_id="msg_1", body=b"{}", signing_secrets=[new_secret()], timeout_s=5
+        )
+    finally:
+        await client.aclose()
+    assert result.refused and result.status_code is None
+    assert "localhost" in (result.error or "") and "loopback" in (result.error or "")
+    assert receiver.received(url) == []
+
+
+async def test_the_worker_client_keeps_no_cookie_from_an_endpoint(
+    receiver: Receiver, client: httpx.AsyncClient
+):
+    url = receiver.hook(headers={"Set-Cookie": "session=endpoint-a; Path=/"})
+    await send(client, url, msg_id="msg_1", body=b"{}", signing_secrets=[new_secret()], timeout_s=5)
+    other = receiver.hook()
+    await send(client, other, msg_id="msg_2", body=b"{}", signing_secrets=[new_secret()], timeout_s=5)
+    [request] = receiver.received(other)
+    assert "cookie" not in request.headers
 
 
 async def test_an_attempt_run_twice_is_sent_once(api, partner, receiver: Receiver, store):

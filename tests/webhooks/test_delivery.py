@@ -37,7 +37,7 @@ async def test_done_and_failed_events_reach_the_receiver_signed(
     cases: list[tuple[SubscribableEventType, str]] = [("package.done", "DONE"), ("package.failed", "FAILED")]
     for number, (event_type, status) in enumerate(cases, start=1):
         created = await dispatch_event(
-            store,
+            WebhookStore(store),
             queue,
             partner_id=partner,
             event_type=event_type,
@@ -65,7 +65,7 @@ async def test_endpoint_receives_only_its_event_types_and_only_its_partners(
     await register(api, failed_only, event_types=["package.failed"])
     assert (
         await dispatch_event(
-            store,
+            WebhookStore(store),
             queue,
             partner_id=partner,
             event_type="package.done",
@@ -76,7 +76,7 @@ async def test_endpoint_receives_only_its_event_types_and_only_its_partners(
     )
     assert (
         await dispatch_event(
-            store,
+            WebhookStore(store),
             queue,
             partner_id="someone-else",
             event_type="package.failed",
@@ -87,7 +87,7 @@ async def test_endpoint_receives_only_its_event_types_and_only_its_partners(
     )
     assert (
         await dispatch_event(
-            store,
+            WebhookStore(store),
             queue,
             partner_id=partner,
             event_type="package.failed",
@@ -108,7 +108,7 @@ async def test_dispatching_one_event_twice_delivers_it_once(
     first, second = await asyncio.gather(
         *[
             dispatch_event(
-                store,
+                WebhookStore(store),
                 queue,
                 partner_id=partner,
                 event_type="package.done",
@@ -119,7 +119,7 @@ async def test_dispatching_one_event_twice_delivers_it_once(
         ]
     )
     again = await dispatch_event(
-        store,
+        WebhookStore(store),
         queue,
         partner_id=partner,
         event_type="package.done",
@@ -138,7 +138,7 @@ async def test_a_disabled_endpoint_gets_no_deliveries(api, partner, receiver: Re
     await api.patch(f"/v1/webhooks/{endpoint['id']}", json={"enabled": False})
     assert (
         await dispatch_event(
-            store,
+            WebhookStore(store),
             queue,
             partner_id=partner,
             event_type="package.done",
@@ -155,7 +155,7 @@ async def test_receiver_failing_twice_gets_the_third_attempt_with_the_same_webho
     url = receiver.hook(fail_times=2, fail_status=500)
     endpoint = await register(api, url)
     await dispatch_event(
-        store,
+        WebhookStore(store),
         queue,
         partner_id=partner,
         event_type="package.done",
@@ -191,7 +191,7 @@ async def test_delivery_fails_after_the_last_scheduled_attempt(
     url = receiver.hook(then=503)
     endpoint = await register(api, url)
     await dispatch_event(
-        store,
+        WebhookStore(store),
         queue,
         partner_id=partner,
         event_type="package.failed",
@@ -213,7 +213,7 @@ async def test_410_gone_disables_the_endpoint_at_once(
     url = receiver.hook(then=410)
     endpoint = await register(api, url)
     await dispatch_event(
-        store,
+        WebhookStore(store),
         queue,
         partner_id=partner,
         event_type="package.done",
@@ -228,7 +228,7 @@ async def test_410_gone_disables_the_endpoint_at_once(
     assert not shown["enabled"] and "410" in shown["disabled_reason"]
     assert (
         await dispatch_event(
-            store,
+            WebhookStore(store),
             queue,
             partner_id=partner,
             event_type="package.done",
@@ -249,7 +249,7 @@ async def test_endpoint_failing_for_longer_than_the_limit_is_disabled(
     six_days_ago = time.time() - 6 * 24 * 3600  # the streak began before the default 5-day limit
     await WebhookStore(store).update_endpoint(partner, endpoint["id"], {"failing_since": repr(six_days_ago)})
     await dispatch_event(
-        store,
+        WebhookStore(store),
         queue,
         partner_id=partner,
         event_type="package.done",
@@ -309,7 +309,7 @@ async def test_redeliver_sends_again_with_the_same_webhook_id(
     url = receiver.hook()
     endpoint = await register(api, url)
     await dispatch_event(
-        store,
+        WebhookStore(store),
         queue,
         partner_id=partner,
         event_type="package.done",

@@ -8,6 +8,7 @@ import datetime as dt
 from standardwebhooks.webhooks import Webhook
 
 from app.webhooks.dispatch import dispatch_event
+from app.webhooks.store import WebhookStore
 from tests.webhooks.receiver import Receiver
 from tests.webhooks.support import deliveries, package_event, register, settled_delivery
 
@@ -23,7 +24,7 @@ async def test_recover_resends_the_failed_deliveries_of_the_window(
     endpoint = await register(api, url)
     before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     await dispatch_event(
-        store, queue, partner_id=partner, event_type="package.done", event_key="pkg-r:DONE",
+        WebhookStore(store), queue, partner_id=partner, event_type="package.done", event_key="pkg-r:DONE",
         data=package_event(partner, "DONE"),
     )  # fmt: skip
     [delivery] = await deliveries(api, endpoint["id"])
