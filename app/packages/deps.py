@@ -13,7 +13,8 @@ from app.packages.service import PackageService
 
 
 def make_package_service(svc: Services) -> PackageService:
-    return PackageService(svc.upstream, svc.shared(make_build_service), svc.settings, Cache(svc.redis))
+    builds = svc.shared(make_build_service)
+    return PackageService(svc.upstream, builds, svc.settings, Cache(svc.redis), svc.links)
 
 
 async def package_service(svc: ServicesDep) -> PackageService:

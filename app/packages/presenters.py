@@ -11,6 +11,7 @@ from urllib.parse import quote
 from pydantic import TypeAdapter
 
 from app.builds.statuses import progress_of
+from app.links import CSV_LINK_S, EVENTS_LINK_S, LinkSigner, csv_segments, events_segments
 from app.packages.schemas import (
     ClusterCounts,
     ClusterEvaluationView,
@@ -59,8 +60,13 @@ def summary(package: UpstreamPackage) -> SummaryRow:
     }
 
 
-def status_view(package: PackageState) -> PackageStatusView:
-    return PackageStatusView(id=package.id, status=package.status, progress=progress_of(package))
+def status_view(package: PackageState, links: LinkSigner, partner_id: str) -> PackageStatusView:
+    return PackageStatusView(
+        id=package.id,
+        status=package.status,
+        progress=progress_of(package),
+        events_url=links.url(events_segments(package.id), partner_id, EVENTS_LINK_S),
+    )
 
 
 def evaluation_settings(details: EvaluationDetails) -> EvaluationSettings:
@@ -91,8 +97,12 @@ def package_view(
     details: EvaluationDetails | None,
     evaluation: Evaluation | None,
     public_base: str,
+    links: LinkSigner,
+    partner_id: str,
 ) -> PackageView:
-    """The results page: package, settings and per-cluster evaluation side by side."""
+    """The results page: package, settings and per-cluster evaluation side by side. Its
+    ``csv_url``s and ``events_url`` are signed links a browser opens without headers (a
+    cached view is kept far shorter than they live)."""
     done = package.status == "DONE"
     results = evaluation.clusters if evaluation else {}
     clusters = []
@@ -110,7 +120,7 @@ def package_view(
                 )
                 if counts
                 else None,
-                csv_url=cluster_url(public_base, package.id, tc, "customers.csv"),
+                csv_url=links.url(csv_segments(package.id, tc), partner_id, CSV_LINK_S),
                 exports_url=cluster_url(public_base, package.id, tc, "exports"),
             )
         )
@@ -119,6 +129,7 @@ def package_view(
         filter_settings=package.filter_settings,
         evaluation_settings=evaluation_settings(details) if details else None,
         clusters=clusters,
+        events_url=links.url(events_segments(package.id), partner_id, EVENTS_LINK_S),
         actions=PackageActions(
             can_regenerate=package.status == "EXPIRED",
             can_download=done and bool(clusters),

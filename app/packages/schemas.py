@@ -174,6 +174,7 @@ class PackageStatusView(BaseModel):
     id: str
     status: str
     progress: int | None
+    events_url: str = Field(description="signed Server-Sent Events link (about an hour), for EventSource")
 
 
 class EvaluationSettings(BaseModel):
@@ -243,4 +244,5 @@ class PackageView(BaseModel):
     filter_settings: dict[str, Any] | None
     evaluation_settings: EvaluationSettings | None
     clusters: list[ClusterView]
+    events_url: str = Field(description="signed Server-Sent Events link (about an hour), for EventSource")
     actions: PackageActions

@@ -13,6 +13,7 @@ from app.builds.service import BuildService
 from app.cache import Cache
 from app.cursors import decode_cursor, encode_cursor
 from app.errors import Conflict
+from app.links import EVENTS_LINK_S, LinkSigner, events_segments
 from app.packages import presenters
 from app.packages.presenters import RenderedView
 from app.packages.schemas import (
@@ -42,7 +43,9 @@ class PackageService:
         builds: BuildService,
         settings: Settings,
         cache: Cache,
+        links: LinkSigner,
     ) -> None:
+        self._links = links
         self._upstream = upstream
         self._builds = builds
         self._settings = settings
@@ -126,8 +129,13 @@ class PackageService:
         fresh = await self._builds.fresh_status(ctx.partner_id, package_id)
         if fresh is not None:
             record, age_s = fresh
-            return PackageStatusView(id=record.id, status=record.status, progress=record.progress), age_s
-        return presenters.status_view(await self._upstream.get_package_state(ctx, package_id)), None
+            events_url = self._links.url(events_segments(record.id), ctx.partner_id, EVENTS_LINK_S)
+            view = PackageStatusView(
+                id=record.id, status=record.status, progress=record.progress, events_url=events_url
+            )
+            return view, age_s
+        package = await self._upstream.get_package_state(ctx, package_id)
+        return presenters.status_view(package, self._links, ctx.partner_id), None
 
     async def view(self, ctx: CallContext, package_id: str) -> RenderedView:
         """The results page, serialised; a DONE package's complete page is cached as these
@@ -158,6 +166,8 @@ class PackageService:
             details if isinstance(details, EvaluationDetails) else None,
             evaluation if not isinstance(evaluation, BaseException) else None,
             self._settings.public_base,
+            self._links,
+            ctx.partner_id,
         )
         complete = not isinstance(details, BaseException) and not isinstance(evaluation, BaseException)
         keep = package.status == "DONE" and complete

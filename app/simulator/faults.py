@@ -111,12 +111,20 @@ class Stats:
         self.by_partner: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self.bytes_by_partner: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self.last_cookie: dict[str, str | None] = {}
+        self.last_traceparent: dict[str, str | None] = {}
 
-    def record(self, operation: str, partner_id: str | None, cookie: str | None = None) -> None:
+    def record(
+        self,
+        operation: str,
+        partner_id: str | None,
+        cookie: str | None = None,
+        traceparent: str | None = None,
+    ) -> None:
         self.requests[operation] += 1
         if partner_id:
             self.by_partner[partner_id][operation] += 1
             self.last_cookie[partner_id] = cookie
+            self.last_traceparent[partner_id] = traceparent
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -124,6 +132,7 @@ class Stats:
             "by_partner": {partner: dict(counts) for partner, counts in self.by_partner.items()},
             "bytes_by_partner": {partner: dict(sent) for partner, sent in self.bytes_by_partner.items()},
             "last_cookie": dict(self.last_cookie),
+            "last_traceparent": dict(self.last_traceparent),
         }
 
 
@@ -225,7 +234,7 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
             return
         partner_id = _header(scope, b"x-preferred-partner-id")
-        self.stats.record(operation, partner_id, _header(scope, b"cookie"))
+        self.stats.record(operation, partner_id, _header(scope, b"cookie"), _header(scope, b"traceparent"))
         if partner_id:
             send = _counting(send, self.stats.bytes_by_partner[partner_id], operation)
         fault = self.faults.take(operation, partner_id)

@@ -87,3 +87,17 @@ async def test_client_going_away_mid_download_leaves_the_api_healthy(api, sim, p
     assert (await api.get("/healthz")).status_code == 200
     small = await make_package(sim, partner, "DONE", clusters=["small"], customers_per_cluster=3)
     assert (await api.get(csv_path(small["id"], "small"))).text.count("\n") == 4
+
+
+async def test_the_signed_csv_url_of_the_results_view_downloads_without_headers(api, anonymous, sim, partner):
+    """``<a href download>`` sends no Authorization: the view's csv_url is enough, for 15 min."""
+    package = await make_package(sim, partner, "DONE", clusters=["AC/DC fans"], customers_per_cluster=3)
+    view = (await api.get(f"/v1/packages/{package['id']}")).json()
+    url = view["clusters"][0]["csv_url"]
+    response = await anonymous.get(url)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/csv")
+    assert len(response.text.strip().splitlines()) == 4  # header + 3 customers
+    other = await make_package(sim, partner, "DONE", clusters=["AC/DC fans"], customers_per_cluster=3)
+    moved = url.replace(f"/packages/{package['id']}/", f"/packages/{other['id']}/")
+    assert (await anonymous.get(moved)).status_code == 403

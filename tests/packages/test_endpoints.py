@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from tests.support.sim import force_status, make_package, upstream_calls
@@ -179,7 +180,12 @@ async def test_results_page_aggregates_package_settings_and_evaluation(api, sim,
     assert [c["tc"] for c in view["clusters"]] == ["Rock & Roll", "AC/DC fans"]
     cluster = view["clusters"][1]
     assert cluster["customers"] == 12 and cluster["evaluation"] is not None
-    assert cluster["csv_url"].endswith(f"/v1/packages/{package['id']}/clusters/AC%2FDC%20fans/customers.csv")
+    csv_url = httpx.URL(cluster["csv_url"])
+    assert csv_url.raw_path.split(b"?")[0].endswith(
+        f"/v1/packages/{package['id']}/clusters/AC%2FDC%20fans/customers.csv".encode()
+    )
+    assert {"partner_id", "exp", "sig"} <= csv_url.params.keys(), "a signed link"
+    assert httpx.URL(view["events_url"]).params["partner_id"] == partner
     assert view["evaluation_settings"]["attribution_window_days"] is not None
     assert view["progress"] == 100
     assert view["actions"] == {

@@ -27,7 +27,11 @@ async def test_status_of_a_build_nobody_watches_comes_from_the_upstream(api, sim
     package = await make_package(sim, partner, "INPROGRESS", progress=40)
     response = await api.get(f"/v1/packages/{package['id']}/status")
     assert response.status_code == 200
-    assert response.json() == {"id": package["id"], "status": "INPROGRESS", "progress": 40}
+    body = response.json()
+    assert {k: body[k] for k in ("id", "status", "progress")} == {
+        "id": package["id"], "status": "INPROGRESS", "progress": 40
+    }  # fmt: skip
+    assert "/events?" in body["events_url"] and "sig=" in body["events_url"]
     assert "age" not in response.headers
     assert (await upstream_calls(sim, partner))["get_package"] == 1
 
@@ -37,7 +41,9 @@ async def test_a_build_polled_less_than_an_interval_ago_is_answered_from_that_po
     await polled_just_now(redis, partner, package["id"], "INPROGRESS", 70)
     response = await api.get(f"/v1/packages/{package['id']}/status")
     assert response.status_code == 200
-    assert response.json() == {"id": package["id"], "status": "INPROGRESS", "progress": 70}
+    body = response.json()
+    assert (body["id"], body["status"], body["progress"]) == (package["id"], "INPROGRESS", 70)
+    assert "sig=" in body["events_url"]
     assert response.headers["age"] == "0"
     assert "get_package" not in await upstream_calls(sim, partner)
 

@@ -477,6 +477,7 @@ async def test_stats_count_every_upstream_request(client: httpx.AsyncClient) -> 
     assert stats["requests"] == {"search_events": 2, "list_packages": 1}
     assert stats["by_partner"] == {"p1": {"search_events": 2}, "p2": {"list_packages": 1}}
     assert stats["last_cookie"] == {"p1": None, "p2": None}
+    assert stats["last_traceparent"] == {"p1": None, "p2": None}
     list_bytes = len((await client.get("/package_builder/packages/", headers=auth("p2"))).content)
     stats = (await client.get("/_sim/stats")).json()
     assert stats["bytes_by_partner"]["p2"] == {"list_packages": 2 * list_bytes}
@@ -486,6 +487,7 @@ async def test_stats_count_every_upstream_request(client: httpx.AsyncClient) -> 
         "by_partner": {},
         "bytes_by_partner": {},
         "last_cookie": {},
+        "last_traceparent": {},
     }
 
 
