@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -44,7 +45,33 @@ def created_sort_key(package: UpstreamPackage) -> tuple[float, str]:
     return (stamp, package.id)
 
 
-def summary(package: UpstreamPackage) -> SummaryRow:
+class PackageIndex:
+    """The partner's package ids, to turn ``merge_id`` parts into ids the SPA can open: the
+    guide writes merges as ``"123_456"`` while its ids look like ``"pkg_555"``."""
+
+    def __init__(self, package_ids: Iterable[str]) -> None:
+        self._ids = set(package_ids)
+        self._by_number: dict[str, list[str]] = {}
+        for package_id in self._ids:
+            for separator in ("_", "-", ":", "."):
+                head, found, tail = package_id.rpartition(separator)
+                if found and head and tail:
+                    self._by_number.setdefault(tail, []).append(package_id)
+                    break
+
+    def resolve(self, part: str) -> str:
+        """The id itself when the list has it; else the one id that ends with ``_<part>``
+        (``pkg_123`` for ``123``); else the part as the guide gave it."""
+        if part in self._ids:
+            return part
+        candidates = self._by_number.get(part, [])
+        return candidates[0] if len(candidates) == 1 else part
+
+    def merged_from(self, merge_id: str | None) -> list[str]:
+        return [self.resolve(part) for part in merged_from(merge_id)]
+
+
+def summary(package: UpstreamPackage, index: PackageIndex | None = None) -> SummaryRow:
     """One list row (``PackageSummary``'s fields, in its order) from an already validated
     upstream model: a plain dict, serialised once with the whole page."""
     return {
@@ -53,7 +80,7 @@ def summary(package: UpstreamPackage) -> SummaryRow:
         "status": package.status,
         "progress": progress_of(package),
         "merge_id": package.merge_id,
-        "merged_from": merged_from(package.merge_id),
+        "merged_from": index.merged_from(package.merge_id) if index else merged_from(package.merge_id),
         "created_at": package.created_at,
         "targeting_mode": package.targeting_mode,
         "events": [{"id": e.id, "title": e.title} for e in package.events],
@@ -99,6 +126,7 @@ def package_view(
     public_base: str,
     links: LinkSigner,
     partner_id: str,
+    index: PackageIndex | None = None,
 ) -> PackageView:
     """The results page: package, settings and per-cluster evaluation side by side. Its
     ``csv_url``s and ``events_url`` are signed links a browser opens without headers (a
@@ -125,7 +153,7 @@ def package_view(
             )
         )
     return PackageView(
-        **summary(package),  # validated here: events become EventRefs
+        **summary(package, index),  # validated here: events become EventRefs
         filter_settings=package.filter_settings,
         evaluation_settings=evaluation_settings(details) if details else None,
         clusters=clusters,

@@ -28,6 +28,7 @@ from app.upstream import CallContext, CustomerListStream, PackageBuilderClient, 
 from app.upstream.models import (
     CreatePackagePayload,
     EvaluationDetails,
+    UpstreamPackage,
 )
 
 logger = logging.getLogger("app.packages")
@@ -81,7 +82,8 @@ class PackageService:
             rows = [p for p in rows if presenters.created_sort_key(p) < after]
         page = rows[:limit]
         next_cursor = encode_cursor(*presenters.created_sort_key(page[-1])) if len(rows) > limit else None
-        return {"items": [presenters.summary(p) for p in page], "next_cursor": next_cursor}
+        index = presenters.PackageIndex(p.id for p in packages)
+        return {"items": [presenters.summary(p, index) for p in page], "next_cursor": next_cursor}
 
     async def create(self, ctx: CallContext, request: CreatePackageRequest) -> str:
         """Create upstream, then open the watch before answering."""
@@ -168,10 +170,22 @@ class PackageService:
             self._settings.public_base,
             self._links,
             ctx.partner_id,
+            await self._index_for(ctx, package),
         )
         complete = not isinstance(details, BaseException) and not isinstance(evaluation, BaseException)
         keep = package.status == "DONE" and complete
         return RenderedView.of(view).stored(), redis_keys.PACKAGE_VIEW_TTL_S if keep else None
+
+    async def _index_for(self, ctx: CallContext, package: UpstreamPackage) -> presenters.PackageIndex | None:
+        """A merged package's ``merged_from`` names ids of the partner's list: one list call,
+        for merged packages only (their view is cached once DONE). Without it, the parts."""
+        if not package.merge_id:
+            return None
+        try:
+            return presenters.PackageIndex(p.id for p in await self._upstream.list_packages(ctx))
+        except UpstreamError as exc:
+            logger.warning("merged_from of %s left as the merge_id's parts: %s", package.id, exc.detail)
+            return None
 
     async def evaluation(self, ctx: CallContext, package_id: str) -> EvaluationView:
         """Settings + results, cached per partner and package; one upstream fetch per miss."""
