@@ -160,6 +160,13 @@ class Cache:
                 logger.warning("could not keep %s: %s", key, exc)
         return value
 
+    async def acquire_lock(self, key: str, token: str, *, ttl_s: int) -> bool:
+        """A short lock (``SET NX EX``) a caller holds around a read-compare-write."""
+        return bool(await self._redis.set(key, token, nx=True, ex=ttl_s))
+
+    async def release_lock(self, key: str, token: str) -> None:
+        await self._unlock(key, token)
+
     async def _unlock(self, lock: str, token: str) -> None:
         try:
             await self._release(keys=[lock], args=[token])

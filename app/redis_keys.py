@@ -33,6 +33,14 @@ def package_view_cache(partner_id: str, package_id: str) -> str:
     return f"{PREFIX}:cache:view:{_part(partner_id)}:{_part(package_id)}"
 
 
+def evaluation_lock(partner_id: str, package_id: str) -> str:
+    """Held while a conditional (If-Match) settings change reads, compares and writes."""
+    return f"{PREFIX}:lock:evaluation:{_part(partner_id)}:{_part(package_id)}"
+
+
+EVALUATION_LOCK_TTL_S = 15
+
+
 def events_cache(partner_id: str, query_hash: str) -> str:
     """Event search answers; TTL ``BFF_EVENTS_CACHE_TTL_S``."""
     return f"{PREFIX}:cache:events:{_part(partner_id)}:{query_hash}"

@@ -104,6 +104,12 @@ def evaluation_settings(details: EvaluationDetails) -> EvaluationSettings:
     )
 
 
+def settings_etag(settings: EvaluationSettings) -> str:
+    """Strong entity tag of the attribution settings alone: results change as data arrives,
+    a tab's edit conflicts only with another change of the settings."""
+    return f'"s{hashlib.sha256(settings.model_dump_json().encode()).hexdigest()[:24]}"'
+
+
 def evaluation_view(package_id: str, details: EvaluationDetails, evaluation: Evaluation) -> EvaluationView:
     return EvaluationView(
         package_id=package_id,

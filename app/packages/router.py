@@ -11,7 +11,9 @@ from starlette.background import BackgroundTask
 
 from app.deps import CallContextDep, LinkCallContextDep, LinksDep, SettingsDep
 from app.errors import PROBLEM, UPSTREAM_ERRORS
+from app.http_docs import documented
 from app.idempotency import IdempotencyDep
+from app.packages import presenters
 from app.packages.deps import PackageServiceDep
 from app.packages.presenters import csv_disposition
 from app.packages.responses import json_response, package_accepted
@@ -142,26 +144,43 @@ async def get_package_status(
 
 
 @router.get(
-    "/{package_id}/evaluation", response_model=EvaluationView, name="get_evaluation", responses=ERRORS
+    "/{package_id}/evaluation",
+    response_model=EvaluationView,
+    name="get_evaluation",
+    responses={**ERRORS, 200: documented("ETag")},
 )
 async def get_evaluation(
-    package_id: PackageId, ctx: CallContextDep, service: PackageServiceDep
+    package_id: PackageId, ctx: CallContextDep, service: PackageServiceDep, response: Response
 ) -> EvaluationView:
-    """Attribution settings and per-cluster evaluation results."""
-    return await service.evaluation(ctx, package_id)
+    """Attribution settings and per-cluster evaluation results; the `ETag` is the settings'
+    (send it as `If-Match` when saving them)."""
+    view = await service.evaluation(ctx, package_id)
+    response.headers["ETag"] = presenters.settings_etag(view.settings)
+    return view
 
 
 @router.put(
-    "/{package_id}/evaluation", response_model=EvaluationView, name="update_evaluation", responses=ERRORS
+    "/{package_id}/evaluation",
+    response_model=EvaluationView,
+    name="update_evaluation",
+    responses={**ERRORS, 200: documented("ETag"), 412: PROBLEM},
 )
 async def update_evaluation(
     package_id: PackageId,
     body: EvaluationSettingsUpdate,
     ctx: CallContextDep,
     service: PackageServiceDep,
+    response: Response,
+    if_match: Annotated[
+        str | None, Header(description="the settings' ETag of your last read: 412 if they changed since")
+    ] = None,
 ) -> EvaluationView:
-    """Save attribution settings (the upstream re-evaluates) and return the fresh evaluation."""
-    return await service.update_evaluation(ctx, package_id, body)
+    """Save attribution settings (the upstream re-evaluates) and return the fresh evaluation.
+    With `If-Match` (the `ETag` of `GET .../evaluation`), a change made meanwhile in another
+    tab is not overwritten: 412."""
+    view = await service.update_evaluation(ctx, package_id, body, if_match)
+    response.headers["ETag"] = presenters.settings_etag(view.settings)
+    return view
 
 
 @router.post(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Sequence
 
 from pydantic import TypeAdapter
@@ -12,7 +13,7 @@ from app import redis_keys
 from app.builds.service import BuildService
 from app.cache import Cache
 from app.cursors import decode_cursor, encode_cursor
-from app.errors import Conflict
+from app.errors import Conflict, PreconditionFailed
 from app.links import EVENTS_LINK_S, LinkSigner, events_segments
 from app.packages import presenters
 from app.packages.presenters import RenderedView
@@ -201,9 +202,36 @@ class PackageService:
         return view, self._settings.evaluation_cache_ttl_s
 
     async def update_evaluation(
+        self, ctx: CallContext, package_id: str, update: EvaluationSettingsUpdate, if_match: str | None = None
+    ) -> EvaluationView:
+        """PUT the settings (which re-evaluates upstream), then read the fresh result. With
+        ``If-Match``, only when the settings are still those the caller read (412 else):
+        read, compare and write under a short per-package lock, so two tabs cannot both pass."""
+        if if_match is None:
+            return await self._put_evaluation(ctx, package_id, update)
+        lock = redis_keys.evaluation_lock(ctx.partner_id, package_id)
+        token = secrets.token_hex(8)
+        if not await self._redis_lock(lock, token):
+            raise Conflict("another change of these settings is being saved; read them again")
+        try:
+            current = presenters.evaluation_settings(
+                await self._upstream.get_evaluation_details(ctx, package_id)
+            )
+            tags = {tag.strip() for tag in if_match.split(",")}
+            if "*" not in tags and presenters.settings_etag(current) not in tags:
+                raise PreconditionFailed(
+                    "the evaluation settings changed since you read them; read them again and reapply"
+                )
+            return await self._put_evaluation(ctx, package_id, update)
+        finally:
+            await self._cache.release_lock(lock, token)
+
+    async def _redis_lock(self, key: str, token: str) -> bool:
+        return await self._cache.acquire_lock(key, token, ttl_s=redis_keys.EVALUATION_LOCK_TTL_S)
+
+    async def _put_evaluation(
         self, ctx: CallContext, package_id: str, update: EvaluationSettingsUpdate
     ) -> EvaluationView:
-        """PUT the settings (which re-evaluates upstream), then read the fresh result."""
         details = EvaluationDetails(
             backhaul_evaluation_attribution_window=update.attribution_window_days,
             backhaul_evaluation_model=update.model,

@@ -59,7 +59,7 @@ class FaultSpec(BaseModel):
     latency_ms: int = Field(default=0, ge=0)
     count: int | None = Field(default=None, ge=1)
     mode: FaultMode = "error"
-    body: str | None = None  # malformed: the exact body to send (default `{"unexpected": true}`)
+    body: str | None = None  # malformed/error: the exact body to send
     after_bytes: int | None = Field(default=None, ge=0)  # truncate: bytes sent before the cut
 
     @field_validator("route")
@@ -246,7 +246,7 @@ class FaultMiddleware:
         if fault.mode in ("disconnect", "truncate"):
             _aborting.set(True)
         if fault.mode == "error":
-            await _send_body(send, fault.status, '{"detail": "simulated upstream fault"}')
+            await _send_body(send, fault.status, fault.body or '{"detail": "simulated upstream fault"}')
         elif fault.mode == "malformed":
             await _send_body(send, 200, _MALFORMED_BODY if fault.body is None else fault.body)
         elif fault.mode == "disconnect":

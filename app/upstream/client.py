@@ -18,6 +18,7 @@ from urllib.parse import quote, urlencode, urljoin, urlsplit
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from app.errors import field_error
 from app.observability.metrics import upstream_call
 from app.upstream.channel import Answer, make_channel, make_httpx_client
 from app.upstream.errors import (
@@ -159,6 +160,40 @@ def _detail_of(answer: Answer) -> str:
     return f"the upstream answered {answer.status} {answer.reason}".strip()
 
 
+MAX_FIELD_ERRORS = 50
+
+
+def _field_errors_of(answer: Answer) -> list[dict[str, Any]] | None:
+    """The field list of an upstream 422, in our shape (``loc`` starts with ``upstream``):
+    FastAPI's ``{"detail": [{loc, msg, type}]}``, ``{"errors": [{field|loc|path, message|msg}]}``
+    or ``{"errors": {field: [messages]}}``. None when the answer has no such list."""
+    try:
+        body = json.loads(answer.body)
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    items: list[tuple[list[Any], str, str]] = []
+    listed = body.get("detail") if isinstance(body.get("detail"), list) else body.get("errors")
+    if isinstance(listed, list):
+        for entry in listed:
+            if isinstance(entry, dict):
+                where = entry.get("loc", entry.get("field", entry.get("path", [])))
+                loc = list(where) if isinstance(where, list) else str(where).split(".") if where else []
+                message = entry.get("msg", entry.get("message", ""))
+                items.append((loc, str(message), str(entry.get("type", "upstream_validation"))))
+    elif isinstance(listed, dict):
+        for field, messages in listed.items():
+            for message in messages if isinstance(messages, list) else [messages]:
+                items.append((str(field).split("."), str(message), "upstream_validation"))
+    if not items:
+        return None
+    return [
+        field_error(["upstream", *(str(part)[:100] for part in loc[:10])], message[:500], kind[:100])
+        for loc, message, kind in items[:MAX_FIELD_ERRORS]
+    ]
+
+
 def _raise_for_status(answer: Answer) -> None:
     status = answer.status
     if 200 <= status < 300:
@@ -167,7 +202,12 @@ def _raise_for_status(answer: Answer) -> None:
         headers = {}
         if status == 429 and "retry-after" in answer.headers:
             headers["Retry-After"] = answer.headers["retry-after"]
-        raise UpstreamRejected(status, _detail_of(answer), headers)
+        errors = _field_errors_of(answer) if status == 422 else None
+        detail = _detail_of(answer)
+        if errors:
+            summary = "; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in errors[:5])
+            detail = f"the upstream refused the request: {summary}"
+        raise UpstreamRejected(status, detail, headers, errors)
     raise UpstreamUnavailable(f"the upstream answered {status}")
 
 

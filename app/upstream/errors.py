@@ -6,6 +6,8 @@ Permanent: other 4xx (their status is kept) and payloads we cannot read.
 
 from __future__ import annotations
 
+from typing import Any
+
 from app.errors import ProblemError, StreamAborted
 
 
@@ -40,8 +42,14 @@ class UpstreamRejected(UpstreamError):
 
     type_slug, title = "upstream-rejected", "Upstream Rejected The Request"
 
-    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(detail, status=status, headers=headers)
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(detail, status=status, headers=headers, errors=errors)
         self.retryable = status == 429
         self.type_slug = {
             404: "not-found",

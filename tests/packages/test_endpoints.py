@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.support.sim import force_status, make_package, upstream_calls
+from tests.support.sim import add_fault, force_status, make_package, upstream_calls
 
 FILTERS = {
     "included_customers": [],
@@ -234,6 +234,23 @@ async def test_evaluation_put_saves_settings_and_returns_the_fresh_result(api, s
     assert (await api.get(url)).json() == after
 
 
+async def test_two_tabs_cannot_silently_overwrite_each_others_settings(api, sim, partner):
+    package = await make_package(sim, partner, "DONE")
+    url = f"/v1/packages/{package['id']}/evaluation"
+    read = await api.get(url)
+    etag = read.headers["etag"]
+    first_tab = {"attribution_window_days": 30, "model": "ALL_EVENTS", "email_sent_date": "2026-06-01"}
+    second_tab = {"attribution_window_days": 7, "model": "EVENTS_FROM_PACKAGE", "email_sent_date": None}
+    saved = await api.put(url, json=first_tab, headers={"If-Match": etag})
+    assert saved.status_code == 200 and saved.headers["etag"] != etag
+    stale = await api.put(url, json=second_tab, headers={"If-Match": etag})
+    assert stale.status_code == 412
+    assert stale.headers["content-type"].startswith("application/problem+json")
+    assert (await api.get(url)).json()["settings"] == first_tab, "the first tab's change stands"
+    fresh = await api.put(url, json=second_tab, headers={"If-Match": saved.headers["etag"]})
+    assert fresh.status_code == 200 and fresh.json()["settings"]["attribution_window_days"] == 7
+
+
 @pytest.mark.parametrize(
     "update",
     [
@@ -253,3 +270,23 @@ async def test_evaluation_of_a_building_package_keeps_the_upstream_409(api, sim,
     package = await make_package(sim, partner, "INPROGRESS")
     response = await api.get(f"/v1/packages/{package['id']}/evaluation")
     assert response.status_code == 409
+
+
+async def test_an_upstream_422_is_relayed_with_its_field_details(api, sim, partner):
+    body = (
+        '{"detail": [{"loc": ["body", "filters", "exclude_ticket_categories", 0], '
+        '"msg": "unknown ticket category", "type": "value_error"}]}'
+    )
+    await add_fault(sim, "create_package", partner, status=422, count=1, body=body)
+    response = await api.post("/v1/packages", json=create_body())
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["errors"] == [
+        {
+            "loc": ["upstream", "body", "filters", "exclude_ticket_categories", "0"],
+            "field": "upstream.body.filters.exclude_ticket_categories.0",
+            "message": "unknown ticket category",
+            "type": "value_error",
+        }
+    ]
+    assert "unknown ticket category" in problem["detail"]
