@@ -83,28 +83,12 @@ async def deliver_to(
 
     Returns the delivery and whether this call created it.
     """
-    delivery_id, msg_id = delivery_ids(endpoint.id, event_key)
-    delivery = DeliveryRecord(
-        id=delivery_id,
-        partner_id=endpoint.partner_id,
-        endpoint_id=endpoint.id,
-        msg_id=msg_id,
-        event_type=event_type,
-        event_key=event_key,
-        body=body,
-        next_attempt_at=now,
-        created_at=now,
-        updated_at=now,
-    )
-    if await store.create_delivery(delivery):
+    delivery, created = await _create(store, endpoint, event_type, event_key, body, now, due_at=now)
+    if delivery is None:  # expired between the two calls: nothing left to deliver
+        return _record(endpoint, event_type, event_key, body, now, due_at=now), False
+    if delivery.status == "pending":  # new, or heals a crash between create and enqueue
         await enqueue_attempt(queue, due_attempt(delivery, now))
-        return delivery, True
-    existing = await store.get_delivery(endpoint.partner_id, delivery_id)
-    if existing is None:  # expired between the two calls: nothing left to deliver
-        return delivery, False
-    if existing.status == "pending":  # heals a crash between create and enqueue
-        await enqueue_attempt(queue, due_attempt(existing, now))
-    return existing, False
+    return delivery, created
 
 
 async def dispatch_event(
@@ -127,7 +111,9 @@ async def dispatch_event(
     attempts = [] if batch is None else batch
     for endpoint in await webhooks.list_endpoints(partner_id):
         if endpoint.enabled and event_type in endpoint.event_types:
-            delivery, new = await _create(webhooks, endpoint, event_type, event_key, body, now)
+            delivery, new = await _create(
+                webhooks, endpoint, event_type, event_key, body, now, due_at=now + BATCH_GRACE_S
+            )
             created += new
             if delivery is None or delivery.status != "pending":
                 continue
@@ -140,13 +126,11 @@ async def dispatch_event(
     return created
 
 
-async def _create(
-    store: WebhookStore, endpoint: EndpointRecord, event_type: str, event_key: str, body: str, now: float
-) -> tuple[DeliveryRecord | None, bool]:
-    """The delivery of one event for one endpoint, created once; (None, False) when it
-    existed and has expired since."""
+def _record(
+    endpoint: EndpointRecord, event_type: str, event_key: str, body: str, now: float, *, due_at: float
+) -> DeliveryRecord:
     delivery_id, msg_id = delivery_ids(endpoint.id, event_key)
-    delivery = DeliveryRecord(
+    return DeliveryRecord(
         id=delivery_id,
         partner_id=endpoint.partner_id,
         endpoint_id=endpoint.id,
@@ -154,10 +138,25 @@ async def _create(
         event_type=event_type,
         event_key=event_key,
         body=body,
-        next_attempt_at=now + BATCH_GRACE_S,
+        next_attempt_at=due_at,
         created_at=now,
         updated_at=now,
     )
+
+
+async def _create(
+    store: WebhookStore,
+    endpoint: EndpointRecord,
+    event_type: str,
+    event_key: str,
+    body: str,
+    now: float,
+    *,
+    due_at: float,
+) -> tuple[DeliveryRecord | None, bool]:
+    """The delivery of one event for one endpoint, created once; (None, False) when it
+    existed and has expired since."""
+    delivery = _record(endpoint, event_type, event_key, body, now, due_at=due_at)
     if await store.create_delivery(delivery):
         return delivery, True
-    return await store.get_delivery(endpoint.partner_id, delivery_id), False
+    return await store.get_delivery(endpoint.partner_id, delivery.id), False
