@@ -36,10 +36,17 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     428: PROBLEM,
 }
 DraftId = Annotated[str, Path(max_length=64, description="server-made draft id")]
+# ``*`` or a list of entity tags (RFC 9110 If-Match; OWS is spaces and tabs); else 400.
+IF_MATCH_PATTERN = r'^[ \t]*(\*|(W/)?"[^"]*"[ \t]*(,[ \t]*(W/)?"[^"]*"[ \t]*)*,?)[ \t]*$'
 IfMatch = Annotated[
-    str, Header(description='the ETag of your last read, e.g. "v3" (428 without it, 412 when stale)')
+    str,
+    Header(
+        description='the ETag of your last read, e.g. "v3" (428 without it, 412 when stale)',
+        json_schema_extra={"pattern": IF_MATCH_PATTERN, "examples": ['"v1"']},
+    ),
 ]
-_ENTITY_TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*(?:,|$)')
+_IF_MATCH = re.compile(IF_MATCH_PATTERN)
+_ENTITY_TAG = re.compile(r'(W/)?"([^"]*)"')
 _OUR_TAG = re.compile(r"v([0-9]{1,18})")
 
 
@@ -53,18 +60,15 @@ def expected_versions(if_match: str | None) -> frozenset[int] | None:
     match (RFC 9110 compares strongly), so they give 412, as tags of no version do."""
     if if_match is None:
         raise PreconditionRequired(PRECONDITION_REQUIRED)
-    if if_match.strip() == "*":
+    if _IF_MATCH.fullmatch(if_match) is None:
+        raise BadRequest('If-Match must be * or a list of entity tags such as "v3"')
+    if if_match.strip(" \t") == "*":
         return ANY_VERSION
-    versions, position = set(), 0
-    while position < len(if_match):
-        match = _ENTITY_TAG.match(if_match, position)
-        if match is None or match.end() == position:
-            raise BadRequest('If-Match must be * or a list of entity tags such as "v3"')
-        ours = _OUR_TAG.fullmatch(match.group(2))
-        if ours and not match.group(1):
-            versions.add(int(ours.group(1)))
-        position = match.end()
-    return frozenset(versions)
+    return frozenset(
+        int(ours.group(1))
+        for tag in _ENTITY_TAG.finditer(if_match)
+        if not tag.group(1) and (ours := _OUR_TAG.fullmatch(tag.group(2)))
+    )
 
 
 def _with_etag(response: Response, draft: DraftView) -> DraftView:

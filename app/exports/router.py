@@ -14,6 +14,7 @@ from app.exports.schemas import Export, ExportAccepted, ExportPage, ExportReques
 from app.http_docs import documented
 from app.idempotency import IdempotencyDep
 from app.params import PACKAGE_ID_PATTERN, ClusterName, PackageId
+from app.types import Cursor
 
 router = APIRouter(tags=["exports"])
 EXPORT_RETRY_AFTER_S = 2  # when to look at a new export first
@@ -81,7 +82,7 @@ async def list_exports(
         str | None, Query(pattern=PACKAGE_ID_PATTERN, description="only this package's")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Cursor = None,
 ) -> ExportPage:
     """The partner's exports, newest first."""
     return await service.list(principal.partner_id, package_id=package_id, cursor=cursor, limit=limit)

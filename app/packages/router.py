@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import TypeAdapter
 from starlette.background import BackgroundTask
 
 from app.deps import CallContextDep, LinkCallContextDep, LinksDep, SettingsDep
 from app.errors import PROBLEM, UPSTREAM_ERRORS
+from app.http_docs import signed_link_shape
 from app.idempotency import IdempotencyDep
 from app.packages.deps import PackageServiceDep
 from app.packages.presenters import csv_disposition
@@ -28,6 +29,7 @@ from app.packages.schemas import (
     PackageView,
 )
 from app.params import ClusterName, PackageId
+from app.types import Cursor
 
 router = APIRouter(prefix="/v1/packages", tags=["packages"])
 
@@ -49,7 +51,7 @@ async def list_packages(
     status_: Annotated[list[PackageStatus] | None, Query(alias="status")] = None,
     q: Annotated[str | None, Query(max_length=200, description="search in title and id")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Cursor = None,
 ) -> Response:
     """The partner's packages, newest first; `merge_id` split into `merged_from`."""
     page = await service.list(ctx, statuses=status_ or [], q=q, limit=limit, cursor=cursor)
@@ -191,6 +193,7 @@ async def regenerate_package(
 @router.get(
     "/{package_id}/clusters/{tc:path}/customers.csv",
     name="download_customer_list",
+    dependencies=[Depends(signed_link_shape)],
     response_class=StreamingResponse,
     responses={**ERRORS, 200: {"content": {"text/csv": {}}}},
 )

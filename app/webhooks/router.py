@@ -10,6 +10,7 @@ from app.deps import PrincipalDep
 from app.errors import PROBLEM
 from app.http_docs import documented
 from app.idempotency import IdempotencyDep, model_response
+from app.types import Cursor
 from app.webhooks.deps import WebhookServiceDep
 from app.webhooks.schemas import (
     DeliveryAccepted,
@@ -135,7 +136,7 @@ async def list_webhook_deliveries(
     principal: PrincipalDep,
     service: WebhookServiceDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Cursor = None,
 ) -> DeliveryPage:
     """Deliveries, newest first, each with every attempt (time, status, latency, error)."""
     return await service.deliveries(principal.partner_id, endpoint_id, cursor=cursor, limit=limit)
