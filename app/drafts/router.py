@@ -82,6 +82,7 @@ def _with_etag(response: Response, draft: DraftView) -> DraftView:
     status_code=status.HTTP_201_CREATED,
     response_model=DraftView,
     name="create_draft",
+    summary="Create a wizard draft",
     responses={**ERRORS, 201: documented("Location", "ETag"), 409: PROBLEM, 413: PROBLEM},
 )
 async def create_draft(body: DraftCreate, service: DraftServiceDep, idempotency: IdempotencyDep) -> Response:
@@ -96,7 +97,7 @@ async def create_draft(body: DraftCreate, service: DraftServiceDep, idempotency:
     return await idempotency.respond("draft-create", body, perform)
 
 
-@router.get("", response_model=DraftList, name="list_drafts", responses=ERRORS)
+@router.get("", response_model=DraftList, name="list_drafts", summary="List wizard drafts", responses=ERRORS)
 async def list_drafts(service: DraftServiceDep, limit: Annotated[int, Query(ge=1, le=100)] = 50) -> DraftList:
     """The caller's drafts, most recently changed first."""
     return await service.list(limit)
@@ -106,6 +107,7 @@ async def list_drafts(service: DraftServiceDep, limit: Annotated[int, Query(ge=1
     "/{draft_id}",
     response_model=DraftView,
     name="get_draft",
+    summary="Get a wizard draft",
     responses={
         **ERRORS,
         200: documented("ETag"),
@@ -129,6 +131,7 @@ async def get_draft(
     "/{draft_id}",
     response_model=DraftView,
     name="replace_draft",
+    summary="Replace a wizard draft",
     responses={**WRITE_ERRORS, 200: documented("ETag")},
 )
 async def replace_draft(
@@ -147,6 +150,7 @@ async def replace_draft(
     "/{draft_id}",
     response_model=DraftView,
     name="update_draft",
+    summary="Patch a wizard draft",
     responses={**WRITE_ERRORS, 200: documented("ETag")},
 )
 async def update_draft(
@@ -162,7 +166,11 @@ async def update_draft(
 
 
 @router.delete(
-    "/{draft_id}", status_code=status.HTTP_204_NO_CONTENT, name="delete_draft", responses=WRITE_ERRORS
+    "/{draft_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    name="delete_draft",
+    summary="Delete a wizard draft",
+    responses=WRITE_ERRORS,
 )
 async def delete_draft(draft_id: DraftId, service: DraftServiceDep, if_match: IfMatch) -> Response:
     """Forget a draft; needs `If-Match`."""
@@ -175,6 +183,7 @@ async def delete_draft(draft_id: DraftId, service: DraftServiceDep, if_match: If
     status_code=status.HTTP_202_ACCEPTED,
     response_model=PackageAccepted,
     name="submit_draft",
+    summary="Submit a wizard draft",
     responses={
         **ERRORS,
         202: documented("Location", "Retry-After", "Idempotent-Replayed"),

@@ -25,6 +25,7 @@ EXPORT_RETRY_AFTER_S = 2  # when to look at a new export first
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ExportAccepted,
     name="create_export",
+    summary="Export a cluster to a CRM",
     responses={**UPSTREAM_ERRORS, 202: documented("Location", "Retry-After"), 409: PROBLEM},
 )
 async def create_export(
@@ -58,6 +59,7 @@ async def create_export(
     "/v1/exports/{export_id}",
     response_model=Export,
     name="get_export",
+    summary="Get an export",
     responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 422: PROBLEM},
 )
 async def get_export(
@@ -73,6 +75,7 @@ async def get_export(
     "/v1/exports",
     response_model=ExportPage,
     name="list_exports",
+    summary="List exports",
     responses={401: PROBLEM, 403: PROBLEM, 422: PROBLEM, 429: PROBLEM},
 )
 async def list_exports(

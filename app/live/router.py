@@ -66,6 +66,7 @@ def _last_event_id(value: str | None) -> int | None:
 @router.get(
     "/{package_id}/events",
     name="stream_package_events",
+    summary="Stream a package's status (Server-Sent Events)",
     dependencies=[Depends(signed_link_shape)],
     responses=RESPONSES,
     response_class=sse.EventStreamResponse,

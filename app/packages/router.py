@@ -44,7 +44,7 @@ AGE_HEADER = {
 ETAG_HEADER = {"ETag": {"description": "version of this view", "schema": {"type": "string"}}}
 
 
-@router.get("", response_model=PackageList, name="list_packages", responses=ERRORS)
+@router.get("", response_model=PackageList, name="list_packages", summary="List packages", responses=ERRORS)
 async def list_packages(
     ctx: CallContextDep,
     service: PackageServiceDep,
@@ -63,6 +63,7 @@ async def list_packages(
     status_code=status.HTTP_202_ACCEPTED,
     response_model=PackageAccepted,
     name="create_package",
+    summary="Create a package",
     responses={**ERRORS, **IDEMPOTENT},
 )
 async def create_package(
@@ -87,6 +88,7 @@ async def create_package(
     status_code=status.HTTP_202_ACCEPTED,
     response_model=PackageAccepted,
     name="merge_packages",
+    summary="Merge packages",
     responses={**ERRORS, **IDEMPOTENT},
 )
 async def merge_packages(
@@ -110,6 +112,7 @@ async def merge_packages(
     "/{package_id}",
     response_model=PackageView,
     name="get_package",
+    summary="Get a package's results view",
     responses={**ERRORS, 200: {"headers": ETAG_HEADER}, 304: {"description": "If-None-Match matched"}},
 )
 async def get_package(
@@ -131,6 +134,7 @@ async def get_package(
     "/{package_id}/status",
     response_model=PackageStatusView,
     name="get_package_status",
+    summary="Get a package's status",
     responses={**ERRORS, 200: {"headers": AGE_HEADER}},
 )
 async def get_package_status(
@@ -144,7 +148,11 @@ async def get_package_status(
 
 
 @router.get(
-    "/{package_id}/evaluation", response_model=EvaluationView, name="get_evaluation", responses=ERRORS
+    "/{package_id}/evaluation",
+    response_model=EvaluationView,
+    name="get_evaluation",
+    summary="Get a package's evaluation",
+    responses=ERRORS,
 )
 async def get_evaluation(
     package_id: PackageId, ctx: CallContextDep, service: PackageServiceDep
@@ -154,7 +162,11 @@ async def get_evaluation(
 
 
 @router.put(
-    "/{package_id}/evaluation", response_model=EvaluationView, name="update_evaluation", responses=ERRORS
+    "/{package_id}/evaluation",
+    response_model=EvaluationView,
+    name="update_evaluation",
+    summary="Change attribution settings",
+    responses=ERRORS,
 )
 async def update_evaluation(
     package_id: PackageId,
@@ -171,6 +183,7 @@ async def update_evaluation(
     status_code=status.HTTP_202_ACCEPTED,
     response_model=PackageAccepted,
     name="regenerate_package",
+    summary="Regenerate an expired package",
     responses={**ERRORS, 409: PROBLEM},
 )
 async def regenerate_package(
@@ -193,6 +206,7 @@ async def regenerate_package(
 @router.get(
     "/{package_id}/clusters/{tc:path}/customers.csv",
     name="download_customer_list",
+    summary="Download a cluster's customers (CSV)",
     dependencies=[Depends(signed_link_shape)],
     response_class=StreamingResponse,
     responses={**ERRORS, 200: {"content": {"text/csv": {}}}},
