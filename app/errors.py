@@ -198,9 +198,11 @@ _ABORTED_STREAM_FILTER = _AbortedStreamFilter()
 
 
 def allowed_methods(request: Request) -> list[str]:
-    """Every method some route takes at this path (Starlette's 405 names only the first
-    route's, though ``GET`` and ``POST /v1/packages`` are two routes)."""
-    methods: set[str] = set()
+    """Every method a route takes at this path (Starlette's 405 names only the first
+    route's, though ``GET`` and ``POST /v1/packages`` are two routes). As in OpenAPI, a
+    concrete path wins over a templated one: ``/v1/packages/merge`` is the merge path, not
+    ``/v1/packages/{package_id}``."""
+    by_specificity: dict[int, set[str]] = {}
     pending = list(request.app.router.routes)
     while pending:
         route = pending.pop()
@@ -210,7 +212,9 @@ def allowed_methods(request: Request) -> list[str]:
             continue
         pattern = getattr(route, "path_regex", None)
         if pattern is not None and pattern.match(request.scope["path"]):
-            methods |= set(getattr(route, "methods", None) or ())
+            templated = str(getattr(route, "path", "")).count("{")
+            by_specificity.setdefault(templated, set()).update(getattr(route, "methods", None) or ())
+    methods = by_specificity[min(by_specificity)] if by_specificity else set()
     if "GET" in methods:
         methods.add("HEAD")
     return sorted(methods)

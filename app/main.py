@@ -24,7 +24,7 @@ from app.deps import Services
 from app.drafts.router import router as drafts_router
 from app.errors import PROBLEM, ServiceUnavailable, install_error_handlers, problem_response, problem_schema
 from app.exports.router import router as exports_router
-from app.http_docs import HEADERS, header_refs
+from app.http_docs import HEADERS, SIGNED_LINK_PARAMETERS, add_links, header_refs
 from app.links import LinkSigner
 from app.live.router import router as live_router
 from app.live.schemas import PackageStatusEvent
@@ -104,7 +104,7 @@ def _document_problems(app: FastAPI) -> None:
                 description=app.description,
                 routes=app.routes,
                 webhooks=app.webhooks.routes,
-                servers=app.servers,
+                servers=SERVERS,
                 tags=app.openapi_tags,
             )
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = problem_schema()
@@ -116,39 +116,70 @@ def _document_problems(app: FastAPI) -> None:
 
 
 LINK_OPERATIONS = frozenset({"stream_package_events", "download_customer_list"})
+# What any authenticated operation may answer besides its own: the partner header missing or
+# malformed (400), identity (401, 403), the partner's rate (429), Redis unreachable (503).
+AUTHENTICATED_ANSWERS = {
+    "400": "Bad Request",
+    "401": "Unauthorized",
+    "403": "Forbidden",
+    "429": "Too Many Requests",
+    "503": "Service Unavailable",
+}
+# What a request with a body may also get: too large (413), too slow in coming (408).
+BODY_ANSWERS = {"408": "Request Timeout", "413": "Content Too Large"}
+SERVERS = [{"url": "/", "description": "this API (wherever it is served)"}]
 
 
 def _complete(schema: dict[str, Any]) -> None:
     """What holds for every operation, said once: FastAPI lists each security dependency as
     an alternative, but token and partner are needed together (the signed-link operations
     also work with neither, ``{}``); every answer carries ``X-Request-ID``; every
-    authenticated one the partner's rate-limit headers, and may be a 429."""
+    authenticated one the partner's rate-limit headers, and may be any of
+    ``AUTHENTICATED_ANSWERS``; links say where an answer's ids lead."""
     schema["components"]["headers"] = HEADERS
     schema["components"]["schemas"]["PackageStatusEvent"] = PackageStatusEvent.model_json_schema()
     for path in schema.get("paths", {}).values():
         for operation in path.values():
-            requirements = operation.get("security")
-            responses = operation["responses"]
-            if requirements:
-                combined = {
-                    name: scopes for requirement in requirements for name, scopes in requirement.items()
-                }
-                linked = operation.get("operationId") in LINK_OPERATIONS
-                operation["security"] = [combined, {}] if linked else [combined]
-                responses.setdefault("429", {"description": "Too Many Requests", **PROBLEM})
-                responses["429"]["headers"] = header_refs("Retry-After")
-            for parameter in operation.get("parameters", []):
-                absent_not_null(parameter["schema"])  # a parameter is sent or not; never null
-            idempotent = any(p.get("name") == "Idempotency-Key" for p in operation.get("parameters", []))
-            for status, response in responses.items():
-                headers = response.setdefault("headers", {})
-                headers.update(header_refs("X-Request-ID"))
-                if idempotent and status.startswith("2"):
-                    headers.update(header_refs("Idempotent-Replayed"))
-                if requirements:
-                    headers.update(header_refs("RateLimit-Policy", "RateLimit"))
-                if status == "503":
-                    headers.update(header_refs("Retry-After"))
+            _complete_operation(operation)
+    add_links(schema)
+
+
+def _declare(responses: dict[str, Any], answers: dict[str, str]) -> None:
+    for status, description in answers.items():
+        responses.setdefault(status, {"description": description, **PROBLEM})
+
+
+def _complete_operation(operation: dict[str, Any]) -> None:
+    requirements = operation.get("security")
+    responses = operation["responses"]
+    parameters = operation.get("parameters", [])
+    if requirements:
+        combined = {name: scopes for requirement in requirements for name, scopes in requirement.items()}
+        linked = operation.get("operationId") in LINK_OPERATIONS
+        operation["security"] = [combined, {}] if linked else [combined]
+        _declare(responses, AUTHENTICATED_ANSWERS)
+        responses["429"]["headers"] = header_refs("Retry-After")
+    if parameters or "requestBody" in operation:
+        _declare(responses, {"422": "Unprocessable Content"})
+    if "requestBody" in operation:
+        _declare(responses, BODY_ANSWERS)
+    for parameter in parameters:
+        absent_not_null(parameter["schema"])  # a parameter is sent or not; never null
+        if operation.get("operationId") in LINK_OPERATIONS and parameter["in"] == "query":
+            parameter["schema"].update(SIGNED_LINK_PARAMETERS.get(parameter["name"], {}))
+    idempotent = any(p.get("name") == "Idempotency-Key" for p in parameters)
+    for status, response in responses.items():
+        for media in response.get("content", {}).values():
+            if "itemSchema" in media:  # an event stream: each event is described, not the whole
+                media.pop("schema", None)
+        headers = response.setdefault("headers", {})
+        headers.update(header_refs("X-Request-ID"))
+        if idempotent and status.startswith("2"):
+            headers.update(header_refs("Idempotent-Replayed"))
+        if requirements:
+            headers.update(header_refs("RateLimit-Policy", "RateLimit"))
+        if status == "503":
+            headers.update(header_refs("Retry-After"))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -6,9 +6,17 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
+from fastapi import Query
 from pydantic import BeforeValidator, WithJsonSchema
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# RFC 3339 with its offset (no leap second: Python has none): pydantic alone would also take a
+# number, a bare date or no offset.
+DATE_TIME_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?"
+    r"([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+_DATE_TIME = re.compile(DATE_TIME_PATTERN)
 
 
 def _iso_date_only(value: Any) -> Any:
@@ -23,8 +31,45 @@ def _iso_date_only(value: Any) -> Any:
 IsoDate = Annotated[
     dt.date,
     BeforeValidator(_iso_date_only),
-    WithJsonSchema({"type": "string", "format": "date", "example": "2024-01-01"}),
+    WithJsonSchema({"type": "string", "format": "date", "examples": ["2024-01-01"]}),
 ]
+
+
+def _date_time_only(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str) or not _DATE_TIME.match(value):
+        raise ValueError("must be an RFC 3339 date-time with its offset (e.g. 2026-11-28T10:00:00Z)")
+    return value
+
+
+IsoDateTime = Annotated[
+    dt.datetime,
+    BeforeValidator(_date_time_only),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": DATE_TIME_PATTERN}),
+]
+
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
+Cursor = Annotated[
+    str | None,
+    Query(
+        pattern=CURSOR_PATTERN,
+        max_length=512,
+        description="the `next_cursor` of the previous page (base64url, opaque: one this API did not "
+        "return is 422)",
+    ),
+]
+"""A page cursor query parameter: the shape is checked here, the content by ``app.cursors``."""
+
+
+def _json_integer(value: Any) -> Any:
+    """A JSON integer (``3`` or ``3.0``), never a boolean or a numeric string as pydantic takes."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be an integer")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
 
 
 def absent_not_null(schema: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ router = APIRouter(prefix="/v1/packages", tags=["packages"])
     status_code=status.HTTP_202_ACCEPTED,
     response_model=WatchView,
     name="watch_package",
+    summary="Watch a package",
     responses=UPSTREAM_ERRORS,
 )
 async def watch_package(package_id: PackageId, ctx: CallContextDep, service: BuildServiceDep) -> WatchView:

@@ -15,7 +15,7 @@ router = APIRouter(prefix="/v1", tags=["catalog"])
 ERRORS = UPSTREAM_ERRORS
 
 
-@router.get("/events", name="search_events", responses=ERRORS)
+@router.get("/events", name="search_events", summary="Search events", responses=ERRORS)
 async def search_events(
     ctx: CallContextDep,
     catalog: CatalogServiceDep,
@@ -27,7 +27,12 @@ async def search_events(
     return await catalog.search_events(ctx, search=search, page=page, since=since)
 
 
-@router.get("/customers/resolve", name="resolve_customers", responses=ERRORS)
+@router.get(
+    "/customers/resolve",
+    name="resolve_customers",
+    summary="Resolve customers from a description",
+    responses=ERRORS,
+)
 async def resolve_customers(
     ctx: CallContextDep,
     catalog: CatalogServiceDep,

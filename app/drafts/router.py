@@ -16,6 +16,7 @@ from app.http_docs import documented
 from app.idempotency import REPLAYED_HEADER, IdempotencyDep, model_response
 from app.packages.responses import package_accepted
 from app.packages.schemas import PackageAccepted
+from app.params import IF_MATCH_PATTERN
 
 router = APIRouter(prefix="/v1/drafts", tags=["drafts"])
 
@@ -36,10 +37,16 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     428: PROBLEM,
 }
 DraftId = Annotated[str, Path(max_length=64, description="server-made draft id")]
+# ``*`` or a list of entity tags (RFC 9110 If-Match; OWS is spaces and tabs); else 400.
 IfMatch = Annotated[
-    str, Header(description='the ETag of your last read, e.g. "v3" (428 without it, 412 when stale)')
+    str,
+    Header(
+        description='the ETag of your last read, e.g. "v3" (428 without it, 412 when stale)',
+        json_schema_extra={"pattern": IF_MATCH_PATTERN, "examples": ['"v1"']},
+    ),
 ]
-_ENTITY_TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*(?:,|$)')
+_IF_MATCH = re.compile(IF_MATCH_PATTERN)
+_ENTITY_TAG = re.compile(r'(W/)?"([^"]*)"')
 _OUR_TAG = re.compile(r"v([0-9]{1,18})")
 
 
@@ -53,18 +60,15 @@ def expected_versions(if_match: str | None) -> frozenset[int] | None:
     match (RFC 9110 compares strongly), so they give 412, as tags of no version do."""
     if if_match is None:
         raise PreconditionRequired(PRECONDITION_REQUIRED)
-    if if_match.strip() == "*":
+    if _IF_MATCH.fullmatch(if_match) is None:
+        raise BadRequest('If-Match must be * or a list of entity tags such as "v3"')
+    if if_match.strip(" \t") == "*":
         return ANY_VERSION
-    versions, position = set(), 0
-    while position < len(if_match):
-        match = _ENTITY_TAG.match(if_match, position)
-        if match is None or match.end() == position:
-            raise BadRequest('If-Match must be * or a list of entity tags such as "v3"')
-        ours = _OUR_TAG.fullmatch(match.group(2))
-        if ours and not match.group(1):
-            versions.add(int(ours.group(1)))
-        position = match.end()
-    return frozenset(versions)
+    return frozenset(
+        int(ours.group(1))
+        for tag in _ENTITY_TAG.finditer(if_match)
+        if not tag.group(1) and (ours := _OUR_TAG.fullmatch(tag.group(2)))
+    )
 
 
 def _with_etag(response: Response, draft: DraftView) -> DraftView:
@@ -78,6 +82,7 @@ def _with_etag(response: Response, draft: DraftView) -> DraftView:
     status_code=status.HTTP_201_CREATED,
     response_model=DraftView,
     name="create_draft",
+    summary="Create a wizard draft",
     responses={**ERRORS, 201: documented("Location", "ETag"), 409: PROBLEM, 413: PROBLEM},
 )
 async def create_draft(body: DraftCreate, service: DraftServiceDep, idempotency: IdempotencyDep) -> Response:
@@ -92,7 +97,7 @@ async def create_draft(body: DraftCreate, service: DraftServiceDep, idempotency:
     return await idempotency.respond("draft-create", body, perform)
 
 
-@router.get("", response_model=DraftList, name="list_drafts", responses=ERRORS)
+@router.get("", response_model=DraftList, name="list_drafts", summary="List wizard drafts", responses=ERRORS)
 async def list_drafts(service: DraftServiceDep, limit: Annotated[int, Query(ge=1, le=100)] = 50) -> DraftList:
     """The caller's drafts, most recently changed first."""
     return await service.list(limit)
@@ -102,6 +107,7 @@ async def list_drafts(service: DraftServiceDep, limit: Annotated[int, Query(ge=1
     "/{draft_id}",
     response_model=DraftView,
     name="get_draft",
+    summary="Get a wizard draft",
     responses={
         **ERRORS,
         200: documented("ETag"),
@@ -125,6 +131,7 @@ async def get_draft(
     "/{draft_id}",
     response_model=DraftView,
     name="replace_draft",
+    summary="Replace a wizard draft",
     responses={**WRITE_ERRORS, 200: documented("ETag")},
 )
 async def replace_draft(
@@ -143,6 +150,7 @@ async def replace_draft(
     "/{draft_id}",
     response_model=DraftView,
     name="update_draft",
+    summary="Patch a wizard draft",
     responses={**WRITE_ERRORS, 200: documented("ETag")},
 )
 async def update_draft(
@@ -158,7 +166,11 @@ async def update_draft(
 
 
 @router.delete(
-    "/{draft_id}", status_code=status.HTTP_204_NO_CONTENT, name="delete_draft", responses=WRITE_ERRORS
+    "/{draft_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    name="delete_draft",
+    summary="Delete a wizard draft",
+    responses=WRITE_ERRORS,
 )
 async def delete_draft(draft_id: DraftId, service: DraftServiceDep, if_match: IfMatch) -> Response:
     """Forget a draft; needs `If-Match`."""
@@ -171,6 +183,7 @@ async def delete_draft(draft_id: DraftId, service: DraftServiceDep, if_match: If
     status_code=status.HTTP_202_ACCEPTED,
     response_model=PackageAccepted,
     name="submit_draft",
+    summary="Submit a wizard draft",
     responses={
         **ERRORS,
         202: documented("Location", "Retry-After", "Idempotent-Replayed"),

@@ -14,6 +14,7 @@ from app.exports.schemas import Export, ExportAccepted, ExportPage, ExportReques
 from app.http_docs import documented
 from app.idempotency import IdempotencyDep
 from app.params import PACKAGE_ID_PATTERN, ClusterName, PackageId
+from app.types import Cursor
 
 router = APIRouter(tags=["exports"])
 EXPORT_RETRY_AFTER_S = 2  # when to look at a new export first
@@ -24,6 +25,7 @@ EXPORT_RETRY_AFTER_S = 2  # when to look at a new export first
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ExportAccepted,
     name="create_export",
+    summary="Export a cluster to a CRM",
     responses={**UPSTREAM_ERRORS, 202: documented("Location", "Retry-After"), 409: PROBLEM},
 )
 async def create_export(
@@ -57,6 +59,7 @@ async def create_export(
     "/v1/exports/{export_id}",
     response_model=Export,
     name="get_export",
+    summary="Get an export",
     responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 422: PROBLEM},
 )
 async def get_export(
@@ -72,6 +75,7 @@ async def get_export(
     "/v1/exports",
     response_model=ExportPage,
     name="list_exports",
+    summary="List exports",
     responses={401: PROBLEM, 403: PROBLEM, 422: PROBLEM, 429: PROBLEM},
 )
 async def list_exports(
@@ -81,7 +85,7 @@ async def list_exports(
         str | None, Query(pattern=PACKAGE_ID_PATTERN, description="only this package's")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Cursor = None,
 ) -> ExportPage:
     """The partner's exports, newest first."""
     return await service.list(principal.partner_id, package_id=package_id, cursor=cursor, limit=limit)

@@ -7,11 +7,12 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from redis.exceptions import RedisError
 
 from app.deps import LinkCallContextDep, LinkPrincipalDep
 from app.errors import UPSTREAM_ERRORS
+from app.http_docs import signed_link_shape
 from app.live import sse
 from app.live.deps import LiveServiceDep
 from app.live.service import Update
@@ -29,8 +30,21 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         "and heartbeat comments; the stream ends after a terminal status or when its link expires",
         "content": {
             "text/event-stream": {
-                "schema": {"type": "string", "description": "Server-Sent Events (text/event-stream)"},
-                "itemSchema": {"$ref": "#/components/schemas/PackageStatusEvent"},
+                "itemSchema": {
+                    "type": "object",
+                    "description": "one `status` event: its `data` is a PackageStatusEvent as JSON",
+                    "required": ["event", "id", "data"],
+                    "properties": {
+                        "event": {"const": "status"},
+                        "id": {"type": "string", "pattern": "^[0-9]+$"},
+                        "data": {
+                            "type": "string",
+                            "contentMediaType": "application/json",
+                            "contentSchema": {"$ref": "#/components/schemas/PackageStatusEvent"},
+                        },
+                        "retry": {"type": "integer", "minimum": 0},
+                    },
+                },
             }
         },
     },
@@ -52,6 +66,8 @@ def _last_event_id(value: str | None) -> int | None:
 @router.get(
     "/{package_id}/events",
     name="stream_package_events",
+    summary="Stream a package's status (Server-Sent Events)",
+    dependencies=[Depends(signed_link_shape)],
     responses=RESPONSES,
     response_class=sse.EventStreamResponse,
 )

@@ -30,7 +30,7 @@ class Readiness(BaseModel):
     checks: ReadinessChecks
 
 
-@router.get("/healthz", name="get_health", response_model=Health)
+@router.get("/healthz", name="get_health", summary="Liveness", response_model=Health)
 async def get_health() -> Health:
     """Liveness: the process answers."""
     return Health(status="ok")
@@ -39,6 +39,7 @@ async def get_health() -> Health:
 @router.get(
     "/readyz",
     name="get_readiness",
+    summary="Readiness",
     response_model=Readiness,
     responses={503: {"model": Readiness, "description": "Redis does not answer"}},
 )

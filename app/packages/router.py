@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import TypeAdapter
 from starlette.background import BackgroundTask
 
 from app.deps import CallContextDep, LinkCallContextDep, LinksDep, SettingsDep
-from app.errors import PROBLEM, UPSTREAM_ERRORS
-from app.http_docs import documented
+from app.errors import PROBLEM, UPSTREAM_ERRORS, BadRequest
+from app.http_docs import documented, signed_link_shape
 from app.idempotency import IdempotencyDep
 from app.packages import presenters
 from app.packages.deps import PackageServiceDep
@@ -29,7 +30,8 @@ from app.packages.schemas import (
     PackageStatusView,
     PackageView,
 )
-from app.params import ClusterName, PackageId
+from app.params import IF_MATCH_PATTERN, ClusterName, PackageId
+from app.types import Cursor
 
 router = APIRouter(prefix="/v1/packages", tags=["packages"])
 
@@ -44,14 +46,14 @@ AGE_HEADER = {
 ETAG_HEADER = {"ETag": {"description": "version of this view", "schema": {"type": "string"}}}
 
 
-@router.get("", response_model=PackageList, name="list_packages", responses=ERRORS)
+@router.get("", response_model=PackageList, name="list_packages", summary="List packages", responses=ERRORS)
 async def list_packages(
     ctx: CallContextDep,
     service: PackageServiceDep,
     status_: Annotated[list[PackageStatus] | None, Query(alias="status")] = None,
     q: Annotated[str | None, Query(max_length=200, description="search in title and id")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Cursor = None,
 ) -> Response:
     """The partner's packages, newest first; `merge_id` split into `merged_from`."""
     page = await service.list(ctx, statuses=status_ or [], q=q, limit=limit, cursor=cursor)
@@ -63,6 +65,7 @@ async def list_packages(
     status_code=status.HTTP_202_ACCEPTED,
     response_model=PackageAccepted,
     name="create_package",
+    summary="Create a package",
     responses={**ERRORS, **IDEMPOTENT},
 )
 async def create_package(
@@ -87,6 +90,7 @@ async def create_package(
     status_code=status.HTTP_202_ACCEPTED,
     response_model=PackageAccepted,
     name="merge_packages",
+    summary="Merge packages",
     responses={**ERRORS, **IDEMPOTENT},
 )
 async def merge_packages(
@@ -110,6 +114,7 @@ async def merge_packages(
     "/{package_id}",
     response_model=PackageView,
     name="get_package",
+    summary="Get a package's results view",
     responses={**ERRORS, 200: {"headers": ETAG_HEADER}, 304: {"description": "If-None-Match matched"}},
 )
 async def get_package(
@@ -131,6 +136,7 @@ async def get_package(
     "/{package_id}/status",
     response_model=PackageStatusView,
     name="get_package_status",
+    summary="Get a package's status",
     responses={**ERRORS, 200: {"headers": AGE_HEADER}},
 )
 async def get_package_status(
@@ -147,6 +153,7 @@ async def get_package_status(
     "/{package_id}/evaluation",
     response_model=EvaluationView,
     name="get_evaluation",
+    summary="Get a package's evaluation",
     responses={**ERRORS, 200: documented("ETag")},
 )
 async def get_evaluation(
@@ -163,6 +170,7 @@ async def get_evaluation(
     "/{package_id}/evaluation",
     response_model=EvaluationView,
     name="update_evaluation",
+    summary="Change attribution settings",
     responses={**ERRORS, 200: documented("ETag"), 412: PROBLEM},
 )
 async def update_evaluation(
@@ -172,12 +180,20 @@ async def update_evaluation(
     service: PackageServiceDep,
     response: Response,
     if_match: Annotated[
-        str | None, Header(description="the settings' ETag of your last read: 412 if they changed since")
+        str | None,
+        Header(
+            description="the settings' ETag of your last read: 412 if they changed since",
+            json_schema_extra={"pattern": IF_MATCH_PATTERN},
+        ),
     ] = None,
 ) -> EvaluationView:
     """Save attribution settings (the upstream re-evaluates) and return the fresh evaluation.
     With `If-Match` (the `ETag` of `GET .../evaluation`), a change made meanwhile in another
     tab is not overwritten: 412."""
+    if if_match is not None and not if_match.strip():
+        if_match = None  # an empty header names no version: no precondition
+    if if_match is not None and re.fullmatch(IF_MATCH_PATTERN, if_match) is None:
+        raise BadRequest('If-Match must be * or a list of entity tags such as "s1f2…"')
     view = await service.update_evaluation(ctx, package_id, body, if_match)
     response.headers["ETag"] = presenters.settings_etag(view.settings)
     return view
@@ -188,6 +204,7 @@ async def update_evaluation(
     status_code=status.HTTP_202_ACCEPTED,
     response_model=PackageAccepted,
     name="regenerate_package",
+    summary="Regenerate an expired package",
     responses={**ERRORS, 409: PROBLEM},
 )
 async def regenerate_package(
@@ -210,6 +227,8 @@ async def regenerate_package(
 @router.get(
     "/{package_id}/clusters/{tc:path}/customers.csv",
     name="download_customer_list",
+    summary="Download a cluster's customers (CSV)",
+    dependencies=[Depends(signed_link_shape)],
     response_class=StreamingResponse,
     responses={**ERRORS, 200: {"content": {"text/csv": {}}}},
 )

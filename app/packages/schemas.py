@@ -2,20 +2,48 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from annotated_types import Ge, Le
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
-from app.types import IsoDate
+from app.params import PACKAGE_ID_PATTERN
+from app.types import IsoDate, JsonInt
 
+# The attribution models the upstream evaluates with.
+EvaluationModel = Literal["EVENTS_FROM_PACKAGE", "ALL_EVENTS"]
 PackageStatus = Literal["INITIALIZING", "INPROGRESS", "DONE", "FAILED", "EXPIRED"]
-Id = int | str
+NOT_BLANK = r"\S"  # some character that is not whitespace (ids and titles are stripped)
+MAX_NUMERIC_ID = 10**18 - 1
+# A customer id as the upstream takes it: a number, or a non-blank string (digits become a number).
+Id = JsonInt | Annotated[str, Field(pattern=NOT_BLANK)]
+# An event id: the guide's ids are numbers; a string of digits is taken as one.
+EventId = (
+    Annotated[
+        JsonInt,
+        Ge(0),
+        Le(MAX_NUMERIC_ID),
+        WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_NUMERIC_ID}),
+    ]
+    | Annotated[str, Field(pattern=r"^[0-9]{1,18}$")]
+)
+# Amounts are numbers, never booleans or numeric strings (pydantic would take both).
+Amount = Annotated[float, Field(strict=True, ge=0)]
+Count = JsonInt
 
 
-def _normalise_ids(values: list[Id], field: str) -> list[Id]:
+def _normalise_ids(values: list[int | str], field: str) -> list[int | str]:
     """Digit strings become ints (the guide's ids are numbers); blanks and repeats are refused."""
-    out: list[Id] = []
+    out: list[int | str] = []
     for value in values:
         if isinstance(value, str):
             value = value.strip()
@@ -34,17 +62,29 @@ class PackageFilters(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    included_customers: list[Id] = Field(default_factory=list, max_length=100_000)
-    excluded_customers: list[Id] = Field(default_factory=list, max_length=100_000)
-    exclude_buying_behavior_above: float | None = Field(default=None, ge=0)
-    exclude_buying_behavior_below: float | None = Field(default=None, ge=0)
-    exclude_old_purchases_before: IsoDate | None = None
+    included_customers: list[Id] = Field(
+        default_factory=list, max_length=100_000, json_schema_extra={"uniqueItems": True}, examples=[[]]
+    )
+    excluded_customers: list[Id] = Field(
+        default_factory=list,
+        max_length=100_000,
+        json_schema_extra={"uniqueItems": True},
+        description="no id may be both included and excluded",
+        examples=[["cust_17"]],
+    )
+    exclude_buying_behavior_above: Amount | None = None
+    exclude_buying_behavior_below: Amount | None = Field(
+        default=None, description="at most `exclude_buying_behavior_above` when both are set"
+    )
+    exclude_old_purchases_before: IsoDate | None = Field(
+        default=None, description="on or before `exclude_recent_purchases_after` when both are set"
+    )
     exclude_recent_purchases_after: IsoDate | None = None
-    exclude_ticket_categories: list[str] = Field(default_factory=list, max_length=1000)
+    exclude_ticket_categories: list[str] = Field(default_factory=list, max_length=1000, examples=[["VIP"]])
 
     @field_validator("included_customers", "excluded_customers")
     @classmethod
-    def _ids(cls, values: list[Id], info: Any) -> list[Id]:
+    def _ids(cls, values: list[int | str], info: Any) -> list[int | str]:
         return _normalise_ids(values, info.field_name)
 
     @model_validator(mode="after")
@@ -69,11 +109,13 @@ class CreatePackageRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(min_length=1, max_length=200)
-    event_ids: list[Id] = Field(min_length=1, max_length=500)
+    title: str = Field(min_length=1, max_length=200, pattern=NOT_BLANK, examples=["Munich shows Q3"])
+    event_ids: list[EventId] = Field(
+        min_length=1, max_length=500, json_schema_extra={"uniqueItems": True}, examples=[[12345, 23456]]
+    )
     targeting_mode: str = Field(min_length=1, max_length=64, examples=["lookalike"])
-    num_packages: int = Field(default=3, ge=1, le=20)
-    n_top_events: int = Field(default=3, ge=1, le=50)
+    num_packages: Count = Field(default=3, ge=1, le=20)
+    n_top_events: Count = Field(default=3, ge=1, le=50)
     filters: PackageFilters = Field(default_factory=PackageFilters)
 
     @field_validator("title")
@@ -85,8 +127,30 @@ class CreatePackageRequest(BaseModel):
 
     @field_validator("event_ids")
     @classmethod
-    def _event_ids(cls, values: list[Id]) -> list[Id]:
+    def _event_ids(cls, values: list[int | str]) -> list[int | str]:
         return _normalise_ids(values, "event_ids")
+
+
+def _digits_of_number(value: Any) -> Any:
+    """A package id sent as a number is taken as its digits (only those a JSON number holds)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_NUMERIC_ID:
+        return str(value)
+    return value
+
+
+PackageRef = Annotated[
+    str,
+    BeforeValidator(_digits_of_number),
+    Field(pattern=PACKAGE_ID_PATTERN),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 0, "maximum": MAX_NUMERIC_ID},
+                {"type": "string", "pattern": PACKAGE_ID_PATTERN},
+            ]
+        }
+    ),
+]
 
 
 class MergePackagesRequest(BaseModel):
@@ -94,21 +158,17 @@ class MergePackagesRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    package_ids: list[str] = Field(min_length=2, max_length=50)
-
-    @field_validator("package_ids", mode="before")
-    @classmethod
-    def _as_strings(cls, values: Any) -> Any:
-        if isinstance(values, list):
-            return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in values]
-        return values
+    package_ids: list[PackageRef] = Field(
+        min_length=2,
+        max_length=50,
+        json_schema_extra={"uniqueItems": True},
+        description="two or more distinct package ids",
+        examples=[["1011", "1012"]],
+    )
 
     @field_validator("package_ids")
     @classmethod
     def _distinct(cls, values: list[str]) -> list[str]:
-        values = [v.strip() for v in values]
-        if any(not v for v in values):
-            raise ValueError("package_ids must not contain empty ids")
         if len(set(values)) != len(values):
             raise ValueError("package_ids must be distinct")
         return values
@@ -190,11 +250,9 @@ class EvaluationSettingsUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    attribution_window_days: int = Field(ge=1, le=365)
-    model: str = Field(
-        min_length=1, max_length=64, pattern=r"^[A-Z][A-Z0-9_]*$", examples=["EVENTS_FROM_PACKAGE"]
-    )
-    email_sent_date: IsoDate | None = None
+    attribution_window_days: Count = Field(ge=1, le=365, examples=[14])
+    model: EvaluationModel = Field(examples=["EVENTS_FROM_PACKAGE"])
+    email_sent_date: IsoDate | None = Field(default=None, examples=["2026-06-01"])
 
 
 class ClusterCounts(BaseModel):

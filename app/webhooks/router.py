@@ -10,6 +10,7 @@ from app.deps import PrincipalDep
 from app.errors import PROBLEM
 from app.http_docs import documented
 from app.idempotency import IdempotencyDep, model_response
+from app.types import Cursor
 from app.webhooks.deps import WebhookServiceDep
 from app.webhooks.schemas import (
     DeliveryAccepted,
@@ -42,6 +43,7 @@ DeliveryId = Annotated[str, Path(max_length=64, description="delivery id (dlv_â€
     status_code=status.HTTP_201_CREATED,
     response_model=EndpointWithSecret,
     name="create_webhook",
+    summary="Register a webhook endpoint",
     responses={**ERRORS, 201: documented("Location"), 409: PROBLEM},
 )
 async def create_webhook(
@@ -57,13 +59,21 @@ async def create_webhook(
     return await idempotency.respond("webhook-create", body, perform)
 
 
-@router.get("", response_model=EndpointList, name="list_webhooks", responses=ERRORS)
+@router.get(
+    "", response_model=EndpointList, name="list_webhooks", summary="List webhook endpoints", responses=ERRORS
+)
 async def list_webhooks(principal: PrincipalDep, service: WebhookServiceDep) -> EndpointList:
     """The partner's endpoints, oldest first (without secrets)."""
     return await service.list(principal.partner_id)
 
 
-@router.get("/{endpoint_id}", response_model=Endpoint, name="get_webhook", responses=ERRORS)
+@router.get(
+    "/{endpoint_id}",
+    response_model=Endpoint,
+    name="get_webhook",
+    summary="Get a webhook endpoint",
+    responses=ERRORS,
+)
 async def get_webhook(
     endpoint_id: EndpointId, principal: PrincipalDep, service: WebhookServiceDep
 ) -> Endpoint:
@@ -71,7 +81,13 @@ async def get_webhook(
     return await service.get(principal.partner_id, endpoint_id)
 
 
-@router.patch("/{endpoint_id}", response_model=Endpoint, name="update_webhook", responses=ERRORS)
+@router.patch(
+    "/{endpoint_id}",
+    response_model=Endpoint,
+    name="update_webhook",
+    summary="Change a webhook endpoint",
+    responses=ERRORS,
+)
 async def update_webhook(
     endpoint_id: EndpointId, body: EndpointUpdate, principal: PrincipalDep, service: WebhookServiceDep
 ) -> Endpoint:
@@ -80,7 +96,11 @@ async def update_webhook(
 
 
 @router.delete(
-    "/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT, name="delete_webhook", responses=ERRORS
+    "/{endpoint_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    name="delete_webhook",
+    summary="Remove a webhook endpoint",
+    responses=ERRORS,
 )
 async def delete_webhook(
     endpoint_id: EndpointId, principal: PrincipalDep, service: WebhookServiceDep
@@ -94,6 +114,7 @@ async def delete_webhook(
     "/{endpoint_id}/rotate-secret",
     response_model=EndpointWithSecret,
     name="rotate_webhook_secret",
+    summary="Rotate a webhook endpoint's secret",
     responses=ERRORS,
 )
 async def rotate_webhook_secret(
@@ -113,6 +134,7 @@ async def rotate_webhook_secret(
     status_code=status.HTTP_202_ACCEPTED,
     response_model=DeliveryAccepted,
     name="send_test_webhook",
+    summary="Send a test event",
     responses={**ERRORS, 409: PROBLEM},
 )
 async def send_test_webhook(
@@ -128,14 +150,18 @@ async def send_test_webhook(
 
 
 @router.get(
-    "/{endpoint_id}/deliveries", response_model=DeliveryPage, name="list_webhook_deliveries", responses=ERRORS
+    "/{endpoint_id}/deliveries",
+    response_model=DeliveryPage,
+    name="list_webhook_deliveries",
+    summary="List deliveries",
+    responses=ERRORS,
 )
 async def list_webhook_deliveries(
     endpoint_id: EndpointId,
     principal: PrincipalDep,
     service: WebhookServiceDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Cursor = None,
 ) -> DeliveryPage:
     """Deliveries, newest first, each with every attempt (time, status, latency, error)."""
     return await service.deliveries(principal.partner_id, endpoint_id, cursor=cursor, limit=limit)
@@ -146,6 +172,7 @@ async def list_webhook_deliveries(
     status_code=status.HTTP_202_ACCEPTED,
     response_model=DeliveryAccepted,
     name="redeliver_webhook",
+    summary="Redeliver a delivery",
     responses={**ERRORS, 409: PROBLEM},
 )
 async def redeliver_webhook(
@@ -169,6 +196,7 @@ async def redeliver_webhook(
     status_code=status.HTTP_202_ACCEPTED,
     response_model=RecoverAccepted,
     name="recover_webhook_deliveries",
+    summary="Re-send failed deliveries",
     responses={**ERRORS, 409: PROBLEM},
 )
 async def recover_webhook_deliveries(

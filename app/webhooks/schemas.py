@@ -7,18 +7,48 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.types import absent_not_null
+from app.types import IsoDateTime, absent_not_null
 from app.webhooks.events import EventType, SubscribableEventType
 from app.webhooks.models import AttemptOutcome, DeliveryStatus
 
 RECOVER_BATCH = 1000  # failed deliveries one recover call queues again at most
 
+
+def _ipv6_pattern() -> str:
+    """RFC 3986's IPv6address, as ``ipaddress`` takes it."""
+    h16, octet = "[0-9A-Fa-f]{1,4}", "(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+    ls32 = rf"({h16}:{h16}|{octet}(\.{octet}){{3}})"
+    forms = [f"({h16}:){{6}}{ls32}", f"::({h16}:){{5}}{ls32}", f"({h16})?::({h16}:){{4}}{ls32}"]
+    for before, after in ((1, f"({h16}:){{3}}{ls32}"), (2, f"({h16}:){{2}}{ls32}"), (3, f"{h16}:{ls32}")):
+        forms.append(f"(({h16}:){{0,{before}}}{h16})?::{after}")
+    forms += [
+        f"(({h16}:){{0,4}}{h16})?::{ls32}",
+        f"(({h16}:){{0,5}}{h16})?::{h16}",
+        f"(({h16}:){{0,6}}{h16})?::",
+    ]
+    return "(" + "|".join(forms) + ")"
+
+
+_PORT = "([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+_HOST = rf"([A-Za-z0-9._~%!$&'()*+,;=-]+|\[{_ipv6_pattern()}\])"
+# What app.webhooks.ssrf.url_problem takes (addresses are checked when registering and sending).
+URL_PATTERN = rf"^[Hh][Tt][Tt][Pp][Ss]?://{_HOST}(:{_PORT})?([/?#][!-~]*)?$"
+URL_DESCRIPTION = (
+    "http(s) URL: a host name, IPv4 or bracketed IPv6 address, an optional port 1-65535, no "
+    "credentials or whitespace; the host must resolve to public addresses (422 otherwise)"
+)
 URL_FIELD = Field(
     min_length=1,
     max_length=2048,
     examples=["https://partner.example/hooks/bff"],
-    description="http(s) URL on a public address; no credentials",
+    description=URL_DESCRIPTION,
+    json_schema_extra={"pattern": URL_PATTERN},
 )
+
+
+def _optional_url(schema: dict[str, Any]) -> None:
+    absent_not_null(schema)
+    schema["pattern"] = URL_PATTERN
 
 
 class EndpointCreate(BaseModel):
@@ -44,12 +74,18 @@ class EndpointUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: str | None = Field(default=None, min_length=1, max_length=2048, json_schema_extra=absent_not_null)
+    url: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2048,
+        description=URL_DESCRIPTION,
+        json_schema_extra=_optional_url,
+    )
     event_types: list[SubscribableEventType] | None = Field(
         default=None, min_length=1, json_schema_extra=absent_not_null
     )
     description: str | None = Field(default=None, max_length=500, description="null removes it")
-    enabled: bool | None = Field(default=None, json_schema_extra=absent_not_null)
+    enabled: bool | None = Field(default=None, strict=True, json_schema_extra=absent_not_null)
 
     @field_validator("event_types")
     @classmethod
@@ -130,10 +166,15 @@ class RecoverRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    since: dt.datetime = Field(
-        description="re-send failed deliveries created at or after this time (RFC 3339)"
+    since: IsoDateTime = Field(
+        description="re-send failed deliveries created at or after this time (RFC 3339)",
+        examples=["2026-11-28T10:00:00Z"],
     )
-    until: dt.datetime | None = Field(default=None, description="and before this time; default now")
+    until: IsoDateTime | None = Field(
+        default=None,
+        description="and before this time (after `since`); default now",
+        examples=["2026-11-28T14:00:00Z"],
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> RecoverRequest:
