@@ -25,7 +25,7 @@ from app.auth import (
     principal_of,
 )
 from app.errors import Unauthorized, request_id_of
-from app.links import LinkSigner
+from app.links import LinkSigner, is_well_formed
 from app.middleware import RATE_LIMIT_HEADERS
 from app.pubsub import ChannelHub
 from app.ratelimit import RateLimiter
@@ -145,10 +145,11 @@ async def link_principal(
             "tokens are not accepted in query strings; use the signed link the API returned "
             "(events_url, csv_url) or the Authorization header"
         )
-    if sig is None:
+    if partner_id is None and exp is None and sig is None:
         return await current_principal(request, svc, _bearer, _partner)
-    if partner_id is None or exp is None:
+    if not is_well_formed(partner_id, exp, sig):  # a partial or reshaped link is no link
         raise Unauthorized("the link is malformed; ask for a fresh one")
+    assert partner_id is not None and exp is not None and sig is not None
     partner = partner_of(partner_id)
     expires_at = svc.links.verify(request.method, request.scope["path"], partner, exp, sig)
     service_token = svc.settings.upstream_service_token

@@ -9,12 +9,7 @@ resources instead of guessing ids).
 
 from __future__ import annotations
 
-import re
 from typing import Any
-
-from fastapi import Request
-
-from app.errors import Unauthorized
 
 HEADERS: dict[str, dict[str, Any]] = {
     "X-Request-ID": {
@@ -60,24 +55,6 @@ def documented(*names: str, description: str | None = None) -> dict[str, Any]:
 
 # The query parameters of a signed link (``events_url``, ``csv_url``) as the API makes them:
 # a link that does not verify is 401 (malformed or expired) or 403 (not ours).
-SIGNED_LINK_PARAMETERS: dict[str, dict[str, Any]] = {
-    "partner_id": {"type": "string", "pattern": "^[!-~]([ -~]{0,126}[!-~])?$"},
-    "exp": {"type": "string", "pattern": "^[0-9]{1,12}$", "description": "expiry, Unix seconds"},
-    "sig": {"type": "string", "pattern": "^[A-Za-z0-9_-]{43}$", "description": "HMAC-SHA256, base64url"},
-}
-
-
-async def signed_link_shape(request: Request) -> None:
-    """A signed link's query is whole or absent: ``partner_id``, ``exp`` and ``sig``
-    together, each as the API makes it (else 401), as the document declares them."""
-    given = {name: request.query_params.get(name) for name in SIGNED_LINK_PARAMETERS}
-    if all(value is None for value in given.values()) or "access_token" in request.query_params:
-        return  # no link; or a token in the query, which the link check refuses with its reason
-    for name, value in given.items():
-        if value is None or re.fullmatch(SIGNED_LINK_PARAMETERS[name]["pattern"], value) is None:
-            raise Unauthorized("the link is malformed; ask for a fresh one")
-
-
 BODY_ID = "$response.body#/id"
 PACKAGE_FOLLOW_UPS = {
     "get_package": "the results view",

@@ -12,9 +12,11 @@ import base64
 import hashlib
 import hmac
 import math
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from app.errors import Forbidden, Unauthorized
@@ -22,7 +24,12 @@ from app.errors import Forbidden, Unauthorized
 CSV_LINK_S = 15 * 60
 EVENTS_LINK_S = 3600
 MAX_LINK_S = 24 * 3600  # a forged far-future expiry is refused before the signature is checked
-SIGNED_PARAMS = ("partner_id", "exp", "sig")
+# The query of a signed link, as the API makes it (the OpenAPI document declares these).
+SIGNED_LINK_PARAMETERS: dict[str, dict[str, Any]] = {
+    "partner_id": {"type": "string", "pattern": "^[!-~]([ -~]{0,126}[!-~])?$"},
+    "exp": {"type": "string", "pattern": "^[0-9]{1,12}$", "description": "expiry, Unix seconds"},
+    "sig": {"type": "string", "pattern": "^[A-Za-z0-9_-]{43}$", "description": "HMAC-SHA256, base64url"},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +69,15 @@ class LinkSigner:
         message = f"{method.upper()}\n{path}\n{partner_id}\n{expires}".encode()
         digest = hmac.new(self.key or b"", message, hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def is_well_formed(partner_id: str | None, exp: str | None, sig: str | None) -> bool:
+    """Whether a link's query is whole and each part has the shape the API makes."""
+    given = {"partner_id": partner_id, "exp": exp, "sig": sig}
+    return all(
+        value is not None and re.fullmatch(SIGNED_LINK_PARAMETERS[name]["pattern"], value) is not None
+        for name, value in given.items()
+    )
 
 
 def _segment(value: str) -> str:

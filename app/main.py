@@ -24,8 +24,8 @@ from app.deps import Services
 from app.drafts.router import router as drafts_router
 from app.errors import PROBLEM, ServiceUnavailable, install_error_handlers, problem_response, problem_schema
 from app.exports.router import router as exports_router
-from app.http_docs import HEADERS, SIGNED_LINK_PARAMETERS, add_links, header_refs
-from app.links import LinkSigner
+from app.http_docs import HEADERS, add_links, header_refs
+from app.links import SIGNED_LINK_PARAMETERS, LinkSigner
 from app.live.router import router as live_router
 from app.live.schemas import PackageStatusEvent
 from app.middleware import BodyGuardMiddleware, RequestIdMiddleware

@@ -7,12 +7,11 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 from redis.exceptions import RedisError
 
 from app.deps import LinkCallContextDep, LinkPrincipalDep
 from app.errors import UPSTREAM_ERRORS
-from app.http_docs import signed_link_shape
 from app.live import sse
 from app.live.deps import LiveServiceDep
 from app.live.service import Update
@@ -67,7 +66,6 @@ def _last_event_id(value: str | None) -> int | None:
     "/{package_id}/events",
     name="stream_package_events",
     summary="Stream a package's status (Server-Sent Events)",
-    dependencies=[Depends(signed_link_shape)],
     responses=RESPONSES,
     response_class=sse.EventStreamResponse,
 )
