@@ -144,6 +144,18 @@ async def test_a_tampered_or_moved_link_is_403(api, anonymous, sim, partner):
         assert response.status_code == 403, (forged, response.text)
 
 
+async def test_a_partial_or_reshaped_link_is_401(api, anonymous, sim, partner):
+    package = await make_package(sim, partner, "DONE")
+    url = httpx.URL(await signed_events_url(api, package["id"]))
+    for broken in (
+        url.copy_remove_param("sig"),
+        url.copy_set_param("exp", "soon"),
+        url.copy_set_param("sig", "x"),
+    ):
+        response = await anonymous.get(broken)
+        assert response.status_code == 401 and "malformed" in response.json()["detail"], broken
+
+
 async def test_an_expired_link_is_401(anonymous, sim, partner):
     package = await make_package(sim, partner, "DONE")
     url = signer().url(["v1", "packages", package["id"], "events"], partner, -5)
