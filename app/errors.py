@@ -282,6 +282,10 @@ PROBLEM_SCHEMA_REF = "#/components/schemas/Problem"
 PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_SCHEMA_REF}}}}
 # What an endpoint that calls the upstream may answer: upstream 4xx keep their status,
 # 5xx and connection errors are 502, timeouts 504, Redis or pool exhaustion 503.
+# What an authenticated endpoint that only uses Redis may answer (503: Redis unreachable).
+CLIENT_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: PROBLEM for code in (400, 401, 403, 404, 422, 429, 503)
+}
 UPSTREAM_ERRORS: dict[int | str, dict[str, Any]] = {
     code: PROBLEM for code in (400, 401, 403, 404, 409, 422, 429, 502, 503, 504)
 }

@@ -11,7 +11,7 @@ from app.deps import CallContextDep, LinksDep, SettingsDep
 from app.drafts.deps import DraftServiceDep
 from app.drafts.schemas import DraftCreate, DraftList, DraftPatch, DraftReplace, DraftView
 from app.drafts.service import ANY_VERSION
-from app.errors import PRECONDITION_REQUIRED, PROBLEM, BadRequest, PreconditionRequired
+from app.errors import CLIENT_ERRORS, PRECONDITION_REQUIRED, PROBLEM, BadRequest, PreconditionRequired
 from app.http_docs import documented
 from app.idempotency import REPLAYED_HEADER, IdempotencyDep, model_response
 from app.packages.responses import package_accepted
@@ -20,15 +20,7 @@ from app.params import IF_MATCH_PATTERN
 
 router = APIRouter(prefix="/v1/drafts", tags=["drafts"])
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: PROBLEM,
-    401: PROBLEM,
-    403: PROBLEM,
-    404: PROBLEM,
-    422: PROBLEM,
-    429: PROBLEM,
-    503: PROBLEM,
-}
+ERRORS = CLIENT_ERRORS
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
     409: PROBLEM,

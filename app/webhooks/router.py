@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
 from app.deps import PrincipalDep
-from app.errors import PROBLEM
+from app.errors import CLIENT_ERRORS, PROBLEM
 from app.http_docs import documented
 from app.idempotency import IdempotencyDep, model_response
 from app.types import Cursor
@@ -26,14 +26,7 @@ from app.webhooks.schemas import (
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: PROBLEM,
-    401: PROBLEM,
-    403: PROBLEM,
-    404: PROBLEM,
-    422: PROBLEM,
-    429: PROBLEM,
-}
+ERRORS = CLIENT_ERRORS
 EndpointId = Annotated[str, Path(max_length=64, description="webhook endpoint id (ep_…)")]
 DeliveryId = Annotated[str, Path(max_length=64, description="delivery id (dlv_…)")]
 
