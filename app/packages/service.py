@@ -211,7 +211,7 @@ class PackageService:
             return await self._put_evaluation(ctx, package_id, update)
         lock = redis_keys.evaluation_lock(ctx.partner_id, package_id)
         token = secrets.token_hex(8)
-        if not await self._redis_lock(lock, token):
+        if not await self._cache.acquire_lock(lock, token, ttl_s=redis_keys.EVALUATION_LOCK_TTL_S):
             raise Conflict("another change of these settings is being saved; read them again")
         try:
             current = presenters.evaluation_settings(
@@ -225,9 +225,6 @@ class PackageService:
             return await self._put_evaluation(ctx, package_id, update)
         finally:
             await self._cache.release_lock(lock, token)
-
-    async def _redis_lock(self, key: str, token: str) -> bool:
-        return await self._cache.acquire_lock(key, token, ttl_s=redis_keys.EVALUATION_LOCK_TTL_S)
 
     async def _put_evaluation(
         self, ctx: CallContext, package_id: str, update: EvaluationSettingsUpdate
