@@ -65,15 +65,17 @@ def stack(*, worker: bool = False, extra_env: dict[str, str] | None = None) -> I
         "BFF_JWT_SECRET": SECRET,
         "BFF_UPSTREAM_SERVICE_TOKEN": "bench-service",
         "BFF_PUBLIC_URL": f"http://127.0.0.1:{api_port}",
-        # The per-partner limiter runs on every request (its cost is measured) but far above
-        # what a benchmark sends, so nothing is refused.
-        "BFF_RATE_LIMIT_RPS": "1000000",
-        "BFF_RATE_LIMIT_BURST": "1000000",
+        # The per-partner limiter runs on every request (its cost is measured), at a limit
+        # above what a benchmark sends (so nothing is refused): leases of 500 tokens.
+        "BFF_RATE_LIMIT_RPS": "5000",
+        "BFF_RATE_LIMIT_BURST": "10000",
         **(extra_env or {}),
     }
     api = ManagedProcess(
         "bench-api",
-        python_module("app", "api", "--port", str(api_port), "--log-level", "warning"),
+        python_module(
+            "app", "api", "--port", str(api_port), "--log-level", os.environ.get("BENCH_LOG_LEVEL", "info")
+        ),
         env=env,
         port=api_port,
     ).start()

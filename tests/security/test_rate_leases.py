@@ -1,0 +1,71 @@
+"""The rate limiter's leases, against the real Redis: a busy partner costs one Redis call
+per lease, yet replicas together never admit more than the shared bucket gives out."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from redis.asyncio import Redis
+
+from app import redis_keys
+from app.errors import TooManyRequests
+from app.ratelimit import RateLimiter, lease_size
+
+
+async def bucket_tokens(redis: Redis, partner: str) -> float:
+    """What the shared bucket holds, as the limiter's script last wrote it."""
+    return float(await redis.execute_command("HGET", redis_keys.rate_limit(partner), "tokens"))
+
+
+def test_a_lease_is_a_tenth_of_a_second_of_the_rate_at_most_a_twentieth_of_the_burst():
+    assert lease_size(50, 100) == 5  # the defaults
+    assert lease_size(1000, 100) == 5
+    assert lease_size(100, 1000) == 10
+    assert lease_size(0.01, 3) == 1  # small limits: one token per request, as a plain bucket
+
+
+async def test_tokens_of_a_lease_are_spent_without_asking_redis(redis: Redis, partner: str):
+    limiter = RateLimiter(redis, rate=100, burst=1000)  # leases of 10
+    remaining = []
+    for _ in range(10):
+        remaining.append((await limiter.check(partner))["RateLimit"])
+    assert await bucket_tokens(redis, partner) == 990  # one lease taken, nothing since
+    assert remaining[0].startswith('"partner";r=999;') and remaining[-1].startswith('"partner";r=990;')
+    await limiter.check(partner)
+    assert await bucket_tokens(redis, partner) < 990  # the eleventh asks for a new lease
+
+
+async def test_replicas_share_the_bucket_and_never_admit_more_than_it_holds(redis: Redis, partner: str):
+    # 40 tokens refilled at 20/s, leases of 2: whatever a replica holds came out of the
+    # bucket, so the two together admit the 40 plus what refilled meanwhile, no more.
+    replicas = [RateLimiter(redis, rate=20, burst=40) for _ in range(2)]
+    admitted = [0, 0]
+    refusals = 0
+    started = time.monotonic()
+    for turn in range(80):
+        try:
+            await replicas[turn % 2].check(partner)
+            admitted[turn % 2] += 1
+        except TooManyRequests as refusal:
+            refusals += 1
+            assert refusal.headers["RateLimit"].startswith('"partner";r=0;')
+    refilled = 20 * (time.monotonic() - started)
+    assert refusals > 0 and min(admitted) > 0
+    assert 40 <= sum(admitted) <= 40 + refilled
+
+
+async def test_concurrent_requests_of_a_partner_wait_for_one_lease(redis: Redis, partner: str):
+    limiter = RateLimiter(redis, rate=100, burst=1000)  # leases of 10
+    await asyncio.gather(*(limiter.check(partner) for _ in range(10)))
+    assert await bucket_tokens(redis, partner) == 990
+
+
+@pytest.mark.parametrize("rate, burst", [(0, 100), (50, 0)])
+async def test_a_zero_rate_or_burst_turns_the_limiter_off(
+    redis: Redis, partner: str, rate: float, burst: int
+):
+    limiter = RateLimiter(redis, rate=rate, burst=burst)
+    assert await limiter.check(partner) == {}
+    assert not await redis.exists(redis_keys.rate_limit(partner))
