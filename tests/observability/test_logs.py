@@ -12,7 +12,19 @@ import time
 import httpx
 import pytest
 
-from app.observability.logs import make_handler, redact, request_context
+from datetime import UTC, datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app.observability.logs import (
+    _MAY_HOLD_SECRET,
+    _SECRETS,
+    _utc_time,
+    make_handler,
+    redact,
+    request_context,
+)
 from tests.conftest import make_token
 from tests.support.processes import ApiServer, ManagedProcess, free_port, python_module
 
@@ -37,6 +49,23 @@ def test_redaction_masks_every_token_like_value(text, secret):
 def test_redaction_leaves_ordinary_text_alone():
     text = "webhook 8f3e attempt 1.2: succeeded 204 for /v1/packages/{package_id} in 12 ms"
     assert redact(text) == text
+
+
+@given(
+    st.tuples(st.text(max_size=20), st.sampled_from(_SECRETS), st.text(max_size=20)).flatmap(
+        lambda parts: st.from_regex(parts[1][0], fullmatch=True).map(
+            lambda secret: parts[0] + secret + parts[2]
+        )
+    )
+)
+def test_the_cheap_precheck_lets_every_secret_through_to_the_substitutions(text):
+    assert _MAY_HOLD_SECRET.search(text) is not None
+
+
+@given(st.floats(min_value=0, max_value=4e9, allow_nan=False))
+def test_the_log_time_is_the_records_utc_time_to_the_millisecond(created):
+    expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+    assert _utc_time(created) == expected
 
 
 def _record_through(log_format: str, emit) -> str:
