@@ -1,7 +1,10 @@
 """FastAPI dependencies shared by every domain: the process's clients and the caller.
 
 All are ``async def``: a plain ``def`` dependency runs in the thread pool, one hop per
-request each. Domain services are built in each domain's own ``deps.py``.
+request each. The tree is flat: each dependency takes the request and nothing else that
+needs solving (a sub-dependency costs ~30 µs a request), so the caller is remembered in
+the request's state rather than handed down. Domain services are built in each domain's
+own ``deps.py``.
 """
 
 from __future__ import annotations
@@ -11,8 +14,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 from arq.connections import ArqRedis
-from fastapi import Depends, Query, Request, Security
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Query, Request
 from redis.asyncio import Redis
 
 from app.auth import (
@@ -60,32 +62,37 @@ class Services:
         return made
 
 
-async def services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
+    """The process's services (a plain function: domain dependencies call it directly)."""
     svc: Services = request.app.state.services
     return svc
+
+
+async def services(request: Request) -> Services:
+    return services_of(request)
 
 
 ServicesDep = Annotated[Services, Depends(services)]
 
 
-async def get_settings(svc: ServicesDep) -> Settings:
-    return svc.settings
+async def get_settings(request: Request) -> Settings:
+    return services_of(request).settings
 
 
-async def get_redis(svc: ServicesDep) -> Redis:
-    return svc.redis
+async def get_redis(request: Request) -> Redis:
+    return services_of(request).redis
 
 
-async def get_upstream(svc: ServicesDep) -> PackageBuilderClient:
-    return svc.upstream
+async def get_upstream(request: Request) -> PackageBuilderClient:
+    return services_of(request).upstream
 
 
-async def get_queue(svc: ServicesDep) -> ArqRedis:
-    return svc.queue
+async def get_queue(request: Request) -> ArqRedis:
+    return services_of(request).queue
 
 
-async def get_links(svc: ServicesDep) -> LinkSigner:
-    return svc.links
+async def get_links(request: Request) -> LinkSigner:
+    return services_of(request).links
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -95,34 +102,43 @@ UpstreamDep = Annotated[PackageBuilderClient, Depends(get_upstream)]
 QueueDep = Annotated[ArqRedis, Depends(get_queue)]
 
 
+PRINCIPAL = "principal"  # request state: the caller, once known
+
+
 async def _admitted(request: Request, svc: Services, principal: Principal) -> Principal:
-    """The partner's rate limit (429 past it); its headers go on whatever is answered."""
-    request.scope.setdefault("state", {})[RATE_LIMIT_HEADERS] = await svc.limiter.check(principal.partner_id)
+    """The partner's rate limit (429 past it); its headers go on whatever is answered. The
+    caller is remembered, so one request takes one token however many dependencies ask."""
+    state = request.scope.setdefault("state", {})
+    state[RATE_LIMIT_HEADERS] = await svc.limiter.check(principal.partner_id)
+    state[PRINCIPAL] = principal
     return principal
 
 
-# Declared as OpenAPI security schemes (a generated client gets an Authorize button and no
-# per-operation header parameters); the raw headers are parsed here, for exact 401/400s.
-BEARER = HTTPBearer(
-    scheme_name="bearer",
-    bearerFormat="JWT",
-    description="The identity provider's token (claims: sub, exp, permissions ∋ backhaul, partners).",
-    auto_error=False,
-)
-PARTNER = APIKeyHeader(
-    name=PARTNER_HEADER,
-    scheme_name="partner",
-    description="The partner this request acts for: one of the token's `partners`.",
-    auto_error=False,
-)
-BearerScheme = Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]
-PartnerScheme = Annotated[str | None, Security(PARTNER)]
+# The OpenAPI security schemes the identity dependencies implement (declared on each operation
+# by app.main: as FastAPI security dependencies they would cost two more dependencies a
+# request). Token and partner are needed together.
+SECURITY_SCHEMES: dict[str, dict[str, str]] = {
+    "bearer": {
+        "type": "http",
+        "description": "The identity provider's token (claims: sub, exp, permissions ∋ backhaul, partners).",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+    },
+    "partner": {
+        "type": "apiKey",
+        "description": "The partner this request acts for: one of the token's `partners`.",
+        "in": "header",
+        "name": PARTNER_HEADER,
+    },
+}
 
 
-async def current_principal(
-    request: Request, svc: ServicesDep, _bearer: BearerScheme, _partner: PartnerScheme
-) -> Principal:
+async def current_principal(request: Request) -> Principal:
     """The caller of an ordinary endpoint: bearer header + partner header."""
+    known: Principal | None = request.scope.get("state", {}).get(PRINCIPAL)
+    if known is not None:
+        return known
+    svc = services_of(request)
     token = bearer_token(request.headers.get("authorization"))
     principal = principal_of(await svc.tokens.claims(token), token, request.headers.get(PARTNER_HEADER))
     return await _admitted(request, svc, principal)
@@ -130,9 +146,6 @@ async def current_principal(
 
 async def link_principal(
     request: Request,
-    svc: ServicesDep,
-    _bearer: BearerScheme,
-    _partner: PartnerScheme,
     partner_id: Annotated[str | None, Query(description="signed links only", max_length=128)] = None,
     exp: Annotated[str | None, Query(description="signed links only", max_length=16)] = None,
     sig: Annotated[str | None, Query(description="signed links only", max_length=128)] = None,
@@ -146,10 +159,11 @@ async def link_principal(
             "(events_url, csv_url) or the Authorization header"
         )
     if partner_id is None and exp is None and sig is None:
-        return await current_principal(request, svc, _bearer, _partner)
+        return await current_principal(request)
     if not is_well_formed(partner_id, exp, sig):  # a partial or reshaped link is no link
         raise Unauthorized("the link is malformed; ask for a fresh one")
     assert partner_id is not None and exp is not None and sig is not None
+    svc = services_of(request)
     partner = partner_of(partner_id)
     method = "GET" if request.method == "HEAD" else request.method  # a HEAD asks about the same GET
     expires_at = svc.links.verify(method, request.scope["path"], partner, exp, sig)
@@ -175,13 +189,14 @@ def _context(request: Request, principal: Principal) -> CallContext:
     return CallContext(principal.authorization, principal.partner_id, request_id_of(request), traceparent)
 
 
-async def call_context(request: Request, principal: PrincipalDep) -> CallContext:
-    return _context(request, principal)
+async def call_context(request: Request) -> CallContext:
+    return _context(request, await current_principal(request))
 
 
 async def link_call_context(request: Request, principal: LinkPrincipalDep) -> CallContext:
     return _context(request, principal)
 
 
+IDENTITY_DEPENDENCIES = frozenset({current_principal, link_principal, call_context, link_call_context})
 CallContextDep = Annotated[CallContext, Depends(call_context)]
 LinkCallContextDep = Annotated[CallContext, Depends(link_call_context)]

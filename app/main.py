@@ -9,9 +9,11 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError
@@ -20,7 +22,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from app.builds.router import router as builds_router
 from app.catalog.router import router as catalog_router
 from app.clients import make_pubsub_client, make_queue, make_redis, make_token_verifier, make_upstream
-from app.deps import Services
+from app.deps import IDENTITY_DEPENDENCIES, SECURITY_SCHEMES, Services
 from app.drafts.router import router as drafts_router
 from app.errors import PROBLEM, ServiceUnavailable, install_error_handlers, problem_response, problem_schema
 from app.exports.router import router as exports_router
@@ -71,6 +73,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await queue.aclose(close_connection_pool=True)
 
 
+ROUTERS = (
+    operations_router,
+    live_router,
+    builds_router,
+    packages_router,
+    exports_router,
+    catalog_router,
+    drafts_router,
+    webhooks_router,
+)
+
 REDIS_OUTAGES = (RedisConnectionError, RedisTimeoutError, ReadOnlyError)
 """What a Redis restart, failover or network cut raises (BusyLoadingError and Sentinel's
 MasterNotFoundError are ConnectionErrors). Any other RedisError is a bug: a 500, logged."""
@@ -108,11 +121,37 @@ def _document_problems(app: FastAPI) -> None:
                 tags=app.openapi_tags,
             )
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = problem_schema()
+            _declare_security(schema)
             _complete(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _declare_security(schema: dict[str, Any]) -> None:
+    """The security requirement of every operation that depends on the caller's identity
+    (``app.deps`` reads the headers itself rather than through FastAPI security
+    dependencies, which would cost two more dependencies on every request)."""
+    schema["components"]["securitySchemes"] = SECURITY_SCHEMES
+    authenticated = {
+        route.name
+        for router in ROUTERS
+        for route in router.routes
+        if isinstance(route, APIRoute) and _calls(route.dependant) & IDENTITY_DEPENDENCIES
+    }
+    for path in schema["paths"].values():
+        for operation in path.values():
+            if operation["operationId"] in authenticated:
+                operation["security"] = [{name: [] for name in SECURITY_SCHEMES}]
+
+
+def _calls(dependant: Dependant) -> set[Any]:
+    """Every function a route's dependency tree calls."""
+    found = {dependant.call}
+    for sub in dependant.dependencies:
+        found |= _calls(sub)
+    return found
 
 
 LINK_OPERATIONS = frozenset({"stream_package_events", "download_customer_list"})
@@ -196,14 +235,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for outage in REDIS_OUTAGES:
         app.add_exception_handler(outage, _redis_down)
-    app.include_router(operations_router)
-    app.include_router(live_router)
-    app.include_router(builds_router)
-    app.include_router(packages_router)
-    app.include_router(exports_router)
-    app.include_router(catalog_router)
-    app.include_router(drafts_router)
-    app.include_router(webhooks_router)
+    for router in ROUTERS:
+        app.include_router(router)
     app.webhooks.include_router(webhook_events_router)
     _document_problems(app)
     if settings.cors_origins:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
 from app.builds.registry import WatchRegistry
 from app.builds.service import BuildService
 from app.builds.statuses import StatusStore
-from app.deps import Services, ServicesDep
+from app.deps import Services, services_of
 
 
 def make_build_service(svc: Services) -> BuildService:
@@ -18,8 +18,8 @@ def make_build_service(svc: Services) -> BuildService:
     )
 
 
-async def build_service(svc: ServicesDep) -> BuildService:
-    return svc.shared(make_build_service)
+async def build_service(request: Request) -> BuildService:
+    return services_of(request).shared(make_build_service)
 
 
 BuildServiceDep = Annotated[BuildService, Depends(build_service)]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.deps import PrincipalDep, ServicesDep
+from app.deps import PrincipalDep, services_of
 from app.drafts.service import DraftService
 from app.drafts.store import DraftStore
 from app.errors import PayloadTooLarge
@@ -14,8 +14,9 @@ from app.idempotency import make_idempotency_service
 from app.packages.deps import make_package_service
 
 
-async def draft_service(principal: PrincipalDep, svc: ServicesDep, request: Request) -> DraftService:
+async def draft_service(request: Request, principal: PrincipalDep) -> DraftService:
     """Per request (the store is scoped to the caller); bodies past the size bound stop here."""
+    svc = services_of(request)
     settings = svc.settings
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > settings.draft_max_bytes:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
-from app.deps import Services, ServicesDep
+from app.deps import Services, services_of
 from app.exports.service import ExportService
 from app.exports.store import ExportStore
 
@@ -15,8 +15,8 @@ def make_export_service(svc: Services) -> ExportService:
     return ExportService(ExportStore(svc.redis), svc.upstream, svc.queue)
 
 
-async def export_service(svc: ServicesDep) -> ExportService:
-    return svc.shared(make_export_service)
+async def export_service(request: Request) -> ExportService:
+    return services_of(request).shared(make_export_service)
 
 
 ExportServiceDep = Annotated[ExportService, Depends(export_service)]

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from app.auth import Principal
-from app.deps import PrincipalDep, Services, ServicesDep
+from app.deps import PrincipalDep, Services, services_of
 from app.errors import BadRequest
 from app.idempotency.service import IdempotencyService, fingerprint
 from app.idempotency.store import IdempotencyStore, StoredResponse
@@ -125,10 +125,9 @@ def make_idempotency_service(svc: Services) -> IdempotencyService:
 async def idempotency(
     request: Request,
     principal: PrincipalDep,
-    svc: ServicesDep,
     key: Annotated[str | None, Depends(idempotency_key)],
 ) -> Idempotency:
-    service = svc.shared(make_idempotency_service)
+    service = services_of(request).shared(make_idempotency_service)
     return Idempotency(service, principal, key, request.method, request.url.path)
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
 from app.builds.deps import make_build_service
-from app.deps import Services, ServicesDep
+from app.deps import Services, services_of
 from app.live.service import LiveService
 
 
@@ -15,8 +15,8 @@ def make_live_service(svc: Services) -> LiveService:
     return LiveService(svc.shared(make_build_service), svc.hub, svc.settings.sse_heartbeat_s)
 
 
-async def live_service(svc: ServicesDep) -> LiveService:
-    return svc.shared(make_live_service)
+async def live_service(request: Request) -> LiveService:
+    return services_of(request).shared(make_live_service)
 
 
 LiveServiceDep = Annotated[LiveService, Depends(live_service)]

@@ -194,7 +194,7 @@ def _skip_unused_record_fields() -> None:
     """Neither format writes the caller's file and line, the thread or the process: the
     logging HOWTO's "Optimization" switches stop every record from collecting them (the
     stack walk for the caller alone was a tenth of an access line's cost)."""
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
 from app.builds.deps import make_build_service
 from app.cache import Cache
-from app.deps import Services, ServicesDep
+from app.deps import Services, services_of
 from app.packages.service import PackageService
 
 
@@ -17,8 +17,8 @@ def make_package_service(svc: Services) -> PackageService:
     return PackageService(svc.upstream, builds, svc.settings, Cache(svc.redis), svc.links)
 
 
-async def package_service(svc: ServicesDep) -> PackageService:
-    return svc.shared(make_package_service)
+async def package_service(request: Request) -> PackageService:
+    return services_of(request).shared(make_package_service)
 
 
 PackageServiceDep = Annotated[PackageService, Depends(package_service)]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
-from app.deps import Services, ServicesDep
+from app.deps import Services, services_of
 from app.webhooks.service import WebhookService
 from app.webhooks.store import WebhookStore
 
@@ -15,8 +15,8 @@ def make_webhook_service(svc: Services) -> WebhookService:
     return WebhookService(WebhookStore(svc.redis), svc.queue, svc.settings)
 
 
-async def webhook_service(svc: ServicesDep) -> WebhookService:
-    return svc.shared(make_webhook_service)
+async def webhook_service(request: Request) -> WebhookService:
+    return services_of(request).shared(make_webhook_service)
 
 
 WebhookServiceDep = Annotated[WebhookService, Depends(webhook_service)]

@@ -8,12 +8,10 @@ import json
 import logging
 import sys
 import time
+from datetime import UTC, datetime
 
 import httpx
 import pytest
-
-from datetime import UTC, datetime
-
 from hypothesis import given
 from hypothesis import strategies as st
 
