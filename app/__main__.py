@@ -36,6 +36,7 @@ def _api(args: argparse.Namespace) -> None:
         log_config=None,  # ours, configured above
         access_log=False,  # the request-id middleware writes the access line
         proxy_headers=True,
+        server_header=False,  # "server: uvicorn" helps no client and tells an attacker the stack
         timeout_graceful_shutdown=API_GRACE_S,
     )
     DrainingServer(config).run()

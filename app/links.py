@@ -15,7 +15,7 @@ import math
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -24,6 +24,7 @@ from app.errors import Forbidden, Unauthorized
 CSV_LINK_S = 15 * 60
 EVENTS_LINK_S = 3600
 MAX_LINK_S = 24 * 3600  # a forged far-future expiry is refused before the signature is checked
+MAX_REMEMBERED_LINKS = 4096
 # The query of a signed link, as the API makes it (the OpenAPI document declares these).
 SIGNED_LINK_PARAMETERS: dict[str, dict[str, Any]] = {
     "partner_id": {"type": "string", "pattern": "^[!-~]([ -~]{0,126}[!-~])?$"},
@@ -36,17 +37,33 @@ SIGNED_LINK_PARAMETERS: dict[str, dict[str, Any]] = {
 class LinkSigner:
     key: bytes | None  # None: no key configured, links are plain (headers still work)
     public_base: str
+    # Links made lately, by (segments, partner, lifetime): (expiry, URL).
+    _made: dict[tuple[tuple[str, ...], str, int], tuple[int, str]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def url(self, segments: Sequence[str], partner_id: str, lifetime_s: int) -> str:
         """The absolute signed GET URL of the path made of ``segments`` (each encoded
-        whole: a ``/`` in a cluster name stays inside its segment)."""
+        whole: a ``/`` in a cluster name stays inside its segment).
+
+        The expiry is rounded down to a 60th of the lifetime (a minute of an hour's link),
+        so every answer within that step carries the same link, made once: a status poll
+        does not sign (and the browser's cache sees one URL)."""
+        step = max(1, lifetime_s // 60)
+        expires = math.floor(time.time() + lifetime_s) // step * step
+        remembered = (tuple(segments), partner_id, lifetime_s)
+        made = self._made.get(remembered)
+        if made is not None and made[0] == expires:
+            return made[1]
         encoded = self.public_base + "".join("/" + _segment(part) for part in segments)
-        if self.key is None:
-            return encoded
-        expires = math.floor(time.time() + lifetime_s)
-        path = "".join("/" + part for part in segments)
-        signature = self._sign("GET", path, partner_id, expires)
-        return f"{encoded}?{urlencode({'partner_id': partner_id, 'exp': expires, 'sig': signature})}"
+        if self.key is not None:
+            path = "".join("/" + part for part in segments)
+            signature = self._sign("GET", path, partner_id, expires)
+            encoded += f"?{urlencode({'partner_id': partner_id, 'exp': expires, 'sig': signature})}"
+        if len(self._made) >= MAX_REMEMBERED_LINKS:
+            self._made.clear()
+        self._made[remembered] = (expires, encoded)
+        return encoded
 
     def verify(self, method: str, path: str, partner_id: str, exp: str, sig: str) -> float:
         """The link's expiry when ``sig`` is ours for exactly this request; else 401/403."""

@@ -169,3 +169,9 @@ async def test_webhook_registration_honours_idempotency_key(api):
     assert first.status_code == again.status_code == 201
     assert again.json()["id"] == first.json()["id"] and again.headers["Idempotent-Replayed"] == "true"
     assert len((await api.get("/v1/webhooks")).json()["items"]) == 1
+
+
+async def test_answers_do_not_name_the_server_software(api, anonymous):
+    for response in (await api.get("/v1/drafts"), await anonymous.get("/v1/nowhere")):
+        assert "server" not in response.headers
+        assert "date" in response.headers  # an origin server with a clock still dates its answers
