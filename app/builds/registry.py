@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from app import redis_keys
+from app.builds.clock import RedisClock
 from app.upstream.models import TERMINAL_STATUSES
 
 logger = logging.getLogger("app.watches")
@@ -104,6 +105,7 @@ class WatchRegistry:
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
+        self._clock = RedisClock(redis)
         self._open = redis.register_script(_OPEN)
         self._replace = redis.register_script(_REPLACE)
         self._close = redis.register_script(_CLOSE)
@@ -165,9 +167,9 @@ class WatchRegistry:
         return str(await self._open(keys=keys, args=args))
 
     async def clock_ms(self) -> int:
-        """The Redis server's clock, shared by every process (no host clock skew)."""
-        seconds, micros = await self._redis.time()
-        return int(seconds) * 1000 + int(micros) // 1000
+        """The Redis server's clock, shared by every process (no host clock skew); a
+        reading is a few ms early at most, never late (``RedisClock``)."""
+        return await self._clock.now_ms()
 
     async def watches(self, partner_id: str) -> list[Watch]:
         """The partner's open watches; an unreadable entry is dropped (and logged)."""

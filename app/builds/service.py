@@ -17,7 +17,7 @@ from app.builds.statuses import Observation, StatusRecord, StatusStore, progress
 from app.links import EVENTS_LINK_S, LinkSigner, events_segments
 from app.settings import Settings
 from app.upstream import CallContext, PackageBuilderClient
-from app.upstream.models import BUILDING_STATUSES, TERMINAL_STATUSES, UpstreamPackage
+from app.upstream.models import BUILDING_STATUSES, TERMINAL_STATUSES, ListedPackage, UpstreamPackage
 
 logger = logging.getLogger("app.builds")
 
@@ -63,7 +63,7 @@ class BuildService:
             return None
 
     async def watch_listed(
-        self, ctx: CallContext, packages: Sequence[UpstreamPackage], observed_at: int | None
+        self, ctx: CallContext, packages: Sequence[ListedPackage], observed_at: int | None
     ) -> None:
         """Builds a list shows in progress get a watch too, whoever started them, so their
         DONE/FAILED event goes out. Best effort: a list never fails for it."""

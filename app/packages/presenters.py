@@ -24,14 +24,21 @@ from app.packages.schemas import (
     PackageView,
     SummaryRow,
 )
-from app.upstream.models import Evaluation, EvaluationDetails, PackageState, UpstreamPackage, merged_from
+from app.upstream.models import (
+    Evaluation,
+    EvaluationDetails,
+    ListedPackage,
+    PackageState,
+    UpstreamPackage,
+    merged_from,
+)
 
 VIEW = TypeAdapter(PackageView)
 UNKNOWN_CREATED_AT = -1.0e12  # sorts after every real date; finite, so a cursor can carry it
 _FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9 ._()&,+=@-]")
 
 
-def created_sort_key(package: UpstreamPackage) -> tuple[float, str]:
+def created_sort_key(package: ListedPackage) -> tuple[float, str]:
     """Newest first sorts on this descending; unparseable dates sort last."""
     stamp = UNKNOWN_CREATED_AT
     if package.created_at:
@@ -68,10 +75,12 @@ class PackageIndex:
         return candidates[0] if len(candidates) == 1 else part
 
     def merged_from(self, merge_id: str | None) -> list[str]:
+        if not merge_id:  # most packages: a list row skips the rest
+            return []
         return [self.resolve(part) for part in merged_from(merge_id)]
 
 
-def summary(package: UpstreamPackage, index: PackageIndex | None = None) -> SummaryRow:
+def summary(package: ListedPackage, index: PackageIndex | None = None) -> SummaryRow:
     """One list row (``PackageSummary``'s fields, in its order) from an already validated
     upstream model: a plain dict, serialised once with the whole page."""
     return {

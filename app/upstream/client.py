@@ -34,6 +34,7 @@ from app.upstream.models import (
     Evaluation,
     EvaluationDetails,
     ExportPayload,
+    ListedPackage,
     PackageHead,
     PackageRef,
     PackageState,
@@ -61,7 +62,7 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-_PACKAGE_LIST = TypeAdapter(list[UpstreamPackage])
+_PACKAGE_LIST = TypeAdapter(list[ListedPackage])
 _PACKAGE_HEADS = TypeAdapter(list[PackageHead])
 
 
@@ -255,7 +256,7 @@ class PackageBuilderClient:
 
     # -- list -------------------------------------------------------------------------------
 
-    async def list_packages(self, ctx: CallContext) -> list[UpstreamPackage]:
+    async def list_packages(self, ctx: CallContext) -> list[ListedPackage]:
         """``GET /package_builder/packages/``: all packages of the partner."""
         response = await self._request("GET", "/package_builder/packages/", ctx)
         return self._parse_list(response)
@@ -522,7 +523,7 @@ class PackageBuilderClient:
                 f"the upstream answered with an unexpected {model.__name__} payload"
             ) from exc
 
-    def _parse_list(self, answer: Answer) -> list[UpstreamPackage]:
+    def _parse_list(self, answer: Answer) -> list[ListedPackage]:
         try:
             return _PACKAGE_LIST.validate_json(answer.body)
         except ValidationError as exc:

@@ -22,6 +22,7 @@ from app.upstream.models import (
     Evaluation,
     EvaluationDetails,
     ExportPayload,
+    ListedPackage,
     PackageHead,
     PackageRef,
     PackageState,
@@ -75,13 +76,10 @@ class DemoRoutingClient(PackageBuilderClient):
                 return dict(package)
         raise UpstreamRejected(404, f"package {package_id!r} was not found")
 
-    async def list_packages(self, ctx: CallContext) -> list[UpstreamPackage]:
+    async def list_packages(self, ctx: CallContext) -> list[ListedPackage]:
         if not self._is_demo(ctx):
             return await super().list_packages(ctx)
-        return [
-            UpstreamPackage.model_validate({k: v for k, v in p.items() if k != "content"})
-            for p in _fixture()["packages"]
-        ]
+        return [ListedPackage.model_validate(p) for p in _fixture()["packages"]]
 
     async def get_package(self, ctx: CallContext, package_id: str) -> UpstreamPackage:
         if not self._is_demo(ctx):

@@ -31,8 +31,8 @@ class ClusterContent(UpstreamModel):
     preview: list[dict[str, Any]] = Field(default_factory=list)
 
 
-class UpstreamPackage(UpstreamModel):
-    """A package as listed and as fetched (``content`` only on the single GET)."""
+class ListedPackage(UpstreamModel):
+    """What a list row shows of a package; its settings and content are skipped unparsed."""
 
     id: str
     title: str | None = None
@@ -42,6 +42,11 @@ class UpstreamPackage(UpstreamModel):
     events: list[UpstreamEvent] = Field(default_factory=list)
     targeting_mode: str | None = None
     progress: float | None = None
+
+
+class UpstreamPackage(ListedPackage):
+    """A package as fetched (``content`` only on the single GET)."""
+
     filter_settings: dict[str, Any] | None = None
     content: dict[str, ClusterContent] | None = None
 
