@@ -37,10 +37,13 @@ class Opened:
             self.all.set()
 
 
-async def follow(session: aiohttp.ClientSession, url: str, opened: Opened, done_at: list[float]) -> None:
+async def follow(
+    session: aiohttp.ClientSession, url: str, headers: dict[str, str], opened: Opened, done_at: list[float]
+) -> None:
     """Read one stream until its DONE event; note when it arrived."""
     first = True
-    async with session.get(url) as response:
+    async with session.get(url, headers=headers) as response:
+        response.raise_for_status()  # a refused stream would otherwise leave the run waiting
         async for line in response.content:
             if line.startswith(b"data:"):
                 if first:
@@ -49,6 +52,17 @@ async def follow(session: aiohttp.ClientSession, url: str, opened: Opened, done_
                 if b'"DONE"' in line:
                     done_at.append(time.perf_counter())
                     return
+
+
+async def wait_opened(opened: Opened, tasks: list[asyncio.Task[None]]) -> None:
+    """Every stream has its first event, or the first stream that failed raises."""
+    waiting = asyncio.ensure_future(opened.all.wait())
+    await asyncio.wait([waiting, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    for task in tasks:
+        if task.done() and task.exception() is not None:
+            waiting.cancel()
+            raise task.exception()  # type: ignore[misc]
+    await waiting
 
 
 async def upstream_requests(session: aiohttp.ClientSession, sim_url: str, partner: str) -> int:
@@ -76,12 +90,14 @@ async def run() -> dict[str, float]:
                     json={"partner_id": partner, "status": "INPROGRESS", "progress": 20},
                 ) as r:
                     package_id = (await r.json())["id"]
-                token = s.headers(partner)["Authorization"].split()[1]
-                url = f"{s.api_url}/v1/packages/{package_id}/events?access_token={token}&partner_id={partner}"
+                url = f"{s.api_url}/v1/packages/{package_id}/events"
                 opened, done_at = Opened(count), []
                 rss_before = rss_mib(s.api.process.pid)  # type: ignore[union-attr]
-                tasks = [asyncio.create_task(follow(session, url, opened, done_at)) for _ in range(count)]
-                await opened.all.wait()
+                headers = s.headers(partner)
+                tasks = [
+                    asyncio.create_task(follow(session, url, headers, opened, done_at)) for _ in range(count)
+                ]
+                await wait_opened(opened, tasks)
                 per_interval = await window(session, s.sim_url, partner)
                 rss = rss_mib(s.api.process.pid)  # type: ignore[union-attr]
                 finished = time.perf_counter()
