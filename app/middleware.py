@@ -31,7 +31,6 @@ RATE_LIMIT_HEADERS = "rate_limit_headers"  # request state: set by app.deps, sen
 logger = logging.getLogger("app.access")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _PARTNER_HEADER = b"x-preferred-partner-id"
-_PARTNER_HEADER = b"x-preferred-partner-id"
 
 
 class RequestIdMiddleware:

@@ -101,7 +101,8 @@ def goal_table(figures: dict[str, dict[str, float]]) -> str:
     for what, bench, name, target, met in GOALS:
         value = figures.get(bench, {}).get(name, float("nan"))
         verdict = "yes" if value == value and met(value) else "**no**"
-        lines.append(f"| {what} | {value:,.2f} | {target} | {verdict} |")
+        shown = f"{value:,.2f}" if abs(value) >= 10 else f"{value:.3f}"  # 1.003 is not 1.00
+        lines.append(f"| {what} | {shown} | {target} | {verdict} |")
     return "\n".join(lines) + "\n"
 
 
