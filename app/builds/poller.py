@@ -44,6 +44,17 @@ DEFAULT_GET_BYTES = 2048  # a GET of a build in flight, until one was measured
 Polled = PackageHead | UpstreamPackage
 
 
+def needs_settling(watch: Watch, package: Polled | None, now: float, deadline_s: float) -> bool:
+    """Whether ``Poller._settle`` has anything to do for a watch (mirrors its branches): a
+    miss, an end, an overdue watch, or misses to reset."""
+    return (
+        package is None
+        or package.status in TERMINAL_STATUSES
+        or now - watch.opened_at > deadline_s
+        or watch.misses > 0
+    )
+
+
 @dataclass
 class Poller:
     """Polls due partners; state lives in Redis only, so any worker can take over."""
@@ -156,7 +167,15 @@ class Poller:
         )
         if len(read) == len(watches) and all(package is not None for package in read.values()):
             await self.schedule.record_complete(partner_id, observed_at)
-        settled = [watch for watch in watches if watch.package_id in read]  # the others stay as they are
+        # Only watches with something to do get a task: a build still running, read, with no
+        # misses to reset and within its deadline (most of them, every poll) needs nothing.
+        now = time.time()
+        settled = [
+            watch
+            for watch in watches
+            if watch.package_id in read
+            and needs_settling(watch, read[watch.package_id], now, self.settings.watch_deadline_s)
+        ]
         batch: list[NextAttempt] = []  # the first webhook attempts of every event of this poll
         results = await asyncio.gather(
             *(self._settle(watch, read[watch.package_id], ctx, limit, batch) for watch in settled),

@@ -7,8 +7,12 @@ import json
 import uuid
 from typing import Any
 
+import pytest
+
 from app import redis_keys
-from app.builds.registry import WatchRegistry
+from app.builds.poller import needs_settling
+from app.builds.registry import Watch, WatchRegistry
+from app.upstream.models import PackageHead
 from tests.builds.conftest import client_for
 from tests.builds.support import wait_until
 from tests.support.sim import force_status, make_package, upstream_calls
@@ -145,3 +149,57 @@ async def test_a_watched_package_that_no_longer_exists_is_given_up(
     assert calls.get("get_package", 0) == 1
     assert calls.get("list_packages", 0) >= 3
     assert not await store.keys(f"{redis_keys.PREFIX}:emitted:{partner}:*")
+
+
+async def _rewrite_watch(store: Any, partner: str, package_id: str, **fields: Any) -> None:
+    key = redis_keys.watch_set(partner)
+    watch = json.loads(await store.hget(key, package_id))
+    await store.hset(key, package_id, json.dumps({**watch, **fields}))
+
+
+async def test_misses_of_a_watch_are_reset_when_its_build_is_seen_again(sim, store, start_worker, partner):
+    """A build the list lacked twice and then shows again starts counting misses afresh
+    (a running build with no misses is left alone by a poll: nothing to write)."""
+    package = await make_package(sim, partner, "INPROGRESS", progress=10)
+    await WatchRegistry(store).open(partner, package["id"], reason="create")
+    await _rewrite_watch(store, partner, package["id"], misses=2)
+    start_worker()
+
+    async def reset() -> bool:
+        raw = await store.hget(redis_keys.watch_set(partner), package["id"])
+        return raw is not None and json.loads(raw)["misses"] == 0
+
+    await wait_until(reset, what="the watch's misses reset")
+
+
+async def test_a_watch_past_its_deadline_is_given_up_while_the_build_still_runs(
+    sim, store, start_worker, partner
+):
+    package = await make_package(sim, partner, "INPROGRESS", progress=10)
+    await WatchRegistry(store).open(partner, package["id"], reason="create")
+    await _rewrite_watch(store, partner, package["id"], opened_at=1.0)  # opened in 1970
+    start_worker()
+
+    async def closed() -> bool:
+        return not await store.hexists(redis_keys.watch_set(partner), package["id"])
+
+    await wait_until(closed, what="the overdue watch closed")
+    assert not await store.keys(f"{redis_keys.PREFIX}:emitted:{partner}:*")
+
+
+@pytest.mark.parametrize(
+    ("status", "opened_ago_s", "misses", "expected"),
+    [
+        ("INPROGRESS", 10, 0, False),  # the common case: nothing to do
+        ("INPROGRESS", 10, 1, True),  # misses to reset
+        ("INPROGRESS", 10_000, 0, True),  # past the deadline
+        ("DONE", 10, 0, True),  # an end to announce
+        ("FAILED", 10, 0, True),
+        (None, 10, 0, True),  # missing from the list
+    ],
+)
+def test_only_watches_with_something_to_do_are_settled(status, opened_ago_s, misses, expected):
+    now = 1_800_000_000.0
+    watch = Watch("1", "p", "create", "1", now - opened_ago_s, misses, "{}")
+    package = None if status is None else PackageHead(id="1", status=status)
+    assert needs_settling(watch, package, now, deadline_s=3600) is expected
