@@ -53,6 +53,7 @@ SCALE_FIGURES = (
     "lag_p50",
     "lag_p99",
     "memory_per_watch",
+    "worker_ms_per_build",
 )
 
 
@@ -218,9 +219,12 @@ async def many_builds(
         await _watch(redis, partner, [b["id"] for b in builds])
     memory_per_watch = (int((await redis.info("memory"))["used_memory"]) - memory_before) / BUILDS
     await _stats(session, s, reset=True)
+    worker_pids = [p.process.pid for p in s.processes if p.name == "bench-worker" and p.process]
+    cpu_before = cpu_seconds(worker_pids)
     started = time.monotonic()
     await _wait_for(session, receiver, BUILDS, lead_s + SPREAD_S + DEADLINE_S)
     window = time.monotonic() - started
+    worker_cpu_s = cpu_seconds(worker_pids) - cpu_before
     stats = await _stats(session, s)
     received, refused = await _received(session, receiver)
     lags = sorted(t - done_at[p] for t, p in received if p in done_at)
@@ -235,6 +239,7 @@ async def many_builds(
         "lag_p50": statistics.median(lags) if lags else float("nan"),
         "lag_p99": lags[max(0, int(len(lags) * 0.99) - 1)] if lags else float("nan"),
         "memory_per_watch": memory_per_watch,
+        "worker_ms_per_build": worker_cpu_s / BUILDS * 1000,
     }
 
 
@@ -292,6 +297,9 @@ async def run() -> dict[str, float]:
         f"(goal p99 <= {INTERVAL_S + 2:g} s); {scale['delivered']:.0f}/{BUILDS} delivered"
     )
     print(f"    Redis memory per open watch          {scale['memory_per_watch']:9,.0f} bytes")
+    print(
+        f"    worker CPU per finished build        {scale['worker_ms_per_build']:9.2f} ms (polls and delivery)"
+    )
     return {
         "history_bytes_vs_get": history["bytes_vs_get"],
         "history_cpu_ms": history["cpu_ms"],
@@ -302,6 +310,7 @@ async def run() -> dict[str, float]:
         "lag_p50_s": scale["lag_p50"],
         "lag_p99_s": scale["lag_p99"],
         "memory_per_watch": scale["memory_per_watch"],
+        "worker_ms_per_build": scale["worker_ms_per_build"],
     }
 
 

@@ -29,6 +29,7 @@ from app.settings import Settings
 from app.upstream import CallContext, PackageBuilderClient, UpstreamError, UpstreamRejected
 from app.upstream.models import TERMINAL_STATUSES, PackageHead, UpstreamPackage
 from app.webhooks.dispatch import NextAttempt, dispatch_event, enqueue_batch
+from app.webhooks.models import EndpointRecord
 from app.webhooks.store import WebhookStore
 
 logger = logging.getLogger("app.watches")
@@ -44,15 +45,23 @@ DEFAULT_GET_BYTES = 2048  # a GET of a build in flight, until one was measured
 Polled = PackageHead | UpstreamPackage
 
 
+@dataclass
+class Outbox:
+    """What one partner poll hands to the webhooks: the first attempts of all its events
+    (one batch job) and the partner's endpoints, read once for all of them."""
+
+    batch: list[NextAttempt] = field(default_factory=list)
+    endpoints: list[EndpointRecord] | None = None
+
+
+def _ended(package: Polled | None) -> bool:
+    return package is not None and package.status in TERMINAL_STATUSES
+
+
 def needs_settling(watch: Watch, package: Polled | None, now: float, deadline_s: float) -> bool:
     """Whether ``Poller._settle`` has anything to do for a watch (mirrors its branches): a
     miss, an end, an overdue watch, or misses to reset."""
-    return (
-        package is None
-        or package.status in TERMINAL_STATUSES
-        or now - watch.opened_at > deadline_s
-        or watch.misses > 0
-    )
+    return package is None or _ended(package) or now - watch.opened_at > deadline_s or watch.misses > 0
 
 
 @dataclass
@@ -176,12 +185,14 @@ class Poller:
             if watch.package_id in read
             and needs_settling(watch, read[watch.package_id], now, self.settings.watch_deadline_s)
         ]
-        batch: list[NextAttempt] = []  # the first webhook attempts of every event of this poll
+        outbox = Outbox()
+        if any(_ended(read[watch.package_id]) for watch in settled):
+            outbox.endpoints = await self.webhooks.list_endpoints(partner_id)
         results = await asyncio.gather(
-            *(self._settle(watch, read[watch.package_id], ctx, limit, batch) for watch in settled),
+            *(self._settle(watch, read[watch.package_id], ctx, limit, outbox) for watch in settled),
             return_exceptions=True,
         )
-        await enqueue_batch(self.queue, partner_id, batch, f"{partner_id}:{uuid.uuid4().hex}")
+        await enqueue_batch(self.queue, partner_id, outbox.batch, f"{partner_id}:{uuid.uuid4().hex}")
         for watch, result in zip(settled, results, strict=True):
             if isinstance(result, Exception):
                 logger.warning("watch %s/%s stays open: %r", partner_id, watch.package_id, result)
@@ -245,7 +256,7 @@ class Poller:
         package: Polled | None,
         ctx: CallContext,
         limit: asyncio.Semaphore,
-        batch: list[NextAttempt],
+        outbox: Outbox,
     ) -> None:
         """Finish a watch whose build ended, keep the others (counting misses)."""
         overdue = time.time() - watch.opened_at > self.settings.watch_deadline_s
@@ -255,7 +266,7 @@ class Poller:
                 return
             package = looked_up
         if package is not None and package.status in TERMINAL_STATUSES:
-            await self._finish(watch, package, ctx, limit, batch)
+            await self._finish(watch, package, ctx, limit, outbox)
         elif overdue:
             logger.warning(
                 "giving up on %s/%s: no terminal status within %.0f s",
@@ -298,7 +309,7 @@ class Poller:
         polled: Polled,
         ctx: CallContext,
         limit: asyncio.Semaphore,
-        batch: list[NextAttempt],
+        outbox: Outbox,
     ) -> None:
         """Dispatch (idempotent), mark, close: safe to repeat after a crash at any step."""
         status = polled.status
@@ -319,7 +330,8 @@ class Poller:
                 event_type=events.event_type(status),
                 event_key=events.event_key(watch, status),
                 data=events.event_data(package, watch.partner_id, status, self.settings.public_base),
-                batch=batch,
+                batch=outbox.batch,
+                endpoints=outbox.endpoints,
             )
             if await self.registry.mark_emitted(watch, status):
                 logger.info(

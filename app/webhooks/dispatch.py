@@ -10,6 +10,7 @@ lost) leaves them to the batch unless it never ran. Retries are one job per atte
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from arq.connections import ArqRedis
@@ -100,16 +101,20 @@ async def dispatch_event(
     event_key: str,
     data: EventData,
     batch: list[NextAttempt] | None = None,
+    endpoints: Sequence[EndpointRecord] | None = None,
 ) -> int:
     """Create one delivery per enabled endpoint of the partner subscribed to ``event_type``
     and queue their first attempts as one batch job; with ``batch``, add them to it instead
-    (the caller enqueues it with ``enqueue_batch``). Idempotent per ``event_key``: calling
-    twice delivers once. Returns the number of deliveries created."""
+    (the caller enqueues it with ``enqueue_batch``). ``endpoints``: the partner's, when the
+    caller read them already (one read for all the events of a poll). Idempotent per
+    ``event_key``: calling twice delivers once. Returns the number of deliveries created."""
     now = time.time()
     body = event_body(event_type, data, now)
     created = 0
     attempts = [] if batch is None else batch
-    for endpoint in await webhooks.list_endpoints(partner_id):
+    if endpoints is None:
+        endpoints = await webhooks.list_endpoints(partner_id)
+    for endpoint in endpoints:
         if endpoint.enabled and event_type in endpoint.event_types:
             delivery, new = await _create(
                 webhooks, endpoint, event_type, event_key, body, now, due_at=now + BATCH_GRACE_S
