@@ -298,7 +298,7 @@ async def run() -> dict[str, float]:
     )
     print(f"    Redis memory per open watch          {scale['memory_per_watch']:9,.0f} bytes")
     print(
-        f"    worker CPU per finished build        {scale['worker_ms_per_build']:9.2f} ms (polls and delivery)"
+        f"    worker CPU per finished build        {scale['worker_ms_per_build']:9.2f} ms (polls, deliveries)"
     )
     return {
         "history_bytes_vs_get": history["bytes_vs_get"],
