@@ -116,16 +116,18 @@ def _ordered_extras(record: logging.LogRecord) -> dict[str, Any]:
     return ordered
 
 
-_second: list[Any] = [None, ""]  # the last second formatted, and its text
+_last_second: tuple[int, str] = (-1, "")  # one tuple, replaced whole: safe across threads
 
 
 def _utc_time(created: float) -> str:
     """``2026-11-28T21:54:47.123Z``; the part up to the second is formatted once a second."""
+    global _last_second
     fraction, whole = math.modf(created)  # rounded as datetime.fromtimestamp rounds it
     second, micros = divmod(int(whole) * 1_000_000 + round(fraction * 1_000_000), 1_000_000)
-    if _second[0] != second:
-        _second[:] = [second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")]
-    return f"{_second[1]}.{micros // 1000:03d}Z"
+    cached = _last_second
+    if cached[0] != second:
+        cached = _last_second = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{cached[1]}.{micros // 1000:03d}Z"
 
 
 class JsonFormatter(logging.Formatter):
