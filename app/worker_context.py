@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import NotRequired, TypedDict
 
-import httpx
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
 
@@ -13,6 +12,7 @@ from app.observability.worker_metrics import WorkerMetrics
 from app.settings import Settings
 from app.tracing import continue_trace
 from app.upstream import CallContext, PackageBuilderClient
+from app.webhooks.transport import WebhookClient
 
 
 class WorkerContext(TypedDict):
@@ -24,7 +24,7 @@ class WorkerContext(TypedDict):
     queue: ArqRedis  # the arq queue (the same connection as ``redis``): enqueue follow-up jobs
     db: Redis  # our own keys (watches, statuses, deliveries, exports): responses decoded to str
     upstream: PackageBuilderClient
-    webhook_http: httpx.AsyncClient  # partner endpoints only (SSRF-guarded), never the upstream
+    webhook_http: WebhookClient  # partner endpoints only (SSRF-guarded), never the upstream
     metrics: WorkerMetrics  # the worker's /metrics server and Redis sampler
 
 

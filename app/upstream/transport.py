@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
 import aiohttp
-import aiohttp.abc
 import httpx
 from yarl import URL
 
@@ -68,13 +67,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         *,
         max_connections: int = 200,
         keepalive_expiry: float = 4.0,
-        resolver: aiohttp.abc.AbstractResolver | None = None,
     ) -> None:
-        """``resolver`` decides which addresses a host may be connected to (the webhook SSRF
-        guard); aiohttp's own when None."""
         self._max_connections = max_connections
         self._keepalive_expiry = keepalive_expiry
-        self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
 
     def _get_session(self) -> aiohttp.ClientSession:
@@ -84,7 +79,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 limit_per_host=0,
                 keepalive_timeout=self._keepalive_expiry,
                 enable_cleanup_closed=True,
-                resolver=self._resolver,
             )
             self._session = aiohttp.ClientSession(
                 connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()

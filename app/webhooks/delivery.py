@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import http.cookiejar
 import logging
 import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 
 from app.observability.metrics import observe_webhook_attempt
 from app.settings import Settings
@@ -26,31 +25,23 @@ from app.webhooks.models import AttemptRecord, DeliveryRecord, EndpointRecord
 from app.webhooks.signing import signature_header
 from app.webhooks.ssrf import TargetRefused, refusal
 from app.webhooks.store import WebhookStore
-from app.webhooks.transport import GuardedTransport
+from app.webhooks.transport import Answer, WebhookClient
 
 logger = logging.getLogger("app.webhooks")
 
 USER_AGENT = "PackageBuilder-BFF-Webhooks/1.0 (+https://www.standardwebhooks.com)"
-RESPONSE_BODY_LIMIT = 2048
 MAX_SEND_S = 25.0  # below the arq job timeout, so an attempt always gets logged
 RETRY_AFTER_STATUSES = frozenset({429, 502, 503, 504})
 RETRY_AFTER_CAP_S = 3600.0
 JITTER = 0.2
 
 
-def make_webhook_client(settings: Settings) -> httpx.AsyncClient:
+def make_webhook_client(settings: Settings) -> WebhookClient:
     """The one client of a worker for partner endpoints: no redirects, no proxies from the
     environment, no cookies (one partner's endpoint must never see another's), and (unless
     private targets are allowed) the SSRF guard in every connect."""
     policy = None if settings.webhook_allow_private_targets else refusal
-    return httpx.AsyncClient(
-        transport=GuardedTransport(policy),
-        follow_redirects=False,
-        trust_env=False,
-        timeout=httpx.Timeout(settings.webhook_timeout_s),
-        headers={"User-Agent": USER_AGENT},
-        cookies=http.cookiejar.CookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[])),
-    )
+    return WebhookClient(policy, user_agent=USER_AGENT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +59,7 @@ class SendResult:
 
 
 async def send(
-    client: httpx.AsyncClient,
+    client: WebhookClient,
     url: str,
     *,
     msg_id: str,
@@ -79,64 +70,44 @@ async def send(
     """POST the body once with fresh ``webhook-timestamp`` and signatures; never raises."""
     timestamp = int(time.time())
     headers = {
-        "content-type": "application/json",
+        "Content-Type": "application/json",
         "webhook-id": msg_id,
         "webhook-timestamp": str(timestamp),
         "webhook-signature": signature_header(signing_secrets, msg_id, timestamp, body),
     }
-    started = time.perf_counter()
     limit_s = min(timeout_s, MAX_SEND_S)
     try:
-        async with (
-            asyncio.timeout(limit_s),
-            client.stream("POST", url, content=body, headers=headers) as response,
-        ):
-            latency_ms = round((time.perf_counter() - started) * 1000)
-            prefix = await _read_prefix(response)
+        async with asyncio.timeout(limit_s):
+            answer = await client.post(url, body, headers)
     except TimeoutError:
         return SendResult(error=f"timed out after {limit_s:g} s")
-    except httpx.TimeoutException as exc:
-        return SendResult(error=f"timed out ({exc.__class__.__name__})")
-    except httpx.HTTPError as exc:
-        if isinstance(exc.__cause__, TargetRefused):
-            return SendResult(error=str(exc), refused=True)
+    except TargetRefused as exc:
+        return SendResult(error=str(exc), refused=True)
+    except (aiohttp.ClientError, OSError, ValueError) as exc:
         return SendResult(error=f"{exc.__class__.__name__}: {exc}")
     except Exception as exc:  # an attempt must always be logged, whatever went wrong
         logger.exception("webhook %s: unexpected error while sending", msg_id)
         return SendResult(error=f"unexpected error: {exc.__class__.__name__}: {exc}")
     return SendResult(
-        status_code=response.status_code,
-        latency_ms=latency_ms,
-        error=_status_error(response),
-        response_body=prefix,
-        retry_after_s=_retry_after(response),
+        status_code=answer.status,
+        latency_ms=answer.latency_ms,
+        error=_status_error(answer),
+        response_body=answer.body_prefix.decode("utf-8", errors="replace"),
+        retry_after_s=(
+            parse_retry_after(answer.retry_after, now=time.time())
+            if answer.status in RETRY_AFTER_STATUSES
+            else None
+        ),
     )
 
 
-async def _read_prefix(response: httpx.Response) -> str:
-    """The first 2 KB of the answer, for the delivery log; the rest is never read."""
-    data = bytearray()
-    async for chunk in response.aiter_bytes():
-        data += chunk
-        if len(data) >= RESPONSE_BODY_LIMIT:
-            break
-    return bytes(data[:RESPONSE_BODY_LIMIT]).decode("utf-8", errors="replace")
-
-
-def _status_error(response: httpx.Response) -> str | None:
-    code = response.status_code
+def _status_error(answer: Answer) -> str | None:
+    code = answer.status
     if 200 <= code < 300:
         return None
     if 300 <= code < 400:
-        where = response.headers.get("location", "")
-        return f"HTTP {code}: redirect to {where!r} not followed (only 2xx is success)"
+        return f"HTTP {code}: redirect to {answer.location or ''!r} not followed (only 2xx is success)"
     return f"HTTP {code}"
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    if response.status_code not in RETRY_AFTER_STATUSES:
-        return None
-    return parse_retry_after(response.headers.get("retry-after"), now=time.time())
 
 
 def parse_retry_after(value: str | None, *, now: float) -> float | None:
@@ -176,7 +147,7 @@ def retry_delay(
 
 async def attempt_delivery(
     store: WebhookStore,
-    client: httpx.AsyncClient,
+    client: WebhookClient,
     settings: Settings,
     *,
     partner_id: str,

@@ -1,9 +1,9 @@
 """SSRF guard: webhook URLs may only reach public addresses.
 
 Checked twice: when an endpoint is registered (a clear 422) and on every
-attempt, inside the connection itself (``GuardedNetworkBackend``): the worker
+attempt, inside the connection itself (``transport.GuardedResolver``): the worker
 resolves the host, refuses if *any* address is not public, and connects to the
-very address it checked — so a DNS answer that changes between the check and
+very addresses it checked — so a DNS answer that changes between the check and
 the connect (rebinding) cannot slip through. TLS still verifies the hostname.
 """
 
@@ -14,9 +14,6 @@ import ipaddress
 import socket
 from collections.abc import Callable, Iterable
 from urllib.parse import SplitResult, urlsplit
-
-import httpcore
-import httpx
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -51,7 +48,7 @@ SPECIAL_PURPOSE = tuple(
 )  # fmt: skip
 
 
-class TargetRefused(httpcore.ConnectError):
+class TargetRefused(Exception):
     """The URL's host is not a public address; no connection was made."""
 
 
@@ -157,70 +154,3 @@ async def target_problem(url: str) -> str | None:
 
 
 Policy = Callable[[str, list[IPAddress]], str | None]
-
-
-class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
-    """Resolves, refuses non-public targets, then connects to the checked address itself."""
-
-    def __init__(self, policy: Policy = refusal, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
-        self._policy = policy
-        self._inner = inner or httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109
-        local_address: str | None = None,
-        socket_options: Iterable[object] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            addresses = await resolve(host, port)
-        except (OSError, TimeoutError, UnicodeError) as exc:
-            raise httpcore.ConnectError(f"could not resolve {host!r}: {exc}") from exc
-        message = self._policy(host, addresses)
-        if message is not None:
-            raise TargetRefused(f"refused: {message}; no request was made")
-        last_error: Exception | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    str(address),
-                    port,
-                    timeout,
-                    local_address,
-                    socket_options,  # type: ignore[arg-type]
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last_error = exc
-        assert last_error is not None
-        raise last_error
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109
-        socket_options: Iterable[object] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise TargetRefused("refused: unix sockets are not webhook targets")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-def guarded_transport(policy: Policy = refusal) -> httpx.AsyncHTTPTransport:
-    """An httpx transport whose every connection goes through ``GuardedNetworkBackend``.
-
-    httpx has no public hook for the network backend, so its pool is rebuilt as httpx
-    builds it, with the guard added (httpx is pinned below 0.29).
-    """
-    transport = httpx.AsyncHTTPTransport(retries=0, trust_env=False)
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(trust_env=False),
-        max_connections=100,
-        max_keepalive_connections=20,
-        keepalive_expiry=5.0,
-        retries=0,
-        network_backend=GuardedNetworkBackend(policy),
-    )
-    return transport

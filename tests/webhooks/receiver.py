@@ -24,6 +24,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    client_port: int  # which connection it came on
 
 
 @dataclass
@@ -34,6 +35,7 @@ class Script:
     then: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    body_size: int | None = None  # answer with this many bytes instead of a short text
 
     def next_status(self) -> int:
         return self.answers.pop(0) if self.answers else self.then
@@ -56,11 +58,12 @@ class Receiver:
         then: int = 200,
         headers: dict[str, str] | None = None,
         delay_s: float = 0.0,
+        body_size: int | None = None,
     ) -> str:
         """A fresh URL on this receiver with its own script."""
         path = f"/hooks/{uuid.uuid4().hex}"
         script_answers = list(answers) if answers is not None else [fail_status] * fail_times
-        self._scripts[path] = Script(script_answers, then, dict(headers or {}), delay_s)
+        self._scripts[path] = Script(script_answers, then, dict(headers or {}), delay_s, body_size)
         self._requests[path] = []
         return self.base_url + path
 
@@ -83,7 +86,7 @@ class Receiver:
         status = script.next_status() if script else 404
         if path in self._requests:
             async with self._arrived:
-                self._requests[path].append(Received(path, headers, body))
+                self._requests[path].append(Received(path, headers, body, scope["client"][1]))
                 self._arrived.notify_all()
         if script and script.delay_s:
             await asyncio.sleep(script.delay_s)
@@ -91,7 +94,10 @@ class Receiver:
         raw_headers = [(b"content-type", b"text/plain")]
         raw_headers += [(k.encode(), v.encode()) for k, v in extra.items()]
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-        await send({"type": "http.response.body", "body": f"answer {status} from {path}".encode()})
+        answer = f"answer {status} from {path}".encode()
+        if script and script.body_size is not None:
+            answer = answer.ljust(script.body_size, b".")
+        await send({"type": "http.response.body", "body": answer})
 
 
 def _path(url: str) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import email.utils
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 
 from app.settings import Settings
@@ -17,9 +16,8 @@ from app.webhooks.delivery import (
     send,
 )
 from app.webhooks.signing import new_secret
-from app.webhooks.ssrf import guarded_transport
 from app.webhooks.store import WebhookStore
-from app.webhooks.transport import GuardedTransport
+from app.webhooks.transport import RESPONSE_BODY_LIMIT, WebhookClient
 from tests.webhooks.receiver import Receiver
 from tests.webhooks.support import deliveries, register, stored_delivery
 
@@ -54,20 +52,20 @@ def test_retry_after_parses_seconds_and_http_dates():
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
+async def client() -> AsyncIterator[WebhookClient]:
     """The worker's webhook client, allowed to reach the local receiver."""
     webhook_client = make_webhook_client(Settings(webhook_allow_private_targets=True))
     yield webhook_client
     await webhook_client.aclose()
 
 
-async def test_a_429_with_retry_after_reports_it(receiver: Receiver, client: httpx.AsyncClient):
+async def test_a_429_with_retry_after_reports_it(receiver: Receiver, client: WebhookClient):
     url = receiver.hook(then=429, headers={"retry-after": "42"})
     result = await send(client, url, msg_id="msg_1", body=b"{}", signing_secrets=[new_secret()], timeout_s=5)
     assert result.status_code == 429 and result.retry_after_s == 42 and not result.succeeded
 
 
-async def test_a_slow_receiver_is_a_timed_out_attempt(receiver: Receiver, client: httpx.AsyncClient):
+async def test_a_slow_receiver_is_a_timed_out_attempt(receiver: Receiver, client: WebhookClient):
     url = receiver.hook(delay_s=2.0)
     result = await send(
         client, url, msg_id="msg_1", body=b"{}", signing_secrets=[new_secret()], timeout_s=0.3
@@ -75,17 +73,14 @@ async def test_a_slow_receiver_is_a_timed_out_attempt(receiver: Receiver, client
     assert result.status_code is None and "timed out" in (result.error or "")
 
 
-async def test_response_body_is_kept_to_its_first_2_kb(receiver: Receiver, client: httpx.AsyncClient):
-    url = receiver.hook(then=500)
+async def test_response_body_is_kept_to_its_first_2_kb(receiver: Receiver, client: WebhookClient):
+    url = receiver.hook(then=500, body_size=64 * 1024)
     result = await send(client, url, msg_id="msg_1", body=b"{}", signing_secrets=[new_secret()], timeout_s=5)
     assert result.response_body is not None and result.response_body.startswith("answer 500")
-    assert len(result.response_body.encode()) <= 2048
+    assert len(result.response_body.encode()) == RESPONSE_BODY_LIMIT
 
 
-@pytest.mark.parametrize("make_transport", [guarded_transport, GuardedTransport])
-async def test_guarded_connection_goes_to_the_checked_address_and_keeps_the_host(
-    receiver: Receiver, make_transport
-):
+async def test_guarded_connection_goes_to_the_checked_address_and_keeps_the_host(receiver: Receiver):
     """With a policy that allows loopback, 'localhost' is resolved by the guard, checked, and
     connected to by address, while the request still names the host it was sent to."""
     checked: list[tuple[str, list[str]]] = []
@@ -95,12 +90,46 @@ async def test_guarded_connection_goes_to_the_checked_address_and_keeps_the_host
         return None
 
     url = receiver.hook().replace("127.0.0.1", "localhost")
-    async with httpx.AsyncClient(transport=make_transport(allow_all)) as client:
-        response = await client.post(url, content=b"{}")
-    assert response.status_code == 200
+    client = WebhookClient(allow_all, user_agent="test")
+    try:
+        answer = await client.post(url, b"{}", {})
+    finally:
+        await client.aclose()
+    assert answer.status == 200
     assert checked and checked[0][0] == "localhost" and "127.0.0.1" in checked[0][1]
     [request] = receiver.received(url)
     assert request.headers["host"] == url.split("/")[2]
+
+
+async def test_the_request_asks_for_an_unencoded_answer_and_names_the_client(
+    receiver: Receiver, client: WebhookClient
+):
+    """``identity``: an endpoint's answer is logged as sent and can never expand in memory."""
+    url = receiver.hook()
+    await send(client, url, msg_id="msg_1", body=b'{"a":1}', signing_secrets=[new_secret()], timeout_s=5)
+    [request] = receiver.received(url)
+    assert request.headers["accept-encoding"] == "identity"
+    assert request.headers["user-agent"].startswith("PackageBuilder-BFF-Webhooks/")
+    assert request.headers["content-type"] == "application/json" and request.body == b'{"a":1}'
+
+
+async def test_an_answer_not_read_to_its_end_closes_its_connection(receiver: Receiver):
+    """The pool reuses a connection only after a whole answer. A long one (more than aiohttp
+    buffers before it stops reading the socket) is cut after 2 KB, and its connection closed."""
+    client = WebhookClient(None, user_agent="test")
+    short, long, after_long = receiver.hook(), receiver.hook(body_size=8 << 20), receiver.hook()
+    try:
+        for url in (short, short, long, after_long):
+            answer = await client.post(url, b"{}", {})
+            assert answer.status == 200
+    finally:
+        await client.aclose()
+    assert len(answer.body_prefix) < RESPONSE_BODY_LIMIT  # the short one, whole
+    first, second = receiver.received(short)
+    [cut] = receiver.received(long)
+    [next_one] = receiver.received(after_long)
+    assert first.client_port == second.client_port == cut.client_port  # whole answers: reused
+    assert next_one.client_port != cut.client_port
 
 
 async def test_the_worker_client_refuses_a_host_name_that_resolves_to_a_private_address(receiver: Receiver):
@@ -117,9 +146,7 @@ async def test_the_worker_client_refuses_a_host_name_that_resolves_to_a_private_
     assert receiver.received(url) == []
 
 
-async def test_the_worker_client_keeps_no_cookie_from_an_endpoint(
-    receiver: Receiver, client: httpx.AsyncClient
-):
+async def test_the_worker_client_keeps_no_cookie_from_an_endpoint(receiver: Receiver, client: WebhookClient):
     url = receiver.hook(headers={"Set-Cookie": "session=endpoint-a; Path=/"})
     await send(client, url, msg_id="msg_1", body=b"{}", signing_secrets=[new_secret()], timeout_s=5)
     other = receiver.hook()
