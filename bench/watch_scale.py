@@ -16,6 +16,7 @@ Watches are opened straight in Redis (``WatchRegistry.open``, what create/merge/
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 import statistics
 import sys
@@ -54,6 +55,7 @@ SCALE_FIGURES = (
     "lag_p99",
     "memory_per_watch",
     "worker_ms_per_build",
+    "redis_commands_per_build",
 )
 
 
@@ -78,6 +80,12 @@ async def _watch(redis: Redis, partner: str, package_ids: list[str]) -> None:
         await asyncio.gather(
             *(registry.open(partner, p, reason="create") for p in package_ids[start : start + 500])
         )
+
+
+async def _command_calls(redis: Redis) -> collections.Counter[str]:
+    """Commands Redis ran so far, by name (those a script runs included: Redis's own work)."""
+    stats = await redis.info("commandstats")
+    return collections.Counter({name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()})
 
 
 def _worker_pid(s: Stack) -> int:
@@ -204,7 +212,7 @@ def receiver_capacity(receiver: str, secret: str) -> float:
 
 async def many_builds(
     session: aiohttp.ClientSession, s: Stack, redis: Redis, receiver: str
-) -> dict[str, float]:
+) -> dict[str, Any]:
     partners = [f"bench-scale-{i}" for i in range(BUILD_PARTNERS)]
     for partner in partners:
         await _endpoints(session, s, receiver, partner, 1)
@@ -221,10 +229,12 @@ async def many_builds(
     await _stats(session, s, reset=True)
     worker_pids = [p.process.pid for p in s.processes if p.name == "bench-worker" and p.process]
     cpu_before = cpu_seconds(worker_pids)
+    commands_before = await _command_calls(redis)
     started = time.monotonic()
     await _wait_for(session, receiver, BUILDS, lead_s + SPREAD_S + DEADLINE_S)
     window = time.monotonic() - started
     worker_cpu_s = cpu_seconds(worker_pids) - cpu_before
+    commands = await _command_calls(redis) - commands_before
     stats = await _stats(session, s)
     received, refused = await _received(session, receiver)
     lags = sorted(t - done_at[p] for t, p in received if p in done_at)
@@ -240,6 +250,8 @@ async def many_builds(
         "lag_p99": lags[max(0, int(len(lags) * 0.99) - 1)] if lags else float("nan"),
         "memory_per_watch": memory_per_watch,
         "worker_ms_per_build": worker_cpu_s / BUILDS * 1000,
+        "redis_commands_per_build": sum(commands.values()) / BUILDS,
+        "top_commands": ", ".join(f"{name} {calls / BUILDS:.1f}" for name, calls in commands.most_common(6)),
     }
 
 
@@ -259,7 +271,7 @@ async def run() -> dict[str, float]:
                 )
                 fan = dict.fromkeys(("deliveries", "expected", "refused", "per_s", "last_after_done_s"), NAN)
                 capacity = NAN
-                scale = dict.fromkeys(SCALE_FIGURES, NAN)
+                scale: dict[str, Any] = {**dict.fromkeys(SCALE_FIGURES, NAN), "top_commands": ""}
                 if "history" in PARTS:
                     history = await long_histories(session, s, redis)
                 if "fanout" in PARTS:
@@ -300,6 +312,10 @@ async def run() -> dict[str, float]:
     print(
         f"    worker CPU per finished build        {scale['worker_ms_per_build']:9.2f} ms (polls, deliveries)"
     )
+    print(
+        f"    Redis commands per finished build    {scale['redis_commands_per_build']:9.1f} "
+        f"({scale['top_commands'] or 'not measured'})"
+    )
     return {
         "history_bytes_vs_get": history["bytes_vs_get"],
         "history_cpu_ms": history["cpu_ms"],
@@ -311,6 +327,7 @@ async def run() -> dict[str, float]:
         "lag_p99_s": scale["lag_p99"],
         "memory_per_watch": scale["memory_per_watch"],
         "worker_ms_per_build": scale["worker_ms_per_build"],
+        "redis_commands_per_build": scale["redis_commands_per_build"],
     }
 
 
