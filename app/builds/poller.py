@@ -2,9 +2,9 @@
 of its watches; a terminal status is announced once per build, then the watch closes.
 
 Crash safety: the event is dispatched first (``dispatch_event`` is idempotent per
-event key), then marked emitted, then the watch is closed. A worker killed between
-any two steps leaves the watch open, and the next poll (any worker) repeats the
-remaining steps without announcing twice. The first webhook attempts of a poll's events
+event key), then marked emitted and the watch closed, in one script. A worker killed
+between the two steps leaves the watch open, and the next poll (any worker) repeats
+them without announcing twice. The first webhook attempts of a poll's events
 go out as one batch job after them; a worker killed before enqueuing it leaves the
 deliveries pending, and the sweep sends them once their grace has passed.
 """
@@ -311,7 +311,8 @@ class Poller:
         limit: asyncio.Semaphore,
         outbox: Outbox,
     ) -> None:
-        """Dispatch (idempotent), mark, close: safe to repeat after a crash at any step."""
+        """Dispatch (idempotent), then mark and close in one step: safe to repeat after a
+        crash at any point."""
         status = polled.status
         if not await self.registry.emitted(watch, status):
             if isinstance(polled, UpstreamPackage):
@@ -333,12 +334,11 @@ class Poller:
                 batch=outbox.batch,
                 endpoints=outbox.endpoints,
             )
-            if await self.registry.mark_emitted(watch, status):
-                logger.info(
-                    "emitted %s for %s/%s (build %s)",
-                    events.event_type(status),
-                    watch.partner_id,
-                    watch.package_id,
-                    watch.generation,
-                )
-        await self.registry.close(watch)
+        if await self.registry.finish(watch, status):
+            logger.info(
+                "emitted %s for %s/%s (build %s)",
+                events.event_type(status),
+                watch.partner_id,
+                watch.package_id,
+                watch.generation,
+            )

@@ -59,12 +59,18 @@ if redis.call('HLEN', KEYS[1]) == 0 then redis.call('ZREM', KEYS[2], ARGV[3]) en
 return closed
 """
 
-# KEYS: marker. ARGV: ttl ms. The value is the Redis clock (ms) when the event was emitted.
-_MARK = """
+# KEYS: marker, watch hash, partners zset. ARGV: ttl ms, package id, expected JSON, partner id.
+# Marks the event emitted (set once; the value is the Redis clock in ms), then closes the
+# watch as _CLOSE does: one step, so no crash can leave a marked watch open. Returns 1 when
+# this call set the marker.
+_FINISH = """
 local t = redis.call('TIME')
 local now = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
-if redis.call('SET', KEYS[1], now, 'NX', 'PX', ARGV[1]) then return 1 end
-return 0
+local marked = 0
+if redis.call('SET', KEYS[1], now, 'NX', 'PX', ARGV[1]) then marked = 1 end
+if redis.call('HGET', KEYS[2], ARGV[2]) == ARGV[3] then redis.call('HDEL', KEYS[2], ARGV[2]) end
+if redis.call('HLEN', KEYS[2]) == 0 then redis.call('ZREM', KEYS[3], ARGV[4]) end
+return marked
 """
 
 
@@ -109,7 +115,7 @@ class WatchRegistry:
         self._open = redis.register_script(_OPEN)
         self._replace = redis.register_script(_REPLACE)
         self._close = redis.register_script(_CLOSE)
-        self._mark = redis.register_script(_MARK)
+        self._finish = redis.register_script(_FINISH)
 
     async def ensure_reachable(self) -> None:
         """Fail (503) before an upstream action whose watch could not then be recorded:
@@ -212,7 +218,15 @@ class WatchRegistry:
         key = redis_keys.emitted_event(watch.partner_id, watch.package_id, status, watch.generation)
         return bool(await self._redis.exists(key))
 
-    async def mark_emitted(self, watch: Watch, status: str) -> bool:
-        """Set once; True when this call set it."""
-        key = redis_keys.emitted_event(watch.partner_id, watch.package_id, status, watch.generation)
-        return bool(await self._mark(keys=[key], args=[redis_keys.EMITTED_EVENT_TTL_S * 1000]))
+    async def finish(self, watch: Watch, status: str) -> bool:
+        """Mark the build's ``status`` event emitted (set once) and close the watch
+        (compare-and-delete), in one step; True when this call set the marker."""
+        marked = await self._finish(
+            keys=[
+                redis_keys.emitted_event(watch.partner_id, watch.package_id, status, watch.generation),
+                redis_keys.watch_set(watch.partner_id),
+                redis_keys.WATCH_PARTNERS,
+            ],
+            args=[redis_keys.EMITTED_EVENT_TTL_S * 1000, watch.package_id, watch.raw, watch.partner_id],
+        )
+        return bool(marked)

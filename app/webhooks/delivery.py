@@ -13,7 +13,7 @@ import email.utils
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import aiohttp
@@ -161,11 +161,53 @@ async def attempt_delivery(
     logged sends nothing; a rerun finding its successor unqueued returns it again.
     """
     delivery = await store.get_delivery(partner_id, delivery_id)
+    return await _attempt(store, client, settings, delivery, round_, attempt, endpoints=None)
+
+
+async def attempt_deliveries(
+    store: WebhookStore,
+    client: WebhookClient,
+    settings: Settings,
+    *,
+    partner_id: str,
+    attempts: Sequence[tuple[str, int, int]],
+) -> list[NextAttempt | BaseException | None]:
+    """``attempt_delivery`` for many deliveries of one partner at once, each (delivery id,
+    round, attempt): the deliveries are read in one round trip and their endpoints in
+    another, then sent concurrently. An attempt that raised is returned as its exception."""
+    deliveries = await store.get_deliveries(partner_id, [delivery_id for delivery_id, _, _ in attempts])
+    endpoints = await store.get_endpoints(
+        partner_id, sorted({delivery.endpoint_id for delivery in deliveries if delivery is not None})
+    )
+    return await asyncio.gather(
+        *(
+            _attempt(store, client, settings, delivery, round_, attempt, endpoints=endpoints)
+            for delivery, (_, round_, attempt) in zip(deliveries, attempts, strict=True)
+        ),
+        return_exceptions=True,
+    )
+
+
+async def _attempt(
+    store: WebhookStore,
+    client: WebhookClient,
+    settings: Settings,
+    delivery: DeliveryRecord | None,
+    round_: int,
+    attempt: int,
+    *,
+    endpoints: Mapping[str, EndpointRecord] | None,
+) -> NextAttempt | None:
+    """One attempt of a delivery as read; ``endpoints``: the partner's, when read already."""
     if delivery is None or delivery.status != "pending" or delivery.round != round_:
         return None
     if attempt != delivery.next_attempt:
         return due_attempt(delivery, time.time()) if attempt < delivery.next_attempt else None
-    endpoint = await store.get_endpoint(partner_id, delivery.endpoint_id)
+    endpoint = (
+        endpoints.get(delivery.endpoint_id)
+        if endpoints is not None
+        else await store.get_endpoint(delivery.partner_id, delivery.endpoint_id)
+    )
     if endpoint is None or not endpoint.enabled:
         reason = "endpoint was deleted" if endpoint is None else "endpoint is disabled"
         await _give_up(store, delivery, reason)
@@ -243,9 +285,14 @@ async def _log_attempt(
 async def _update_endpoint_health(
     store: WebhookStore, settings: Settings, endpoint: EndpointRecord, result: SendResult
 ) -> None:
-    """A success ends the failure streak; 410 disables at once; a streak too long disables."""
+    """A success ends the failure streak; 410 disables at once; a streak too long disables.
+
+    The endpoint was read just before the attempt: with no streak then, there is none to
+    end (one write fewer per delivery). A streak begun meanwhile by a concurrent failure is
+    ended by the next success, which reads it."""
     if result.succeeded:
-        await store.record_endpoint_success(endpoint.partner_id, endpoint.id)
+        if endpoint.failing_since is not None:
+            await store.record_endpoint_success(endpoint.partner_id, endpoint.id)
         return
     now = time.time()
     if result.status_code == 410:

@@ -7,6 +7,8 @@ endpoint is never resurrected by a late write.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from redis.asyncio import Redis
 
 from app import redis_keys
@@ -130,6 +132,14 @@ class WebhookStore:
         )
         return endpoint_from_hash(fields) if fields else None
 
+    async def get_endpoints(self, partner_id: str, endpoint_ids: Sequence[str]) -> dict[str, EndpointRecord]:
+        """The endpoints that exist among ``endpoint_ids``, by id, in one round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for endpoint_id in endpoint_ids:
+                pipe.hgetall(redis_keys.webhook_endpoint(partner_id, endpoint_id))
+            found = await pipe.execute()
+        return {endpoint.id: endpoint for endpoint in map(endpoint_from_hash, filter(None, found))}
+
     async def list_endpoints(self, partner_id: str) -> list[EndpointRecord]:
         """Oldest first; ids whose hash is gone (a crash mid-delete) are skipped."""
         ids = sorted(
@@ -217,6 +227,16 @@ class WebhookStore:
             redis_keys.webhook_delivery(partner_id, delivery_id)
         )
         return delivery_from_hash(fields) if fields else None
+
+    async def get_deliveries(
+        self, partner_id: str, delivery_ids: Sequence[str]
+    ) -> list[DeliveryRecord | None]:
+        """``get_delivery`` for each id, in order, in one round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for delivery_id in delivery_ids:
+                pipe.hgetall(redis_keys.webhook_delivery(partner_id, delivery_id))
+            found = await pipe.execute()
+        return [delivery_from_hash(fields) if fields else None for fields in found]
 
     async def advance_delivery(self, delivery: DeliveryRecord, attempt: AttemptRecord | None) -> bool:
         """Compare-and-set: applies ``delivery``'s new status/next attempt (and logs ``attempt``)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import Any
@@ -13,7 +12,7 @@ from arq.cron import CronJob, cron
 from arq.worker import func
 from redis.asyncio import Redis
 
-from app.webhooks.delivery import MAX_SEND_S, attempt_delivery
+from app.webhooks.delivery import MAX_SEND_S, attempt_deliveries, attempt_delivery
 from app.webhooks.dispatch import SEND_WEBHOOK, SEND_WEBHOOKS, NextAttempt, due_attempt, enqueue_attempt
 from app.webhooks.store import WebhookStore
 from app.worker_context import WorkerContext
@@ -54,18 +53,11 @@ async def send_webhook(
 
 
 async def send_webhooks(ctx: WorkerContext, partner_id: str, attempts: list[tuple[str, int, int]]) -> str:
-    """The first attempts of many deliveries of one partner, sent concurrently; each failed
-    one enqueues its own next attempt. A delivery that fails here unexpectedly is left to
-    the sweep, which re-enqueues it once it is due."""
-    store, client, settings = store_of(ctx), ctx["webhook_http"], ctx["settings"]
-    results = await asyncio.gather(
-        *(
-            attempt_delivery(
-                store, client, settings, partner_id=partner_id, delivery_id=d, round_=r, attempt=a
-            )
-            for d, r, a in attempts
-        ),
-        return_exceptions=True,
+    """The first attempts of many deliveries of one partner, sent concurrently (read in two
+    round trips for all); each failed one enqueues its own next attempt. A delivery that
+    fails here unexpectedly is left to the sweep, which re-enqueues it once it is due."""
+    results = await attempt_deliveries(
+        store_of(ctx), ctx["webhook_http"], ctx["settings"], partner_id=partner_id, attempts=attempts
     )
     retries = 0
     for (delivery_id, _, _), result in zip(attempts, results, strict=True):

@@ -151,6 +151,29 @@ async def test_a_watched_package_that_no_longer_exists_is_given_up(
     assert not await store.keys(f"{redis_keys.PREFIX}:emitted:{partner}:*")
 
 
+async def test_finishing_a_build_marks_its_event_once_and_closes_only_the_watch_it_read(store, partner):
+    """``finish`` is the poller's last step: the marker is set once (a repeat after a crash
+    reports it was already set), a watch replaced meanwhile (regenerate) stays open, and the
+    partner leaves the schedule with its last watch."""
+    registry = WatchRegistry(store)
+    await registry.open(partner, "1", reason="create")
+    await registry.open(partner, "2", reason="create")
+    first, second = sorted(await registry.watches(partner), key=lambda w: w.package_id)
+    marker = redis_keys.emitted_event(partner, "1", "DONE", first.generation)
+
+    assert await registry.finish(first, "DONE") is True
+    assert await store.exists(marker) and not await store.hexists(redis_keys.watch_set(partner), "1")
+    assert await store.zscore(redis_keys.WATCH_PARTNERS, partner) is not None  # "2" is still open
+    assert await registry.finish(first, "DONE") is False  # a repeat: already marked
+
+    await registry.open(partner, "2", reason="regenerate")  # a new build replaces the watch
+    assert await registry.finish(second, "DONE") is True  # the old build's event is marked...
+    assert await store.hexists(redis_keys.watch_set(partner), "2")  # ...the new watch stays
+    [current] = await registry.watches(partner)
+    assert await registry.finish(current, "FAILED") is True
+    assert await store.zscore(redis_keys.WATCH_PARTNERS, partner) is None
+
+
 async def _rewrite_watch(store: Any, partner: str, package_id: str, **fields: Any) -> None:
     key = redis_keys.watch_set(partner)
     watch = json.loads(await store.hget(key, package_id))

@@ -9,6 +9,7 @@ import pytest
 
 from app.settings import Settings
 from app.webhooks.delivery import (
+    attempt_deliveries,
     attempt_delivery,
     make_webhook_client,
     parse_retry_after,
@@ -181,3 +182,41 @@ async def test_an_attempt_run_twice_is_sent_once(api, partner, receiver: Receive
     assert len(receiver.received(url)) == 1
     [delivery] = await deliveries(api, endpoint["id"])
     assert delivery["status"] == "succeeded" and len(delivery["attempts"]) == 1
+
+
+async def test_a_batch_reads_once_and_settles_each_delivery_on_its_own(
+    api, partner, receiver: Receiver, store
+):
+    """The poller's batch: deliveries to two endpoints (one deleted since), one of them
+    already sent. Each gets the outcome it would get alone, and only the due one is sent."""
+    live_url, gone_url = receiver.hook(), receiver.hook()
+    live, gone = await register(api, live_url), await register(api, gone_url)
+    due, _ = await stored_delivery(store, partner, live["id"], "pkg:1:DONE", due_in_s=3600)
+    sent, _ = await stored_delivery(store, partner, live["id"], "pkg:2:DONE", due_in_s=3600)
+    orphan, _ = await stored_delivery(store, partner, gone["id"], "pkg:1:DONE", due_in_s=3600)
+    assert (await api.delete(f"/v1/webhooks/{gone['id']}")).status_code == 204
+    settings = Settings(webhook_allow_private_targets=True)
+    client = make_webhook_client(settings)
+    webhooks = WebhookStore(store)
+    try:
+        assert (
+            await attempt_delivery(
+                webhooks, client, settings, partner_id=partner, delivery_id=sent, round_=1, attempt=1
+            )
+            is None
+        )
+        results = await attempt_deliveries(
+            webhooks,
+            client,
+            settings,
+            partner_id=partner,
+            attempts=[(due, 1, 1), (sent, 1, 1), (orphan, 1, 1), ("no-such-delivery", 1, 1)],
+        )
+    finally:
+        await client.aclose()
+    assert results == [None, None, None, None]
+    assert len(receiver.received(live_url)) == 2 and receiver.received(gone_url) == []
+    stored = await webhooks.get_deliveries(partner, [due, sent, orphan])
+    assert [d.status if d else None for d in stored] == ["succeeded", "succeeded", "failed"]
+    assert stored[2] is not None and stored[2].failure_reason == "endpoint was deleted"
+    assert [d.next_attempt if d else None for d in stored[:2]] == [2, 2]  # one attempt each
