@@ -54,6 +54,16 @@ class Outbox:
     endpoints: list[EndpointRecord] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What one poll read: each watch's package (None: not found), and the size it learned
+    of a list answer or of a GET of a build in flight (a running average)."""
+
+    packages: dict[str, Polled | None]
+    list_bytes: int | None = None
+    get_bytes: int | None = None
+
+
 def _ended(package: Polled | None) -> bool:
     return package is not None and package.status in TERMINAL_STATUSES
 
@@ -167,15 +177,22 @@ class Poller:
         observed_at = await self.registry.clock_ms()
         limit = asyncio.Semaphore(UPSTREAM_CONCURRENCY)
         if costs.prefers_gets(len(watches), DEFAULT_GET_BYTES):
-            read = await self._read_each(watches, ctx, limit, costs)
+            reading = await self._read_each(watches, ctx, limit, costs)
         else:
-            read = await self._read_list(watches, ctx)
+            reading = await self._read_list(watches, ctx)
+        read = reading.packages
         await self.statuses.observe_many(
             partner_id,
             [Observation.of(package, observed_at) for package in read.values() if package is not None],
+            previous_poll_ms=costs.complete_at_ms,
         )
-        if len(read) == len(watches) and all(package is not None for package in read.values()):
-            await self.schedule.record_complete(partner_id, observed_at)
+        complete = len(read) == len(watches) and all(package is not None for package in read.values())
+        await self.schedule.record_outcome(
+            partner_id,
+            list_bytes=reading.list_bytes,
+            get_bytes=reading.get_bytes,
+            complete_at_ms=observed_at if complete else None,
+        )
         # Only watches with something to do get a task: a build still running, read, with no
         # misses to reset and within its deadline (most of them, every poll) needs nothing.
         now = time.time()
@@ -199,17 +216,18 @@ class Poller:
             elif isinstance(result, BaseException):
                 raise result
 
-    async def _read_list(self, watches: list[Watch], ctx: CallContext) -> dict[str, Polled | None]:
+    async def _read_list(self, watches: list[Watch], ctx: CallContext) -> Reading:
         """One list call; only the fields a poll needs are parsed. A watch the list lacks
         reads None (``_settle`` counts it as a miss)."""
         listed = await self.upstream.list_package_heads(ctx)
-        await self.schedule.record_costs(ctx.partner_id, list_bytes=listed.size)
         heads = {head.id: head for head in listed.value}
-        return {watch.package_id: heads.get(watch.package_id) for watch in watches}
+        return Reading(
+            {watch.package_id: heads.get(watch.package_id) for watch in watches}, list_bytes=listed.size
+        )
 
     async def _read_each(
         self, watches: list[Watch], ctx: CallContext, limit: asyncio.Semaphore, costs: PollCosts
-    ) -> dict[str, Polled | None]:
+    ) -> Reading:
         """One GET per watch; a finished build's answer already carries its content. A 404
         reads None (a miss); another failure leaves the watch out (it stays as it is)."""
         sizes: list[int] = []
@@ -235,11 +253,11 @@ class Poller:
                 raise result
             else:
                 read_[watch.package_id] = result
+        learned = None
         if sizes:
             average = sum(sizes) // len(sizes)
             learned = average if costs.get_bytes is None else (costs.get_bytes * 3 + average) // 4
-            await self.schedule.record_costs(ctx.partner_id, get_bytes=learned)
-        return read_
+        return Reading(read_, get_bytes=learned)
 
     def service_context(self, partner_id: str) -> CallContext:
         """The worker's own identity upstream, acting for the package's partner."""

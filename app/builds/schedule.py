@@ -59,6 +59,7 @@ class PollCosts:
 
     list_bytes: int | None  # the last list answer
     get_bytes: int | None  # a package GET of a build in flight (running average)
+    complete_at_ms: int | None = None  # when the last poll that read every watch began
 
     def prefers_gets(self, watches: int, default_get_bytes: int) -> bool:
         """One GET per watch when that fetches under half the bytes of one list call,
@@ -112,28 +113,33 @@ class PollSchedule:
 
     async def record_poll(self, partner_id: str) -> PollCosts:
         """Counts status polls per partner (operations, and the cost tests); returns what
-        the partner's calls weighed last time."""
+        the partner's calls weighed last time, and when its last complete poll began."""
         key = redis_keys.watch_poll_stats(partner_id)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hincrby(key, "polls", 1)
             pipe.hset(key, "last_polled_at", repr(time.time()))
             pipe.expire(key, redis_keys.WATCH_POLL_STATS_TTL_S)
-            pipe.hmget(key, ["list_bytes", "get_bytes"])
-            *_, (list_bytes, get_bytes) = await pipe.execute()
+            pipe.hmget(key, ["list_bytes", "get_bytes", "complete_at_ms"])
+            *_, (list_bytes, get_bytes, complete_at_ms) = await pipe.execute()
         count_poll()
-        return PollCosts(int(list_bytes) if list_bytes else None, int(get_bytes) if get_bytes else None)
+        return PollCosts(
+            int(list_bytes) if list_bytes else None,
+            int(get_bytes) if get_bytes else None,
+            int(complete_at_ms) if complete_at_ms else None,
+        )
 
-    async def record_costs(
-        self, partner_id: str, *, list_bytes: int | None = None, get_bytes: int | None = None
+    async def record_outcome(
+        self,
+        partner_id: str,
+        *,
+        list_bytes: int | None = None,
+        get_bytes: int | None = None,
+        complete_at_ms: int | None = None,
     ) -> None:
-        fields = {"list_bytes": list_bytes, "get_bytes": get_bytes}
+        """What a poll learned, in one write: the size of its calls, and (when it read every
+        open watch) ``complete_at_ms``, the Redis clock when it began: the partner's stored
+        statuses are that fresh."""
+        fields = {"list_bytes": list_bytes, "get_bytes": get_bytes, "complete_at_ms": complete_at_ms}
         learned = {name: str(value) for name, value in fields.items() if value is not None}
         if learned:
             await self._redis.hset(redis_keys.watch_poll_stats(partner_id), mapping=learned)  # type: ignore[misc]
-
-    async def record_complete(self, partner_id: str, observed_at_ms: int) -> None:
-        """Every open watch of the partner was read upstream by a poll that began at
-        ``observed_at_ms`` (Redis clock): their stored statuses are that fresh."""
-        await self._redis.hset(  # type: ignore[misc]
-            redis_keys.watch_poll_stats(partner_id), "complete_at_ms", str(observed_at_ms)
-        )

@@ -195,16 +195,17 @@ class StatusStore:
         )
         return StatusRecord.parse(raw)
 
-    async def observe_many(self, partner_id: str, observations: Sequence[Observation]) -> int:
+    async def observe_many(
+        self, partner_id: str, observations: Sequence[Observation], *, previous_poll_ms: int | None
+    ) -> int:
         """One script call for a whole poll (per 500); returns how many were changes. Builds
         seen finishing feed the detection-lag metric: the time since each was last known
-        building (its last recorded change, or the partner's previous complete poll, the
-        later) — an upper bound of how late the end was noticed."""
+        building (its last recorded change, or the partner's previous complete poll
+        ``previous_poll_ms``, the later) — an upper bound of how late the end was noticed."""
         if not observations:
             return 0
         changed = 0
         now_ms = max(observation.observed_at_ms for observation in observations)
-        previous_poll = await self._redis.hget(redis_keys.watch_poll_stats(partner_id), "complete_at_ms")  # type: ignore[misc]
         for start in range(0, len(observations), OBSERVATIONS_PER_CALL):
             keys: list[str] = []
             args: list[str | int] = [redis_keys.PACKAGE_STATUS_TTL_S * 1000]
@@ -214,7 +215,7 @@ class StatusStore:
             count, *building_since = await self._observe_many(keys=keys, args=args)
             changed += int(count)
             for since in building_since:
-                seen_building = max(int(previous_poll or 0), int(since))
+                seen_building = max(previous_poll_ms or 0, int(since))
                 observe_detection_lag(max(0, now_ms - seen_building) / 1000)
         return changed
 
