@@ -228,13 +228,16 @@ async def many_builds(
     memory_per_watch = (int((await redis.info("memory"))["used_memory"]) - memory_before) / BUILDS
     await _stats(session, s, reset=True)
     worker_pids = [p.process.pid for p in s.processes if p.name == "bench-worker" and p.process]
+    pids = {p.name: p.process.pid for p in s.processes if p.process}
     cpu_before = cpu_seconds(worker_pids)
+    everyone_before = {name: cpu_seconds([pid]) for name, pid in pids.items()}
     commands_before = await _command_calls(redis)
     started = time.monotonic()
     await _wait_for(session, receiver, BUILDS, lead_s + SPREAD_S + DEADLINE_S)
     window = time.monotonic() - started
     worker_cpu_s = cpu_seconds(worker_pids) - cpu_before
     commands = await _command_calls(redis) - commands_before
+    busy = {name: (cpu_seconds([pid]) - everyone_before[name]) / window for name, pid in pids.items()}
     stats = await _stats(session, s)
     received, refused = await _received(session, receiver)
     lags = sorted(t - done_at[p] for t, p in received if p in done_at)
@@ -251,6 +254,7 @@ async def many_builds(
         "memory_per_watch": memory_per_watch,
         "worker_ms_per_build": worker_cpu_s / BUILDS * 1000,
         "redis_commands_per_build": sum(commands.values()) / BUILDS,
+        "cores_busy": ", ".join(f"{name.removeprefix('bench-')} {share:.2f}" for name, share in busy.items()),
         "top_commands": ", ".join(f"{name} {calls / BUILDS:.1f}" for name, calls in commands.most_common(6)),
     }
 
@@ -271,7 +275,11 @@ async def run() -> dict[str, float]:
                 )
                 fan = dict.fromkeys(("deliveries", "expected", "refused", "per_s", "last_after_done_s"), NAN)
                 capacity = NAN
-                scale: dict[str, Any] = {**dict.fromkeys(SCALE_FIGURES, NAN), "top_commands": ""}
+                scale: dict[str, Any] = {
+                    **dict.fromkeys(SCALE_FIGURES, NAN),
+                    "top_commands": "",
+                    "cores_busy": "",
+                }
                 if "history" in PARTS:
                     history = await long_histories(session, s, redis)
                 if "fanout" in PARTS:
@@ -311,6 +319,10 @@ async def run() -> dict[str, float]:
     print(f"    Redis memory per open watch          {scale['memory_per_watch']:9,.0f} bytes")
     print(
         f"    worker CPU per finished build        {scale['worker_ms_per_build']:9.2f} ms (polls, deliveries)"
+    )
+    print(
+        f"    cores busy while they finish         {scale['cores_busy'] or 'not measured'} "
+        f"(of {os.cpu_count()})"
     )
     print(
         f"    Redis commands per finished build    {scale['redis_commands_per_build']:9.1f} "
