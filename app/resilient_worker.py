@@ -168,5 +168,14 @@ class ResilientWorker(Worker):
 
 
 def run_resilient_worker(settings_cls: type) -> None:
-    """``arq``'s ``run_worker`` with the resilient Worker."""
+    """``arq``'s ``run_worker`` with the resilient Worker, on uvloop when it is installed
+    (it is, with uvicorn's standard extras; the API runs on it too). arq takes the current
+    event loop and never picks one; on uvloop a poll of a long history costs a quarter less
+    CPU (bench/watch_scale.py: 4.50-4.80 -> 3.30-3.60 ms per partner per interval)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - a platform uvloop does not support
+        pass
+    else:
+        asyncio.set_event_loop(uvloop.new_event_loop())
     ResilientWorker(**get_kwargs(settings_cls)).run()
