@@ -184,9 +184,7 @@ async def test_an_attempt_run_twice_is_sent_once(api, partner, receiver: Receive
     assert delivery["status"] == "succeeded" and len(delivery["attempts"]) == 1
 
 
-async def test_a_batch_reads_once_and_settles_each_delivery_on_its_own(
-    api, partner, receiver: Receiver, store
-):
+async def test_a_batch_settles_each_delivery_as_it_would_alone(api, partner, receiver: Receiver, store):
     """The poller's batch: deliveries to two endpoints (one deleted since), one of them
     already sent. Each gets the outcome it would get alone, and only the due one is sent."""
     live_url, gone_url = receiver.hook(), receiver.hook()
