@@ -2,9 +2,9 @@
 
 All are ``async def``: a plain ``def`` dependency runs in the thread pool, one hop per
 request each. The tree is flat: each dependency takes the request and nothing else that
-needs solving (each sub-dependency costs FastAPI some 30–40 µs a request), so the caller is remembered in
-the request's state rather than handed down. Domain services are built in each domain's
-own ``deps.py``.
+needs solving (each sub-dependency costs FastAPI some 30–40 µs a request), so the caller
+is remembered in the request's state rather than handed down. Domain services are built in
+each domain's own ``deps.py``.
 """
 
 from __future__ import annotations

@@ -142,17 +142,9 @@ class WebhookStore:
 
     async def list_endpoints(self, partner_id: str) -> list[EndpointRecord]:
         """Oldest first; ids whose hash is gone (a crash mid-delete) are skipped."""
-        ids = sorted(
-            await self._redis.smembers(  # type: ignore[misc]
-                redis_keys.webhook_index(partner_id)
-            )
-        )
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for endpoint_id in ids:
-                pipe.hgetall(redis_keys.webhook_endpoint(partner_id, endpoint_id))
-            found = await pipe.execute()
-        endpoints = [endpoint_from_hash(fields) for fields in found if fields]
-        return sorted(endpoints, key=lambda e: (e.created_at, e.id))
+        ids = await self._redis.smembers(redis_keys.webhook_index(partner_id))  # type: ignore[misc]
+        endpoints = await self.get_endpoints(partner_id, sorted(ids))
+        return sorted(endpoints.values(), key=lambda e: (e.created_at, e.id))
 
     async def update_endpoint(
         self, partner_id: str, endpoint_id: str, values: dict[str, str], remove: tuple[str, ...] = ()
