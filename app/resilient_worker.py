@@ -4,7 +4,7 @@ arq lets a Redis ``ConnectionError`` escape its main loop (python-arq/arq#435): 
 restart or failover would end the worker, and its supervisor would restart it over and
 over while Redis is away. This worker logs the outage once, retries with capped, jittered
 backoff, and carries on when Redis answers again: the open watches, deliveries and jobs
-all live in Redis, so nothing is lost, and the next tick resumes polling.
+all live in Redis, so nothing is lost, and the poll loop resumes polling.
 
 ``python -m app worker`` runs it. ``arq app.worker.WorkerSettings`` runs arq's own CLI and
 therefore arq's plain Worker, which still exits on a lost Redis.

@@ -12,7 +12,7 @@ from arq.constants import default_queue_name
 from redis.exceptions import RedisError
 
 from app import redis_keys
-from app.builds.tasks import BUILD_CRON_JOBS
+from app.builds.tasks import StatusPolling
 from app.clients import arq_redis_settings, make_redis, make_upstream
 from app.exports.tasks import EXPORT_FUNCTIONS
 from app.observability.logs import ensure_logging, keep_arq_on_our_handler
@@ -25,15 +25,7 @@ from app.worker_context import WorkerContext
 logger = logging.getLogger("app.worker")
 
 
-class _QuietTicks(logging.Filter):
-    """The watch tick runs every second: its start/finish lines would drown the log."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "watch_tick" not in record.getMessage()
-
-
 def _quiet_logs() -> None:
-    logging.getLogger("arq.worker").addFilter(_QuietTicks())
     for noisy in ("httpx", "httpcore"):  # one line per upstream request otherwise
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -55,11 +47,14 @@ async def on_startup(ctx: WorkerContext) -> None:
     try:
         partners = await ctx["db"].zcard(redis_keys.WATCH_PARTNERS)
         logger.info("resuming the open watches of %d partner(s)", partners)
-    except RedisError as exc:  # the tick resumes them once Redis answers
+    except RedisError as exc:  # the poller resumes them once Redis answers
         logger.warning("redis not reachable at start: %s", exc)
+    ctx["polling"] = StatusPolling(ctx)
+    ctx["polling"].start()
 
 
 async def on_shutdown(ctx: WorkerContext) -> None:
+    await ctx["polling"].stop()  # before the clients its polls use are closed
     await ctx["metrics"].stop()
     await ctx["webhook_http"].aclose()
     await ctx["upstream"].aclose()
@@ -71,7 +66,7 @@ keep_arq_on_our_handler(get_settings().log_format)  # ``arq app.worker.WorkerSet
 
 class WorkerSettings:
     functions = [*WEBHOOK_FUNCTIONS, *EXPORT_FUNCTIONS]
-    cron_jobs = [*BUILD_CRON_JOBS, *WEBHOOK_CRON_JOBS]
+    cron_jobs = WEBHOOK_CRON_JOBS
     on_startup = on_startup
     on_shutdown = on_shutdown
     redis_settings = arq_redis_settings(get_settings())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import NotRequired, TypedDict
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
@@ -13,6 +13,9 @@ from app.settings import Settings
 from app.tracing import continue_trace
 from app.upstream import CallContext, PackageBuilderClient
 from app.webhooks.transport import WebhookClient
+
+if TYPE_CHECKING:  # app.builds.tasks takes this context: a runtime import would be circular
+    from app.builds.tasks import StatusPolling
 
 
 class WorkerContext(TypedDict):
@@ -26,6 +29,7 @@ class WorkerContext(TypedDict):
     upstream: PackageBuilderClient
     webhook_http: WebhookClient  # partner endpoints only (SSRF-guarded), never the upstream
     metrics: WorkerMetrics  # the worker's /metrics server and Redis sampler
+    polling: StatusPolling  # the status poll loop (app/builds/tasks.py)
 
 
 def service_context(

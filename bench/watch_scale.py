@@ -11,6 +11,8 @@
    open watch.
 
 Watches are opened straight in Redis (``WatchRegistry.open``, what create/merge/watch do).
+The goals are for one worker; ``BENCH_WORKERS=2`` runs the same with two (polling spreads
+over them), and the figures per finished build then count every worker.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ BUILDS = int(os.environ.get("BENCH_BUILDS", "10000"))
 BUILD_PARTNERS = 100
 SPREAD_S = float(os.environ.get("BENCH_FINISH_SPREAD_S", "60"))
 DEADLINE_S = 120.0  # every wait below gives up after this long
+WORKERS = int(os.environ.get("BENCH_WORKERS", "1"))  # the goals are for one; more show the spread
+WORKERS_TEXT = "one worker" if WORKERS == 1 else f"{WORKERS} workers"
 PARTS = os.environ.get("BENCH_WATCH_PARTS", "history,fanout,builds").split(",")
 NAN = float("nan")
 SCALE_FIGURES = (
@@ -88,8 +92,8 @@ async def _command_calls(redis: Redis) -> collections.Counter[str]:
     return collections.Counter({name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()})
 
 
-def _worker_pid(s: Stack) -> int:
-    return s.processes[0].process.pid  # type: ignore[union-attr]
+def _worker_pids(s: Stack) -> list[int]:
+    return [p.process.pid for p in s.processes if p.name.startswith("bench-worker") and p.process]
 
 
 async def long_histories(session: aiohttp.ClientSession, s: Stack, redis: Redis) -> dict[str, float]:
@@ -109,10 +113,10 @@ async def long_histories(session: aiohttp.ClientSession, s: Stack, redis: Redis)
         await _watch(redis, partner, [building[partner]])
     await asyncio.sleep(3 * INTERVAL_S)  # the worker picks them up (and learns their size)
     await _stats(session, s, reset=True)
-    pid = _worker_pid(s)
-    cpu_before = cpu_seconds([pid])
+    pids = _worker_pids(s)
+    cpu_before = cpu_seconds(pids)
     await asyncio.sleep(HISTORY_WINDOW_S)
-    cpu = cpu_seconds([pid]) - cpu_before
+    cpu = cpu_seconds(pids) - cpu_before
     stats = await _stats(session, s)
     polls = HISTORY_PARTNERS * HISTORY_WINDOW_S / INTERVAL_S
     sent = sum(sum(stats["bytes_by_partner"].get(p, {}).values()) for p in partners) / polls
@@ -227,7 +231,7 @@ async def many_builds(
         await _watch(redis, partner, [b["id"] for b in builds])
     memory_per_watch = (int((await redis.info("memory"))["used_memory"]) - memory_before) / BUILDS
     await _stats(session, s, reset=True)
-    worker_pids = [p.process.pid for p in s.processes if p.name == "bench-worker" and p.process]
+    worker_pids = _worker_pids(s)
     pids = {p.name: p.process.pid for p in s.processes if p.process}
     cpu_before = cpu_seconds(worker_pids)
     everyone_before = {name: cpu_seconds([pid]) for name, pid in pids.items()}
@@ -267,7 +271,7 @@ async def run() -> dict[str, float]:
     ).start()
     receiver = f"http://127.0.0.1:{port}"
     try:
-        with stack(worker=True, extra_env=env) as s:
+        with stack(worker=True, workers=WORKERS, extra_env=env) as s:
             redis = Redis.from_url(s.redis_url, decode_responses=True)
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
                 history: dict[str, float] = dict.fromkeys(
@@ -290,7 +294,7 @@ async def run() -> dict[str, float]:
             await redis.aclose()
     finally:
         receiver_process.stop()
-    print(f"worker at scale, interval {INTERVAL_S:g} s, one worker:")
+    print(f"worker at scale, interval {INTERVAL_S:g} s, {WORKERS_TEXT}:")
     print(
         f"  long histories: {HISTORY_PARTNERS} partners x {HISTORY:,} finished packages + 1 build in flight"
     )

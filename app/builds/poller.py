@@ -12,7 +12,9 @@ deliveries pending, and the sweep sends them once their grace has passed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from app.builds import events
 from app.builds.registry import Watch, WatchRegistry
 from app.builds.schedule import PollCosts, PollSchedule
 from app.builds.statuses import Observation, StatusStore
+from app.resilient_worker import REDIS_DOWN, Backoff
 from app.settings import Settings
 from app.upstream import CallContext, PackageBuilderClient, UpstreamError, UpstreamRejected
 from app.upstream.models import TERMINAL_STATUSES, PackageHead, UpstreamPackage
@@ -35,10 +38,12 @@ from app.webhooks.store import WebhookStore
 logger = logging.getLogger("app.watches")
 
 MISSES_BEFORE_LOOKUP = 3  # list answers without the id before one GET asks whether it is gone
-MAX_CONCURRENT_POLLS = 128  # partners polled at once by one tick (a poll mostly waits on I/O)
+MAX_CONCURRENT_POLLS = 128  # partners one worker polls at once (a poll mostly waits on I/O)
 UPSTREAM_CONCURRENCY = 8  # per poll: GETs of finished packages at once
-MAX_POLL_BUDGET_S = 20.0  # a poll never outlives the tick job (its timeout is 30 s)
+MAX_POLL_BUDGET_S = 20.0  # bounds one partner poll (and its lock's lease)
 MIN_SLEEP_S = 0.05
+IDLE_LOOK_S = 1.0  # with nothing due, look again this often: a new watch is polled within it
+STOP_GRACE_S = 5.0  # polls running when the worker stops may finish for this long
 DEFAULT_GET_BYTES = 2048  # a GET of a build in flight, until one was measured
 
 # A package as a poll read it: a list entry's head, or a whole GET answer.
@@ -86,13 +91,17 @@ class Poller:
     schedule: PollSchedule = field(init=False)
     statuses: StatusStore = field(init=False)
     webhooks: WebhookStore = field(init=False)
+    holder: str = field(init=False)  # this process's name on the poll locks it takes
+    _polling: set[str] = field(init=False)  # partners this process is polling now
 
     def __post_init__(self) -> None:
-        """Stores (and their Lua scripts) are made once: one Poller serves a worker's ticks."""
+        """Stores (and their Lua scripts) are made once: one Poller per worker process."""
         self.webhooks = WebhookStore(self.store)
         self.registry = WatchRegistry(self.store)
         self.schedule = PollSchedule(self.store)
         self.statuses = StatusStore(self.store)
+        self.holder = secrets.token_hex(8)
+        self._polling = set()
 
     @property
     def poll_budget_s(self) -> float:
@@ -105,44 +114,65 @@ class Poller:
         """The poll lock outlives the poll, so two workers never poll one partner at once."""
         return self.poll_budget_s + 5
 
-    # -- the tick ---------------------------------------------------------------------------
+    # -- the loop ---------------------------------------------------------------------------
 
-    async def tick(self, span_s: float) -> int:
-        """For ``span_s`` seconds, claim due partners and poll each once; returns how many.
-        Sleeps until the next due time in between, so short intervals are honoured too."""
-        loop = asyncio.get_running_loop()
-        end = loop.time() + span_s
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Poll due partners until ``stopping`` is set. Every worker runs this loop: a due
+        partner goes to the worker that claims it first, so polls spread over the workers
+        (a busy worker looks less often and leaves more to the others). Between looks it
+        sleeps until the next due time, at most ``IDLE_LOOK_S``. Redis outages are logged
+        once and waited out with backoff. Polls still running when it stops get
+        ``STOP_GRACE_S`` to finish, then are cancelled (safe: see the module docstring)."""
         running: set[asyncio.Task[None]] = set()
-        polls = 0
+        backoff = Backoff(cap_s=IDLE_LOOK_S)  # polling resumes within a second of Redis
+        down = False
         try:
-            while True:
-                due = await self.schedule.due(MAX_CONCURRENT_POLLS)
-                for partner_id in due.partners:
-                    if len(running) >= MAX_CONCURRENT_POLLS:
-                        break
-                    token = await self.schedule.claim(
-                        partner_id, interval_s=self.settings.poll_interval_s, lease_s=self.lease_s
-                    )
-                    if token is not None:
-                        task = asyncio.create_task(self._poll_claimed(partner_id, token))
-                        running.add(task)
-                        task.add_done_callback(running.discard)
-                        polls += 1
-                remaining = end - loop.time()
-                if remaining <= 0:
-                    break
-                wait = remaining if due.next_due_in_s is None else min(remaining, due.next_due_in_s)
-                await asyncio.sleep(max(wait, MIN_SLEEP_S))
-        except BaseException:
-            for task in running:
-                task.cancel()
-            raise
+            while not stopping.is_set():
+                try:
+                    wait = await self._start_due(running)
+                except REDIS_DOWN as exc:
+                    if not down:
+                        logger.warning("status polling waits for redis: %r", exc)
+                    down = True
+                    wait = backoff.next_delay()
+                except Exception:
+                    logger.exception("status poller failed; looking again shortly")
+                    wait = backoff.next_delay()
+                else:
+                    if down:
+                        logger.info("status polling resumed")
+                    down = False
+                    backoff.reset()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):
+                        await stopping.wait()
         finally:
-            if running:
-                await asyncio.gather(*running, return_exceptions=True)
-        return polls
+            await _drain(running, STOP_GRACE_S)
 
-    async def _poll_claimed(self, partner_id: str, token: str) -> None:
+    async def _start_due(self, running: set[asyncio.Task[None]]) -> float:
+        """Claim due partners and start a poll of each (at most ``MAX_CONCURRENT_POLLS`` at
+        once); returns how long to sleep before looking again."""
+        due = await self.schedule.due(MAX_CONCURRENT_POLLS)
+        for partner_id in due.partners:
+            if len(running) >= MAX_CONCURRENT_POLLS:
+                return MIN_SLEEP_S  # full: look again when some have ended
+            claimed = await self.schedule.claim(
+                partner_id,
+                self.holder,
+                interval_s=self.settings.poll_interval_s,
+                lease_s=self.lease_s,
+                take_back=partner_id not in self._polling,
+            )
+            if claimed:
+                self._polling.add(partner_id)
+                task = asyncio.create_task(self._poll_claimed(partner_id))
+                running.add(task)
+                task.add_done_callback(running.discard)
+        if due.next_due_in_s is None:
+            return IDLE_LOOK_S
+        return min(IDLE_LOOK_S, max(MIN_SLEEP_S, due.next_due_in_s))
+
+    async def _poll_claimed(self, partner_id: str) -> None:
         try:
             async with asyncio.timeout(self.poll_budget_s):
                 await self.poll_partner(partner_id)
@@ -158,9 +188,11 @@ class Poller:
             logger.exception("status poll of partner %s failed", partner_id)
         finally:
             try:
-                await asyncio.shield(self.schedule.release(partner_id, token))
-            except Exception:  # the lock expires by itself
+                await asyncio.shield(self.schedule.release(partner_id, self.holder))
+            except Exception:  # this process takes it back when the partner is next due
                 logger.warning("could not release the poll lock of %s", partner_id)
+            finally:
+                self._polling.discard(partner_id)
 
     # -- one partner ------------------------------------------------------------------------
 
@@ -360,3 +392,13 @@ class Poller:
                 watch.package_id,
                 watch.generation,
             )
+
+
+async def _drain(running: set[asyncio.Task[None]], grace_s: float) -> None:
+    """Let running polls finish for ``grace_s``, then cancel the rest and wait for them."""
+    if not running:
+        return
+    _, late = await asyncio.wait(set(running), timeout=grace_s)
+    for task in late:
+        task.cancel()
+    await asyncio.gather(*late, return_exceptions=True)

@@ -5,7 +5,6 @@ Times are the Redis server's clock, so workers on different hosts agree.
 
 from __future__ import annotations
 
-import secrets
 import time
 from dataclasses import dataclass
 
@@ -24,7 +23,8 @@ local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {due, first[2] or '', string.format('%.6f', now)}
 """
 
-# KEYS: partners zset, lock. ARGV: partner, token, lease ms, interval s, retry s.
+# KEYS: partners zset, lock. ARGV: partner, holder, lease ms, interval s, retry s, "1" when
+# the holder may take back a lock of its own.
 # Due and the lock free: take it and move the due time one interval on. Due but locked (a
 # poll outlived its interval, or its worker died): look again ``retry`` later, so that a
 # slow poll is followed as soon as it ends rather than an interval later.
@@ -34,15 +34,17 @@ if not due then return 0 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 if tonumber(due) > now then return 0 end
-if not redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then
+local holder = redis.call('GET', KEYS[2])
+if holder and not (holder == ARGV[2] and ARGV[6] == '1') then
   redis.call('ZADD', KEYS[1], 'XX', string.format('%.6f', now + tonumber(ARGV[5])), ARGV[1])
   return 0
 end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 redis.call('ZADD', KEYS[1], 'XX', string.format('%.6f', now + tonumber(ARGV[4])), ARGV[1])
 return 1
 """
 
-# KEYS: lock. ARGV: token. Only the holder releases.
+# KEYS: lock. ARGV: holder. Only the holder releases.
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -93,23 +95,29 @@ class PollSchedule:
         next_due = max(0.0, float(first) - float(now)) if first else None
         return DuePartners(list(partners), next_due)
 
-    async def claim(self, partner_id: str, *, interval_s: float, lease_s: float) -> str | None:
-        """A lock token when this worker may poll the partner now, else None."""
-        token = secrets.token_hex(8)
+    async def claim(
+        self, partner_id: str, holder: str, *, interval_s: float, lease_s: float, take_back: bool
+    ) -> bool:
+        """Whether ``holder`` (one per worker process) may poll the partner now. With
+        ``take_back``, a lock ``holder`` already holds counts as free: the caller knows that
+        none of its polls of the partner runs, so the lock outlived a release that Redis
+        never answered (an outage, a failover), and waiting out its lease would only stall
+        the partner."""
         claimed = await self._claim(
             keys=[redis_keys.WATCH_PARTNERS, redis_keys.watch_poll_lock(partner_id)],
             args=[
                 partner_id,
-                token,
+                holder,
                 int(lease_s * 1000),
                 repr(interval_s),
                 repr(min(interval_s, BUSY_RETRY_S)),
+                "1" if take_back else "0",
             ],
         )
-        return token if claimed else None
+        return bool(claimed)
 
-    async def release(self, partner_id: str, token: str) -> None:
-        await self._release(keys=[redis_keys.watch_poll_lock(partner_id)], args=[token])
+    async def release(self, partner_id: str, holder: str) -> None:
+        await self._release(keys=[redis_keys.watch_poll_lock(partner_id)], args=[holder])
 
     async def record_poll(self, partner_id: str) -> PollCosts:
         """Counts status polls per partner (operations, and the cost tests); returns what

@@ -1,49 +1,44 @@
-"""The arq cron job of the status poller (registered by app/worker.py).
+"""The worker's status poller: a loop each worker process runs from start to shutdown.
 
-No job per watch: one tick a second (``unique``, so one worker runs each) polls
-whichever partners are due, and sleeps between due times within its second. The
-watch registry in Redis is the truth, so a (re)started worker simply resumes.
+Not an arq job: every worker polls, and a per-partner claim in Redis (``PollSchedule``)
+makes one of them poll each due partner, so polling spreads over all workers and a due
+partner waits for no tick. The watch registry in Redis is the truth, so a (re)started
+worker simply resumes.
 """
 
 from __future__ import annotations
 
-from weakref import WeakKeyDictionary
+import asyncio
+import logging
 
-from arq.cron import CronJob, cron
-from redis.asyncio import Redis
-
-from app.builds.poller import Poller
+from app.builds.poller import STOP_GRACE_S, Poller
 from app.worker_context import WorkerContext
 
-TICK_SPAN_S = 0.9  # each tick works for most of its second; the next one takes over
-TICK_TIMEOUT_S = 30  # > TICK_SPAN_S + poller.MAX_POLL_BUDGET_S; short, see app/worker.py
+logger = logging.getLogger("app.watches")
 
 
-_pollers: WeakKeyDictionary[Redis, Poller] = WeakKeyDictionary()
+class StatusPolling:
+    """The poll loop of one worker: ``start`` at worker start-up, ``stop`` at shutdown."""
 
+    def __init__(self, ctx: WorkerContext) -> None:
+        self._poller = Poller(ctx["db"], ctx["queue"], ctx["upstream"], ctx["settings"])
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
 
-def poller_of(ctx: WorkerContext) -> Poller:
-    """One Poller per worker (per Redis client), made on its first tick."""
-    poller = _pollers.get(ctx["db"])
-    if poller is None:
-        poller = _pollers[ctx["db"]] = Poller(ctx["db"], ctx["queue"], ctx["upstream"], ctx["settings"])
-    return poller
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._poller.run(self._stopping), name="status-poller")
+        self._task.add_done_callback(self._ended)
 
+    async def stop(self) -> None:
+        """Stop claiming partners; polls in flight get ``STOP_GRACE_S`` to finish."""
+        self._stopping.set()
+        if self._task is not None:
+            try:
+                async with asyncio.timeout(STOP_GRACE_S + 5):
+                    await self._task
+            except TimeoutError:
+                logger.warning("the status poller did not stop in time")
 
-async def watch_tick(ctx: WorkerContext) -> int:
-    """Poll every partner that is due; returns the number of partner polls."""
-    return await poller_of(ctx).tick(TICK_SPAN_S)
-
-
-BUILD_CRON_JOBS: list[CronJob] = [
-    cron(
-        watch_tick,  # type: ignore[arg-type]  # arq types ctx as a plain dict
-        name="watch_tick",
-        second=set(range(60)),
-        run_at_startup=True,
-        unique=True,
-        timeout=TICK_TIMEOUT_S,
-        keep_result=5,
-        max_tries=1,
-    ),
-]
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        if not self._stopping.is_set() and not task.cancelled():  # it never returns by itself
+            logger.error("the status poller ended: %r", task.exception())

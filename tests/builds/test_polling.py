@@ -7,14 +7,18 @@ import json
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 
 from app import redis_keys
 from app.builds.poller import needs_settling
 from app.builds.registry import Watch, WatchRegistry
+from app.builds.schedule import PollSchedule
 from app.upstream.models import PackageHead
 from tests.builds.conftest import client_for
 from tests.builds.support import wait_until
+from tests.support.metrics import samples, value
+from tests.support.processes import free_port
 from tests.support.sim import force_status, make_package, upstream_calls
 
 POLLS_TO_OBSERVE = 5
@@ -53,7 +57,7 @@ async def test_one_list_call_per_poll_covers_every_watch_of_a_partner(private_ap
         return all([await polls(store, p) >= POLLS_TO_OBSERVE for p in packages])
 
     await wait_until(polled_enough, what=f"{POLLS_TO_OBSERVE} polls of both partners")
-    await asyncio.to_thread(worker.stop)  # a running tick finishes its polls first
+    await asyncio.to_thread(worker.stop)  # the poll loop lets its running polls finish first
     running = {p: (await upstream_calls(sim, p), await polls(store, p)) for p in packages}
     for partner, (calls, polled) in running.items():
         assert calls.get("list_packages", 0) - before[partner].get("list_packages", 0) == polled
@@ -75,6 +79,74 @@ async def test_one_list_call_per_poll_covers_every_watch_of_a_partner(private_ap
         assert list_calls == await polls(store, partner) - polled >= 1
         assert after.get("get_package", 0) == calls.get("get_package", 0), "a FAILED build needs no GET"
         assert await store.zscore(redis_keys.WATCH_PARTNERS, partner) is None
+
+
+async def test_polls_spread_over_every_worker_and_a_partner_is_polled_by_one_at_a_time(
+    private_api, sim, store, start_worker
+):
+    """Each worker runs the poll loop; the per-partner claim lets one of them poll a due
+    partner. Two workers both poll, and together they poll no partner more often than its
+    interval allows (a double claim would double the count)."""
+    partners = [f"p-spread-{uuid.uuid4().hex[:8]}" for _ in range(8)]
+    for partner in partners:
+        await open_watches(private_api, sim, partner, 1)
+    ports = [free_port(), free_port()]
+    for port in ports:
+        start_worker(BFF_WORKER_METRICS_PORT=str(port), BFF_WORKER_METRICS_HOST="127.0.0.1")
+    async with httpx.AsyncClient(timeout=5) as client:
+
+        async def polls_by(port: int) -> float:
+            try:
+                scraped = samples((await client.get(f"http://127.0.0.1:{port}/metrics")).text)
+            except httpx.TransportError:
+                return 0.0
+            return value(scraped, "bff_watch_polls_total")
+
+        async def both_polled() -> bool:
+            return all([await polls_by(port) >= POLLS_TO_OBSERVE for port in ports])
+
+        await wait_until(both_polled, what=f"{POLLS_TO_OBSERVE} polls by each of two workers")
+    loop = asyncio.get_running_loop()
+    started, before = loop.time(), {p: await polls(store, p) for p in partners}
+
+    async def polled_often() -> bool:
+        return all([await polls(store, p) - before[p] >= 10 for p in partners])
+
+    await wait_until(polled_often, what="10 more polls of every partner")
+    elapsed = loop.time() - started
+    for partner in partners:  # interval 0.2 s (bff_env): at most one poll per interval
+        assert await polls(store, partner) - before[partner] <= elapsed / 0.2 + 2
+
+
+async def test_a_due_partner_is_claimed_once_and_not_again_before_its_interval(store, partner):
+    schedule = PollSchedule(store)
+    await WatchRegistry(store).open(partner, "1", reason="create")  # due now
+    holders = [f"worker-{n}" for n in range(10)]
+    claimed = await asyncio.gather(
+        *(schedule.claim(partner, h, interval_s=60, lease_s=30, take_back=True) for h in holders)
+    )
+    [winner] = [h for h, won in zip(holders, claimed, strict=True) if won]
+    await schedule.release(partner, winner)
+    assert not await schedule.claim(partner, winner, interval_s=60, lease_s=30, take_back=True)  # in 60 s
+    assert partner not in (await schedule.due(1000)).partners
+
+
+async def test_a_lock_whose_release_was_lost_is_taken_back_by_its_holder_alone(store, partner):
+    """Redis did not answer a release (a failover): the lock stays for its lease. Its holder,
+    knowing none of its polls of the partner runs, takes it back at the next due time;
+    another worker, or the holder while its poll still runs, waits."""
+    schedule = PollSchedule(store)
+    await WatchRegistry(store).open(partner, "1", reason="create")
+
+    async def claim(holder: str, take_back: bool) -> bool:
+        await store.zadd(redis_keys.WATCH_PARTNERS, {partner: 0})  # due again
+        return await schedule.claim(partner, holder, interval_s=0.2, lease_s=30, take_back=take_back)
+
+    assert await claim("a", take_back=True)  # ...and its release never arrives
+    assert not await claim("b", take_back=True)
+    assert not await claim("a", take_back=False)
+    assert await claim("a", take_back=True)
+    assert await store.pttl(redis_keys.watch_poll_lock(partner)) > 25_000  # a fresh lease
 
 
 async def test_a_long_history_with_one_build_in_flight_is_polled_by_one_get(
