@@ -12,7 +12,7 @@ from hashlib import sha256
 PREFIX = "bff"
 
 
-def _part(value: str) -> str:
+def key_part(value: str) -> str:
     """Partner ids, subs and user keys go into keys as they are when short and plain
     (``[A-Za-z0-9_-]``), else hashed behind ``~``, a character no plain part has: a raw id
     can never land in the namespace of a hashed one."""
@@ -24,18 +24,18 @@ def _part(value: str) -> str:
 # -- caches -------------------------------------------------------------------------------
 def evaluation_cache(partner_id: str, package_id: str) -> str:
     """JSON of settings + results; TTL ``BFF_EVALUATION_CACHE_TTL_S``; deleted by PUT."""
-    return f"{PREFIX}:cache:evaluation:{_part(partner_id)}:{_part(package_id)}"
+    return f"{PREFIX}:cache:evaluation:{key_part(partner_id)}:{key_part(package_id)}"
 
 
 def package_view_cache(partner_id: str, package_id: str) -> str:
     """JSON of a DONE package's results view; deleted by regenerate and by new evaluation
     settings, else kept ``PACKAGE_VIEW_TTL_S``."""
-    return f"{PREFIX}:cache:view:{_part(partner_id)}:{_part(package_id)}"
+    return f"{PREFIX}:cache:view:{key_part(partner_id)}:{key_part(package_id)}"
 
 
 def evaluation_lock(partner_id: str, package_id: str) -> str:
     """Held while a conditional (If-Match) settings change reads, compares and writes."""
-    return f"{PREFIX}:lock:evaluation:{_part(partner_id)}:{_part(package_id)}"
+    return f"{PREFIX}:lock:evaluation:{key_part(partner_id)}:{key_part(package_id)}"
 
 
 EVALUATION_LOCK_TTL_S = 15
@@ -43,7 +43,7 @@ EVALUATION_LOCK_TTL_S = 15
 
 def events_cache(partner_id: str, query_hash: str) -> str:
     """Event search answers; TTL ``BFF_EVENTS_CACHE_TTL_S``."""
-    return f"{PREFIX}:cache:events:{_part(partner_id)}:{query_hash}"
+    return f"{PREFIX}:cache:events:{key_part(partner_id)}:{query_hash}"
 
 
 def cache_lock(cache_key: str) -> str:
@@ -66,19 +66,19 @@ CACHE_GENERATION_TTL_S = 24 * 3600
 # -- drafts -------------------------------------------------------------------------------
 def draft(partner_id: str, sub: str, draft_id: str) -> str:
     """One wizard draft (hash); sliding TTL ``BFF_DRAFT_TTL_S``."""
-    return f"{PREFIX}:draft:{_part(partner_id)}:{_part(sub)}:{_part(draft_id)}"
+    return f"{PREFIX}:draft:{key_part(partner_id)}:{key_part(sub)}:{key_part(draft_id)}"
 
 
 def draft_index(partner_id: str, sub: str) -> str:
     """Sorted set of the caller's draft ids by update time; same TTL as drafts."""
-    return f"{PREFIX}:drafts:{_part(partner_id)}:{_part(sub)}"
+    return f"{PREFIX}:drafts:{key_part(partner_id)}:{key_part(sub)}"
 
 
 # -- idempotency --------------------------------------------------------------------------
 def idempotency(partner_id: str, caller: str, scope: str, key: str) -> str:
     """Stored first answer for (partner, caller ``sub``, operation, Idempotency-Key); TTL 24 h.
     Another user of the partner with the same key is another request."""
-    return f"{PREFIX}:idem:{_part(partner_id)}:{_part(caller)}:{scope}:{_part(key)}"
+    return f"{PREFIX}:idem:{key_part(partner_id)}:{key_part(caller)}:{scope}:{key_part(key)}"
 
 
 def idempotency_in_flight(partner_id: str, caller: str, scope: str, key: str) -> str:
@@ -97,24 +97,24 @@ WATCH_PARTNERS = f"{PREFIX}:watch:partners"
 
 def watch_set(partner_id: str) -> str:
     """Hash package_id → watch JSON of a partner's open watches; no TTL (removed on end)."""
-    return f"{PREFIX}:watch:open:{_part(partner_id)}"
+    return f"{PREFIX}:watch:open:{key_part(partner_id)}"
 
 
 def watch_generation(partner_id: str, package_id: str) -> str:
     """Build counter of a package, bumped by regenerate; TTL ``WATCH_GENERATION_TTL_S``."""
-    return f"{PREFIX}:watch:generation:{_part(partner_id)}:{_part(package_id)}"
+    return f"{PREFIX}:watch:generation:{key_part(partner_id)}:{key_part(package_id)}"
 
 
 def watch_poll_lock(partner_id: str) -> str:
     """SET NX PX lock: one worker polls a partner at a time; TTL = the poll lease."""
-    return f"{PREFIX}:watch:lock:{_part(partner_id)}"
+    return f"{PREFIX}:watch:lock:{key_part(partner_id)}"
 
 
 def watch_poll_stats(partner_id: str) -> str:
     """Hash of a partner's status polls: ``polls``, ``last_polled_at``, the bytes its calls
     weighed (``list_bytes``, ``get_bytes``) and when the last complete poll began
     (``complete_at_ms``, Redis clock); TTL ``WATCH_POLL_STATS_TTL_S``."""
-    return f"{PREFIX}:watch:polls:{_part(partner_id)}"
+    return f"{PREFIX}:watch:polls:{key_part(partner_id)}"
 
 
 WATCH_POLL_STATS_TTL_S = 7 * 24 * 3600
@@ -127,43 +127,53 @@ PACKAGE_STATUS_TTL_S = 7 * 24 * 3600
 
 def package_status(partner_id: str, package_id: str) -> str:
     """Last status seen by the worker (JSON with a sequence number); TTL 7 days."""
-    return f"{PREFIX}:status:{_part(partner_id)}:{_part(package_id)}"
+    return package_status_prefix(partner_id) + key_part(package_id)
 
 
 def status_channel(partner_id: str, package_id: str) -> str:
     """Pub/sub channel of status changes, read by the SSE endpoint."""
-    return f"{PREFIX}:status-changes:{_part(partner_id)}:{_part(package_id)}"
+    return status_channel_prefix(partner_id) + key_part(package_id)
+
+
+def package_status_prefix(partner_id: str) -> str:
+    """What ``package_status`` puts before the package part (the status scripts derive a
+    package's channel from its key: ``status_channel_prefix`` + the rest of the key)."""
+    return f"{PREFIX}:status:{key_part(partner_id)}:"
+
+
+def status_channel_prefix(partner_id: str) -> str:
+    return f"{PREFIX}:status-changes:{key_part(partner_id)}:"
 
 
 def emitted_event(partner_id: str, package_id: str, status: str, generation: str) -> str:
     """Set-once marker: the terminal event of one build was emitted; TTL 30 days."""
-    return f"{PREFIX}:emitted:{_part(partner_id)}:{_part(package_id)}:{status}:{generation}"
+    return f"{PREFIX}:emitted:{key_part(partner_id)}:{key_part(package_id)}:{status}:{generation}"
 
 
 # -- webhooks -----------------------------------------------------------------------------
 def webhook_endpoint(partner_id: str, endpoint_id: str) -> str:
     """One endpoint (hash: url, event types, secrets, enabled, failure streak); no TTL."""
-    return f"{PREFIX}:webhook:{_part(partner_id)}:{endpoint_id}"
+    return f"{PREFIX}:webhook:{key_part(partner_id)}:{endpoint_id}"
 
 
 def webhook_index(partner_id: str) -> str:
     """Set of a partner's endpoint ids."""
-    return f"{PREFIX}:webhooks:{_part(partner_id)}"
+    return f"{PREFIX}:webhooks:{key_part(partner_id)}"
 
 
 def webhook_deliveries(partner_id: str, endpoint_id: str) -> str:
     """Sorted set of delivery ids by time (capped); TTL 30 days."""
-    return f"{PREFIX}:webhook-deliveries:{_part(partner_id)}:{endpoint_id}"
+    return f"{PREFIX}:webhook-deliveries:{key_part(partner_id)}:{endpoint_id}"
 
 
 def webhook_delivery(partner_id: str, delivery_id: str) -> str:
     """One delivery (hash: message id, body, status, round, next attempt); TTL 30 days."""
-    return f"{PREFIX}:webhook-delivery:{_part(partner_id)}:{delivery_id}"
+    return f"{PREFIX}:webhook-delivery:{key_part(partner_id)}:{delivery_id}"
 
 
 def webhook_delivery_attempts(partner_id: str, delivery_id: str) -> str:
     """List of a delivery's attempts (JSON each, oldest first, capped); TTL 30 days."""
-    return f"{PREFIX}:webhook-attempts:{_part(partner_id)}:{delivery_id}"
+    return f"{PREFIX}:webhook-attempts:{key_part(partner_id)}:{delivery_id}"
 
 
 # Sorted set "<delivery_id>:<partner_id>" → when its next attempt is due (unix seconds);
@@ -175,14 +185,14 @@ WEBHOOK_DELIVERY_TTL_S = 30 * 24 * 3600
 # -- exports ------------------------------------------------------------------------------
 def export(partner_id: str, export_id: str) -> str:
     """One CRM export's status (JSON); TTL ``EXPORT_TTL_S``."""
-    return f"{PREFIX}:export:{_part(partner_id)}:{export_id}"
+    return f"{PREFIX}:export:{key_part(partner_id)}:{export_id}"
 
 
 def export_index(partner_id: str, package_id: str | None = None) -> str:
     """Sorted set of a partner's export ids by creation time (one more per package, for the
     ``package_id`` filter); TTL ``EXPORT_TTL_S`` from the last export."""
-    base = f"{PREFIX}:exports:{_part(partner_id)}"
-    return base if package_id is None else f"{base}:{_part(package_id)}"
+    base = f"{PREFIX}:exports:{key_part(partner_id)}"
+    return base if package_id is None else f"{base}:{key_part(package_id)}"
 
 
 EXPORT_TTL_S = 30 * 24 * 3600
@@ -191,12 +201,12 @@ EXPORT_TTL_S = 30 * 24 * 3600
 # -- limits -------------------------------------------------------------------------------
 def rate_limit(partner_id: str) -> str:
     """Token bucket of a partner (hash: tokens, at); expires once it would be full again."""
-    return f"{PREFIX}:ratelimit:{_part(partner_id)}"
+    return f"{PREFIX}:ratelimit:{key_part(partner_id)}"
 
 
 def webhook_test_sends(partner_id: str, endpoint_id: str) -> str:
     """Counter of test sends to one endpoint in the current hour; TTL 1 hour."""
-    return f"{PREFIX}:webhook-tests:{_part(partner_id)}:{endpoint_id}"
+    return f"{PREFIX}:webhook-tests:{key_part(partner_id)}:{endpoint_id}"
 
 
 WEBHOOK_TEST_WINDOW_S = 3600

@@ -215,7 +215,8 @@ class Poller:
         read = reading.packages
         await self.statuses.observe_many(
             partner_id,
-            [Observation.of(package, observed_at) for package in read.values() if package is not None],
+            [package for package in read.values() if package is not None],
+            observed_at_ms=observed_at,
             previous_poll_ms=costs.complete_at_ms,
         )
         complete = len(read) == len(watches) and all(package is not None for package in read.values())

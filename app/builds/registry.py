@@ -8,6 +8,7 @@ so each build's terminal event is emitted once and a rebuild emits again.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -20,6 +21,8 @@ from app.builds.clock import RedisClock
 from app.upstream.models import TERMINAL_STATUSES
 
 logger = logging.getLogger("app.watches")
+
+PARSED_WATCHES = 32_768  # parsed watches a process remembers (about 300 B each)
 
 # KEYS: watch hash, partners zset, generation counter.
 # ARGV: package id, partner id, reason, opened_at, "new" (bump generation, replace) | "keep", ttl ms.
@@ -106,6 +109,14 @@ class Watch:
         return json.dumps(doc, separators=(",", ":"))
 
 
+@functools.lru_cache(maxsize=PARSED_WATCHES)
+def _parsed_watch(raw: str) -> Watch:
+    """``Watch.parse``, remembered by the stored JSON: a poll reads every open watch of its
+    partner each interval, and most are unchanged since the last (a parse is ~7 µs, a hit
+    ~0.2 µs; 10,000 open watches are 10,000 parses a second at a 1 s interval)."""
+    return Watch.parse(raw)
+
+
 class WatchRegistry:
     """Records which packages the worker must poll, per partner."""
 
@@ -183,7 +194,7 @@ class WatchRegistry:
         watches = []
         for package_id, raw in entries.items():
             try:
-                watches.append(Watch.parse(raw))
+                watches.append(_parsed_watch(raw))
             except (ValueError, KeyError, TypeError):
                 logger.error("dropping unreadable watch %s/%s: %r", partner_id, package_id, raw)
                 await self._close(

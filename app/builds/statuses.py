@@ -18,38 +18,76 @@ from app import redis_keys
 from app.observability.metrics import observe_detection_lag
 from app.upstream.models import TERMINAL_STATUSES
 
-# KEYS: status key, channel.
-# ARGV: status, progress ('' = unknown), record head, ttl ms, observation start (ms).
-# Stale reads of concurrent observers are ignored: a read that began before the stored
-# status was written, and a build going back (unless it had ended: a rebuild starts over).
-_OBSERVE = """
+# The rules of one observation, shared by both scripts. ARGV: ttl ms, observation start (ms),
+# the partner's status key prefix and channel prefix; ``observe(key, id, status, progress)``
+# (progress '' = unknown) writes and publishes a change. Stale reads of concurrent observers
+# are ignored: a read that began before the stored status was written, and a build going
+# back (unless it had ended: a rebuild starts over). The channel is not a key: it is named
+# from the key (``redis_keys.status_channel``), so only the keys travel per observation.
+_OBSERVE_RULES = """
 local ranks = {INITIALIZING = 0, INPROGRESS = 1}
 local function rank(status) return ranks[status] or 2 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local current = redis.call('GET', KEYS[1])
-local seq = 0
-if current then
-  local doc = cjson.decode(current)
-  seq = tonumber(doc.seq) or 0
-  local progress = ''
-  if type(doc.progress) == 'number' then progress = string.format('%d', doc.progress) end
-  if doc.status == ARGV[1] and progress == ARGV[2] then return {0, current} end
-  if (tonumber(doc.at) or 0) >= tonumber(ARGV[5]) then return {0, current} end
-  local old, new = rank(doc.status), rank(ARGV[1])
-  if old < 2 then
-    if new < old then return {0, current} end
-    if new == old and ARGV[2] ~= '' and progress ~= ''
-       and tonumber(ARGV[2]) < tonumber(progress) then return {0, current} end
+local ttl, start = ARGV[1], tonumber(ARGV[2])
+local key_prefix_length, channel_prefix = string.len(ARGV[3]), ARGV[4]
+-- Returns 1 and the new record for a change, else 0 and the stored one; then, for a build
+-- seen finishing, when it was last recorded building.
+local function observe(key, id, status, progress_arg)
+  local current = redis.call('GET', key)
+  local seq = 0
+  local finished_since = nil
+  if current then
+    local doc = cjson.decode(current)
+    seq = tonumber(doc.seq) or 0
+    local progress = ''
+    if type(doc.progress) == 'number' then progress = string.format('%d', doc.progress) end
+    if doc.status == status and progress == progress_arg then return 0, current end
+    if (tonumber(doc.at) or 0) >= start then return 0, current end
+    local old, new = rank(doc.status), rank(status)
+    if old < 2 then
+      if new < old then return 0, current end
+      if new == old and progress_arg ~= '' and progress ~= ''
+         and tonumber(progress_arg) < tonumber(progress) then return 0, current end
+      if new == 2 then finished_since = tonumber(doc.at) or 0 end
+    end
   end
+  seq = seq + 1
+  local progress_json = progress_arg
+  if progress_json == '' then progress_json = 'null' end
+  local record = '{"id":' .. cjson.encode(id) .. ',"status":' .. cjson.encode(status)
+    .. ',"progress":' .. progress_json .. ',"seq":' .. string.format('%d', seq)
+    .. ',"at":' .. string.format('%d', now) .. '}'
+  redis.call('SET', key, record, 'PX', ttl)
+  redis.call('PUBLISH', channel_prefix .. string.sub(key, key_prefix_length + 1), record)
+  return 1, record, finished_since
 end
-seq = seq + 1
-local record = ARGV[3] .. ',"seq":' .. string.format('%d', seq)
-  .. ',"at":' .. string.format('%d', now) .. '}'
-redis.call('SET', KEYS[1], record, 'PX', ARGV[4])
-redis.call('PUBLISH', KEYS[2], record)
-return {1, record}
 """
+# KEYS: status key. ARGV: the four above, then package id, status, progress.
+# Returns {1 for a change else 0, the current record}.
+_OBSERVE = (
+    _OBSERVE_RULES
+    + """
+local changed, record = observe(KEYS[1], ARGV[5], ARGV[6], ARGV[7])
+return {changed, record}
+"""
+)
+# A whole poll in one call. KEYS: a status key per observation. ARGV: the four above, then
+# (package id, status, progress) per observation. Returns {changes, then for each build
+# seen finishing: when it was last recorded building}.
+_OBSERVE_MANY = (
+    _OBSERVE_RULES
+    + """
+local result = {0}
+for i = 1, #KEYS do
+  local a = 4 + (i - 1) * 3
+  local changed, _, finished_since = observe(KEYS[i], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
+  result[1] = result[1] + changed
+  if finished_since then result[#result + 1] = finished_since end
+end
+return result
+"""
+)
 
 
 class HasStatus(Protocol):
@@ -63,49 +101,6 @@ class HasStatus(Protocol):
     def progress(self) -> float | None: ...
 
 
-# The same rules for a whole poll in one call. KEYS: (status key, channel) per observation.
-# ARGV: ttl ms, then (status, progress, record head, observation start) per observation.
-_OBSERVE_MANY = """
-local ranks = {INITIALIZING = 0, INPROGRESS = 1}
-local function rank(status) return ranks[status] or 2 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local function observe(key, channel, status, progress_arg, head, start)
-  local current = redis.call('GET', key)
-  local seq = 0
-  local finished_since = nil
-  if current then
-    local doc = cjson.decode(current)
-    seq = tonumber(doc.seq) or 0
-    local progress = ''
-    if type(doc.progress) == 'number' then progress = string.format('%d', doc.progress) end
-    if doc.status == status and progress == progress_arg then return 0 end
-    if (tonumber(doc.at) or 0) >= tonumber(start) then return 0 end
-    local old, new = rank(doc.status), rank(status)
-    if old < 2 then
-      if new < old then return 0 end
-      if new == old and progress_arg ~= '' and progress ~= ''
-         and tonumber(progress_arg) < tonumber(progress) then return 0 end
-      if new == 2 then finished_since = tonumber(doc.at) or 0 end
-    end
-  end
-  seq = seq + 1
-  local record = head .. ',"seq":' .. string.format('%d', seq) .. ',"at":' .. string.format('%d', now) .. '}'
-  redis.call('SET', key, record, 'PX', ARGV[1])
-  redis.call('PUBLISH', channel, record)
-  return 1, finished_since
-end
--- Returns {changes, then for each build seen finishing: when it was last recorded building}.
-local result = {0}
-for i = 1, #KEYS / 2 do
-  local a = 2 + (i - 1) * 4
-  local changed, finished_since = observe(KEYS[2 * i - 1], KEYS[2 * i],
-                                         ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
-  result[1] = result[1] + changed
-  if finished_since then result[#result + 1] = finished_since end
-end
-return result
-"""
 # KEYS: status key, watch hash, poll stats hash. ARGV: package id, max age ms.
 # The stored status when the partner's last complete poll began less than max age ago and
 # the package was watched before it began (so that poll read it): {record, age ms}.
@@ -191,32 +186,44 @@ class StatusStore:
     async def observe(self, partner_id: str, observation: Observation) -> StatusRecord:
         """Report a status read upstream; returns the current record (maybe newer)."""
         _, raw = await self._observe(
-            keys=self._keys(partner_id, observation.package_id), args=self._args(observation)
+            keys=[redis_keys.package_status(partner_id, observation.package_id)],
+            args=[
+                *self._common_args(partner_id, observation.observed_at_ms),
+                observation.package_id,
+                observation.status,
+                _progress_arg(observation.progress),
+            ],
         )
         return StatusRecord.parse(raw)
 
     async def observe_many(
-        self, partner_id: str, observations: Sequence[Observation], *, previous_poll_ms: int | None
+        self,
+        partner_id: str,
+        packages: Sequence[HasStatus],
+        *,
+        observed_at_ms: int,
+        previous_poll_ms: int | None,
     ) -> int:
-        """One script call for a whole poll (per 500); returns how many were changes. Builds
-        seen finishing feed the detection-lag metric: the time since each was last known
-        building (its last recorded change, or the partner's previous complete poll
-        ``previous_poll_ms``, the later) — an upper bound of how late the end was noticed."""
-        if not observations:
-            return 0
+        """A whole poll's reading (begun at ``observed_at_ms``) in one script call per 500;
+        returns how many were changes. Three arguments and a key per package, and no JSON
+        made here: a poll observes every watched build each interval. Builds seen finishing
+        feed the detection-lag metric: the time since each was last known building (its
+        last recorded change, or the partner's previous complete poll ``previous_poll_ms``,
+        the later) — an upper bound of how late the end was noticed."""
         changed = 0
-        now_ms = max(observation.observed_at_ms for observation in observations)
-        for start in range(0, len(observations), OBSERVATIONS_PER_CALL):
+        common = self._common_args(partner_id, observed_at_ms)
+        key_prefix = redis_keys.package_status_prefix(partner_id)
+        for start in range(0, len(packages), OBSERVATIONS_PER_CALL):
             keys: list[str] = []
-            args: list[str | int] = [redis_keys.PACKAGE_STATUS_TTL_S * 1000]
-            for observation in observations[start : start + OBSERVATIONS_PER_CALL]:
-                keys += self._keys(partner_id, observation.package_id)
-                args += [*self._args(observation)[:3], observation.observed_at_ms]
+            args: list[str | int] = list(common)
+            for package in packages[start : start + OBSERVATIONS_PER_CALL]:
+                keys.append(key_prefix + redis_keys.key_part(package.id))
+                args += (package.id, package.status, _progress_arg(progress_of(package)))
             count, *building_since = await self._observe_many(keys=keys, args=args)
             changed += int(count)
             for since in building_since:
                 seen_building = max(previous_poll_ms or 0, int(since))
-                observe_detection_lag(max(0, now_ms - seen_building) / 1000)
+                observe_detection_lag(max(0, observed_at_ms - seen_building) / 1000)
         return changed
 
     async def fresh(
@@ -242,23 +249,14 @@ class StatusStore:
         return StatusRecord.parse(raw) if raw else None
 
     @staticmethod
-    def _keys(partner_id: str, package_id: str) -> list[str]:
+    def _common_args(partner_id: str, observed_at_ms: int) -> list[str | int]:
         return [
-            redis_keys.package_status(partner_id, package_id),
-            redis_keys.status_channel(partner_id, package_id),
+            redis_keys.PACKAGE_STATUS_TTL_S * 1000,
+            observed_at_ms,
+            redis_keys.package_status_prefix(partner_id),
+            redis_keys.status_channel_prefix(partner_id),
         ]
 
-    @staticmethod
-    def _args(observation: Observation) -> list[str | int]:
-        head = json.dumps(
-            {"id": observation.package_id, "status": observation.status, "progress": observation.progress},
-            separators=(",", ":"),
-        )[:-1]
-        progress = "" if observation.progress is None else str(observation.progress)
-        return [
-            observation.status,
-            progress,
-            head,
-            redis_keys.PACKAGE_STATUS_TTL_S * 1000,
-            observation.observed_at_ms,
-        ]
+
+def _progress_arg(progress: int | None) -> str:
+    return "" if progress is None else str(progress)
