@@ -2,8 +2,9 @@
 baselines in one run, under ``wrk -t1 -c32`` against one uvicorn process.
 
 Baselines: an nginx ``proxy_pass`` to the simulator and a bare aiohttp server doing the
-same upstream GET (for `/status`), one direct upstream GET (for the cached view), the
-upstream list called directly (for the list). Prints requests/s, p99 and the server's CPU
+same upstream GET (for `/status`), one direct upstream GET (for the cached view, with a bare
+FastAPI route answering fixed bytes as the framework's floor), the upstream list called
+directly (for the list). Prints requests/s, p99 and the server's CPU
 per request (``/proc/<pid>/stat``), each target measured in interleaved rounds: requests/s
 and p99 of the round with the most requests/s, CPU per request the median of the rounds
 (steadier on a shared machine than any single round).
@@ -104,6 +105,13 @@ async def run() -> dict[str, float]:
             port=port,
         ).start()
         bare_pid = bare.process.pid  # type: ignore[union-attr]
+        floor_port = free_port()
+        floor = ManagedProcess(
+            "bench-fastapi-floor",
+            [sys.executable, str(Path(__file__).with_name("fastapi_floor.py")), str(floor_port)],
+            port=floor_port,
+        ).start()
+        floor_pid = floor.process.pid  # type: ignore[union-attr]
         sim_pid = s.processes[-2].process.pid  # type: ignore[union-attr]
         try:
             with nginx_proxy(int(s.sim_url.rsplit(":", 1)[1])) as nginx:
@@ -114,6 +122,7 @@ async def run() -> dict[str, float]:
                     "bff_polled": (f"{s.api_url}/v1/packages/{polled}/status", headers, lambda: [api_pid]),
                     "sim_get": (f"{s.sim_url}/package_builder/packages/{done}", headers, lambda: [sim_pid]),
                     "bff_view": (f"{s.api_url}/v1/packages/{done}", headers, lambda: [api_pid]),
+                    "floor": (f"http://127.0.0.1:{floor_port}/floor", headers, lambda: [floor_pid]),
                     "sim_list": (f"{s.sim_url}/package_builder/packages/", list_headers, lambda: [sim_pid]),
                     "bff_list": (f"{s.api_url}/v1/packages?limit=200", list_headers, lambda: [api_pid]),
                 }
@@ -127,6 +136,7 @@ async def run() -> dict[str, float]:
                         results[name].append(load(url, hdrs, seconds=SECONDS, pids=pids()))
         finally:
             bare.stop()
+            floor.stop()
     best = {name: _best(runs) for name, runs in results.items()}
     baseline = best.get("nginx", best["aiohttp"])
     baseline_name = "nginx" if "nginx" in best else "bare aiohttp (no nginx installed)"
@@ -139,6 +149,7 @@ async def run() -> dict[str, float]:
         "status_polled_cpu_us": best["bff_polled"].cpu_us_per_request,
         "view_vs_get": view.rps / best["sim_get"].rps,
         "view_cpu_us": view.cpu_us_per_request,
+        "floor_cpu_us": best["floor"].cpu_us_per_request,
         "list_vs_direct": listing.rps / best["sim_list"].rps,
         "list_cpu_us": listing.cpu_us_per_request,
     }
@@ -161,6 +172,12 @@ async def run() -> dict[str, float]:
     print(_line("BFF results view, cache hit", view))
     print(f"    throughput BFF / direct GET               {figures['view_vs_get']:5.2f}   (goal >= 1.0)")
     print(f"    BFF CPU per request                     {view.cpu_us_per_request:5.0f} µs (goal <= 500)")
+    print(_line("floor: a bare FastAPI route, fixed bytes", best["floor"]))
+    above = view.cpu_us_per_request - figures["floor_cpu_us"]
+    print(
+        f"    BFF view CPU above that floor           {above:5.0f} µs"
+        " (identity, rate limit, one Redis GET, headers, access line)"
+    )
     print(f"  GET /v1/packages, {LIST_SIZE + 4} packages")
     print(_line("upstream list, direct (simulator)", best["sim_list"]))
     print(_line("BFF list", listing))
