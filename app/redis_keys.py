@@ -120,6 +120,12 @@ def watch_poll_stats(partner_id: str) -> str:
 WATCH_POLL_STATS_TTL_S = 7 * 24 * 3600
 
 
+def worker_health(host: str) -> str:
+    """arq's health check of the workers on one host (pod): written by each every
+    ``health_check_interval``, TTL that + 1 s; read by ``arq --check`` on the same host."""
+    return f"{PREFIX}:worker:health:{key_part(host)}"
+
+
 EMITTED_EVENT_TTL_S = 30 * 24 * 3600
 WATCH_GENERATION_TTL_S = 90 * 24 * 3600  # outlives the emitted markers it numbers
 PACKAGE_STATUS_TTL_S = 7 * 24 * 3600

@@ -7,6 +7,7 @@ Start with ``python -m app worker``: it rides out Redis outages (app/resilient_w
 from __future__ import annotations
 
 import logging
+import socket
 
 from arq.constants import default_queue_name
 from redis.exceptions import RedisError
@@ -71,6 +72,9 @@ class WorkerSettings:
     on_shutdown = on_shutdown
     redis_settings = arq_redis_settings(get_settings())
     health_check_interval = 30
+    # Per host, not arq's one key per queue: ``arq --check`` (the pod's probes) then fails
+    # when this pod's worker stops, whatever the other replicas do.
+    health_check_key = redis_keys.worker_health(socket.gethostname())
     max_jobs = 50
     # On SIGTERM, running jobs may finish (then the rest are cancelled and re-run later):
     # below the pod's termination grace period of 40 s.
