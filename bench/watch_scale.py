@@ -273,7 +273,11 @@ async def run() -> dict[str, float]:
     try:
         with stack(worker=True, workers=WORKERS, extra_env=env) as s:
             redis = Redis.from_url(s.redis_url, decode_responses=True)
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+            # Idle connections are dropped before uvicorn's keep-alive (5 s) closes them: a request
+            # on one the server is closing meanwhile fails with "Server disconnected".
+            connector = aiohttp.TCPConnector(keepalive_timeout=2)
+            timeout = aiohttp.ClientTimeout(total=60)
+            async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
                 history: dict[str, float] = dict.fromkeys(
                     ("bytes", "bytes_vs_get", "one_get", "one_list", "calls", "cpu_ms"), NAN
                 )
