@@ -196,7 +196,8 @@ async def test_primary_failover_keeps_drafts_watches_and_queued_deliveries(deplo
             found = [d for d in await deliveries(client, endpoint["id"], limit=100)]
             by_id = {d["id"]: d for d in found}
             done = by_id.get(test_send["id"], {}).get("status") == "succeeded"
-            return done and sum(d["event_type"] == "package.done" for d in found) == len(packages)
+            delivered = [d for d in found if d["event_type"] == "package.done" and d["status"] == "succeeded"]
+            return done and len(delivered) == len(packages)
 
         await wait_until(settled, deadline_s=40, what="the queued retry and the new events delivered")
 
