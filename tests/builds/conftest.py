@@ -57,13 +57,15 @@ async def store(private_env: dict[str, str]) -> AsyncIterator[Redis]:
 
 @pytest.fixture
 def start_worker(private_env: dict[str, str]) -> Iterator[Callable[..., ManagedProcess]]:
-    """Starts workers of the private deployment (``BFF_*`` overrides as keywords); all are
-    stopped after the test."""
+    """Starts workers of the private deployment (``BFF_*`` overrides as keywords; another
+    start ``command`` than ``python -m app worker``); all are stopped after the test."""
     started: list[ManagedProcess] = []
 
-    def start(**env: str) -> ManagedProcess:
+    def start(*, command: list[str] | None = None, **env: str) -> ManagedProcess:
         worker = ManagedProcess(
-            f"worker-{uuid.uuid4().hex[:6]}", python_module("app", "worker"), env={**private_env, **env}
+            f"worker-{uuid.uuid4().hex[:6]}",
+            command or python_module("app", "worker"),
+            env={**private_env, **env},
         ).start()
         started.append(worker)
         return worker

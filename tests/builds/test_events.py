@@ -3,6 +3,8 @@ workers, a worker SIGKILLed with builds in flight. A local receiver is the partn
 
 from __future__ import annotations
 
+import sys
+
 from app import redis_keys
 from tests.builds.support import register_webhook, wait_until
 from tests.support.sim import force_status, make_package
@@ -57,6 +59,22 @@ async def test_each_terminal_status_reaches_the_partner_once(
     assert all(c["customers"] == 40 and c["items"] > 0 for c in data["clusters"])
     assert data["results_url"].endswith(f"/v1/packages/{done['id']}")
     assert payloads[failed["id"]]["data"]["clusters"] == []
+
+
+async def test_a_worker_started_by_arqs_own_cli_polls_and_announces_too(
+    papi, sim, store, start_worker, receiver, partner
+):
+    """DESIGN.md allows ``arq app.worker.WorkerSettings``: its start-up hook runs the poll
+    loop as ``python -m app worker`` does (polling is no arq job)."""
+    endpoint = await register_webhook(papi, receiver.url, ["package.done"])
+    package = await make_package(sim, partner, "INPROGRESS")
+    await watch(papi, package["id"])
+    start_worker(command=[sys.executable, "-m", "arq", "app.worker.WorkerSettings"])
+    await force_status(sim, package["id"], "DONE")
+    await receiver.wait_for(1)
+    await wait_until(lambda: watches_closed(store, partner), what="the watch closed")
+    [payload] = receiver.verified(endpoint["secret"])
+    assert (payload["type"], payload["data"]["package_id"]) == ("package.done", package["id"])
 
 
 async def test_each_regenerated_build_is_announced_again(papi, sim, store, start_worker, receiver, partner):
