@@ -112,8 +112,9 @@ def watch_poll_lock(partner_id: str) -> str:
 
 def watch_poll_stats(partner_id: str) -> str:
     """Hash of a partner's status polls: ``polls``, ``last_polled_at``, the bytes its calls
-    weighed (``list_bytes``, ``get_bytes``) and when the last complete poll began
-    (``complete_at_ms``, Redis clock); TTL ``WATCH_POLL_STATS_TTL_S``."""
+    weighed (``list_bytes``, ``get_bytes``), when the last complete poll began
+    (``complete_at_ms``, Redis clock) and the package GETs polls made (``polled_by_get``);
+    TTL ``WATCH_POLL_STATS_TTL_S``."""
     return f"{PREFIX}:watch:polls:{key_part(partner_id)}"
 
 

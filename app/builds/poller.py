@@ -208,7 +208,8 @@ class Poller:
         costs = await self.schedule.record_poll(partner_id)
         observed_at = await self.registry.clock_ms()
         limit = asyncio.Semaphore(UPSTREAM_CONCURRENCY)
-        if costs.prefers_gets(len(watches), DEFAULT_GET_BYTES):
+        by_get = costs.prefers_gets(len(watches), DEFAULT_GET_BYTES)
+        if by_get:
             reading = await self._read_each(watches, ctx, limit, costs)
         else:
             reading = await self._read_list(watches, ctx)
@@ -225,6 +226,7 @@ class Poller:
             list_bytes=reading.list_bytes,
             get_bytes=reading.get_bytes,
             complete_at_ms=observed_at if complete else None,
+            gets=len(watches) if by_get else 0,
         )
         # Only watches with something to do get a task: a build still running, read, with no
         # misses to reset and within its deadline (most of them, every poll) needs nothing.

@@ -143,11 +143,21 @@ class PollSchedule:
         list_bytes: int | None = None,
         get_bytes: int | None = None,
         complete_at_ms: int | None = None,
+        gets: int = 0,
     ) -> None:
-        """What a poll learned, in one write: the size of its calls, and (when it read every
+        """What a poll learned, in one round trip: the size of its calls; (when it read every
         open watch) ``complete_at_ms``, the Redis clock when it began: the partner's stored
-        statuses are that fresh."""
+        statuses are that fresh; and ``gets``, the package GETs it polled with, counted in
+        ``polled_by_get`` (so the GETs that are polls can be told from those that fetch a
+        finished build's content)."""
+        key = redis_keys.watch_poll_stats(partner_id)
         fields = {"list_bytes": list_bytes, "get_bytes": get_bytes, "complete_at_ms": complete_at_ms}
         learned = {name: str(value) for name, value in fields.items() if value is not None}
-        if learned:
-            await self._redis.hset(redis_keys.watch_poll_stats(partner_id), mapping=learned)  # type: ignore[misc]
+        if not learned and not gets:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            if learned:
+                pipe.hset(key, mapping=learned)
+            if gets:
+                pipe.hincrby(key, "polled_by_get", gets)
+            await pipe.execute()

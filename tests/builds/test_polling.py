@@ -176,6 +176,8 @@ async def test_a_long_history_with_one_build_in_flight_is_polled_by_one_get(
     gets = after.get("get_package", 0) - before.get("get_package", 0)
     assert list_calls == 1
     assert gets == await polls(store, partner) - 1
+    stats = redis_keys.watch_poll_stats(partner)
+    assert int(await store.hget(stats, "polled_by_get")) == gets  # each GET was a poll
     assert await store.keys(f"{redis_keys.PREFIX}:emitted:{partner}:{package_id}:FAILED:*")
 
 
