@@ -150,25 +150,24 @@ class Poller:
             await _drain(running, STOP_GRACE_S)
 
     async def _start_due(self, running: set[asyncio.Task[None]]) -> float:
-        """Claim due partners (two round trips, however many) and start a poll of each (at
-        most ``MAX_CONCURRENT_POLLS`` at once); returns how long to sleep before looking
-        again."""
-        room = MAX_CONCURRENT_POLLS - len(running)
-        if room <= 0:
-            return MIN_SLEEP_S  # full: look again when some have ended
-        due = await self.schedule.due(room)
-        claimed = await self.schedule.claim(
-            due.partners,
-            self.holder,
-            interval_s=self.settings.poll_interval_s,
-            lease_s=self.lease_s,
-            taking_back=lambda partner_id: partner_id not in self._polling,
-        )
-        for partner_id in claimed:
-            self._polling.add(partner_id)
-            task = asyncio.create_task(self._poll_claimed(partner_id))
-            running.add(task)
-            task.add_done_callback(running.discard)
+        """Claim due partners and start a poll of each (at most ``MAX_CONCURRENT_POLLS`` at
+        once); returns how long to sleep before looking again."""
+        due = await self.schedule.due(MAX_CONCURRENT_POLLS)
+        for partner_id in due.partners:
+            if len(running) >= MAX_CONCURRENT_POLLS:
+                return MIN_SLEEP_S  # full: look again when some have ended
+            claimed = await self.schedule.claim(
+                partner_id,
+                self.holder,
+                interval_s=self.settings.poll_interval_s,
+                lease_s=self.lease_s,
+                take_back=partner_id not in self._polling,
+            )
+            if claimed:
+                self._polling.add(partner_id)
+                task = asyncio.create_task(self._poll_claimed(partner_id))
+                running.add(task)
+                task.add_done_callback(running.discard)
         if due.next_due_in_s is None:
             return IDLE_LOOK_S
         return min(IDLE_LOOK_S, max(MIN_SLEEP_S, due.next_due_in_s))

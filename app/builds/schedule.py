@@ -6,7 +6,6 @@ Times are the Redis server's clock, so workers on different hosts agree.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -24,33 +23,25 @@ local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {due, first[2] or '', string.format('%.6f', now)}
 """
 
-# KEYS: partners zset, then one lock per partner. ARGV: holder, lease ms, interval s, retry s,
-# then per partner: its id and "1" when the holder may take back a lock of its own.
+# KEYS: partners zset, lock. ARGV: partner, holder, lease ms, interval s, retry s, "1" when
+# the holder may take back a lock of its own.
 # Due and the lock free: take it and move the due time one interval on. Due but locked (a
 # poll outlived its interval, or its worker died): look again ``retry`` later, so that a
-# slow poll is followed as soon as it ends rather than an interval later. Returns the ids
-# claimed. One call for a whole look: workers that look at once lose no round trip per
-# partner another took first.
+# slow poll is followed as soon as it ends rather than an interval later.
 _CLAIM = """
+local due = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not due then return 0 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local holder, lease, interval, retry = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local claimed = {}
-for i = 2, #KEYS do
-  local partner, take_back = ARGV[3 + 2 * (i - 1)], ARGV[4 + 2 * (i - 1)]
-  local due = redis.call('ZSCORE', KEYS[1], partner)
-  if due and tonumber(due) <= now then
-    local current = redis.call('GET', KEYS[i])
-    if current and not (current == holder and take_back == '1') then
-      redis.call('ZADD', KEYS[1], 'XX', string.format('%.6f', now + retry), partner)
-    else
-      redis.call('SET', KEYS[i], holder, 'PX', lease)
-      redis.call('ZADD', KEYS[1], 'XX', string.format('%.6f', now + interval), partner)
-      claimed[#claimed + 1] = partner
-    end
-  end
+if tonumber(due) > now then return 0 end
+local holder = redis.call('GET', KEYS[2])
+if holder and not (holder == ARGV[2] and ARGV[6] == '1') then
+  redis.call('ZADD', KEYS[1], 'XX', string.format('%.6f', now + tonumber(ARGV[5])), ARGV[1])
+  return 0
 end
-return claimed
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+redis.call('ZADD', KEYS[1], 'XX', string.format('%.6f', now + tonumber(ARGV[4])), ARGV[1])
+return 1
 """
 
 # KEYS: lock. ARGV: holder. Only the holder releases.
@@ -105,33 +96,25 @@ class PollSchedule:
         return DuePartners(list(partners), next_due)
 
     async def claim(
-        self,
-        partner_ids: Sequence[str],
-        holder: str,
-        *,
-        interval_s: float,
-        lease_s: float,
-        taking_back: Callable[[str], bool] = lambda _: True,
-    ) -> list[str]:
-        """The partners ``holder`` (one per worker process) may poll now, of those given, in
-        one round trip. Where ``taking_back(partner)``, a lock ``holder`` already holds
-        counts as free: the caller knows that none of its polls of the partner runs, so the
-        lock outlived a release that Redis never answered (an outage, a failover), and
-        waiting out its lease would only stall the partner."""
-        if not partner_ids:
-            return []
-        args: list[str | int] = [
-            holder,
-            int(lease_s * 1000),
-            repr(interval_s),
-            repr(min(interval_s, BUSY_RETRY_S)),
-        ]
-        for partner_id in partner_ids:
-            args += (partner_id, "1" if taking_back(partner_id) else "0")
+        self, partner_id: str, holder: str, *, interval_s: float, lease_s: float, take_back: bool
+    ) -> bool:
+        """Whether ``holder`` (one per worker process) may poll the partner now. With
+        ``take_back``, a lock ``holder`` already holds counts as free: the caller knows that
+        none of its polls of the partner runs, so the lock outlived a release that Redis
+        never answered (an outage, a failover), and waiting out its lease would only stall
+        the partner."""
         claimed = await self._claim(
-            keys=[redis_keys.WATCH_PARTNERS, *(redis_keys.watch_poll_lock(p) for p in partner_ids)], args=args
+            keys=[redis_keys.WATCH_PARTNERS, redis_keys.watch_poll_lock(partner_id)],
+            args=[
+                partner_id,
+                holder,
+                int(lease_s * 1000),
+                repr(interval_s),
+                repr(min(interval_s, BUSY_RETRY_S)),
+                "1" if take_back else "0",
+            ],
         )
-        return list(claimed)
+        return bool(claimed)
 
     async def release(self, partner_id: str, holder: str) -> None:
         await self._release(keys=[redis_keys.watch_poll_lock(partner_id)], args=[holder])

@@ -86,8 +86,7 @@ async def test_polls_spread_over_every_worker_and_a_partner_is_polled_by_one_at_
 ):
     """Each worker runs the poll loop; the per-partner claim lets one of them poll a due
     partner. Two workers both poll, and together they poll no partner more often than its
-    interval allows (a double claim would double the count; the claim script's own rules
-    are tested one by one below)."""
+    interval allows (a double claim would double the count)."""
     partners = [f"p-spread-{uuid.uuid4().hex[:8]}" for _ in range(8)]
     for partner in partners:
         await open_watches(private_api, sim, partner, 1)
@@ -124,29 +123,12 @@ async def test_a_due_partner_is_claimed_once_and_not_again_before_its_interval(s
     await WatchRegistry(store).open(partner, "1", reason="create")  # due now
     holders = [f"worker-{n}" for n in range(10)]
     claimed = await asyncio.gather(
-        *(schedule.claim([partner], h, interval_s=60, lease_s=30) for h in holders)
+        *(schedule.claim(partner, h, interval_s=60, lease_s=30, take_back=True) for h in holders)
     )
-    [winner] = [h for h, won in zip(holders, claimed, strict=True) if won == [partner]]
+    [winner] = [h for h, won in zip(holders, claimed, strict=True) if won]
     await schedule.release(partner, winner)
-    assert await schedule.claim([partner], winner, interval_s=60, lease_s=30) == []  # in 60 s
+    assert not await schedule.claim(partner, winner, interval_s=60, lease_s=30, take_back=True)  # in 60 s
     assert partner not in (await schedule.due(1000)).partners
-
-
-async def test_one_claim_takes_the_due_and_free_partners_of_a_look(store):
-    """A look's claims are one round trip: of the partners given, those due and unlocked are
-    taken; one another worker holds is looked at again shortly; one not due is left alone."""
-    schedule = PollSchedule(store)
-    free, held, later = (f"p-{uuid.uuid4().hex[:8]}" for _ in range(3))
-    for partner in (free, held, later):
-        await WatchRegistry(store).open(partner, "1", reason="create")
-    await store.zadd(redis_keys.WATCH_PARTNERS, {later: 4_000_000_000})
-    await store.set(redis_keys.watch_poll_lock(held), "another-worker", px=30_000)
-    claimed = await schedule.claim([free, held, later], "this-worker", interval_s=60, lease_s=30)
-    assert claimed == [free]
-    assert await store.get(redis_keys.watch_poll_lock(free)) == "this-worker"
-    now = (await store.time())[0]
-    assert now < await store.zscore(redis_keys.WATCH_PARTNERS, held) < now + 2  # again soon
-    assert await store.zscore(redis_keys.WATCH_PARTNERS, later) == 4_000_000_000
 
 
 async def test_a_lock_whose_release_was_lost_is_taken_back_by_its_holder_alone(store, partner):
@@ -158,10 +140,7 @@ async def test_a_lock_whose_release_was_lost_is_taken_back_by_its_holder_alone(s
 
     async def claim(holder: str, take_back: bool) -> bool:
         await store.zadd(redis_keys.WATCH_PARTNERS, {partner: 0})  # due again
-        claimed = await schedule.claim(
-            [partner], holder, interval_s=0.2, lease_s=30, taking_back=lambda _: take_back
-        )
-        return claimed == [partner]
+        return await schedule.claim(partner, holder, interval_s=0.2, lease_s=30, take_back=take_back)
 
     assert await claim("a", take_back=True)  # ...and its release never arrives
     assert not await claim("b", take_back=True)
