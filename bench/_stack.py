@@ -48,9 +48,7 @@ def rss_mib(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def stack(
-    *, worker: bool = False, workers: int = 1, extra_env: dict[str, str] | None = None
-) -> Iterator[Stack]:
+def stack(*, workers: int = 0, extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
     data_dir = Path(tempfile.mkdtemp(prefix="bench-redis-"))
     redis = RedisServer(free_port(), data_dir).start()
     sim_port, api_port = free_port(), free_port()
@@ -82,10 +80,10 @@ def stack(
         port=api_port,
     ).start()
     processes = [api, sim, redis]
-    if worker:  # first in ``processes``: bench-worker, bench-worker-2, ...
-        for index in range(workers, 0, -1):
-            name = "bench-worker" if index == 1 else f"bench-worker-{index}"
-            processes.insert(0, ManagedProcess(name, python_module("app", "worker"), env=env).start())
+    # Workers come first in ``processes``: bench-worker, bench-worker-2, ...
+    for index in range(workers, 0, -1):
+        name = "bench-worker" if index == 1 else f"bench-worker-{index}"
+        processes.insert(0, ManagedProcess(name, python_module("app", "worker"), env=env).start())
     try:
         yield Stack(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}", redis.url, api, processes)
     finally:

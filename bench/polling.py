@@ -36,7 +36,7 @@ async def open_watches(session: aiohttp.ClientSession, s, partner: str, count: i
 
 async def run() -> dict[str, float]:
     env = {"BFF_POLL_INTERVAL_S": str(INTERVAL_S)}
-    with stack(worker=True, extra_env=env) as s:
+    with stack(workers=1, extra_env=env) as s:
         async with aiohttp.ClientSession() as session:
             await open_watches(session, s, "bench-one", 1)
             await open_watches(session, s, "bench-many", MANY)

@@ -78,7 +78,7 @@ async def window(session: aiohttp.ClientSession, sim_url: str, partner: str) -> 
 
 async def run() -> dict[str, float]:
     env = {"BFF_POLL_INTERVAL_S": str(INTERVAL_S)}
-    with stack(worker=True, extra_env=env) as s:
+    with stack(workers=1, extra_env=env) as s:
         connector = aiohttp.TCPConnector(limit=0)
         timeout = aiohttp.ClientTimeout(total=None, sock_read=120)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:

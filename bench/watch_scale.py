@@ -282,7 +282,7 @@ async def run() -> dict[str, float]:
     ).start()
     receiver = f"http://127.0.0.1:{port}"
     try:
-        with stack(worker=True, workers=WORKERS, extra_env=env) as s:
+        with stack(workers=WORKERS, extra_env=env) as s:
             redis = Redis.from_url(s.redis_url, decode_responses=True)
             # Idle connections are dropped before uvicorn's keep-alive (5 s) closes them: a request
             # on one the server is closing meanwhile fails with "Server disconnected".
