@@ -36,6 +36,7 @@ from app.observability.router import router as operations_router
 from app.packages.router import router as packages_router
 from app.pubsub import ChannelHub
 from app.ratelimit import RateLimiter
+from app.runtime import settle_heap
 from app.settings import Settings, get_settings
 from app.types import absent_not_null
 from app.webhooks.contract import router as webhook_events_router
@@ -62,6 +63,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         links=LinkSigner(settings.link_key(), settings.public_base),
         limiter=RateLimiter(redis, rate=settings.rate_limit_rps, burst=settings.rate_limit_burst),
     )
+    settle_heap()
     try:
         yield
     finally:

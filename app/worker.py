@@ -18,6 +18,7 @@ from app.clients import arq_redis_settings, make_redis, make_upstream
 from app.exports.tasks import EXPORT_FUNCTIONS
 from app.observability.logs import ensure_logging, keep_arq_on_our_handler
 from app.observability.worker_metrics import WorkerMetrics
+from app.runtime import settle_heap
 from app.settings import get_settings
 from app.webhooks.delivery import make_webhook_client
 from app.webhooks.tasks import WEBHOOK_CRON_JOBS, WEBHOOK_FUNCTIONS
@@ -52,6 +53,7 @@ async def on_startup(ctx: WorkerContext) -> None:
         logger.warning("redis not reachable at start: %s", exc)
     ctx["polling"] = StatusPolling(ctx)
     ctx["polling"].start()
+    settle_heap()
 
 
 async def on_shutdown(ctx: WorkerContext) -> None:
