@@ -76,6 +76,18 @@ async def _prepare(sim_url: str, api_url: str, headers: dict[str, str]) -> tuple
     return building, polled, done
 
 
+async def _collections(api_url: str) -> list[int]:
+    """The API's garbage collections so far, by generation (``/metrics``)."""
+    async with aiohttp.ClientSession() as session, session.get(f"{api_url}/metrics") as response:
+        text = await response.text()
+    counts = [0, 0, 0]
+    for line in text.splitlines():
+        if line.startswith("python_gc_collections_total{"):
+            generation = int(line.split('generation="', 1)[1].split('"', 1)[0])
+            counts[generation] = int(float(line.rsplit(" ", 1)[1]))
+    return counts
+
+
 def _best(results: list[LoadResult]) -> LoadResult:
     """The round with the most requests/s, carrying the median CPU per request of all rounds."""
     best = max(results, key=lambda r: r.rps)
@@ -131,13 +143,19 @@ async def run() -> dict[str, float]:
                 for url, hdrs, pids in targets.values():  # warm every pool and cache
                     load(url, hdrs, seconds=1, pids=pids())
                 results: dict[str, list[LoadResult]] = {name: [] for name in targets}
+                collections_before = await _collections(s.api_url)
                 for _ in range(ROUNDS):
                     for name, (url, hdrs, pids) in targets.items():
                         results[name].append(load(url, hdrs, seconds=SECONDS, pids=pids()))
+                collections = [
+                    after - before
+                    for before, after in zip(collections_before, await _collections(s.api_url), strict=True)
+                ]
         finally:
             bare.stop()
             floor.stop()
     best = {name: _best(runs) for name, runs in results.items()}
+    served = sum(r.requests for name, runs in results.items() if name.startswith("bff") for r in runs)
     baseline = best.get("nginx", best["aiohttp"])
     baseline_name = "nginx" if "nginx" in best else "bare aiohttp (no nginx installed)"
     status, view, listing = best["bff_status"], best["bff_view"], best["bff_list"]
@@ -152,6 +170,7 @@ async def run() -> dict[str, float]:
         "floor_cpu_us": best["floor"].cpu_us_per_request,
         "list_vs_direct": listing.rps / best["sim_list"].rps,
         "list_cpu_us": listing.cpu_us_per_request,
+        "full_collections": collections[2],
     }
     print(
         f"hot path, {generator()}, {ROUNDS} rounds x {SECONDS:g} s per target "
@@ -182,6 +201,11 @@ async def run() -> dict[str, float]:
     print(_line("upstream list, direct (simulator)", best["sim_list"]))
     print(_line("BFF list", listing))
     print(f"    throughput BFF / direct list              {figures['list_vs_direct']:5.2f}   (goal >= 0.6)")
+    young, middle, full = collections
+    print(
+        f"  the API's garbage collections while it served {served} requests: {young} young, "
+        f"{middle} middle, {full} full (a full one stops every request in flight)"
+    )
     return figures
 
 

@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import (
     csv_stream,
     evaluation_cache,
+    flat_route,
     hot_path,
     polling,
     results_page,
@@ -28,6 +29,7 @@ from bench._load import generator
 
 BENCHES = [
     ("Hot path", "hot", hot_path.run),
+    ("FastAPI's dependency solver on a hot route", "flat", flat_route.run),
     ("Worker at scale", "scale", watch_scale.run),
     ("CSV pass-through", "csv", csv_stream.run),
     ("Upstream client transport", "transport", upstream_transport.main),

@@ -9,8 +9,9 @@ from app.builds.schemas import WatchView
 from app.deps import CallContextDep
 from app.errors import UPSTREAM_ERRORS
 from app.params import PackageId
+from app.routing import FlatRoute
 
-router = APIRouter(prefix="/v1/packages", tags=["packages"])
+router = APIRouter(prefix="/v1/packages", tags=["packages"], route_class=FlatRoute)
 
 
 @router.post(

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query
 from app.catalog.deps import CatalogServiceDep
 from app.deps import CallContextDep
 from app.errors import UPSTREAM_ERRORS
+from app.routing import FlatRoute
 from app.types import IsoDate
 
-router = APIRouter(prefix="/v1", tags=["catalog"])
+router = APIRouter(prefix="/v1", tags=["catalog"], route_class=FlatRoute)
 ERRORS = UPSTREAM_ERRORS
 
 

@@ -17,8 +17,9 @@ from app.idempotency import REPLAYED_HEADER, IdempotencyDep, model_response
 from app.packages.responses import package_accepted
 from app.packages.schemas import PackageAccepted
 from app.params import IF_MATCH_PATTERN
+from app.routing import FlatRoute
 
-router = APIRouter(prefix="/v1/drafts", tags=["drafts"])
+router = APIRouter(prefix="/v1/drafts", tags=["drafts"], route_class=FlatRoute)
 
 ERRORS = CLIENT_ERRORS
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {

@@ -14,9 +14,10 @@ from app.exports.schemas import Export, ExportAccepted, ExportPage, ExportReques
 from app.http_docs import documented
 from app.idempotency import IdempotencyDep
 from app.params import PACKAGE_ID_PATTERN, ClusterName, PackageId
+from app.routing import FlatRoute
 from app.types import Cursor
 
-router = APIRouter(tags=["exports"])
+router = APIRouter(tags=["exports"], route_class=FlatRoute)
 EXPORT_RETRY_AFTER_S = 2  # when to look at a new export first
 
 

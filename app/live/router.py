@@ -16,11 +16,12 @@ from app.live import sse
 from app.live.deps import LiveServiceDep
 from app.live.service import Update
 from app.params import PackageId
+from app.routing import FlatRoute
 from app.upstream import CallContext
 
 logger = logging.getLogger("app.live")
 
-router = APIRouter(prefix="/v1/packages", tags=["packages"])
+router = APIRouter(prefix="/v1/packages", tags=["packages"], route_class=FlatRoute)
 
 RETRY_MS = 3000
 RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -11,8 +11,9 @@ from pydantic import BaseModel, Field
 
 from app.deps import ServicesDep
 from app.observability import metrics
+from app.routing import FlatRoute
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=FlatRoute)
 CheckState = Literal["ok", "down"]
 
 

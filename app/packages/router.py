@@ -31,9 +31,10 @@ from app.packages.schemas import (
     PackageView,
 )
 from app.params import IF_MATCH_PATTERN, ClusterName, PackageId
+from app.routing import FlatRoute
 from app.types import Cursor
 
-router = APIRouter(prefix="/v1/packages", tags=["packages"])
+router = APIRouter(prefix="/v1/packages", tags=["packages"], route_class=FlatRoute)
 
 ERRORS = UPSTREAM_ERRORS
 # 409: a retry that came while the first request with its Idempotency-Key was still running.

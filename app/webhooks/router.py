@@ -10,6 +10,7 @@ from app.deps import PrincipalDep
 from app.errors import CLIENT_ERRORS, PROBLEM
 from app.http_docs import documented
 from app.idempotency import IdempotencyDep, model_response
+from app.routing import FlatRoute
 from app.types import Cursor
 from app.webhooks.deps import WebhookServiceDep
 from app.webhooks.schemas import (
@@ -24,7 +25,7 @@ from app.webhooks.schemas import (
     RecoverRequest,
 )
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=FlatRoute)
 
 ERRORS = CLIENT_ERRORS
 EndpointId = Annotated[str, Path(max_length=64, description="webhook endpoint id (ep_…)")]
