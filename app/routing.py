@@ -96,16 +96,16 @@ def _flat_handler(dependant: Dependant, solver_handler: Handler, overrides_provi
     assert endpoint is not None
     # One call per distinct dependency (FastAPI's per-request cache); unnamed ones (a
     # router's ``dependencies=[...]``) run for their effect, in declaration order.
-    calls: list[Callable[[Request], Coroutine[Any, Any, Any]]] = []
+    calls: list[tuple[Callable[..., Coroutine[Any, Any, Any]], str]] = []  # (dependency, its request's name)
     first_call: dict[Callable[..., Any], int] = {}
     names: list[tuple[str, int]] = []
     for sub in dependant.dependencies:
-        assert sub.call is not None
+        assert sub.call is not None and sub.request_param_name is not None
         if sub.use_cache and sub.call in first_call:
             index = first_call[sub.call]
         else:
             index = len(calls)
-            calls.append(sub.call)
+            calls.append((sub.call, sub.request_param_name))
             first_call.setdefault(sub.call, index)
         if sub.name is not None:
             names.append((sub.name, index))
@@ -119,7 +119,7 @@ def _flat_handler(dependant: Dependant, solver_handler: Handler, overrides_provi
     async def handler(request: Request) -> Response:
         if overrides_provider is not None and getattr(overrides_provider, "dependency_overrides", None):
             return await solver_handler(request)  # tests' overrides: FastAPI resolves them
-        results = [await call(request) for call in calls]
+        results = [await call(**{request_param: request}) for call, request_param in calls]
         values: dict[str, Any] = {name: results[index] for name, index in names}
         errors: list[Any] = []
         for fields, received in (

@@ -40,6 +40,10 @@ LIST_SIZE = int(os.environ.get("BENCH_LIST_SIZE", "50"))
 PARTNER = "bench-hot"
 LIST_PARTNER = "bench-list"
 POLLED_INTERVAL_S = 600  # how long the simulated poll stays fresh
+# The issue set "a cached view <= 500 µs of CPU" on a machine where the bare aiohttp
+# pass-through cost about 220 µs; against this run's aiohttp, that goal is this ratio.
+ISSUE_AIOHTTP_US = 220
+VIEW_GOAL_VS_AIOHTTP = 500 / ISSUE_AIOHTTP_US
 
 
 async def _make(
@@ -167,6 +171,7 @@ async def run() -> dict[str, float]:
         "status_polled_cpu_us": best["bff_polled"].cpu_us_per_request,
         "view_vs_get": view.rps / best["sim_get"].rps,
         "view_cpu_us": view.cpu_us_per_request,
+        "view_cpu_vs_aiohttp": view.cpu_us_per_request / best["aiohttp"].cpu_us_per_request,
         "floor_cpu_us": best["floor"].cpu_us_per_request,
         "list_vs_direct": listing.rps / best["sim_list"].rps,
         "list_cpu_us": listing.cpu_us_per_request,
@@ -191,6 +196,10 @@ async def run() -> dict[str, float]:
     print(_line("BFF results view, cache hit", view))
     print(f"    throughput BFF / direct GET               {figures['view_vs_get']:5.2f}   (goal >= 1.0)")
     print(f"    BFF CPU per request                     {view.cpu_us_per_request:5.0f} µs (goal <= 500)")
+    print(
+        f"    the same / bare aiohttp pass-through       {figures['view_cpu_vs_aiohttp']:5.2f}"
+        f"   (the 500 µs goal where aiohttp cost {ISSUE_AIOHTTP_US} µs: <= {VIEW_GOAL_VS_AIOHTTP:.2f})"
+    )
     print(_line("floor: a bare FastAPI route, fixed bytes", best["floor"]))
     above = view.cpu_us_per_request - figures["floor_cpu_us"]
     print(

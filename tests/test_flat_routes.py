@@ -34,8 +34,9 @@ async def who(request: Request) -> str:
     return "caller"
 
 
-async def flavour(request: Request) -> str:
-    return request.headers.get("x-flavour", "plain")
+async def flavour(*, req: Request) -> str:
+    """The request under another name, keyword-only."""
+    return req.headers.get("x-flavour", "plain")
 
 
 async def audited(request: Request) -> None:
