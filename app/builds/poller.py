@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 
 from app.builds import events
 from app.builds.registry import Watch, WatchRegistry
-from app.builds.schedule import PollCosts, PollSchedule
+from app.builds.schedule import PollHistory, PollSchedule
 from app.builds.statuses import Observation, StatusStore
 from app.resilient_worker import REDIS_DOWN, Backoff
 from app.settings import Settings
@@ -205,12 +205,12 @@ class Poller:
             await self.registry.forget_if_idle(partner_id)
             return
         ctx = self.service_context(partner_id)
-        costs = await self.schedule.record_poll(partner_id)
+        history = await self.schedule.record_poll(partner_id)
         observed_at = await self.registry.clock_ms()
         limit = asyncio.Semaphore(UPSTREAM_CONCURRENCY)
-        by_get = costs.prefers_gets(len(watches), DEFAULT_GET_BYTES)
+        by_get = history.prefers_gets(len(watches), DEFAULT_GET_BYTES)
         if by_get:
-            reading = await self._read_each(watches, ctx, limit, costs)
+            reading = await self._read_each(watches, ctx, limit, history)
         else:
             reading = await self._read_list(watches, ctx)
         read = reading.packages
@@ -218,7 +218,7 @@ class Poller:
             partner_id,
             [package for package in read.values() if package is not None],
             observed_at_ms=observed_at,
-            previous_poll_ms=costs.complete_at_ms,
+            previous_poll_ms=history.complete_at_ms,
         )
         complete = len(read) == len(watches) and all(package is not None for package in read.values())
         await self.schedule.record_outcome(
@@ -261,7 +261,7 @@ class Poller:
         )
 
     async def _read_each(
-        self, watches: list[Watch], ctx: CallContext, limit: asyncio.Semaphore, costs: PollCosts
+        self, watches: list[Watch], ctx: CallContext, limit: asyncio.Semaphore, history: PollHistory
     ) -> Reading:
         """One GET per watch; a finished build's answer already carries its content. A 404
         reads None (a miss); another failure leaves the watch out (it stays as it is)."""
@@ -291,7 +291,7 @@ class Poller:
         learned = None
         if sizes:
             average = sum(sizes) // len(sizes)
-            learned = average if costs.get_bytes is None else (costs.get_bytes * 3 + average) // 4
+            learned = average if history.get_bytes is None else (history.get_bytes * 3 + average) // 4
         return Reading(read_, get_bytes=learned)
 
     def service_context(self, partner_id: str) -> CallContext:

@@ -56,8 +56,9 @@ BUSY_RETRY_S = 0.1  # a partner still being polled when due is looked at again t
 
 
 @dataclass(frozen=True, slots=True)
-class PollCosts:
-    """What the partner's calls weighed last time (bytes), to choose the cheaper way to poll."""
+class PollHistory:
+    """What the partner's last polls learned: what its calls weighed (bytes), to choose the
+    cheaper way to poll, and when the last complete poll began."""
 
     list_bytes: int | None  # the last list answer
     get_bytes: int | None  # a package GET of a build in flight (running average)
@@ -119,7 +120,7 @@ class PollSchedule:
     async def release(self, partner_id: str, holder: str) -> None:
         await self._release(keys=[redis_keys.watch_poll_lock(partner_id)], args=[holder])
 
-    async def record_poll(self, partner_id: str) -> PollCosts:
+    async def record_poll(self, partner_id: str) -> PollHistory:
         """Counts status polls per partner (operations, and the cost tests); returns what
         the partner's calls weighed last time, and when its last complete poll began."""
         key = redis_keys.watch_poll_stats(partner_id)
@@ -130,7 +131,7 @@ class PollSchedule:
             pipe.hmget(key, ["list_bytes", "get_bytes", "complete_at_ms"])
             *_, (list_bytes, get_bytes, complete_at_ms) = await pipe.execute()
         count_poll()
-        return PollCosts(
+        return PollHistory(
             int(list_bytes) if list_bytes else None,
             int(get_bytes) if get_bytes else None,
             int(complete_at_ms) if complete_at_ms else None,
