@@ -7,7 +7,8 @@ FastAPI route answering fixed bytes as the framework's floor), the upstream list
 directly (for the list). Prints requests/s, p99 and the server's CPU
 per request (``/proc/<pid>/stat``), each target measured in interleaved rounds: requests/s
 and p99 of the round with the most requests/s, CPU per request the median of the rounds
-(steadier on a shared machine than any single round).
+(steadier on a shared machine than any single round). Also prints the API's garbage
+collections during its load, by generation (from ``/metrics``).
 """
 
 from __future__ import annotations
