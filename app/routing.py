@@ -53,7 +53,12 @@ def _takes_only_the_request(dependant: Dependant) -> bool:
         dependant.request_param_name is not None
         and inspect.iscoroutinefunction(dependant.call)
         and not _needs_the_solver(dependant)
-        and not (dependant.path_params or dependant.query_params or dependant.header_params)
+        and not (
+            dependant.path_params
+            or dependant.query_params
+            or dependant.header_params
+            or dependant.dependencies
+        )
     )
 
 
@@ -88,7 +93,7 @@ def is_flat(dependant: Dependant) -> bool:
         and inspect.iscoroutinefunction(call)
         and _returns_a_response(call)
         and not _needs_the_solver(dependant)
-        and all(not sub.dependencies and _takes_only_the_request(sub) for sub in dependant.dependencies)
+        and all(_takes_only_the_request(sub) for sub in dependant.dependencies)
     )
 
 
@@ -110,11 +115,17 @@ def _flat_handler(dependant: Dependant, solver_handler: Handler, overrides_provi
             first_call.setdefault(sub.call, index)
         if sub.name is not None:
             names.append((sub.name, index))
-    path_params, query_params, header_params = (
-        dependant.path_params,
-        dependant.query_params,
-        dependant.header_params,
-    )
+    # Only the parts of the request the route declares parameters in are read (Starlette
+    # parses the query string and the headers on first access).
+    sources = [
+        (fields, part)
+        for fields, part in (
+            (dependant.path_params, "path_params"),
+            (dependant.query_params, "query_params"),
+            (dependant.header_params, "headers"),
+        )
+        if fields
+    ]
     request_name = dependant.request_param_name
 
     async def handler(request: Request) -> Response:
@@ -123,15 +134,10 @@ def _flat_handler(dependant: Dependant, solver_handler: Handler, overrides_provi
         results = [await call(**{request_param: request}) for call, request_param in calls]
         values: dict[str, Any] = {name: results[index] for name, index in names}
         errors: list[Any] = []
-        for fields, received in (
-            (path_params, request.path_params),
-            (query_params, request.query_params),
-            (header_params, request.headers),
-        ):
-            if fields:
-                found, wrong = request_params_to_args(fields, received)
-                values.update(found)
-                errors.extend(wrong)
+        for fields, part in sources:
+            found, wrong = request_params_to_args(fields, getattr(request, part))
+            values.update(found)
+            errors.extend(wrong)
         if errors:
             raise RequestValidationError(errors)
         if request_name is not None:
