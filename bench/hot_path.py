@@ -33,6 +33,7 @@ from app.builds.registry import WatchRegistry
 from bench._load import LoadResult, generator, load
 from bench._nginx import nginx_proxy
 from bench._stack import stack
+from tests.support.metrics import samples, value
 from tests.support.processes import ManagedProcess, free_port
 
 SECONDS = float(os.environ.get("BENCH_HOT_SECONDS", "4"))
@@ -84,13 +85,8 @@ async def _prepare(sim_url: str, api_url: str, headers: dict[str, str]) -> tuple
 async def _collections(api_url: str) -> list[int]:
     """The API's garbage collections so far, by generation (``/metrics``)."""
     async with aiohttp.ClientSession() as session, session.get(f"{api_url}/metrics") as response:
-        text = await response.text()
-    counts = [0, 0, 0]
-    for line in text.splitlines():
-        if line.startswith("python_gc_collections_total{"):
-            generation = int(line.split('generation="', 1)[1].split('"', 1)[0])
-            counts[generation] = int(float(line.rsplit(" ", 1)[1]))
-    return counts
+        scraped = samples(await response.text())
+    return [int(value(scraped, "python_gc_collections_total", generation=str(g))) for g in range(3)]
 
 
 def _best(results: list[LoadResult]) -> LoadResult:
