@@ -9,7 +9,7 @@ from typing import Any, cast
 import httpx
 from arq.connections import ArqRedis, RedisSettings
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
-from redis.asyncio.connection import parse_url
+from redis.asyncio.connection import AbstractConnection, parse_url
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
 from app.auth import JwksCache, TokenVerifier
@@ -17,7 +17,41 @@ from app.settings import Settings
 from app.upstream import PackageBuilderClient
 
 
-class BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
+class QuickBlockingPool(BlockingConnectionPool):
+    """redis-py's blocking pool, minus its lock and timer when nobody waits.
+
+    ``BlockingConnectionPool`` takes an ``asyncio.Condition`` and starts a timeout to check
+    out a connection, and takes the condition again to give it back, for every command:
+    about 5 of the 35 µs of CPU a GET costs the client. With a connection free and no task
+    waiting, checking out and giving back cannot interleave with anything (no ``await``
+    between looking and taking), so they skip both; once a task waits, every checkout and
+    release takes the condition as before, so waiters are served in order."""
+
+    _waiting = 0  # tasks in (or entering) the blocking pool's wait
+
+    async def get_connection(self, *_: Any, **__: Any) -> AbstractConnection:
+        if self._waiting or not self.can_get_connection():
+            self._waiting += 1
+            try:
+                return await super().get_connection()  # type: ignore[no-any-return]
+            finally:
+                self._waiting -= 1
+        connection: AbstractConnection = self.get_available_connection()  # type: ignore[no-untyped-call]
+        try:
+            await self.ensure_connection(connection)
+        except BaseException:
+            await self.release(connection)
+            raise
+        return connection
+
+    async def release(self, connection: AbstractConnection) -> None:
+        if self._waiting:
+            await super().release(connection)  # and wake a waiter
+        else:
+            await ConnectionPool.release(self, connection)
+
+
+class BlockingSentinelPool(SentinelConnectionPool, QuickBlockingPool):
     """The primary found through Sentinel, with the blocking pool's wait for a free connection.
     After a failover, idle connections to the old primary are dropped and new ones go to the
     new primary; commands in between fail (503) instead of hanging."""
@@ -55,7 +89,7 @@ def _pool(settings: Settings, *, decode: bool) -> ConnectionPool:
             **options,
             **_database_and_credentials(settings),
         )
-    return BlockingConnectionPool.from_url(settings.redis_url, **options)
+    return QuickBlockingPool.from_url(settings.redis_url, **options)
 
 
 def make_redis(settings: Settings) -> Redis:
