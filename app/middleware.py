@@ -22,7 +22,7 @@ from app.errors import (
     field_error,
     problem_response,
 )
-from app.observability.logs import request_context
+from app.observability.logs import request_context, write_access_line
 from app.observability.metrics import observe_request
 from app.tracing import continue_trace
 
@@ -81,17 +81,8 @@ class RequestIdMiddleware:
                 template = _template(scope) or "unmatched"
                 elapsed = time.perf_counter() - started
                 observe_request(scope["method"], template, status_holder[0], elapsed)
-                logger.info(
-                    "%s %s %d",
-                    scope["method"],
-                    template,
-                    status_holder[0],
-                    extra={
-                        "route": template,
-                        "method": scope["method"],
-                        "status": status_holder[0],
-                        "duration_ms": round(elapsed * 1000, 1),
-                    },
+                write_access_line(
+                    logger, scope["method"], template, status_holder[0], round(elapsed * 1000, 1)
                 )
 
 

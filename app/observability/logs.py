@@ -13,6 +13,7 @@ import logging
 import math
 import re
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -47,14 +48,27 @@ _SECRETS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
-# Every pattern above needs one of these; most lines (an access line, a route template, a
-# hex id) hold none, and one search for them is far cheaper than the four substitutions.
+# Every pattern above needs one of these; most text (an access line, a route template, a
+# hex id) holds none, and looking for them is far cheaper than the four substitutions.
 _MAY_HOLD_SECRET = re.compile(r"(?i)bearer|basic|eyJ|=|whsec_")
+
+
+def _may_hold_secret(text: str) -> bool:
+    """``_MAY_HOLD_SECRET.search``, by substring tests for ASCII text: 0.1 µs for a route
+    template and 0.7 µs for an access line, where the case-insensitive search took 1 and
+    9 µs. Other text keeps the search: Unicode case rules match more than ``lower()``
+    (``(?i)basic`` matches ``baſic``)."""
+    if not text.isascii():
+        return _MAY_HOLD_SECRET.search(text) is not None
+    if "=" in text or "eyJ" in text or "whsec_" in text:
+        return True
+    lowered = text.lower()
+    return "bearer" in lowered or "basic" in lowered
 
 
 def redact(text: str) -> str:
     """Masks everything token-like: bearer values, JWTs, secret query values, whsec_ secrets."""
-    if _MAY_HOLD_SECRET.search(text) is None:
+    if not _may_hold_secret(text):
         return text
     for pattern, replacement in _SECRETS:
         text = pattern.sub(replacement, text)
@@ -93,9 +107,11 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = redact(record.getMessage())
         record.args = None
-        for key, value in _extras(record).items():
+        fields = record.__dict__
+        for key in fields.keys() - _STANDARD:
+            value = fields[key]
             if isinstance(value, str):
-                setattr(record, key, redact(value))
+                fields[key] = redact(value)
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
@@ -105,14 +121,16 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def _extras(record: logging.LogRecord) -> dict[str, Any]:
-    return {key: value for key, value in record.__dict__.items() if key not in _STANDARD}
-
-
 def _ordered_extras(record: logging.LogRecord) -> dict[str, Any]:
-    extras = _extras(record)
-    ordered = {key: extras.pop(key) for key in _FIELDS if key in extras}
-    ordered.update(extras)
+    """The record's own fields: the known ones in ``_FIELDS`` order, then the others in the
+    order they were set. Set operations on the keys, so a line with only known fields (an
+    access line) never walks the record's thirty standard attributes."""
+    fields = record.__dict__
+    keys = fields.keys() - _STANDARD
+    ordered = {key: fields[key] for key in _FIELDS if key in keys}
+    others = keys.difference(_FIELDS)
+    if others:
+        ordered.update((key, value) for key, value in fields.items() if key in others)
     return ordered
 
 
@@ -128,6 +146,10 @@ def _utc_time(created: float) -> str:
     if cached[0] != second:
         cached = _last_second = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
     return f"{cached[1]}.{micros // 1000:03d}Z"
+
+
+# One encoder for every line (``json.dumps`` with options builds a new one per call).
+_encode_json = json.JSONEncoder(default=repr, ensure_ascii=False).encode
 
 
 class JsonFormatter(logging.Formatter):
@@ -147,7 +169,7 @@ class JsonFormatter(logging.Formatter):
             line["exc"] = record.exc_text
         if record.stack_info:
             line["stack"] = record.stack_info
-        return json.dumps(line, default=repr, ensure_ascii=False)
+        return _encode_json(line)
 
 
 class TextFormatter(logging.Formatter):
@@ -167,6 +189,73 @@ class TextFormatter(logging.Formatter):
 
 class _OurHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Marks the handler this module installed, so configuring twice replaces it."""
+
+    def write_line(self, text: str) -> bool:
+        """Write one ready line as ``emit`` would; False (nothing written) on an error."""
+        with self.lock:  # type: ignore[union-attr]
+            try:
+                self.stream.write(text + self.terminator)
+                self.flush()
+            except Exception:
+                return False
+        return True
+
+
+def _sole_json_handler(logger: logging.Logger, level: int) -> _OurHandler | None:
+    """The handler a record of ``logger`` at ``level`` reaches, when that is only this
+    module's JSON handler with its own two filters: no handler or filter elsewhere on the
+    way to the root, none added to it. Anything else (text format, a test's capturing
+    handler, an extra filter) returns None, and the record takes the logging module's way."""
+    if logger.disabled or not logger.isEnabledFor(level):
+        return None
+    found: _OurHandler | None = None
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.filters:
+            return None
+        for handler in current.handlers:
+            if found is not None or type(handler) is not _OurHandler or level < handler.level:
+                return None
+            found = handler
+        if not current.propagate:
+            break
+        current = current.parent
+    if found is None or type(found.formatter) is not JsonFormatter:
+        return None
+    if [type(f) for f in found.filters] != [RequestContextFilter, RedactingFilter]:
+        return None
+    return found
+
+
+def write_access_line(
+    logger: logging.Logger, method: str, route: str, status: int, duration_ms: float
+) -> None:
+    """The access line, one per request: what ``logger.info`` would write, the same fields in
+    the same order, each string redacted. With only this module's JSON handler in the way
+    (the usual case), the line is put together here and written through that handler,
+    without the logging module's record, filters and formatter: under load these cost
+    about 30 µs of CPU per request, more than the route itself of ``/status``."""
+    message = f"{method} {route} {status}"
+    extra = {"route": route, "method": method, "status": status, "duration_ms": duration_ms}
+    handler = _sole_json_handler(logger, logging.INFO)
+    if handler is not None:
+        line: dict[str, Any] = {
+            "time": _utc_time(time.time()),
+            "level": "INFO",
+            "logger": logger.name,
+            "message": redact(message),
+        }
+        fields = {**(_request_fields.get() or {}), **extra}  # the explicit fields win
+        known = [key for key in _FIELDS if key in fields]
+        for key in [*known, *(key for key in fields if key not in _FIELDS)]:
+            value = fields[key]
+            if callable(value):
+                value = value()
+            if value is not None:
+                line[key] = redact(value) if isinstance(value, str) else value
+        if handler.write_line(_encode_json(line)):
+            return
+    logger.info("%s %s %d", method, route, status, extra=extra)
 
 
 def make_handler(log_format: LogFormat, stream: TextIO | None = None) -> logging.Handler:

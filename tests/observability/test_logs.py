@@ -18,10 +18,13 @@ from hypothesis import strategies as st
 from app.observability.logs import (
     _MAY_HOLD_SECRET,
     _SECRETS,
+    _may_hold_secret,
+    _sole_json_handler,
     _utc_time,
     make_handler,
     redact,
     request_context,
+    write_access_line,
 )
 from tests.conftest import make_token
 from tests.support.processes import ApiServer, ManagedProcess, free_port, python_module
@@ -57,7 +60,19 @@ def test_redaction_leaves_ordinary_text_alone():
     )
 )
 def test_the_cheap_precheck_lets_every_secret_through_to_the_substitutions(text):
+    assert _may_hold_secret(text)
     assert _MAY_HOLD_SECRET.search(text) is not None
+
+
+def _every_substitution(text: str) -> str:
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+@given(st.text(alphabet=st.sampled_from("bBaAsSiIcCeErRyYjJ=whsec_ .ſıİK\u212a"), max_size=40) | st.text())
+def test_the_precheck_never_changes_what_redaction_gives(text):
+    assert redact(text) == _every_substitution(text)
 
 
 @given(st.floats(min_value=0, max_value=4e9, allow_nan=False))
@@ -74,6 +89,74 @@ def _record_through(log_format: str, emit) -> str:
     logger.setLevel(logging.INFO)
     emit(logger)
     return stream.getvalue()
+
+
+def _access_logger(name: str, stream: io.StringIO, log_format: str = "json") -> logging.Logger:
+    logger = logging.getLogger(f"tests.logs.access.{name}")
+    logger.handlers[:] = [make_handler(log_format, stream)]  # type: ignore[arg-type]
+    logger.filters.clear()
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    return logger
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        {"request_id": "req-1", "partner": "p-1", "route": lambda: "/v1/{ignored}"},
+        {"request_id": JWT, "partner": f"Bearer {JWT}", "job": "j-1", "attempt": 2},  # redacted; extra keys
+        {"partner": None, "route": lambda: None},  # no request id, fields that are None
+        {},
+    ],
+)
+def test_the_access_line_is_what_logger_info_would_write(context):
+    """``write_access_line`` puts the line together itself; it must equal the logging module's
+    line, key order included, for every request context."""
+    ours, theirs = io.StringIO(), io.StringIO()
+    fast, slow = _access_logger("fast", ours), _access_logger("slow", theirs)
+    extra = {"route": "/v1/packages/{package_id}", "method": "GET", "status": 200, "duration_ms": 1.5}
+    with request_context(**context):
+        write_access_line(fast, "GET", "/v1/packages/{package_id}", 200, 1.5)
+        slow.info("%s %s %d", "GET", "/v1/packages/{package_id}", 200, extra=extra)
+    line, expected = json.loads(ours.getvalue()), json.loads(theirs.getvalue())
+    assert line.pop("logger").endswith(".fast") and expected.pop("logger").endswith(".slow")
+    line.pop("time"), expected.pop("time")
+    assert list(line.items()) == list(expected.items())
+    assert JWT not in ours.getvalue()
+
+
+def test_the_access_line_takes_the_quick_way_only_through_our_json_handler_alone():
+    stream = io.StringIO()
+    logger = _access_logger("quick", stream)
+    assert _sole_json_handler(logger, logging.INFO) is logger.handlers[0]
+    assert _sole_json_handler(logger, logging.DEBUG) is None  # not enabled: nothing to write
+    logger.addFilter(lambda record: True)
+    assert _sole_json_handler(logger, logging.INFO) is None  # a filter must see the record
+    logger.filters.clear()
+    logger.handlers[0].addFilter(lambda record: True)
+    assert _sole_json_handler(logger, logging.INFO) is None
+    logger.handlers[:] = [make_handler("json", stream), make_handler("json", stream)]
+    assert _sole_json_handler(logger, logging.INFO) is None
+    assert _sole_json_handler(_access_logger("text", stream, "text"), logging.INFO) is None
+
+
+def test_the_access_line_takes_the_logging_modules_way_elsewhere():
+    stream = io.StringIO()
+    logger = _access_logger("text", stream, "text")
+    seen: list[logging.LogRecord] = []
+
+    def note(record: logging.LogRecord) -> bool:
+        seen.append(record)
+        return True
+
+    logger.addFilter(note)
+    with request_context(request_id="req-7"):
+        write_access_line(logger, "POST", "/v1/drafts", 201, 3.0)
+    assert [record.getMessage() for record in seen] == ["POST /v1/drafts 201"]
+    assert "POST /v1/drafts 201" in stream.getvalue() and "request_id=req-7" in stream.getvalue()
+    logger.setLevel(logging.WARNING)
+    write_access_line(logger, "POST", "/v1/drafts", 201, 3.0)
+    assert len(seen) == 1
 
 
 def test_json_line_carries_request_fields_and_a_redacted_traceback():
