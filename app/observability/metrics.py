@@ -5,6 +5,7 @@ package or delivery id. Other modules call the small functions below, one line e
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -81,9 +82,23 @@ _CACHES = frozenset({"evaluation", "view", "events"})
 _WEBHOOK_OUTCOMES = frozenset({"succeeded", "failed", "refused"})
 
 
+# A metric's ``labels()`` validates the values and takes a lock on every call: its children
+# are remembered per label values (bounded sets, see the module docstring), 2.7 -> 1.1 µs
+# for a request's two metrics.
+@functools.lru_cache(maxsize=4096)
+def _request_metrics(method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+    return REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route)
+
+
+@functools.lru_cache(maxsize=1024)
+def _upstream_metrics(route: str, method: str, outcome: str) -> tuple[Counter, Histogram]:
+    return UPSTREAM_CALLS.labels(route, method, outcome), UPSTREAM_LATENCY.labels(route, method)
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(method, route, str(status)).inc()
-    LATENCY.labels(method, route).observe(seconds)
+    count, latency = _request_metrics(method, route, status)
+    count.inc()
+    latency.observe(seconds)
 
 
 def upstream_route(path: str) -> str:
@@ -121,9 +136,9 @@ def upstream_call(method: str, path: str) -> Iterator[UpstreamCall]:
     finally:
         if call.status is not None:
             outcome = f"{call.status // 100}xx"
-        route = upstream_route(path)
-        UPSTREAM_CALLS.labels(route, method, outcome).inc()
-        UPSTREAM_LATENCY.labels(route, method).observe(time.perf_counter() - started)
+        count, latency = _upstream_metrics(upstream_route(path), method, outcome)
+        count.inc()
+        latency.observe(time.perf_counter() - started)
 
 
 def count_cache(key: str, outcome: str) -> None:
