@@ -13,7 +13,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from app.clients import QuickBlockingPool, make_queue, make_redis
+from app.clients import QuickBlockingPool, _open_and_drained, make_queue, make_redis
 from app.settings import Settings
 from tests.support.processes import RedisServer
 
@@ -105,3 +105,24 @@ async def test_a_connection_the_server_closed_is_replaced(one_connection: Redis,
     assert await redis.client_kill_filter(_id=first_id) == 1
     assert await one_connection.ping()  # the checkout saw the closed socket and reconnected
     assert await one_connection.client_id() != first_id
+
+
+async def test_a_connection_with_an_unread_reply_is_replaced(one_connection: Redis, redis: Redis) -> None:
+    """A reply left unread on a connection (its user went away) must not answer the next
+    command: the checkout sees it and connects again."""
+    key = f"test:pool:{uuid.uuid4().hex}"
+    await redis.set(key, "fresh", ex=60)
+    pool = one_connection.connection_pool
+    connection = await pool.get_connection()
+    await connection.send_command("ECHO", "stale")
+    await _until(lambda: not _open_and_drained(connection))  # the reply has arrived
+    await pool.release(connection)
+    assert not _open_and_drained(connection)
+    assert await one_connection.get(key) == "fresh"
+    assert pool._available_connections[0] is connection  # the same object, connected anew
+
+
+async def test_an_idle_connection_is_taken_without_the_pools_check(one_connection: Redis) -> None:
+    assert await one_connection.ping()
+    (connection,) = one_connection.connection_pool._available_connections
+    assert _open_and_drained(connection)
