@@ -15,6 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import (
+    call_cost,
     csv_stream,
     evaluation_cache,
     flat_route,
@@ -33,6 +34,7 @@ BENCHES = [
     ("Worker at scale", "scale", watch_scale.run),
     ("CSV pass-through", "csv", csv_stream.run),
     ("Upstream client transport", "transport", upstream_transport.main),
+    ("What an upstream call costs besides its bytes", "cost", call_cost.run),
     ("Results page aggregation", "page", results_page.run),
     ("Evaluation cache", "evaluation", evaluation_cache.run),
     ("Watch polling cost", "polling", polling.run),

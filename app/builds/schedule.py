@@ -51,7 +51,13 @@ return 0
 """
 
 
-CALL_OVERHEAD_BYTES = 1024
+# What one upstream call costs besides its bytes, in bytes of list: each call has a fixed
+# cost on both sides (headers, authentication, routing, a connection's turn) that a byte count
+# misses. `bench/call_cost.py` measures it with the worker's own client: one package GET costs
+# as much CPU as 27 KiB of list in the worker and 32 KiB in the simulator. Counted at 1 KiB,
+# the poller read a partner's last nine builds by GET where one list call cost less CPU on
+# both sides.
+CALL_OVERHEAD_BYTES = 24 * 1024
 BUSY_RETRY_S = 0.1  # a partner still being polled when due is looked at again this much later
 
 
@@ -65,11 +71,11 @@ class PollHistory:
     complete_at_ms: int | None = None  # when the last poll that read every watch began
 
     def prefers_gets(self, watches: int, default_get_bytes: int) -> bool:
-        """One GET per watch when that fetches under half the bytes of one list call,
-        counting each call's own cost (headers both ways, per-request work) as
-        ``CALL_OVERHEAD_BYTES``; the list when its size is not known yet (so that it is
-        learned). Half: near the break-even point the list wins, so the choice does not
-        flap and a build's GETs stay few (a long history is hundreds of times larger)."""
+        """One GET per watch when that costs under half of one list call, counting each
+        call's own cost (headers both ways, per-request work) as ``CALL_OVERHEAD_BYTES``
+        besides its bytes; the list when its size is not known yet (so that it is learned).
+        Half: near the break-even point the list wins, so the choice does not flap and a
+        build's GETs stay few (a long history is hundreds of times larger)."""
         if self.list_bytes is None:
             return False
         per_get = (self.get_bytes or default_get_bytes) + CALL_OVERHEAD_BYTES

@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from app import redis_keys
-from app.builds.poller import needs_settling
+from app.builds.poller import DEFAULT_GET_BYTES, needs_settling
 from app.builds.registry import Watch, WatchRegistry
-from app.builds.schedule import PollSchedule
+from app.builds.schedule import PollHistory, PollSchedule
 from app.upstream.models import PackageHead
 from tests.builds.conftest import client_for
 from tests.builds.support import wait_until
@@ -149,13 +149,39 @@ async def test_a_lock_whose_release_was_lost_is_taken_back_by_its_holder_alone(s
     assert await store.pttl(redis_keys.watch_poll_lock(partner)) > 25_000  # a fresh lease
 
 
+# Sizes of the simulator's answers (bench/call_cost.py): a GET of a build in flight, and
+# list calls of a partner with 100 and with 5,000 finished packages.
+GET_BYTES, LIST_OF_100, LIST_OF_5000 = 515, 28_220, 1_343_443
+
+
+def test_a_long_history_is_read_by_get_for_up_to_a_few_dozen_builds():
+    history = PollHistory(list_bytes=LIST_OF_5000, get_bytes=GET_BYTES)
+    assert history.prefers_gets(1, DEFAULT_GET_BYTES)
+    assert history.prefers_gets(20, DEFAULT_GET_BYTES)
+    assert not history.prefers_gets(30, DEFAULT_GET_BYTES)  # 30 calls cost more than the list
+
+
+def test_a_short_list_is_read_whole():
+    """100 packages listed: two GETs cost the worker 444 µs of CPU, the list 370 µs (counting
+    calls by their bytes alone, nine GETs won). 300 packages: one GET wins."""
+    assert not PollHistory(list_bytes=LIST_OF_100, get_bytes=GET_BYTES).prefers_gets(2, DEFAULT_GET_BYTES)
+    assert not PollHistory(list_bytes=LIST_OF_100 // 2, get_bytes=GET_BYTES).prefers_gets(
+        1, DEFAULT_GET_BYTES
+    )
+    assert PollHistory(list_bytes=3 * LIST_OF_100, get_bytes=GET_BYTES).prefers_gets(1, DEFAULT_GET_BYTES)
+
+
+def test_the_list_is_read_until_its_size_is_known():
+    assert not PollHistory(list_bytes=None, get_bytes=GET_BYTES).prefers_gets(1, DEFAULT_GET_BYTES)
+
+
 async def test_a_long_history_with_one_build_in_flight_is_polled_by_one_get(
     private_api, sim, store, start_worker, partner
 ):
-    """The list weighs 60 packages, one GET far less: after the first list call (which
+    """The list weighs 300 packages, one GET far less: after the first list call (which
     teaches the poller the list's size) each poll is one GET, and the FAILED build's
     event needs no other call."""
-    bulk = {"partner_id": partner, "count": 60, "status": "DONE"}
+    bulk = {"partner_id": partner, "count": 300, "status": "DONE"}
     (await sim.post("/_sim/packages/bulk", json=bulk)).raise_for_status()
     [package_id] = await open_watches(private_api, sim, partner, 1)
     before = await upstream_calls(sim, partner)
