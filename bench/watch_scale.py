@@ -329,11 +329,12 @@ async def run() -> dict[str, float]:
     )
     print(f"  {BUILDS:,} builds in flight over {BUILD_PARTNERS} partners, finishing over {SPREAD_S:g} s")
     print(f"    list calls per partner per interval  {scale['lists_per_partner_interval']:9.2f} (goal <= 1)")
+    gets, polls = scale["gets_per_build"] * BUILDS, scale["get_polls_per_build"] * BUILDS
     print(
-        f"    package GETs per finished build      {scale['gets_per_build']:9.2f} (goal <= 1): "
-        f"{scale['get_polls_per_build']:.2f} were polls (a partner's last builds, read by GET: "
-        f"an ended one needs no other), {scale['gets_per_build'] - scale['get_polls_per_build']:.2f} "
-        "fetched the content of a build a list call showed ended"
+        f"    package GETs per finished build      {scale['gets_per_build']:9.4f} (goal <= 1): "
+        f"{gets:,.0f} GETs for {BUILDS:,} builds; {polls:,.0f} were polls (a partner's last builds, read "
+        f"by GET: an ended one needs no other), {gets - polls:,.0f} fetched the content of a build a list "
+        "call showed ended"
     )
     print(
         f"    DONE -> verified webhook lag         p50 {scale['lag_p50']:.1f} s, "
