@@ -234,7 +234,7 @@ def write_access_line(
     the same order, each string redacted. With only this module's JSON handler in the way
     (the usual case), the line is put together here and written through that handler,
     without the logging module's record, filters and formatter: under load these cost
-    about 30 µs of CPU per request, more than the route itself of ``/status``."""
+    about 30 µs of CPU per request (``bench/FINDINGS.md``, sixth round)."""
     message = f"{method} {route} {status}"
     extra = {"route": route, "method": method, "status": status, "duration_ms": duration_ms}
     handler = _sole_json_handler(logger, logging.INFO)
@@ -245,7 +245,10 @@ def write_access_line(
             "logger": logger.name,
             "message": redact(message),
         }
-        fields = {**(_request_fields.get() or {}), **extra}  # the explicit fields win
+        # The explicit fields win; a request field named like a record attribute is left
+        # out, as ``RequestContextFilter`` leaves it.
+        context = _request_fields.get() or {}
+        fields = {**{key: value for key, value in context.items() if key not in _STANDARD}, **extra}
         known = [key for key in _FIELDS if key in fields]
         for key in [*known, *(key for key in fields if key not in _FIELDS)]:
             value = fields[key]

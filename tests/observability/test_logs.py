@@ -106,6 +106,7 @@ def _access_logger(name: str, stream: io.StringIO, log_format: str = "json") -> 
         {"request_id": "req-1", "partner": "p-1", "route": lambda: "/v1/{ignored}"},
         {"request_id": JWT, "partner": f"Bearer {JWT}", "job": "j-1", "attempt": 2},  # redacted; extra keys
         {"partner": None, "route": lambda: None},  # no request id, fields that are None
+        {"request_id": "req-2", "name": "shadows the record's name", "levelname": "x"},
         {},
     ],
 )
