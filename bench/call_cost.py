@@ -12,7 +12,6 @@ what one call weighs in list bytes.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -26,27 +25,24 @@ from app.builds.schedule import CALL_OVERHEAD_BYTES
 from app.clients import make_upstream
 from app.settings import Settings
 from app.upstream import CallContext
+from bench._load import cpu_seconds
 from bench._stack import stack
 from bench.hot_path import _make
+from bench.watch_scale import _bulk
 
 SERVICE_TOKEN = "bench-service"  # what bench._stack gives the simulator's callers
 SIZES = (100, 1000)
 CALLS = {"get": 1000, 100: 300, 1000: 100}
 
 
-def _process_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def _per_call(call: Callable[[], Awaitable[object]], calls: int, sim_pid: int) -> tuple[float, float]:
     """CPU µs per call here and in the simulator (after 20 warm-up calls)."""
     for _ in range(20):
         await call()
-    ours, theirs = time.process_time(), _process_cpu_s(sim_pid)
+    ours, theirs = time.process_time(), cpu_seconds([sim_pid])
     for _ in range(calls):
         await call()
-    return (time.process_time() - ours) / calls * 1e6, (_process_cpu_s(sim_pid) - theirs) / calls * 1e6
+    return (time.process_time() - ours) / calls * 1e6, (cpu_seconds([sim_pid]) - theirs) / calls * 1e6
 
 
 async def run() -> dict[str, float]:
@@ -55,11 +51,7 @@ async def run() -> dict[str, float]:
         async with aiohttp.ClientSession() as session:
             building = await _make(session, s.sim_url, "bench-cost-get", "INPROGRESS", progress=10)
             for size in SIZES:
-                async with session.post(
-                    f"{s.sim_url}/_sim/packages/bulk",
-                    json={"partner_id": f"bench-cost-{size}", "count": size, "status": "DONE"},
-                ) as response:
-                    response.raise_for_status()
+                await _bulk(session, s, f"bench-cost-{size}", size, status="DONE")
         upstream = make_upstream(Settings(upstream_url=s.sim_url, upstream_service_token=SERVICE_TOKEN))
 
         def ctx(partner: str) -> CallContext:
