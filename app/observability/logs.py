@@ -14,7 +14,8 @@ import math
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ _request_fields: ContextVar[dict[str, Any] | None] = ContextVar("request_fields"
 
 # Known fields first, in this order; anything else passed as ``extra`` follows.
 _FIELDS = ("request_id", "partner", "method", "route", "status", "duration_ms")
+_FIELD_SET = frozenset(_FIELDS)
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 
 # Loggers of libraries that configure themselves: cleared and sent through the root handler.
@@ -92,13 +94,20 @@ class RequestContextFilter(logging.Filter):
     field given as a function is asked now (``route`` is known only after routing)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        for key, value in (_request_fields.get() or {}).items():
-            if hasattr(record, key):
-                continue
-            value = value() if callable(value) else value
-            if value is not None:
-                setattr(record, key, value)
+        for key, value in _request_field_values(lambda key: hasattr(record, key)):
+            setattr(record, key, value)
         return True
+
+
+def _request_field_values(taken: Callable[[str], bool]) -> Iterator[tuple[str, Any]]:
+    """The current request's fields whose key is not ``taken``: a function asked now, a
+    None value left out."""
+    for key, value in (_request_fields.get() or {}).items():
+        if taken(key):
+            continue
+        value = value() if callable(value) else value
+        if value is not None:
+            yield key, value
 
 
 class RedactingFilter(logging.Filter):
@@ -122,13 +131,17 @@ class RedactingFilter(logging.Filter):
 
 
 def _ordered_extras(record: logging.LogRecord) -> dict[str, Any]:
-    """The record's own fields: the known ones in ``_FIELDS`` order, then the others in the
+    """The record's own fields (not the standard attributes), ordered as ``_known_first``."""
+    fields = record.__dict__
+    return _known_first(fields, fields.keys() - _STANDARD)
+
+
+def _known_first(fields: Mapping[str, Any], keys: AbstractSet[str]) -> dict[str, Any]:
+    """``keys`` of ``fields``: the known ones in ``_FIELDS`` order, then the others in the
     order they were set. Set operations on the keys, so a line with only known fields (an
     access line) never walks the record's thirty standard attributes."""
-    fields = record.__dict__
-    keys = fields.keys() - _STANDARD
     ordered = {key: fields[key] for key in _FIELDS if key in keys}
-    others = keys.difference(_FIELDS)
+    others = keys - _FIELD_SET
     if others:
         ordered.update((key, value) for key, value in fields.items() if key in others)
     return ordered
@@ -227,6 +240,11 @@ def _sole_json_handler(logger: logging.Logger, level: int) -> _OurHandler | None
     return found
 
 
+def _record_attribute(key: str) -> bool:
+    """Whether a record has ``key`` before any field is added (or formatting adds it)."""
+    return key in _STANDARD or hasattr(logging.LogRecord, key)
+
+
 def write_access_line(
     logger: logging.Logger, method: str, route: str, status: int, duration_ms: float
 ) -> None:
@@ -245,17 +263,12 @@ def write_access_line(
             "logger": logger.name,
             "message": redact(message),
         }
-        # The explicit fields win; a request field named like a record attribute is left
-        # out, as ``RequestContextFilter`` leaves it.
-        context = _request_fields.get() or {}
-        fields = {**{key: value for key, value in context.items() if key not in _STANDARD}, **extra}
-        known = [key for key in _FIELDS if key in fields]
-        for key in [*known, *(key for key in fields if key not in _FIELDS)]:
-            value = fields[key]
-            if callable(value):
-                value = value()
-            if value is not None:
-                line[key] = redact(value) if isinstance(value, str) else value
+        # The fields the logging module's way would write: the explicit ones win, and a
+        # request field named like a record attribute is left out.
+        fields = dict(_request_field_values(lambda key: key in extra or _record_attribute(key)))
+        fields.update(extra)
+        for key, value in _known_first(fields, fields.keys()).items():
+            line[key] = redact(value) if isinstance(value, str) else value
         if handler.write_line(_encode_json(line)):
             return
     logger.info("%s %s %d", method, route, status, extra=extra)
