@@ -62,7 +62,7 @@ lint: install
 
 ## regenerate openapi/bff.json from the app (a test fails when it is stale)
 openapi: install
-	$(PY) -m app.openapi_export openapi/bff.json
+	$(PY) -m app.api.openapi_export openapi/bff.json
 
 ## a TypeScript client generated from openapi/bff.json type-checks and calls every operation
 ## (Node/npm only: npm ci, openapi-typescript into the git-ignored generated/, tsc, coverage)

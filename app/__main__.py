@@ -13,9 +13,9 @@ def _api(args: argparse.Namespace) -> None:
     import uvicorn
     from uvicorn.config import LOG_LEVELS
 
-    from app.main import create_app, end_streams
+    from app.api.app import create_app, end_streams
+    from app.kit.settings import get_settings
     from app.observability.logs import configure_logging
-    from app.settings import get_settings
 
     settings = get_settings()  # a bad BFF_ variable stops here with one line
     configure_logging(settings.log_format, LOG_LEVELS[args.log_level.lower()])
@@ -43,12 +43,12 @@ def _api(args: argparse.Namespace) -> None:
 
 
 def _worker(args: argparse.Namespace) -> None:
+    from app.kit.settings import get_settings
     from app.observability.logs import configure_logging
-    from app.resilient_worker import run_resilient_worker
-    from app.settings import get_settings
+    from app.worker.run import run_resilient_worker
 
     configure_logging(get_settings().log_format)
-    from app.worker import WorkerSettings
+    from app.worker.settings import WorkerSettings
 
     run_resilient_worker(WorkerSettings)
 
@@ -66,8 +66,8 @@ def _dev(args: argparse.Namespace) -> None:
 
 
 def _token(args: argparse.Namespace) -> None:
-    from app.auth import issue_token
-    from app.settings import get_settings
+    from app.auth.tokens import issue_token
+    from app.kit.settings import get_settings
 
     settings = get_settings()
     if settings.jwt_secret is None:
@@ -83,7 +83,7 @@ def _token(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from app.settings import SettingsError
+    from app.kit.settings import SettingsError
 
     parser = argparse.ArgumentParser(prog="python -m app")
     commands = parser.add_subparsers(dest="command", required=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.auth import issue_token  # noqa: E402
+from app.auth.tokens import issue_token  # noqa: E402
 from tests.support.processes import (  # noqa: E402
     ManagedProcess,
     RedisServer,

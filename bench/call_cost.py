@@ -20,11 +20,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp
+from pydantic import SecretStr
 
 from app.builds.schedule import CALL_OVERHEAD_BYTES
-from app.clients import make_upstream
-from app.settings import Settings
+from app.kit.settings import Settings
 from app.upstream import CallContext
+from app.upstream.factory import make_upstream
 from bench._load import cpu_seconds
 from bench._stack import stack
 from bench.hot_path import _make
@@ -55,7 +56,7 @@ async def run() -> dict[str, float]:
         upstream = make_upstream(Settings(upstream_url=s.sim_url, upstream_service_token=SERVICE_TOKEN))
 
         def ctx(partner: str) -> CallContext:
-            return CallContext.of_service(SERVICE_TOKEN, partner, "bench-call-cost")
+            return CallContext.of_service(SecretStr(SERVICE_TOKEN), partner, "bench-call-cost")
 
         try:
             get_bytes = (await upstream.get_package_sized(ctx("bench-cost-get"), building)).size

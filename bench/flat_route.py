@@ -24,8 +24,8 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.routing import APIRoute
 from starlette.types import Message
 
-from app.params import PackageId
-from app.routing import FlatRoute
+from app.api.routing import FlatRoute
+from app.kit.params import PackageId
 
 CALLS = int(os.environ.get("BENCH_FLAT_CALLS", "3000"))
 ROUNDS = int(os.environ.get("BENCH_FLAT_ROUNDS", "7"))

@@ -28,8 +28,8 @@ import json
 import aiohttp
 from redis.asyncio import Redis
 
-from app import redis_keys
 from app.builds.registry import WatchRegistry
+from app.kit import redis_keys
 from bench._load import LoadResult, generator, load
 from bench._nginx import nginx_proxy
 from bench._stack import stack

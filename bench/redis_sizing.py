@@ -24,7 +24,7 @@ import aiohttp
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
 
-from app.auth import issue_token
+from app.auth.tokens import issue_token
 from app.webhooks.dispatch import dispatch_event
 from app.webhooks.events import PackageEventData
 from app.webhooks.models import AttemptRecord

@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import aiohttp
 from redis.asyncio import Redis
 
-from app import redis_keys
 from app.builds.registry import WatchRegistry
+from app.kit import redis_keys
 from bench._load import cpu_seconds, generator, load
 from bench._stack import Stack, stack
 from tests.support.processes import ManagedProcess, free_port

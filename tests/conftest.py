@@ -17,7 +17,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from app.auth import issue_token
+from app.auth.tokens import issue_token
 from tests.support.processes import ApiServer, ManagedProcess, RedisServer, free_port, python_module
 
 JWT_SECRET = "test-secret-" + uuid.uuid4().hex

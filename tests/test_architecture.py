@@ -1,6 +1,7 @@
-"""The layout is the architecture: domains import each other one way only, and a router is
-imported by ``app.main`` alone. Read from the source, so a new arrow that climbs back up
-fails here, not in review."""
+"""The layout is the architecture: entry points (``app/main.py``, ``app/__main__.py``) on
+top of the two processes (``app/api/``, ``app/worker/``), which compose the domains, which
+import each other one way only and stand on the shared kit (``app/kit/``). Read from the
+source, so a new arrow that climbs back up fails here, not in review."""
 
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ import graphlib
 from pathlib import Path
 
 APP = Path(__file__).resolve().parent.parent / "app"
-DOMAINS = {p.name for p in APP.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+PROCESSES = {"api", "worker"}
+KIT = "kit"
+SIMULATOR = "simulator"  # its own app: it imports nothing of the BFF
+DOMAINS = {
+    p.name for p in APP.iterdir() if p.is_dir() and (p / "__init__.py").exists()
+} - PROCESSES - {KIT, SIMULATOR}
 
 
 def _imports() -> dict[str, set[str]]:
@@ -49,19 +55,50 @@ def test_domains_import_each_other_in_one_direction_only() -> None:
     assert "builds" not in edges["upstream"] and not edges["upstream"] & {"packages", "live"}
 
 
-def test_routers_are_imported_by_main_only() -> None:
+def _package(module: str) -> str:
+    return module.split(".")[1] if module.count(".") else ""
+
+
+def test_domains_never_import_the_processes_that_compose_them() -> None:
+    for module, targets in _imports().items():
+        if _package(module) in DOMAINS | {KIT}:
+            climbing = {t for t in targets if _package(t) in PROCESSES or t in ("app.main", "app.__main__")}
+            assert not climbing, f"{module} imports {climbing}"
+
+
+def test_the_kit_imports_no_domain_but_observability() -> None:
+    for module, targets in _imports().items():
+        if _package(module) == KIT:
+            domains = {_package(t) for t in targets} & DOMAINS - {"observability"}
+            assert not domains, f"{module} imports {domains}"
+
+
+def test_the_api_and_the_worker_do_not_import_each_other() -> None:
+    for module, targets in _imports().items():
+        if _package(module) in PROCESSES:
+            other = PROCESSES - {_package(module)}
+            assert not {t for t in targets if _package(t) in other}, module
+
+
+def test_the_simulator_imports_nothing_of_the_bff() -> None:
+    for module, targets in _imports().items():
+        if _package(module) == SIMULATOR:
+            assert all(_package(t) in (SIMULATOR, "upstream") for t in targets), module
+
+
+def test_routers_are_imported_by_the_api_app_only() -> None:
     for module, targets in _imports().items():
         routers = {t for t in targets if t.endswith(".router")}
-        if module != "app.main":
+        if module != "app.api.app":
             assert not routers, f"{module} imports {routers}"
 
 
 def test_every_worker_function_takes_the_typed_context() -> None:
     """arq functions (tasks, cron, startup/shutdown) say what their ``ctx`` holds."""
-    for path in [*APP.rglob("tasks.py"), APP / "worker.py"]:
+    for path in [*APP.rglob("tasks.py"), *(APP / "worker").glob("*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.AsyncFunctionDef) and node.args.args and node.args.args[0].arg == "ctx":
                 annotation = node.args.args[0].annotation
-                assert isinstance(annotation, ast.Name) and annotation.id == "WorkerContext", (
+                assert isinstance(annotation, ast.Name) and annotation.id.endswith("Context"), (
                     f"{path.name}:{node.name}"
                 )

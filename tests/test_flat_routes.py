@@ -17,17 +17,17 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Respons
 from fastapi.dependencies import utils as dependency_utils
 from fastapi.routing import APIRoute
 
-from app import routing
-from app.errors import Unauthorized, install_error_handlers
-from app.main import ROUTERS
-from app.params import PackageId
-from app.routing import FlatRoute, is_flat
+from app.api import routing
+from app.api.app import ROUTERS
+from app.api.routing import FlatRoute, is_flat
+from app.kit.errors import Unauthorized, install_error_handlers
+from app.kit.params import PackageId
 
 CALLS = "calls"
 
 
 async def who(request: Request) -> str:
-    """Like ``app.deps``: reads the request, may refuse it, counts its calls."""
+    """Like ``app.api.deps``: reads the request, may refuse it, counts its calls."""
     request.state.calls = getattr(request.state, CALLS, 0) + 1
     if request.headers.get("authorization") != "Bearer ok":
         raise Unauthorized("no token")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.openapi_export import openapi_document, render
+from app.api.openapi_export import openapi_document, render
 from app.webhooks.events import EVENT_MODELS
 
 ROOT = Path(__file__).resolve().parents[1]

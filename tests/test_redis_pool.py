@@ -1,4 +1,4 @@
-"""The Redis pool the API and the worker use (``app.clients.QuickBlockingPool``): a free
+"""The Redis pool the API and the worker use (``app.kit.redis.QuickBlockingPool``): a free
 connection is checked out without the blocking pool's lock, and it still waits, in order,
 when none is free."""
 
@@ -13,8 +13,8 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from app.clients import QuickBlockingPool, _open_and_drained, make_queue, make_redis
-from app.settings import Settings
+from app.kit.redis import QuickBlockingPool, _open_and_drained, make_queue, make_redis
+from app.kit.settings import Settings
 from tests.support.processes import RedisServer
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.runtime import YOUNG_GC_THRESHOLD, settle_heap
+from app.kit.runtime import YOUNG_GC_THRESHOLD, settle_heap
 
 
 class _Node:

@@ -8,8 +8,8 @@ import asyncio
 import pytest
 import uvloop
 
-from app import resilient_worker
-from app.worker import WorkerSettings
+from app.worker import run as resilient_worker
+from app.worker.settings import WorkerSettings
 
 
 def test_the_worker_runs_on_uvloop(monkeypatch: pytest.MonkeyPatch) -> None:

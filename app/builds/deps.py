@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.api.deps import Services, services_of
 from app.builds.registry import WatchRegistry
 from app.builds.service import BuildService
 from app.builds.statuses import StatusStore
-from app.deps import Services, services_of
 
 
 def make_build_service(svc: Services) -> BuildService:

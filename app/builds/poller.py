@@ -27,13 +27,13 @@ from app.builds import events
 from app.builds.registry import Watch, WatchRegistry
 from app.builds.schedule import PollHistory, PollSchedule
 from app.builds.statuses import Observation, StatusStore
-from app.resilient_worker import REDIS_DOWN, Backoff
-from app.settings import Settings
+from app.kit.settings import Settings
 from app.upstream import CallContext, PackageBuilderClient, UpstreamError, UpstreamRejected
 from app.upstream.models import TERMINAL_STATUSES, PackageHead, UpstreamPackage
 from app.webhooks.dispatch import NextAttempt, dispatch_event, enqueue_batch
 from app.webhooks.models import EndpointRecord
 from app.webhooks.store import WebhookStore
+from app.worker.run import REDIS_DOWN, Backoff
 
 logger = logging.getLogger("app.watches")
 
@@ -299,9 +299,7 @@ class Poller:
         token = self.settings.upstream_service_token
         if token is None:
             logger.warning("BFF_UPSTREAM_SERVICE_TOKEN is not set: the upstream will refuse polls")
-        return CallContext.of_service(
-            token.get_secret_value() if token else None, partner_id, f"watch-{uuid.uuid4().hex[:16]}"
-        )
+        return CallContext.of_service(token, partner_id, f"watch-{uuid.uuid4().hex[:16]}")
 
     async def _settle(
         self,

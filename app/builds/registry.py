@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from app import redis_keys
 from app.builds.clock import RedisClock
+from app.kit import redis_keys
 from app.upstream.models import TERMINAL_STATUSES
 
 logger = logging.getLogger("app.watches")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from app import redis_keys
+from app.kit import redis_keys
 from app.observability.metrics import count_poll
 
 # KEYS: partners zset. ARGV: limit. Returns {due partners, earliest due (or ''), now}.

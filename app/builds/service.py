@@ -14,8 +14,8 @@ from redis.exceptions import RedisError
 from app.builds.registry import WatchRegistry
 from app.builds.schemas import WatchView
 from app.builds.statuses import Observation, StatusRecord, StatusStore, progress_of
-from app.links import EVENTS_LINK_S, LinkSigner, events_segments
-from app.settings import Settings
+from app.kit.links import EVENTS_LINK_S, LinkSigner, events_segments
+from app.kit.settings import Settings
 from app.upstream import CallContext, PackageBuilderClient
 from app.upstream.models import BUILDING_STATUSES, TERMINAL_STATUSES, ListedPackage, UpstreamPackage
 

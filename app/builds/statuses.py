@@ -14,7 +14,7 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
-from app import redis_keys
+from app.kit import redis_keys
 from app.observability.metrics import observe_detection_lag
 from app.upstream.models import TERMINAL_STATUSES
 

@@ -12,15 +12,20 @@ import asyncio
 import logging
 
 from app.builds.poller import STOP_GRACE_S, Poller
-from app.worker_context import WorkerContext
+from app.kit.jobs import JobContext
+from app.upstream import PackageBuilderClient
 
 logger = logging.getLogger("app.watches")
+
+
+class BuildsContext(JobContext):
+    upstream: PackageBuilderClient
 
 
 class StatusPolling:
     """The poll loop of one worker: ``start`` at worker start-up, ``stop`` at shutdown."""
 
-    def __init__(self, ctx: WorkerContext) -> None:
+    def __init__(self, ctx: BuildsContext) -> None:
         self._poller = Poller(ctx["db"], ctx["queue"], ctx["upstream"], ctx["settings"])
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

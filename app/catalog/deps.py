@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.cache import Cache
+from app.api.deps import Services, services_of
 from app.catalog.service import CatalogService
-from app.deps import Services, services_of
+from app.kit.cache import Cache
 
 
 def make_catalog_service(svc: Services) -> CatalogService:

@@ -6,11 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from app.api.deps import CallContextDep
+from app.api.routing import FlatRoute
 from app.catalog.deps import CatalogServiceDep
-from app.deps import CallContextDep
-from app.errors import UPSTREAM_ERRORS
-from app.routing import FlatRoute
-from app.types import IsoDate
+from app.kit.errors import UPSTREAM_ERRORS
+from app.kit.types import IsoDate
 
 router = APIRouter(prefix="/v1", tags=["catalog"], route_class=FlatRoute)
 ERRORS = UPSTREAM_ERRORS

@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from app import redis_keys
-from app.cache import Cache
+from app.kit import redis_keys
+from app.kit.cache import Cache
 from app.upstream import CallContext, PackageBuilderClient
 
 ANY_JSON: TypeAdapter[Any] = TypeAdapter(Any)

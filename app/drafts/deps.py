@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.deps import PrincipalDep, services_of
+from app.api.deps import PrincipalDep, services_of
 from app.drafts.service import DraftService
 from app.drafts.store import DraftStore
-from app.errors import PayloadTooLarge
 from app.idempotency import make_idempotency_service
+from app.kit.errors import PayloadTooLarge
 from app.packages.deps import make_package_service
 
 

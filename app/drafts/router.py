@@ -7,17 +7,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
 
-from app.deps import CallContextDep, LinksDep, SettingsDep
+from app.api.deps import CallContextDep, LinksDep, SettingsDep
+from app.api.routing import FlatRoute
 from app.drafts.deps import DraftServiceDep
 from app.drafts.schemas import DraftCreate, DraftList, DraftPatch, DraftReplace, DraftView
 from app.drafts.service import ANY_VERSION
-from app.errors import CLIENT_ERRORS, PRECONDITION_REQUIRED, PROBLEM, BadRequest, PreconditionRequired
-from app.http_docs import documented
 from app.idempotency import REPLAYED_HEADER, IdempotencyDep, model_response
+from app.kit.errors import CLIENT_ERRORS, PRECONDITION_REQUIRED, PROBLEM, BadRequest, PreconditionRequired
+from app.kit.http_docs import documented
+from app.kit.params import IF_MATCH_PATTERN
 from app.packages.responses import package_accepted
 from app.packages.schemas import PackageAccepted
-from app.params import IF_MATCH_PATTERN
-from app.routing import FlatRoute
 
 router = APIRouter(prefix="/v1/drafts", tags=["drafts"], route_class=FlatRoute)
 

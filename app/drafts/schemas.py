@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from app.types import absent_not_null
+from app.kit.types import absent_not_null
 
 DraftStep = Literal["events", "targeting", "preview"]
 MAX_STATE_DEPTH = 32

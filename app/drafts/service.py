@@ -14,7 +14,9 @@ from pydantic import ValidationError
 
 from app.drafts.schemas import DraftCreate, DraftList, DraftPatch, DraftReplace, DraftView
 from app.drafts.store import NOT_FOUND, STALE, SUBMITTED, DraftRecord, DraftStore
-from app.errors import (
+from app.idempotency.service import IdempotencyService, fingerprint
+from app.idempotency.store import StoredResponse
+from app.kit.errors import (
     Conflict,
     NotFound,
     PayloadTooLarge,
@@ -22,8 +24,6 @@ from app.errors import (
     ValidationProblem,
     field_error,
 )
-from app.idempotency.service import IdempotencyService, fingerprint
-from app.idempotency.store import StoredResponse
 from app.packages.schemas import CreatePackageRequest
 from app.packages.service import PackageService
 from app.upstream import CallContext

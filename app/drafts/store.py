@@ -12,7 +12,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from app import redis_keys
+from app.kit import redis_keys
 
 NOT_FOUND, STALE, SUBMITTED = -1, -2, -3
 

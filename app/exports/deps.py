@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.deps import Services, services_of
+from app.api.deps import Services, services_of
 from app.exports.service import ExportService
 from app.exports.store import ExportStore
 

@@ -7,15 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 from fastapi.responses import JSONResponse
 
-from app.deps import CallContextDep, PrincipalDep, SettingsDep
-from app.errors import PROBLEM, UPSTREAM_ERRORS
+from app.api.deps import CallContextDep, PrincipalDep, SettingsDep
+from app.api.routing import FlatRoute
 from app.exports.deps import ExportServiceDep
 from app.exports.schemas import Export, ExportAccepted, ExportPage, ExportRequest
-from app.http_docs import documented
 from app.idempotency import IdempotencyDep
-from app.params import PACKAGE_ID_PATTERN, ClusterName, PackageId
-from app.routing import FlatRoute
-from app.types import Cursor
+from app.kit.errors import PROBLEM, UPSTREAM_ERRORS
+from app.kit.http_docs import documented
+from app.kit.params import PACKAGE_ID_PATTERN, ClusterName, PackageId
+from app.kit.types import Cursor
 
 router = APIRouter(tags=["exports"], route_class=FlatRoute)
 EXPORT_RETRY_AFTER_S = 2  # when to look at a new export first

@@ -9,10 +9,10 @@ import uuid
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
 
-from app.cursors import decode_cursor, encode_cursor
-from app.errors import Conflict, NotFound
 from app.exports.schemas import Export, ExportAttempt, ExportPage, ExportRequest
 from app.exports.store import ExportStore
+from app.kit.cursors import decode_cursor, encode_cursor
+from app.kit.errors import Conflict, NotFound
 from app.upstream import CallContext, PackageBuilderClient, UpstreamError
 from app.upstream.models import ExportPayload
 from app.webhooks.dispatch import dispatch_event

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from app import redis_keys
 from app.exports.schemas import Export
+from app.kit import redis_keys
 
 
 class ExportStore:

@@ -9,14 +9,18 @@ from arq.worker import func
 
 from app.exports.service import RUN_EXPORT, announce_export, run_export
 from app.exports.store import ExportStore
-from app.upstream import UpstreamError
-from app.worker_context import WorkerContext, service_context
+from app.kit.jobs import JobContext
+from app.upstream import CallContext, PackageBuilderClient, UpstreamError
 
 MAX_TRIES = 8
 
 
+class ExportsContext(JobContext):
+    upstream: PackageBuilderClient
+
+
 async def run_export_job(
-    ctx: WorkerContext, partner_id: str, export_id: str, traceparent: str = ""
+    ctx: ExportsContext, partner_id: str, export_id: str, traceparent: str = ""
 ) -> str | None:
     """Send one export to the data-integrations layer; retryable failures back off."""
     job_try = ctx.get("job_try", 1)
@@ -24,7 +28,9 @@ async def run_export_job(
         export = await run_export(
             ExportStore(ctx["db"]),
             ctx["upstream"],
-            service_context(ctx, partner_id, f"export-{export_id}", traceparent),
+            CallContext.of_service(
+                ctx["settings"].upstream_service_token, partner_id, f"export-{export_id}", traceparent
+            ),
             export_id,
             final_try=job_try >= MAX_TRIES,
         )

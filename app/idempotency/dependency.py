@@ -10,11 +10,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from app.auth import Principal
-from app.deps import PrincipalDep, Services, services_of
-from app.errors import BadRequest
+from app.api.deps import PrincipalDep, Services, services_of
+from app.auth.tokens import Principal
 from app.idempotency.service import IdempotencyService, fingerprint
 from app.idempotency.store import IdempotencyStore, StoredResponse
+from app.kit.errors import BadRequest
 from app.observability.metrics import count_idempotency_replay
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"

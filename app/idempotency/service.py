@@ -21,8 +21,8 @@ from typing import Any
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
-from app.errors import Conflict, ValidationProblem, field_error
 from app.idempotency.store import IdempotencyRecord, IdempotencyStore, Slot, StoredResponse
+from app.kit.errors import Conflict, ValidationProblem, field_error
 
 logger = logging.getLogger("app.idempotency")
 POLL_S = 0.05

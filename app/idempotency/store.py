@@ -8,7 +8,7 @@ from typing import Literal
 
 from redis.asyncio import Redis
 
-from app import redis_keys
+from app.kit import redis_keys
 
 # One round trip per attempt: the stored answer if there is one, else take the in-flight
 # marker, else tell who holds it (its fingerprint), all atomically.

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.api.deps import Services, services_of
 from app.builds.deps import make_build_service
-from app.deps import Services, services_of
 from app.live.service import LiveService
 
 

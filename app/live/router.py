@@ -10,13 +10,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request, Response
 from redis.exceptions import RedisError
 
-from app.deps import LinkCallContextDep, LinkPrincipalDep
-from app.errors import UPSTREAM_ERRORS
+from app.api.deps import LinkCallContextDep, LinkPrincipalDep
+from app.api.routing import FlatRoute
+from app.kit.errors import UPSTREAM_ERRORS
+from app.kit.params import PackageId
 from app.live import sse
 from app.live.deps import LiveServiceDep
 from app.live.service import Update
-from app.params import PackageId
-from app.routing import FlatRoute
 from app.upstream import CallContext
 
 logger = logging.getLogger("app.live")

@@ -14,10 +14,10 @@ from collections.abc import AsyncGenerator
 
 from redis.exceptions import RedisError
 
-from app import redis_keys
 from app.builds.service import BuildService
 from app.builds.statuses import StatusRecord
-from app.pubsub import END, RESYNC, ChannelHub
+from app.kit import redis_keys
+from app.kit.pubsub import END, RESYNC, ChannelHub
 from app.upstream import CallContext
 
 logger = logging.getLogger("app.live")

@@ -17,7 +17,7 @@ from prometheus_client import start_http_server
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app import redis_keys
+from app.kit import redis_keys
 from app.observability import metrics
 
 logger = logging.getLogger("app.metrics")

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.api.deps import Services, services_of
 from app.builds.deps import make_build_service
-from app.cache import Cache
-from app.deps import Services, services_of
+from app.kit.cache import Cache
 from app.packages.service import PackageService
 
 

@@ -12,7 +12,7 @@ from urllib.parse import quote
 from pydantic import TypeAdapter
 
 from app.builds.statuses import progress_of
-from app.links import CSV_LINK_S, EVENTS_LINK_S, LinkSigner, csv_segments, events_segments
+from app.kit.links import CSV_LINK_S, EVENTS_LINK_S, LinkSigner, csv_segments, events_segments
 from app.packages.schemas import (
     ClusterCounts,
     ClusterEvaluationView,

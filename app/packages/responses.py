@@ -10,9 +10,9 @@ from fastapi import Response, status
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter
 
-from app.links import EVENTS_LINK_S, LinkSigner, events_segments
+from app.kit.links import EVENTS_LINK_S, LinkSigner, events_segments
+from app.kit.settings import Settings
 from app.packages.schemas import PackageAccepted
-from app.settings import Settings
 
 
 def package_accepted(

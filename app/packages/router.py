@@ -10,10 +10,13 @@ from fastapi.responses import StreamingResponse
 from pydantic import TypeAdapter
 from starlette.background import BackgroundTask
 
-from app.deps import CallContextDep, LinkCallContextDep, LinksDep, SettingsDep
-from app.errors import PROBLEM, UPSTREAM_ERRORS, BadRequest
-from app.http_docs import documented
+from app.api.deps import CallContextDep, LinkCallContextDep, LinksDep, SettingsDep
+from app.api.routing import FlatRoute
 from app.idempotency import IdempotencyDep
+from app.kit.errors import PROBLEM, UPSTREAM_ERRORS, BadRequest
+from app.kit.http_docs import documented
+from app.kit.params import IF_MATCH_PATTERN, ClusterName, PackageId
+from app.kit.types import Cursor
 from app.packages import presenters
 from app.packages.deps import PackageServiceDep
 from app.packages.presenters import csv_disposition
@@ -30,9 +33,6 @@ from app.packages.schemas import (
     PackageStatusView,
     PackageView,
 )
-from app.params import IF_MATCH_PATTERN, ClusterName, PackageId
-from app.routing import FlatRoute
-from app.types import Cursor
 
 router = APIRouter(prefix="/v1/packages", tags=["packages"], route_class=FlatRoute)
 

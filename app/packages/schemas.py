@@ -16,8 +16,8 @@ from pydantic import (
 )
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
-from app.params import PACKAGE_ID_PATTERN
-from app.types import IsoDate, JsonInt
+from app.kit.params import PACKAGE_ID_PATTERN
+from app.kit.types import IsoDate, JsonInt
 
 # The attribution models the upstream evaluates with.
 EvaluationModel = Literal["EVENTS_FROM_PACKAGE", "ALL_EVENTS"]

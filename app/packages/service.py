@@ -9,12 +9,13 @@ from collections.abc import Sequence
 
 from pydantic import TypeAdapter
 
-from app import redis_keys
 from app.builds.service import BuildService
-from app.cache import Cache
-from app.cursors import decode_cursor, encode_cursor
-from app.errors import Conflict, PreconditionFailed
-from app.links import EVENTS_LINK_S, LinkSigner, events_segments
+from app.kit import redis_keys
+from app.kit.cache import Cache
+from app.kit.cursors import decode_cursor, encode_cursor
+from app.kit.errors import Conflict, PreconditionFailed
+from app.kit.links import EVENTS_LINK_S, LinkSigner, events_segments
+from app.kit.settings import Settings
 from app.packages import presenters
 from app.packages.presenters import RenderedView
 from app.packages.schemas import (
@@ -24,7 +25,6 @@ from app.packages.schemas import (
     PackagePage,
     PackageStatusView,
 )
-from app.settings import Settings
 from app.upstream import CallContext, CustomerListStream, PackageBuilderClient, UpstreamError
 from app.upstream.models import (
     CreatePackagePayload,

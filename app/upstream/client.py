@@ -16,9 +16,10 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import httpx
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 
-from app.errors import field_error
+from app.kit.errors import field_error
+from app.kit.tracing import continue_trace
 from app.observability.metrics import upstream_call
 from app.upstream.channel import Answer, make_channel, make_httpx_client
 from app.upstream.errors import (
@@ -74,6 +75,12 @@ class Sized(Generic[T]):
     size: int
 
 
+def service_authorization(service_token: SecretStr | None) -> str:
+    """The ``Authorization`` the service itself sends upstream; empty when no token is set
+    (the upstream then answers 401, which is reported as such)."""
+    return f"Bearer {service_token.get_secret_value()}" if service_token else ""
+
+
 @dataclass(frozen=True, slots=True)
 class CallContext:
     """Who an upstream call is made for: relayed as headers on every call."""
@@ -84,10 +91,14 @@ class CallContext:
     traceparent: str = ""  # W3C trace context continued from the request (or the job)
 
     @classmethod
-    def of_service(cls, service_token: str | None, partner_id: str, request_id: str) -> CallContext:
-        """The worker's own identity upstream (``BFF_UPSTREAM_SERVICE_TOKEN``), acting for
-        the partner whose package or export it handles."""
-        return cls(f"Bearer {service_token}" if service_token else "", partner_id, request_id)
+    def of_service(
+        cls, service_token: SecretStr | None, partner_id: str, request_id: str, traceparent: str = ""
+    ) -> CallContext:
+        """The service's own identity upstream (``BFF_UPSTREAM_SERVICE_TOKEN``), acting for
+        the partner whose package, export or signed link it handles; a job enqueued by a
+        request continues that request's trace."""
+        trace = continue_trace(traceparent) if traceparent else ""
+        return cls(service_authorization(service_token), partner_id, request_id, trace)
 
     def headers(self) -> dict[str, str]:
         headers = {

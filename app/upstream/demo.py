@@ -14,7 +14,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from app.errors import Forbidden
+from app.kit.errors import Forbidden
 from app.upstream.client import CallContext, PackageBuilderClient, Sized
 from app.upstream.errors import UpstreamRejected
 from app.upstream.models import (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.errors import ProblemError, StreamAborted
+from app.kit.errors import ProblemError, StreamAborted
 
 
 class UpstreamError(ProblemError):

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from app.kit.settings import Settings
 from app.observability.metrics import observe_webhook_attempt
-from app.settings import Settings
 from app.webhooks.dispatch import NextAttempt, due_attempt
 from app.webhooks.models import AttemptRecord, DeliveryRecord, EndpointRecord
 from app.webhooks.signing import signature_header

@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from app.deps import PrincipalDep
-from app.errors import CLIENT_ERRORS, PROBLEM
-from app.http_docs import documented
+from app.api.deps import PrincipalDep
+from app.api.routing import FlatRoute
 from app.idempotency import IdempotencyDep, model_response
-from app.routing import FlatRoute
-from app.types import Cursor
+from app.kit.errors import CLIENT_ERRORS, PROBLEM
+from app.kit.http_docs import documented
+from app.kit.types import Cursor
 from app.webhooks.deps import WebhookServiceDep
 from app.webhooks.schemas import (
     DeliveryAccepted,

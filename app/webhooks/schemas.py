@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.types import IsoDateTime, absent_not_null
+from app.kit.types import IsoDateTime, absent_not_null
 from app.webhooks.events import EventType, SubscribableEventType
 from app.webhooks.models import AttemptOutcome, DeliveryStatus
 

@@ -10,9 +10,9 @@ import uuid
 
 from arq.connections import ArqRedis
 
-from app.cursors import decode_cursor, encode_cursor
-from app.errors import Conflict, NotFound, TooManyRequests, ValidationProblem, field_error
-from app.settings import Settings
+from app.kit.cursors import decode_cursor, encode_cursor
+from app.kit.errors import Conflict, NotFound, TooManyRequests, ValidationProblem, field_error
+from app.kit.settings import Settings
 from app.webhooks import ssrf
 from app.webhooks.dispatch import NextAttempt, deliver_to, enqueue_attempt
 from app.webhooks.events import TEST_EVENT_TYPE, WebhookTestData, event_body

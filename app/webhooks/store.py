@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
-from app import redis_keys
+from app.kit import redis_keys
 from app.webhooks.models import (
     AttemptRecord,
     DeliveryRecord,

@@ -12,12 +12,18 @@ from arq.cron import CronJob, cron
 from arq.worker import func
 from redis.asyncio import Redis
 
+from app.kit.jobs import JobContext
 from app.webhooks.delivery import MAX_SEND_S, attempt_deliveries, attempt_delivery
 from app.webhooks.dispatch import SEND_WEBHOOK, SEND_WEBHOOKS, NextAttempt, due_attempt, enqueue_attempt
 from app.webhooks.store import WebhookStore
-from app.worker_context import WorkerContext
+from app.webhooks.transport import WebhookClient
 
 logger = logging.getLogger("app.webhooks")
+
+
+class WebhooksContext(JobContext):
+    webhook_http: WebhookClient  # partner endpoints only (SSRF-guarded), never the upstream
+
 
 JOB_TIMEOUT_S = MAX_SEND_S + 5  # short: after a SIGKILL arq waits for the largest timeout + 10 s
 SWEEP_BATCH = 500
@@ -25,7 +31,7 @@ SWEEP_BATCH = 500
 _stores: WeakKeyDictionary[Redis, WebhookStore] = WeakKeyDictionary()
 
 
-def store_of(ctx: WorkerContext) -> WebhookStore:
+def store_of(ctx: WebhooksContext) -> WebhookStore:
     """One store per worker (its Lua scripts registered once), made on first use."""
     store = _stores.get(ctx["db"])
     if store is None:
@@ -34,7 +40,7 @@ def store_of(ctx: WorkerContext) -> WebhookStore:
 
 
 async def send_webhook(
-    ctx: WorkerContext, partner_id: str, delivery_id: str, round_: int, attempt: int
+    ctx: WebhooksContext, partner_id: str, delivery_id: str, round_: int, attempt: int
 ) -> str:
     """One attempt of one delivery; enqueues the next attempt when this one failed."""
     next_attempt = await attempt_delivery(
@@ -52,7 +58,7 @@ async def send_webhook(
     return f"next attempt {next_attempt.attempt} in {next_attempt.delay_s:.1f} s"
 
 
-async def send_webhooks(ctx: WorkerContext, partner_id: str, attempts: list[tuple[str, int, int]]) -> str:
+async def send_webhooks(ctx: WebhooksContext, partner_id: str, attempts: list[tuple[str, int, int]]) -> str:
     """The first attempts of many deliveries of one partner, sent concurrently (read in two
     round trips for all); each failed one enqueues its own next attempt. A delivery that
     fails here unexpectedly is left to the sweep, which re-enqueues it once it is due."""
@@ -89,7 +95,7 @@ async def reschedule_due_deliveries(store: WebhookStore, queue: ArqRedis, *, now
         start = count  # entries kept so far; the forgotten ones left the set
 
 
-async def sweep_webhook_deliveries(ctx: WorkerContext) -> int:
+async def sweep_webhook_deliveries(ctx: WebhooksContext) -> int:
     """Cron (every minute and at start): re-enqueue pending deliveries whose job was lost."""
     count = await reschedule_due_deliveries(store_of(ctx), ctx["queue"], now=time.time())
     if count:

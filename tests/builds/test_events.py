@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from app import redis_keys
+from app.kit import redis_keys
 from tests.builds.support import register_webhook, wait_until
 from tests.support.sim import force_status, make_package
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from app import redis_keys
+from app.kit import redis_keys
 from tests.builds.support import wait_until
 from tests.support.sim import force_status, make_package
 

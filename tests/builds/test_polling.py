@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from app import redis_keys
 from app.builds.poller import DEFAULT_GET_BYTES, needs_settling
 from app.builds.registry import Watch, WatchRegistry
 from app.builds.schedule import PollHistory, PollSchedule
+from app.kit import redis_keys
 from app.upstream.models import PackageHead
 from tests.builds.conftest import client_for
 from tests.builds.support import wait_until

@@ -10,8 +10,8 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app import redis_keys
 from app.builds.statuses import Observation, StatusRecord, StatusStore
+from app.kit import redis_keys
 from app.upstream.models import PackageHead
 
 # Ids as hostile as a key may hold: quotes, slashes, backslashes, non-ASCII, spaces.

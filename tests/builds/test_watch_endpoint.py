@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from app import redis_keys
+from app.kit import redis_keys
 from tests.builds.support import wait_until
 from tests.support.sim import make_package
 

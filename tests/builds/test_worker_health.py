@@ -9,8 +9,8 @@ import socket
 import subprocess
 import sys
 
-from app import redis_keys
-from app.worker import WorkerSettings
+from app.kit import redis_keys
+from app.worker.settings import WorkerSettings
 from tests.builds.support import wait_until
 from tests.support.processes import ROOT
 

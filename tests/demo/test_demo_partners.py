@@ -62,7 +62,7 @@ async def test_other_partners_on_the_same_api_still_reach_the_upstream(demo_api,
 
 
 async def test_demo_builds_are_not_watched(demo, redis):
-    from app import redis_keys
+    from app.kit import redis_keys
 
     listing = (await demo.get("/v1/packages")).json()["items"]
     assert any(item["status"] == "INPROGRESS" for item in listing)

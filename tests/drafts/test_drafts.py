@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from app import redis_keys
-from app.settings import Settings
+from app.kit import redis_keys
+from app.kit.settings import Settings
 from tests.conftest import make_token
 
 STATE = {"title": "Munich shows Q3", "event_ids": [12345, 23456]}

@@ -8,8 +8,8 @@ import contextlib
 import httpx
 from redis.asyncio import Redis
 
-from app import redis_keys
-from app.links import LinkSigner
+from app.kit import redis_keys
+from app.kit.links import LinkSigner
 from tests.conftest import LINK_KEY, make_token
 from tests.support.processes import ApiServer
 from tests.support.sim import force_status, make_package, upstream_calls

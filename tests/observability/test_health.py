@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from app.settings import SettingsError, load_settings
+from app.kit.settings import SettingsError, load_settings
 from tests.support.processes import ApiServer, free_port, refusal
 
 

@@ -7,8 +7,8 @@ import time
 
 import httpx
 
-from app import redis_keys
-from app.settings import Settings
+from app.kit import redis_keys
+from app.kit.settings import Settings
 from tests.conftest import make_token
 from tests.support.sim import add_fault, force_status, make_package, upstream_calls
 

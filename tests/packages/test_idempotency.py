@@ -9,7 +9,7 @@ import uuid
 import httpx
 import pytest
 
-from app import redis_keys
+from app.kit import redis_keys
 from tests.conftest import make_token
 from tests.support.sim import add_fault, make_package, upstream_calls
 

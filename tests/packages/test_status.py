@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 
-from app import redis_keys
 from app.builds.registry import WatchRegistry
+from app.kit import redis_keys
 from tests.support.sim import make_package, upstream_calls
 
 

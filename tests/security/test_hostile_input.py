@@ -14,12 +14,12 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app import redis_keys
-from app.auth import bearer_token, partner_of
-from app.cursors import decode_cursor, encode_cursor
+from app.api.middleware import check_json
+from app.auth.tokens import bearer_token, partner_of
 from app.drafts.router import expected_versions
-from app.errors import ProblemError
-from app.middleware import check_json
+from app.kit import redis_keys
+from app.kit.cursors import decode_cursor, encode_cursor
+from app.kit.errors import ProblemError
 from tests.conftest import make_token
 
 FUZZ = settings(max_examples=300, deadline=None)

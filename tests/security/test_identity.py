@@ -23,7 +23,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from app.auth import JwksCache
+from app.auth.tokens import JwksCache
 from tests.conftest import make_token
 from tests.support.processes import ApiServer, free_port
 

@@ -8,8 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from app.errors import Forbidden
-from app.links import EVENTS_LINK_S, LinkSigner
+from app.kit.errors import Forbidden
+from app.kit.links import EVENTS_LINK_S, LinkSigner
 
 SEGMENTS = ["v1", "packages", "42", "events"]
 

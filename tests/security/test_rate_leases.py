@@ -9,9 +9,9 @@ import time
 import pytest
 from redis.asyncio import Redis
 
-from app import redis_keys
-from app.errors import TooManyRequests
-from app.ratelimit import RateLimiter, lease_size
+from app.kit import redis_keys
+from app.kit.errors import TooManyRequests
+from app.kit.ratelimit import RateLimiter, lease_size
 
 
 async def bucket_field(redis: Redis, partner: str, name: str) -> float:

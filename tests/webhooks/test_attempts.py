@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from app.settings import Settings
+from app.kit.settings import Settings
 from app.webhooks.delivery import (
     attempt_deliveries,
     attempt_delivery,

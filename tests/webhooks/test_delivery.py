@@ -9,7 +9,7 @@ import time
 
 from standardwebhooks.webhooks import Webhook
 
-from app import redis_keys
+from app.kit import redis_keys
 from app.webhooks.dispatch import dispatch_event
 from app.webhooks.events import SubscribableEventType
 from app.webhooks.store import WebhookStore, pending_member

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from app.settings import Settings
+from app.kit.settings import Settings
 from app.webhooks.delivery import SendResult, attempt_delivery, make_webhook_client, send
 from app.webhooks.signing import new_secret
 from app.webhooks.ssrf import blocked_reason, refusal, target_problem, url_problem

@@ -14,7 +14,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import (
+from app.kit.errors import (
     BadRequest,
     PayloadTooLarge,
     ProblemError,
@@ -22,11 +22,11 @@ from app.errors import (
     field_error,
     problem_response,
 )
+from app.kit.tracing import continue_trace
 from app.observability.logs import request_context, write_access_line
 from app.observability.metrics import observe_request
-from app.tracing import continue_trace
 
-RATE_LIMIT_HEADERS = "rate_limit_headers"  # request state: set by app.deps, sent on the answer
+RATE_LIMIT_HEADERS = "rate_limit_headers"  # request state: set by app.api.deps, sent on the answer
 
 logger = logging.getLogger("app.access")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")

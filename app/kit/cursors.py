@@ -11,7 +11,7 @@ import base64
 import json
 import math
 
-from app.errors import ValidationProblem, field_error
+from app.kit.errors import ValidationProblem, field_error
 
 MAX_KEY_LENGTH = 256
 

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from app.deps import ServicesDep
+from app.api.deps import ServicesDep
+from app.api.routing import FlatRoute
 from app.observability import metrics
-from app.routing import FlatRoute
 
 router = APIRouter(tags=["operations"], route_class=FlatRoute)
 CheckState = Literal["ok", "down"]

@@ -12,17 +12,18 @@ import socket
 from arq.constants import default_queue_name
 from redis.exceptions import RedisError
 
-from app import redis_keys
 from app.builds.tasks import StatusPolling
-from app.clients import arq_redis_settings, make_redis, make_upstream
 from app.exports.tasks import EXPORT_FUNCTIONS
+from app.kit import redis_keys
+from app.kit.redis import arq_redis_settings, make_redis
+from app.kit.runtime import settle_heap
+from app.kit.settings import get_settings
 from app.observability.logs import ensure_logging, keep_arq_on_our_handler
 from app.observability.worker_metrics import WorkerMetrics
-from app.runtime import settle_heap
-from app.settings import get_settings
+from app.upstream.factory import make_upstream
 from app.webhooks.delivery import make_webhook_client
 from app.webhooks.tasks import WEBHOOK_CRON_JOBS, WEBHOOK_FUNCTIONS
-from app.worker_context import WorkerContext
+from app.worker.context import WorkerContext
 
 logger = logging.getLogger("app.worker")
 

@@ -59,7 +59,7 @@ Cursor = Annotated[
         "return is 422)",
     ),
 ]
-"""A page cursor query parameter: the shape is checked here, the content by ``app.cursors``."""
+"""A page cursor query parameter: the shape is checked here, the content by ``app.kit.cursors``."""
 
 
 def _json_integer(value: Any) -> Any:

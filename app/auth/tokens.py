@@ -20,7 +20,8 @@ from typing import Any
 import httpx
 import jwt
 
-from app.errors import BadRequest, Forbidden, Unauthorized
+from app.kit.errors import BadRequest, Forbidden, Unauthorized
+from app.kit.settings import Settings
 
 logger = logging.getLogger("app.auth")
 
@@ -244,3 +245,14 @@ def issue_token(
         "partners": list(partners),
     }
     return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def make_token_verifier(settings: Settings, http: httpx.AsyncClient) -> TokenVerifier:
+    """HS256 with ``BFF_JWT_SECRET`` and/or RS256/ES256 from ``BFF_JWT_JWKS_URL``."""
+    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
+    jwks = (
+        JwksCache(str(settings.jwt_jwks_url), http, min_refetch_s=settings.jwt_jwks_min_refetch_s)
+        if settings.jwt_jwks_url
+        else None
+    )
+    return TokenVerifier(secret=secret, jwks=jwks, issuer=settings.jwt_issuer, audience=settings.jwt_audience)

@@ -1,4 +1,4 @@
-"""Write the app's OpenAPI document: ``python -m app.openapi_export openapi/bff.json``.
+"""Write the app's OpenAPI document: ``python -m app.api.openapi_export openapi/bff.json``.
 
 The committed copy is the contract the SPA's client is generated from; a test
 fails when it is stale (run ``make openapi`` after changing an endpoint).
@@ -10,8 +10,8 @@ import json
 import sys
 from typing import Any
 
-from app.main import create_app
-from app.settings import Settings
+from app.api.app import create_app
+from app.kit.settings import Settings
 
 
 def openapi_document() -> dict[str, Any]:

@@ -17,7 +17,8 @@ from arq.connections import ArqRedis
 from fastapi import Depends, Query, Request
 from redis.asyncio import Redis
 
-from app.auth import (
+from app.api.middleware import RATE_LIMIT_HEADERS
+from app.auth.tokens import (
     PARTNER_HEADER,
     REQUIRED_PERMISSION,
     Principal,
@@ -26,13 +27,13 @@ from app.auth import (
     partner_of,
     principal_of,
 )
-from app.errors import Unauthorized, request_id_of
-from app.links import LinkSigner, is_well_formed
-from app.middleware import RATE_LIMIT_HEADERS
-from app.pubsub import ChannelHub
-from app.ratelimit import RateLimiter
-from app.settings import Settings
+from app.kit.errors import Unauthorized, request_id_of
+from app.kit.links import LinkSigner, is_well_formed
+from app.kit.pubsub import ChannelHub
+from app.kit.ratelimit import RateLimiter
+from app.kit.settings import Settings
 from app.upstream import CallContext, PackageBuilderClient
+from app.upstream.client import service_authorization
 
 T = TypeVar("T")
 
@@ -167,12 +168,11 @@ async def link_principal(
     partner = partner_of(partner_id)
     method = "GET" if request.method == "HEAD" else request.method  # a HEAD asks about the same GET
     expires_at = svc.links.verify(method, request.scope["path"], partner, exp, sig)
-    service_token = svc.settings.upstream_service_token
     principal = Principal(
         sub=f"link:{partner}",
         partner_id=partner,
         permissions=(REQUIRED_PERMISSION,),
-        authorization=f"Bearer {service_token.get_secret_value()}" if service_token else "",
+        authorization=service_authorization(svc.settings.upstream_service_token),
         expires_at=expires_at,
     )
     return await _admitted(request, svc, principal)

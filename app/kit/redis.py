@@ -8,15 +8,12 @@ import asyncio
 from typing import Any, cast
 
 import hiredis
-import httpx
 from arq.connections import ArqRedis, RedisSettings
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.connection import AbstractConnection, parse_url
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
-from app.auth import JwksCache, TokenVerifier
-from app.settings import Settings
-from app.upstream import PackageBuilderClient
+from app.kit.settings import Settings
 
 
 def _open_and_drained(connection: AbstractConnection) -> bool:
@@ -155,35 +152,3 @@ def arq_redis_settings(settings: Settings) -> RedisSettings:
             password=credentials.get("password"),
         )
     return RedisSettings.from_dsn(settings.redis_url)
-
-
-def make_upstream(settings: Settings) -> PackageBuilderClient:
-    """The upstream client; with demo partners configured, one that serves them fixtures."""
-    options: dict[str, Any] = {
-        "timeout_s": settings.upstream_timeout_s,
-        "connect_timeout_s": settings.upstream_connect_timeout_s,
-        "max_connections": settings.upstream_max_connections,
-        "retries": settings.upstream_retries,
-        "transport": settings.upstream_transport,
-    }
-    if settings.demo_partner_ids:
-        from app.upstream.demo import DemoRoutingClient
-
-        return DemoRoutingClient(
-            settings.upstream_base,
-            settings.data_integrations_base,
-            demo_partner_ids=settings.demo_partner_ids,
-            **options,
-        )
-    return PackageBuilderClient(settings.upstream_base, settings.data_integrations_base, **options)
-
-
-def make_token_verifier(settings: Settings, http: httpx.AsyncClient) -> TokenVerifier:
-    """HS256 with ``BFF_JWT_SECRET`` and/or RS256/ES256 from ``BFF_JWT_JWKS_URL``."""
-    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
-    jwks = (
-        JwksCache(str(settings.jwt_jwks_url), http, min_refetch_s=settings.jwt_jwks_min_refetch_s)
-        if settings.jwt_jwks_url
-        else None
-    )
-    return TokenVerifier(secret=secret, jwks=jwks, issuer=settings.jwt_issuer, audience=settings.jwt_audience)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from app.errors import Forbidden, Unauthorized
+from app.kit.errors import Forbidden, Unauthorized
 
 CSV_LINK_S = 15 * 60
 EVENTS_LINK_S = 3600

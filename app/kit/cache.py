@@ -25,7 +25,7 @@ from pydantic import TypeAdapter, ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app import redis_keys
+from app.kit import redis_keys
 from app.observability.metrics import count_cache
 
 logger = logging.getLogger("app.cache")

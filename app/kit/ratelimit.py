@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app import redis_keys
-from app.errors import TooManyRequests
+from app.kit import redis_keys
+from app.kit.errors import TooManyRequests
 from app.observability.metrics import count_rate_limited
 
 logger = logging.getLogger("app.ratelimit")

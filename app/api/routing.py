@@ -2,7 +2,7 @@
 needs it.
 
 The identity, service and settings dependencies of this service are ``async def``s that
-take the request and nothing else (``app.deps``), and the hot routes (``/status``, the
+take the request and nothing else (``app.api.deps``), and the hot routes (``/status``, the
 results view, the list) return a ready ``Response``. For such a route the solver's work
 (cache keys, scope checks, a sub-response, nested solving) cost 50–96 µs a request
 (``bench/flat_route.py``); the flat handler awaits each dependency with the request,

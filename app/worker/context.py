@@ -1,0 +1,13 @@
+"""What the worker's ``ctx`` holds: every domain's job context, plus the worker's own parts."""
+
+from __future__ import annotations
+
+from app.builds.tasks import BuildsContext, StatusPolling
+from app.exports.tasks import ExportsContext
+from app.observability.worker_metrics import WorkerMetrics
+from app.webhooks.tasks import WebhooksContext
+
+
+class WorkerContext(BuildsContext, ExportsContext, WebhooksContext):
+    metrics: WorkerMetrics  # the worker's /metrics server and Redis sampler
+    polling: StatusPolling  # the status poll loop (app/builds/tasks.py)
