@@ -13,7 +13,8 @@ def _api(args: argparse.Namespace) -> None:
     import uvicorn
     from uvicorn.config import LOG_LEVELS
 
-    from app.api.app import create_app, end_streams
+    from app.api.app import create_app
+    from app.api.composition import end_streams
     from app.kit.settings import get_settings
     from app.observability.logs import configure_logging
 

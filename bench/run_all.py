@@ -18,7 +18,6 @@ from bench import (
     call_cost,
     csv_stream,
     evaluation_cache,
-    flat_route,
     hot_path,
     polling,
     results_page,
@@ -30,7 +29,6 @@ from bench._load import generator
 
 BENCHES = [
     ("Hot path", "hot", hot_path.run),
-    ("FastAPI's dependency solver on a hot route", "flat", flat_route.run),
     ("Worker at scale", "scale", watch_scale.run),
     ("CSV pass-through", "csv", csv_stream.run),
     ("Upstream client transport", "transport", upstream_transport.main),

@@ -13,9 +13,11 @@ APP = Path(__file__).resolve().parent.parent / "app"
 PROCESSES = {"api", "worker"}
 KIT = "kit"
 SIMULATOR = "simulator"  # its own app: it imports nothing of the BFF
-DOMAINS = {
-    p.name for p in APP.iterdir() if p.is_dir() and (p / "__init__.py").exists()
-} - PROCESSES - {KIT, SIMULATOR}
+DOMAINS = (
+    {p.name for p in APP.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    - PROCESSES
+    - {KIT, SIMULATOR}
+)
 
 
 def _imports() -> dict[str, set[str]]:

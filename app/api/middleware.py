@@ -22,11 +22,10 @@ from app.kit.errors import (
     field_error,
     problem_response,
 )
+from app.kit.ratelimit import RATE_LIMIT_HEADERS
 from app.kit.tracing import continue_trace
 from app.observability.logs import request_context, write_access_line
 from app.observability.metrics import observe_request
-
-RATE_LIMIT_HEADERS = "rate_limit_headers"  # request state: set by app.api.deps, sent on the answer
 
 logger = logging.getLogger("app.access")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")

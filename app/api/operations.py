@@ -9,11 +9,11 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from app.api.deps import ServicesDep
-from app.api.routing import FlatRoute
+from app.kit.deps import RedisDep
 from app.observability import metrics
+from app.upstream.deps import UpstreamDep
 
-router = APIRouter(tags=["operations"], route_class=FlatRoute)
+router = APIRouter(tags=["operations"])
 CheckState = Literal["ok", "down"]
 
 
@@ -44,18 +44,18 @@ async def get_health() -> Health:
     response_model=Readiness,
     responses={503: {"model": Readiness, "description": "Redis does not answer"}},
 )
-async def get_readiness(svc: ServicesDep) -> JSONResponse:
+async def get_readiness(redis: RedisDep, upstream: UpstreamDep) -> JSONResponse:
     """Readiness: 200 while Redis answers PING, 503 otherwise. The upstream's state is in
     `checks.upstream` but never makes a replica unready: every replica shares the one
     upstream, so an upstream outage would only empty the load balancer."""
 
     async def redis_ok() -> bool:
         try:
-            return bool(await asyncio.wait_for(svc.redis.ping(), timeout=2.0))
+            return bool(await asyncio.wait_for(redis.ping(), timeout=2.0))
         except Exception:  # any failure means not ready; the reason is not the caller's
             return False
 
-    redis_ready, upstream_ready = await asyncio.gather(redis_ok(), svc.upstream.ping())
+    redis_ready, upstream_ready = await asyncio.gather(redis_ok(), upstream.ping())
     checks = {"redis": "ok" if redis_ready else "down", "upstream": "ok" if upstream_ready else "down"}
     return JSONResponse(
         {"status": "ready" if redis_ready else "not-ready", "checks": checks},

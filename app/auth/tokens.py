@@ -50,7 +50,7 @@ class Principal:
 
 
 def bearer_token(authorization: str | None) -> str:
-    """The token of an ``Authorization: Bearer …`` header, or 401."""
+    """The token of an ``Authorization: Bearer …`` header, or 401 saying what is wrong."""
     if not authorization:
         raise Unauthorized("missing Authorization header (expected 'Bearer <JWT>')")
     scheme, _, token = authorization.strip().partition(" ")

@@ -27,13 +27,13 @@ from app.builds import events
 from app.builds.registry import Watch, WatchRegistry
 from app.builds.schedule import PollHistory, PollSchedule
 from app.builds.statuses import Observation, StatusStore
+from app.kit.retry import REDIS_DOWN, Backoff
 from app.kit.settings import Settings
 from app.upstream import CallContext, PackageBuilderClient, UpstreamError, UpstreamRejected
 from app.upstream.models import TERMINAL_STATUSES, PackageHead, UpstreamPackage
 from app.webhooks.dispatch import NextAttempt, dispatch_event, enqueue_batch
 from app.webhooks.models import EndpointRecord
 from app.webhooks.store import WebhookStore
-from app.worker.run import REDIS_DOWN, Backoff
 
 logger = logging.getLogger("app.watches")
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from app.api.deps import CallContextDep
-from app.api.routing import FlatRoute
+from app.auth.deps import CallContextDep
 from app.builds.deps import BuildServiceDep
 from app.builds.schemas import WatchView
 from app.kit.errors import UPSTREAM_ERRORS
 from app.kit.params import PackageId
 
-router = APIRouter(prefix="/v1/packages", tags=["packages"], route_class=FlatRoute)
+router = APIRouter(prefix="/v1/packages", tags=["packages"])
 
 
 @router.post(

@@ -6,13 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from app.api.deps import CallContextDep
-from app.api.routing import FlatRoute
+from app.auth.deps import CallContextDep
 from app.catalog.deps import CatalogServiceDep
 from app.kit.errors import UPSTREAM_ERRORS
 from app.kit.types import IsoDate
 
-router = APIRouter(prefix="/v1", tags=["catalog"], route_class=FlatRoute)
+router = APIRouter(prefix="/v1", tags=["catalog"])
 ERRORS = UPSTREAM_ERRORS
 
 

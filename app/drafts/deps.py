@@ -4,27 +4,33 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header
 
-from app.api.deps import PrincipalDep, services_of
+from app.auth.deps import PrincipalDep
 from app.drafts.service import DraftService
 from app.drafts.store import DraftStore
-from app.idempotency import make_idempotency_service
+from app.idempotency import IdempotencyServiceDep
+from app.kit.deps import RedisDep, SettingsDep
 from app.kit.errors import PayloadTooLarge
-from app.packages.deps import make_package_service
+from app.packages.deps import PackageServiceDep
 
 
-async def draft_service(request: Request, principal: PrincipalDep) -> DraftService:
+async def draft_service(
+    principal: PrincipalDep,
+    redis: RedisDep,
+    settings: SettingsDep,
+    packages: PackageServiceDep,
+    idempotency: IdempotencyServiceDep,
+    content_length: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> DraftService:
     """Per request (the store is scoped to the caller); bodies past the size bound stop here."""
-    svc = services_of(request)
-    settings = svc.settings
-    length = request.headers.get("content-length", "")
+    length = content_length or ""
     if length.isdigit() and int(length) > settings.draft_max_bytes:
         raise PayloadTooLarge(f"a draft may hold at most {settings.draft_max_bytes} bytes")
     return DraftService(
-        DraftStore(svc.redis, principal.partner_id, principal.sub, settings.draft_ttl_s),
-        svc.shared(make_package_service),
-        svc.shared(make_idempotency_service),
+        DraftStore(redis, principal.partner_id, principal.sub, settings.draft_ttl_s),
+        packages,
+        idempotency,
         ttl_s=settings.draft_ttl_s,
         max_bytes=settings.draft_max_bytes,
         max_drafts=settings.max_drafts_per_user,

@@ -7,19 +7,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
 
-from app.api.deps import CallContextDep, LinksDep, SettingsDep
-from app.api.routing import FlatRoute
+from app.auth.deps import CallContextDep
 from app.drafts.deps import DraftServiceDep
 from app.drafts.schemas import DraftCreate, DraftList, DraftPatch, DraftReplace, DraftView
 from app.drafts.service import ANY_VERSION
 from app.idempotency import REPLAYED_HEADER, IdempotencyDep, model_response
-from app.kit.errors import CLIENT_ERRORS, PRECONDITION_REQUIRED, PROBLEM, BadRequest, PreconditionRequired
+from app.kit.conditional import entity_tag, if_match, not_modified
+from app.kit.deps import LinksDep, SettingsDep
+from app.kit.errors import CLIENT_ERRORS, PRECONDITION_REQUIRED, PROBLEM, PreconditionRequired
 from app.kit.http_docs import documented
 from app.kit.params import IF_MATCH_PATTERN
 from app.packages.responses import package_accepted
 from app.packages.schemas import PackageAccepted
 
-router = APIRouter(prefix="/v1/drafts", tags=["drafts"], route_class=FlatRoute)
+router = APIRouter(prefix="/v1/drafts", tags=["drafts"])
 
 ERRORS = CLIENT_ERRORS
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -38,30 +39,24 @@ IfMatch = Annotated[
         json_schema_extra={"pattern": IF_MATCH_PATTERN, "examples": ['"v1"']},
     ),
 ]
-_IF_MATCH = re.compile(IF_MATCH_PATTERN)
-_ENTITY_TAG = re.compile(r'(W/)?"([^"]*)"')
-_OUR_TAG = re.compile(r"v([0-9]{1,18})")
+_OUR_TAG = re.compile(r'"v([0-9]{1,18})"')
 
 
 def etag(version: int) -> str:
     """Strong and derived from the version alone: every change bumps it."""
-    return f'"v{version}"'
+    return entity_tag(f"v{version}")
 
 
-def expected_versions(if_match: str | None) -> frozenset[int] | None:
-    """Versions an ``If-Match`` accepts (None for ``*``); 428 without one. Weak tags never
-    match (RFC 9110 compares strongly), so they give 412, as tags of no version do."""
-    if if_match is None:
+def expected_versions(header: str | None) -> frozenset[int] | None:
+    """Versions an ``If-Match`` accepts (None for ``*``); 428 without one, 400 when malformed.
+    Weak tags never match (RFC 9110 compares strongly), so they give 412, as tags of no
+    version do."""
+    if header is None:
         raise PreconditionRequired(PRECONDITION_REQUIRED)
-    if _IF_MATCH.fullmatch(if_match) is None:
-        raise BadRequest('If-Match must be * or a list of entity tags such as "v3"')
-    if if_match.strip(" \t") == "*":
+    precondition = if_match(header, example='"v3"')
+    if precondition.any:
         return ANY_VERSION
-    return frozenset(
-        int(ours.group(1))
-        for tag in _ENTITY_TAG.finditer(if_match)
-        if not tag.group(1) and (ours := _OUR_TAG.fullmatch(tag.group(2)))
-    )
+    return frozenset(int(ours.group(1)) for tag in precondition.tags if (ours := _OUR_TAG.fullmatch(tag)))
 
 
 def _with_etag(response: Response, draft: DraftView) -> DraftView:
@@ -115,7 +110,7 @@ async def get_draft(
 ) -> DraftView | Response:
     """One draft with its `ETag` (send it back as `If-Match` to change the draft)."""
     draft = await service.get(draft_id)
-    if if_none_match and etag(draft.version) in (t.strip() for t in if_none_match.split(",")):
+    if not_modified(if_none_match, etag(draft.version)):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(draft.version)})
     return _with_etag(response, draft)
 

@@ -1,22 +1,13 @@
-"""The exports domain's FastAPI dependency: its service, built once per process."""
+"""The exports domain's FastAPI dependency: its service (one per process, built by the API)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
-from app.api.deps import Services, services_of
 from app.exports.service import ExportService
-from app.exports.store import ExportStore
+from app.kit.state import Provided
 
-
-def make_export_service(svc: Services) -> ExportService:
-    return ExportService(ExportStore(svc.redis), svc.upstream, svc.queue)
-
-
-async def export_service(request: Request) -> ExportService:
-    return services_of(request).shared(make_export_service)
-
-
-ExportServiceDep = Annotated[ExportService, Depends(export_service)]
+EXPORTS = Provided[ExportService]("export_service")
+ExportServiceDep = Annotated[ExportService, Depends(EXPORTS)]

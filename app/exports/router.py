@@ -7,17 +7,17 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 from fastapi.responses import JSONResponse
 
-from app.api.deps import CallContextDep, PrincipalDep, SettingsDep
-from app.api.routing import FlatRoute
+from app.auth.deps import CallContextDep, PrincipalDep
 from app.exports.deps import ExportServiceDep
 from app.exports.schemas import Export, ExportAccepted, ExportPage, ExportRequest
 from app.idempotency import IdempotencyDep
+from app.kit.deps import SettingsDep
 from app.kit.errors import PROBLEM, UPSTREAM_ERRORS
 from app.kit.http_docs import documented
 from app.kit.params import PACKAGE_ID_PATTERN, ClusterName, PackageId
 from app.kit.types import Cursor
 
-router = APIRouter(tags=["exports"], route_class=FlatRoute)
+router = APIRouter(tags=["exports"])
 EXPORT_RETRY_AFTER_S = 2  # when to look at a new export first
 
 

@@ -13,28 +13,30 @@ Use in a router::
 """
 
 from app.idempotency.dependency import (
+    IDEMPOTENCY,
     IDEMPOTENCY_HEADER,
     REPLAYED_HEADER,
     Idempotency,
     IdempotencyDep,
+    IdempotencyServiceDep,
     idempotency_key,
-    make_idempotency_service,
     model_response,
 )
 from app.idempotency.service import IdempotencyService, Outcome, fingerprint
 from app.idempotency.store import IdempotencyStore, StoredResponse
 
 __all__ = [
+    "IDEMPOTENCY",
     "IDEMPOTENCY_HEADER",
     "REPLAYED_HEADER",
     "Idempotency",
     "IdempotencyDep",
     "IdempotencyService",
+    "IdempotencyServiceDep",
     "IdempotencyStore",
     "Outcome",
     "StoredResponse",
     "fingerprint",
     "idempotency_key",
-    "make_idempotency_service",
     "model_response",
 ]

@@ -10,11 +10,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from app.api.deps import PrincipalDep, Services, services_of
+from app.auth.deps import PrincipalDep
 from app.auth.tokens import Principal
 from app.idempotency.service import IdempotencyService, fingerprint
-from app.idempotency.store import IdempotencyStore, StoredResponse
+from app.idempotency.store import StoredResponse
 from app.kit.errors import BadRequest
+from app.kit.state import Provided
 from app.observability.metrics import count_idempotency_replay
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -118,16 +119,16 @@ def replayed(response: StoredResponse) -> Response:
     return Response(response.body, status_code=response.status, headers=headers, media_type=media_type)
 
 
-def make_idempotency_service(svc: Services) -> IdempotencyService:
-    return IdempotencyService(IdempotencyStore(svc.redis), wait_s=svc.settings.idempotency_wait_s)
+IDEMPOTENCY = Provided[IdempotencyService]("idempotency_service")
+IdempotencyServiceDep = Annotated[IdempotencyService, Depends(IDEMPOTENCY)]
 
 
 async def idempotency(
     request: Request,
     principal: PrincipalDep,
+    service: IdempotencyServiceDep,
     key: Annotated[str | None, Depends(idempotency_key)],
 ) -> Idempotency:
-    service = services_of(request).shared(make_idempotency_service)
     return Idempotency(service, principal, key, request.method, request.url.path)
 
 

@@ -31,6 +31,7 @@ from app.observability.metrics import count_rate_limited
 
 logger = logging.getLogger("app.ratelimit")
 POLICY = "partner"
+RATE_LIMIT_HEADERS = "rate_limit_headers"  # request state: set by app.auth.deps, sent on the answer
 
 LEASE_WINDOW_S = 0.1  # a lease is at most this much of the rate …
 LEASE_BURST_SHARE = 20  # … and at most 1/20 of the burst

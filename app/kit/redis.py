@@ -4,75 +4,17 @@ serve both, so every client follows a failover)."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, cast
 
-import hiredis
 from arq.connections import ArqRedis, RedisSettings
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
-from redis.asyncio.connection import AbstractConnection, parse_url
+from redis.asyncio.connection import parse_url
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
 from app.kit.settings import Settings
 
 
-def _open_and_drained(connection: AbstractConnection) -> bool:
-    """What ``ensure_connection`` makes sure of, told without waiting: the connection is open,
-    its socket has not reached its end, and nothing is left to read (a reply the last user
-    did not read would answer the next command). ``ensure_connection`` learns the same by
-    reading with a zero timeout, which is a cancelled read and an exception per command:
-    20-25 µs of CPU under load. It also lets the loop run once first, so an end of stream
-    that arrived in that very pass is seen one command later here (a command that fails
-    then, as one racing the close would anyway). False when it cannot be told (not the
-    hiredis parser, a redis-py without these fields): the pool's own check runs."""
-    stream = getattr(connection, "_reader", None)
-    replies = getattr(getattr(connection, "_parser", None), "_reader", None)
-    if not isinstance(stream, asyncio.StreamReader) or not isinstance(replies, hiredis.Reader):
-        return False
-    unread = getattr(stream, "_buffer", None)
-    if unread is None or getattr(connection, "_writer", None) is None:
-        return False
-    return not unread and not stream.at_eof() and stream.exception() is None and not replies.has_data()
-
-
-class QuickBlockingPool(BlockingConnectionPool):
-    """redis-py's blocking pool, minus its lock and timer when nobody waits.
-
-    ``BlockingConnectionPool`` takes an ``asyncio.Condition`` and starts a timeout to check
-    out a connection, and takes the condition again to give it back, for every command:
-    about 5 of the 35 µs of CPU a GET costs the client. With a connection free and no task
-    waiting, checking out and giving back cannot interleave with anything (no ``await``
-    between looking and taking), so they skip both; once a task waits, every checkout and
-    release takes the condition as before, so waiters are served in order. A checked-out
-    connection is then checked by ``_open_and_drained`` before the pool's own check."""
-
-    _waiting = 0  # tasks in (or entering) the blocking pool's wait
-
-    async def get_connection(self, *_: Any, **__: Any) -> AbstractConnection:
-        if self._waiting or not self.can_get_connection():
-            self._waiting += 1
-            try:
-                return await super().get_connection()  # type: ignore[no-any-return]
-            finally:
-                self._waiting -= 1
-        connection: AbstractConnection = self.get_available_connection()  # type: ignore[no-untyped-call]
-        if _open_and_drained(connection):
-            return connection
-        try:
-            await self.ensure_connection(connection)
-        except BaseException:
-            await self.release(connection)
-            raise
-        return connection
-
-    async def release(self, connection: AbstractConnection) -> None:
-        if self._waiting:
-            await super().release(connection)  # and wake a waiter
-        else:
-            await ConnectionPool.release(self, connection)
-
-
-class BlockingSentinelPool(SentinelConnectionPool, QuickBlockingPool):
+class BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
     """The primary found through Sentinel, with the blocking pool's wait for a free connection.
     After a failover, idle connections to the old primary are dropped and new ones go to the
     new primary; commands in between fail (503) instead of hanging."""
@@ -110,7 +52,7 @@ def _pool(settings: Settings, *, decode: bool) -> ConnectionPool:
             **options,
             **_database_and_credentials(settings),
         )
-    return QuickBlockingPool.from_url(settings.redis_url, **options)
+    return BlockingConnectionPool.from_url(settings.redis_url, **options)
 
 
 def make_redis(settings: Settings) -> Redis:

@@ -10,8 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request, Response
 from redis.exceptions import RedisError
 
-from app.api.deps import LinkCallContextDep, LinkPrincipalDep
-from app.api.routing import FlatRoute
+from app.auth.deps import LinkCallContextDep, LinkPrincipalDep
 from app.kit.errors import UPSTREAM_ERRORS
 from app.kit.params import PackageId
 from app.live import sse
@@ -21,7 +20,7 @@ from app.upstream import CallContext
 
 logger = logging.getLogger("app.live")
 
-router = APIRouter(prefix="/v1/packages", tags=["packages"], route_class=FlatRoute)
+router = APIRouter(prefix="/v1/packages", tags=["packages"])
 
 RETRY_MS = 3000
 RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -12,6 +12,7 @@ from urllib.parse import quote
 from pydantic import TypeAdapter
 
 from app.builds.statuses import progress_of
+from app.kit.conditional import entity_tag, not_modified
 from app.kit.links import CSV_LINK_S, EVENTS_LINK_S, LinkSigner, csv_segments, events_segments
 from app.packages.schemas import (
     ClusterCounts,
@@ -116,7 +117,7 @@ def evaluation_settings(details: EvaluationDetails) -> EvaluationSettings:
 def settings_etag(settings: EvaluationSettings) -> str:
     """Strong entity tag of the attribution settings alone: results change as data arrives,
     a tab's edit conflicts only with another change of the settings."""
-    return f'"s{hashlib.sha256(settings.model_dump_json().encode()).hexdigest()[:24]}"'
+    return entity_tag(f"s{hashlib.sha256(settings.model_dump_json().encode()).hexdigest()[:24]}")
 
 
 def evaluation_view(package_id: str, details: EvaluationDetails, evaluation: Evaluation) -> EvaluationView:
@@ -200,7 +201,7 @@ class RenderedView:
     @classmethod
     def of(cls, view: PackageView) -> RenderedView:
         body = VIEW.dump_json(view)
-        return cls(f'"{hashlib.sha256(body).hexdigest()[:32]}"', body)
+        return cls(entity_tag(hashlib.sha256(body).hexdigest()[:32]), body)
 
     def stored(self) -> str:
         """``<etag>\n<json>``: one Redis value holds both (compact JSON has no newline)."""
@@ -208,15 +209,9 @@ class RenderedView:
 
     @classmethod
     def from_stored(cls, text: str) -> RenderedView:
-        etag, newline, body = text.partition("\n")
-        if not newline or not etag.startswith('"'):  # written before ETags were kept with it
-            data = text.encode()
-            return cls(f'"{hashlib.sha256(data).hexdigest()[:32]}"', data)
+        etag, _, body = text.partition("\n")
         return cls(etag, body.encode())
 
     def matches(self, if_none_match: str | None) -> bool:
-        """Whether ``If-None-Match`` names this version (weak comparison, as RFC 9110 asks)."""
-        if not if_none_match:
-            return False
-        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-        return "*" in tags or self.etag in tags
+        """Whether ``If-None-Match`` names this version: the answer is 304."""
+        return not_modified(if_none_match, self.etag)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
@@ -10,10 +9,11 @@ from fastapi.responses import StreamingResponse
 from pydantic import TypeAdapter
 from starlette.background import BackgroundTask
 
-from app.api.deps import CallContextDep, LinkCallContextDep, LinksDep, SettingsDep
-from app.api.routing import FlatRoute
+from app.auth.deps import CallContextDep, LinkCallContextDep
 from app.idempotency import IdempotencyDep
-from app.kit.errors import PROBLEM, UPSTREAM_ERRORS, BadRequest
+from app.kit import conditional
+from app.kit.deps import LinksDep, SettingsDep
+from app.kit.errors import PROBLEM, UPSTREAM_ERRORS
 from app.kit.http_docs import documented
 from app.kit.params import IF_MATCH_PATTERN, ClusterName, PackageId
 from app.kit.types import Cursor
@@ -34,7 +34,7 @@ from app.packages.schemas import (
     PackageView,
 )
 
-router = APIRouter(prefix="/v1/packages", tags=["packages"], route_class=FlatRoute)
+router = APIRouter(prefix="/v1/packages", tags=["packages"])
 
 ERRORS = UPSTREAM_ERRORS
 # 409: a retry that came while the first request with its Idempotency-Key was still running.
@@ -191,11 +191,11 @@ async def update_evaluation(
     """Save attribution settings (the upstream re-evaluates) and return the fresh evaluation.
     With `If-Match` (the `ETag` of `GET .../evaluation`), a change made meanwhile in another
     tab is not overwritten: 412."""
-    if if_match is not None and not if_match.strip():
-        if_match = None  # an empty header names no version: no precondition
-    if if_match is not None and re.fullmatch(IF_MATCH_PATTERN, if_match) is None:
-        raise BadRequest('If-Match must be * or a list of entity tags such as "s1f2…"')
-    view = await service.update_evaluation(ctx, package_id, body, if_match)
+    # An empty header names no version: no precondition.
+    precondition = (
+        conditional.if_match(if_match, example='"s1f2…"') if if_match and if_match.strip() else None
+    )
+    view = await service.update_evaluation(ctx, package_id, body, precondition)
     response.headers["ETag"] = presenters.settings_etag(view.settings)
     return view
 

@@ -12,6 +12,7 @@ from pydantic import TypeAdapter
 from app.builds.service import BuildService
 from app.kit import redis_keys
 from app.kit.cache import Cache
+from app.kit.conditional import Precondition
 from app.kit.cursors import decode_cursor, encode_cursor
 from app.kit.errors import Conflict, PreconditionFailed
 from app.kit.links import EVENTS_LINK_S, LinkSigner, events_segments
@@ -202,12 +203,16 @@ class PackageService:
         return view, self._settings.evaluation_cache_ttl_s
 
     async def update_evaluation(
-        self, ctx: CallContext, package_id: str, update: EvaluationSettingsUpdate, if_match: str | None = None
+        self,
+        ctx: CallContext,
+        package_id: str,
+        update: EvaluationSettingsUpdate,
+        precondition: Precondition | None = None,
     ) -> EvaluationView:
         """PUT the settings (which re-evaluates upstream), then read the fresh result. With
         ``If-Match``, only when the settings are still those the caller read (412 else):
         read, compare and write under a short per-package lock, so two tabs cannot both pass."""
-        if if_match is None:
+        if precondition is None:
             return await self._put_evaluation(ctx, package_id, update)
         lock = redis_keys.evaluation_lock(ctx.partner_id, package_id)
         token = secrets.token_hex(8)
@@ -217,8 +222,7 @@ class PackageService:
             current = presenters.evaluation_settings(
                 await self._upstream.get_evaluation_details(ctx, package_id)
             )
-            tags = {tag.strip() for tag in if_match.split(",")}
-            if "*" not in tags and presenters.settings_etag(current) not in tags:
+            if not precondition.allows(presenters.settings_etag(current)):
                 raise PreconditionFailed(
                     "the evaluation settings changed since you read them; read them again and reapply"
                 )

@@ -6,8 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from app.api.deps import PrincipalDep
-from app.api.routing import FlatRoute
+from app.auth.deps import PrincipalDep
 from app.idempotency import IdempotencyDep, model_response
 from app.kit.errors import CLIENT_ERRORS, PROBLEM
 from app.kit.http_docs import documented
@@ -25,7 +24,7 @@ from app.webhooks.schemas import (
     RecoverRequest,
 )
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=FlatRoute)
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
 ERRORS = CLIENT_ERRORS
 EndpointId = Annotated[str, Path(max_length=64, description="webhook endpoint id (ep_…)")]

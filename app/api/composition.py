@@ -1,0 +1,87 @@
+"""The API process's lifespan: its clients and domain services, built once, provided to
+requests by their keys (``app.kit.state.Provided``), closed at shutdown."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+
+from app.auth.deps import TOKENS
+from app.auth.tokens import make_token_verifier
+from app.builds.deps import BUILDS
+from app.builds.registry import WatchRegistry
+from app.builds.service import BuildService
+from app.builds.statuses import StatusStore
+from app.catalog.deps import CATALOG
+from app.catalog.service import CatalogService
+from app.exports.deps import EXPORTS
+from app.exports.service import ExportService
+from app.exports.store import ExportStore
+from app.idempotency import IDEMPOTENCY, IdempotencyService, IdempotencyStore
+from app.kit.cache import Cache
+from app.kit.deps import HUB, LIMITER, LINKS, QUEUE, REDIS, SETTINGS
+from app.kit.links import LinkSigner
+from app.kit.pubsub import ChannelHub
+from app.kit.ratelimit import RateLimiter
+from app.kit.redis import make_pubsub_client, make_queue, make_redis
+from app.kit.runtime import settle_heap
+from app.live.deps import LIVE
+from app.live.service import LiveService
+from app.packages.deps import PACKAGES
+from app.packages.service import PackageService
+from app.upstream.deps import UPSTREAM
+from app.upstream.factory import make_upstream
+from app.webhooks.deps import WEBHOOKS
+from app.webhooks.service import WebhookService
+from app.webhooks.store import WebhookStore
+
+
+def _provide_services(app: FastAPI) -> None:
+    """Domain services hold no per-request state: one each per process (their Lua scripts
+    registered once)."""
+    settings, redis, upstream = SETTINGS.of(app), REDIS.of(app), UPSTREAM.of(app)
+    links, queue = LINKS.of(app), QUEUE.of(app)
+    builds = BUILDS.provide(
+        app, BuildService(upstream, WatchRegistry(redis), StatusStore(redis), settings, links)
+    )
+    PACKAGES.provide(app, PackageService(upstream, builds, settings, Cache(redis), links))
+    CATALOG.provide(app, CatalogService(upstream, Cache(redis), settings.events_cache_ttl_s))
+    EXPORTS.provide(app, ExportService(ExportStore(redis), upstream, queue))
+    LIVE.provide(app, LiveService(builds, HUB.of(app), settings.sse_heartbeat_s))
+    WEBHOOKS.provide(app, WebhookService(WebhookStore(redis), queue, settings))
+    IDEMPOTENCY.provide(app, IdempotencyService(IdempotencyStore(redis), wait_s=settings.idempotency_wait_s))
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = SETTINGS.of(app)
+    redis = REDIS.provide(app, make_redis(settings))
+    queue = QUEUE.provide(app, make_queue(settings))
+    upstream = UPSTREAM.provide(app, make_upstream(settings))
+    hub = HUB.provide(app, ChannelHub(lambda: make_pubsub_client(settings)))
+    identity_http = httpx.AsyncClient(timeout=httpx.Timeout(5.0), trust_env=False, follow_redirects=False)
+    TOKENS.provide(app, make_token_verifier(settings, identity_http))
+    LINKS.provide(app, LinkSigner(settings.link_key(), settings.public_base))
+    LIMITER.provide(app, RateLimiter(redis, rate=settings.rate_limit_rps, burst=settings.rate_limit_burst))
+    _provide_services(app)
+    settle_heap()
+    try:
+        yield
+    finally:
+        hub.end_streams()
+        await identity_http.aclose()
+        await hub.aclose()
+        await upstream.aclose()
+        await redis.aclose(close_connection_pool=True)
+        await queue.aclose(close_connection_pool=True)
+
+
+def end_streams(app: FastAPI) -> None:
+    """Called when the server begins to shut down (``python -m app api``): event streams end
+    at once, so open connections drain well within the grace period."""
+    hub: ChannelHub | None = getattr(app.state, HUB.name, None)
+    if hub is not None:
+        hub.end_streams()

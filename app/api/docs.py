@@ -1,0 +1,104 @@
+"""The OpenAPI document of the API: FastAPI's, completed with what holds for every operation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from app.kit.errors import PROBLEM, problem_schema
+from app.kit.http_docs import HEADERS, add_links, header_refs
+from app.kit.links import SIGNED_LINK_PARAMETERS
+from app.kit.types import absent_not_null
+from app.live.schemas import PackageStatusEvent
+
+
+def document(app: FastAPI) -> None:
+    """The app's OpenAPI document, completed once: every error answer points at one
+    ``Problem`` schema, and what holds for every operation is said once (``_complete``)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+                webhooks=app.webhooks.routes,
+                servers=SERVERS,
+                tags=app.openapi_tags,
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = problem_schema()
+            _complete(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+LINK_OPERATIONS = frozenset({"stream_package_events", "download_customer_list"})
+# What any authenticated operation may answer besides its own: the partner header missing or
+# malformed (400), identity (401, 403), the partner's rate (429), Redis unreachable (503).
+AUTHENTICATED_ANSWERS = {
+    "400": "Bad Request",
+    "401": "Unauthorized",
+    "403": "Forbidden",
+    "429": "Too Many Requests",
+    "503": "Service Unavailable",
+}
+# What a request with a body may also get: too large (413), too slow in coming (408).
+BODY_ANSWERS = {"408": "Request Timeout", "413": "Content Too Large"}
+SERVERS = [{"url": "/", "description": "this API (wherever it is served)"}]
+
+
+def _complete(schema: dict[str, Any]) -> None:
+    """What holds for every operation, said once: FastAPI lists each security dependency as
+    an alternative, but token and partner are needed together (the signed-link operations
+    also work with neither, ``{}``); every answer carries ``X-Request-ID``; every
+    authenticated one the partner's rate-limit headers, and may be any of
+    ``AUTHENTICATED_ANSWERS``; links say where an answer's ids lead."""
+    schema["components"]["headers"] = HEADERS
+    schema["components"]["schemas"]["PackageStatusEvent"] = PackageStatusEvent.model_json_schema()
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            _complete_operation(operation)
+    add_links(schema)
+
+
+def _declare(responses: dict[str, Any], answers: dict[str, str]) -> None:
+    for status, description in answers.items():
+        responses.setdefault(status, {"description": description, **PROBLEM})
+
+
+def _complete_operation(operation: dict[str, Any]) -> None:
+    requirements = operation.get("security")
+    responses = operation["responses"]
+    parameters = operation.get("parameters", [])
+    if requirements:
+        combined = {name: scopes for requirement in requirements for name, scopes in requirement.items()}
+        linked = operation.get("operationId") in LINK_OPERATIONS
+        operation["security"] = [combined, {}] if linked else [combined]
+        _declare(responses, AUTHENTICATED_ANSWERS)
+        responses["429"]["headers"] = header_refs("Retry-After")
+    if parameters or "requestBody" in operation:
+        _declare(responses, {"422": "Unprocessable Content"})
+    if "requestBody" in operation:
+        _declare(responses, BODY_ANSWERS)
+    for parameter in parameters:
+        absent_not_null(parameter["schema"])  # a parameter is sent or not; never null
+        if operation.get("operationId") in LINK_OPERATIONS and parameter["in"] == "query":
+            parameter["schema"].update(SIGNED_LINK_PARAMETERS.get(parameter["name"], {}))
+    idempotent = any(p.get("name") == "Idempotency-Key" for p in parameters)
+    for status, response in responses.items():
+        for media in response.get("content", {}).values():
+            if "itemSchema" in media:  # an event stream: each event is described, not the whole
+                media.pop("schema", None)
+        headers = response.setdefault("headers", {})
+        headers.update(header_refs("X-Request-ID"))
+        if idempotent and status.startswith("2"):
+            headers.update(header_refs("Idempotent-Replayed"))
+        if requirements:
+            headers.update(header_refs("RateLimit-Policy", "RateLimit"))
+        if status == "503":
+            headers.update(header_refs("Retry-After"))

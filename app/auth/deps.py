@@ -1,0 +1,119 @@
+"""Who is calling, as FastAPI security dependencies: the bearer token and the partner header
+are declared security schemes (so the OpenAPI document says so), verified here, and the
+partner's rate limit is taken once per request."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from app.auth.tokens import (
+    PARTNER_HEADER,
+    REQUIRED_PERMISSION,
+    Principal,
+    TokenVerifier,
+    bearer_token,
+    partner_of,
+    principal_of,
+)
+from app.kit.deps import LIMITER, LINKS, SETTINGS
+from app.kit.errors import Unauthorized, request_id_of
+from app.kit.links import is_well_formed
+from app.kit.ratelimit import RATE_LIMIT_HEADERS
+from app.kit.state import Provided
+from app.upstream import CallContext
+from app.upstream.client import service_authorization
+
+TOKENS = Provided[TokenVerifier]("tokens")
+
+BEARER = HTTPBearer(
+    scheme_name="bearer",
+    bearerFormat="JWT",
+    description="The identity provider's token (claims: sub, exp, permissions ∋ backhaul, partners).",
+    auto_error=False,  # the messages of a missing or malformed header are ours (bearer_token)
+)
+PARTNER = APIKeyHeader(
+    name=PARTNER_HEADER,
+    scheme_name="partner",
+    description="The partner this request acts for: one of the token's `partners`.",
+    auto_error=False,  # checked after the token, so a bad token is a 401 whatever the header
+)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]
+PartnerHeader = Annotated[str | None, Security(PARTNER)]
+
+
+async def _admitted(request: Request, principal: Principal) -> Principal:
+    """The partner's rate limit (429 past it); its headers go on whatever is answered."""
+    limiter = LIMITER.of(request.app)
+    request.scope.setdefault("state", {})[RATE_LIMIT_HEADERS] = await limiter.check(principal.partner_id)
+    return principal
+
+
+async def _authenticated(request: Request, partner: str | None) -> Principal:
+    token = bearer_token(request.headers.get("authorization"))
+    claims = await TOKENS.of(request.app).claims(token)
+    return await _admitted(request, principal_of(claims, token, partner))
+
+
+async def current_principal(request: Request, _: Credentials, partner: PartnerHeader) -> Principal:
+    """The caller of an ordinary endpoint: bearer token + partner header."""
+    return await _authenticated(request, partner)
+
+
+async def link_principal(
+    request: Request,
+    _: Credentials,
+    partner: PartnerHeader,
+    partner_id: Annotated[str | None, Query(description="signed links only", max_length=128)] = None,
+    exp: Annotated[str | None, Query(description="signed links only", max_length=16)] = None,
+    sig: Annotated[str | None, Query(description="signed links only", max_length=128)] = None,
+) -> Principal:
+    """The caller of a resource a browser opens without headers (``csv_url``,
+    ``events_url``): a signed link, or the usual headers. A link acts for its partner
+    with the service token upstream; tokens in query strings are refused."""
+    if "access_token" in request.query_params:
+        raise Unauthorized(
+            "tokens are not accepted in query strings; use the signed link the API returned "
+            "(events_url, csv_url) or the Authorization header"
+        )
+    if partner_id is None and exp is None and sig is None:
+        return await _authenticated(request, partner)
+    if not is_well_formed(partner_id, exp, sig):  # a partial or reshaped link is no link
+        raise Unauthorized("the link is malformed; ask for a fresh one")
+    assert partner_id is not None and exp is not None and sig is not None
+    linked = partner_of(partner_id)
+    method = "GET" if request.method == "HEAD" else request.method  # a HEAD asks about the same GET
+    expires_at = LINKS.of(request.app).verify(method, request.scope["path"], linked, exp, sig)
+    principal = Principal(
+        sub=f"link:{linked}",
+        partner_id=linked,
+        permissions=(REQUIRED_PERMISSION,),
+        authorization=service_authorization(SETTINGS.of(request.app).upstream_service_token),
+        expires_at=expires_at,
+    )
+    return await _admitted(request, principal)
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+LinkPrincipalDep = Annotated[Principal, Depends(link_principal)]
+
+
+def _context(request: Request, principal: Principal) -> CallContext:
+    """Headers relayed upstream for this request: the caller's own token and partner, the
+    request id and the trace context."""
+    traceparent = str(request.scope.get("state", {}).get("traceparent", ""))
+    return CallContext(principal.authorization, principal.partner_id, request_id_of(request), traceparent)
+
+
+async def call_context(request: Request, principal: PrincipalDep) -> CallContext:
+    return _context(request, principal)
+
+
+async def link_call_context(request: Request, principal: LinkPrincipalDep) -> CallContext:
+    return _context(request, principal)
+
+
+CallContextDep = Annotated[CallContext, Depends(call_context)]
+LinkCallContextDep = Annotated[CallContext, Depends(link_call_context)]
