@@ -67,12 +67,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         description="Simplified, aggregated endpoints over the Package Builder API.",
         lifespan=lifespan,
+        # No redirect to the path without its trailing slash: Starlette's would copy the
+        # request's Host header into Location (an open redirect); such a path is a 404.
+        redirect_slashes=False,
         # Route names (verb_resource) are the operation ids the SPA's generated client uses.
         generate_unique_id_function=lambda route: route.name,
         # FastAPI's own OpenTelemetry instrumentation is off: this service reports through its
         # Prometheus metrics and JSON access line and propagates `traceparent` itself; with no
         # SDK installed, the instrumentation only asked "is a provider configured?" on every
-        # request (2 % of a status request's CPU).
+        # request.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     SETTINGS.provide(app, settings)

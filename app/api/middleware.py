@@ -9,6 +9,7 @@ import math
 import os
 import re
 import time
+from collections import Counter
 from typing import Any
 
 from starlette.requests import Request
@@ -105,29 +106,47 @@ class InvalidJson(ValidationProblem):
         super().__init__(f"request body: {message}", errors=[field_error(["body"], message, "json_invalid")])
 
 
+MAX_OBJECT_MEMBERS = 1_000
+"""Members one JSON object of a request body may have: far above any body of the contract,
+and it bounds the field errors a body can make (one per unknown member) before validation
+runs."""
+
+
 def _reject_non_finite(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise ValueError("non-finite number")
+        raise InvalidJson("numbers must be finite (no NaN, Infinity or overflowing literals)")
     return value
 
 
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
+    raise InvalidJson("numbers must be finite (no NaN, Infinity or overflowing literals)")
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object of at most ``MAX_OBJECT_MEMBERS`` members, each name once: a repeated name
+    is ambiguous (parsers disagree on which one wins), so it is refused, not resolved."""
+    if len(pairs) > MAX_OBJECT_MEMBERS:
+        raise InvalidJson(f"an object may have at most {MAX_OBJECT_MEMBERS} members")
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        counts = Counter(name for name, _ in pairs)
+        repeated = next(name for name, count in counts.items() if count > 1)
+        raise InvalidJson(f"the member {repeated[:64]!r} appears more than once in an object")
+    return document
 
 
 def check_json(body: bytes) -> None:
     """Valid JSON that a parser would accept but we must not: ``NaN``/``Infinity`` (or a
-    literal that overflows to them) and lone surrogates (``"\\ud800"``), which break
-    encoding later. Invalid JSON is left to the framework's own 422."""
+    literal that overflows to them), lone surrogates (``"\\ud800"``), which break encoding
+    later, repeated member names and oversized objects. Invalid JSON is left to the
+    framework's own 422."""
     try:
-        document = json.loads(body)
+        document = json.loads(
+            body, parse_float=_reject_non_finite, parse_constant=_reject_constant, object_pairs_hook=_object
+        )
     except (ValueError, RecursionError):
         return
-    try:
-        json.loads(body, parse_float=_reject_non_finite, parse_constant=_reject_constant)
-    except ValueError:
-        raise InvalidJson("numbers must be finite (no NaN, Infinity or overflowing literals)") from None
     try:
         json.dumps(document, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:

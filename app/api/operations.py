@@ -6,7 +6,6 @@ import asyncio
 from typing import Literal
 
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from app.kit.deps import RedisDep
@@ -44,7 +43,7 @@ async def get_health() -> Health:
     response_model=Readiness,
     responses={503: {"model": Readiness, "description": "Redis does not answer"}},
 )
-async def get_readiness(redis: RedisDep, upstream: UpstreamDep) -> JSONResponse:
+async def get_readiness(redis: RedisDep, upstream: UpstreamDep, response: Response) -> Readiness:
     """Readiness: 200 while Redis answers PING, 503 otherwise. The upstream's state is in
     `checks.upstream` but never makes a replica unready: every replica shares the one
     upstream, so an upstream outage would only empty the load balancer."""
@@ -56,10 +55,13 @@ async def get_readiness(redis: RedisDep, upstream: UpstreamDep) -> JSONResponse:
             return False
 
     redis_ready, upstream_ready = await asyncio.gather(redis_ok(), upstream.ping())
-    checks = {"redis": "ok" if redis_ready else "down", "upstream": "ok" if upstream_ready else "down"}
-    return JSONResponse(
-        {"status": "ready" if redis_ready else "not-ready", "checks": checks},
-        status_code=200 if redis_ready else 503,
+    if not redis_ready:
+        response.status_code = 503
+    return Readiness(
+        status="ready" if redis_ready else "not-ready",
+        checks=ReadinessChecks(
+            redis="ok" if redis_ready else "down", upstream="ok" if upstream_ready else "down"
+        ),
     )
 
 

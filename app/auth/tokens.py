@@ -128,7 +128,9 @@ class TokenVerifier:
         jwks: JwksCache | None,
         issuer: str | None,
         audience: str | None,
+        max_lifetime_s: float = 86_400.0,
     ) -> None:
+        self._max_lifetime_s = max_lifetime_s
         self._secret = secret
         self._jwks = jwks
         self._issuer = issuer
@@ -188,7 +190,18 @@ class TokenVerifier:
             raise Unauthorized(f"invalid token: {exc}") from None
         if not isinstance(claims, dict) or not isinstance(claims.get("exp"), int | float):
             raise Unauthorized("invalid token: claims are not an object with a numeric exp")
+        self._check_lifetime(claims)
         return claims
+
+    def _check_lifetime(self, claims: Mapping[str, Any]) -> None:
+        """A token that lives longer than ``BFF_JWT_MAX_LIFETIME_S`` (from ``iat`` when it has
+        one, else from now) is refused: a leaked one must not work for years."""
+        issued = claims.get("iat")
+        start = issued if isinstance(issued, int | float) and not isinstance(issued, bool) else time.time()
+        if claims["exp"] - min(start, time.time()) > self._max_lifetime_s:
+            raise Unauthorized(
+                f"invalid token: it lives longer than {self._max_lifetime_s:.0f} s (BFF_JWT_MAX_LIFETIME_S)"
+            )
 
 
 _KEY_TYPE = {"RS256": "RSA", "ES256": "EC"}
@@ -198,7 +211,9 @@ def _string_list(claims: Mapping[str, object], name: str) -> list[str]:
     value = claims.get(name, [])
     if not isinstance(value, Sequence) or isinstance(value, str):
         raise Unauthorized(f"invalid token: claim '{name}' must be a list")
-    return [str(item) for item in value]
+    if not all(isinstance(item, str) for item in value):  # [null] must not become "None"
+        raise Unauthorized(f"invalid token: claim '{name}' must be a list of strings")
+    return list(value)
 
 
 def may_act_for(partners: Sequence[str], partner: str) -> bool:
@@ -255,4 +270,10 @@ def make_token_verifier(settings: Settings, http: httpx.AsyncClient) -> TokenVer
         if settings.jwt_jwks_url
         else None
     )
-    return TokenVerifier(secret=secret, jwks=jwks, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    return TokenVerifier(
+        secret=secret,
+        jwks=jwks,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        max_lifetime_s=settings.jwt_max_lifetime_s,
+    )

@@ -18,6 +18,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
+from enum import Enum
 
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
@@ -73,10 +74,28 @@ def _ended(package: Polled | None) -> bool:
     return package is not None and package.status in TERMINAL_STATUSES
 
 
-def needs_settling(watch: Watch, package: Polled | None, now: float, deadline_s: float) -> bool:
-    """Whether ``Poller._settle`` has anything to do for a watch (mirrors its branches): a
-    miss, an end, an overdue watch, or misses to reset."""
-    return package is None or _ended(package) or now - watch.opened_at > deadline_s or watch.misses > 0
+class Step(Enum):
+    """What a poll does for one watch, besides nothing."""
+
+    LOOK_UP = "look up"  # missing from the list: count a miss, and GET it after a few
+    FINISH = "finish"  # ended: emit its event once, close the watch
+    GIVE_UP = "give up"  # no terminal status within the watch deadline
+    RESET_MISSES = "reset misses"  # seen again after a miss
+
+
+def next_step(watch: Watch, package: Polled | None, now: float, deadline_s: float) -> Step | None:
+    """The one place that decides what a poll does for a watch: the selection of the watches
+    worth a task and ``Poller._settle`` both ask it, so they cannot disagree."""
+    overdue = now - watch.opened_at > deadline_s
+    if package is None and not overdue:
+        return Step.LOOK_UP
+    if _ended(package):
+        return Step.FINISH
+    if overdue:
+        return Step.GIVE_UP
+    if watch.misses:
+        return Step.RESET_MISSES
+    return None
 
 
 @dataclass
@@ -235,7 +254,7 @@ class Poller:
             watch
             for watch in watches
             if watch.package_id in read
-            and needs_settling(watch, read[watch.package_id], now, self.settings.watch_deadline_s)
+            and next_step(watch, read[watch.package_id], now, self.settings.watch_deadline_s) is not None
         ]
         outbox = Outbox()
         if any(_ended(read[watch.package_id]) for watch in settled):
@@ -310,15 +329,17 @@ class Poller:
         outbox: Outbox,
     ) -> None:
         """Finish a watch whose build ended, keep the others (counting misses)."""
-        overdue = time.time() - watch.opened_at > self.settings.watch_deadline_s
-        if package is None and not overdue:
-            looked_up = await self._look_up_missing(watch, ctx, limit)
-            if looked_up is None:
+        now, deadline_s = time.time(), self.settings.watch_deadline_s
+        step = next_step(watch, package, now, deadline_s)
+        if step is Step.LOOK_UP:
+            package = await self._look_up_missing(watch, ctx, limit)
+            if package is None:
                 return
-            package = looked_up
-        if package is not None and package.status in TERMINAL_STATUSES:
+            step = next_step(watch, package, now, deadline_s)
+        if step is Step.FINISH:
+            assert package is not None
             await self._finish(watch, package, ctx, limit, outbox)
-        elif overdue:
+        elif step is Step.GIVE_UP:
             logger.warning(
                 "giving up on %s/%s: no terminal status within %.0f s",
                 watch.partner_id,
@@ -326,7 +347,7 @@ class Poller:
                 self.settings.watch_deadline_s,
             )
             await self.registry.close(watch)
-        elif watch.misses:
+        elif step is Step.RESET_MISSES:
             await self.registry.set_misses(watch, 0)
 
     async def _look_up_missing(

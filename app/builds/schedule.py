@@ -53,10 +53,8 @@ return 0
 
 # What one upstream call costs besides its bytes, in bytes of list: each call has a fixed
 # cost on both sides (headers, authentication, routing, a connection's turn) that a byte count
-# misses. `bench/call_cost.py` measures it with the worker's own client: one package GET costs
-# as much CPU as 26-32 KiB of list in the worker, 32-34 KiB in the simulator. Counted at 1 KiB,
-# the poller read a partner's last nine builds by GET where one list call cost less CPU on
-# both sides.
+# misses, so a few package GETs are not mistaken for cheaper than one list call
+# (``bench/call_cost.py`` measures it; the figures are in bench/FINDINGS.md).
 CALL_OVERHEAD_BYTES = 24 * 1024
 BUSY_RETRY_S = 0.1  # a partner still being polled when due is looked at again this much later
 

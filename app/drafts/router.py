@@ -11,7 +11,7 @@ from app.auth.deps import CallContextDep
 from app.drafts.deps import DraftServiceDep
 from app.drafts.schemas import DraftCreate, DraftList, DraftPatch, DraftReplace, DraftView
 from app.drafts.service import ANY_VERSION
-from app.idempotency import REPLAYED_HEADER, IdempotencyDep, model_response
+from app.idempotency import REPLAYED_HEADER, Answer, IdempotencyDep
 from app.kit.conditional import entity_tag, if_match, not_modified
 from app.kit.deps import LinksDep, SettingsDep
 from app.kit.errors import CLIENT_ERRORS, PRECONDITION_REQUIRED, PROBLEM, PreconditionRequired
@@ -73,14 +73,16 @@ def _with_etag(response: Response, draft: DraftView) -> DraftView:
     summary="Create a wizard draft",
     responses={**ERRORS, 201: documented("Location", "ETag"), 409: PROBLEM, 413: PROBLEM},
 )
-async def create_draft(body: DraftCreate, service: DraftServiceDep, idempotency: IdempotencyDep) -> Response:
+async def create_draft(
+    body: DraftCreate, service: DraftServiceDep, idempotency: IdempotencyDep
+) -> DraftView | Response:
     """Start a wizard draft; `Location` and `ETag` come back with it. At most
     `BFF_MAX_DRAFTS_PER_USER` drafts per user (409 past it). Honours `Idempotency-Key`."""
 
-    async def perform() -> Response:
+    async def perform() -> Answer[DraftView]:
         draft = await service.create(body)
         headers = {"Location": f"/v1/drafts/{draft.id}", "ETag": etag(draft.version)}
-        return model_response(draft, 201, {**headers, "Cache-Control": "private, no-cache"})
+        return Answer(draft, {**headers, "Cache-Control": "private, no-cache"})
 
     return await idempotency.respond("draft-create", body, perform)
 
@@ -160,10 +162,9 @@ async def update_draft(
     summary="Delete a wizard draft",
     responses=WRITE_ERRORS,
 )
-async def delete_draft(draft_id: DraftId, service: DraftServiceDep, if_match: IfMatch) -> Response:
+async def delete_draft(draft_id: DraftId, service: DraftServiceDep, if_match: IfMatch) -> None:
     """Forget a draft; needs `If-Match`."""
     await service.delete(draft_id, expected_versions(if_match))
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post(
@@ -181,13 +182,19 @@ async def delete_draft(draft_id: DraftId, service: DraftServiceDep, if_match: If
     },
 )
 async def submit_draft(
-    draft_id: DraftId, service: DraftServiceDep, ctx: CallContextDep, settings: SettingsDep, links: LinksDep
-) -> Response:
+    draft_id: DraftId,
+    service: DraftServiceDep,
+    ctx: CallContextDep,
+    settings: SettingsDep,
+    links: LinksDep,
+    response: Response,
+) -> PackageAccepted:
     """Create the package the draft describes (422 with field errors while incomplete).
     The draft id is the idempotency key: submitting again, even at the same moment,
     answers with the same package."""
     submitted = await service.submit(ctx, draft_id)
     answer = package_accepted(settings, links, ctx.partner_id, submitted.package_id)
+    response.headers.update(answer.headers)
     if submitted.replayed:
-        answer.headers[REPLAYED_HEADER] = "true"
-    return answer
+        response.headers[REPLAYED_HEADER] = "true"
+    return answer.body

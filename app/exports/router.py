@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
-from fastapi.responses import JSONResponse
 
 from app.auth.deps import CallContextDep, PrincipalDep
 from app.exports.deps import ExportServiceDep
 from app.exports.schemas import Export, ExportAccepted, ExportPage, ExportRequest
-from app.idempotency import IdempotencyDep
+from app.idempotency import Answer, IdempotencyDep
 from app.kit.deps import SettingsDep
 from app.kit.errors import PROBLEM, UPSTREAM_ERRORS
 from app.kit.http_docs import documented
@@ -37,21 +36,18 @@ async def create_export(
     service: ExportServiceDep,
     settings: SettingsDep,
     idempotency: IdempotencyDep,
-) -> Response:
+) -> ExportAccepted | Response:
     """Send one cluster to a CRM through the data-integrations layer (done by the worker;
     its end is also an `export.done` / `export.failed` webhook event). Honours
     `Idempotency-Key`: a retried request starts no second export."""
 
-    async def perform() -> Response:
+    async def perform() -> Answer[ExportAccepted]:
         export = await service.start(ctx, package_id, tc, body)
         accepted = ExportAccepted(
             id=export.id, status=export.status, status_url=f"{settings.public_base}/v1/exports/{export.id}"
         )
-        return JSONResponse(
-            accepted.model_dump(mode="json"),
-            status_code=202,
-            headers={"Location": f"/v1/exports/{export.id}", "Retry-After": str(EXPORT_RETRY_AFTER_S)},
-        )
+        headers = {"Location": f"/v1/exports/{export.id}", "Retry-After": str(EXPORT_RETRY_AFTER_S)}
+        return Answer(accepted, headers)
 
     return await idempotency.respond("export", body, perform)
 

@@ -2,13 +2,14 @@
 
 Use in a router::
 
-    from app.idempotency import IdempotencyDep
+    from app.idempotency import Answer, IdempotencyDep
 
     @router.post(..., status_code=202, response_model=ExportAccepted)
-    async def create_export(body: ExportRequest, ..., idempotency: IdempotencyDep) -> Response:
-        async def perform() -> Response:
+    async def create_export(body: ExportRequest, ..., idempotency: IdempotencyDep)
+    ) -> ExportAccepted | Response:
+        async def perform() -> Answer[ExportAccepted]:
             export = await service.start(ctx, package_id, tc, body)
-            return JSONResponse(export.model_dump(mode="json"), status_code=202)
+            return Answer(accepted(export), {"Location": f"/v1/exports/{export.id}"})
         return await idempotency.respond("export", body, perform)
 """
 
@@ -16,11 +17,11 @@ from app.idempotency.dependency import (
     IDEMPOTENCY,
     IDEMPOTENCY_HEADER,
     REPLAYED_HEADER,
+    Answer,
     Idempotency,
     IdempotencyDep,
     IdempotencyServiceDep,
     idempotency_key,
-    model_response,
 )
 from app.idempotency.service import IdempotencyService, Outcome, fingerprint
 from app.idempotency.store import IdempotencyStore, StoredResponse
@@ -29,6 +30,7 @@ __all__ = [
     "IDEMPOTENCY",
     "IDEMPOTENCY_HEADER",
     "REPLAYED_HEADER",
+    "Answer",
     "Idempotency",
     "IdempotencyDep",
     "IdempotencyService",
@@ -38,5 +40,4 @@ __all__ = [
     "StoredResponse",
     "fingerprint",
     "idempotency_key",
-    "model_response",
 ]

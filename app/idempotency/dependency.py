@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Header, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.responses import Response
 
@@ -47,6 +47,17 @@ async def idempotency_key(
     return key
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer(Generic[M]):
+    """What an operation answers besides the route's status code: its model and headers."""
+
+    body: M
+    headers: dict[str, str] = field(default_factory=dict)
+
+
 class Idempotency:
     """Per-request handle: ``respond`` runs an operation once per key and replays after."""
 
@@ -55,24 +66,28 @@ class Idempotency:
         service: IdempotencyService,
         principal: Principal,
         key: str | None,
-        method: str,
-        path: str,
+        request: Request,
+        response: Response,
     ) -> None:
         self._service = service
         self._principal = principal
         self.key = key
-        self._method = method
-        self._path = path
+        self._method = request.method
+        self._path = request.url.path
+        route = request.scope.get("route")
+        self._status = getattr(route, "status_code", None) or 200  # the route's declared status
+        self._response = response
 
     async def respond(
         self,
         scope: str,
         body: Any,
-        perform: Callable[[], Awaitable[Response]],
+        perform: Callable[[], Awaitable[Answer[M]]],
         *,
         key: str | None = None,
-    ) -> Response:
-        """``perform()``'s answer; without a key (header or ``key=``) it simply runs.
+    ) -> M | Response:
+        """``perform()``'s model (its headers set on the answer); without a key (header or
+        ``key=``) it simply runs. A replay is the stored answer's bytes.
 
         ``scope`` names the operation ("create", "merge", "regenerate", "export", …): a key
         is unique per partner, caller (token ``sub``) and scope. ``body`` is the validated
@@ -81,13 +96,13 @@ class Idempotency:
         """
         key = key or self.key
         if key is None:
-            return await perform()
-        fresh: list[Response] = []
+            return self._answer(await perform())
+        fresh: list[Answer[M]] = []
 
         async def run() -> StoredResponse:
-            response = await perform()
-            fresh.append(response)
-            return stored(response)
+            answer = await perform()
+            fresh.append(answer)
+            return self._stored(answer)
 
         outcome = await self._service.once(
             self._principal.partner_id,
@@ -98,19 +113,19 @@ class Idempotency:
             run,
         )
         if not outcome.replayed:
-            return fresh[0]
+            return self._answer(fresh[0])
         count_idempotency_replay(scope)
         return replayed(outcome.response)
 
+    def _answer(self, answer: Answer[M]) -> M:
+        self._response.headers.update(answer.headers)
+        return answer.body
 
-def model_response(model: BaseModel, status_code: int, headers: dict[str, str] | None = None) -> JSONResponse:
-    """A model as the JSON answer an idempotent operation returns (and a replay repeats)."""
-    return JSONResponse(model.model_dump(mode="json"), status_code=status_code, headers=headers)
-
-
-def stored(response: Response) -> StoredResponse:
-    headers = {name: value for name, value in response.headers.items() if name in KEPT_HEADERS}
-    return StoredResponse(response.status_code, bytes(response.body).decode(), headers)
+    def _stored(self, answer: Answer[M]) -> StoredResponse:
+        headers = {name.lower(): value for name, value in answer.headers.items()}
+        kept = {name: value for name, value in headers.items() if name in KEPT_HEADERS}
+        kept["content-type"] = "application/json"
+        return StoredResponse(self._status, answer.body.model_dump_json(), kept)
 
 
 def replayed(response: StoredResponse) -> Response:
@@ -125,11 +140,12 @@ IdempotencyServiceDep = Annotated[IdempotencyService, Depends(IDEMPOTENCY)]
 
 async def idempotency(
     request: Request,
+    response: Response,
     principal: PrincipalDep,
     service: IdempotencyServiceDep,
     key: Annotated[str | None, Depends(idempotency_key)],
 ) -> Idempotency:
-    return Idempotency(service, principal, key, request.method, request.url.path)
+    return Idempotency(service, principal, key, request, response)
 
 
 IdempotencyDep = Annotated[Idempotency, Depends(idempotency)]

@@ -103,6 +103,11 @@ class ServiceUnavailable(ProblemError):
     status, type_slug, title = 503, "service-unavailable", "Service Unavailable"
 
 
+MAX_ERRORS = 50
+"""Field errors one answer lists; the count of the rest is ``errors_omitted``. A body built
+to fail many ways gets a small answer, not one as large as its input."""
+
+
 def problem_body(
     request: Request,
     *,
@@ -122,7 +127,9 @@ def problem_body(
         "request_id": request_id_of(request),
     }
     if errors is not None:
-        body["errors"] = errors
+        body["errors"] = errors[:MAX_ERRORS]
+        if len(errors) > MAX_ERRORS:
+            body["errors_omitted"] = len(errors) - MAX_ERRORS
     if extra:
         body.update(extra)
     return body
@@ -170,10 +177,9 @@ def field_error(loc: Sequence[str | int], message: str, type_: str = "value_erro
     return {"loc": parts, "field": ".".join(path) or ".".join(parts), "message": message, "type": type_}
 
 
-def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+def _field_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     return [
-        field_error(error.get("loc", ()), error.get("msg", ""), error.get("type", ""))
-        for error in exc.errors()
+        field_error(error.get("loc", ()), error.get("msg", ""), error.get("type", "")) for error in errors
     ]
 
 
@@ -244,7 +250,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        fields = _field_errors(exc)
+        every = exc.errors()
+        fields = _field_errors(every[:MAX_ERRORS])
         if fields and all(f["loc"] == ["header", "if-match"] and f["type"] == "missing" for f in fields):
             return problem_response(request, PreconditionRequired(PRECONDITION_REQUIRED))
         summary = "; ".join(f"{f['field'] or 'body'}: {f['message']}" for f in fields[:5])
@@ -255,6 +262,7 @@ def install_error_handlers(app: FastAPI) -> None:
             title="Unprocessable Content",
             detail=f"request validation failed: {summary}",
             errors=fields,
+            extra={"errors_omitted": len(every) - MAX_ERRORS} if len(every) > MAX_ERRORS else None,
         )
         return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON)
 
@@ -303,8 +311,13 @@ def problem_schema() -> dict[str, Any]:
             "detail": {"type": "string"},
             "instance": {"type": "string"},
             "request_id": {"type": "string"},
+            "errors_omitted": {
+                "type": "integer",
+                "description": f"field errors not listed (at most {MAX_ERRORS} are)",
+            },
             "errors": {
                 "type": "array",
+                "maxItems": MAX_ERRORS,
                 "description": "field errors (422 only)",
                 "items": {
                     "type": "object",

@@ -28,7 +28,7 @@ MAX_REMEMBERED_LINKS = 4096
 # The query of a signed link, as the API makes it (the OpenAPI document declares these).
 SIGNED_LINK_PARAMETERS: dict[str, dict[str, Any]] = {
     "partner_id": {"type": "string", "pattern": "^[!-~]([ -~]{0,126}[!-~])?$"},
-    "exp": {"type": "string", "pattern": "^[0-9]{1,12}$", "description": "expiry, Unix seconds"},
+    "exp": {"type": "string", "pattern": "^[1-9][0-9]{0,11}$", "description": "expiry, Unix seconds"},
     "sig": {"type": "string", "pattern": "^[A-Za-z0-9_-]{43}$", "description": "HMAC-SHA256, base64url"},
 }
 
@@ -69,7 +69,7 @@ class LinkSigner:
         """The link's expiry when ``sig`` is ours for exactly this request; else 401/403."""
         if self.key is None:
             raise Unauthorized("signed links are not enabled here (no BFF_LINK_SIGNING_KEY)")
-        if not exp.isdigit() or len(exp) > 12:
+        if re.fullmatch(SIGNED_LINK_PARAMETERS["exp"]["pattern"], exp) is None:  # one spelling per expiry
             raise Unauthorized("the link is malformed; ask for a fresh one")
         expires = int(exp)
         now = time.time()

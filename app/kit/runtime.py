@@ -15,12 +15,10 @@ promotions then set off full collections. Cycles still die, only in batches."""
 def settle_heap() -> None:
     """Freeze what startup made and collect young objects in larger batches.
 
-    After startup the heap holds about 100,000 objects (modules, routes, schemas, clients)
-    that live as long as the process. A full collection traversed them all, 70 ms on the
-    benchmark machine, and load set one off every two seconds: a stall for every request in
-    flight, and about 7 % of the API's CPU went to the collector. Frozen objects are never
-    traversed again; garbage made before the freeze is collected first, so none is kept
-    forever.
+    After startup the heap holds the objects (modules, routes, schemas, clients) that live
+    as long as the process; a full collection traverses them all, a stall for every request
+    in flight (bench/FINDINGS.md has the figures). Frozen objects are never traversed again;
+    garbage made before the freeze is collected first, so none is kept forever.
     """
     gc.collect()
     gc.freeze()

@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_jwks_min_refetch_s: float = Field(default=30.0, ge=0)
+    jwt_max_lifetime_s: float = Field(default=86_400.0, gt=0)  # longer-lived tokens are refused
     link_signing_key: SecretStr | None = None
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     rate_limit_rps: float = Field(default=50.0, ge=0)

@@ -6,11 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import StreamingResponse
-from pydantic import TypeAdapter
 from starlette.background import BackgroundTask
 
 from app.auth.deps import CallContextDep, LinkCallContextDep
-from app.idempotency import IdempotencyDep
+from app.idempotency import Answer, IdempotencyDep
 from app.kit import conditional
 from app.kit.deps import LinksDep, SettingsDep
 from app.kit.errors import PROBLEM, UPSTREAM_ERRORS
@@ -20,7 +19,7 @@ from app.kit.types import Cursor
 from app.packages import presenters
 from app.packages.deps import PackageServiceDep
 from app.packages.presenters import csv_disposition
-from app.packages.responses import json_response, package_accepted
+from app.packages.responses import package_accepted
 from app.packages.schemas import (
     CreatePackageRequest,
     EvaluationSettingsUpdate,
@@ -39,8 +38,6 @@ router = APIRouter(prefix="/v1/packages", tags=["packages"])
 ERRORS = UPSTREAM_ERRORS
 # 409: a retry that came while the first request with its Idempotency-Key was still running.
 IDEMPOTENT: dict[int | str, dict[str, Any]] = {409: PROBLEM}
-STATUS_VIEW = TypeAdapter(PackageStatusView)
-PACKAGE_PAGE = TypeAdapter(PackagePage)
 AGE_HEADER = {
     "Age": {"description": "seconds since the worker read this status", "schema": {"type": "string"}}
 }
@@ -55,10 +52,9 @@ async def list_packages(
     q: Annotated[str | None, Query(max_length=200, description="search in title and id")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Cursor = None,
-) -> Response:
+) -> PackagePage:
     """The partner's packages, newest first; `merge_id` split into `merged_from`."""
-    page = await service.list(ctx, statuses=status_ or [], q=q, limit=limit, cursor=cursor)
-    return json_response(PACKAGE_PAGE, page)
+    return await service.list(ctx, statuses=status_ or [], q=q, limit=limit, cursor=cursor)
 
 
 @router.post(
@@ -76,11 +72,11 @@ async def create_package(
     settings: SettingsDep,
     links: LinksDep,
     idempotency: IdempotencyDep,
-) -> Response:
+) -> PackageAccepted | Response:
     """Start a build; the package is INITIALIZING and a watch follows it to the end.
     With `Idempotency-Key`, a retry gets the first answer (`Idempotent-Replayed: true`)."""
 
-    async def perform() -> Response:
+    async def perform() -> Answer[PackageAccepted]:
         return package_accepted(settings, links, ctx.partner_id, await service.create(ctx, body))
 
     return await idempotency.respond("create", body, perform)
@@ -101,11 +97,11 @@ async def merge_packages(
     settings: SettingsDep,
     links: LinksDep,
     idempotency: IdempotencyDep,
-) -> Response:
+) -> PackageAccepted | Response:
     """Merge two or more packages into a new one (its `merged_from` lists them).
     Honours `Idempotency-Key`."""
 
-    async def perform() -> Response:
+    async def perform() -> Answer[PackageAccepted]:
         return package_accepted(settings, links, ctx.partner_id, await service.merge(ctx, body.package_ids))
 
     return await idempotency.respond("merge", body, perform)
@@ -141,13 +137,14 @@ async def get_package(
     responses={**ERRORS, 200: {"headers": AGE_HEADER}},
 )
 async def get_package_status(
-    package_id: PackageId, ctx: CallContextDep, service: PackageServiceDep
-) -> Response:
+    package_id: PackageId, ctx: CallContextDep, service: PackageServiceDep, response: Response
+) -> PackageStatusView:
     """Just `{id, status, progress}`. A build the worker polled less than one poll interval
     ago is answered from that poll, with an `Age` header (seconds); otherwise from the upstream."""
     view, age_s = await service.status(ctx, package_id)
-    headers = None if age_s is None else {"Age": str(int(age_s))}
-    return json_response(STATUS_VIEW, view, headers)
+    if age_s is not None:
+        response.headers["Age"] = str(int(age_s))
+    return view
 
 
 @router.get(
@@ -215,10 +212,10 @@ async def regenerate_package(
     settings: SettingsDep,
     links: LinksDep,
     idempotency: IdempotencyDep,
-) -> Response:
+) -> PackageAccepted | Response:
     """Rebuild an EXPIRED package (409 for any other status). Honours `Idempotency-Key`."""
 
-    async def perform() -> Response:
+    async def perform() -> Answer[PackageAccepted]:
         await service.regenerate(ctx, package_id)
         return package_accepted(settings, links, ctx.partner_id, package_id)
 

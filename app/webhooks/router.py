@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 
 from app.auth.deps import PrincipalDep
-from app.idempotency import IdempotencyDep, model_response
+from app.idempotency import Answer, IdempotencyDep
 from app.kit.errors import CLIENT_ERRORS, PROBLEM
 from app.kit.http_docs import documented
 from app.kit.types import Cursor
@@ -41,13 +41,13 @@ DeliveryId = Annotated[str, Path(max_length=64, description="delivery id (dlv_â€
 )
 async def create_webhook(
     body: EndpointCreate, principal: PrincipalDep, service: WebhookServiceDep, idempotency: IdempotencyDep
-) -> Response:
+) -> EndpointWithSecret | Response:
     """Register an endpoint. The answer carries its signing secret, shown this once.
     Honours `Idempotency-Key`: a retried registration makes no second endpoint."""
 
-    async def perform() -> Response:
+    async def perform() -> Answer[EndpointWithSecret]:
         endpoint = await service.create(principal.partner_id, body)
-        return model_response(endpoint, 201, {"Location": f"/v1/webhooks/{endpoint.id}"})
+        return Answer(endpoint, {"Location": f"/v1/webhooks/{endpoint.id}"})
 
     return await idempotency.respond("webhook-create", body, perform)
 
@@ -97,10 +97,9 @@ async def update_webhook(
 )
 async def delete_webhook(
     endpoint_id: EndpointId, principal: PrincipalDep, service: WebhookServiceDep
-) -> Response:
+) -> None:
     """Remove an endpoint; its pending deliveries are dropped."""
     await service.delete(principal.partner_id, endpoint_id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post(
@@ -112,12 +111,12 @@ async def delete_webhook(
 )
 async def rotate_webhook_secret(
     endpoint_id: EndpointId, principal: PrincipalDep, service: WebhookServiceDep, idempotency: IdempotencyDep
-) -> Response:
+) -> EndpointWithSecret | Response:
     """A new secret; for 24 h deliveries carry signatures by both the old and the new one.
     Honours `Idempotency-Key` (a retry gets the same new secret, not a third one)."""
 
-    async def perform() -> Response:
-        return model_response(await service.rotate_secret(principal.partner_id, endpoint_id), 200)
+    async def perform() -> Answer[EndpointWithSecret]:
+        return Answer(await service.rotate_secret(principal.partner_id, endpoint_id))
 
     return await idempotency.respond("webhook-rotate", None, perform)
 
@@ -132,12 +131,12 @@ async def rotate_webhook_secret(
 )
 async def send_test_webhook(
     endpoint_id: EndpointId, principal: PrincipalDep, service: WebhookServiceDep, idempotency: IdempotencyDep
-) -> Response:
+) -> DeliveryAccepted | Response:
     """Send a ``webhook.test`` event now; follow it in the delivery log. Limited per
     endpoint and hour (429 past it). Honours `Idempotency-Key`."""
 
-    async def perform() -> Response:
-        return model_response(await service.send_test(principal.partner_id, endpoint_id), 202)
+    async def perform() -> Answer[DeliveryAccepted]:
+        return Answer(await service.send_test(principal.partner_id, endpoint_id))
 
     return await idempotency.respond("webhook-test", None, perform)
 
@@ -174,12 +173,12 @@ async def redeliver_webhook(
     principal: PrincipalDep,
     service: WebhookServiceDep,
     idempotency: IdempotencyDep,
-) -> Response:
+) -> DeliveryAccepted | Response:
     """Send a delivery again: the same body and the same ``webhook-id``. Honours
     `Idempotency-Key`."""
 
-    async def perform() -> Response:
-        return model_response(await service.redeliver(principal.partner_id, endpoint_id, delivery_id), 202)
+    async def perform() -> Answer[DeliveryAccepted]:
+        return Answer(await service.redeliver(principal.partner_id, endpoint_id, delivery_id))
 
     return await idempotency.respond("webhook-redeliver", None, perform)
 
@@ -198,11 +197,11 @@ async def recover_webhook_deliveries(
     principal: PrincipalDep,
     service: WebhookServiceDep,
     idempotency: IdempotencyDep,
-) -> Response:
+) -> RecoverAccepted | Response:
     """Re-send every delivery of the window (`since`, `until`) that failed for good: after an
     outage at the receiver. Each keeps its `webhook-id`; honours `Idempotency-Key`."""
 
-    async def perform() -> Response:
-        return model_response(await service.recover(principal.partner_id, endpoint_id, body), 202)
+    async def perform() -> Answer[RecoverAccepted]:
+        return Answer(await service.recover(principal.partner_id, endpoint_id, body))
 
     return await idempotency.respond("webhook-recover", body, perform)

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.builds.poller import DEFAULT_GET_BYTES, needs_settling
+from app.builds.poller import DEFAULT_GET_BYTES, Step, next_step
 from app.builds.registry import Watch, WatchRegistry
 from app.builds.schedule import PollHistory, PollSchedule
 from app.kit import redis_keys
@@ -324,16 +324,18 @@ async def test_a_watch_past_its_deadline_is_given_up_while_the_build_still_runs(
 @pytest.mark.parametrize(
     ("status", "opened_ago_s", "misses", "expected"),
     [
-        ("INPROGRESS", 10, 0, False),  # the common case: nothing to do
-        ("INPROGRESS", 10, 1, True),  # misses to reset
-        ("INPROGRESS", 10_000, 0, True),  # past the deadline
-        ("DONE", 10, 0, True),  # an end to announce
-        ("FAILED", 10, 0, True),
-        (None, 10, 0, True),  # missing from the list
+        ("INPROGRESS", 10, 0, None),  # the common case: nothing to do
+        ("INPROGRESS", 10, 1, Step.RESET_MISSES),
+        ("INPROGRESS", 10_000, 0, Step.GIVE_UP),  # past the deadline
+        ("DONE", 10, 0, Step.FINISH),  # an end to announce
+        ("FAILED", 10, 0, Step.FINISH),
+        ("DONE", 10_000, 1, Step.FINISH),  # an end found late is still announced
+        (None, 10, 0, Step.LOOK_UP),  # missing from the list
+        (None, 10_000, 2, Step.GIVE_UP),  # missing, and past the deadline
     ],
 )
-def test_only_watches_with_something_to_do_are_settled(status, opened_ago_s, misses, expected):
+def test_each_watch_gets_the_step_its_poll_reading_calls_for(status, opened_ago_s, misses, expected):
     now = 1_800_000_000.0
     watch = Watch("1", "p", "create", "1", now - opened_ago_s, misses, "{}")
     package = None if status is None else PackageHead(id="1", status=status)
-    assert needs_settling(watch, package, now, deadline_s=3600) is expected
+    assert next_step(watch, package, now, deadline_s=3600) is expected
