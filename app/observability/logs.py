@@ -102,26 +102,6 @@ class RequestContextFilter(logging.Filter):
         return True
 
 
-class RedactingFilter(logging.Filter):
-    """Runs over every record a handler writes: message, arguments, extras and traceback."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage())
-        record.args = None
-        fields = record.__dict__
-        for key in fields.keys() - _STANDARD:
-            value = fields[key]
-            if isinstance(value, str):
-                fields[key] = redact(value)
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = redact(record.exc_text)
-        if record.stack_info:
-            record.stack_info = redact(record.stack_info)
-        return True
-
-
 def _ordered_extras(record: logging.LogRecord) -> dict[str, Any]:
     """The record's own fields (not the standard attributes): the known ones in ``_FIELDS``
     order, then the others in the order they were set. Set operations on the keys, so a
@@ -155,27 +135,30 @@ _encode_json = json.JSONEncoder(default=repr, ensure_ascii=False).encode
 
 
 class JsonFormatter(logging.Formatter):
-    """``{"time", "level", "logger", "message", …fields, "exc"}`` on one line."""
+    """``{"time", "level", "logger", "message", …fields, "exc"}`` on one line; every string
+    redacted on its own, before encoding, so a mask never spans JSON's quotes or escapes."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
             "time": _utc_time(record.created),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
         }
-        line.update(_ordered_extras(record))
+        for key, value in _ordered_extras(record).items():
+            line[key] = redact(value) if isinstance(value, str) else value
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
-            line["exc"] = record.exc_text
+            line["exc"] = redact(record.exc_text)
         if record.stack_info:
-            line["stack"] = record.stack_info
+            line["stack"] = redact(record.stack_info)
         return _encode_json(line)
 
 
 class TextFormatter(logging.Formatter):
-    """``time level logger message key=value …`` for people reading a terminal."""
+    """``time level logger message key=value …`` for people reading a terminal, redacted
+    whole: the text is never parsed, so a mask may cross a field's edge and harm nothing."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s %(message)s")
@@ -183,10 +166,10 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         fields = " ".join(f"{key}={value}" for key, value in _ordered_extras(record).items())
-        if not fields:
-            return text
-        head, newline, rest = text.partition("\n")  # fields go on the message line
-        return f"{head} {fields}{newline}{rest}"
+        if fields:
+            head, newline, rest = text.partition("\n")  # fields go on the message line
+            text = f"{head} {fields}{newline}{rest}"
+        return redact(text)
 
 
 class _OurHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -194,11 +177,11 @@ class _OurHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 def make_handler(log_format: LogFormat, stream: TextIO | None = None) -> logging.Handler:
-    """A stream handler (stderr by default) with our format, request fields and redaction."""
+    """A stream handler (stderr by default) with our format (which redacts) and the request's
+    fields."""
     handler = _OurHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     handler.addFilter(RequestContextFilter())
-    handler.addFilter(RedactingFilter())
     return handler
 
 

@@ -246,6 +246,27 @@ def test_text_format_is_one_readable_line_with_the_fields():
         json.loads(output)
 
 
+def test_text_format_masks_tokens_in_message_fields_and_traceback():
+    def emit(logger: logging.Logger) -> None:
+        with request_context(partner=f"Bearer {JWT}"):
+            try:
+                raise ValueError(f"refused whsec_{JWT[-20:]}")
+            except ValueError:
+                logger.exception("call failed for token=%s", "abc123", extra={"link": f"x?sig={JWT}"})
+
+    output = _record_through("text", emit)
+    assert "abc123" not in output and JWT.split(".")[1] not in output and JWT[-20:] not in output
+    assert "call failed for token=[redacted] partner=Bearer [redacted] link=x?sig=[redacted]" in output
+    assert "ValueError: refused whsec_[redacted]" in output
+
+
+@pytest.mark.parametrize("escaped", ['"', "\\", "\n"])
+def test_a_masked_value_next_to_a_json_escape_leaves_a_valid_line(escaped):
+    output = _record_through("json", lambda logger: logger.info(f"token=opaque{escaped}rest"))
+    line = json.loads(output)
+    assert "opaque" not in output and line["message"].startswith("token=[redacted]")
+
+
 def _json_lines(log: str) -> list[dict]:
     """Every line of a process's output, each of which must be a JSON object."""
     lines = [line for line in log.splitlines() if line.strip()]
