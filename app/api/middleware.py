@@ -25,7 +25,7 @@ from app.kit.errors import (
 )
 from app.kit.ratelimit import RATE_LIMIT_HEADERS
 from app.kit.tracing import continue_trace
-from app.observability.logs import request_context, write_access_line
+from app.observability.logs import request_context
 from app.observability.metrics import observe_request
 
 logger = logging.getLogger("app.access")
@@ -82,9 +82,10 @@ class RequestIdMiddleware:
                 template = _template(scope) or "unmatched"
                 elapsed = time.perf_counter() - started
                 observe_request(scope["method"], template, status_holder[0], elapsed)
-                write_access_line(
-                    logger, scope["method"], template, status_holder[0], round(elapsed * 1000, 1)
-                )
+                method, status = scope["method"], status_holder[0]
+                duration_ms = round(elapsed * 1000, 1)
+                extra = {"method": method, "route": template, "status": status, "duration_ms": duration_ms}
+                logger.info("%s %s %d", method, template, status, extra=extra)
 
 
 def _template(scope: Scope) -> str | None:

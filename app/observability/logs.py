@@ -2,8 +2,9 @@
 request's id on every line written while serving it, and no secret in any line.
 
 Stdlib only. ``configure_logging`` puts one handler on the root logger and routes
-uvicorn's and arq's loggers through it; the access line is ours (``app.access``, written
-by the request-id middleware), so uvicorn's own access log is switched off.
+uvicorn's and arq's loggers through it; the access line is ours (``app.access``, logged by
+the request-id middleware like any other record), so uvicorn's own access log is switched
+off. One formatter per format writes every line, the access line included.
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ import logging
 import math
 import re
 import sys
-import time
-from collections.abc import Callable, Iterator, Mapping
-from collections.abc import Set as AbstractSet
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -56,10 +55,9 @@ _MAY_HOLD_SECRET = re.compile(r"(?i)bearer|basic|eyJ|=|whsec_")
 
 
 def _may_hold_secret(text: str) -> bool:
-    """``_MAY_HOLD_SECRET.search``, by substring tests for ASCII text: 0.1 µs for a route
-    template and 0.7 µs for an access line, where the case-insensitive search took 1 and
-    9 µs. Other text keeps the search: Unicode case rules match more than ``lower()``
-    (``(?i)basic`` matches ``baſic``)."""
+    """``_MAY_HOLD_SECRET.search``, by substring tests for ASCII text, where ``lower()``
+    folds case exactly as ``(?i)`` does. Other text keeps the search: Unicode case rules
+    match more than ``lower()`` (``(?i)basic`` matches ``baſic``)."""
     if not text.isascii():
         return _MAY_HOLD_SECRET.search(text) is not None
     if "=" in text or "eyJ" in text or "whsec_" in text:
@@ -94,52 +92,23 @@ class RequestContextFilter(logging.Filter):
     field given as a function is asked now (``route`` is known only after routing)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        for key, value in _request_field_values(lambda key: hasattr(record, key)):
-            setattr(record, key, value)
-        return True
-
-
-def _request_field_values(taken: Callable[[str], bool]) -> Iterator[tuple[str, Any]]:
-    """The current request's fields whose key is not ``taken``: a function asked now, a
-    None value left out."""
-    for key, value in (_request_fields.get() or {}).items():
-        if taken(key):
-            continue
-        value = value() if callable(value) else value
-        if value is not None:
-            yield key, value
-
-
-class RedactingFilter(logging.Filter):
-    """Runs over every record a handler writes: message, arguments, extras and traceback."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage())
-        record.args = None
-        fields = record.__dict__
-        for key in fields.keys() - _STANDARD:
-            value = fields[key]
-            if isinstance(value, str):
-                fields[key] = redact(value)
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = redact(record.exc_text)
-        if record.stack_info:
-            record.stack_info = redact(record.stack_info)
+        for key, value in (_request_fields.get() or {}).items():
+            if hasattr(record, key):  # an explicit extra, or one of the record's own attributes
+                continue
+            if callable(value):
+                value = value()
+            if value is not None:
+                setattr(record, key, value)
         return True
 
 
 def _ordered_extras(record: logging.LogRecord) -> dict[str, Any]:
-    """The record's own fields (not the standard attributes), ordered as ``_known_first``."""
+    """The record's own fields (not the standard attributes): the known ones in ``_FIELDS``
+    order, then the others in the order they were set. Set operations on the keys, so a
+    line with only known fields (an access line) never walks the record's thirty standard
+    attributes."""
     fields = record.__dict__
-    return _known_first(fields, fields.keys() - _STANDARD)
-
-
-def _known_first(fields: Mapping[str, Any], keys: AbstractSet[str]) -> dict[str, Any]:
-    """``keys`` of ``fields``: the known ones in ``_FIELDS`` order, then the others in the
-    order they were set. Set operations on the keys, so a line with only known fields (an
-    access line) never walks the record's thirty standard attributes."""
+    keys = fields.keys() - _STANDARD
     ordered = {key: fields[key] for key in _FIELDS if key in keys}
     others = keys - _FIELD_SET
     if others:
@@ -166,27 +135,30 @@ _encode_json = json.JSONEncoder(default=repr, ensure_ascii=False).encode
 
 
 class JsonFormatter(logging.Formatter):
-    """``{"time", "level", "logger", "message", …fields, "exc"}`` on one line."""
+    """``{"time", "level", "logger", "message", …fields, "exc"}`` on one line; every string
+    redacted on its own, before encoding, so a mask never spans JSON's quotes or escapes."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
             "time": _utc_time(record.created),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
         }
-        line.update(_ordered_extras(record))
+        for key, value in _ordered_extras(record).items():
+            line[key] = redact(value) if isinstance(value, str) else value
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
-            line["exc"] = record.exc_text
+            line["exc"] = redact(record.exc_text)
         if record.stack_info:
-            line["stack"] = record.stack_info
+            line["stack"] = redact(record.stack_info)
         return _encode_json(line)
 
 
 class TextFormatter(logging.Formatter):
-    """``time level logger message key=value …`` for people reading a terminal."""
+    """``time level logger message key=value …`` for people reading a terminal, redacted
+    whole: the text is never parsed, so a mask may cross a field's edge and harm nothing."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s %(message)s")
@@ -194,92 +166,22 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         fields = " ".join(f"{key}={value}" for key, value in _ordered_extras(record).items())
-        if not fields:
-            return text
-        head, newline, rest = text.partition("\n")  # fields go on the message line
-        return f"{head} {fields}{newline}{rest}"
+        if fields:
+            head, newline, rest = text.partition("\n")  # fields go on the message line
+            text = f"{head} {fields}{newline}{rest}"
+        return redact(text)
 
 
 class _OurHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Marks the handler this module installed, so configuring twice replaces it."""
 
-    def write_line(self, text: str) -> bool:
-        """Write one ready line as ``emit`` would; False (nothing written) on an error."""
-        with self.lock:  # type: ignore[union-attr]
-            try:
-                self.stream.write(text + self.terminator)
-                self.flush()
-            except Exception:
-                return False
-        return True
-
-
-def _sole_json_handler(logger: logging.Logger, level: int) -> _OurHandler | None:
-    """The handler a record of ``logger`` at ``level`` reaches, when that is only this
-    module's JSON handler with its own two filters: no handler or filter elsewhere on the
-    way to the root, none added to it. Anything else (text format, a test's capturing
-    handler, an extra filter) returns None, and the record takes the logging module's way."""
-    if logger.disabled or not logger.isEnabledFor(level):
-        return None
-    found: _OurHandler | None = None
-    current: logging.Logger | None = logger
-    while current is not None:
-        if current.filters:
-            return None
-        for handler in current.handlers:
-            if found is not None or type(handler) is not _OurHandler or level < handler.level:
-                return None
-            found = handler
-        if not current.propagate:
-            break
-        current = current.parent
-    if found is None or type(found.formatter) is not JsonFormatter:
-        return None
-    if [type(f) for f in found.filters] != [RequestContextFilter, RedactingFilter]:
-        return None
-    return found
-
-
-def _record_attribute(key: str) -> bool:
-    """Whether a record has ``key`` before any field is added (or formatting adds it)."""
-    return key in _STANDARD or hasattr(logging.LogRecord, key)
-
-
-def write_access_line(
-    logger: logging.Logger, method: str, route: str, status: int, duration_ms: float
-) -> None:
-    """The access line, one per request: what ``logger.info`` would write, the same fields in
-    the same order, each string redacted. With only this module's JSON handler in the way
-    (the usual case), the line is put together here and written through that handler,
-    without the logging module's record, filters and formatter: under load these cost
-    about 30 µs of CPU per request (``bench/FINDINGS.md``, sixth round)."""
-    message = f"{method} {route} {status}"
-    extra = {"route": route, "method": method, "status": status, "duration_ms": duration_ms}
-    handler = _sole_json_handler(logger, logging.INFO)
-    if handler is not None:
-        line: dict[str, Any] = {
-            "time": _utc_time(time.time()),
-            "level": "INFO",
-            "logger": logger.name,
-            "message": redact(message),
-        }
-        # The fields the logging module's way would write: the explicit ones win, and a
-        # request field named like a record attribute is left out.
-        fields = dict(_request_field_values(lambda key: key in extra or _record_attribute(key)))
-        fields.update(extra)
-        for key, value in _known_first(fields, fields.keys()).items():
-            line[key] = redact(value) if isinstance(value, str) else value
-        if handler.write_line(_encode_json(line)):
-            return
-    logger.info("%s %s %d", method, route, status, extra=extra)
-
 
 def make_handler(log_format: LogFormat, stream: TextIO | None = None) -> logging.Handler:
-    """A stream handler (stderr by default) with our format, request fields and redaction."""
+    """A stream handler (stderr by default) with our format (which redacts) and the request's
+    fields."""
     handler = _OurHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     handler.addFilter(RequestContextFilter())
-    handler.addFilter(RedactingFilter())
     return handler
 
 
@@ -298,10 +200,10 @@ def configure_logging(log_format: LogFormat = "json", level: int | str = logging
 
 
 def _skip_unused_record_fields() -> None:
-    """Neither format writes the caller's file and line, the thread or the process: the
-    logging HOWTO's "Optimization" switches stop every record from collecting them (the
-    stack walk for the caller alone was a tenth of an access line's cost)."""
-    logging._srcfile = None
+    """Neither format writes the thread or the process: the logging module's public
+    switches (the HOWTO's "Optimization") stop every record from collecting them. A
+    handler someone adds still gets every other attribute, the caller's file and line
+    included."""
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False

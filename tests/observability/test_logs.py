@@ -8,23 +8,26 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from hypothesis import given
 from hypothesis import strategies as st
+from starlette.types import ASGIApp
 
+from app.api.middleware import RequestIdMiddleware
 from app.observability.logs import (
     _MAY_HOLD_SECRET,
     _SECRETS,
     _may_hold_secret,
-    _sole_json_handler,
+    _skip_unused_record_fields,
     _utc_time,
     make_handler,
     redact,
     request_context,
-    write_access_line,
 )
 from tests.conftest import make_token
 from tests.support.processes import ApiServer, ManagedProcess, free_port, python_module
@@ -91,73 +94,129 @@ def _record_through(log_format: str, emit) -> str:
     return stream.getvalue()
 
 
-def _access_logger(name: str, stream: io.StringIO, log_format: str = "json") -> logging.Logger:
-    logger = logging.getLogger(f"tests.logs.access.{name}")
-    logger.handlers[:] = [make_handler(log_format, stream)]  # type: ignore[arg-type]
-    logger.filters.clear()
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    return logger
+@pytest.fixture
+def access_log() -> Iterator[Callable[[str], io.StringIO]]:
+    """``app.access`` written to a string in the given format, alone; restored afterwards."""
+    logger = logging.getLogger("app.access")
+    saved = logger.handlers[:], logger.propagate, logger.level
+
+    def capture(log_format: str) -> io.StringIO:
+        stream = io.StringIO()
+        logger.handlers[:] = [make_handler(log_format, stream)]  # type: ignore[arg-type]
+        logger.propagate = False
+        logger.setLevel(logging.INFO)
+        return stream
+
+    yield capture
+    logger.handlers[:], logger.propagate, logger.level = saved
+
+
+def _served_app() -> ASGIApp:
+    app = FastAPI()
+
+    @app.get("/v1/packages/{package_id}")
+    async def get_package(package_id: str) -> dict[str, str]:
+        return {"id": package_id}
+
+    return RequestIdMiddleware(app)
+
+
+async def _get(path: str, headers: dict[str, str]) -> httpx.Response:
+    transport = httpx.ASGITransport(app=_served_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        return await client.get(path, headers=headers)
+
+
+async def test_the_access_line_is_one_json_line_with_the_request_fields_in_order(access_log):
+    stream = access_log("json")
+    answer = await _get("/v1/packages/42?sig=abc", {"X-Request-ID": "req-1", "X-Preferred-Partner-Id": "p-1"})
+    assert answer.status_code == 200
+    output = stream.getvalue()
+    assert output.count("\n") == 1
+    line = json.loads(output)
+    assert list(line) == [
+        "time",
+        "level",
+        "logger",
+        "message",
+        "request_id",
+        "partner",
+        "method",
+        "route",
+        "status",
+        "duration_ms",
+    ]
+    assert line["message"] == "GET /v1/packages/{package_id} 200" and line["logger"] == "app.access"
+    assert (line["level"], line["request_id"], line["partner"]) == ("INFO", "req-1", "p-1")
+    assert (line["method"], line["route"], line["status"]) == ("GET", "/v1/packages/{package_id}", 200)
+    assert isinstance(line["duration_ms"], float)
+
+
+async def test_the_access_line_masks_a_token_sent_as_request_id_or_partner(access_log):
+    short_jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJwIn0.c2lnbmF0dXJl"  # a sane request id's length
+    stream = access_log("json")
+    await _get("/nowhere", {"X-Request-ID": short_jwt, "X-Preferred-Partner-Id": short_jwt})
+    line = json.loads(stream.getvalue())
+    assert "eyJzdWIiOiJwIn0" not in stream.getvalue()
+    assert line["request_id"] == line["partner"] == "[redacted-jwt]"
+    assert (line["route"], line["status"]) == ("unmatched", 404)
+
+
+async def test_the_access_line_without_a_request_id_gets_a_new_one_and_no_partner(access_log):
+    stream = access_log("json")
+    answer = await _get("/v1/packages/7", {"X-Preferred-Partner-Id": "not a partner id"})
+    line = json.loads(stream.getvalue())
+    assert line["request_id"] == answer.headers["x-request-id"] and len(line["request_id"]) == 32
+    assert "partner" not in line
+
+
+async def test_the_access_line_in_text_format(access_log):
+    stream = access_log("text")
+    await _get("/v1/packages/7", {"X-Request-ID": "req-7"})
+    (line,) = stream.getvalue().splitlines()
+    assert " INFO    app.access GET /v1/packages/{package_id} 200 request_id=req-7 method=GET " in line
+    assert "route=/v1/packages/{package_id} status=200 duration_ms=" in line
 
 
 @pytest.mark.parametrize(
     "context",
     [
-        {"request_id": "req-1", "partner": "p-1", "route": lambda: "/v1/{ignored}"},
         {"request_id": JWT, "partner": f"Bearer {JWT}", "job": "j-1", "attempt": 2},  # redacted; extra keys
-        {"partner": None, "route": lambda: None},  # no request id, fields that are None
+        {"partner": None, "route": lambda: None},  # fields that are None are left out
         {"request_id": "req-2", "name": "shadows the record's name", "levelname": "x"},
         {},
     ],
 )
-def test_the_access_line_is_what_logger_info_would_write(context):
-    """``write_access_line`` puts the line together itself; it must equal the logging module's
-    line, key order included, for every request context."""
-    ours, theirs = io.StringIO(), io.StringIO()
-    fast, slow = _access_logger("fast", ours), _access_logger("slow", theirs)
-    extra = {"route": "/v1/packages/{package_id}", "method": "GET", "status": 200, "duration_ms": 1.5}
-    with request_context(**context):
-        write_access_line(fast, "GET", "/v1/packages/{package_id}", 200, 1.5)
-        slow.info("%s %s %d", "GET", "/v1/packages/{package_id}", 200, extra=extra)
-    line, expected = json.loads(ours.getvalue()), json.loads(theirs.getvalue())
-    assert line.pop("logger").endswith(".fast") and expected.pop("logger").endswith(".slow")
-    line.pop("time"), expected.pop("time")
-    assert list(line.items()) == list(expected.items())
-    assert JWT not in ours.getvalue()
+def test_request_fields_join_every_line_after_the_explicit_ones(context):
+    def emit(logger: logging.Logger) -> None:
+        with request_context(**context):
+            logger.info("%s done", "job", extra={"status": 200, "job": "explicit", "zone": "z"})
+
+    line = json.loads(_record_through("json", emit))
+    expected_keys = ["time", "level", "logger", "message"]
+    expected_keys += [key for key in ("request_id", "partner") if context.get(key) is not None]
+    expected_keys += ["status", "job", "zone"]
+    expected_keys += [key for key in ("attempt",) if key in context]
+    assert list(line) == expected_keys
+    assert (line["logger"], line["level"], line["message"]) == ("tests.logs.json", "INFO", "job done")
+    assert line["job"] == "explicit", "an explicit extra wins over the request's field"
+    assert JWT.split(".")[1] not in json.dumps(line)
 
 
-def test_the_access_line_takes_the_quick_way_only_through_our_json_handler_alone():
-    stream = io.StringIO()
-    logger = _access_logger("quick", stream)
-    assert _sole_json_handler(logger, logging.INFO) is logger.handlers[0]
-    assert _sole_json_handler(logger, logging.DEBUG) is None  # not enabled: nothing to write
-    logger.addFilter(lambda record: True)
-    assert _sole_json_handler(logger, logging.INFO) is None  # a filter must see the record
-    logger.filters.clear()
-    logger.handlers[0].addFilter(lambda record: True)
-    assert _sole_json_handler(logger, logging.INFO) is None
-    logger.handlers[:] = [make_handler("json", stream), make_handler("json", stream)]
-    assert _sole_json_handler(logger, logging.INFO) is None
-    assert _sole_json_handler(_access_logger("text", stream, "text"), logging.INFO) is None
-
-
-def test_the_access_line_takes_the_logging_modules_way_elsewhere():
-    stream = io.StringIO()
-    logger = _access_logger("text", stream, "text")
+def test_records_keep_the_callers_file_and_line():
+    """Our configuration leaves the logging module's own attributes alone: a handler an
+    operator adds (``%(pathname)s:%(lineno)d``) still gets the caller."""
+    _skip_unused_record_fields()
     seen: list[logging.LogRecord] = []
 
     def note(record: logging.LogRecord) -> bool:
         seen.append(record)
-        return True
+        return False
 
+    logger = logging.getLogger("tests.logs.caller")
     logger.addFilter(note)
-    with request_context(request_id="req-7"):
-        write_access_line(logger, "POST", "/v1/drafts", 201, 3.0)
-    assert [record.getMessage() for record in seen] == ["POST /v1/drafts 201"]
-    assert "POST /v1/drafts 201" in stream.getvalue() and "request_id=req-7" in stream.getvalue()
-    logger.setLevel(logging.WARNING)
-    write_access_line(logger, "POST", "/v1/drafts", 201, 3.0)
-    assert len(seen) == 1
+    logger.warning("here")
+    assert seen[0].pathname == __file__ and seen[0].funcName == "test_records_keep_the_callers_file_and_line"
 
 
 def test_json_line_carries_request_fields_and_a_redacted_traceback():
@@ -185,6 +244,27 @@ def test_text_format_is_one_readable_line_with_the_fields():
     assert output.rstrip().endswith("GET /healthz 200 request_id=r-9 status=200")
     with pytest.raises(json.JSONDecodeError):
         json.loads(output)
+
+
+def test_text_format_masks_tokens_in_message_fields_and_traceback():
+    def emit(logger: logging.Logger) -> None:
+        with request_context(partner=f"Bearer {JWT}"):
+            try:
+                raise ValueError(f"refused whsec_{JWT[-20:]}")
+            except ValueError:
+                logger.exception("call failed for token=%s", "abc123", extra={"link": f"x?sig={JWT}"})
+
+    output = _record_through("text", emit)
+    assert "abc123" not in output and JWT.split(".")[1] not in output and JWT[-20:] not in output
+    assert "call failed for token=[redacted] partner=Bearer [redacted] link=x?sig=[redacted]" in output
+    assert "ValueError: refused whsec_[redacted]" in output
+
+
+@pytest.mark.parametrize("escaped", ['"', "\\", "\n"])
+def test_a_masked_value_next_to_a_json_escape_leaves_a_valid_line(escaped):
+    output = _record_through("json", lambda logger: logger.info(f"token=opaque{escaped}rest"))
+    line = json.loads(output)
+    assert "opaque" not in output and line["message"].startswith("token=[redacted]")
 
 
 def _json_lines(log: str) -> list[dict]:
