@@ -53,7 +53,7 @@ class RequestIdMiddleware:
                 partner = value.decode("latin-1")
             elif name == b"traceparent":
                 traceparent = value.decode("latin-1")
-        # 128 random bits as 32 hex digits: 0.3 µs, where uuid4().hex took 1.4
+        # 128 random bits as 32 hex digits: unguessable, and cheaper than a UUID object
         request_id = incoming if _VALID_REQUEST_ID.match(incoming) else os.urandom(16).hex()
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
