@@ -33,6 +33,7 @@ class Stack:
     redis_url: str
     api: ManagedProcess
     processes: list[ManagedProcess] = field(default_factory=list)
+    api_metrics_url: str = ""  # the API's /metrics port (never the public one)
 
     def headers(self, partner: str) -> dict[str, str]:
         token = issue_token(SECRET, sub="bench", partners=[partner])
@@ -51,7 +52,7 @@ def rss_mib(pid: int) -> float:
 def stack(*, workers: int = 0, extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
     data_dir = Path(tempfile.mkdtemp(prefix="bench-redis-"))
     redis = RedisServer(free_port(), data_dir).start()
-    sim_port, api_port = free_port(), free_port()
+    sim_port, api_port, metrics_port = free_port(), free_port(), free_port()
     sim = ManagedProcess(
         "bench-sim",
         python_module("app", "simulator", "--port", str(sim_port)),
@@ -65,6 +66,8 @@ def stack(*, workers: int = 0, extra_env: dict[str, str] | None = None) -> Itera
         "BFF_JWT_SECRET": SECRET,
         "BFF_UPSTREAM_SERVICE_TOKEN": "bench-service",
         "BFF_PUBLIC_URL": f"http://127.0.0.1:{api_port}",
+        "BFF_API_METRICS_PORT": str(metrics_port),
+        "BFF_WORKER_METRICS_PORT": "0",
         # The per-partner limiter runs on every request (its cost is measured), at a limit
         # above what a benchmark sends (so nothing is refused): leases of 500 tokens.
         "BFF_RATE_LIMIT_RPS": "5000",
@@ -85,7 +88,14 @@ def stack(*, workers: int = 0, extra_env: dict[str, str] | None = None) -> Itera
         name = "bench-worker" if index == 1 else f"bench-worker-{index}"
         processes.insert(0, ManagedProcess(name, python_module("app", "worker"), env=env).start())
     try:
-        yield Stack(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}", redis.url, api, processes)
+        yield Stack(
+            f"http://127.0.0.1:{api_port}",
+            f"http://127.0.0.1:{sim_port}",
+            redis.url,
+            api,
+            processes,
+            api_metrics_url=f"http://127.0.0.1:{metrics_port}",
+        )
     finally:
         for process in processes:
             process.stop()

@@ -50,6 +50,7 @@ CONFIG_KEYS = {
     "BFF_CORS_ORIGINS",
     "BFF_LOG_FORMAT",
     "BFF_WORKER_METRICS_PORT",
+    "BFF_API_METRICS_PORT",
     "BFF_RATE_LIMIT_RPS",
     "BFF_RATE_LIMIT_BURST",
     "BFF_JWT_JWKS_URL",
@@ -182,6 +183,26 @@ def check_objects(
         labels = deployment["spec"]["template"]["metadata"].get("labels", {})
         return [o for o in by_kind.get(kind, []) if selector_matches(o["spec"].get("selector", {}), labels)]
 
+    def metrics_port_of(dep: Obj, c: Obj, variable: str) -> None:
+        """A process's /metrics: a container port named metrics, equal to its setting, and the
+        scrape annotations pointing at it (never at the public port)."""
+        name, cname = dep["metadata"]["name"], f"Deployment/{dep['metadata']['name']} container {c['name']}"
+        ports = {p.get("name"): p.get("containerPort") for p in c.get("ports", [])}
+        metrics_ports = {d.get(variable) for d in bff_maps} - {None}
+        if "metrics" not in ports:
+            err(f"{where}: {cname}: no container port named metrics")
+        elif metrics_ports and {str(ports["metrics"])} != metrics_ports:
+            expected = sorted(metrics_ports)
+            err(f"{where}: {cname}: port metrics {ports['metrics']} is not {variable} {expected}")
+        notes = dep["spec"]["template"]["metadata"].get("annotations", {})
+        if notes.get("prometheus.io/scrape") != "true" or notes.get("prometheus.io/port") != str(
+            ports.get("metrics")
+        ):
+            err(
+                f"{where}: Deployment/{name}: needs the annotations prometheus.io/scrape "
+                '"true" and prometheus.io/port = the metrics port'
+            )
+
     for dep in deployments:
         name = dep["metadata"]["name"]
         pod = dep["spec"]["template"]["spec"]
@@ -231,6 +252,7 @@ def check_objects(
 
             command = c.get("command", []) + c.get("args", [])
             if command[:1] == ["uvicorn"]:  # the API
+                metrics_port_of(dep, c, "BFF_API_METRICS_PORT")
                 timeout = option_value(command, "--timeout-graceful-shutdown")
                 if timeout is None:
                     err(
@@ -272,23 +294,7 @@ def check_objects(
                 for probe in ("readinessProbe", "livenessProbe"):
                     if "arq --check" not in probe_command(c.get(probe)):
                         err(f"{where}: {cname}: {probe} must exec `arq --check ...`")
-                ports = {p.get("name"): p.get("containerPort") for p in c.get("ports", [])}
-                metrics_ports = {d.get("BFF_WORKER_METRICS_PORT") for d in bff_maps} - {None}
-                if "metrics" not in ports:
-                    err(f"{where}: {cname}: no container port named metrics")
-                elif metrics_ports and {str(ports["metrics"])} != metrics_ports:
-                    err(
-                        f"{where}: {cname}: port metrics {ports['metrics']} is not "
-                        f"BFF_WORKER_METRICS_PORT {sorted(metrics_ports)}"
-                    )
-                notes = dep["spec"]["template"]["metadata"].get("annotations", {})
-                if notes.get("prometheus.io/scrape") != "true" or notes.get("prometheus.io/port") != str(
-                    ports.get("metrics")
-                ):
-                    err(
-                        f"{where}: Deployment/{name}: needs the annotations prometheus.io/scrape "
-                        '"true" and prometheus.io/port = the metrics port'
-                    )
+                metrics_port_of(dep, c, "BFF_WORKER_METRICS_PORT")
                 if grace < 40:
                     err(
                         f"{where}: Deployment/{name}: terminationGracePeriodSeconds {grace} < 40: "

@@ -160,6 +160,13 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
 
 
 @pytest.fixture
+async def api_metrics(api_server: ApiServer) -> AsyncIterator[httpx.AsyncClient]:
+    """The API's own metrics port (``BFF_API_METRICS_PORT``)."""
+    async with httpx.AsyncClient(base_url=api_server.metrics_url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
 async def anonymous(api_server: ApiServer) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=api_server.url, timeout=30) as client:
         yield client

@@ -30,6 +30,7 @@ from app.kit.redis import make_pubsub_client, make_queue, make_redis
 from app.kit.runtime import settle_heap
 from app.live.deps import LIVE
 from app.live.service import LiveService
+from app.observability.metrics_server import MetricsServer
 from app.packages.deps import PACKAGES
 from app.packages.service import PackageService
 from app.upstream.deps import UPSTREAM
@@ -52,7 +53,15 @@ def _provide_services(app: FastAPI) -> None:
     EXPORTS.provide(app, ExportService(ExportStore(redis), upstream, queue))
     LIVE.provide(app, LiveService(builds, HUB.of(app), settings.sse_heartbeat_s))
     WEBHOOKS.provide(app, WebhookService(WebhookStore(redis), queue, settings))
-    IDEMPOTENCY.provide(app, IdempotencyService(IdempotencyStore(redis), wait_s=settings.idempotency_wait_s))
+    idempotency_store = IdempotencyStore(redis, budget_bytes=settings.idempotency_budget_bytes)
+    IDEMPOTENCY.provide(
+        app,
+        IdempotencyService(
+            idempotency_store,
+            wait_s=settings.idempotency_wait_s,
+            max_answer_bytes=settings.idempotency_max_answer_bytes,
+        ),
+    )
 
 
 @asynccontextmanager
@@ -67,10 +76,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     LINKS.provide(app, LinkSigner(settings.link_key(), settings.public_base))
     LIMITER.provide(app, RateLimiter(redis, rate=settings.rate_limit_rps, burst=settings.rate_limit_burst))
     _provide_services(app)
+    metrics = MetricsServer(host=settings.api_metrics_host, port=settings.api_metrics_port, name="api")
+    metrics.start()
     settle_heap()
     try:
         yield
     finally:
+        await metrics.stop()
         hub.end_streams()
         await identity_http.aclose()
         await hub.aclose()

@@ -1,4 +1,5 @@
-"""``/healthz`` (alive), ``/readyz`` (Redis answers; the upstream's state reported), ``/metrics``."""
+"""``/healthz`` (alive), ``/readyz`` (Redis answers; the upstream's state reported). ``/metrics``
+is served on a port of its own (``BFF_API_METRICS_PORT``), never on the public one."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from app.kit.deps import RedisDep
-from app.observability import metrics
 from app.upstream.deps import UpstreamDep
 
 router = APIRouter(tags=["operations"])
@@ -63,10 +63,3 @@ async def get_readiness(redis: RedisDep, upstream: UpstreamDep, response: Respon
             redis="ok" if redis_ready else "down", upstream="ok" if upstream_ready else "down"
         ),
     )
-
-
-@router.get("/metrics", name="get_metrics", include_in_schema=False)
-async def get_metrics() -> Response:
-    """Prometheus exposition."""
-    body, content_type = metrics.render()
-    return Response(body, media_type=content_type)

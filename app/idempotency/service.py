@@ -15,14 +15,14 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
 from app.idempotency.store import IdempotencyRecord, IdempotencyStore, Slot, StoredResponse
-from app.kit.errors import Conflict, ValidationProblem, field_error
+from app.kit.errors import Conflict, TooManyRequests, ValidationProblem, field_error
 
 logger = logging.getLogger("app.idempotency")
 POLL_S = 0.05
@@ -43,9 +43,10 @@ class Outcome:
 
 
 class IdempotencyService:
-    def __init__(self, store: IdempotencyStore, *, wait_s: float) -> None:
+    def __init__(self, store: IdempotencyStore, *, wait_s: float, max_answer_bytes: int) -> None:
         self._store = store
         self._wait_s = wait_s
+        self._max_answer_bytes = max_answer_bytes
 
     async def once(
         self,
@@ -64,7 +65,16 @@ class IdempotencyService:
             if claim.record is not None:
                 if claim.record.fingerprint != request_fingerprint:
                     raise _reused()
+                if not claim.record.kept:
+                    raise _not_kept(key, claim.record.response)
                 return Outcome(claim.record.response, replayed=True)
+            if claim.state == "over":
+                raise TooManyRequests(
+                    "this partner's stored Idempotency-Key answers reached their budget "
+                    "(BFF_IDEMPOTENCY_BUDGET_BYTES over 24 h); retry later, or send the "
+                    "request without an Idempotency-Key",
+                    headers={"Retry-After": "3600"},
+                )
             if claim.state == "claimed":
                 run = asyncio.ensure_future(self._run(slot, perform))
                 run.add_done_callback(_retrieve)
@@ -86,8 +96,12 @@ class IdempotencyService:
         except BaseException:
             await self._finish(slot, None)
             raise
-        keep = response.status < 500
-        await self._finish(slot, IdempotencyRecord(slot.fingerprint, response) if keep else None)
+        record = None  # answers of 5xx are not kept: a retry may still succeed
+        if response.status < 500:
+            record = IdempotencyRecord(slot.fingerprint, response)
+            if len(response.body.encode()) > self._max_answer_bytes:
+                record = IdempotencyRecord(slot.fingerprint, replace(response, body=""), kept=False)
+        await self._finish(slot, record)
         return response
 
     async def _finish(self, slot: Slot, record: IdempotencyRecord | None) -> None:
@@ -103,6 +117,18 @@ def _retrieve(task: asyncio.Future[StoredResponse]) -> None:
     """Marks the outcome as seen, so a run whose caller hung up logs no stray warning."""
     if not task.cancelled():
         task.exception()
+
+
+def _not_kept(key: str, first: StoredResponse) -> Conflict:
+    """A retry of a request whose answer was too large to keep: the outcome, and where the
+    resource is (its ``Location``), rather than a second execution."""
+    location = first.headers.get("location")
+    where = f"; read it at {location}" if location else ""
+    return Conflict(
+        f"the request with Idempotency-Key {key!r} was already answered {first.status}, but its "
+        f"answer was too large to keep for replay (BFF_IDEMPOTENCY_MAX_ANSWER_BYTES){where}",
+        headers={"Location": location} if location else None,
+    )
 
 
 def _reused() -> ValidationProblem:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -10,17 +11,25 @@ from redis.asyncio import Redis
 
 from app.kit import redis_keys
 
-# One round trip per attempt: the stored answer if there is one, else take the in-flight
-# marker, else tell who holds it (its fingerprint), all atomically.
+# One round trip per attempt: the stored answer if there is one, else (within the partner's
+# budget: the bytes its last 24 hourly buckets counted, KEYS[3..]) take the in-flight marker,
+# else tell who holds it (its fingerprint), all atomically. ARGV: marker, ttl ms, budget.
 _CLAIM = """
 local record = redis.call('GET', KEYS[1])
 if record then return {'stored', record} end
+local used = 0
+for i = 3, #KEYS do used = used + (tonumber(redis.call('GET', KEYS[i])) or 0) end
+if used >= tonumber(ARGV[3]) then return {'over', tostring(used)} end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'claimed', ''} end
 return {'busy', redis.call('GET', KEYS[2]) or ''}
 """
-# The first answer wins (NX), and only our own marker is removed.
+# The first answer wins (NX) and is counted in this hour's bucket (KEYS[3]); only our own
+# marker is removed. ARGV: marker, answer, ttl s, bucket ttl s.
 _FINISH = """
-if ARGV[2] ~= '' then redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', ARGV[3]) end
+if ARGV[2] ~= '' and redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', ARGV[3]) then
+  redis.call('INCRBY', KEYS[3], #ARGV[2])
+  redis.call('EXPIRE', KEYS[3], ARGV[4])
+end
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 return 1
 """
@@ -37,17 +46,21 @@ class StoredResponse:
 
 @dataclass(frozen=True, slots=True)
 class IdempotencyRecord:
+    """A key's first answer; ``kept`` False when its body was too large to keep (status and
+    headers are, so a retry learns the outcome and where the resource is)."""
+
     fingerprint: str
     response: StoredResponse
+    kept: bool = True
 
     def dumps(self) -> str:
-        return json.dumps({"fingerprint": self.fingerprint, **asdict(self.response)})
+        return json.dumps({"fingerprint": self.fingerprint, "kept": self.kept, **asdict(self.response)})
 
     @classmethod
     def loads(cls, text: str) -> IdempotencyRecord:
         data = json.loads(text)
         response = StoredResponse(int(data["status"]), str(data["body"]), dict(data["headers"]))
-        return cls(str(data["fingerprint"]), response)
+        return cls(str(data["fingerprint"]), response, bool(data.get("kept", True)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,28 +88,49 @@ class Slot:
 class Claim:
     """What ``claim`` found: a stored answer, the key for us, or another request on it."""
 
-    state: Literal["stored", "claimed", "busy"]
+    state: Literal["stored", "claimed", "busy", "over"]
     record: IdempotencyRecord | None = None
     holder_fingerprint: str | None = None
 
 
+def _hour(now: float) -> int:
+    return int(now // 3600)
+
+
 class IdempotencyStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, *, budget_bytes: int) -> None:
         self._claim = redis.register_script(_CLAIM)
         self._finish = redis.register_script(_FINISH)
+        self._budget_bytes = budget_bytes
 
     async def claim(self, slot: Slot) -> Claim:
         ttl_ms = redis_keys.IDEMPOTENCY_IN_FLIGHT_TTL_S * 1000
-        state, payload = await self._claim(keys=slot.keys(), args=[slot.in_flight_value(), ttl_ms])
+        hour = _hour(time.time())
+        buckets = [
+            redis_keys.idempotency_bytes(slot.partner_id, hour - back)
+            for back in range(redis_keys.IDEMPOTENCY_BUDGET_HOURS)
+        ]
+        state, payload = await self._claim(
+            keys=[*slot.keys(), *buckets], args=[slot.in_flight_value(), ttl_ms, self._budget_bytes]
+        )
         if state == "stored":
             return Claim("stored", record=IdempotencyRecord.loads(payload))
         if state == "claimed":
             return Claim("claimed")
+        if state == "over":
+            return Claim("over")
         holder = json.loads(payload)["fingerprint"] if payload else None
         return Claim("busy", holder_fingerprint=holder)
 
     async def finish(self, slot: Slot, record: IdempotencyRecord | None) -> None:
-        """Store the answer (when given) and drop our in-flight marker, in one step."""
+        """Store the answer (when given, counted against the partner's budget) and drop our
+        in-flight marker, in one step."""
         answer = record.dumps() if record else ""
-        args: list[str | int] = [slot.in_flight_value(), answer, redis_keys.IDEMPOTENCY_TTL_S]
-        await self._finish(keys=slot.keys(), args=args)
+        bucket = redis_keys.idempotency_bytes(slot.partner_id, _hour(time.time()))
+        args: list[str | int] = [
+            slot.in_flight_value(),
+            answer,
+            redis_keys.IDEMPOTENCY_TTL_S,
+            redis_keys.IDEMPOTENCY_BYTES_TTL_S,
+        ]
+        await self._finish(keys=[*slot.keys(), bucket], args=args)

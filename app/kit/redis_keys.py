@@ -86,8 +86,16 @@ def idempotency_in_flight(partner_id: str, caller: str, scope: str, key: str) ->
     return f"{idempotency(partner_id, caller, scope, key)}:in-flight"
 
 
+def idempotency_bytes(partner_id: str, hour: int) -> str:
+    """Bytes of answers the partner stored in one hour (Unix hours); TTL 25 h: the last 24 of
+    them bound what its live records (24 h each) can hold."""
+    return f"{PREFIX}:idem-bytes:{key_part(partner_id)}:{hour}"
+
+
 IDEMPOTENCY_TTL_S = 24 * 3600
 IDEMPOTENCY_IN_FLIGHT_TTL_S = 60
+IDEMPOTENCY_BUDGET_HOURS = 24
+IDEMPOTENCY_BYTES_TTL_S = 25 * 3600
 
 
 # -- watches and live status --------------------------------------------------------------

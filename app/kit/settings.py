@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     max_drafts_per_user: int = Field(default=100, ge=1)
     log_format: Literal["json", "text"] = "json"
     worker_metrics_port: int = Field(default=9091, ge=0, le=65535)
+    api_metrics_port: int = Field(default=9090, ge=0, le=65535)  # the API's /metrics; never the public port
     redis_sentinels: Annotated[list[str], NoDecode] = Field(default_factory=list)
     redis_sentinel_master: str = Field(default="mymaster", min_length=1)
 
@@ -69,6 +70,10 @@ class Settings(BaseSettings):
     evaluation_cache_ttl_s: int = Field(default=300, ge=1)
     events_cache_ttl_s: int = Field(default=30, ge=1)
     idempotency_wait_s: float = Field(default=10.0, gt=0, le=60)
+    # Stored answers: one larger than this is not kept (a retry learns the outcome and where
+    # the resource is, 409); a partner's answers stored in 24 h stop at the budget (429).
+    idempotency_max_answer_bytes: int = Field(default=64 * 1024, ge=1024)
+    idempotency_budget_bytes: int = Field(default=32 * 1024 * 1024, ge=64 * 1024)
     sse_heartbeat_s: float = Field(default=15.0, gt=0)
     webhook_timeout_s: float = Field(default=10.0, gt=0)
     webhook_disable_after_s: float = Field(default=5 * 24 * 3600, gt=0)
@@ -76,6 +81,7 @@ class Settings(BaseSettings):
     body_read_timeout_s: float = Field(default=30.0, gt=0)
     webhook_test_sends_per_hour: int = Field(default=60, ge=1)
     worker_metrics_host: str = "0.0.0.0"  # where the worker's /metrics listens
+    api_metrics_host: str = "0.0.0.0"  # where the API's /metrics listens
 
     @field_validator("webhook_retry_schedule", mode="before")
     @classmethod

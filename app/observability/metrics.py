@@ -96,7 +96,13 @@ def _upstream_metrics(route: str, method: str, outcome: str) -> tuple[Counter, H
     return UPSTREAM_CALLS.labels(route, method, outcome), UPSTREAM_LATENCY.labels(route, method)
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    """One answered request. A method outside HTTP's usual set is ``other``: any caller can
+    send any token as a method, and each must not become a series of its own."""
+    method = method if method in _METHODS else "other"
     count, latency = _request_metrics(method, route, status)
     count.inc()
     latency.observe(seconds)

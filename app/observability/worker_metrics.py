@@ -1,8 +1,7 @@
-"""The worker's ``/metrics``: a small HTTP server in the worker process, and a sampler that
-reads the figures only Redis knows (open watches, queue depth, pending deliveries).
+"""The worker's ``/metrics`` (``MetricsServer``), and a sampler that reads the figures only
+Redis knows (open watches, queue depth, pending deliveries).
 
-Started in the worker's ``on_startup`` and stopped in ``on_shutdown``. A port already in use
-is logged and skipped: a worker that cannot be scraped still does its work.
+Started in the worker's ``on_startup`` and stopped in ``on_shutdown``.
 """
 
 from __future__ import annotations
@@ -11,14 +10,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
 
-from prometheus_client import start_http_server
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.kit import redis_keys
 from app.observability import metrics
+from app.observability.metrics_server import MetricsServer
 
 logger = logging.getLogger("app.metrics")
 
@@ -33,21 +31,13 @@ class WorkerMetrics:
     ) -> None:
         self._redis = redis
         self._queue_name = queue_name
-        self._host = host
-        self._port = port
+        self._server = MetricsServer(host=host, port=port, name="worker")
         self._interval_s = interval_s
-        self._server: Any = None
         self._sampler: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        if not self._port:
+        if not self._server.start():
             return
-        try:
-            self._server, _ = start_http_server(self._port, addr=self._host)
-        except OSError as exc:
-            logger.warning("worker metrics not served on %s:%d: %s", self._host, self._port, exc)
-            return
-        logger.info("worker metrics on http://%s:%d/metrics", self._host, self._port)
         self._sampler = asyncio.create_task(self._sample_forever(), name="worker-metrics-sampler")
 
     async def stop(self) -> None:
@@ -55,9 +45,7 @@ class WorkerMetrics:
             self._sampler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sampler
-        if self._server is not None:
-            await asyncio.to_thread(self._server.shutdown)
-            self._server.server_close()
+        await self._server.stop()
 
     async def sample(self) -> None:
         """Open watches and partners, due and deferred jobs, pending deliveries."""

@@ -30,9 +30,9 @@ async def test_readyz_stays_200_without_the_upstream_and_reports_it_down(bff_env
         api.close()
 
 
-async def test_metrics_count_requests_by_route_template(api, anonymous):
+async def test_metrics_count_requests_by_route_template(api, api_metrics):
     await api.get("/v1/packages/12345/status")
-    text = (await anonymous.get("/metrics")).text
+    text = (await api_metrics.get("/metrics")).text
     assert 'route="/v1/packages/{package_id}/status"' in text
     assert "/v1/packages/12345/status" not in text
 

@@ -32,12 +32,12 @@ def test_upstream_paths_become_bounded_templates():
     assert upstream_route("/anything/else") == "other"
 
 
-async def test_upstream_calls_are_counted_by_template_and_status_class(api, anonymous, sim, partner):
+async def test_upstream_calls_are_counted_by_template_and_status_class(api, api_metrics, sim, partner):
     package = await make_package(sim, partner, "DONE")
-    before = await scrape(anonymous)
+    before = await scrape(api_metrics)
     assert (await api.get(f"/v1/packages/{package['id']}/status")).status_code == 200
     assert (await api.get("/v1/packages/999999999/status")).status_code == 404
-    after = await scrape(anonymous)
+    after = await scrape(api_metrics)
     route = "/package_builder/packages/{package_id}"
     name = "bff_upstream_requests_total"
     for status_class in ("2xx", "4xx"):
@@ -49,16 +49,16 @@ async def test_upstream_calls_are_counted_by_template_and_status_class(api, anon
     assert value(after, histogram, route=route, method="GET") > value(
         before, histogram, route=route, method="GET"
     )
-    text = (await anonymous.get("/metrics")).text
+    text = (await api_metrics.get("/metrics")).text
     assert not leaks(text, package["id"], partner)
 
 
-async def test_cache_reads_count_misses_fills_and_hits(api, anonymous, sim, partner):
+async def test_cache_reads_count_misses_fills_and_hits(api, api_metrics, sim, partner):
     package = await make_package(sim, partner, "DONE")
-    before = await scrape(anonymous)
+    before = await scrape(api_metrics)
     for _ in range(2):
         assert (await api.get(f"/v1/packages/{package['id']}/evaluation")).status_code == 200
-    after = await scrape(anonymous)
+    after = await scrape(api_metrics)
     for outcome in ("miss", "fill", "hit"):
         grown = value(after, "bff_cache_total", cache="evaluation", outcome=outcome) - value(
             before, "bff_cache_total", cache="evaluation", outcome=outcome
@@ -66,26 +66,26 @@ async def test_cache_reads_count_misses_fills_and_hits(api, anonymous, sim, part
         assert grown >= 1, outcome
 
 
-async def test_open_event_streams_are_a_gauge(api, anonymous, sim, partner):
+async def test_open_event_streams_are_a_gauge(api, api_metrics, sim, partner):
     package = await make_package(sim, partner, "INPROGRESS")
-    idle = value(await scrape(anonymous), "bff_sse_streams_open")
+    idle = value(await scrape(api_metrics), "bff_sse_streams_open")
     async with api.stream("GET", f"/v1/packages/{package['id']}/events") as response:
         reader = EventReader(response)
         assert (await reader.event()).json()["status"] == "INPROGRESS"
-        assert value(await scrape(anonymous), "bff_sse_streams_open") == idle + 1
+        assert value(await scrape(api_metrics), "bff_sse_streams_open") == idle + 1
     deadline = asyncio.get_running_loop().time() + 10
-    while value(await scrape(anonymous), "bff_sse_streams_open") != idle:
+    while value(await scrape(api_metrics), "bff_sse_streams_open") != idle:
         assert asyncio.get_running_loop().time() < deadline, "the closed stream was not counted down"
         await asyncio.sleep(0.05)
 
 
-async def test_an_idempotent_replay_is_counted(api, anonymous, partner):
+async def test_an_idempotent_replay_is_counted(api, api_metrics, partner):
     headers = {"Idempotency-Key": str(uuid.uuid4())}
     assert (await api.post("/v1/packages", json=CREATE, headers=headers)).status_code == 202
-    before = value(await scrape(anonymous), "bff_idempotency_replays_total", scope="create")
+    before = value(await scrape(api_metrics), "bff_idempotency_replays_total", scope="create")
     replay = await api.post("/v1/packages", json=CREATE, headers=headers)
     assert replay.headers["Idempotent-Replayed"] == "true"
-    assert value(await scrape(anonymous), "bff_idempotency_replays_total", scope="create") == before + 1
+    assert value(await scrape(api_metrics), "bff_idempotency_replays_total", scope="create") == before + 1
 
 
 def test_the_grafana_dashboard_uses_only_metrics_the_services_expose():
@@ -104,3 +104,26 @@ def test_the_grafana_dashboard_uses_only_metrics_the_services_expose():
     text = (ROOT / "deploy" / "grafana" / "bff-dashboard.json").read_text()
     used = set(re.findall(r"\bbff_[a-z_]+", text))
     assert used and used <= exposed, sorted(used - exposed)
+
+
+async def test_metrics_are_not_served_on_the_public_port(anonymous, auth_headers):
+    assert (await anonymous.get("/metrics")).status_code == 404
+    assert (await anonymous.get("/metrics", headers=auth_headers)).status_code == 404
+
+
+async def test_unusual_methods_do_not_make_series(anonymous, api_metrics):
+    """Methods the HTTP parser knows but the API never serves share one ``other`` label."""
+    names = ["PROPFIND", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "PURGE", "REPORT", "SEARCH", "TRACE"]
+    before = samples((await api_metrics.get("/metrics")).text)
+    answers = [(await anonymous.request(name, "/v1/packages")).status_code for name in names]
+    assert all(400 <= status < 500 for status in answers), answers
+    text = (await api_metrics.get("/metrics")).text
+    assert not any(f'method="{name}"' in text for name in names)
+    labels = {"method": "other", "route": "/v1/packages"}
+    after = samples(text)
+    counted = sum(
+        value(after, "bff_http_requests_total", **labels, status=str(status))
+        - value(before, "bff_http_requests_total", **labels, status=str(status))
+        for status in set(answers)
+    )
+    assert counted == len(names)

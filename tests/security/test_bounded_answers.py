@@ -1,6 +1,8 @@
-"""A body built to fail many ways gets a small answer: at most ``MAX_ERRORS`` field errors
-(the rest counted), objects of at most ``MAX_OBJECT_MEMBERS`` members, and a member named
-twice is refused rather than resolved (parsers disagree on which one wins)."""
+"""A body built to fail many ways gets a small answer for little work: one with more
+separators than any body may hold is refused before it is parsed (the rest is not even
+read), objects hold at most ``MAX_OBJECT_MEMBERS`` members, a 422 lists at most
+``MAX_ERRORS`` field errors (the rest counted), and a member named twice is refused rather
+than resolved (parsers disagree on which one wins)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import json
 
 import httpx
 
-from app.api.middleware import MAX_OBJECT_MEMBERS
+from app.api.middleware import MAX_OBJECT_MEMBERS, MAX_SEPARATORS
 from app.kit.errors import MAX_ERRORS
 
 VALID = {"title": "t", "event_ids": [1], "targeting_mode": "events"}
@@ -25,6 +27,15 @@ async def test_a_hundred_thousand_unknown_members_get_one_small_422(api: httpx.A
     assert answer.status_code == 422
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert len(answer.content) < 2_000 < len(body)
+    problem = answer.json()
+    assert f"at most {MAX_SEPARATORS} ':' and ','" in problem["detail"]  # refused before parsing
+    assert len(problem["errors"]) == 1
+
+
+async def test_an_object_of_too_many_members_is_refused_before_validation(api: httpx.AsyncClient) -> None:
+    document = {**VALID, "filters": {f"k{i}": 0 for i in range(MAX_OBJECT_MEMBERS + 1)}}
+    answer = await _post(api, json.dumps(document).encode())
+    assert answer.status_code == 422
     problem = answer.json()
     assert f"at most {MAX_OBJECT_MEMBERS} members" in problem["detail"]
     assert len(problem["errors"]) == 1

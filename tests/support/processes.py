@@ -121,10 +121,12 @@ class ApiServer(ManagedProcess):
     def __init__(self, name: str, env: Mapping[str, str], *, log_level: str = "warning") -> None:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
+        metrics_port = env.get("BFF_API_METRICS_PORT") or str(free_port())
+        self.metrics_url = f"http://127.0.0.1:{metrics_port}"  # /metrics: never on the public port
         super().__init__(
             name,
             python_module("app", "api", "--port", str(port), "--log-level", log_level),
-            env={**env, "BFF_PUBLIC_URL": self.url},
+            env={"BFF_API_METRICS_PORT": metrics_port, **env, "BFF_PUBLIC_URL": self.url},
             port=port,
         )
 
