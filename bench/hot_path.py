@@ -187,7 +187,8 @@ async def run() -> dict[str, float]:
     print(_line("BFF /v1/packages/{id}/status", status))
     print(f"    throughput BFF / {baseline_name:<28} {figures['status_vs_baseline']:5.2f}   (goal >= 0.8)")
     print(
-        f"    CPU per request BFF / bare aiohttp        {figures['status_cpu_vs_aiohttp']:5.2f}   (goal <= {STATUS_GOAL_VS_AIOHTTP})"
+        f"    CPU per request BFF / bare aiohttp        {figures['status_cpu_vs_aiohttp']:5.2f}"
+        f"   (goal <= {STATUS_GOAL_VS_AIOHTTP})"
     )
     print(_line("BFF /status, build polled < 1 interval ago", best["bff_polled"]))
     print("  GET /v1/packages/{id}, DONE, cached (replaces three upstream GETs)")
