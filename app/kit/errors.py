@@ -170,16 +170,45 @@ _LOCATIONS = frozenset({"body", "query", "path", "header", "cookie"})
 
 
 def field_error(loc: Sequence[str | int], message: str, type_: str = "value_error") -> dict[str, Any]:
-    """One entry of a 422 body's ``errors``: ``loc`` as FastAPI gives it (``["body", "url"]``),
-    ``field`` the same without the request part (``"url"``)."""
-    parts = [str(part) for part in loc]
+    """One entry of a 422 body's ``errors``: ``loc`` as FastAPI gives it (``["body",
+    "event_ids", 2]``: member names are strings, item positions integers), ``field`` the same
+    without the request part, dotted (``"event_ids.2"``)."""
+    parts = [part if isinstance(part, int) and not isinstance(part, bool) else str(part) for part in loc]
     path = parts[1:] if parts and parts[0] in _LOCATIONS else parts
-    return {"loc": parts, "field": ".".join(path) or ".".join(parts), "message": message, "type": type_}
+    dotted = ".".join(str(part) for part in path) or ".".join(str(part) for part in parts)
+    return {"loc": parts, "field": dotted, "message": message, "type": type_}
 
 
-def _field_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+def _sent_path(loc: Sequence[Any], body: Any, kind: str) -> list[Any]:
+    """``loc`` as the path the client sent: a body error's location is walked through the
+    body itself, keeping the members and items it steps into, and a missing member at its
+    end; other parts are pydantic's labels of a union's members (``function-after[...]``)
+    and are left out. Locations outside the body are kept as they are."""
+    if not loc or loc[0] != "body":
+        return list(loc)
+    path: list[Any] = ["body"]
+    node = body
+    for index, part in enumerate(loc[1:], start=2):
+        if isinstance(node, dict) and isinstance(part, str) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif index == len(loc) and kind == "missing" and isinstance(node, dict):
+            pass  # the member the body lacks
+        else:
+            continue
+        path.append(part)
+    return path
+
+
+def _field_errors(errors: Sequence[Any], body: Any = None) -> list[dict[str, Any]]:
     return [
-        field_error(error.get("loc", ()), error.get("msg", ""), error.get("type", "")) for error in errors
+        field_error(
+            _sent_path(error.get("loc", ()), body, error.get("type", "")),
+            error.get("msg", ""),
+            error.get("type", ""),
+        )
+        for error in errors
     ]
 
 
@@ -251,7 +280,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         every = exc.errors()
-        fields = _field_errors(every[:MAX_ERRORS])
+        fields = _field_errors(every[:MAX_ERRORS], exc.body)
         if fields and all(f["loc"] == ["header", "if-match"] and f["type"] == "missing" for f in fields):
             return problem_response(request, PreconditionRequired(PRECONDITION_REQUIRED))
         summary = "; ".join(f"{f['field'] or 'body'}: {f['message']}" for f in fields[:5])
@@ -322,7 +351,12 @@ def problem_schema() -> dict[str, Any]:
                 "items": {
                     "type": "object",
                     "properties": {
-                        "loc": {"type": "array", "items": {"type": "string"}},
+                        "loc": {
+                            "type": "array",
+                            "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+                            "description": "where: body, query, path or header, then member names "
+                            "and item positions as the client sent them",
+                        },
                         "field": {"type": "string"},
                         "message": {"type": "string"},
                         "type": {"type": "string"},

@@ -72,3 +72,21 @@ async def test_a_member_named_twice_in_a_nested_object_is_refused(api: httpx.Asy
     answer = await _post(api, body)
     assert answer.status_code == 422
     assert "'a' appears more than once" in answer.json()["detail"]
+
+
+async def test_an_error_in_a_union_item_points_at_the_item_sent(api: httpx.AsyncClient) -> None:
+    """pydantic labels a union's members in its locations (``function-after[...]`` with a
+    memory address); the client gets the path it sent."""
+    body = {**VALID, "event_ids": [1, 2, 10**30]}
+    answer = await _post(api, json.dumps(body).encode())
+    assert answer.status_code == 422
+    errors = answer.json()["errors"]
+    assert errors
+    assert all(error["loc"] == ["body", "event_ids", 2] for error in errors), errors
+    assert all(error["field"] == "event_ids.2" for error in errors)
+
+
+async def test_a_missing_member_is_named(api: httpx.AsyncClient) -> None:
+    answer = await _post(api, json.dumps({"title": "t", "event_ids": [1]}).encode())
+    assert answer.status_code == 422
+    assert [error["loc"] for error in answer.json()["errors"]] == [["body", "targeting_mode"]]
