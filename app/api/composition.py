@@ -3,13 +3,14 @@ requests by their keys (``app.kit.state.Provided``), closed at shutdown."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
 
-from app.auth.deps import TOKENS
+from app.auth.deps import NO_SERVICE_TOKEN, TOKENS
 from app.auth.tokens import make_token_verifier
 from app.builds.deps import BUILDS
 from app.builds.registry import WatchRegistry
@@ -38,6 +39,8 @@ from app.upstream.factory import make_upstream
 from app.webhooks.deps import WEBHOOKS
 from app.webhooks.service import WebhookService
 from app.webhooks.store import WebhookStore
+
+logger = logging.getLogger("app")
 
 
 def _provide_services(app: FastAPI) -> None:
@@ -76,6 +79,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     LINKS.provide(app, LinkSigner(settings.link_key(), settings.public_base))
     LIMITER.provide(app, RateLimiter(redis, rate=settings.rate_limit_rps, burst=settings.rate_limit_burst))
     _provide_services(app)
+    if settings.link_key() is not None and settings.upstream_service_token is None:
+        logger.warning("%s; until it is set, every signed link answers 503", NO_SERVICE_TOKEN)
     metrics = MetricsServer(host=settings.api_metrics_host, port=settings.api_metrics_port, name="api")
     metrics.start()
     settle_heap()

@@ -19,7 +19,7 @@ from app.auth.tokens import (
     principal_of,
 )
 from app.kit.deps import LIMITER, LINKS, SETTINGS
-from app.kit.errors import Unauthorized, request_id_of
+from app.kit.errors import ServiceUnavailable, Unauthorized, request_id_of
 from app.kit.links import is_well_formed
 from app.kit.ratelimit import RATE_LIMIT_HEADERS
 from app.kit.state import Provided
@@ -27,6 +27,10 @@ from app.upstream import CallContext
 from app.upstream.client import service_authorization
 
 TOKENS = Provided[TokenVerifier]("tokens")
+NO_SERVICE_TOKEN = (
+    "signed links (csv_url, events_url) need BFF_UPSTREAM_SERVICE_TOKEN on the API: a link "
+    "carries no bearer token, so the API calls the upstream as the service"
+)
 
 BEARER = HTTPBearer(
     scheme_name="bearer",
@@ -86,11 +90,14 @@ async def link_principal(
     linked = partner_of(partner_id)
     method = "GET" if request.method == "HEAD" else request.method  # a HEAD asks about the same GET
     expires_at = LINKS.of(request.app).verify(method, request.scope["path"], linked, exp, sig)
+    service_token = SETTINGS.of(request.app).upstream_service_token
+    if service_token is None:
+        raise ServiceUnavailable(NO_SERVICE_TOKEN)
     principal = Principal(
         sub=f"link:{linked}",
         partner_id=linked,
         permissions=(REQUIRED_PERMISSION,),
-        authorization=service_authorization(SETTINGS.of(request.app).upstream_service_token),
+        authorization=service_authorization(service_token),
         expires_at=expires_at,
     )
     return await _admitted(request, principal)
