@@ -55,7 +55,7 @@ class LinkSigner:
         made = self._made.get(remembered)
         if made is not None and made[0] == expires:
             return made[1]
-        encoded = self.public_base + "".join("/" + _segment(part) for part in segments)
+        encoded = self.public_base + "".join("/" + path_segment(part) for part in segments)
         if self.key is not None:
             path = "".join("/" + part for part in segments)
             signature = self._sign("GET", path, partner_id, expires)
@@ -97,8 +97,10 @@ def is_well_formed(partner_id: str | None, exp: str | None, sig: str | None) -> 
     )
 
 
-def _segment(value: str) -> str:
-    """Percent-encode one segment; ``.``/``..`` too, or URL normalisation would drop them."""
+def path_segment(value: str) -> str:
+    """Percent-encode one URL path segment, ``/`` included, never slugified; ``.`` and ``..``
+    too, or URL normalisation would drop them. The one encoder of our links and of the
+    upstream URLs (the guide: a ``tc`` is URL-encoded, not slugified)."""
     return value.replace(".", "%2E") if value in (".", "..") else quote(value, safe="")
 
 

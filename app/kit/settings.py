@@ -63,7 +63,11 @@ class Settings(BaseSettings):
     upstream_connect_timeout_s: float = Field(default=3.0, gt=0)
     upstream_max_connections: int = Field(default=200, ge=1)
     upstream_retries: int = Field(default=2, ge=0, le=10)
-    upstream_transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    # What one upstream call may cost whatever the upstream sends: a JSON answer's bytes after
+    # decompression (a 5,000-package list is about 1.3 MB; CSV downloads are streamed, not
+    # capped) and the time of the whole call, retries included.
+    upstream_max_answer_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)
+    upstream_deadline_s: float = Field(default=15.0, gt=0, le=300)
     redis_max_connections: int = Field(default=100, ge=1)
     draft_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
     draft_max_bytes: int = Field(default=256 * 1024, ge=1024)

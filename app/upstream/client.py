@@ -1,35 +1,28 @@
 """PackageBuilderClient: one typed async method per upstream endpoint of the guide.
 
-One pooled ``httpx.AsyncClient`` for JSON calls and a second one for CSV
-downloads, so that long downloads never starve the JSON calls of connections.
+Every call goes through the process's one upstream pool (``http.UpstreamHttp``): JSON
+answers read whole within ``BFF_UPSTREAM_MAX_ANSWER_BYTES``, CSV downloads streamed as they
+come, each call within ``BFF_UPSTREAM_DEADLINE_S``, retried only where that is harmless.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
-from urllib.parse import quote, urlencode, urljoin, urlsplit
+from urllib.parse import urlencode
 
-import httpx
+import aiohttp.abc
 from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 
-from app.kit.errors import field_error
+from app.kit.links import path_segment
 from app.kit.tracing import continue_trace
 from app.observability.metrics import upstream_call
-from app.upstream.channel import Answer, make_channel, make_httpx_client
-from app.upstream.errors import (
-    StreamBrokenOff,
-    UpstreamBadResponse,
-    UpstreamError,
-    UpstreamRejected,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-)
+from app.upstream.answers import Answer, raise_for_status
+from app.upstream.errors import UpstreamBadResponse
+from app.upstream.http import StreamedAnswer, UpstreamHttp
 from app.upstream.models import (
     CreatePackagePayload,
     Evaluation,
@@ -46,23 +39,12 @@ logger = logging.getLogger("app.upstream")
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 T = TypeVar("T")
-RETRYABLE_STATUSES = frozenset({502, 503, 504})
-REDIRECTS = frozenset({301, 302, 303, 307, 308})
-MAX_REDIRECTS = 5
 JSON_CONTENT = {"Content-Type": "application/json"}
-# Sent by the BFF itself; everything else in a CSV answer is the upstream's to keep.
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
+MAX_ANSWER_BYTES = 8 * 1024 * 1024
+DEADLINE_S = 15.0
+# An open upstream CSV answer: raw bytes as they come (``chunks()``), its entity headers
+# (``headers``); the caller must ``aclose()`` it.
+CustomerListStream = StreamedAnswer
 _PACKAGE_LIST = TypeAdapter(list[ListedPackage])
 _PACKAGE_HEADS = TypeAdapter(list[PackageHead])
 
@@ -113,121 +95,6 @@ class CallContext:
         return headers
 
 
-def path_segment(value: str) -> str:
-    """Percent-encode one path segment: ``/`` included, never slugified.
-
-    ``.`` and ``..`` are encoded too, or URL normalisation would remove them.
-    """
-    if value in (".", ".."):
-        return value.replace(".", "%2E")
-    return quote(value, safe="")
-
-
-class CustomerListStream:
-    """An open upstream CSV answer; the caller must ``aclose()`` it."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        self._response = response
-
-    @property
-    def headers(self) -> dict[str, str]:
-        """Entity headers to forward as they came (encoding and length stay true)."""
-        keep = ("content-type", "content-length", "content-encoding", "etag", "last-modified")
-        return {k: v for k, v in self._response.headers.items() if k.lower() in keep}
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """Raw bytes, still encoded as the upstream sent them. A failure part-way aborts
-        the client's transfer (StreamBrokenOff) instead of ending it as if complete."""
-        sent = 0
-        try:
-            async for chunk in self._response.aiter_raw():
-                sent += len(chunk)
-                yield chunk
-        except httpx.HTTPError as exc:
-            logger.warning(
-                "upstream CSV %s broke off after %d bytes (%s); aborting the client's transfer",
-                self._response.url.path,
-                sent,
-                type(exc).__name__,
-            )
-            raise StreamBrokenOff(f"the upstream CSV broke off after {sent} bytes") from exc
-        finally:
-            await self._response.aclose()
-
-    async def aclose(self) -> None:
-        await self._response.aclose()
-
-
-def _detail_of(answer: Answer) -> str:
-    """The upstream's own message when it gave one, for the problem detail."""
-    try:
-        body = json.loads(answer.body)
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        for key in ("detail", "message", "error", "title"):
-            value = body.get(key)
-            if isinstance(value, str) and value:
-                return f"upstream: {value}"
-    return f"the upstream answered {answer.status} {answer.reason}".strip()
-
-
-MAX_FIELD_ERRORS = 50
-
-
-def _field_errors_of(answer: Answer) -> list[dict[str, Any]] | None:
-    """The field list of an upstream 422, in our shape (``loc`` starts with ``upstream``):
-    FastAPI's ``{"detail": [{loc, msg, type}]}``, ``{"errors": [{field|loc|path, message|msg}]}``
-    or ``{"errors": {field: [messages]}}``. None when the answer has no such list."""
-    try:
-        body = json.loads(answer.body)
-    except ValueError:
-        return None
-    if not isinstance(body, dict):
-        return None
-    items: list[tuple[list[Any], str, str]] = []
-    listed = body.get("detail") if isinstance(body.get("detail"), list) else body.get("errors")
-    if isinstance(listed, list):
-        for entry in listed:
-            if isinstance(entry, dict):
-                where = entry.get("loc", entry.get("field", entry.get("path", [])))
-                loc = list(where) if isinstance(where, list) else str(where).split(".") if where else []
-                message = entry.get("msg", entry.get("message", ""))
-                items.append((loc, str(message), str(entry.get("type", "upstream_validation"))))
-    elif isinstance(listed, dict):
-        for field, messages in listed.items():
-            for message in messages if isinstance(messages, list) else [messages]:
-                items.append((str(field).split("."), str(message), "upstream_validation"))
-    if not items:
-        return None
-    return [
-        field_error(["upstream", *(str(part)[:100] for part in loc[:10])], message[:500], kind[:100])
-        for loc, message, kind in items[:MAX_FIELD_ERRORS]
-    ]
-
-
-def _raise_for_status(answer: Answer) -> None:
-    status = answer.status
-    if 200 <= status < 300:
-        return
-    if 400 <= status < 500:
-        headers = {}
-        if status == 429 and "retry-after" in answer.headers:
-            headers["Retry-After"] = answer.headers["retry-after"]
-        errors = _field_errors_of(answer) if status == 422 else None
-        detail = _detail_of(answer)
-        if errors:
-            summary = "; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in errors[:5])
-            detail = f"the upstream refused the request: {summary}"
-        raise UpstreamRejected(status, detail, headers, errors)
-    raise UpstreamUnavailable(f"the upstream answered {status}")
-
-
-def _origin(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    return parts.scheme, parts.netloc
-
-
 def _not_json(exc: ValidationError) -> bool:
     return any(error["type"] == "json_invalid" for error in exc.errors())
 
@@ -244,22 +111,27 @@ class PackageBuilderClient:
         connect_timeout_s: float = 3.0,
         max_connections: int = 200,
         retries: int = 2,
-        transport: str = "httpx",
+        deadline_s: float = DEADLINE_S,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
+        resolver: aiohttp.abc.AbstractResolver | None = None,
     ) -> None:
-        """``transport`` is ``"aiohttp"`` (fast pool, the service default) or ``"httpx"``."""
+        """``timeout_s`` bounds each read (and the wait for a pooled connection),
+        ``deadline_s`` a whole call, retries included; ``resolver`` is how host names are
+        resolved (default: the system's)."""
         self._base_url = base_url.rstrip("/")
         self._integrations_url = data_integrations_url.rstrip("/")
-        self._retries = retries
-        timeout = httpx.Timeout(timeout_s, connect=connect_timeout_s, pool=timeout_s)
-        # JSON calls take the thin channel; CSV downloads keep an httpx client (streaming,
-        # raw bytes) on a pool of their own, so long downloads never starve JSON calls.
-        # Neither keeps cookies (see channel.py).
-        self._channel = make_channel(transport, max_connections, timeout)
-        self._downloads = make_httpx_client(transport, max_connections, timeout, follow_redirects=True)
+        self._http = UpstreamHttp(
+            max_connections=max_connections,
+            timeout_s=timeout_s,
+            connect_timeout_s=connect_timeout_s,
+            retries=retries,
+            deadline_s=deadline_s,
+            max_answer_bytes=max_answer_bytes,
+            resolver=resolver,
+        )
 
     async def aclose(self) -> None:
-        await self._channel.aclose()
-        await self._downloads.aclose()
+        await self._http.aclose()
 
     def serves_fixture(self, partner_id: str) -> bool:
         """True for demo partners, whose data never changes (see app/upstream/demo.py)."""
@@ -376,13 +248,7 @@ class PackageBuilderClient:
     async def stream_customer_list(self, ctx: CallContext, package_id: str, tc: str) -> CustomerListStream:
         """``GET …/{tc}/customer_list``, opened for streaming; ``tc`` is encoded, not slugified."""
         url = self._base_url + self._package_path(package_id, path_segment(tc), "customer_list")
-        request = self._downloads.build_request("GET", url, headers=ctx.headers())
-        response = await self._stream(request)
-        if not 200 <= response.status_code < 300:
-            body = await response.aread()
-            await response.aclose()
-            _raise_for_status(Answer(response.status_code, response.reason_phrase, response.headers, body))
-        return CustomerListStream(response)
+        return await self._http.open(url, ctx.headers())
 
     async def create_export(self, ctx: CallContext, payload: ExportPayload) -> dict[str, Any]:
         """Data-integrations ``POST /exports``: push one cluster to a CRM."""
@@ -394,11 +260,7 @@ class PackageBuilderClient:
 
     async def ping(self) -> bool:
         """True when the upstream answers HTTP at all (any status)."""
-        try:
-            await self._channel.call("GET", self._base_url + "/", {}, timeout_s=2.0)
-        except httpx.HTTPError:
-            return False
-        return True
+        return await self._http.ping(self._base_url + "/")
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -417,7 +279,7 @@ class PackageBuilderClient:
         json: str | None = None,
         base: str | None = None,
     ) -> Answer:
-        """One JSON call: retried where safe, same-origin redirects followed, 4xx/5xx raised."""
+        """One JSON call (see ``UpstreamHttp``); 4xx/5xx raised as our errors."""
         url = (base or self._base_url) + path
         if params:
             url += "?" + urlencode(params)
@@ -426,79 +288,11 @@ class PackageBuilderClient:
         if json is not None:
             headers.update(JSON_CONTENT)
             body = json.encode()
-        for _ in range(MAX_REDIRECTS + 1):
-            with upstream_call(method, path) as call:
-                answer = await self._send(method, url, headers, body)
-                call.status = answer.status
-            location = answer.headers.get("location")
-            if answer.status not in REDIRECTS or not location:
-                break
-            target = urljoin(url, location)
-            if _origin(target) != _origin(url):  # the caller's token never leaves the origin
-                raise UpstreamBadResponse("the upstream redirected to another origin")
-            if answer.status == 303 or (answer.status in (301, 302) and method == "POST"):
-                method, body = "GET", None
-            url = target
-        _raise_for_status(answer)
+        with upstream_call(method, path) as call:
+            answer = await self._http.call(method, url, headers, body)
+            call.status = answer.status
+        raise_for_status(answer)
         return answer
-
-    async def _send(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> Answer:
-        """Send with bounded, jittered retries where a retry cannot do harm.
-
-        Connection failures are retried for every method (nothing reached the
-        upstream); broken answers and 502/503/504 only for GET and PUT.
-        """
-        idempotent = method in ("GET", "PUT")
-        attempts = self._retries + 1
-        for attempt in range(1, attempts + 1):
-            last = attempt == attempts
-            try:
-                answer = await self._channel.call(method, url, headers, body)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                if last:
-                    raise self._translate(exc) from exc
-            except httpx.PoolTimeout as exc:
-                raise self._translate(exc) from exc
-            except httpx.TransportError as exc:
-                if last or not idempotent:
-                    raise self._translate(exc) from exc
-            else:
-                if last or not idempotent or answer.status not in RETRYABLE_STATUSES:
-                    return answer
-            await asyncio.sleep(self._backoff(attempt))
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _stream(self, request: httpx.Request) -> httpx.Response:
-        """Open a download, with the retries of an idempotent call (before any byte is read)."""
-        attempts = self._retries + 1
-        for attempt in range(1, attempts + 1):
-            last = attempt == attempts
-            try:
-                response = await self._downloads.send(request, stream=True)
-            except httpx.PoolTimeout as exc:
-                raise self._translate(exc) from exc
-            except httpx.TransportError as exc:
-                if last:
-                    raise self._translate(exc) from exc
-            else:
-                if last or response.status_code not in RETRYABLE_STATUSES:
-                    return response
-                await response.aclose()
-            await asyncio.sleep(self._backoff(attempt))
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    @staticmethod
-    def _backoff(attempt: int) -> float:
-        """Full jitter: 0 .. 0.1 s × 2^attempt, so retries of many callers spread out."""
-        return random.uniform(0, 0.1 * 2**attempt)
-
-    @staticmethod
-    def _translate(exc: httpx.HTTPError) -> UpstreamError:
-        if isinstance(exc, httpx.PoolTimeout):
-            return UpstreamUnavailable("no upstream connection became free in time", status=503)
-        if isinstance(exc, httpx.TimeoutException):
-            return UpstreamTimeout(f"the upstream did not answer in time ({type(exc).__name__})")
-        return UpstreamUnavailable(f"the upstream could not be reached ({type(exc).__name__})")
 
     @staticmethod
     def _json(answer: Answer) -> Any:

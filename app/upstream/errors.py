@@ -1,7 +1,8 @@
 """Upstream failures as our own problem types: callers never see an httpx exception.
 
 Retryable (``retryable = True``): connection errors, timeouts, 429 and 5xx.
-Permanent: other 4xx (their status is kept) and payloads we cannot read.
+Permanent: other 4xx (their status is kept), payloads we cannot read and answers over
+the size cap.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ class UpstreamUnavailable(UpstreamError):
 
 
 class UpstreamTimeout(UpstreamError):
-    """The upstream did not answer in time: answered as 504."""
+    """The upstream did not answer in time (a read timed out, or the call's deadline
+    passed): answered as 504."""
 
     status, type_slug, title = 504, "upstream-timeout", "Gateway Timeout"
     retryable = True
@@ -35,6 +37,13 @@ class UpstreamBadResponse(UpstreamError):
     """The upstream answered 2xx with a payload we cannot read: 502."""
 
     type_slug = "upstream-bad-response"
+
+
+class UpstreamAnswerTooLarge(UpstreamBadResponse):
+    """The answer passed ``BFF_UPSTREAM_MAX_ANSWER_BYTES`` (counted after decompression):
+    reading stopped there and its connection was closed. 502, and not retried."""
+
+    type_slug = "upstream-answer-too-large"
 
 
 class UpstreamRejected(UpstreamError):

@@ -15,7 +15,8 @@ def make_upstream(settings: Settings) -> PackageBuilderClient:
         "connect_timeout_s": settings.upstream_connect_timeout_s,
         "max_connections": settings.upstream_max_connections,
         "retries": settings.upstream_retries,
-        "transport": settings.upstream_transport,
+        "deadline_s": settings.upstream_deadline_s,
+        "max_answer_bytes": settings.upstream_max_answer_bytes,
     }
     if settings.demo_partner_ids:
         from app.upstream.demo import DemoRoutingClient

@@ -1,10 +1,8 @@
 """The worker's client for partner endpoints: aiohttp directly, with the SSRF guard.
 
-A delivery needs one POST and the first 2 KB of the answer. httpx's own pool capped one
-worker at about 200 deliveries a second; httpx's API over aiohttp's pool reached about
-500, with httpx's request building, header objects and cookie extraction still a seventh
-of the worker's CPU during a fan-out (py-spy, bench/watch_scale.py). So deliveries go to
-aiohttp directly, and the guarantees httpx's options gave are stated here:
+A delivery needs one POST and the first 2 KB of the answer; its session comes from the
+one session factory (``app.upstream.http.make_session``: no cookies, no proxies from the
+environment), with these guarantees on top:
 
 * **SSRF.** A new connection resolves the host with ``GuardedResolver``, is refused when
   any address is not public, and connects to the very addresses that were checked
@@ -12,7 +10,8 @@ aiohttp directly, and the guarantees httpx's options gave are stated here:
   ``Host``). IP-literal hosts never reach a resolver, so they are checked before the
   request.
 * **No redirects, no cookies, no proxies from the environment**: one partner's endpoint
-  must never see another's cookie, and a 3xx is a failed attempt, never followed.
+  must never see another's cookie (the factory's session keeps none), and a 3xx is a
+  failed attempt, never followed.
 * **Bounded answers.** Only the first ``RESPONSE_BODY_LIMIT`` bytes are read, undecoded
   (``Accept-Encoding: identity``, no decompression: a compressed answer cannot expand);
   a connection whose answer was not read to the end is closed, not reused.
@@ -25,11 +24,13 @@ import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import aiohttp
 import aiohttp.abc
 from yarl import URL
 
+from app.upstream.http import LazySession, make_session
 from app.webhooks.ssrf import Policy, TargetRefused, refusal, resolve
 
 RESPONSE_BODY_LIMIT = 2048
@@ -85,29 +86,15 @@ class WebhookClient:
         self, policy: Policy | None = refusal, *, user_agent: str, max_connections: int = 100
     ) -> None:
         self._policy = policy
-        self._headers = {"User-Agent": user_agent, "Accept-Encoding": "identity"}
-        self._max_connections = max_connections
-        self._session: aiohttp.ClientSession | None = None
-
-    def _pool(self) -> aiohttp.ClientSession:
-        """Made on first use, inside the event loop that will run the requests."""
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=self._max_connections,
-                limit_per_host=0,
-                keepalive_timeout=5.0,
-                enable_cleanup_closed=True,
-                resolver=GuardedResolver(self._policy) if self._policy is not None else None,
+        self._pool = LazySession(
+            partial(
+                make_session,
+                max_connections=max_connections,
+                resolver=GuardedResolver(policy) if policy is not None else None,
+                headers={"User-Agent": user_agent, "Accept-Encoding": "identity"},
+                auto_decompress=False,  # only a prefix is kept, as sent
             )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                headers=self._headers,
-                cookie_jar=aiohttp.DummyCookieJar(),
-                auto_decompress=False,
-                trust_env=False,
-                timeout=aiohttp.ClientTimeout(total=None),  # the caller bounds the attempt
-            )
-        return self._session
+        )
 
     def _check_literal(self, host: str | None) -> None:
         """An IP-literal host skips the resolver, so the policy sees it here."""
@@ -127,7 +114,9 @@ class WebhookClient:
         target = URL(url)
         self._check_literal(target.host)
         started = time.perf_counter()
-        async with self._pool().post(target, data=body, headers=headers, allow_redirects=False) as response:
+        async with self._pool.get().post(
+            target, data=body, headers=headers, allow_redirects=False
+        ) as response:
             latency_ms = round((time.perf_counter() - started) * 1000)
             prefix = bytearray()
             while len(prefix) < RESPONSE_BODY_LIMIT:
@@ -144,5 +133,4 @@ class WebhookClient:
             )
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self._pool.aclose()

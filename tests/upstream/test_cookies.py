@@ -23,9 +23,9 @@ async def _last_cookie(sim, partner: str) -> str | None:
     return (await sim.get("/_sim/stats")).json()["last_cookie"].get(partner, "no request seen")
 
 
-@pytest.fixture(params=["aiohttp", "httpx"])
-async def upstream(request, simulator):
-    client = PackageBuilderClient(simulator.url, simulator.url, transport=request.param)
+@pytest.fixture
+async def upstream(simulator):
+    client = PackageBuilderClient(simulator.url, simulator.url)
     yield client
     await client.aclose()
 

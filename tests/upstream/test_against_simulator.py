@@ -1,4 +1,4 @@
-"""The aiohttp-backed transport against the real simulator: same semantics as httpx's."""
+"""The upstream client against the real simulator, over real sockets."""
 
 from __future__ import annotations
 
@@ -18,9 +18,7 @@ from tests.support.sim import add_fault, make_package, upstream_calls
 
 @pytest.fixture
 async def client(simulator):
-    upstream = PackageBuilderClient(
-        simulator.url, simulator.url, retries=1, timeout_s=1.0, transport="aiohttp"
-    )
+    upstream = PackageBuilderClient(simulator.url, simulator.url, retries=1, timeout_s=1.0)
     yield upstream
     await upstream.aclose()
 
@@ -84,7 +82,7 @@ async def test_slow_upstream_times_out_as_504(client, sim, partner):
 
 async def test_refused_connection_is_502_for_reads_and_writes():
     closed = f"http://127.0.0.1:{free_port()}"
-    upstream = PackageBuilderClient(closed, closed, retries=1, transport="aiohttp")
+    upstream = PackageBuilderClient(closed, closed, retries=1)
     try:
         with pytest.raises(UpstreamUnavailable):
             await upstream.list_packages(ctx("x"))
