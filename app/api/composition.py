@@ -50,7 +50,7 @@ def _provide_services(app: FastAPI) -> None:
     PACKAGES.provide(app, PackageService(upstream, builds, settings, Cache(redis), links))
     CATALOG.provide(app, CatalogService(upstream, Cache(redis), settings.events_cache_ttl_s))
     EXPORTS.provide(app, ExportService(ExportStore(redis), upstream, queue))
-    LIVE.provide(app, LiveService(builds, HUB.of(app), settings.sse_heartbeat_s))
+    LIVE.provide(app, LiveService(builds, HUB.of(app), settings))
     WEBHOOKS.provide(app, WebhookService(WebhookStore(redis), queue, settings))
     IDEMPOTENCY.provide(app, IdempotencyService(IdempotencyStore(redis), wait_s=settings.idempotency_wait_s))
 
