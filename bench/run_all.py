@@ -22,6 +22,7 @@ from bench import (
     polling,
     results_page,
     sse_fanout,
+    stream_memory,
     upstream_transport,
     watch_scale,
 )
@@ -37,6 +38,7 @@ BENCHES = [
     ("Evaluation cache", "evaluation", evaluation_cache.run),
     ("Watch polling cost", "polling", polling.run),
     ("Live status fan-out", "sse", sse_fanout.run),
+    ("Memory per open event stream", "streams", stream_memory.run),
 ]
 
 # (what, figure, goal, met?) — each figure is a ratio or a cost measured against a baseline
