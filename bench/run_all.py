@@ -23,6 +23,7 @@ from bench import (
     polling,
     results_page,
     sse_fanout,
+    stream_memory,
     upstream_transport,
     watch_scale,
 )
@@ -39,6 +40,7 @@ BENCHES = [
     ("Watch polling cost", "polling", polling.run),
     ("Live status fan-out", "sse", sse_fanout.run),
     ("One partner's many-key bodies vs everyone's latency", "many_keys", many_keys.run),
+    ("Memory per open event stream", "streams", stream_memory.run),
 ]
 
 # (what, figure, goal, met?) — each figure is a ratio or a cost measured against a baseline

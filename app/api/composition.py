@@ -54,7 +54,7 @@ def _provide_services(app: FastAPI) -> None:
     PACKAGES.provide(app, PackageService(upstream, builds, settings, Cache(redis), links))
     CATALOG.provide(app, CatalogService(upstream, Cache(redis), settings.events_cache_ttl_s))
     EXPORTS.provide(app, ExportService(ExportStore(redis), upstream, queue))
-    LIVE.provide(app, LiveService(builds, HUB.of(app), settings.sse_heartbeat_s))
+    LIVE.provide(app, LiveService(builds, HUB.of(app), settings))
     WEBHOOKS.provide(app, WebhookService(WebhookStore(redis), queue, settings))
     idempotency_store = IdempotencyStore(redis, budget_bytes=settings.idempotency_budget_bytes)
     IDEMPOTENCY.provide(

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     rate_limit_rps: float = Field(default=50.0, ge=0)
     rate_limit_burst: int = Field(default=100, ge=0)
     max_drafts_per_user: int = Field(default=100, ge=1)
+    # Open event streams, counted per API process: a stream's memory and socket are that
+    # process's (app/live/slots.py); the process cap is also kept under the fd limit.
+    max_streams_per_partner: int = Field(default=1_000, ge=1)
+    max_streams_per_process: int = Field(default=10_000, ge=1)
     log_format: Literal["json", "text"] = "json"
     worker_metrics_port: int = Field(default=9091, ge=0, le=65535)
     api_metrics_port: int = Field(default=9090, ge=0, le=65535)  # the API's /metrics; never the public port

@@ -7,14 +7,14 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from redis.exceptions import RedisError
 
 from app.auth.deps import LinkCallContextDep, LinkPrincipalDep
-from app.kit.errors import UPSTREAM_ERRORS
+from app.kit.errors import PROBLEM, UPSTREAM_ERRORS
 from app.kit.params import PackageId
 from app.live import sse
-from app.live.deps import LiveServiceDep
+from app.live.deps import LiveServiceDep, stream_slot
 from app.live.service import Update
 from app.upstream import CallContext
 
@@ -52,6 +52,12 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         "EventSource stops reconnecting"
     },
     **UPSTREAM_ERRORS,
+    429: {
+        "description": "over the partner's rate, or too many event streams open: the partner's "
+        "on this server (`BFF_MAX_STREAMS_PER_PARTNER`) or the server's "
+        "(`BFF_MAX_STREAMS_PER_PROCESS`); refused before anything is streamed",
+        **PROBLEM,
+    },
 }
 
 
@@ -68,6 +74,7 @@ def _last_event_id(value: str | None) -> int | None:
     summary="Stream a package's status (Server-Sent Events)",
     responses=RESPONSES,
     response_class=sse.EventStreamResponse,
+    dependencies=[Depends(stream_slot, scope="request")],  # held until the response is over
 )
 async def stream_package_events(
     package_id: PackageId,
@@ -82,7 +89,8 @@ async def stream_package_events(
     signed `events_url` that create, merge, regenerate, status and the results view return
     (or send the usual headers). The stream ends when the link or token expires; a
     reconnect with `Last-Event-ID` (and a fresh link) resumes after the last event. Fed by
-    the worker through Redis: open streams cost the upstream nothing."""
+    the worker through Redis: open streams cost the upstream nothing. Open streams are
+    capped per partner and per server (429 with `Retry-After` past a cap)."""
     updates = await service.open(ctx, package_id, _last_event_id(last_event_id), until=principal.expires_at)
     if updates is None:
         return Response(status_code=204)

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator
+from contextlib import AbstractContextManager
 
 from redis.exceptions import RedisError
 
@@ -18,6 +19,8 @@ from app.builds.service import BuildService
 from app.builds.statuses import StatusRecord
 from app.kit import redis_keys
 from app.kit.pubsub import END, RESYNC, ChannelHub
+from app.kit.settings import Settings
+from app.live.slots import stream_slots
 from app.upstream import CallContext
 
 logger = logging.getLogger("app.live")
@@ -30,10 +33,16 @@ Update = StatusRecord | None
 class LiveService:
     """One instance per process; knows no HTTP."""
 
-    def __init__(self, builds: BuildService, hub: ChannelHub, heartbeat_s: float) -> None:
+    def __init__(self, builds: BuildService, hub: ChannelHub, settings: Settings) -> None:
         self._builds = builds
         self._hub = hub
-        self._heartbeat_s = heartbeat_s
+        self._heartbeat_s = settings.sse_heartbeat_s
+        self._slots = stream_slots(settings)
+
+    def slot(self, partner_id: str) -> AbstractContextManager[None]:
+        """One of the partner's open-stream slots, for a ``with`` block around the stream's
+        whole life (``app.live.deps.stream_slot``); 429 when a cap is reached."""
+        return self._slots.hold(partner_id)
 
     async def open(
         self, ctx: CallContext, package_id: str, last_event_id: int | None, *, until: float
