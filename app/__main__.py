@@ -46,12 +46,12 @@ def _api(args: argparse.Namespace) -> None:
 def _worker(args: argparse.Namespace) -> None:
     from app.kit.settings import get_settings
     from app.observability.logs import configure_logging
-    from app.worker.run import run_resilient_worker
+    from app.worker.run import serve
 
     configure_logging(get_settings().log_format)
     from app.worker.settings import WorkerSettings
 
-    run_resilient_worker(WorkerSettings)
+    serve(WorkerSettings)
 
 
 def _simulator(args: argparse.Namespace) -> None:

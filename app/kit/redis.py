@@ -4,12 +4,17 @@ serve both, so every client follows a failover)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, cast
 
 from arq.connections import ArqRedis, RedisSettings
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.connection import parse_url
+from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.backoff import EqualJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.kit.settings import Settings
 
@@ -83,6 +88,23 @@ def make_pubsub_client(settings: Settings) -> Redis:
 
 
 def arq_redis_settings(settings: Settings) -> RedisSettings:
+    """arq's connection, with redis-py's ``Retry``: a command that meets a refused or dropped
+    connection, or a Redis still loading its data, is tried again with capped, jittered
+    backoff for several seconds, so one stock arq ``Worker`` rides out a
+    Redis restart under either launcher. What this cannot cover ends the Worker: a
+    connection lost inside a WATCH (redis-py raises ``WatchError`` there rather than retry
+    on a new connection), a longer outage, and every error under Sentinel (arq 0.28 passes
+    no retry options to Sentinel connections); app/worker/run.py starts a fresh Worker then.
+
+    Ten tries after the first, 50 ms doubling to a 1 s cap, each between half and all of
+    it: about five seconds in all. Bounded, so that arq's own shutdown, which deletes its
+    health key first, ends while Redis is away instead of waiting for it. Retried: refused
+    or reset connections (OSError while connecting, redis-py's ConnectionError after),
+    timeouts, and LOADING (a ConnectionError subclass)."""
+    retry_options: dict[str, Any] = {
+        "retry": Retry(EqualJitterBackoff(cap=1.0, base=0.05), retries=10),
+        "retry_on_error": [RedisConnectionError, RedisTimeoutError, OSError],
+    }
     if settings.redis_sentinels:
         credentials = _database_and_credentials(settings)
         return RedisSettings(
@@ -92,5 +114,6 @@ def arq_redis_settings(settings: Settings) -> RedisSettings:
             database=credentials.get("db", 0),
             username=credentials.get("username"),
             password=credentials.get("password"),
+            **retry_options,
         )
-    return RedisSettings.from_dsn(settings.redis_url)
+    return dataclasses.replace(RedisSettings.from_dsn(settings.redis_url), **retry_options)

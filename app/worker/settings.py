@@ -1,7 +1,8 @@
 """arq WorkerSettings: the worker's functions, its clients in ctx, and its schedule.
 
-Start with ``python -m app worker``: it rides out Redis outages (app/resilient_worker.py).
-``arq app.worker.WorkerSettings`` works too, but arq's own Worker exits when Redis goes away.
+Start with ``python -m app worker`` (app/worker/run.py): it replaces a Worker that a Redis
+outage ended. ``arq app.worker.WorkerSettings`` runs the same settings, whose Redis retries
+ride out a short restart, but exits on what escapes them (app/worker/run.py says what).
 """
 
 from __future__ import annotations
@@ -58,11 +59,19 @@ async def on_startup(ctx: WorkerContext) -> None:
 
 
 async def on_shutdown(ctx: WorkerContext) -> None:
-    await ctx["polling"].stop()  # before the clients its polls use are closed
-    await ctx["metrics"].stop()
-    await ctx["webhook_http"].aclose()
-    await ctx["upstream"].aclose()
-    await ctx["db"].aclose(close_connection_pool=True)
+    """Closes what ``on_startup`` made, as far as it got (arq calls this even when a Redis
+    error ended its Worker before ``on_startup``)."""
+    if (polling := ctx.get("polling")) is not None:
+        await polling.stop()  # before the clients its polls use are closed
+    if (metrics := ctx.get("metrics")) is not None:
+        await metrics.stop()
+    if (webhook_http := ctx.get("webhook_http")) is not None:
+        await webhook_http.aclose()
+    if (upstream := ctx.get("upstream")) is not None:
+        await upstream.aclose()
+    if (db := ctx.get("db")) is not None:
+        await db.aclose(close_connection_pool=True)
+    logger.info("worker stopped")
 
 
 keep_arq_on_our_handler(get_settings().log_format)  # ``arq app.worker.WorkerSettings`` logs JSON too

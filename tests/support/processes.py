@@ -85,9 +85,11 @@ def python_module(*args: str) -> list[str]:
 
 
 class RedisServer(ManagedProcess):
-    """A private redis-server; ``restart()`` keeps the port (and, with AOF, the data)."""
+    """A private redis-server; ``restart()`` keeps the port (and, with AOF, the data).
+    ``fsync_always``: every write is on disk before Redis answers, so even a SIGKILL loses
+    nothing a client was told had been written."""
 
-    def __init__(self, port: int, data_dir: Path) -> None:
+    def __init__(self, port: int, data_dir: Path, *, fsync_always: bool = False) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not on PATH")
@@ -103,6 +105,8 @@ class RedisServer(ManagedProcess):
                 "",
                 "--appendonly",
                 "yes",
+                "--appendfsync",
+                "always" if fsync_always else "everysec",
                 "--dir",
                 str(data_dir),
             ],
@@ -138,12 +142,21 @@ class ApiServer(ManagedProcess):
             assert marker not in log, f"{self.name} answered 500:\n{log[-4000:]}"
 
 
+# The two ways to start the worker: ours, and arq's own CLI on the same WorkerSettings.
+WORKER_LAUNCHERS = {
+    "python -m app worker": python_module("app", "worker"),
+    "arq app.worker.WorkerSettings": python_module("arq", "app.worker.WorkerSettings"),
+}
+
+
 @contextmanager
-def api_and_worker(name: str, env: Mapping[str, str]) -> Iterator[tuple[ApiServer, ManagedProcess]]:
-    """An API and a worker (``python -m app worker``) on ``env``, both stopped after."""
+def api_and_worker(
+    name: str, env: Mapping[str, str], launcher: str = "python -m app worker"
+) -> Iterator[tuple[ApiServer, ManagedProcess]]:
+    """An API and a worker (started by ``launcher``) on ``env``, both stopped after."""
     api = ApiServer(f"api-{name}", env).start()
     try:
-        worker = ManagedProcess(f"worker-{name}", python_module("app", "worker"), env=env).start()
+        worker = ManagedProcess(f"worker-{name}", WORKER_LAUNCHERS[launcher], env=env).start()
         try:
             yield api, worker
         finally:
