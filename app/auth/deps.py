@@ -61,14 +61,16 @@ async def _authenticated(request: Request, partner: str | None) -> Principal:
     return await _admitted(request, principal_of(claims, token, partner))
 
 
-async def current_principal(request: Request, _: Credentials, partner: PartnerHeader) -> Principal:
-    """The caller of an ordinary endpoint: bearer token + partner header."""
+async def current_principal(request: Request, _bearer: Credentials, partner: PartnerHeader) -> Principal:
+    """The caller of an ordinary endpoint: bearer token + partner header. ``_bearer``
+    declares the scheme; the header itself is read by ``bearer_token``, whose 401s say what
+    is wrong with it (``HTTPBearer`` only tells present from absent)."""
     return await _authenticated(request, partner)
 
 
 async def link_principal(
     request: Request,
-    _: Credentials,
+    _bearer: Credentials,
     partner: PartnerHeader,
     partner_id: Annotated[str | None, Query(description="signed links only", max_length=128)] = None,
     exp: Annotated[str | None, Query(description="signed links only", max_length=16)] = None,

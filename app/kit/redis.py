@@ -39,7 +39,18 @@ def _database_and_credentials(settings: Settings) -> dict[str, Any]:
     return {key: parsed[key] for key in ("db", "username", "password") if key in parsed}
 
 
-def _pool(settings: Settings, *, decode: bool) -> ConnectionPool:
+def _retry_options() -> dict[str, Any]:
+    """Ten tries after the first, 50 ms doubling to a 1 s cap, each between half and all of
+    it: about five seconds in all. Retried: refused or reset connections (OSError while
+    connecting, redis-py's ConnectionError after), timeouts, and LOADING (a ConnectionError
+    subclass)."""
+    return {
+        "retry": Retry(EqualJitterBackoff(cap=1.0, base=0.05), retries=10),
+        "retry_on_error": [RedisConnectionError, RedisTimeoutError, OSError],
+    }
+
+
+def _pool(settings: Settings, *, decode: bool, ride_out_restarts: bool = False) -> ConnectionPool:
     """Blocking pool: callers wait for a free connection instead of failing at once.
     Connections are made lazily, so a process starts even while Redis is down."""
     options: dict[str, Any] = {
@@ -49,6 +60,7 @@ def _pool(settings: Settings, *, decode: bool) -> ConnectionPool:
         "socket_connect_timeout": 2,
         "health_check_interval": 30,
         "decode_responses": decode,
+        **(_retry_options() if ride_out_restarts else {}),
     }
     if settings.redis_sentinels:
         return BlockingSentinelPool(  # type: ignore[no-untyped-call]
@@ -60,9 +72,11 @@ def _pool(settings: Settings, *, decode: bool) -> ConnectionPool:
     return BlockingConnectionPool.from_url(settings.redis_url, **options)
 
 
-def make_redis(settings: Settings) -> Redis:
-    """Our own keys (JSON text): responses decoded to str."""
-    return Redis(connection_pool=_pool(settings, decode=True))
+def make_redis(settings: Settings, *, ride_out_restarts: bool = False) -> Redis:
+    """Our own keys (JSON text): responses decoded to str. ``ride_out_restarts`` (the
+    worker's): a command retries through a short Redis restart instead of failing its job; the
+    API's commands fail at once instead, so a request gets its 503 without waiting."""
+    return Redis(connection_pool=_pool(settings, decode=True, ride_out_restarts=ride_out_restarts))
 
 
 def make_queue(settings: Settings) -> ArqRedis:
@@ -96,15 +110,9 @@ def arq_redis_settings(settings: Settings) -> RedisSettings:
     on a new connection), a longer outage, and every error under Sentinel (arq 0.28 passes
     no retry options to Sentinel connections); app/worker/run.py starts a fresh Worker then.
 
-    Ten tries after the first, 50 ms doubling to a 1 s cap, each between half and all of
-    it: about five seconds in all. Bounded, so that arq's own shutdown, which deletes its
-    health key first, ends while Redis is away instead of waiting for it. Retried: refused
-    or reset connections (OSError while connecting, redis-py's ConnectionError after),
-    timeouts, and LOADING (a ConnectionError subclass)."""
-    retry_options: dict[str, Any] = {
-        "retry": Retry(EqualJitterBackoff(cap=1.0, base=0.05), retries=10),
-        "retry_on_error": [RedisConnectionError, RedisTimeoutError, OSError],
-    }
+    The retries (``_retry_options``) are bounded, so that arq's own shutdown, which deletes
+    its health key first, ends while Redis is away instead of waiting for it."""
+    retry_options = _retry_options()
     if settings.redis_sentinels:
         credentials = _database_and_credentials(settings)
         return RedisSettings(
