@@ -18,6 +18,7 @@ from bench import (
     call_cost,
     csv_stream,
     evaluation_cache,
+    fair_delivery,
     hot_path,
     polling,
     results_page,
@@ -37,6 +38,7 @@ BENCHES = [
     ("Evaluation cache", "evaluation", evaluation_cache.run),
     ("Watch polling cost", "polling", polling.run),
     ("Live status fan-out", "sse", sse_fanout.run),
+    ("Fair webhook delivery", "fair", fair_delivery.run),
 ]
 
 # (what, figure, goal, met?) — each figure is a ratio or a cost measured against a baseline
@@ -84,6 +86,13 @@ GOALS: list[tuple[str, str, str, str, Callable[[float], bool]]] = [
         "history_cpu_ms",
         "<= 5",
         lambda x: x <= 5,
+    ),
+    (
+        "another partner's test webhook p50 while one partner's 200 hang, vs alone",
+        "fair",
+        "b_p50_ratio",
+        "<= 1.5x",
+        lambda x: x <= 1.5,
     ),
 ]
 
