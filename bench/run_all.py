@@ -18,6 +18,7 @@ from bench import (
     call_cost,
     csv_stream,
     evaluation_cache,
+    fair_delivery,
     hot_path,
     many_keys,
     polling,
@@ -41,6 +42,7 @@ BENCHES = [
     ("Live status fan-out", "sse", sse_fanout.run),
     ("One partner's many-key bodies vs everyone's latency", "many_keys", many_keys.run),
     ("Memory per open event stream", "streams", stream_memory.run),
+    ("Fair webhook delivery", "fair", fair_delivery.run),
 ]
 
 # (what, figure, goal, met?) — each figure is a ratio or a cost measured against a baseline
@@ -95,6 +97,13 @@ GOALS: list[tuple[str, str, str, str, Callable[[float], bool]]] = [
         "healthz_p99_ms",
         "<= 50",
         lambda x: x <= 50,
+    ),
+    (
+        "another partner's test webhook p50 while one partner's 200 hang, vs alone",
+        "fair",
+        "b_p50_ratio",
+        "<= 1.5x",
+        lambda x: x <= 1.5,
     ),
 ]
 

@@ -191,6 +191,18 @@ def webhook_delivery_attempts(partner_id: str, delivery_id: str) -> str:
     return f"{PREFIX}:webhook-attempts:{key_part(partner_id)}:{delivery_id}"
 
 
+def webhook_in_flight(partner_id: str) -> str:
+    """Sorted set of a partner's delivery leases (random token → when it lapses, in ms of
+    Redis's clock), at most ``BFF_WEBHOOK_PARTNER_CONCURRENCY`` live; TTL
+    ``WEBHOOK_LEASE_S`` from the newest lease, so the leases of a killed worker lapse."""
+    return f"{PREFIX}:webhook-in-flight:{key_part(partner_id)}"
+
+
+# Longer than the webhook jobs' arq timeout: a job releases its leases on the way out, even
+# when arq cancels it at that timeout, so only a killed worker's leases are left to lapse.
+WEBHOOK_LEASE_S = 40
+
+
 # Sorted set "<delivery_id>:<partner_id>" → when its next attempt is due (unix seconds);
 # no TTL (members leave when the delivery ends). Swept to re-enqueue jobs that were lost.
 WEBHOOK_PENDING = f"{PREFIX}:webhook-pending"

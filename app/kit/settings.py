@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     watch_deadline_s: float = Field(default=7 * 24 * 3600, gt=0)
     body_read_timeout_s: float = Field(default=30.0, gt=0)
     webhook_test_sends_per_hour: int = Field(default=60, ge=1)
+    # Fair delivery: at most this many deliveries of one partner in flight at once, counted
+    # across all workers in Redis; the rest wait (deferred, never logged as failed attempts),
+    # so one partner's hanging endpoints hold at most this many of a worker's 50 job slots.
+    webhook_partner_concurrency: int = Field(default=10, ge=1)
     worker_metrics_host: str = "0.0.0.0"  # where the worker's /metrics listens
     api_metrics_host: str = "0.0.0.0"  # where the API's /metrics listens
 

@@ -9,7 +9,9 @@ endpoint at once; an endpoint failing everything for
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
+import enum
 import logging
 import random
 import time
@@ -164,6 +166,15 @@ async def attempt_delivery(
     return await _attempt(store, client, settings, delivery, round_, attempt, endpoints=None)
 
 
+class NotStarted(enum.Enum):
+    """An attempt ``attempt_deliveries`` did not make: no lane was free in time."""
+
+    NOT_STARTED = "not started"
+
+
+NOT_STARTED = NotStarted.NOT_STARTED
+
+
 async def attempt_deliveries(
     store: WebhookStore,
     client: WebhookClient,
@@ -171,17 +182,31 @@ async def attempt_deliveries(
     *,
     partner_id: str,
     attempts: Sequence[tuple[str, int, int]],
-) -> list[NextAttempt | BaseException | None]:
+    lanes: int | None = None,
+    start_by: float | None = None,
+) -> list[NextAttempt | BaseException | NotStarted | None]:
     """``attempt_delivery`` for many deliveries of one partner at once, each (delivery id,
     round, attempt): the deliveries are read in one round trip and their endpoints in
-    another, then sent concurrently. An attempt that raised is returned as its exception."""
+    another, then sent concurrently. An attempt that raised is returned as its exception.
+    With ``lanes``, at most that many run at once, and one that found no free lane by
+    ``start_by`` (``time.monotonic()``) is not made: ``NOT_STARTED``."""
     deliveries = await store.get_deliveries(partner_id, [delivery_id for delivery_id, _, _ in attempts])
     endpoints = await store.get_endpoints(
         partner_id, sorted({delivery.endpoint_id for delivery in deliveries if delivery is not None})
     )
+    lane = asyncio.Semaphore(lanes) if lanes is not None else contextlib.nullcontext()
+
+    async def in_lane(
+        delivery: DeliveryRecord | None, round_: int, attempt: int
+    ) -> NextAttempt | NotStarted | None:
+        async with lane:
+            if start_by is not None and time.monotonic() > start_by:
+                return NOT_STARTED
+            return await _attempt(store, client, settings, delivery, round_, attempt, endpoints=endpoints)
+
     return await asyncio.gather(
         *(
-            _attempt(store, client, settings, delivery, round_, attempt, endpoints=endpoints)
+            in_lane(delivery, round_, attempt)
             for delivery, (_, round_, attempt) in zip(deliveries, attempts, strict=True)
         ),
         return_exceptions=True,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from arq.connections import ArqRedis
 
@@ -26,30 +27,37 @@ BATCH_GRACE_S = 30.0
 
 @dataclass(frozen=True, slots=True)
 class NextAttempt:
-    """An attempt to enqueue: which round and number, and in how many seconds."""
+    """An attempt to enqueue: which round and number, and in how many seconds; ``deferrals``:
+    how often it was put off already because its partner had no delivery slot free."""
 
     partner_id: str
     delivery_id: str
     round: int
     attempt: int
     delay_s: float = 0.0
+    deferrals: int = 0
 
 
-def attempt_job_id(delivery_id: str, round_: int, attempt: int) -> str:
-    """One arq job id per attempt: enqueueing an attempt twice is a no-op, and the next
-    attempt never collides with the running one (arq ignores a re-enqueued running id)."""
-    return f"webhook:{delivery_id}:{round_}:{attempt}"
+def attempt_job_id(delivery_id: str, round_: int, attempt: int, deferrals: int = 0) -> str:
+    """One arq job id per attempt and deferral: enqueueing an attempt twice is a no-op, and
+    neither the next attempt nor the next run of a deferred one collides with the running job
+    (arq ignores a re-enqueued running id)."""
+    job_id = f"webhook:{delivery_id}:{round_}:{attempt}"
+    return f"{job_id}:deferred-{deferrals}" if deferrals else job_id
 
 
 async def enqueue_attempt(queue: ArqRedis, attempt: NextAttempt) -> None:
+    # ``deferrals`` only where there are some: every other job reads as before, to any worker.
+    extra: dict[str, Any] = {"deferrals": attempt.deferrals} if attempt.deferrals else {}
     await queue.enqueue_job(
         SEND_WEBHOOK,
         attempt.partner_id,
         attempt.delivery_id,
         attempt.round,
         attempt.attempt,
-        _job_id=attempt_job_id(attempt.delivery_id, attempt.round, attempt.attempt),
+        _job_id=attempt_job_id(attempt.delivery_id, attempt.round, attempt.attempt, attempt.deferrals),
         _defer_by=attempt.delay_s if attempt.delay_s > 0 else None,
+        **extra,
     )
 
 
@@ -62,6 +70,28 @@ async def enqueue_batch(queue: ArqRedis, partner_id: str, attempts: list[NextAtt
             [(a.delivery_id, a.round, a.attempt) for a in attempts],
             _job_id=f"webhooks:{batch_id}",
         )
+
+
+async def enqueue_rest_of_batch(
+    queue: ArqRedis, partner_id: str, attempts: list[NextAttempt], *, stalled: int, delay_s: float
+) -> None:
+    """The attempts a batch did not start (its partner had no slot free), as one batch job of
+    their own after ``delay_s``; ``stalled``: how many batches in a row started none of them."""
+    extra: dict[str, Any] = {"stalled": stalled} if stalled else {}
+    await queue.enqueue_job(
+        SEND_WEBHOOKS,
+        partner_id,
+        [(a.delivery_id, a.round, a.attempt) for a in attempts],
+        _job_id=rest_of_batch_job_id(attempts[0], stalled),
+        _defer_by=delay_s if delay_s > 0 else None,
+        **extra,
+    )
+
+
+def rest_of_batch_job_id(first: NextAttempt, stalled: int) -> str:
+    """Unique along a chain of rests: a rest begins with the first attempt its batch did not
+    start, so only rests that started nothing begin alike, and ``stalled`` counts those."""
+    return f"webhooks:{first.delivery_id}:{first.round}:{first.attempt}:rest-{stalled}"
 
 
 def due_attempt(delivery: DeliveryRecord, now: float) -> NextAttempt:

@@ -91,6 +91,28 @@ redis.call('zadd', KEYS[2], ARGV[1], ARGV[2])
 return round
 """
 
+# ARGV: round, attempt, due at, pending member: moves the due time of the attempt a delivery
+# waits for, logging nothing, only while it is still that attempt.
+_POSTPONE_ATTEMPT = """
+local cur = redis.call('hmget', KEYS[1], 'round', 'next_attempt', 'status')
+if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] or cur[3] ~= 'pending' then return 0 end
+redis.call('hset', KEYS[1], 'next_attempt_at', ARGV[3])
+redis.call('zadd', KEYS[2], ARGV[3], ARGV[4])
+return 1
+"""
+
+# ARGV: limit, lease ms, tokens…: leases the first tokens while fewer than ``limit`` are live.
+# Redis's clock, so every worker agrees when a lease lapses.
+_TAKE_SLOTS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('zremrangebyscore', KEYS[1], '-inf', now)
+local n = math.min(tonumber(ARGV[1]) - redis.call('zcard', KEYS[1]), #ARGV - 2)
+for i = 1, n do redis.call('zadd', KEYS[1], now + tonumber(ARGV[2]), ARGV[2 + i]) end
+if n > 0 then redis.call('pexpire', KEYS[1], ARGV[2]) end
+return math.max(n, 0)
+"""
+
 
 def pending_member(partner_id: str, delivery_id: str) -> str:
     """Delivery ids hold no ':', so the first ':' separates them from the partner id."""
@@ -110,6 +132,8 @@ class WebhookStore:
         self._create_delivery = redis.register_script(_CREATE_DELIVERY)
         self._advance_delivery = redis.register_script(_ADVANCE_DELIVERY)
         self._restart_delivery = redis.register_script(_RESTART_DELIVERY)
+        self._postpone_attempt = redis.register_script(_POSTPONE_ATTEMPT)
+        self._take_slots = redis.register_script(_TAKE_SLOTS)
 
     # -- endpoints ---------------------------------------------------------------------------
     async def add_endpoint(self, endpoint: EndpointRecord, *, limit: int) -> bool:
@@ -320,6 +344,36 @@ class WebhookStore:
             index, score, "-inf", start=0, num=count + ties, withscores=True
         )
         return [(member, s) for member, s in raw if s < score or member < last_id][:count]
+
+    async def postpone_attempts(
+        self, attempts: Sequence[tuple[str, str, int, int]], *, due_at: float
+    ) -> list[bool]:
+        """For each (partner id, delivery id, round, attempt), in one round trip: move the
+        delivery's due time to ``due_at`` if that attempt is still the one it waits for."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for partner, delivery_id, round_, attempt in attempts:
+                await self._postpone_attempt(
+                    keys=[redis_keys.webhook_delivery(partner, delivery_id), redis_keys.WEBHOOK_PENDING],
+                    args=[round_, attempt, repr(due_at), pending_member(partner, delivery_id)],
+                    client=pipe,
+                )
+            done = await pipe.execute()
+        return [bool(moved) for moved in done]
+
+    # -- fair delivery -----------------------------------------------------------------------
+    async def take_slots(
+        self, partner_id: str, tokens: Sequence[str], *, limit: int, lease_s: float
+    ) -> list[str]:
+        """Leases for up to ``len(tokens)`` deliveries of the partner while fewer than ``limit``
+        are live across all workers: the tokens granted (the first ones; maybe none)."""
+        granted = await self._take_slots(
+            keys=[redis_keys.webhook_in_flight(partner_id)], args=[limit, int(lease_s * 1000), *tokens]
+        )
+        return list(tokens[: int(granted)])
+
+    async def release_slots(self, partner_id: str, tokens: Sequence[str]) -> None:
+        if tokens:
+            await self._redis.zrem(redis_keys.webhook_in_flight(partner_id), *tokens)
 
     # -- the sweep ---------------------------------------------------------------------------
     async def due_deliveries(self, *, before: float, start: int, limit: int) -> list[tuple[str, str]]:

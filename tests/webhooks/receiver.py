@@ -1,8 +1,8 @@
 """A partner's webhook receiver for tests: a tiny ASGI app under uvicorn on a free port.
 
 Each test takes its own path (``receiver.hook(...)``), scripted to answer with given
-statuses (fail N times, 410, a redirect, a slow answer); every request is recorded and
-tests await "n requests arrived" on a condition instead of sleeping.
+statuses (fail N times, 410, a redirect, a slow answer, no answer until released); every
+request is recorded and tests await "n requests arrived" on a condition instead of sleeping.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import uvicorn
@@ -36,9 +36,21 @@ class Script:
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
     body_size: int | None = None  # answer with this many bytes instead of a short text
+    held: asyncio.Event | None = None  # set: answer; until then requests hang (connections open)
 
     def next_status(self) -> int:
         return self.answers.pop(0) if self.answers else self.then
+
+
+@dataclass
+class Traffic:
+    """What a hook saw: requests arrived, answered, given up by the client while held."""
+
+    requests: list[Received] = field(default_factory=list)
+    answered: list[Received] = field(default_factory=list)
+    abandoned: list[Received] = field(default_factory=list)
+    open: int = 0  # held right now
+    max_open: int = 0  # held at once, at most
 
 
 class Receiver:
@@ -46,7 +58,7 @@ class Receiver:
         self.port = port
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._scripts: dict[str, Script] = {}
-        self._requests: dict[str, list[Received]] = {}
+        self._traffic: dict[str, Traffic] = {}
         self._arrived = asyncio.Condition()
 
     def hook(
@@ -59,23 +71,63 @@ class Receiver:
         headers: dict[str, str] | None = None,
         delay_s: float = 0.0,
         body_size: int | None = None,
+        hold: bool = False,
     ) -> str:
-        """A fresh URL on this receiver with its own script."""
+        """A fresh URL on this receiver with its own script; ``hold``: requests get no answer
+        (their connections stay open) until ``release(url)``."""
         path = f"/hooks/{uuid.uuid4().hex}"
         script_answers = list(answers) if answers is not None else [fail_status] * fail_times
-        self._scripts[path] = Script(script_answers, then, dict(headers or {}), delay_s, body_size)
-        self._requests[path] = []
+        held = asyncio.Event() if hold else None
+        self._scripts[path] = Script(script_answers, then, dict(headers or {}), delay_s, body_size, held)
+        self._traffic[path] = Traffic()
         return self.base_url + path
 
     def received(self, url: str) -> list[Received]:
-        return list(self._requests.get(_path(url), []))
+        return list(self._traffic[_path(url)].requests) if _path(url) in self._traffic else []
+
+    def traffic(self, url: str) -> Traffic:
+        return self._traffic[_path(url)]
+
+    def release(self, url: str) -> None:
+        """A held hook answers its open requests, and every later one at once."""
+        held = self._scripts[_path(url)].held
+        assert held is not None, "not a held hook"
+        held.set()
 
     async def wait_for(self, url: str, count: int, *, timeout_s: float = 20.0) -> list[Received]:
         """Wait until ``count`` requests reached ``url``; returns them all."""
-        path = _path(url)
-        async with asyncio.timeout(timeout_s), self._arrived:
-            await self._arrived.wait_for(lambda: len(self._requests[path]) >= count)
+        traffic = self.traffic(url)
+        await self.wait_until(lambda: len(traffic.requests) >= count, timeout_s=timeout_s)
         return self.received(url)
+
+    async def wait_until(self, condition: Callable[[], bool], *, timeout_s: float = 20.0) -> None:
+        """Wait until ``condition`` (of ``traffic(url)``, say) holds; checked whenever a request
+        arrives, is held, answered or abandoned."""
+        async with asyncio.timeout(timeout_s), self._arrived:
+            await self._arrived.wait_for(condition)
+
+    async def _changed(self, change: Callable[[], None]) -> None:
+        async with self._arrived:
+            change()
+            self._arrived.notify_all()
+
+    async def _hold(self, held: asyncio.Event, receive, traffic: Traffic) -> bool:
+        """Until released (True) or the client gives up and disconnects (False)."""
+
+        def opened() -> None:
+            traffic.open += 1
+            traffic.max_open = max(traffic.max_open, traffic.open)
+
+        await self._changed(opened)
+        released = asyncio.ensure_future(held.wait())
+        disconnected = asyncio.ensure_future(receive())  # the body was read: only a disconnect comes
+        try:
+            await asyncio.wait([released, disconnected], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            released.cancel()
+            disconnected.cancel()
+            await self._changed(lambda: setattr(traffic, "open", traffic.open - 1))
+        return held.is_set()
 
     async def __call__(self, scope: dict, receive, send) -> None:
         assert scope["type"] == "http"
@@ -84,10 +136,14 @@ class Receiver:
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         script = self._scripts.get(path)
         status = script.next_status() if script else 404
-        if path in self._requests:
-            async with self._arrived:
-                self._requests[path].append(Received(path, headers, body, scope["client"][1]))
-                self._arrived.notify_all()
+        traffic = self._traffic.get(path)
+        request = Received(path, headers, body, scope["client"][1])
+        if traffic is not None:
+            await self._changed(lambda: traffic.requests.append(request))
+        held = script.held if script and script.held and not script.held.is_set() else None
+        if held is not None and traffic is not None and not await self._hold(held, receive, traffic):
+            await self._changed(lambda: traffic.abandoned.append(request))
+            return
         if script and script.delay_s:
             await asyncio.sleep(script.delay_s)
         extra = script.headers if script and not 200 <= status < 300 else {}
@@ -98,6 +154,8 @@ class Receiver:
         if script and script.body_size is not None:
             answer = answer.ljust(script.body_size, b".")
         await send({"type": "http.response.body", "body": answer})
+        if traffic is not None:
+            await self._changed(lambda: traffic.answered.append(request))
 
 
 def _path(url: str) -> str:
