@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import FastAPI
@@ -63,7 +64,21 @@ def _complete(schema: dict[str, Any]) -> None:
     for path in schema.get("paths", {}).values():
         for operation in path.values():
             _complete_operation(operation)
+    _drop_framework_validation(schema)
     add_links(schema)
+
+
+def _drop_framework_validation(schema: dict[str, Any]) -> None:
+    """FastAPI gives every operation with a body a 422 of its own ``HTTPValidationError``.
+    The API's 422s are ``Problem``s (set above); a webhook is answered by the partner's
+    receiver, whose 422 is not ours to describe. So the framework's schemas go."""
+    for event in schema.get("webhooks", {}).values():
+        for operation in event.values():
+            operation.get("responses", {}).pop("422", None)
+    schemas = schema["components"]["schemas"]
+    if "HTTPValidationError" not in json.dumps({k: v for k, v in schema.items() if k != "components"}):
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
 
 
 def _declare(responses: dict[str, Any], answers: dict[str, str]) -> None:
