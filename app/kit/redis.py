@@ -50,7 +50,7 @@ def _retry_options() -> dict[str, Any]:
     }
 
 
-def _pool(settings: Settings, *, decode: bool, ride_out_restarts: bool = False) -> ConnectionPool:
+def _pool(settings: Settings, *, decode: bool) -> ConnectionPool:
     """Blocking pool: callers wait for a free connection instead of failing at once.
     Connections are made lazily, so a process starts even while Redis is down."""
     options: dict[str, Any] = {
@@ -60,7 +60,6 @@ def _pool(settings: Settings, *, decode: bool, ride_out_restarts: bool = False) 
         "socket_connect_timeout": 2,
         "health_check_interval": 30,
         "decode_responses": decode,
-        **(_retry_options() if ride_out_restarts else {}),
     }
     if settings.redis_sentinels:
         return BlockingSentinelPool(  # type: ignore[no-untyped-call]
@@ -72,11 +71,11 @@ def _pool(settings: Settings, *, decode: bool, ride_out_restarts: bool = False) 
     return BlockingConnectionPool.from_url(settings.redis_url, **options)
 
 
-def make_redis(settings: Settings, *, ride_out_restarts: bool = False) -> Redis:
-    """Our own keys (JSON text): responses decoded to str. ``ride_out_restarts`` (the
-    worker's): a command retries through a short Redis restart instead of failing its job; the
-    API's commands fail at once instead, so a request gets its 503 without waiting."""
-    return Redis(connection_pool=_pool(settings, decode=True, ride_out_restarts=ride_out_restarts))
+def make_redis(settings: Settings) -> Redis:
+    """Our own keys (JSON text): responses decoded to str. Commands fail at once while Redis
+    is away: a request gets its 503 without waiting, and the worker's poll loop and jobs
+    back off and retry on their own (a delivery a job could not finish is swept up later)."""
+    return Redis(connection_pool=_pool(settings, decode=True))
 
 
 def make_queue(settings: Settings) -> ArqRedis:

@@ -40,7 +40,7 @@ async def on_startup(ctx: WorkerContext) -> None:
     _quiet_logs()
     ctx["settings"] = settings
     ctx["queue"] = ctx["redis"]
-    ctx["db"] = make_redis(settings, ride_out_restarts=True)
+    ctx["db"] = make_redis(settings)
     ctx["upstream"] = make_upstream(settings)
     ctx["webhook_http"] = make_webhook_client(settings)
     ctx["metrics"] = WorkerMetrics(
