@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = None
     upstream_service_token: SecretStr | None = None
     poll_interval_s: float = Field(default=5.0, gt=0, le=3600)
+    # At most one upstream list call per partner per this, shared by every replica and worker.
+    list_refresh_s: float = Field(default=2.0, gt=0, le=3600)
     webhook_retry_schedule: Annotated[list[float], NoDecode] = Field(
         default=[5, 300, 1800, 7200, 18000, 36000, 36000]
     )
@@ -74,6 +76,10 @@ class Settings(BaseSettings):
     # the resource is, 409); a partner's answers stored in 24 h stop at the budget (429).
     idempotency_max_answer_bytes: int = Field(default=64 * 1024, ge=1024)
     idempotency_budget_bytes: int = Field(default=32 * 1024 * 1024, ge=64 * 1024)
+    # A partner's kept list is dropped this long after its last read; while the upstream
+    # fails, a kept list up to this old is served (with ``Age``) instead of a 502/504.
+    list_ttl_s: int = Field(default=600, ge=10)
+    list_stale_if_error_s: int = Field(default=24 * 3600, ge=0)
     sse_heartbeat_s: float = Field(default=15.0, gt=0)
     webhook_timeout_s: float = Field(default=10.0, gt=0)
     webhook_disable_after_s: float = Field(default=5 * 24 * 3600, gt=0)

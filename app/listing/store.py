@@ -1,0 +1,449 @@
+"""The kept list in Redis: one Lua script per operation, each a single round trip.
+
+Keys of one partner (``redis_keys.list_*``), in the order every script receives them:
+meta, lock, rows, search, touched, the order of all rows, then the order of each indexed
+status (``rows.STATUS_CODES``). A row's position and status code are the first 20
+characters of its stored value, so scripts keep the sorted sets right without parsing JSON.
+Scripts compare positions byte by byte (``ZRANGE … BYLEX`` and ``later`` below) and never
+with Lua's ``<`` on strings, which follows the server's locale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from app.kit import redis_keys
+from app.listing.rows import STATUS_CODES, KeptRow
+
+ORDER_KEY = 6  # KEYS[6]: every row; KEYS[7 + code]: the rows of one status
+SEARCH_CHUNK = 256
+
+# Shared by the scripts: the Redis clock, the sets a row belongs to, moving a row.
+_COMMON = """
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function status_key(code)
+  local n = tonumber(code)
+  if n then return KEYS[7 + n] end
+  return nil
+end
+-- Replaces a row's stored value (false: removes it), keeping its sets and search text right.
+local function place(id, old, new, search)
+  local old_pos, old_code, new_pos, new_code
+  if old then old_pos = string.sub(old, 1, 19) .. id; old_code = string.sub(old, 20, 20) end
+  if new then new_pos = string.sub(new, 1, 19) .. id; new_code = string.sub(new, 20, 20) end
+  if old_pos then
+    if old_pos ~= new_pos then redis.call('ZREM', KEYS[6], old_pos) end
+    local key = status_key(old_code)
+    if key and (old_pos ~= new_pos or old_code ~= new_code) then redis.call('ZREM', key, old_pos) end
+  end
+  if new then
+    redis.call('HSET', KEYS[3], id, new)
+    redis.call('HSET', KEYS[4], id, search)
+    if new_pos ~= old_pos then redis.call('ZADD', KEYS[6], 0, new_pos) end
+    local key = status_key(new_code)
+    if key and (new_pos ~= old_pos or new_code ~= old_code) then redis.call('ZADD', key, 0, new_pos) end
+  else
+    redis.call('HDEL', KEYS[3], id)
+    redis.call('HDEL', KEYS[4], id)
+  end
+end
+local function expire_all(ms)
+  for i = 1, #KEYS do
+    if i ~= 2 then redis.call('PEXPIRE', KEYS[i], ms) end
+  end
+end
+"""
+
+# The claim and the renewal every read makes. ARGV[1] refresh ms, ARGV[2] lease ms, ARGV[3]
+# token ('' claims nothing), ARGV[4] ttl ms, ARGV[5] stale-if-error ms, ARGV[6] 'reader' (a
+# list read) or 'poller' (the worker's poll). A refresh is claimed when the kept rows are a
+# refresh interval old and none was claimed in the last interval (whatever its outcome: a
+# failing upstream is asked once per interval), or when they are too old to serve at all;
+# by a reader also when none is kept (a first read). A reader renews the TTLs, at most once
+# per interval: a partner nobody reads expires, however often the worker polls it.
+_CLAIM = """
+local now = now_ms()
+local meta = redis.call('HMGET', KEYS[1], 'at', 'next', 'read', 'bytes')
+local refresh, stale = tonumber(ARGV[1]), tonumber(ARGV[5])
+local claimed = 0
+local function claim()
+  if ARGV[3] ~= '' and redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[2]) then claimed = 1 end
+  return claimed
+end
+local at = tonumber(meta[1])
+local age = 0
+if at then
+  age = now - at
+  if age >= refresh and (now >= (tonumber(meta[2]) or 0) or age >= stale) and claim() == 1 then
+    redis.call('HSET', KEYS[1], 'next', now + refresh)
+  end
+  if ARGV[6] == 'reader' and now - (tonumber(meta[3]) or 0) >= refresh then
+    redis.call('HSET', KEYS[1], 'read', now)
+    expire_all(tonumber(ARGV[4]))
+  end
+elseif ARGV[6] == 'reader' then
+  claim()
+end
+"""
+
+# A page: up to ARGV[8] rows after the bound ARGV[7] ('+' or '(<position>'), newest first, of
+# the sets named by ARGV[11] (comma-separated KEYS indices); with a needle (ARGV[9]) only the
+# rows whose id or title contains it, scanning at most ARGV[10] rows (then ``resume`` says
+# where the next call goes on). Returns {kept, age ms, claimed, now ms, resume, then
+# position and row JSON of each row}.
+_READ = (
+    _COMMON
+    + _CLAIM
+    + """
+if not at then return {0, 0, claimed, now, ''} end
+local count, needle, budget = tonumber(ARGV[8]), ARGV[9], tonumber(ARGV[10])
+local CHUNK = SEARCH_CHUNK
+local sets = {}
+for index in string.gmatch(ARGV[11], '%d+') do sets[#sets + 1] = KEYS[tonumber(index)] end
+if #sets == 0 then return {1, age, claimed, now, ''} end
+local function later(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x > y end
+  end
+  return #a > #b
+end
+local function found_in(text)
+  local colon = string.find(text, ':', 1, true)
+  local size = tonumber(string.sub(text, 1, colon - 1))
+  return string.find(string.sub(text, colon + 1, colon + size), needle, 1, true)
+    or string.find(string.sub(text, colon + size + 1), needle, 1, true)
+end
+local function in_sets(pos)
+  for _, key in ipairs(sets) do
+    if redis.call('ZSCORE', key, pos) then return true end
+  end
+  return false
+end
+local picked, resume = {}, ''
+if needle == '' then
+  local heads = {}
+  for i, key in ipairs(sets) do
+    heads[i] = redis.call('ZRANGE', key, ARGV[7], '-', 'BYLEX', 'REV', 'LIMIT', 0, count)
+  end
+  if #heads == 1 then
+    picked = heads[1]
+  else
+    local at_ = {}
+    for i = 1, #heads do at_[i] = 1 end
+    while #picked < count do
+      local best = nil
+      for i = 1, #heads do
+        local candidate = heads[i][at_[i]]
+        if candidate and (not best or later(candidate, heads[best][at_[best]])) then best = i end
+      end
+      if not best then break end
+      picked[#picked + 1] = heads[best][at_[best]]
+      at_[best] = at_[best] + 1
+    end
+  end
+else
+  local scan, check = sets[1], false
+  if #sets > 1 then scan, check = KEYS[6], true end
+  local bound, scanned, full, ended, last = ARGV[7], 0, false, false, nil
+  while true do
+    local room = math.min(CHUNK, budget - scanned)
+    if room <= 0 then break end
+    local chunk = redis.call('ZRANGE', scan, bound, '-', 'BYLEX', 'REV', 'LIMIT', 0, room)
+    local ids = {}
+    for i, pos in ipairs(chunk) do ids[i] = string.sub(pos, 20) end
+    local texts = {}
+    if #ids > 0 then texts = redis.call('HMGET', KEYS[4], unpack(ids)) end
+    for i, pos in ipairs(chunk) do
+      scanned, last = scanned + 1, pos
+      if texts[i] and found_in(texts[i]) and (not check or in_sets(pos)) then
+        picked[#picked + 1] = pos
+        if #picked == count then full = true; break end
+      end
+    end
+    if full then break end
+    if #chunk < room then ended = true; break end
+    bound = '(' .. last
+  end
+  if not full and not ended and last then resume = last end
+end
+local reply = {1, age, claimed, now, resume}
+if #picked == 0 then return reply end
+local ids = {}
+for i, pos in ipairs(picked) do ids[i] = string.sub(pos, 20) end
+local rows = redis.call('HMGET', KEYS[3], unpack(ids))
+for i, pos in ipairs(picked) do
+  if rows[i] then
+    reply[#reply + 1] = pos
+    reply[#reply + 1] = string.sub(rows[i], 21)
+  end
+end
+return reply
+""".replace("SEARCH_CHUNK", str(SEARCH_CHUNK))
+)
+
+# Rows by id (ARGV[7..]), with the same claim. Returns {kept, age ms, claimed, now ms, at ms,
+# bytes, then each row's JSON or false}.
+_ROWS = (
+    _COMMON
+    + _CLAIM
+    + """
+if not at then return {0, 0, claimed, now, 0, 0} end
+local reply = {1, age, claimed, now, at, tonumber(meta[4]) or 0}
+if #ARGV >= 7 then
+  local rows = redis.call('HMGET', KEYS[3], unpack(ARGV, 7))
+  for i = 1, #rows do
+    if rows[i] then reply[#reply + 1] = string.sub(rows[i], 21) else reply[#reply + 1] = false end
+  end
+end
+return reply
+"""
+)
+
+# A refresh's rows. ARGV: 1 when its upstream read began (ms), 2 digest, 3 ttl ms, 4 lock
+# token, 5 'check' | 'full', 6 bytes, then (id, value, search) per row. A read older than the
+# kept one changes nothing. 'check': when the rows are those the last refresh wrote (same
+# digest, nothing written since), only the time moves; else 0, and the caller sends them all.
+# 'full': rows are replaced where they differ and removed where the list lacks them, except
+# rows written from a newer read (touched after this one began).
+_APPLY = (
+    _COMMON
+    + """
+local started = tonumber(ARGV[1])
+local at = tonumber(redis.call('HGET', KEYS[1], 'at') or '')
+local function release()
+  if redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
+end
+if at and at >= started then release(); return -1 end
+if ARGV[5] == 'check' then
+  if at and redis.call('HGET', KEYS[1], 'digest') == ARGV[2] then
+    redis.call('HSET', KEYS[1], 'at', started)
+    release()
+    return 1
+  end
+  return 0
+end
+local seen, newer = {}, false
+for i = 7, #ARGV, 3 do
+  local id = ARGV[i]
+  seen[id] = true
+  local touched = tonumber(redis.call('HGET', KEYS[5], id) or '')
+  if touched and touched > started then
+    newer = true
+  else
+    local old = redis.call('HGET', KEYS[3], id)
+    if old ~= ARGV[i + 1] then place(id, old, ARGV[i + 1], ARGV[i + 2]) end
+  end
+end
+for _, id in ipairs(redis.call('HKEYS', KEYS[3])) do
+  if not seen[id] then
+    local touched = tonumber(redis.call('HGET', KEYS[5], id) or '')
+    if touched and touched > started then
+      newer = true
+    else
+      place(id, redis.call('HGET', KEYS[3], id), false)
+    end
+  end
+end
+local touched = redis.call('HGETALL', KEYS[5])
+for i = 1, #touched, 2 do
+  if tonumber(touched[i + 1]) <= started then redis.call('HDEL', KEYS[5], touched[i]) end
+end
+redis.call('HSET', KEYS[1], 'at', started, 'bytes', ARGV[6])
+if newer then redis.call('HDEL', KEYS[1], 'digest') else redis.call('HSET', KEYS[1], 'digest', ARGV[2]) end
+local ttl = redis.call('PTTL', KEYS[1])
+if not at or ttl < 0 then
+  ttl = tonumber(ARGV[3])
+  redis.call('HSET', KEYS[1], 'read', now_ms())
+end
+expire_all(ttl)
+release()
+return 2
+"""
+)
+
+# Rows read after the kept ones (the BFF's own writes, statuses observed). ARGV: 1 when the
+# read began (ms), then (id, value, search, expected value or '*') per row. Nothing when no
+# list is kept (the first read fetches it whole); a row is written when this read is not
+# older than the row's (the kept list's, or its own last write's) and the row is still the
+# one the caller changed. Returns how many rows changed.
+_UPSERT = (
+    _COMMON
+    + """
+local at = tonumber(redis.call('HGET', KEYS[1], 'at') or '')
+if not at then return 0 end
+local observed, changed = tonumber(ARGV[1]), 0
+for i = 2, #ARGV, 4 do
+  local id, value, expected = ARGV[i], ARGV[i + 1], ARGV[i + 3]
+  local since = tonumber(redis.call('HGET', KEYS[5], id) or '') or at
+  if observed >= since then
+    local old = redis.call('HGET', KEYS[3], id)
+    if (expected == '*' or old == expected) and old ~= value then
+      place(id, old, value, ARGV[i + 2])
+      redis.call('HSET', KEYS[5], id, observed)
+      changed = changed + 1
+    end
+  end
+end
+if changed > 0 then
+  redis.call('HDEL', KEYS[1], 'digest')
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl > 0 then expire_all(ttl) end
+end
+return changed
+"""
+)
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def list_keys(partner_id: str) -> list[str]:
+    """The keys of one partner's kept list, in the scripts' order."""
+    return [
+        redis_keys.list_meta(partner_id),
+        redis_keys.list_lock(partner_id),
+        redis_keys.list_rows(partner_id),
+        redis_keys.list_search(partner_id),
+        redis_keys.list_touched(partner_id),
+        redis_keys.list_order(partner_id),
+        *(redis_keys.list_order(partner_id, status) for status in STATUS_CODES),
+    ]
+
+
+def order_sets(statuses: frozenset[str]) -> str:
+    """Which sorted sets a page reads (``KEYS`` indices): every row, or the statuses asked."""
+    if not statuses:
+        return str(ORDER_KEY)
+    return ",".join(str(ORDER_KEY + 1 + int(STATUS_CODES[s])) for s in sorted(statuses) if s in STATUS_CODES)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What every read reports besides its rows: whether a list is kept, how old it is (ms),
+    whether this read claimed its refresh, and the Redis clock (ms) when it was read."""
+
+    kept: bool
+    age_ms: int
+    claimed: bool
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReadRows:
+    claim: Claim
+    rows: list[tuple[str, str]]  # (position, row JSON), newest first
+    resume: str  # where a search that ran out of budget goes on ('' when it did not)
+
+
+@dataclass(frozen=True, slots=True)
+class RowsById:
+    claim: Claim
+    at_ms: int  # when the upstream read of the kept rows began
+    list_bytes: int  # what the kept rows weigh
+    rows: list[str | None]  # the JSON of each id asked, None when not kept
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """The claim's arguments: refresh interval, lock lease, TTL, stale-if-error (ms)."""
+
+    refresh_ms: int
+    lease_ms: int
+    ttl_ms: int
+    stale_ms: int
+
+    def args(self, token: str, *, reader: bool) -> list[str | int]:
+        role = "reader" if reader else "poller"
+        return [self.refresh_ms, self.lease_ms, token, self.ttl_ms, self.stale_ms, role]
+
+
+class KeptListStore:
+    def __init__(self, redis: Redis, timing: Timing) -> None:
+        self._redis = redis
+        self._timing = timing
+        self._read = redis.register_script(_READ)
+        self._rows = redis.register_script(_ROWS)
+        self._apply = redis.register_script(_APPLY)
+        self._upsert = redis.register_script(_UPSERT)
+        self._release = redis.register_script(_RELEASE)
+
+    async def read(
+        self,
+        partner_id: str,
+        *,
+        token: str,
+        bound: str,
+        count: int,
+        sets: str,
+        needle: str = "",
+        budget: int = 0,
+    ) -> ReadRows:
+        reply = await self._read(
+            keys=list_keys(partner_id),
+            args=[*self._timing.args(token, reader=True), bound, count, needle, budget, sets],
+        )
+        kept, age, claimed, now, resume, *flat = reply
+        claim = Claim(bool(kept), int(age), bool(claimed), int(now))
+        return ReadRows(claim, list(zip(flat[::2], flat[1::2], strict=True)), resume)
+
+    async def rows(
+        self, partner_id: str, package_ids: Sequence[str], *, token: str, reader: bool
+    ) -> RowsById:
+        args = [*self._timing.args(token, reader=reader), *package_ids]
+        reply = await self._rows(keys=list_keys(partner_id), args=args)
+        kept, age, claimed, now, at, size, *rows = reply
+        claim = Claim(bool(kept), int(age), bool(claimed), int(now))
+        return RowsById(claim, int(at), int(size), [row or None for row in rows])
+
+    async def apply(self, partner_id: str, rows: Sequence[KeptRow], *, started_ms: int, token: str) -> int:
+        """Write a refresh's rows (the lock is released with them); -1 when a newer read is
+        kept already, 1 when nothing had changed, 2 when rows were written."""
+        values = [row.value for row in rows]
+        digest = hashlib.blake2b("\n".join(values).encode(), digest_size=16).hexdigest()
+        size = sum(len(row.json) for row in rows)
+        keys = list_keys(partner_id)
+        common: list[str | int] = [started_ms, digest, self._timing.ttl_ms, token]
+        outcome = int(await self._apply(keys=keys, args=[*common, "check", size]))
+        if outcome:
+            return outcome
+        args: list[str | int] = [*common, "full", size]
+        for row, value in zip(rows, values, strict=True):
+            args += (row.id, value, row.search)
+        return int(await self._apply(keys=keys, args=args))
+
+    async def upsert(
+        self, partner_id: str, rows: Sequence[tuple[KeptRow, str | None]], *, observed_ms: int
+    ) -> int:
+        """Rows read at ``observed_ms``, each with the stored value it replaces (None: any)."""
+        if not rows:
+            return 0
+        args: list[str | int] = [observed_ms]
+        for row, expected in rows:
+            args += (row.id, row.value, row.search, "*" if expected is None else expected)
+        return int(await self._upsert(keys=list_keys(partner_id), args=args))
+
+    async def stored(self, partner_id: str, package_ids: Sequence[str]) -> list[str | None]:
+        """The stored values (position, status code and JSON) of these rows."""
+        key = redis_keys.list_rows(partner_id)
+        values: list[str | None] = await self._redis.hmget(key, list(package_ids))  # type: ignore[misc]
+        return values
+
+    async def is_kept(self, partner_id: str) -> bool:
+        return bool(await self._redis.exists(redis_keys.list_meta(partner_id)))
+
+    async def release(self, partner_id: str, token: str) -> None:
+        await self._release(keys=[redis_keys.list_lock(partner_id)], args=[token])
+
+    async def lock_held(self, partner_id: str) -> bool:
+        return bool(await self._redis.exists(redis_keys.list_lock(partner_id)))
