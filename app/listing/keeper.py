@@ -83,7 +83,7 @@ class PollReading:
 
     packages: dict[str, PackageHead | None]  # None: not in the kept list
     observed_at_ms: int  # when the upstream read they come from began (Redis clock)
-    fresh: bool  # read less than one refresh interval ago (or by this very call)
+    fresh: bool  # read less than a poll (and a refresh) interval ago, or by this very call
     list_bytes: int  # what the partner's rows weigh: the poller's measure of a list call
     fetched: bool  # this call made the partner's list call of the interval
 
@@ -119,6 +119,9 @@ class ListKeeper:
             stale_ms=settings.list_stale_if_error_s * 1000,
         )
         self._store = KeptListStore(redis, self._timing)
+        # A poll may take the kept rows for a reading of its own when they are no older than
+        # a poll interval (nor, of course, than a refresh interval).
+        self._poll_fresh_ms = int(min(settings.list_refresh_s, settings.poll_interval_s) * 1000)
         self._upstream = upstream
         self._on_fetch = on_fetch
         self._background: set[asyncio.Task[None]] = set()
@@ -311,7 +314,7 @@ class ListKeeper:
             package_id: PackageHead.model_validate_json(row) if row else None
             for package_id, row in zip(package_ids, stored, strict=True)
         }
-        fresh = claim.age_ms < self._timing.refresh_ms
+        fresh = claim.age_ms < self._poll_fresh_ms
         return PollReading(packages, first.at_ms, fresh=fresh, list_bytes=first.list_bytes, fetched=False)
 
     # -- writes after the kept read -------------------------------------------------------------
