@@ -4,9 +4,9 @@ Serving: a page is one script call that reads the rows it returns (``store._READ
 the same call, claims the partner's refresh when it is due. Refreshing: the claimer (a
 reader of any replica, or the worker's poll) makes the one upstream list call of the
 interval; a reader that claimed it answers from the kept rows at once and refreshes in the
-background (stale-while-revalidate). Only a read with nothing to serve waits: the first of
-a partner, or one whose kept rows are older than ``BFF_LIST_STALE_IF_ERROR_S``; readers
-waiting in the same process share one fetch.
+background (stale-while-revalidate). A read waits only when the partner has not been read
+for a while (see ``_serve``): the first of a partner, or after a pause; readers waiting in
+the same process share one fetch.
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ SEARCH_BUDGET = 2048  # rows one search call scans before it hands back (Redis s
 ROWS_PER_CALL = 1000  # ids one script call reads
 WAIT_POLL_S = 0.02
 LEASE_MARGIN_S = 5.0  # the refresh lock outlives the list call's own deadline by this
+REVALIDATE_WAIT_S = 3.0  # a read of rows too old to serve offhand waits this long for fresh ones
+MAX_READS = 8  # a read that keeps finding others' refreshes in flight gives up (504)
 
 # Told of every list fetched from the upstream (the API watches the builds it shows).
 OnFetch = Callable[[CallContext, Sequence[ListedPackage], int], Awaitable[None]]
@@ -122,9 +124,10 @@ class ListKeeper:
         # A poll may take the kept rows for a reading of its own when they are no older than
         # a poll interval (nor, of course, than a refresh interval).
         self._poll_fresh_ms = int(min(settings.list_refresh_s, settings.poll_interval_s) * 1000)
+        self._revalidate_ms = settings.list_stale_while_revalidate_s * 1000
         self._upstream = upstream
         self._on_fetch = on_fetch
-        self._background: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[bool]] = set()
         self._fetches: dict[str, asyncio.Future[int]] = {}  # partner → its first read in flight
 
     async def aclose(self) -> None:
@@ -184,24 +187,53 @@ class ListKeeper:
         return parts
 
     async def _serve(self, ctx: CallContext, read: Callable[[str], Awaitable[ReadT]]) -> ReadT:
-        """``read`` until it finds rows it may serve. Rows younger than the stale-if-error
-        limit are served at once; when that read claimed the refresh, it runs in the
-        background. Otherwise the read that claimed it fetches now, and the others wait for
-        it: in this process on its fetch, elsewhere until its lock is released."""
+        """``read`` until it finds rows it may serve (RFC 5861's two windows):
+
+        - younger than ``BFF_LIST_STALE_WHILE_REVALIDATE_S``: served at once; when this read
+          claimed the refresh, it runs in the background;
+        - older, but younger than ``BFF_LIST_STALE_IF_ERROR_S``: the refresh (this read's, or
+          another process's in flight) is awaited for ``REVALIDATE_WAIT_S`` at most, then
+          the fresh rows are served, or these with their ``Age`` when it failed or is slow;
+        - none kept, or older still: the read that claimed the refresh fetches now and the
+          others wait for it (in this process on its fetch, elsewhere until its lock is
+          released); its upstream error is the answer.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._lease_s
-        while True:
+        for _ in range(MAX_READS):
             token = secrets.token_hex(8)
             found = await read(token)
             claim = found.claim
             if claim.kept and claim.age_ms < self._timing.stale_ms:
-                if claim.claimed:
-                    self._refresh_later(ctx, token, claim.now_ms)
-                return found
-            if claim.claimed:
+                if claim.age_ms < self._revalidate_ms:
+                    if claim.claimed:
+                        self._refresh_later(ctx, token, claim.now_ms)
+                    return found
+                if not await self._revalidated(ctx, token, claim):
+                    return found
+            elif claim.claimed:
                 await self._fetch_now(ctx, token, claim.now_ms)
             else:
                 await self._wait_for_fetch(ctx.partner_id, deadline)
+        raise UpstreamTimeout("the partner's package list could not be read in time")
+
+    async def _revalidated(self, ctx: CallContext, token: str, claim: Claim) -> bool:
+        """Whether a refresh of rows too old to serve offhand succeeded within
+        ``REVALIDATE_WAIT_S`` (a slow one goes on in the background)."""
+        if claim.claimed:
+            task = self._refresh_later(ctx, token, claim.now_ms)
+            try:
+                async with asyncio.timeout(REVALIDATE_WAIT_S):
+                    return await asyncio.shield(task)
+            except TimeoutError:
+                return False
+        loop = asyncio.get_running_loop()
+        until = loop.time() + REVALIDATE_WAIT_S
+        held = False
+        while await self._store.lock_held(ctx.partner_id) and loop.time() < until:
+            held = True
+            await asyncio.sleep(WAIT_POLL_S)
+        return held  # read again: fresh if that refresh succeeded, else served as it is
 
     async def _fetch_now(self, ctx: CallContext, token: str, started_ms: int) -> None:
         """The first read's fetch, shared by this process's readers of the partner (a reader
@@ -232,12 +264,13 @@ class ListKeeper:
 
     # -- refreshes ------------------------------------------------------------------------------
 
-    def _refresh_later(self, ctx: CallContext, token: str, started_ms: int) -> None:
+    def _refresh_later(self, ctx: CallContext, token: str, started_ms: int) -> asyncio.Task[bool]:
         task = asyncio.create_task(self._refresh_quietly(ctx, token, started_ms))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
-    async def _refresh_quietly(self, ctx: CallContext, token: str, started_ms: int) -> None:
+    async def _refresh_quietly(self, ctx: CallContext, token: str, started_ms: int) -> bool:
         """A background refresh: its failure leaves the kept rows as they were (served with
         their ``Age``); the next read after one interval tries again."""
         try:
@@ -248,6 +281,9 @@ class ListKeeper:
             logger.warning("package list of %s not kept: %r", ctx.partner_id, exc)
         except Exception:
             logger.exception("package list refresh of %s failed", ctx.partner_id)
+        else:
+            return True
+        return False
 
     async def _refresh(
         self, ctx: CallContext, token: str, started_ms: int, also: OnFetch | None = None

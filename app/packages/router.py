@@ -43,7 +43,8 @@ AGE_HEADER = {
 LIST_AGE_HEADER = {
     "Age": {
         "description": "seconds since the upstream list these rows come from was read (the BFF's "
-        "own changes show at once): a few seconds at most, more only while the upstream fails",
+        "own changes show at once); a few seconds while the list is read, up to a day while the "
+        "upstream fails",
         "schema": {"type": "string", "pattern": "^[0-9]+$"},
     }
 }
@@ -67,8 +68,9 @@ async def list_packages(
 ) -> Response:
     """The partner's packages, newest first; `merge_id` split into `merged_from`. Served from
     the list the BFF keeps: your own creates, merges and regenerations show at once, changes
-    made elsewhere within a few seconds. `Age` says how old the upstream read is; while the
-    upstream fails, the kept list is still served (up to a day old) rather than a 502."""
+    made elsewhere within a few seconds, and a cursor stays valid while packages arrive.
+    `Age` says how old the upstream read is; while the upstream fails, the kept list is
+    served (up to a day old) rather than a 502."""
     page = await service.list(ctx, statuses=status_ or [], q=q, limit=limit, cursor=cursor)
     return Response(page.body(), media_type="application/json", headers={"Age": str(int(page.age_s))})
 

@@ -176,11 +176,36 @@ async def test_the_kept_list_is_served_with_its_age_while_the_upstream_answers_5
     await within(3 * REFRESH_S, recovered, "a fresh list once the upstream answers")
 
 
+async def age_kept_list(redis, partner: str, seconds: float) -> None:
+    """Make the partner's kept rows look ``seconds`` old, with no refresh claimed since."""
+    now_s, micros = await redis.time()
+    read_ms = int(now_s) * 1000 + int(micros) // 1000 - int(seconds * 1000)
+    await redis.hset(redis_keys.list_meta(partner), mapping={"at": read_ms, "next": 0})
+
+
+async def test_a_list_nobody_read_for_a_while_is_refreshed_before_it_is_served(api, sim, partner, redis):
+    await listed(api)
+    await age_kept_list(redis, partner, Settings().list_stale_while_revalidate_s + 5)
+    elsewhere = await make_package(sim, partner, "DONE")
+    ids, response = await listed(api)
+    assert elsewhere["id"] in ids and int(response.headers["age"]) < REFRESH_S
+
+
+async def test_a_list_nobody_read_for_a_while_is_served_with_its_age_when_the_upstream_fails(
+    api, sim, partner, redis
+):
+    kept, _ = await listed(api)
+    old = Settings().list_stale_while_revalidate_s + 5
+    await age_kept_list(redis, partner, old)
+    await add_fault(sim, "list_packages", partner, status=503)
+    ids, response = await listed(api)
+    assert ids == kept and int(response.headers["age"]) >= old
+
+
 async def test_a_list_older_than_stale_if_error_is_not_served(api, sim, partner, redis):
     await make_package(sim, partner, "DONE")
     await listed(api)
-    a_day_ago = int(time.time() * 1000) - (Settings().list_stale_if_error_s + 60) * 1000
-    await redis.hset(redis_keys.list_meta(partner), mapping={"at": a_day_ago, "next": 0})
+    await age_kept_list(redis, partner, Settings().list_stale_if_error_s + 60)
     await add_fault(sim, "list_packages", partner, status=503)
     response = await api.get("/v1/packages")
     assert response.status_code == 502
