@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from pydantic_core import PydanticSerializationError, to_json
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 from app.kit.cursors import encode_cursor
@@ -41,11 +42,14 @@ class HasStatus(Protocol):
     def progress(self) -> float | None: ...
 
 
+_IMPLIED_PROGRESS = {"INITIALIZING": 0, "DONE": 100, "EXPIRED": 100}
+
+
 def progress_of(package: HasStatus) -> int | None:
     """0-100: the upstream's own progress when it gives one, else implied by the status."""
     if package.progress is not None:
         return max(0, min(100, round(package.progress)))
-    return {"INITIALIZING": 0, "DONE": 100, "EXPIRED": 100}.get(package.status)
+    return _IMPLIED_PROGRESS.get(package.status)
 
 
 class SummaryRow(TypedDict):
@@ -150,7 +154,7 @@ def bound_after(after: tuple[float, str] | None) -> str:
 
 def storable(text: str) -> str:
     """Text Redis can store as UTF-8: a lone surrogate (which the upstream's JSON or a query
-    may carry) becomes ``?``; only search texts and needles need this, rows are ASCII JSON."""
+    may carry) becomes ``?``; rows escape it (``_json``), search texts and needles use this."""
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
@@ -159,6 +163,15 @@ def search_text(package_id: str, title: str | None) -> str:
     length keeps a needle from matching across the two."""
     folded_id = storable(package_id.casefold())
     return f"{len(folded_id.encode())}:{folded_id}{storable((title or '').casefold())}"
+
+
+def _json(row: SummaryRow) -> str:
+    """Compact JSON, as pydantic writes it (a few times faster than ``json.dumps``); a row
+    whose text has a lone surrogate (which UTF-8 cannot carry) is written ASCII-escaped."""
+    try:
+        return to_json(row).decode()
+    except PydanticSerializationError:
+        return json.dumps(row, separators=(",", ":"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,10 +192,10 @@ class KeptRow:
 
     @classmethod
     def of(cls, row: SummaryRow, stamp: float) -> KeptRow:
-        # ASCII JSON: any title the upstream sends stores and concatenates as it is.
-        text = json.dumps(row, separators=(",", ":"))
         code = STATUS_CODES.get(row["status"], UNINDEXED)
-        return cls(row["id"], position(stamp, row["id"]), code, text, search_text(row["id"], row["title"]))
+        return cls(
+            row["id"], position(stamp, row["id"]), code, _json(row), search_text(row["id"], row["title"])
+        )
 
     @classmethod
     def parse(cls, package_id: str, value: str) -> KeptRow:
@@ -195,8 +208,7 @@ class KeptRow:
     def with_row(self, row: SummaryRow) -> KeptRow:
         """The same package, same position, with these contents (a new status, say)."""
         code = STATUS_CODES.get(row["status"], UNINDEXED)
-        text = json.dumps(row, separators=(",", ":"))
-        return KeptRow(self.id, self.position, code, text, search_text(self.id, row["title"]))
+        return KeptRow(self.id, self.position, code, _json(row), search_text(self.id, row["title"]))
 
     def summary(self) -> SummaryRow:
         row: SummaryRow = json.loads(self.json)
