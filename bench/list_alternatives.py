@@ -211,14 +211,16 @@ async def run() -> dict[str, float]:
         shutil.rmtree(data_dir, ignore_errors=True)
 
     print(
-        f"keeping a list of {PACKAGES:,} packages ({len(body) / 1e6:.2f} MB upstream); {PAGES:,} pages of {LIMIT}"
+        f"keeping a list of {PACKAGES:,} packages ({len(body) / 1e6:.2f} MB upstream); "
+        f"{PAGES:,} pages of {LIMIT}"
     )
     print("  per page                                      client CPU   wall     Redis")
     print(
         f"    A. Redis sorted sets + rows (chosen)        {a_cpu:7.0f} µs {a_wall:6.0f} µs {a_redis:6.0f} µs"
     )
     print(
-        f"    B. snapshot per process + version stamp     {b['cpu_us']:7.0f} µs {b['wall_us']:6.0f} µs {b['redis_us']:6.0f} µs"
+        f"    B. snapshot per process + version stamp     {b['cpu_us']:7.0f} µs {b['wall_us']:6.0f} µs "
+        f"{b['redis_us']:6.0f} µs"
     )
     print(f"    C. before: the upstream list per page       {c_ms * 1000:7.0f} µs")
     print("  per package kept")
