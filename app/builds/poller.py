@@ -254,7 +254,7 @@ class Poller:
         await self.statuses.observe_many(
             partner_id, observed, observed_at_ms=observed_at, previous_poll_ms=history.complete_at_ms
         )
-        if by_get:  # read after the kept list (if any): its rows show them at once
+        if by_get and kept is not None:  # read after the kept list: its rows show them at once
             await self.lists.observe(partner_id, observed, observed_at)
         complete = len(read) == len(watches) and all(package is not None for package in read.values())
         await self.schedule.record_outcome(

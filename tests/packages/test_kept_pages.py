@@ -4,6 +4,8 @@ searches that scan past one call's budget, several statuses at once, any cursor.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import uuid
 from typing import Any, cast
@@ -157,3 +159,31 @@ async def test_a_forged_cursor_stamp_far_out_is_a_position_at_an_end(redis, stam
     keeper, _ = keeper_of(redis, packages)
     page = await keeper.page(context(), PageQuery(frozenset(), "", 5, (stamp, "x")))
     assert len(page.rows) == (1 if stamp > 1e9 else 0)
+
+
+async def test_refreshes_are_claimed_once_per_interval_whatever_their_outcome(redis):
+    """Readers race for the refresh in a tight loop; every other claimed refresh fails (the
+    lock is released, nothing written). Claims are still an interval apart: a failing
+    upstream is asked once per interval, a working one too."""
+    refresh_ms = 200
+    store = KeptListStore(redis, Timing(refresh_ms=refresh_ms, lease_ms=5000, ttl_ms=60_000, stale_ms=60_000))
+    partner = context().partner_id
+    rows = kept_rows([ListedPackage.model_validate({"id": "1", "status": "DONE"})])
+    first = await store.read(partner, token="first", bound="+", count=1, sets="6")
+    assert first.claim.claimed and not first.claim.kept
+    await store.apply(partner, rows, started_ms=first.claim.now_ms, token="first")
+    claims: list[int] = []
+    while len(claims) < 6:
+        token = uuid.uuid4().hex
+        readers = await asyncio.gather(
+            *(store.read(partner, token=token + str(n), bound="+", count=1, sets="6") for n in range(4))
+        )
+        for n, read in enumerate(readers):
+            assert read.claim.kept and len(read.rows) == 1
+            if read.claim.claimed:
+                claims.append(read.claim.now_ms)
+                if len(claims) % 2:
+                    await store.release(partner, token + str(n))  # the upstream failed
+                else:
+                    await store.apply(partner, rows, started_ms=read.claim.now_ms, token=token + str(n))
+    assert all(later - earlier >= refresh_ms for earlier, later in itertools.pairwise(claims))
