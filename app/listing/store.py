@@ -209,11 +209,13 @@ return reply
 )
 
 # A refresh's rows. ARGV: 1 when its upstream read began (ms), 2 digest, 3 ttl ms, 4 lock
-# token, 5 'check' | 'full', 6 bytes, then (id, value, search) per row. A read older than the
-# kept one changes nothing. 'check': when the rows are those the last refresh wrote (same
-# digest, nothing written since), only the time moves; else 0, and the caller sends them all.
-# 'full': rows are replaced where they differ and removed where the list lacks them, except
-# rows written from a newer read (touched after this one began).
+# token, 5 'check' | 'patch', 6 bytes. A read older than the kept one changes nothing.
+# 'check': when the rows are those the last refresh wrote (same digest, nothing written
+# since), only the time moves; else 0, and the caller sends what differs. 'patch': ARGV[7]
+# '1' when the caller left out rows written from a newer read, then (id, value, search, the
+# value the caller saw) per row that differs, value '' to remove it, seen '' when absent. A
+# row written from a newer read (touched after this one began), or changed since the caller
+# looked, is left as it is; the digest is kept only when every row now is the list's.
 _APPLY = (
     _COMMON
     + """
@@ -231,26 +233,17 @@ if ARGV[5] == 'check' then
   end
   return 0
 end
-local seen, newer = {}, false
-for i = 7, #ARGV, 3 do
-  local id = ARGV[i]
-  seen[id] = true
+local newer = ARGV[7] == '1'
+for i = 8, #ARGV, 4 do
+  local id, value = ARGV[i], ARGV[i + 1]
   local touched = tonumber(redis.call('HGET', KEYS[5], id) or '')
-  if touched and touched > started then
+  local old = redis.call('HGET', KEYS[3], id)
+  if (touched and touched > started) or (old or '') ~= ARGV[i + 3] then
     newer = true
+  elseif value == '' then
+    place(id, old, false)
   else
-    local old = redis.call('HGET', KEYS[3], id)
-    if old ~= ARGV[i + 1] then place(id, old, ARGV[i + 1], ARGV[i + 2]) end
-  end
-end
-for _, id in ipairs(redis.call('HKEYS', KEYS[3])) do
-  if not seen[id] then
-    local touched = tonumber(redis.call('HGET', KEYS[5], id) or '')
-    if touched and touched > started then
-      newer = true
-    else
-      place(id, redis.call('HGET', KEYS[3], id), false)
-    end
+    place(id, old, value, ARGV[i + 2])
   end
 end
 local touched = redis.call('HGETALL', KEYS[5])
@@ -408,7 +401,10 @@ class KeptListStore:
 
     async def apply(self, partner_id: str, rows: Sequence[KeptRow], *, started_ms: int, token: str) -> int:
         """Write a refresh's rows (the lock is released with them); -1 when a newer read is
-        kept already, 1 when nothing had changed, 2 when rows were written."""
+        kept already, 1 when nothing had changed, 2 when rows were written. When something
+        changed, the kept rows are read back and only the rows that differ are sent: Redis
+        compares nothing itself, so a refresh of a long list blocks it for the rows written,
+        not for the list."""
         values = [row.value for row in rows]
         digest = hashlib.blake2b("\n".join(values).encode(), digest_size=16).hexdigest()
         size = sum(len(row.json) for row in rows)
@@ -417,10 +413,21 @@ class KeptListStore:
         outcome = int(await self._apply(keys=keys, args=[*common, "check", size]))
         if outcome:
             return outcome
-        args: list[str | int] = [*common, "full", size]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys[2])
+            pipe.hgetall(keys[4])
+            stored, touched = await pipe.execute()
+        newer = {package_id for package_id, ms in touched.items() if int(ms) > started_ms}
+        changes: list[str | int] = []
         for row, value in zip(rows, values, strict=True):
-            args += (row.id, value, row.search)
-        return int(await self._apply(keys=keys, args=args))
+            seen = stored.pop(row.id, "")
+            if seen != value and row.id not in newer:
+                changes += (row.id, value, row.search, seen)
+        for package_id, seen in stored.items():  # kept rows the list no longer has
+            if package_id not in newer:
+                changes += (package_id, "", "", seen)
+        flag = "1" if newer else "0"
+        return int(await self._apply(keys=keys, args=[*common, "patch", size, flag, *changes]))
 
     async def upsert(
         self, partner_id: str, rows: Sequence[tuple[KeptRow, str | None]], *, observed_ms: int
