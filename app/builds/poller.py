@@ -1,6 +1,11 @@
 """The status poller the worker runs: one list call per partner per interval covers all
 of its watches; a terminal status is announced once per build, then the watch closes.
 
+Where the partner's list is kept (``app/listing``: someone read it lately), a poll shares
+its refreshes: it takes the kept rows when they are no older than an interval, or makes
+the refresh that is due itself, so readers and polls together call the list at most once
+per ``BFF_LIST_REFRESH_S``; statuses it reads by GET go to the kept rows at once.
+
 Crash safety: the event is dispatched first (``dispatch_event`` is idempotent per
 event key), then marked emitted and the watch closed, in one script. A worker killed
 between the two steps leaves the watch open, and the next poll (any worker) repeats

@@ -1,6 +1,6 @@
 """ListKeeper: pages of the kept list, and the refreshes that keep it.
 
-Serving: a page is one script call that reads the rows it returns (``store._READ``) and, in
+Serving: a page is one script call that reads the rows it returns (``scripts.READ``) and, in
 the same call, claims the partner's refresh when it is due. Refreshing: the claimer (a
 reader of any replica, or the worker's poll) makes the one upstream list call of the
 interval; a reader that claimed it answers from the kept rows at once and refreshes in the
@@ -199,7 +199,7 @@ class ListKeeper:
           released); its upstream error is the answer.
         """
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._lease_s
+        deadline, revalidating = loop.time() + self._lease_s, True
         for _ in range(MAX_READS):
             token = secrets.token_hex(8)
             found = await read(token)
@@ -209,8 +209,9 @@ class ListKeeper:
                     if claim.claimed:
                         self._refresh_later(ctx, token, claim.now_ms)
                     return found
-                if not await self._revalidated(ctx, token, claim):
+                if not revalidating or not await self._revalidated(ctx, token, claim):
                     return found
+                revalidating = False  # one wait at most: then these rows, or fresher ones
             elif claim.claimed:
                 await self._fetch_now(ctx, token, claim.now_ms)
             else:
