@@ -72,7 +72,8 @@ async def list_packages(
     `Age` says how old the upstream read is; while the upstream fails, the kept list is
     served (up to a day old) rather than a 502."""
     page = await service.list(ctx, statuses=status_ or [], q=q, limit=limit, cursor=cursor)
-    return Response(page.body(), media_type="application/json", headers={"Age": str(int(page.age_s))})
+    age = str(max(0, int(page.age_s)))  # Redis time may step back a little: never a negative Age
+    return Response(page.body(), media_type="application/json", headers={"Age": age})
 
 
 @router.post(
