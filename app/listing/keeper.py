@@ -87,7 +87,6 @@ class PollReading:
     observed_at_ms: int  # when the upstream read they come from began (Redis clock)
     fresh: bool  # read less than a poll (and a refresh) interval ago, or by this very call
     list_bytes: int  # what the partner's rows weigh: the poller's measure of a list call
-    fetched: bool  # this call made the partner's list call of the interval
 
 
 def _head(package: ListedPackage | None) -> PackageHead | None:
@@ -343,7 +342,7 @@ class ListKeeper:
 
             size = await self._refresh(ctx, token, claim.now_ms, keep)
             packages = {package_id: _head(fetched.get(package_id)) for package_id in package_ids}
-            return PollReading(packages, claim.now_ms, fresh=True, list_bytes=size, fetched=True)
+            return PollReading(packages, claim.now_ms, fresh=True, list_bytes=size)
         stored = list(first.rows)
         for chunk in chunks[1:]:
             stored += (await self._store.rows(partner, chunk, token="", reader=False)).rows
@@ -352,7 +351,7 @@ class ListKeeper:
             for package_id, row in zip(package_ids, stored, strict=True)
         }
         fresh = claim.age_ms < self._poll_fresh_ms
-        return PollReading(packages, first.at_ms, fresh=fresh, list_bytes=first.list_bytes, fetched=False)
+        return PollReading(packages, first.at_ms, fresh=fresh, list_bytes=first.list_bytes)
 
     # -- writes after the kept read -------------------------------------------------------------
 
@@ -370,6 +369,8 @@ class ListKeeper:
     async def observe(self, partner_id: str, packages: Sequence[HasStatus], observed_ms: int) -> int:
         """Statuses read at ``observed_ms``: the rows of those that changed, changed at once
         (each only if no newer read wrote it meanwhile). Returns how many changed."""
+        if not packages:
+            return 0
         stored = await self._store.stored(partner_id, [package.id for package in packages])
         changes: list[tuple[KeptRow, str | None]] = []
         for package, value in zip(packages, stored, strict=True):

@@ -187,3 +187,8 @@ async def test_refreshes_are_claimed_once_per_interval_whatever_their_outcome(re
                 else:
                     await store.apply(partner, rows, started_ms=read.claim.now_ms, token=token + str(n))
     assert all(later - earlier >= refresh_ms for earlier, later in itertools.pairwise(claims))
+
+
+async def test_observing_nothing_changes_nothing(redis):
+    keeper, _ = keeper_of(redis, [])
+    assert await keeper.observe(context().partner_id, [], 0) == 0
