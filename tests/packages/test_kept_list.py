@@ -5,6 +5,8 @@ partners apart, and the kept rows served with their ``Age`` while the upstream f
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -219,3 +221,11 @@ async def test_a_partner_nobody_reads_expires(api, sim, partner, redis):
     assert redis_keys.list_rows(partner) in keys and redis_keys.list_order(partner) in keys
     for key in keys:
         assert 0 < await redis.ttl(key) <= Settings().list_ttl_s, key
+
+
+async def test_a_cursor_whose_key_cannot_be_stored_is_refused_like_any_forged_one(api):
+    raw = json.dumps([1.0, "\ud800"]).encode()  # a lone surrogate, escaped as JSON allows
+    cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    response = await api.get("/v1/packages", params={"cursor": cursor})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["query", "cursor"]
