@@ -82,13 +82,14 @@ def load(
     pids: list[int],
     method: str = "GET",
     body: bytes = b"",
+    connections: int = CONNECTIONS,
 ) -> LoadResult:
-    """``method url`` with 32 connections for ``seconds``; CPU of ``pids`` measured around it."""
+    """``method url`` with ``connections`` (32) for ``seconds``; CPU of ``pids`` measured around it."""
     before = cpu_seconds(pids)
     if shutil.which("wrk"):
-        result = _wrk(url, headers, seconds, method, body)
+        result = _wrk(url, headers, seconds, method, body, connections)
     else:
-        result = _python_load(url, headers, seconds, method, body)
+        result = _python_load(url, headers, seconds, method, body, connections)
     result.cpu_s = cpu_seconds(pids) - before
     return result
 
@@ -101,8 +102,10 @@ def _ms(text: str) -> float:
     return float(number) * _UNITS[unit]
 
 
-def _wrk(url: str, headers: dict[str, str], seconds: float, method: str, body: bytes) -> LoadResult:
-    argv = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout", "5s"]
+def _wrk(
+    url: str, headers: dict[str, str], seconds: float, method: str, body: bytes, connections: int
+) -> LoadResult:
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout", "5s"]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
@@ -167,12 +170,14 @@ def _python_worker(args: tuple[str, dict[str, str], float, int, str, bytes]) -> 
     return asyncio.run(run())
 
 
-def _python_load(url: str, headers: dict[str, str], seconds: float, method: str, body: bytes) -> LoadResult:
+def _python_load(
+    url: str, headers: dict[str, str], seconds: float, method: str, body: bytes, connections: int
+) -> LoadResult:
     workers = 2
     started = time.perf_counter()
     with multiprocessing.get_context("spawn").Pool(workers) as pool:
         parts = pool.map(
-            _python_worker, [(url, headers, seconds, CONNECTIONS // workers, method, body)] * workers
+            _python_worker, [(url, headers, seconds, max(1, connections // workers), method, body)] * workers
         )
     elapsed = time.perf_counter() - started
     latencies = sorted(x for part, _ in parts for x in part)

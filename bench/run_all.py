@@ -20,6 +20,8 @@ from bench import (
     evaluation_cache,
     fair_delivery,
     hot_path,
+    list_alternatives,
+    list_scale,
     many_keys,
     polling,
     results_page,
@@ -32,6 +34,8 @@ from bench._load import generator
 
 BENCHES = [
     ("Hot path", "hot", hot_path.run),
+    ("The list at scale", "list", list_scale.run),
+    ("Keeping a list: the alternatives", "list_alt", list_alternatives.run),
     ("Worker at scale", "scale", watch_scale.run),
     ("CSV pass-through", "csv", csv_stream.run),
     ("Upstream client transport", "transport", upstream_transport.main),
@@ -66,6 +70,27 @@ GOALS: list[tuple[str, str, str, str, Callable[[float], bool]]] = [
         lambda x: x <= hot_path.VIEW_GOAL_VS_AIOHTTP,
     ),
     ("list: throughput vs the upstream list direct", "hot", "list_vs_direct", ">= 0.6x", lambda x: x >= 0.6),
+    (
+        "list: API CPU per page, 5,000 vs 50 packages",
+        "list",
+        "cpu_ratio",
+        f"<= {list_scale.CPU_RATIO_GOAL:g}x",
+        lambda x: x <= list_scale.CPU_RATIO_GOAL,
+    ),
+    (
+        "list: p50 at 8 readers, 5,000 packages (ms)",
+        "list",
+        "p50_ms_large",
+        f"<= {list_scale.P50_GOAL_MS:g}",
+        lambda x: x <= list_scale.P50_GOAL_MS,
+    ),
+    (
+        "list: upstream list calls per partner per refresh interval",
+        "list",
+        "lists_per_interval",
+        f"<= {list_scale.LISTS_PER_INTERVAL_GOAL:g}",
+        lambda x: x <= list_scale.LISTS_PER_INTERVAL_GOAL,
+    ),
     ("CSV: throughput vs nginx proxy_pass (its defaults)", "csv", "ratio_nginx", ">= 1.0x", lambda x: x >= 1),
     ("webhook fan-out: verified deliveries/s", "scale", "fanout_per_s", ">= 500", lambda x: x >= 500),
     (

@@ -129,8 +129,11 @@ def auth_headers(partner: str) -> dict[str, str]:
 
 @pytest.fixture
 async def sim(simulator: ManagedProcess) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the simulator's control endpoints (``/_sim/…``); faults cleared after."""
-    async with httpx.AsyncClient(base_url=simulator.url, timeout=30) as client:
+    """A client of the simulator's control endpoints (``/_sim/…``); faults cleared after. Its
+    idle connections close before uvicorn's keep-alive timeout (5 s) would close them under
+    a request (a test that waits a few seconds between calls would see a disconnect)."""
+    limits = httpx.Limits(keepalive_expiry=2)
+    async with httpx.AsyncClient(base_url=simulator.url, timeout=30, limits=limits) as client:
         yield client
         await client.delete("/_sim/faults")
 

@@ -29,10 +29,11 @@ from app.kit.pubsub import ChannelHub
 from app.kit.ratelimit import RateLimiter
 from app.kit.redis import make_pubsub_client, make_queue, make_redis
 from app.kit.runtime import settle_heap
+from app.listing.keeper import ListKeeper
 from app.live.deps import LIVE
 from app.live.service import LiveService
 from app.observability.metrics_server import MetricsServer
-from app.packages.deps import PACKAGES
+from app.packages.deps import LISTS, PACKAGES
 from app.packages.service import PackageService
 from app.upstream.deps import UPSTREAM
 from app.upstream.factory import make_upstream
@@ -51,7 +52,8 @@ def _provide_services(app: FastAPI) -> None:
     builds = BUILDS.provide(
         app, BuildService(upstream, WatchRegistry(redis), StatusStore(redis), settings, links)
     )
-    PACKAGES.provide(app, PackageService(upstream, builds, settings, Cache(redis), links))
+    lists = LISTS.provide(app, ListKeeper(redis, upstream, settings, on_fetch=builds.watch_listed))
+    PACKAGES.provide(app, PackageService(upstream, builds, settings, Cache(redis), links, lists))
     CATALOG.provide(app, CatalogService(upstream, Cache(redis), settings.events_cache_ttl_s))
     EXPORTS.provide(app, ExportService(ExportStore(redis), upstream, queue))
     LIVE.provide(app, LiveService(builds, HUB.of(app), settings))
@@ -89,6 +91,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         await metrics.stop()
         hub.end_streams()
+        await LISTS.of(app).aclose()
         await identity_http.aclose()
         await hub.aclose()
         await upstream.aclose()

@@ -1,6 +1,11 @@
 """The status poller the worker runs: one list call per partner per interval covers all
 of its watches; a terminal status is announced once per build, then the watch closes.
 
+Where the partner's list is kept (``app/listing``: someone read it lately), a poll shares
+its refreshes: it takes the kept rows when they are no older than an interval, or makes
+the refresh that is due itself, so readers and polls together call the list at most once
+per ``BFF_LIST_REFRESH_S``; statuses it reads by GET go to the kept rows at once.
+
 Crash safety: the event is dispatched first (``dispatch_event`` is idempotent per
 event key), then marked emitted and the watch closed, in one script. A worker killed
 between the two steps leaves the watch open, and the next poll (any worker) repeats
@@ -30,6 +35,7 @@ from app.builds.schedule import PollHistory, PollSchedule
 from app.builds.statuses import Observation, StatusStore
 from app.kit.retry import REDIS_DOWN, Backoff
 from app.kit.settings import Settings
+from app.listing.keeper import ListKeeper, PollReading
 from app.upstream import CallContext, PackageBuilderClient, UpstreamError, UpstreamRejected
 from app.upstream.models import TERMINAL_STATUSES, PackageHead, UpstreamPackage
 from app.webhooks.dispatch import NextAttempt, dispatch_event, enqueue_batch
@@ -68,6 +74,17 @@ class Reading:
     packages: dict[str, Polled | None]
     list_bytes: int | None = None
     get_bytes: int | None = None
+
+
+def _reading_of(kept: PollReading, watches: list[Watch]) -> Reading:
+    """What the kept list says of the watches. A watch it lacks is a miss, unless the watch
+    opened after the kept list was read (not read yet: left out, as a failed GET is)."""
+    packages: dict[str, Polled | None] = {}
+    for watch in watches:
+        package = kept.packages.get(watch.package_id)
+        if package is not None or watch.opened_at * 1000 < kept.observed_at_ms:
+            packages[watch.package_id] = package
+    return Reading(packages, list_bytes=kept.list_bytes or None)
 
 
 def _ended(package: Polled | None) -> bool:
@@ -109,6 +126,7 @@ class Poller:
     registry: WatchRegistry = field(init=False)
     schedule: PollSchedule = field(init=False)
     statuses: StatusStore = field(init=False)
+    lists: ListKeeper = field(init=False)
     webhooks: WebhookStore = field(init=False)
     holder: str = field(init=False)  # this process's name on the poll locks it takes
     _polling: set[str] = field(init=False)  # partners this process is polling now
@@ -119,6 +137,7 @@ class Poller:
         self.registry = WatchRegistry(self.store)
         self.schedule = PollSchedule(self.store)
         self.statuses = StatusStore(self.store)
+        self.lists = ListKeeper(self.store, self.upstream, self.settings)
         self.holder = secrets.token_hex(8)
         self._polling = set()
 
@@ -228,17 +247,20 @@ class Poller:
         observed_at = await self.registry.clock_ms()
         limit = asyncio.Semaphore(UPSTREAM_CONCURRENCY)
         by_get = history.prefers_gets(len(watches), DEFAULT_GET_BYTES)
-        if by_get:
+        kept = await self.lists.for_poll(ctx, [watch.package_id for watch in watches], may_refresh=not by_get)
+        if kept is not None and (kept.fresh or not by_get):
+            reading, observed_at, by_get = _reading_of(kept, watches), kept.observed_at_ms, False
+        elif by_get:
             reading = await self._read_each(watches, ctx, limit, history)
         else:
             reading = await self._read_list(watches, ctx)
         read = reading.packages
+        observed = [package for package in read.values() if package is not None]
         await self.statuses.observe_many(
-            partner_id,
-            [package for package in read.values() if package is not None],
-            observed_at_ms=observed_at,
-            previous_poll_ms=history.complete_at_ms,
+            partner_id, observed, observed_at_ms=observed_at, previous_poll_ms=history.complete_at_ms
         )
+        if by_get and kept is not None:  # read after the kept list: its rows show them at once
+            await self.lists.observe(partner_id, observed, observed_at)
         complete = len(read) == len(watches) and all(package is not None for package in read.values())
         await self.schedule.record_outcome(
             partner_id,
@@ -271,8 +293,9 @@ class Poller:
                 raise result
 
     async def _read_list(self, watches: list[Watch], ctx: CallContext) -> Reading:
-        """One list call; only the fields a poll needs are parsed. A watch the list lacks
-        reads None (``_settle`` counts it as a miss)."""
+        """No list is kept for the partner (nobody read it lately): one list call of its own.
+        Only the fields a poll needs are parsed. A watch the list lacks reads None
+        (``_settle`` counts it as a miss)."""
         listed = await self.upstream.list_package_heads(ctx)
         heads = {head.id: head for head in listed.value}
         return Reading(
@@ -373,6 +396,7 @@ class Poller:
             await self.registry.close(watch)
             return None
         await self.statuses.observe(watch.partner_id, Observation.of(package, observed_at))
+        await self.lists.observe(watch.partner_id, [package], observed_at)
         return package
 
     async def _finish(

@@ -13,9 +13,10 @@ from redis.exceptions import RedisError
 
 from app.builds.registry import WatchRegistry
 from app.builds.schemas import WatchView
-from app.builds.statuses import Observation, StatusRecord, StatusStore, progress_of
+from app.builds.statuses import Observation, StatusRecord, StatusStore
 from app.kit.links import EVENTS_LINK_S, LinkSigner, events_segments
 from app.kit.settings import Settings
+from app.listing.rows import progress_of
 from app.upstream import CallContext, PackageBuilderClient
 from app.upstream.models import BUILDING_STATUSES, TERMINAL_STATUSES, ListedPackage, UpstreamPackage
 

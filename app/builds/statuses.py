@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from redis.asyncio import Redis
 
 from app.kit import redis_keys
+from app.listing.rows import HasStatus, progress_of
 from app.observability.metrics import observe_detection_lag
 from app.upstream.models import TERMINAL_STATUSES
 
@@ -90,17 +90,6 @@ return result
 )
 
 
-class HasStatus(Protocol):
-    """A package as listed, fetched, or read for its status only."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def progress(self) -> float | None: ...
-
-
 # KEYS: status key, watch hash, poll stats hash. ARGV: package id, max age ms.
 # The stored status when the partner's last complete poll began less than max age ago and
 # the package was watched before it began (so that poll read it): {record, age ms}.
@@ -118,13 +107,6 @@ if (tonumber(cjson.decode(watch).opened_at) or math.huge) * 1000 >= complete the
 return {record, string.format('%d', age)}
 """
 OBSERVATIONS_PER_CALL = 500  # bounds one script's run (Redis serves nobody else meanwhile)
-
-
-def progress_of(package: HasStatus) -> int | None:
-    """0-100: the upstream's own progress when it gives one, else implied by the status."""
-    if package.progress is not None:
-        return max(0, min(100, round(package.progress)))
-    return {"INITIALIZING": 0, "DONE": 100, "EXPIRED": 100}.get(package.status)
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,9 +32,18 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         position = float(stamp)
     except (ValueError, TypeError, OverflowError, RecursionError):
         raise _invalid() from None
-    if not math.isfinite(position) or len(key) > MAX_KEY_LENGTH:
+    if not math.isfinite(position) or len(key) > MAX_KEY_LENGTH or not _encodable(key):
         raise _invalid()
     return position, key
+
+
+def _encodable(key: str) -> bool:
+    """No lone surrogate (JSON's ``"\\ud800"``): a key goes to Redis as UTF-8."""
+    try:
+        key.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _invalid() -> ValidationProblem:

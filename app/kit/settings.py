@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = None
     upstream_service_token: SecretStr | None = None
     poll_interval_s: float = Field(default=5.0, gt=0, le=3600)
+    # At most one upstream list call per partner per this, shared by every replica and worker.
+    list_refresh_s: float = Field(default=2.0, gt=0, le=3600)
     webhook_retry_schedule: Annotated[list[float], NoDecode] = Field(
         default=[5, 300, 1800, 7200, 18000, 36000, 36000]
     )
@@ -82,6 +84,12 @@ class Settings(BaseSettings):
     # the resource is, 409); a partner's answers stored in 24 h stop at the budget (429).
     idempotency_max_answer_bytes: int = Field(default=64 * 1024, ge=1024)
     idempotency_budget_bytes: int = Field(default=32 * 1024 * 1024, ge=64 * 1024)
+    # The kept package list (RFC 5861's windows): served while its refresh runs when younger
+    # than the first; served instead of a 502/504 while the upstream fails when younger than
+    # the second; dropped when nobody has read it for the third.
+    list_stale_while_revalidate_s: int = Field(default=60, ge=0)
+    list_stale_if_error_s: int = Field(default=24 * 3600, ge=0)
+    list_ttl_s: int = Field(default=600, ge=10)
     sse_heartbeat_s: float = Field(default=15.0, gt=0)
     webhook_timeout_s: float = Field(default=10.0, gt=0)
     webhook_disable_after_s: float = Field(default=5 * 24 * 3600, gt=0)

@@ -39,6 +39,11 @@ UPSTREAM_LATENCY = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 CACHE = Counter("bff_cache_total", "Cache reads (hit, miss) and fills stored", ["cache", "outcome"])
+LIST_REFRESHES = Counter(
+    "bff_list_refreshes_total",
+    "Refreshes of a partner's kept package list (one upstream list call each) by outcome",
+    ["outcome"],
+)
 
 # -- worker ------------------------------------------------------------------------------------
 WATCH_POLLS = Counter("bff_watch_polls_total", "Partner status polls: one upstream list call each")
@@ -172,6 +177,15 @@ def count_idempotency_replay(scope: str) -> None:
 def count_rate_limited() -> None:
     """One request refused by the rate limit (no partner label: ids are unbounded)."""
     RATE_LIMITED.inc()
+
+
+_LIST_REFRESH_OUTCOMES = frozenset({"changed", "unchanged", "superseded", "failed"})
+
+
+def count_list_refresh(outcome: str) -> None:
+    """``changed`` (rows written), ``unchanged``, ``superseded`` (a newer read was kept
+    meanwhile) or ``failed`` (the upstream call failed)."""
+    LIST_REFRESHES.labels(outcome if outcome in _LIST_REFRESH_OUTCOMES else "changed").inc()
 
 
 def count_poll() -> None:

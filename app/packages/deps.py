@@ -7,7 +7,9 @@ from typing import Annotated
 from fastapi import Depends
 
 from app.kit.state import Provided
+from app.listing.keeper import ListKeeper
 from app.packages.service import PackageService
 
 PACKAGES = Provided[PackageService]("package_service")
+LISTS = Provided[ListKeeper]("list_keeper")  # closed by the lifespan: it runs background refreshes
 PackageServiceDep = Annotated[PackageService, Depends(PACKAGES)]

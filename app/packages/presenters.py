@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import quote
 
 from pydantic import TypeAdapter
 
-from app.builds.statuses import progress_of
 from app.kit.conditional import entity_tag, not_modified
 from app.kit.links import CSV_LINK_S, EVENTS_LINK_S, LinkSigner, csv_segments, events_segments
+from app.listing.rows import PackageIndex, progress_of, summary
 from app.packages.schemas import (
     ClusterCounts,
     ClusterEvaluationView,
@@ -23,78 +21,11 @@ from app.packages.schemas import (
     PackageActions,
     PackageStatusView,
     PackageView,
-    SummaryRow,
 )
-from app.upstream.models import (
-    Evaluation,
-    EvaluationDetails,
-    ListedPackage,
-    PackageState,
-    UpstreamPackage,
-    merged_from,
-)
+from app.upstream.models import Evaluation, EvaluationDetails, PackageState, UpstreamPackage
 
 VIEW = TypeAdapter(PackageView)
-UNKNOWN_CREATED_AT = -1.0e12  # sorts after every real date; finite, so a cursor can carry it
 _FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9 ._()&,+=@-]")
-
-
-def created_sort_key(package: ListedPackage) -> tuple[float, str]:
-    """Newest first sorts on this descending; unparseable dates sort last."""
-    stamp = UNKNOWN_CREATED_AT
-    if package.created_at:
-        try:
-            parsed = dt.datetime.fromisoformat(package.created_at.replace("Z", "+00:00"))
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=dt.UTC)
-            stamp = parsed.timestamp()
-        except ValueError:
-            pass
-    return (stamp, package.id)
-
-
-class PackageIndex:
-    """The partner's package ids, to turn ``merge_id`` parts into ids the SPA can open: the
-    guide writes merges as ``"123_456"`` while its ids look like ``"pkg_555"``."""
-
-    def __init__(self, package_ids: Iterable[str]) -> None:
-        self._ids = set(package_ids)
-        self._by_number: dict[str, list[str]] = {}
-        for package_id in self._ids:
-            for separator in ("_", "-", ":", "."):
-                head, found, tail = package_id.rpartition(separator)
-                if found and head and tail:
-                    self._by_number.setdefault(tail, []).append(package_id)
-                    break
-
-    def resolve(self, part: str) -> str:
-        """The id itself when the list has it; else the one id that ends with ``_<part>``
-        (``pkg_123`` for ``123``); else the part as the guide gave it."""
-        if part in self._ids:
-            return part
-        candidates = self._by_number.get(part, [])
-        return candidates[0] if len(candidates) == 1 else part
-
-    def merged_from(self, merge_id: str | None) -> list[str]:
-        if not merge_id:  # most packages: a list row skips the rest
-            return []
-        return [self.resolve(part) for part in merged_from(merge_id)]
-
-
-def summary(package: ListedPackage, index: PackageIndex | None = None) -> SummaryRow:
-    """One list row (``PackageSummary``'s fields, in its order) from an already validated
-    upstream model: a plain dict, serialised once with the whole page."""
-    return {
-        "id": package.id,
-        "title": package.title,
-        "status": package.status,
-        "progress": progress_of(package),
-        "merge_id": package.merge_id,
-        "merged_from": index.merged_from(package.merge_id) if index else merged_from(package.merge_id),
-        "created_at": package.created_at,
-        "targeting_mode": package.targeting_mode,
-        "events": [{"id": e.id, "title": e.title} for e in package.events],
-    }
 
 
 def status_view(package: PackageState, links: LinkSigner, partner_id: str) -> PackageStatusView:

@@ -27,7 +27,6 @@ from app.packages.schemas import (
     MergePackagesRequest,
     PackageAccepted,
     PackageList,
-    PackagePage,
     PackageStatus,
     PackageStatusView,
     PackageView,
@@ -41,10 +40,24 @@ IDEMPOTENT: dict[int | str, dict[str, Any]] = {409: PROBLEM}
 AGE_HEADER = {
     "Age": {"description": "seconds since the worker read this status", "schema": {"type": "string"}}
 }
+LIST_AGE_HEADER = {
+    "Age": {
+        "description": "seconds since the upstream list these rows come from was read (the BFF's "
+        "own changes show at once); a few seconds while the list is read, up to a day while the "
+        "upstream fails",
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    }
+}
 ETAG_HEADER = {"ETag": {"description": "version of this view", "schema": {"type": "string"}}}
 
 
-@router.get("", response_model=PackageList, name="list_packages", summary="List packages", responses=ERRORS)
+@router.get(
+    "",
+    response_model=PackageList,
+    name="list_packages",
+    summary="List packages",
+    responses={**ERRORS, 200: {"headers": LIST_AGE_HEADER}},
+)
 async def list_packages(
     ctx: CallContextDep,
     service: PackageServiceDep,
@@ -52,9 +65,15 @@ async def list_packages(
     q: Annotated[str | None, Query(max_length=200, description="search in title and id")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Cursor = None,
-) -> PackagePage:
-    """The partner's packages, newest first; `merge_id` split into `merged_from`."""
-    return await service.list(ctx, statuses=status_ or [], q=q, limit=limit, cursor=cursor)
+) -> Response:
+    """The partner's packages, newest first; `merge_id` split into `merged_from`. Served from
+    the list the BFF keeps: your own creates, merges and regenerations show at once, changes
+    made elsewhere within a few seconds, and a cursor stays valid while packages arrive.
+    `Age` says how old the upstream read is; while the upstream fails, the kept list is
+    served (up to a day old) rather than a 502."""
+    page = await service.list(ctx, statuses=status_ or [], q=q, limit=limit, cursor=cursor)
+    age = str(max(0, int(page.age_s)))  # Redis time may step back a little: never a negative Age
+    return Response(page.body(), media_type="application/json", headers={"Age": age})
 
 
 @router.post(

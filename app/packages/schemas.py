@@ -14,7 +14,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 from app.kit.params import PACKAGE_ID_PATTERN
 from app.kit.types import IsoDate, JsonInt
@@ -196,28 +195,6 @@ class PackageSummary(BaseModel):
 class PackageList(BaseModel):
     items: list[PackageSummary]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null at the end")
-
-
-class SummaryRow(TypedDict):
-    """``PackageSummary`` as the list builds it: a plain dict of already validated values,
-    serialised once (building a model per row was most of a list page's cost)."""
-
-    id: str
-    title: str | None
-    status: str
-    progress: int | None
-    merge_id: str | None
-    merged_from: list[str]
-    created_at: str | None
-    targeting_mode: str | None
-    events: list[dict[str, str | None]]
-
-
-class PackagePage(TypedDict):
-    """``PackageList`` as the list builds it."""
-
-    items: list[SummaryRow]
-    next_cursor: str | None
 
 
 class PackageAccepted(BaseModel):

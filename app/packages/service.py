@@ -8,30 +8,28 @@ import secrets
 from collections.abc import Sequence
 
 from pydantic import TypeAdapter
+from redis.exceptions import RedisError
 
 from app.builds.service import BuildService
 from app.kit import redis_keys
 from app.kit.cache import Cache
 from app.kit.conditional import Precondition
-from app.kit.cursors import decode_cursor, encode_cursor
+from app.kit.cursors import decode_cursor
 from app.kit.errors import Conflict, PreconditionFailed
 from app.kit.links import EVENTS_LINK_S, LinkSigner, events_segments
 from app.kit.settings import Settings
+from app.listing.keeper import REDIS_UNREACHABLE, KeptPage, ListKeeper
+from app.listing.rows import PackageIndex, PageQuery, cursor_after, kept_rows, page_in_memory, storable
 from app.packages import presenters
 from app.packages.presenters import RenderedView
 from app.packages.schemas import (
     CreatePackageRequest,
     EvaluationSettingsUpdate,
     EvaluationView,
-    PackagePage,
     PackageStatusView,
 )
 from app.upstream import CallContext, CustomerListStream, PackageBuilderClient, UpstreamError
-from app.upstream.models import (
-    CreatePackagePayload,
-    EvaluationDetails,
-    UpstreamPackage,
-)
+from app.upstream.models import CreatePackagePayload, EvaluationDetails, PackageState, UpstreamPackage
 
 logger = logging.getLogger("app.packages")
 EVALUATION = TypeAdapter(EvaluationView)
@@ -47,7 +45,9 @@ class PackageService:
         settings: Settings,
         cache: Cache,
         links: LinkSigner,
+        lists: ListKeeper,
     ) -> None:
+        self._lists = lists
         self._links = links
         self._upstream = upstream
         self._builds = builds
@@ -62,30 +62,24 @@ class PackageService:
         q: str | None,
         limit: int,
         cursor: str | None,
-    ) -> PackagePage:
-        """Newest first, filtered by status and a case-insensitive title/id search."""
-        after = decode_cursor(cursor) if cursor else None
-        observed_at = await self._builds.clock_ms()
-        packages = await self._upstream.list_packages(ctx)
-        await self._builds.watch_listed(ctx, packages, observed_at)
-        needle = (q or "").strip().casefold()
-        wanted = set(statuses)
-        rows = sorted(
-            (
-                p
-                for p in packages
-                if (not wanted or p.status in wanted)
-                and (not needle or needle in (p.title or "").casefold() or needle in p.id.casefold())
-            ),
-            key=presenters.created_sort_key,
-            reverse=True,
+    ) -> KeptPage:
+        """Newest first, filtered by status and a case-insensitive title/id search, from the
+        list the BFF keeps (see ``app/listing``). With Redis unreachable, the page is made
+        from the upstream's list as it comes (each read one list call, as the kept list
+        spares)."""
+        query = PageQuery(
+            statuses=frozenset(statuses),
+            needle=storable((q or "").strip().casefold()),
+            limit=limit,
+            after=decode_cursor(cursor) if cursor else None,
         )
-        if after is not None:
-            rows = [p for p in rows if presenters.created_sort_key(p) < after]
-        page = rows[:limit]
-        next_cursor = encode_cursor(*presenters.created_sort_key(page[-1])) if len(rows) > limit else None
-        index = presenters.PackageIndex(p.id for p in packages)
-        return {"items": [presenters.summary(p, index) for p in page], "next_cursor": next_cursor}
+        try:
+            return await self._lists.page(ctx, query)
+        except REDIS_UNREACHABLE as exc:
+            logger.warning("kept package lists unavailable, reading the upstream's: %r", exc)
+        packages = await self._upstream.list_packages(ctx)
+        rows, last = page_in_memory(kept_rows(packages), query)
+        return KeptPage(rows, cursor_after(last) if last else None, 0.0)
 
     async def create(self, ctx: CallContext, request: CreatePackageRequest) -> str:
         """Create upstream, then open the watch before answering."""
@@ -100,13 +94,31 @@ class PackageService:
         await self._builds.ensure_reachable()
         ref = await self._upstream.create_package(ctx, payload)
         await self._builds.start(ctx.partner_id, ref.id, reason="create")
+        await self._list_at_once(ctx, ref.id)
         return ref.id
 
     async def merge(self, ctx: CallContext, package_ids: Sequence[str]) -> str:
         await self._builds.ensure_reachable()
         ref = await self._upstream.merge_packages(ctx, package_ids)
         await self._builds.start(ctx.partner_id, ref.id, reason="merge")
+        await self._list_at_once(ctx, ref.id, PackageIndex(package_ids))
         return ref.id
+
+    async def _list_at_once(
+        self, ctx: CallContext, package_id: str, index: PackageIndex | None = None
+    ) -> None:
+        """The BFF's own new package shows on the first page at once: read, then kept as a
+        row (only where a list is kept: else the first read fetches it with the rest). Best
+        effort: the package exists and is watched, and the next refresh lists it anyway."""
+        try:
+            if not await self._lists.is_kept(ctx.partner_id):
+                return
+            observed_at = await self._builds.clock_ms()
+            package = await self._upstream.get_package(ctx, package_id)
+            if observed_at is not None:
+                await self._lists.record(ctx.partner_id, package, observed_at, index)
+        except (UpstreamError, RedisError) as exc:
+            logger.warning("%s is listed by the next refresh, not at once: %r", package_id, exc)
 
     async def regenerate(self, ctx: CallContext, package_id: str) -> None:
         """Only an EXPIRED package may be regenerated (409 otherwise, as upstream would)."""
@@ -119,6 +131,18 @@ class PackageService:
         await self._cache.invalidate(*self._cache_keys(ctx, package_id))
         await self._upstream.regenerate_package(ctx, package_id)
         await self._builds.start(ctx.partner_id, package_id, reason="regenerate")
+        await self._relist(ctx, PackageState(id=package_id, status="INITIALIZING"))
+
+    async def _relist(self, ctx: CallContext, state: PackageState) -> None:
+        """A status the BFF itself just set (regenerate): the kept row shows it at once. Its
+        time is taken after the call, when the status holds, so a refresh that began before
+        it cannot undo it. Best effort, as for a new package."""
+        try:
+            observed_at = await self._builds.clock_ms()
+            if observed_at is not None:
+                await self._lists.observe(ctx.partner_id, [state], observed_at)
+        except RedisError as exc:
+            logger.warning("%s shows %s after the next refresh: %r", state.id, state.status, exc)
 
     async def status(self, ctx: CallContext, package_id: str) -> tuple[PackageStatusView, float | None]:
         """``{id, status, progress}`` and, when it comes from the worker's last poll rather
@@ -178,13 +202,20 @@ class PackageService:
         keep = package.status == "DONE" and complete
         return RenderedView.of(view).stored(), redis_keys.PACKAGE_VIEW_TTL_S if keep else None
 
-    async def _index_for(self, ctx: CallContext, package: UpstreamPackage) -> presenters.PackageIndex | None:
-        """A merged package's ``merged_from`` names ids of the partner's list: one list call,
-        for merged packages only (their view is cached once DONE). Without it, the parts."""
+    async def _index_for(self, ctx: CallContext, package: UpstreamPackage) -> PackageIndex | None:
+        """A merged package's ``merged_from`` names ids of the partner's list: its kept row
+        has them resolved (a list call only when none is kept, or the row is newer than it).
+        Without them, the parts as the ``merge_id`` gives them."""
         if not package.merge_id:
             return None
         try:
-            return presenters.PackageIndex(p.id for p in await self._upstream.list_packages(ctx))
+            try:
+                kept = await self._lists.merged_from(ctx, package.id)
+            except REDIS_UNREACHABLE:
+                kept = None
+            if kept is not None:
+                return PackageIndex(kept)
+            return PackageIndex(p.id for p in await self._upstream.list_packages(ctx))
         except UpstreamError as exc:
             logger.warning("merged_from of %s left as the merge_id's parts: %s", package.id, exc.detail)
             return None

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import get_type_hints
 
-from app.packages.presenters import summary
-from app.packages.schemas import PackageSummary, SummaryRow
+from app.listing.rows import SummaryRow, summary
+from app.packages.schemas import PackageSummary
 from app.upstream.models import ListedPackage
 
 

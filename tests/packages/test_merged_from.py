@@ -3,7 +3,7 @@ its package ids ("pkg_555") disagree in form, so parts are matched against the p
 
 from __future__ import annotations
 
-from app.packages.presenters import PackageIndex
+from app.listing.rows import PackageIndex
 
 
 def test_a_part_resolves_to_the_listed_id_that_ends_with_it():

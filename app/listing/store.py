@@ -1,0 +1,171 @@
+"""The kept list in Redis: one Lua script per operation (``scripts.py``), each a single
+round trip, except a refresh that found changes (it reads the kept rows back first)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from app.kit import redis_keys
+from app.listing.rows import STATUS_CODES, KeptRow
+from app.listing.scripts import APPLY, READ, RELEASE, ROWS, UPSERT
+
+ORDER_KEY = 6  # KEYS[6]: every row; KEYS[7 + code]: the rows of one status
+
+
+def list_keys(partner_id: str) -> list[str]:
+    """The keys of one partner's kept list, in the scripts' order."""
+    return [
+        redis_keys.list_meta(partner_id),
+        redis_keys.list_lock(partner_id),
+        redis_keys.list_rows(partner_id),
+        redis_keys.list_search(partner_id),
+        redis_keys.list_touched(partner_id),
+        redis_keys.list_order(partner_id),
+        *(redis_keys.list_order(partner_id, status) for status in STATUS_CODES),
+    ]
+
+
+def order_sets(statuses: frozenset[str]) -> str:
+    """Which sorted sets a page reads (``KEYS`` indices): every row, or the statuses asked."""
+    if not statuses:
+        return str(ORDER_KEY)
+    return ",".join(str(ORDER_KEY + 1 + int(STATUS_CODES[s])) for s in sorted(statuses) if s in STATUS_CODES)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What every read reports besides its rows: whether a list is kept, how old it is (ms),
+    whether this read claimed its refresh, and the Redis clock (ms) when it was read."""
+
+    kept: bool
+    age_ms: int
+    claimed: bool
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReadRows:
+    claim: Claim
+    rows: list[tuple[str, str]]  # (position, row JSON), newest first
+    resume: str  # where a search that ran out of budget goes on ('' when it did not)
+
+
+@dataclass(frozen=True, slots=True)
+class RowsById:
+    claim: Claim
+    at_ms: int  # when the upstream read of the kept rows began
+    list_bytes: int  # what the kept rows weigh
+    rows: list[str | None]  # the JSON of each id asked, None when not kept
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """The claim's arguments: refresh interval, lock lease, TTL, stale-if-error (ms)."""
+
+    refresh_ms: int
+    lease_ms: int
+    ttl_ms: int
+    stale_ms: int
+
+    def args(self, token: str, *, reader: bool) -> list[str | int]:
+        role = "reader" if reader else "poller"
+        return [self.refresh_ms, self.lease_ms, token, self.ttl_ms, self.stale_ms, role]
+
+
+class KeptListStore:
+    def __init__(self, redis: Redis, timing: Timing) -> None:
+        self._redis = redis
+        self._timing = timing
+        self._read = redis.register_script(READ)
+        self._rows = redis.register_script(ROWS)
+        self._apply = redis.register_script(APPLY)
+        self._upsert = redis.register_script(UPSERT)
+        self._release = redis.register_script(RELEASE)
+
+    async def read(
+        self,
+        partner_id: str,
+        *,
+        token: str,
+        bound: str,
+        count: int,
+        sets: str,
+        needle: str = "",
+        budget: int = 0,
+    ) -> ReadRows:
+        reply = await self._read(
+            keys=list_keys(partner_id),
+            args=[*self._timing.args(token, reader=True), bound, count, needle, budget, sets],
+        )
+        kept, age, claimed, now, resume, *flat = reply
+        claim = Claim(bool(kept), int(age), bool(claimed), int(now))
+        return ReadRows(claim, list(zip(flat[::2], flat[1::2], strict=True)), resume)
+
+    async def rows(
+        self, partner_id: str, package_ids: Sequence[str], *, token: str, reader: bool
+    ) -> RowsById:
+        args = [*self._timing.args(token, reader=reader), *package_ids]
+        reply = await self._rows(keys=list_keys(partner_id), args=args)
+        kept, age, claimed, now, at, size, *rows = reply
+        claim = Claim(bool(kept), int(age), bool(claimed), int(now))
+        return RowsById(claim, int(at), int(size), [row or None for row in rows])
+
+    async def apply(self, partner_id: str, rows: Sequence[KeptRow], *, started_ms: int, token: str) -> int:
+        """Write a refresh's rows (the lock is released with them); -1 when a newer read is
+        kept already, 1 when nothing had changed, 2 when rows were written. When something
+        changed, the kept rows are read back and only the rows that differ are sent: Redis
+        compares nothing itself, so a refresh of a long list blocks it for the rows written,
+        not for the list."""
+        values = [row.value for row in rows]
+        digest = hashlib.blake2b("\n".join(values).encode(), digest_size=16).hexdigest()
+        size = sum(len(row.json) for row in rows)
+        keys = list_keys(partner_id)
+        common: list[str | int] = [started_ms, digest, self._timing.ttl_ms, token]
+        outcome = int(await self._apply(keys=keys, args=[*common, "check", size]))
+        if outcome:
+            return outcome
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys[2])
+            pipe.hgetall(keys[4])
+            stored, touched = await pipe.execute()
+        newer = {package_id for package_id, ms in touched.items() if int(ms) > started_ms}
+        changes: list[str | int] = []
+        for row, value in zip(rows, values, strict=True):
+            seen = stored.pop(row.id, "")
+            if seen != value and row.id not in newer:
+                changes += (row.id, value, row.search, seen)
+        for package_id, seen in stored.items():  # kept rows the list no longer has
+            if package_id not in newer:
+                changes += (package_id, "", "", seen)
+        flag = "1" if newer else "0"
+        return int(await self._apply(keys=keys, args=[*common, "patch", size, flag, *changes]))
+
+    async def upsert(
+        self, partner_id: str, rows: Sequence[tuple[KeptRow, str | None]], *, observed_ms: int
+    ) -> int:
+        """Rows read at ``observed_ms``, each with the stored value it replaces (None: any)."""
+        if not rows:
+            return 0
+        args: list[str | int] = [observed_ms]
+        for row, expected in rows:
+            args += (row.id, row.value, row.search, "*" if expected is None else expected)
+        return int(await self._upsert(keys=list_keys(partner_id), args=args))
+
+    async def stored(self, partner_id: str, package_ids: Sequence[str]) -> list[str | None]:
+        """The stored values (position, status code and JSON) of these rows."""
+        key = redis_keys.list_rows(partner_id)
+        values: list[str | None] = await self._redis.hmget(key, list(package_ids))  # type: ignore[misc]
+        return values
+
+    async def is_kept(self, partner_id: str) -> bool:
+        return bool(await self._redis.exists(redis_keys.list_meta(partner_id)))
+
+    async def release(self, partner_id: str, token: str) -> None:
+        await self._release(keys=[redis_keys.list_lock(partner_id)], args=[token])
+
+    async def lock_held(self, partner_id: str) -> bool:
+        return bool(await self._redis.exists(redis_keys.list_lock(partner_id)))
