@@ -1,4 +1,4 @@
-"""The arq function of CRM exports (registered by app/worker.py)."""
+"""The arq function of CRM exports (registered by app/worker/settings.py)."""
 
 from __future__ import annotations
 

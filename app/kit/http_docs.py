@@ -2,7 +2,7 @@
 
 Routers name the headers an operation sends (``documented("Location", "Retry-After")``);
 ``X-Request-ID`` on every answer and the rate-limit headers on every authenticated one are
-added to the whole document in ``app/main.py``, and so are the links below: where the ids
+added to the whole document in ``app/api/docs.py``, and so are the links below: where the ids
 of an answer lead (a generated client's hints, and how a stateful test reaches real
 resources instead of guessing ids).
 """

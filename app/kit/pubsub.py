@@ -31,7 +31,7 @@ class ChannelHub:
     """Channel → the inboxes (queues) of the streams that follow it."""
 
     def __init__(self, connect: Callable[[], Redis]) -> None:
-        """``connect`` makes the hub's client (app/clients.py: a URL or Sentinel)."""
+        """``connect`` makes the hub's client (app/kit/redis.py: a URL or Sentinel)."""
         self._connect = connect
         self._client: Redis | None = None
         self._pubsub: PubSub | None = None

@@ -84,7 +84,7 @@ def make_queue(settings: Settings) -> ArqRedis:
 
 
 def make_pubsub_client(settings: Settings) -> Redis:
-    """The connection of the status hub (app/pubsub.py): no read timeout, since a
+    """The connection of the status hub (app/kit/pubsub.py): no read timeout, since a
     subscription waits for messages; keepalive so a dead peer is noticed."""
     options: dict[str, Any] = {
         "decode_responses": True,

@@ -24,8 +24,7 @@ class Provided(Generic[T]):
         self.name = name
 
     async def __call__(self, request: Request) -> T:
-        value: T = getattr(request.app.state, self.name)
-        return value
+        return self.of(request.app)
 
     def of(self, app: Starlette) -> T:
         value: T = getattr(app.state, self.name)

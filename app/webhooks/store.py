@@ -1,4 +1,4 @@
-"""Webhook endpoints, deliveries and attempts in Redis (keys in app/redis_keys.py).
+"""Webhook endpoints, deliveries and attempts in Redis (keys in app/kit/redis_keys.py).
 
 Conditional writes are Lua scripts, so the API (PATCH, redeliver) and workers
 (attempts, failure streaks) never overwrite each other's fields, and a deleted

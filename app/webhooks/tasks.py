@@ -1,4 +1,4 @@
-"""arq functions of webhook delivery (registered by app/worker.py).
+"""arq functions of webhook delivery (registered by app/worker/settings.py).
 
 Fair delivery: an attempt is sent only under one of its partner's
 ``BFF_WEBHOOK_PARTNER_CONCURRENCY`` delivery leases (Redis, shared by every worker). One
