@@ -103,9 +103,12 @@ class Settings(BaseSettings):
     worker_metrics_host: str = "0.0.0.0"  # where the worker's /metrics listens
     api_metrics_host: str = "0.0.0.0"  # where the API's /metrics listens
 
-    @field_validator("webhook_retry_schedule", mode="before")
+    @field_validator(
+        "webhook_retry_schedule", "cors_origins", "demo_partner_ids", "redis_sentinels", mode="before"
+    )
     @classmethod
-    def _parse_schedule(cls, value: object) -> object:
+    def _parse_list(cls, value: object) -> object:
+        """Lists come from the environment as comma-separated text."""
         return _split_csv(value)
 
     @field_validator("webhook_retry_schedule")
@@ -114,16 +117,6 @@ class Settings(BaseSettings):
         if not value or any(delay < 0 for delay in value):
             raise ValueError("must be a non-empty comma-separated list of seconds >= 0")
         return value
-
-    @field_validator("cors_origins", "demo_partner_ids", mode="before")
-    @classmethod
-    def _parse_list(cls, value: object) -> object:
-        return _split_csv(value)
-
-    @field_validator("redis_sentinels", mode="before")
-    @classmethod
-    def _parse_sentinels(cls, value: object) -> object:
-        return _split_csv(value)
 
     @field_validator("redis_sentinels")
     @classmethod
