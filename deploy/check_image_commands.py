@@ -175,7 +175,7 @@ class Loopback:
         self.ports = {port: free_port() for port in COMPOSE_PORTS}
 
     def text(self, value: str) -> str:
-        hosts = "|".join(map(re.escape, [*self.hosts, "127.0.0.1", "localhost", "0.0.0.0"]))
+        hosts = "|".join(map(re.escape, [*self.hosts, "127.0.0.1", "0.0.0.0"]))
 
         def url(m: re.Match[str]) -> str:
             port = int(m.group(2))
@@ -398,11 +398,16 @@ def check_services(image: Image, cwd: Path, tmp: Path) -> None:
         must_pass(api, cwd, "the image's HEALTHCHECK", loopback.argv(ic.image_healthcheck(ROOT)))
         must_pass(worker, cwd, "arq --check", ["arq", "--check", "app.worker.WorkerSettings"])
         api_port = loopback.ports[8000]
+        compose = ic.compose_services(ROOT)
         for deployment, container in ic.kubernetes_containers(ROOT).items():
             command = ic.kubernetes_command(container, ROOT)
-            target = api if command == ic.image_cmd(ROOT) else worker
-            if target is worker and command != ["python", "-m", "app", "worker"]:
-                raise CheckFailed(f"Deployment {deployment} runs {command}: not a command of this image")
+            # The compose service that runs the same command: its process stands for the pod.
+            same = [
+                n for n, svc in compose.items() if "build" in svc and ic.compose_command(svc, ROOT) == command
+            ]
+            if not same:
+                raise CheckFailed(f"Deployment {deployment} runs {command}, which no compose service runs")
+            target = plan[same[0]]
             for probe, argv in ic.kubernetes_exec_probes(container).items():
                 must_pass(target, cwd, f"Kubernetes {deployment} {probe}", argv)
             for probe, path in ic.kubernetes_http_probes(container).items():

@@ -1,8 +1,8 @@
 """The API's answers carry exactly the headers its OpenAPI document declares.
 
 Every operation of the document is called against the live API (the suite's simulator and
-Redis), for its success status and the common errors (400, 401, 404, 409, 412, 422, 428,
-429, 502, 304 where an operation has one). A header the API sends must be declared on that
+Redis), for its success status and the common errors (400, 401, 403, 404, 409, 412, 413,
+422, 428, 429, 502, 304 where an operation has one). A header the API sends must be declared on that
 operation and status, unless it is one of ``GENERIC`` (HTTP's own framing, each with its
 reason); a declared header marked ``required`` must be sent. A generated client reads
 ``Location``, ``Retry-After``, ``ETag`` … only where the document says they are.
@@ -242,6 +242,9 @@ async def call_common_errors(
         await call("download_customer_list", 401, "no token", client=anonymous, package_id=done, tc="Jazz")
         token_only = {"Authorization": auth_headers["Authorization"]}
         await call("list_drafts", 400, "no partner header", client=anonymous, headers=token_only)
+    no_permission = {"Authorization": f"Bearer {make_token(partners=[partner], permissions=[])}"}
+    await call("list_packages", 403, "no backhaul permission", headers=no_permission)
+    await call("create_draft", 413, "over BFF_MAX_BODY_BYTES", json={"state": {"big": "x" * 1_100_000}})
     await call("get_package", 404, package_id="404404404")
     await call("get_draft", 404, draft_id="d" * 32)
     await call("get_webhook", 404, endpoint_id="we_" + "0" * 24)
