@@ -1,15 +1,17 @@
 """The API's answers carry exactly the headers its OpenAPI document declares.
 
 Every operation of the document is called against the live API (the suite's simulator and
-Redis), for its success status and the common errors (400, 401, 403, 404, 409, 412, 413,
-422, 428, 429, 502, 304 where an operation has one). A header the API sends must be declared on that
-operation and status, unless it is one of ``GENERIC`` (HTTP's own framing, each with its
-reason); a declared header marked ``required`` must be sent. A generated client reads
-``Location``, ``Retry-After``, ``ETag`` … only where the document says they are.
+Redis), for its success status and the common errors where an operation has them: 304, 400,
+401, 403, 404, 409 (also an Idempotency-Key in flight), 412, 413, 422, 428, 429 and 502. A
+header the API sends must be declared on that operation and status, unless it is one of
+``GENERIC`` (HTTP's own framing, each with its reason); a declared header marked ``required``
+must be sent. A generated client reads ``Location``, ``Retry-After``, ``ETag`` … only where the
+document says they are.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Iterator
@@ -19,8 +21,9 @@ from typing import Any
 import httpx
 import pytest
 
+from app.kit import redis_keys
 from tests.conftest import make_token
-from tests.support.processes import ApiServer, ManagedProcess
+from tests.support.processes import ApiServer
 from tests.support.sim import add_fault
 
 # Headers about the message or the connection, not the operation: HTTP defines them for every
@@ -96,7 +99,7 @@ async def document(api_server: ApiServer) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def slow_api(bff_env: dict[str, str]) -> Iterator[ApiServer]:
+def rate_limited_api(bff_env: dict[str, str]) -> Iterator[ApiServer]:
     """A replica whose partner rate is one request, then one an hour: the second is a 429."""
     api = ApiServer(
         "api-headers-429", {**bff_env, "BFF_RATE_LIMIT_RPS": "0.0003", "BFF_RATE_LIMIT_BURST": "1"}
@@ -107,20 +110,21 @@ def slow_api(bff_env: dict[str, str]) -> Iterator[ApiServer]:
 
 
 async def test_every_header_sent_is_declared_for_its_operation_and_status(
-    document, api_server, slow_api, sim, simulator: ManagedProcess, partner, auth_headers
+    document, api_server, second_api_server, rate_limited_api, sim, redis, partner, auth_headers
 ):
     async with httpx.AsyncClient(base_url=api_server.url, headers=auth_headers, timeout=30) as client:
         caller = Caller(document, client)
         await call_every_operation(caller, sim, partner)
         await call_common_errors(caller, sim, partner, auth_headers)
-        async with httpx.AsyncClient(base_url=slow_api.url, timeout=30) as slow:
+        await call_while_a_key_is_in_flight(caller, sim, partner, redis, second_api_server.url)
+        async with httpx.AsyncClient(base_url=rate_limited_api.url, timeout=30) as limited:
             other = "p-" + uuid.uuid4().hex[:12]
             headers = {
                 "Authorization": f"Bearer {make_token(partners=[other])}",
                 "X-Preferred-Partner-Id": other,
             }
-            await caller.call("list_drafts", 200, client=slow, headers=headers)
-            await caller.call("list_drafts", 429, "over the partner's rate", client=slow, headers=headers)
+            await caller.call("list_drafts", 200, client=limited, headers=headers)
+            await caller.call("list_drafts", 429, "over the partner's rate", client=limited, headers=headers)
 
     problems = [problem for answer in caller.answers for problem in check(document, answer)]
     assert not problems, "\n".join(problems)
@@ -263,6 +267,25 @@ async def call_common_errors(
     )
     await add_fault(sim, "get_package", partner, status=500)
     await call("get_package", 502, "upstream 500", package_id=done)
+
+
+async def call_while_a_key_is_in_flight(
+    caller: Caller, sim: httpx.AsyncClient, partner: str, redis, replica_url: str
+) -> None:
+    """The 409 of an Idempotency-Key whose first request is still running (``Retry-After``)."""
+    await add_fault(sim, "create_package", partner, mode="delay", latency_ms=1000, count=1)
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    first = asyncio.ensure_future(caller.call("create_package", 202, "slow first", json=CREATE, headers=key))
+    marker = redis_keys.idempotency_in_flight(partner, "user-1", "create", key["Idempotency-Key"])
+    async with asyncio.timeout(10):
+        while not await redis.exists(marker):
+            assert not first.done(), "the first request ended before the retry could be sent"
+            await asyncio.sleep(0.01)
+    async with httpx.AsyncClient(base_url=replica_url, headers=caller.client.headers, timeout=30) as replica:
+        await caller.call(
+            "create_package", 409, "its key in flight", client=replica, json=CREATE, headers=key
+        )
+    await first
 
 
 async def make(sim: httpx.AsyncClient, partner: str, status: str, **fields: Any) -> str:
