@@ -4,7 +4,7 @@
 #   worker:         python -m app worker                 (health: arq --check app.worker.WorkerSettings)
 #   simulator:      python -m app simulator --host 0.0.0.0 --port 8081   (or SIM_HOST / SIM_PORT)
 # Configuration is environment only: BFF_* for the API and the worker, SIM_* for the simulator.
-# `make image-check` (CI) runs this file's build steps and every command above without Docker.
+# `make image-check` (CI) runs the build stage's steps and these three commands without Docker.
 
 # The base image, pinned by digest (the multi-arch index of python:3.11-slim): a rebuild gets the same
 # bytes. To move it: `docker buildx imagetools inspect python:3.11-slim` and paste the new digest here

@@ -1,6 +1,7 @@
 """A SIGTERMed API ends its event streams at once and drains, instead of holding open
 streams until its grace period runs out and then cutting them off (or, under uvicorn's CLI
-without --timeout-graceful-shutdown, forever): whichever way it was started."""
+without --timeout-graceful-shutdown, forever): whichever way it was started. Compose and
+Kubernetes run the image's CMD unchanged (`make deploy-check` fails otherwise)."""
 
 from __future__ import annotations
 
