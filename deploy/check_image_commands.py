@@ -43,7 +43,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -71,28 +71,6 @@ def say(message: str) -> None:
 
 
 # --- 1. the build stage -----------------------------------------------------------------------
-
-
-@dataclass
-class Stage:
-    name: str
-    instructions: list[tuple[str, str]] = field(default_factory=list)
-
-
-def stages(root: Path) -> list[Stage]:
-    text = re.sub(r"\\\n", " ", (root / "Dockerfile").read_text())
-    found: list[Stage] = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        word, _, rest = line.partition(" ")
-        if word.upper() == "FROM":
-            parts = rest.split()
-            found.append(Stage(parts[2] if len(parts) > 2 and parts[1].upper() == "AS" else str(len(found))))
-        elif found:
-            found[-1].instructions.append((word.upper(), rest.strip()))
-    return found
 
 
 def env_pairs(rest: str, env: dict[str, str]) -> dict[str, str]:
@@ -129,7 +107,7 @@ class Image:
     def map_text(self, text: str) -> str:
         return text.replace(VENV, str(self.venv))
 
-    def run_stage(self, stage: Stage, *, run: bool) -> Path:
+    def run_stage(self, stage: ic.Stage, *, run: bool) -> Path:
         """The stage's ENV (always), WORKDIR, COPY and RUN (when ``run``); its last WORKDIR."""
         workdir = self.path("/")
         workdir.mkdir(parents=True, exist_ok=True)
@@ -447,7 +425,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="image-check-"))
     try:
         image = Image(tmp)
-        build, *_, runtime = stages(ROOT)
+        build, *_, runtime = ic.stages(ROOT)
         image.run_stage(build, run=True)
         cwd = image.run_stage(runtime, run=False)  # its ENV and WORKDIR; see the docstring
         say("import every module of the installed app package, from an empty directory")

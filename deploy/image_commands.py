@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,25 +19,32 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@dataclass(frozen=True)
-class Command:
-    where: str  # "Dockerfile CMD", "docker-compose.yml worker healthcheck" …
-    argv: list[str]
+@dataclass
+class Stage:
+    name: str
+    instructions: list[tuple[str, str]] = field(default_factory=list)  # (INSTRUCTION, the rest)
 
 
-def _instructions(root: Path) -> list[tuple[str, str]]:
-    """The Dockerfile's (INSTRUCTION, rest) pairs of its last stage, continuations joined."""
+def stages(root: Path = ROOT) -> list[Stage]:
+    """The Dockerfile's stages, continuation lines joined, comments dropped."""
     text = re.sub(r"\\\n", " ", (root / "Dockerfile").read_text())
-    pairs: list[tuple[str, str]] = []
+    found: list[Stage] = []
     for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         word, _, rest = line.partition(" ")
         if word.upper() == "FROM":
-            pairs = []  # only the runtime (last) stage runs
-        pairs.append((word.upper(), rest.strip()))
-    return pairs
+            parts = rest.split()
+            found.append(Stage(parts[2] if len(parts) > 2 and parts[1].upper() == "AS" else str(len(found))))
+        elif found:
+            found[-1].instructions.append((word.upper(), rest.strip()))
+    return found
+
+
+def _instructions(root: Path) -> list[tuple[str, str]]:
+    """The last (runtime) stage's instructions: what the image runs with."""
+    return stages(root)[-1].instructions
 
 
 def _exec_form(text: str, where: str) -> list[str]:
