@@ -1,9 +1,10 @@
 # syntax=docker/dockerfile:1
 # One image for the three Python processes of the BFF (see DESIGN.md):
-#   API (default):  uvicorn app.main:app --host 0.0.0.0 --port 8000 --proxy-headers --timeout-graceful-shutdown 10
+#   API (default):  the CMD below; docker-compose.yml and deploy/ (Kubernetes) run it unchanged
 #   worker:         python -m app worker                 (health: arq --check app.worker.WorkerSettings)
 #   simulator:      python -m app simulator --host 0.0.0.0 --port 8081   (or SIM_HOST / SIM_PORT)
 # Configuration is environment only: BFF_* for the API and the worker, SIM_* for the simulator.
+# `make image-check` (CI) runs the build stage's steps and these three commands without Docker.
 
 # The base image, pinned by digest (the multi-arch index of python:3.11-slim): a rebuild gets the same
 # bytes. To move it: `docker buildx imagetools inspect python:3.11-slim` and paste the new digest here
@@ -59,13 +60,16 @@ USER 10001:10001
 
 EXPOSE 8000
 
-# Liveness of the API (no curl in slim images, so Python's urllib). The worker has no HTTP port
-# and the simulator listens on 8081: docker-compose.yml overrides this check for both.
+# Liveness of the API (no curl in slim images, so Python's urllib). The worker serves no /healthz
+# (arq --check is its health) and the simulator listens on 8081: docker-compose.yml overrides
+# this check for both.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=3).status == 200 else 1)"]
 
 # Behind a reverse proxy, set FORWARDED_ALLOW_IPS (read by uvicorn) to the proxy's address so
 # that --proxy-headers trusts its X-Forwarded-* headers; by default only 127.0.0.1 is trusted.
-# --timeout-graceful-shutdown: on SIGTERM uvicorn otherwise waits forever for open SSE streams.
+# SIGTERM ends every open event stream at once, with no flag needed (app/kit/shutdown.py);
+# --timeout-graceful-shutdown is a backstop for other requests still open then (a slow client's
+# CSV download), cut after 10 s. --no-server-header: as `python -m app api`, no "server: uvicorn".
 CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", \
-     "--timeout-graceful-shutdown", "10"]
+     "--no-server-header", "--timeout-graceful-shutdown", "10"]

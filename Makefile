@@ -22,7 +22,7 @@ LOCK_FLAGS  ?=
 UV_COMPILE   = $(VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
                --custom-compile-command 'make lock' $(LOCK_FLAGS)
 
-.PHONY: install run test lint openapi client-check bench clean lock deploy-check
+.PHONY: install run test lint openapi client-check bench clean lock deploy-check image-check
 
 # Everything from the dev lock, hash-checked; then the project itself, editable, without its deps
 # (they are all in the lock: `pip check` fails when pyproject.toml needs something it lacks, so run
@@ -91,6 +91,14 @@ $(DEPLOY_STAMP): $(STAMP) $(DEPLOY_LOCK)
 deploy-check: $(DEPLOY_STAMP)
 	$(PY) deploy/check.py
 	$(PY) deploy/check.py --self-test
+
+## every command the image runs, without Docker: the Dockerfile's build steps into a fresh venv
+## (runtime lock only, wheels only, no pip left), every app module imported from it, then the
+## compose services (private redis-server, simulator, the image's CMD, worker) on free ports,
+## their health checks, arq --check and the Kubernetes probes, an event stream across SIGTERM,
+## and SIGTERM for each within its stop_grace_period. Needs PyPI and redis-server.
+image-check: install
+	$(PY) deploy/check_image_commands.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
 
-API_GRACE_S = 10  # open requests may finish; below the pod's termination grace period (40 s)
+# Event streams end at once on SIGTERM (app/kit/shutdown.py); this only bounds other requests
+# still open then (a long CSV download), as the image's --timeout-graceful-shutdown does.
+API_GRACE_S = 10
 
 
 def _api(args: argparse.Namespace) -> None:
@@ -14,20 +15,12 @@ def _api(args: argparse.Namespace) -> None:
     from uvicorn.config import LOG_LEVELS
 
     from app.api.app import create_app
-    from app.api.composition import end_streams
     from app.kit.settings import get_settings
     from app.observability.logs import configure_logging
 
     settings = get_settings()  # a bad BFF_ variable stops here with one line
     configure_logging(settings.log_format, LOG_LEVELS[args.log_level.lower()])
     app = create_app(settings)
-
-    class DrainingServer(uvicorn.Server):
-        """Ends the event streams before waiting for connections to close."""
-
-        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-            end_streams(app)
-            await super().shutdown(sockets)
 
     config = uvicorn.Config(
         app,
@@ -40,7 +33,7 @@ def _api(args: argparse.Namespace) -> None:
         server_header=False,  # "server: uvicorn" helps no client and tells an attacker the stack
         timeout_graceful_shutdown=API_GRACE_S,
     )
-    DrainingServer(config).run()
+    uvicorn.Server(config).run()
 
 
 def _worker(args: argparse.Namespace) -> None:

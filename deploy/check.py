@@ -35,6 +35,7 @@ import kubernetes_validate
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import image_commands
 import render
 
 Obj = dict[str, Any]
@@ -153,7 +154,7 @@ def option_value(args: list[str], option: str) -> str | None:
 
 
 def check_objects(
-    where: str, objs: list[Obj], secret_example: dict[str, set[str]], overlay: bool
+    where: str, objs: list[Obj], secret_example: dict[str, set[str]], overlay: bool, image_cmd: list[str]
 ) -> list[str]:
     errors: list[str] = []
     err = errors.append
@@ -252,13 +253,20 @@ def check_objects(
                 err(f"{where}: {cname} lacks the Secret references {sorted(SECRET_KEYS - referenced)}")
 
             command = c.get("command", []) + c.get("args", [])
+            if not command:
+                command = image_cmd  # what the container runs: the image's CMD
             if command[:1] == ["uvicorn"]:  # the API
                 metrics_port_of(dep, c, "BFF_API_METRICS_PORT")
+                if command != image_cmd:
+                    err(
+                        f"{where}: {cname}: runs {command}, not the image's CMD: the API has one entry "
+                        "point (Dockerfile, compose and Kubernetes)"
+                    )
                 timeout = option_value(command, "--timeout-graceful-shutdown")
                 if timeout is None:
                     err(
-                        f"{where}: {cname}: uvicorn without --timeout-graceful-shutdown waits forever "
-                        "on open SSE streams"
+                        f"{where}: {cname}: uvicorn without --timeout-graceful-shutdown waits without "
+                        "bound for a slow request (event streams end on SIGTERM, other requests do not)"
                     )
                 pre_stop = c.get("lifecycle", {}).get("preStop", {})
                 sleep = pre_stop.get("exec", {}).get("command", [])
@@ -343,6 +351,10 @@ def load_secret_example(root: Path) -> tuple[dict[str, set[str]], list[str]]:
 def check_kustomize(root: Path, renderer: str) -> tuple[list[str], list[str]]:
     notes: list[str] = []
     secret_keys, errors = load_secret_example(root)
+    try:
+        image_cmd = image_commands.image_cmd(root)
+    except (ValueError, OSError) as exc:
+        return notes, [f"Dockerfile: {exc}"]
     command = kustomize_command() if renderer != "python" else None
     if renderer == "kustomize" and command is None:
         return notes, ["--renderer kustomize: neither kustomize nor kubectl is on PATH"]
@@ -366,7 +378,7 @@ def check_kustomize(root: Path, renderer: str) -> tuple[list[str], list[str]]:
         before = len(errors)
         for obj in objs:
             errors += validate_schema(obj, where)
-        errors += check_objects(where, objs, secret_keys, overlay="overlays" in directory.parts)
+        errors += check_objects(where, objs, secret_keys, "overlays" in directory.parts, image_cmd)
         kinds = sorted({o["kind"] for o in objs})
         notes.append(
             f"{where}: {len(objs)} objects ({', '.join(kinds)}), rendered by {how}; "
@@ -449,6 +461,12 @@ def check_compose(root: Path) -> tuple[list[str], list[str]]:
                     f"docker-compose.yml: service {name}: BFF_WEBHOOK_ALLOW_PRIVATE_TARGETS is forced "
                     "on; a developer opts in: ${BFF_WEBHOOK_ALLOW_PRIVATE_TARGETS:-false}"
                 )
+    api_command = services.get("api", {}).get("command")
+    if api_command is not None:
+        err(
+            f"docker-compose.yml: the api service runs {api_command}: drop it, the API has one entry "
+            "point, the image's CMD (as in Kubernetes)"
+        )
     worker = services.get("worker", {})
     test = worker.get("healthcheck", {}).get("test", [])
     if "arq --check" not in " ".join(test if isinstance(test, list) else [test]):
@@ -504,7 +522,10 @@ def check_dockerfile(root: Path) -> tuple[list[str], list[str]]:
         errors.append("Dockerfile: the runtime stage has no HEALTHCHECK")
     cmd = [ins for ins in runtime if ins.upper().startswith("CMD ")]
     if not cmd or "--timeout-graceful-shutdown" not in cmd[-1]:
-        errors.append("Dockerfile: the API CMD needs uvicorn --timeout-graceful-shutdown")
+        errors.append(
+            "Dockerfile: the API CMD needs uvicorn --timeout-graceful-shutdown (a bound on requests "
+            "other than event streams, which end on SIGTERM)"
+        )
     if not any("uninstall" in ins and "pip" in ins for ins in runtime):
         errors.append("Dockerfile: the runtime stage keeps pip (uninstall pip setuptools wheel)")
     return [
@@ -566,8 +587,8 @@ BREAKAGES: list[tuple[str, Callable[[Path], None], str]] = [
         "a grace period shorter than the shutdown",
         _edit(
             "deploy/base/api-deployment.yaml",
-            "terminationGracePeriodSeconds: 40",
-            "terminationGracePeriodSeconds: 25",
+            "terminationGracePeriodSeconds: 30",
+            "terminationGracePeriodSeconds: 15",
         ),
         "must exceed",
     ),
@@ -592,6 +613,25 @@ BREAKAGES: list[tuple[str, Callable[[Path], None], str]] = [
         "BFF_JWT_SECRET must come from the environment",
     ),
     ("an unpinned base image", _edit("Dockerfile", "@sha256:", ":latest#"), "not pinned by digest"),
+    (
+        "an API Deployment with a command of its own",
+        _edit(
+            "deploy/base/api-deployment.yaml",
+            "          ports:\n            - name: http",
+            '          command: ["uvicorn", "app.main:app", "--timeout-graceful-shutdown", "20"]\n'
+            "          ports:\n            - name: http",
+        ),
+        "not the image's CMD",
+    ),
+    (
+        "a compose API with a command of its own",
+        _edit(
+            "docker-compose.yml",
+            "  api:\n    <<: *bff-image\n",
+            '  api:\n    <<: *bff-image\n    command: ["python", "-m", "app", "api"]\n',
+        ),
+        "the api service runs",
+    ),
 ]
 
 

@@ -29,6 +29,7 @@ from app.kit.pubsub import ChannelHub
 from app.kit.ratelimit import RateLimiter
 from app.kit.redis import make_pubsub_client, make_queue, make_redis
 from app.kit.runtime import settle_heap
+from app.kit.shutdown import on_termination
 from app.listing.keeper import ListKeeper
 from app.live.deps import LIVE
 from app.live.service import LiveService
@@ -87,7 +88,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     metrics.start()
     settle_heap()
     try:
-        yield
+        # Under any uvicorn launcher the lifespan's shutdown comes only after every open
+        # response ended, which an event stream never does: streams end on the signal itself.
+        with on_termination(lambda: end_streams(app)):
+            yield
     finally:
         await metrics.stop()
         hub.end_streams()
@@ -100,8 +104,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def end_streams(app: FastAPI) -> None:
-    """Called when the server begins to shut down (``python -m app api``): event streams end
-    at once, so open connections drain well within the grace period."""
+    """Called on SIGTERM/SIGINT, as the server begins to shut down: every event stream ends
+    at once as a complete response, so open connections drain in moments."""
     hub: ChannelHub | None = getattr(app.state, HUB.name, None)
     if hub is not None:
         hub.end_streams()

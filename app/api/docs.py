@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from app.kit.errors import PROBLEM, problem_schema
-from app.kit.http_docs import HEADERS, add_links, header_refs
+from app.kit.http_docs import HEADERS, IDEMPOTENCY_CONFLICT_HEADERS, add_links, header_refs
 from app.kit.links import SIGNED_LINK_PARAMETERS
 from app.kit.types import absent_not_null
 from app.live.schemas import PackageStatusEvent
@@ -96,6 +96,7 @@ def _complete_operation(operation: dict[str, Any]) -> None:
         operation["security"] = [combined, {}] if linked else [combined]
         _declare(responses, AUTHENTICATED_ANSWERS)
         responses["429"]["headers"] = header_refs("Retry-After")
+        responses["401"]["headers"] = header_refs("WWW-Authenticate")
     if parameters or "requestBody" in operation:
         _declare(responses, {"422": "Unprocessable Content"})
     if "requestBody" in operation:
@@ -105,6 +106,8 @@ def _complete_operation(operation: dict[str, Any]) -> None:
         if operation.get("operationId") in LINK_OPERATIONS and parameter["in"] == "query":
             parameter["schema"].update(SIGNED_LINK_PARAMETERS.get(parameter["name"], {}))
     idempotent = any(p.get("name") == "Idempotency-Key" for p in parameters)
+    if idempotent and "409" in responses:
+        responses["409"].setdefault("headers", {}).update(IDEMPOTENCY_CONFLICT_HEADERS)
     for status, response in responses.items():
         for media in response.get("content", {}).values():
             if "itemSchema" in media:  # an event stream: each event is described, not the whole

@@ -15,7 +15,7 @@ from app.idempotency import REPLAYED_HEADER, Answer, IdempotencyDep
 from app.kit.conditional import entity_tag, if_match, not_modified
 from app.kit.deps import LinksDep, SettingsDep
 from app.kit.errors import CLIENT_ERRORS, PRECONDITION_REQUIRED, PROBLEM, PreconditionRequired
-from app.kit.http_docs import documented
+from app.kit.http_docs import IDEMPOTENCY_CONFLICT_HEADERS, documented
 from app.kit.params import IF_MATCH_PATTERN
 from app.packages.responses import package_accepted
 from app.packages.schemas import PackageAccepted
@@ -71,7 +71,7 @@ def _with_etag(response: Response, draft: DraftView) -> DraftView:
     response_model=DraftView,
     name="create_draft",
     summary="Create a wizard draft",
-    responses={**ERRORS, 201: documented("Location", "ETag"), 409: PROBLEM, 413: PROBLEM},
+    responses={**ERRORS, 201: documented("Location", "ETag", "Cache-Control"), 409: PROBLEM, 413: PROBLEM},
 )
 async def create_draft(
     body: DraftCreate, service: DraftServiceDep, idempotency: IdempotencyDep
@@ -100,7 +100,7 @@ async def list_drafts(service: DraftServiceDep, limit: Annotated[int, Query(ge=1
     summary="Get a wizard draft",
     responses={
         **ERRORS,
-        200: documented("ETag"),
+        200: documented("ETag", "Cache-Control"),
         304: documented("ETag", description="Not Modified: If-None-Match matched"),
     },
 )
@@ -122,7 +122,7 @@ async def get_draft(
     response_model=DraftView,
     name="replace_draft",
     summary="Replace a wizard draft",
-    responses={**WRITE_ERRORS, 200: documented("ETag")},
+    responses={**WRITE_ERRORS, 200: documented("ETag", "Cache-Control")},
 )
 async def replace_draft(
     draft_id: DraftId,
@@ -141,7 +141,7 @@ async def replace_draft(
     response_model=DraftView,
     name="update_draft",
     summary="Patch a wizard draft",
-    responses={**WRITE_ERRORS, 200: documented("ETag")},
+    responses={**WRITE_ERRORS, 200: documented("ETag", "Cache-Control")},
 )
 async def update_draft(
     draft_id: DraftId,
@@ -176,7 +176,7 @@ async def delete_draft(draft_id: DraftId, service: DraftServiceDep, if_match: If
     responses={
         **ERRORS,
         202: documented("Location", "Retry-After", "Idempotent-Replayed"),
-        409: PROBLEM,
+        409: {**PROBLEM, "headers": IDEMPOTENCY_CONFLICT_HEADERS},
         502: PROBLEM,
         504: PROBLEM,
     },

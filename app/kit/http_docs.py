@@ -11,18 +11,42 @@ from __future__ import annotations
 
 from typing import Any
 
+# ``required``: sent on every answer that declares the header (tests/test_response_headers.py
+# checks both ways against the live API).
 HEADERS: dict[str, dict[str, Any]] = {
     "X-Request-ID": {
         "description": "This request's id (yours if it was sane, else ours): quote it when asking for help.",
+        "required": True,
         "schema": {"type": "string"},
     },
-    "Location": {"description": "Where the created or started resource is.", "schema": {"type": "string"}},
+    "Location": {
+        "description": "Where the created or started resource is.",
+        "required": True,
+        "schema": {"type": "string"},
+    },
     "Retry-After": {
         "description": "Seconds to wait before asking again (or retrying).",
         "schema": {"type": "integer", "minimum": 0},
     },
     "ETag": {
         "description": "The representation's entity tag: send it back as If-None-Match or If-Match.",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+    "Cache-Control": {
+        "description": "What a cache may do with this answer: private or live data is never reused as is.",
+        "schema": {"type": "string"},
+    },
+    "Content-Disposition": {
+        "description": "`attachment` with the file's name (`filename` and RFC 5987 `filename*`).",
+        "schema": {"type": "string"},
+    },
+    "X-Accel-Buffering": {
+        "description": "`no`: tells a buffering reverse proxy (nginx) to pass each event on at once.",
+        "schema": {"type": "string"},
+    },
+    "WWW-Authenticate": {
+        "description": "The scheme to authenticate with (`Bearer`).",
         "schema": {"type": "string"},
     },
     "Idempotent-Replayed": {
@@ -43,6 +67,18 @@ HEADERS: dict[str, dict[str, Any]] = {
 
 def header_refs(*names: str) -> dict[str, Any]:
     return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
+
+
+# A 409 of an operation run once per key (an Idempotency-Key, a draft's submission): the first
+# request is still running (retry after a moment), or its answer was too large to keep for
+# replay (then where its resource is, when it made one).
+IDEMPOTENCY_CONFLICT_HEADERS: dict[str, Any] = {
+    **header_refs("Retry-After"),
+    "Location": {
+        "description": "Where the first request's resource is, when its answer was too large to replay.",
+        "schema": {"type": "string"},
+    },
+}
 
 
 def documented(*names: str, description: str | None = None) -> dict[str, Any]:

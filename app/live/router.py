@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 
 from app.auth.deps import LinkCallContextDep, LinkPrincipalDep
 from app.kit.errors import PROBLEM, UPSTREAM_ERRORS
+from app.kit.http_docs import header_refs
 from app.kit.params import PackageId
 from app.live import sse
 from app.live.deps import LiveServiceDep, stream_slot
@@ -27,6 +28,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "`status` events (`id:` = sequence number, `data:` a PackageStatusEvent) "
         "and heartbeat comments; the stream ends after a terminal status or when its link expires",
+        "headers": header_refs(*sse.SSE_HEADERS),
         "content": {
             "text/event-stream": {
                 "itemSchema": {

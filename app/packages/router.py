@@ -13,7 +13,7 @@ from app.idempotency import Answer, IdempotencyDep
 from app.kit import conditional
 from app.kit.deps import LinksDep, SettingsDep
 from app.kit.errors import PROBLEM, UPSTREAM_ERRORS
-from app.kit.http_docs import documented
+from app.kit.http_docs import documented, header_refs
 from app.kit.params import IF_MATCH_PATTERN, ClusterName, PackageId
 from app.kit.types import Cursor
 from app.packages import presenters
@@ -48,7 +48,14 @@ LIST_AGE_HEADER = {
         "schema": {"type": "string", "pattern": "^[0-9]+$"},
     }
 }
-ETAG_HEADER = {"ETag": {"description": "version of this view", "schema": {"type": "string"}}}
+# Forwarded from the upstream's answer as they came (app/upstream/http.py, ENTITY_HEADERS).
+CSV_HEADERS = {
+    **header_refs("Content-Disposition", "Cache-Control"),
+    **{
+        name: {"description": f"the upstream's {name}, when it sent one", "schema": {"type": "string"}}
+        for name in ("Content-Encoding", "ETag", "Last-Modified")
+    },
+}
 
 
 @router.get(
@@ -82,7 +89,7 @@ async def list_packages(
     response_model=PackageAccepted,
     name="create_package",
     summary="Create a package",
-    responses={**ERRORS, **IDEMPOTENT},
+    responses={**ERRORS, **IDEMPOTENT, 202: documented("Location", "Retry-After")},
 )
 async def create_package(
     body: CreatePackageRequest,
@@ -107,7 +114,7 @@ async def create_package(
     response_model=PackageAccepted,
     name="merge_packages",
     summary="Merge packages",
-    responses={**ERRORS, **IDEMPOTENT},
+    responses={**ERRORS, **IDEMPOTENT, 202: documented("Location", "Retry-After")},
 )
 async def merge_packages(
     body: MergePackagesRequest,
@@ -131,7 +138,11 @@ async def merge_packages(
     response_model=PackageView,
     name="get_package",
     summary="Get a package's results view",
-    responses={**ERRORS, 200: {"headers": ETAG_HEADER}, 304: {"description": "If-None-Match matched"}},
+    responses={
+        **ERRORS,
+        200: documented("ETag"),
+        304: documented("ETag", description="Not Modified: If-None-Match matched"),
+    },
 )
 async def get_package(
     package_id: PackageId,
@@ -222,7 +233,7 @@ async def update_evaluation(
     response_model=PackageAccepted,
     name="regenerate_package",
     summary="Regenerate an expired package",
-    responses={**ERRORS, 409: PROBLEM},
+    responses={**ERRORS, 409: PROBLEM, 202: documented("Location", "Retry-After")},
 )
 async def regenerate_package(
     package_id: PackageId,
@@ -246,7 +257,7 @@ async def regenerate_package(
     name="download_customer_list",
     summary="Download a cluster's customers (CSV)",
     response_class=StreamingResponse,
-    responses={**ERRORS, 200: {"content": {"text/csv": {}}}},
+    responses={**ERRORS, 200: {"content": {"text/csv": {}}, "headers": CSV_HEADERS}},
 )
 async def download_customer_list(
     package_id: PackageId, tc: ClusterName, ctx: LinkCallContextDep, service: PackageServiceDep

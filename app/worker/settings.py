@@ -89,7 +89,7 @@ class WorkerSettings:
     health_check_key = redis_keys.worker_health(socket.gethostname())
     max_jobs = 50
     # On SIGTERM, running jobs may finish (then the rest are cancelled and re-run later):
-    # below the pod's termination grace period of 40 s.
+    # below the worker's termination grace periods (Kubernetes 60 s, compose 45 s).
     job_completion_wait = 30
     # The default for functions without their own timeout; arq re-runs the jobs of a
     # SIGKILLed worker after the largest timeout + 10 s, so every timeout stays short.

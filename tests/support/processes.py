@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Self
 
+from deploy.image_commands import image_cmd, with_option
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -119,18 +121,49 @@ class RedisServer(ManagedProcess):
         self.start()
 
 
-class ApiServer(ManagedProcess):
-    """``python -m app api`` on a free port, configured by ``BFF_*`` variables only."""
+def api_launch(launcher: str, port: int, log_level: str) -> tuple[list[str], dict[str, str]]:
+    """argv and extra environment of the API started by ``launcher`` on ``port``:
 
-    def __init__(self, name: str, env: Mapping[str, str], *, log_level: str = "warning") -> None:
+    - ``python -m app api``: ours;
+    - ``uvicorn app.main:app``: uvicorn's CLI with no option at all (the port comes from its
+      ``UVICORN_PORT`` variable), as DESIGN.md names it;
+    - ``the image's CMD``: the Dockerfile's ``CMD`` as written, on loopback and ``port``
+      (compose and Kubernetes run it unchanged).
+    """
+    if launcher == "python -m app api":
+        return python_module("app", "api", "--port", str(port), "--log-level", log_level), {}
+    if launcher == "uvicorn app.main:app":
+        return [str(Path(sys.executable).with_name("uvicorn")), "app.main:app"], {"UVICORN_PORT": str(port)}
+    if launcher == "the image's CMD":
+        argv = with_option(with_option(image_cmd(), "--host", "127.0.0.1"), "--port", str(port))
+        return [str(Path(sys.executable).with_name(argv[0])), *argv[1:]], {}
+    raise ValueError(launcher)
+
+
+API_LAUNCHERS = ("python -m app api", "uvicorn app.main:app", "the image's CMD")
+
+
+class ApiServer(ManagedProcess):
+    """The API on a free port, configured by ``BFF_*`` variables only; ``python -m app api``
+    unless ``launcher`` names another of ``API_LAUNCHERS``."""
+
+    def __init__(
+        self,
+        name: str,
+        env: Mapping[str, str],
+        *,
+        log_level: str = "warning",
+        launcher: str = "python -m app api",
+    ) -> None:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         metrics_port = env.get("BFF_API_METRICS_PORT") or str(free_port())
         self.metrics_url = f"http://127.0.0.1:{metrics_port}"  # /metrics: never on the public port
+        argv, launch_env = api_launch(launcher, port, log_level)
         super().__init__(
             name,
-            python_module("app", "api", "--port", str(port), "--log-level", log_level),
-            env={"BFF_API_METRICS_PORT": metrics_port, **env, "BFF_PUBLIC_URL": self.url},
+            argv,
+            env={"BFF_API_METRICS_PORT": metrics_port, **env, **launch_env, "BFF_PUBLIC_URL": self.url},
             port=port,
         )
 
