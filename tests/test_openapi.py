@@ -95,3 +95,16 @@ async def test_docs_are_served_without_a_cdn(anonymous):
         assert scripts and all(src.startswith("/") for src in scripts), (page, scripts)
         for src in scripts:
             assert (await anonymous.get(src)).status_code == 200
+
+
+def test_every_schema_has_one_name_and_its_own_title():
+    """Generated clients name a class after a schema's title: two schemas with one title
+    (FastAPI's ``-Input``/``-Output`` pair of one model name) make openapi-python-client drop
+    both and everything that refers to them."""
+    schemas = openapi_document()["components"]["schemas"]
+    split = [name for name in schemas if name.endswith(("-Input", "-Output"))]
+    assert not split, f"one model per meaning and name: {split}"
+    mismatched = {
+        name: schema.get("title") for name, schema in schemas.items() if schema.get("title") != name
+    }
+    assert not mismatched, mismatched

@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 from app.builds.registry import Watch
 from app.upstream.models import UpstreamPackage, merged_from
-from app.webhooks.events import ClusterCounts, PackageEventData, PackageEventType
+from app.webhooks.events import PackageEventCluster, PackageEventData, PackageEventType
 
 EVENT_TYPE_OF_STATUS: dict[str, PackageEventType] = {
     "DONE": "package.done",
@@ -27,7 +27,9 @@ def event_key(watch: Watch, status: str) -> str:
 def event_data(package: UpstreamPackage, partner_id: str, status: str, public_base: str) -> PackageEventData:
     """The package, its per-cluster counts (known once DONE) and where its results view is."""
     clusters = [
-        ClusterCounts(tc=tc, customers=content.customers, items=content.items, purchase=content.purchase)
+        PackageEventCluster(
+            tc=tc, customers=content.customers, items=content.items, purchase=content.purchase
+        )
         for tc, content in (package.content or {}).items()
     ]
     return PackageEventData.model_validate(

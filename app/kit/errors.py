@@ -331,6 +331,7 @@ UPSTREAM_ERRORS: dict[int | str, dict[str, Any]] = {
 def problem_schema() -> dict[str, Any]:
     """JSON Schema of the RFC 9457 body every error has."""
     return {
+        "title": "Problem",
         "type": "object",
         "required": ["type", "title", "status", "detail", "instance", "request_id"],
         "properties": {

@@ -26,8 +26,10 @@ EVENT_TYPES: tuple[SubscribableEventType, ...] = get_args(SubscribableEventType)
 TEST_EVENT_TYPE: TestEventType = "webhook.test"
 
 
-class ClusterCounts(BaseModel):
-    """One cluster of a finished package (known once DONE)."""
+class PackageEventCluster(BaseModel):
+    """One cluster of a finished package (known once DONE): its name and counts. Not the
+    results view's ``ClusterCounts`` (an evaluation, without ``tc``): one name per shape, so
+    generated clients keep both."""
 
     tc: str
     customers: int
@@ -44,7 +46,7 @@ class PackageEventData(BaseModel):
     title: str | None
     merge_id: str | None
     merged_from: list[str]
-    clusters: list[ClusterCounts]
+    clusters: list[PackageEventCluster]
     results_url: str = Field(description="the package's results view in this API")
 
 
