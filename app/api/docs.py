@@ -60,7 +60,10 @@ def _complete(schema: dict[str, Any]) -> None:
     authenticated one the partner's rate-limit headers, and may be any of
     ``AUTHENTICATED_ANSWERS``; links say where an answer's ids lead."""
     schema["components"]["headers"] = HEADERS
-    schema["components"]["schemas"]["PackageStatusEvent"] = PackageStatusEvent.model_json_schema()
+    event = PackageStatusEvent.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, definition in event.pop("$defs", {}).items():  # the enums it shares with the rest
+        schema["components"]["schemas"].setdefault(name, definition)
+    schema["components"]["schemas"]["PackageStatusEvent"] = event
     for path in schema.get("paths", {}).values():
         for operation in path.values():
             _complete_operation(operation)

@@ -4,6 +4,7 @@ is served on a port of its own (``BFF_API_METRICS_PORT``), never on the public o
 from __future__ import annotations
 
 import asyncio
+from enum import StrEnum
 from typing import Literal
 
 from fastapi import APIRouter, Response
@@ -13,7 +14,13 @@ from app.kit.deps import RedisDep
 from app.upstream.deps import UpstreamDep
 
 router = APIRouter(tags=["operations"])
-CheckState = Literal["ok", "down"]
+
+
+class CheckState(StrEnum):
+    """One dependency's state as this replica sees it."""
+
+    OK = "ok"
+    DOWN = "down"
 
 
 class Health(BaseModel):
@@ -60,6 +67,7 @@ async def get_readiness(redis: RedisDep, upstream: UpstreamDep, response: Respon
     return Readiness(
         status="ready" if redis_ready else "not-ready",
         checks=ReadinessChecks(
-            redis="ok" if redis_ready else "down", upstream="ok" if upstream_ready else "down"
+            redis=CheckState.OK if redis_ready else CheckState.DOWN,
+            upstream=CheckState.OK if upstream_ready else CheckState.DOWN,
         ),
     )

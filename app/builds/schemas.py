@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from app.upstream.models import PackageStatus
+
 
 class WatchView(BaseModel):
     """The package as just read upstream, and whether the worker now follows it."""
 
     id: str
-    status: str = Field(examples=["INPROGRESS"])
+    status: PackageStatus = Field(examples=["INPROGRESS"])
     progress: int | None = Field(default=None, ge=0, le=100)
     watching: bool = Field(
         description=(

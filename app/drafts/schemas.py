@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.kit.types import absent_not_null
 
-DraftStep = Literal["events", "targeting", "preview"]
+
+class DraftStep(StrEnum):
+    """The create wizard's steps, in order: Select Events, Targeting + Customer Segmentation,
+    Preview."""
+
+    EVENTS = "events"
+    TARGETING = "targeting"
+    PREVIEW = "preview"
+
+
 MAX_STATE_DEPTH = 32
 
 
@@ -46,7 +56,7 @@ class DraftCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    step: DraftStep = "events"
+    step: DraftStep = DraftStep.EVENTS
     state: State = Field(default_factory=dict, description=STATE_DESCRIPTION)
 
 

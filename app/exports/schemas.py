@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ExportStatus = Literal["PENDING", "RUNNING", "DONE", "FAILED"]
+from app.webhooks.events import ExportStatus
 
 
 class ExportRequest(BaseModel):

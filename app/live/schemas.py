@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, Field
+
+from app.upstream.models import PackageStatus
 
 
 class PackageStatusEvent(BaseModel):
     """``data:`` of a ``status`` event; ``id:`` of the event is ``seq`` (resume with Last-Event-ID)."""
 
     id: str
-    status: Literal["INITIALIZING", "INPROGRESS", "DONE", "FAILED", "EXPIRED"]
+    status: PackageStatus
     progress: int | None = Field(ge=0, le=100)
     seq: int = Field(ge=1, description="increases with every change of this package's status")

@@ -27,10 +27,10 @@ from app.packages.schemas import (
     MergePackagesRequest,
     PackageAccepted,
     PackageList,
-    PackageStatus,
     PackageStatusView,
     PackageView,
 )
+from app.upstream.models import PackageStatus
 
 router = APIRouter(prefix="/v1/packages", tags=["packages"])
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from annotated_types import Ge, Le
 from pydantic import (
@@ -16,11 +16,19 @@ from pydantic import (
 )
 
 from app.kit.params import PACKAGE_ID_PATTERN
-from app.kit.types import IsoDate, JsonInt
+from app.kit.types import DATE_TIME_PATTERN, IsoDate, JsonInt
+from app.upstream.models import AttributionModel, PackageStatus
 
-# The attribution models the upstream evaluates with.
-EvaluationModel = Literal["EVENTS_FROM_PACKAGE", "ALL_EVENTS"]
-PackageStatus = Literal["INITIALIZING", "INPROGRESS", "DONE", "FAILED", "EXPIRED"]
+# As the upstream models leave them (app/upstream/models.py): RFC 3339, or null.
+CreatedAt = Annotated[
+    str | None,
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "format": "date-time", "pattern": DATE_TIME_PATTERN}, {"type": "null"}]}
+    ),
+]
+SentDate = Annotated[
+    str | None, WithJsonSchema({"anyOf": [{"type": "string", "format": "date"}, {"type": "null"}]})
+]
 NOT_BLANK = r"\S"  # some character that is not whitespace (ids and titles are stripped)
 MAX_NUMERIC_ID = 10**18 - 1
 # A customer id as the upstream takes it: a number, or a non-blank string (digits become a number).
@@ -183,11 +191,11 @@ class PackageSummary(BaseModel):
 
     id: str
     title: str | None
-    status: str
+    status: PackageStatus
     progress: int | None
     merge_id: str | None
     merged_from: list[str]
-    created_at: str | None
+    created_at: CreatedAt
     targeting_mode: str | None
     events: list[EventRef]
 
@@ -201,7 +209,7 @@ class PackageAccepted(BaseModel):
     """202 answer of create, merge and regenerate; poll ``status_url`` or open ``events_url``."""
 
     id: str
-    status: str
+    status: PackageStatus
     status_url: str
     events_url: str
     results_url: str
@@ -209,7 +217,7 @@ class PackageAccepted(BaseModel):
 
 class PackageStatusView(BaseModel):
     id: str
-    status: str
+    status: PackageStatus
     progress: int | None
     events_url: str = Field(description="signed Server-Sent Events link (about an hour), for EventSource")
 
@@ -218,8 +226,8 @@ class EvaluationSettings(BaseModel):
     """Attribution settings, in the BFF's words."""
 
     attribution_window_days: int | None
-    model: str | None
-    email_sent_date: str | None
+    model: AttributionModel | None
+    email_sent_date: SentDate
 
 
 class EvaluationSettingsUpdate(BaseModel):
@@ -228,7 +236,7 @@ class EvaluationSettingsUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     attribution_window_days: Count = Field(ge=1, le=365, examples=[14])
-    model: EvaluationModel = Field(examples=["EVENTS_FROM_PACKAGE"])
+    model: AttributionModel = Field(examples=["EVENTS_FROM_PACKAGE"])
     email_sent_date: IsoDate | None = Field(default=None, examples=["2026-06-01"])
 
 
@@ -269,11 +277,11 @@ class PackageView(BaseModel):
 
     id: str
     title: str | None
-    status: str
+    status: PackageStatus
     progress: int | None
     merge_id: str | None
     merged_from: list[str]
-    created_at: str | None
+    created_at: CreatedAt
     targeting_mode: str | None
     events: list[EventRef]
     filter_settings: dict[str, Any] | None

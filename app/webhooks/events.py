@@ -9,20 +9,41 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Annotated, Literal, get_args
+from enum import StrEnum
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-PackageEventType = Literal["package.done", "package.failed", "package.expired"]
-ExportEventType = Literal["export.done", "export.failed"]
-SubscribableEventType = Literal[
-    "package.done", "package.failed", "package.expired", "export.done", "export.failed"
-]
-TestEventType = Literal["webhook.test"]
-EventType = SubscribableEventType | TestEventType
+from app.upstream.models import PackageStatus
 
-EVENT_TYPES: tuple[SubscribableEventType, ...] = get_args(SubscribableEventType)
-"""What an endpoint may subscribe to (``webhook.test`` is sent on request, whatever)."""
+
+class WebhookEventType(StrEnum):
+    """What an endpoint subscribes to: every event the service announces (``webhook.test`` is
+    sent on request to any endpoint, whatever it subscribed to)."""
+
+    PACKAGE_DONE = "package.done"
+    PACKAGE_FAILED = "package.failed"
+    PACKAGE_EXPIRED = "package.expired"
+    EXPORT_DONE = "export.done"
+    EXPORT_FAILED = "export.failed"
+
+
+class ExportStatus(StrEnum):
+    """A CRM export's status: PENDING and RUNNING until it is DONE or has FAILED for good.
+    Here, with the events that carry it: this leaf imports no domain that raises events."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    DONE = "DONE"
+    FAILED = "FAILED"
+
+
+TestEventType = Literal["webhook.test"]
+EventType = WebhookEventType | TestEventType
+"""What a delivery carries: a subscribable event, or the test event."""
+
+EVENT_TYPES: tuple[WebhookEventType, ...] = tuple(WebhookEventType)
+"""What an endpoint may subscribe to."""
 TEST_EVENT_TYPE: TestEventType = "webhook.test"
 
 
@@ -42,7 +63,7 @@ class PackageEventData(BaseModel):
 
     package_id: str
     partner_id: str
-    status: Literal["DONE", "FAILED", "EXPIRED"]
+    status: PackageStatus = Field(description="DONE, FAILED or EXPIRED: how the build ended")
     title: str | None
     merge_id: str | None
     merged_from: list[str]
@@ -59,7 +80,7 @@ class ExportEventData(BaseModel):
     tc: str
     crm_name: str
     container_name: str
-    status: Literal["DONE", "FAILED"]
+    status: ExportStatus = Field(description="DONE or FAILED")
     reason: str | None = Field(description="why it FAILED")
     upstream_reference: str | None = Field(description="the data-integrations layer's id, once DONE")
     export_url: str = Field(description="the export in this API")
@@ -127,12 +148,12 @@ WebhookEvent = Annotated[
     Field(discriminator="type"),
 ]
 EVENT_MODELS: dict[EventType, type[_Event]] = {
-    "package.done": PackageDone,
-    "package.failed": PackageFailed,
-    "package.expired": PackageExpired,
-    "export.done": ExportDone,
-    "export.failed": ExportFailed,
-    "webhook.test": WebhookTest,
+    WebhookEventType.PACKAGE_DONE: PackageDone,
+    WebhookEventType.PACKAGE_FAILED: PackageFailed,
+    WebhookEventType.PACKAGE_EXPIRED: PackageExpired,
+    WebhookEventType.EXPORT_DONE: ExportDone,
+    WebhookEventType.EXPORT_FAILED: ExportFailed,
+    TEST_EVENT_TYPE: WebhookTest,
 }
 
 

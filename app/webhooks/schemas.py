@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.kit.types import IsoDateTime, absent_not_null
-from app.webhooks.events import EventType, SubscribableEventType
+from app.webhooks.events import EventType, WebhookEventType
 from app.webhooks.models import AttemptOutcome, DeliveryStatus
 
 RECOVER_BATCH = 1000  # failed deliveries one recover call queues again at most
@@ -57,9 +57,7 @@ class EndpointCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = URL_FIELD
-    event_types: list[SubscribableEventType] = Field(
-        min_length=1, examples=[["package.done", "package.failed"]]
-    )
+    event_types: list[WebhookEventType] = Field(min_length=1, examples=[["package.done", "package.failed"]])
     description: str | None = Field(default=None, max_length=500)
 
     @field_validator("event_types")
@@ -81,7 +79,7 @@ class EndpointUpdate(BaseModel):
         description=URL_DESCRIPTION,
         json_schema_extra=_optional_url,
     )
-    event_types: list[SubscribableEventType] | None = Field(
+    event_types: list[WebhookEventType] | None = Field(
         default=None, min_length=1, json_schema_extra=absent_not_null
     )
     description: str | None = Field(default=None, max_length=500, description="null removes it")
@@ -105,7 +103,7 @@ class Endpoint(BaseModel):
 
     id: str
     url: str
-    event_types: list[SubscribableEventType]
+    event_types: list[WebhookEventType]
     description: str | None
     enabled: bool
     disabled_reason: str | None = Field(description="why the endpoint was disabled, if it was")
