@@ -246,7 +246,7 @@ async def regenerate_package(
     name="download_customer_list",
     summary="Download a cluster's customers (CSV)",
     response_class=StreamingResponse,
-    responses={**ERRORS, 200: {"content": {"text/csv": {}}}},
+    responses={**ERRORS, 200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
 async def download_customer_list(
     package_id: PackageId, tc: ClusterName, ctx: LinkCallContextDep, service: PackageServiceDep
