@@ -11,7 +11,7 @@ from fastapi.openapi.utils import get_openapi
 from app.kit.errors import PROBLEM, problem_schema
 from app.kit.http_docs import HEADERS, add_links, header_refs
 from app.kit.links import SIGNED_LINK_PARAMETERS
-from app.kit.types import absent_not_null
+from app.kit.types import EXAMPLES_AS_TEXT, absent_not_null
 from app.live.schemas import PackageStatusEvent
 
 
@@ -68,7 +68,20 @@ def _complete(schema: dict[str, Any]) -> None:
         for operation in path.values():
             _complete_operation(operation)
     _drop_framework_validation(schema)
+    _restore_examples(schema)
     add_links(schema)
+
+
+def _restore_examples(node: Any) -> None:
+    """Model examples back from their JSON text (see ``app.kit.types.examples``), nulls kept."""
+    if isinstance(node, dict):
+        if EXAMPLES_AS_TEXT in node:
+            node["examples"] = json.loads(node.pop(EXAMPLES_AS_TEXT))
+        for child in node.values():
+            _restore_examples(child)
+    elif isinstance(node, list):
+        for child in node:
+            _restore_examples(child)
 
 
 def _drop_framework_validation(schema: dict[str, Any]) -> None:

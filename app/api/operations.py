@@ -11,6 +11,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from app.kit.deps import RedisDep
+from app.kit.types import examples
 from app.upstream.deps import UpstreamDep
 
 router = APIRouter(tags=["operations"])
@@ -24,15 +25,24 @@ class CheckState(StrEnum):
 
 
 class Health(BaseModel):
+    model_config = examples({"status": "ok"})
+
     status: Literal["ok"]
 
 
 class ReadinessChecks(BaseModel):
+    model_config = examples({"redis": "ok", "upstream": "ok"})
+
     redis: CheckState
     upstream: CheckState = Field(description="reported only: it never makes a replica unready")
 
 
 class Readiness(BaseModel):
+    model_config = examples(
+        {"status": "ready", "checks": {"redis": "ok", "upstream": "down"}},
+        {"status": "not-ready", "checks": {"redis": "down", "upstream": "ok"}},
+    )
+
     status: Literal["ready", "not-ready"]
     checks: ReadinessChecks
 

@@ -332,6 +332,32 @@ def problem_schema() -> dict[str, Any]:
     """JSON Schema of the RFC 9457 body every error has."""
     return {
         "title": "Problem",
+        "examples": [
+            {
+                "type": f"{TYPE_BASE}not-found",
+                "title": "Not Found",
+                "status": 404,
+                "detail": "package 'pkg_999' was not found",
+                "instance": "/v1/packages/pkg_999",
+                "request_id": "3f2a9c1e7b5d4a60",
+            },
+            {
+                "type": f"{TYPE_BASE}validation",
+                "title": "Unprocessable Content",
+                "status": 422,
+                "detail": "request validation failed: event_ids.0: Input should be a valid integer",
+                "instance": "/v1/packages",
+                "request_id": "7c1d0e5b9a2f4c88",
+                "errors": [
+                    {
+                        "loc": ["body", "event_ids", 0],
+                        "field": "event_ids.0",
+                        "message": "Input should be a valid integer",
+                        "type": "int_type",
+                    }
+                ],
+            },
+        ],
         "type": "object",
         "required": ["type", "title", "status", "detail", "instance", "request_id"],
         "properties": {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
@@ -15,6 +16,7 @@ from app.kit.errors import PROBLEM, UPSTREAM_ERRORS
 from app.kit.params import PackageId
 from app.live import sse
 from app.live.deps import LiveServiceDep, stream_slot
+from app.live.schemas import STATUS_EVENT_EXAMPLE
 from app.live.service import Update
 from app.upstream import CallContext
 
@@ -43,6 +45,14 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
                         },
                         "retry": {"type": "integer", "minimum": 0},
                     },
+                    "examples": [
+                        {
+                            "event": "status",
+                            "id": "3",
+                            "data": json.dumps(STATUS_EVENT_EXAMPLE, separators=(",", ":")),
+                            "retry": RETRY_MS,
+                        }
+                    ],
                 },
             }
         },

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from app.kit.types import examples
 from app.upstream.models import PackageStatus
+
+STATUS_EVENT_EXAMPLE = {"id": "pkg_555", "status": "INPROGRESS", "progress": 40, "seq": 3}
 
 
 class PackageStatusEvent(BaseModel):
     """``data:`` of a ``status`` event; ``id:`` of the event is ``seq`` (resume with Last-Event-ID)."""
+
+    model_config = examples(STATUS_EVENT_EXAMPLE)
 
     id: str
     status: PackageStatus

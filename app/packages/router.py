@@ -48,6 +48,14 @@ LIST_AGE_HEADER = {
         "schema": {"type": "string", "pattern": "^[0-9]+$"},
     }
 }
+CSV_SCHEMA = {
+    "type": "string",
+    "description": "a header line, then one line per customer (the upstream's columns, as sent)",
+    "examples": [
+        "customer_id,email,first_name,last_name,purchases,total_spent\n"
+        "cust_1,cust_1@example.com,Anna,Huber,3,147.00\n"
+    ],
+}
 ETAG_HEADER = {"ETag": {"description": "version of this view", "schema": {"type": "string"}}}
 
 
@@ -246,7 +254,7 @@ async def regenerate_package(
     name="download_customer_list",
     summary="Download a cluster's customers (CSV)",
     response_class=StreamingResponse,
-    responses={**ERRORS, 200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    responses={**ERRORS, 200: {"content": {"text/csv": {"schema": CSV_SCHEMA}}}},
 )
 async def download_customer_list(
     package_id: PackageId, tc: ClusterName, ctx: LinkCallContextDep, service: PackageServiceDep

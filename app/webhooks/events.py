@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from app.kit.types import examples
 from app.upstream.models import PackageStatus
 
 
@@ -38,6 +39,52 @@ class ExportStatus(StrEnum):
     FAILED = "FAILED"
 
 
+STAMP = "2026-05-15T10:42:07.120Z"
+CLUSTER_EXAMPLE: dict[str, Any] = {
+    "tc": "family_outings_munich",
+    "customers": 184,
+    "items": 412,
+    "purchase": 18540,
+}
+PACKAGE_DATA_EXAMPLE: dict[str, Any] = {
+    "package_id": "pkg_555",
+    "partner_id": "partner-1",
+    "status": "DONE",
+    "title": "Munich shows Q3",
+    "merge_id": None,
+    "merged_from": [],
+    "clusters": [CLUSTER_EXAMPLE],
+    "results_url": "https://bff.example/v1/packages/pkg_555",
+}
+EXPORT_DATA_EXAMPLE: dict[str, Any] = {
+    "export_id": "96b379df724444a8ae8c8f2e91ef913f",
+    "partner_id": "partner-1",
+    "package_id": "pkg_555",
+    "tc": "family_outings_munich",
+    "crm_name": "hubspot",
+    "container_name": "Munich Q3",
+    "status": "DONE",
+    "reason": None,
+    "upstream_reference": "exp_8812",
+    "export_url": "https://bff.example/v1/exports/96b379df724444a8ae8c8f2e91ef913f",
+}
+TEST_DATA_EXAMPLE: dict[str, Any] = {
+    "endpoint_id": "ep_c17fcd6886ee454ba829b96cf7be76bf",
+    "partner_id": "partner-1",
+    "message": "a test event from the Package Builder BFF",
+}
+FAILED_EXPORT_EXAMPLE: dict[str, Any] = {
+    **EXPORT_DATA_EXAMPLE,
+    "status": "FAILED",
+    "reason": "the data-integrations layer refused the credentials",
+    "upstream_reference": None,
+}
+
+
+def _event(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {"type": event_type, "timestamp": STAMP, "data": data}
+
+
 TestEventType = Literal["webhook.test"]
 EventType = WebhookEventType | TestEventType
 """What a delivery carries: a subscribable event, or the test event."""
@@ -52,6 +99,8 @@ class PackageEventCluster(BaseModel):
     results view's ``ClusterCounts`` (an evaluation, without ``tc``): one name per shape, so
     generated clients keep both."""
 
+    model_config = examples(CLUSTER_EXAMPLE)
+
     tc: str
     customers: int
     items: int
@@ -60,6 +109,8 @@ class PackageEventCluster(BaseModel):
 
 class PackageEventData(BaseModel):
     """``data`` of ``package.done|failed|expired``."""
+
+    model_config = examples(PACKAGE_DATA_EXAMPLE)
 
     package_id: str
     partner_id: str
@@ -73,6 +124,8 @@ class PackageEventData(BaseModel):
 
 class ExportEventData(BaseModel):
     """``data`` of ``export.done|failed``."""
+
+    model_config = examples(EXPORT_DATA_EXAMPLE)
 
     export_id: str
     partner_id: str
@@ -89,6 +142,8 @@ class ExportEventData(BaseModel):
 class WebhookTestData(BaseModel):
     """``data`` of ``webhook.test``."""
 
+    model_config = examples(TEST_DATA_EXAMPLE)
+
     endpoint_id: str
     partner_id: str
     message: str
@@ -104,12 +159,18 @@ class _Event(BaseModel):
 class PackageDone(_Event):
     """A build finished: its clusters are ready (CSV, evaluation, exports)."""
 
+    model_config = examples(_event("package.done", PACKAGE_DATA_EXAMPLE))
+
     type: Literal["package.done"] = "package.done"
     data: PackageEventData
 
 
 class PackageFailed(_Event):
     """A build failed; it will not become DONE."""
+
+    model_config = examples(
+        _event("package.failed", {**PACKAGE_DATA_EXAMPLE, "status": "FAILED", "clusters": []})
+    )
 
     type: Literal["package.failed"] = "package.failed"
     data: PackageEventData
@@ -118,12 +179,16 @@ class PackageFailed(_Event):
 class PackageExpired(_Event):
     """A package expired; it can be regenerated."""
 
+    model_config = examples(_event("package.expired", {**PACKAGE_DATA_EXAMPLE, "status": "EXPIRED"}))
+
     type: Literal["package.expired"] = "package.expired"
     data: PackageEventData
 
 
 class ExportDone(_Event):
     """A CRM export was accepted by the data-integrations layer."""
+
+    model_config = examples(_event("export.done", EXPORT_DATA_EXAMPLE))
 
     type: Literal["export.done"] = "export.done"
     data: ExportEventData
@@ -132,12 +197,16 @@ class ExportDone(_Event):
 class ExportFailed(_Event):
     """A CRM export failed for good (after its retries)."""
 
+    model_config = examples(_event("export.failed", FAILED_EXPORT_EXAMPLE))
+
     type: Literal["export.failed"] = "export.failed"
     data: ExportEventData
 
 
 class WebhookTest(_Event):
     """Sent by ``POST /v1/webhooks/{id}/test``."""
+
+    model_config = examples(_event("webhook.test", TEST_DATA_EXAMPLE))
 
     type: Literal["webhook.test"] = "webhook.test"
     data: WebhookTestData
