@@ -122,8 +122,17 @@ def _iso_date(value: object) -> object:
     return None
 
 
-Status = Annotated[PackageStatus, BeforeValidator(_known_status)]
-CreatedAt = Annotated[str | None, BeforeValidator(_rfc3339)]
+# The usual values are checked by pydantic alone; only an odd one reaches the fallback.
+Status = Annotated[
+    PackageStatus | Annotated[PackageStatus, BeforeValidator(_known_status)],
+    Field(union_mode="left_to_right"),
+]
+CreatedAt = Annotated[
+    Annotated[str, Field(pattern=DATE_TIME_PATTERN)]
+    | Annotated[str | None, BeforeValidator(_rfc3339)]
+    | None,
+    Field(union_mode="left_to_right"),
+]
 SentDate = Annotated[str | None, BeforeValidator(_iso_date)]
 KnownAttributionModel = Annotated[AttributionModel | None, BeforeValidator(_known_model)]
 
