@@ -26,6 +26,9 @@ CreatedAt = Annotated[
         {"anyOf": [{"type": "string", "format": "date-time", "pattern": DATE_TIME_PATTERN}, {"type": "null"}]}
     ),
 ]
+SentDate = Annotated[
+    str | None, WithJsonSchema({"anyOf": [{"type": "string", "format": "date"}, {"type": "null"}]})
+]
 # Examples of the answers (the OpenAPI document shows them; tests/test_examples.py checks each
 # against its schema).
 BASE = "https://bff.example/v1/packages/pkg_555"
@@ -49,10 +52,6 @@ SETTINGS_EXAMPLE: dict[str, Any] = {
 }
 COUNTS_EXAMPLE: dict[str, Any] = {"customers": 37, "items": 81, "purchase": 3702.5}
 
-
-SentDate = Annotated[
-    str | None, WithJsonSchema({"anyOf": [{"type": "string", "format": "date"}, {"type": "null"}]})
-]
 NOT_BLANK = r"\S"  # some character that is not whitespace (ids and titles are stripped)
 MAX_NUMERIC_ID = 10**18 - 1
 # A customer id as the upstream takes it: a number, or a non-blank string (digits become a number).

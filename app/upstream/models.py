@@ -92,16 +92,18 @@ def _rfc3339(value: object) -> object:
     """``created_at`` as the guide writes it (``2026-05-15T10:30:00Z``) passes unchanged;
     another ISO 8601 spelling is rewritten as RFC 3339 (no offset: UTC); anything else reads
     as null. So the contract's ``format: date-time`` holds."""
-    if value is None or (isinstance(value, str) and _RFC3339.match(value)):
+    if value is None or (isinstance(value, str) and _RFC3339.fullmatch(value)):
         return value
     if isinstance(value, str):
         try:
             parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
             parsed = None
-        if parsed is not None and 1 <= parsed.year <= 9999:
+        if parsed is not None:
             parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-            return parsed.isoformat().replace("+00:00", "Z")
+            rewritten = parsed.isoformat().replace("+00:00", "Z")
+            if _RFC3339.fullmatch(rewritten):  # not an offset in seconds, say
+                return rewritten
     _unknown("created_at", value, "null")
     return None
 
@@ -113,7 +115,7 @@ def _iso_date(value: object) -> object:
         return None
     if isinstance(value, str):
         day = value[:10]
-        if _ISO_DATE.match(day) and (len(value) == 10 or value[10] in "Tt "):
+        if _ISO_DATE.fullmatch(day) and (len(value) == 10 or value[10] in "Tt "):
             try:
                 return dt.date.fromisoformat(day).isoformat()
             except ValueError:
