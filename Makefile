@@ -72,14 +72,16 @@ openapi: install
 
 ## clients generated from openapi/bff.json work with no hand-written types:
 ## TypeScript (Node/npm: npm ci, openapi-typescript into the git-ignored generated/, tsc, coverage)
-## and Python (openapi-python-client in its own venv, failing on any warning; then the README
-## walkthrough's calls through the generated client against a stack the script starts)
+## and Python (openapi-python-client in its own venv, failing on any warning; mypy --strict over
+## the scripts that use it; then the README walkthrough's calls through the generated client
+## against a stack the script starts)
 client-check: install $(CLIENT_STAMP)
 	cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error
 	cd clients/typescript && rm -rf generated && npm run --silent generate
 	cd clients/typescript && npx --no-install tsc -p .
 	cd clients/typescript && node check-coverage.mjs
 	$(CLIENT_PY) clients/python/generate.py
+	cd clients/python && MYPYPATH=generated .venv/bin/mypy --strict generate.py walkthrough.py type_errors.py
 	$(CLIENT_PY) clients/python/walkthrough.py --app-python $(PY)
 
 $(CLIENT_STAMP): $(CLIENT_LOCK)
