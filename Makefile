@@ -4,6 +4,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.installed-stamp
+CLIENT_VENV  := clients/python/.venv
+CLIENT_PY    := $(CLIENT_VENV)/bin/python
+CLIENT_STAMP := $(CLIENT_VENV)/.installed-stamp
 DEPLOY_STAMP := $(VENV)/.deploy-installed-stamp
 
 # Lock files, written by `make lock` from pyproject.toml (every pin with the sha256 of every file):
@@ -11,10 +14,12 @@ DEPLOY_STAMP := $(VENV)/.deploy-installed-stamp
 #   requirements-dev.lock     runtime + the test and dev extras, same versions (`make install`)
 #   requirements-build.lock   [build-system] requires, for building the project without isolation
 #   deploy/requirements.lock  the validators of `make deploy-check`
+#   clients/python/requirements.lock  openapi-python-client, in its own venv (`make client-check`)
 LOCK        := requirements.lock
 DEV_LOCK    := requirements-dev.lock
 BUILD_LOCK  := requirements-build.lock
 DEPLOY_LOCK := deploy/requirements.lock
+CLIENT_LOCK := clients/python/requirements.lock
 UV_VERSION  ?= 0.13.9
 # `make lock` keeps the pins it can; `make lock LOCK_FLAGS=--upgrade` moves everything to the newest
 # release, `LOCK_FLAGS='--upgrade-package fastapi'` just one.
@@ -45,6 +50,7 @@ lock:
 	$(PY) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
 	  | $(UV_COMPILE) - -o $(BUILD_LOCK)
 	$(UV_COMPILE) deploy/requirements.in -c $(DEV_LOCK) -o $(DEPLOY_LOCK)
+	$(UV_COMPILE) clients/python/requirements.in -o $(CLIENT_LOCK)
 
 ## simulator + API + worker (+ a private redis-server when none answers at BFF_REDIS_URL)
 run: install
@@ -64,13 +70,25 @@ lint: install
 openapi: install
 	$(PY) -m app.api.openapi_export openapi/bff.json
 
-## a TypeScript client generated from openapi/bff.json type-checks and calls every operation
-## (Node/npm only: npm ci, openapi-typescript into the git-ignored generated/, tsc, coverage)
-client-check:
+## clients generated from openapi/bff.json work with no hand-written types:
+## TypeScript (Node/npm: npm ci, openapi-typescript into the git-ignored generated/, tsc, coverage)
+## and Python (openapi-python-client in its own venv, failing on any warning; mypy --strict over
+## the scripts that use it; then the README walkthrough's calls through the generated client
+## against a stack the script starts)
+client-check: install $(CLIENT_STAMP)
 	cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error
 	cd clients/typescript && rm -rf generated && npm run --silent generate
 	cd clients/typescript && npx --no-install tsc -p .
 	cd clients/typescript && node check-coverage.mjs
+	$(CLIENT_PY) clients/python/generate.py
+	cd clients/python && MYPYPATH=generated .venv/bin/mypy --strict generate.py walkthrough.py type_errors.py
+	$(CLIENT_PY) clients/python/walkthrough.py --app-python $(PY)
+
+$(CLIENT_STAMP): $(CLIENT_LOCK)
+	test -x $(CLIENT_PY) || $(PYTHON) -m venv $(CLIENT_VENV)
+	$(CLIENT_PY) -m pip --disable-pip-version-check install --quiet --require-hashes -r $(CLIENT_LOCK)
+	$(CLIENT_PY) -m pip --disable-pip-version-check check
+	touch $(CLIENT_STAMP)
 
 ## benchmarks (bench/RESULTS.md); installs wrk and nginx for the baselines when missing and root
 bench: install
@@ -101,4 +119,4 @@ image-check: install
 	$(PY) deploy/check_image_commands.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CLIENT_VENV) clients/python/generated .pytest_cache .mypy_cache .ruff_cache

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from app.api.openapi_export import openapi_document, render
 from app.webhooks.events import EVENT_MODELS
@@ -95,3 +97,62 @@ async def test_docs_are_served_without_a_cdn(anonymous):
         assert scripts and all(src.startswith("/") for src in scripts), (page, scripts)
         for src in scripts:
             assert (await anonymous.get(src)).status_code == 200
+
+
+def test_every_schema_has_one_name_and_its_own_title():
+    """Generated clients name a class after a schema's title: two schemas with one title
+    (FastAPI's ``-Input``/``-Output`` pair of one model name) make openapi-python-client drop
+    both and everything that refers to them."""
+    schemas = openapi_document()["components"]["schemas"]
+    split = [name for name in schemas if name.endswith(("-Input", "-Output"))]
+    assert not split, f"one model per meaning and name: {split}"
+    mismatched = {
+        name: schema.get("title") for name, schema in schemas.items() if schema.get("title") != name
+    }
+    assert not mismatched, mismatched
+
+
+def _inline_enums(node: Any, path: str = "") -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """Every ``enum`` but the named ones (``components/schemas/<name>`` itself)."""
+    if isinstance(node, dict):
+        if "enum" in node and (not path.startswith("/components/schemas/") or path.count("/") > 3):
+            yield path, tuple(node["enum"])
+        for key, child in node.items():
+            yield from _inline_enums(child, f"{path}/{key}")
+    elif isinstance(node, list):
+        for index, child in enumerate(node):
+            yield from _inline_enums(child, f"{path}/{index}")
+
+
+def test_an_enum_is_named_once_and_referenced_everywhere():
+    """A generated client makes a type of each inline enum: one defined in several places
+    becomes several types that do not assign to each other."""
+    document = openapi_document()
+    named = {tuple(s["enum"]): name for name, s in document["components"]["schemas"].items() if "enum" in s}
+    assert {"PackageStatus", "WebhookEventType", "DraftStep", "ExportStatus", "AttributionModel"} <= set(
+        named.values()
+    )
+    seen: dict[tuple[Any, ...], str] = {}
+    for path, values in _inline_enums({"paths": document["paths"], "components": document["components"]}):
+        assert values not in named, f"{path} repeats {named[values]}: refer to it"
+        assert len(values) == 1 or values not in seen, f"{path} repeats {seen[values]}: name it"
+        seen[values] = path
+
+
+def test_every_package_status_is_the_package_status_enum():
+    document = openapi_document()
+    schemas = document["components"]["schemas"]
+    ref = {"$ref": "#/components/schemas/PackageStatus"}
+    assert schemas["PackageStatus"]["enum"] == ["INITIALIZING", "INPROGRESS", "DONE", "FAILED", "EXPIRED"]
+    for model in (
+        "PackageSummary",
+        "PackageView",
+        "PackageStatusView",
+        "PackageAccepted",
+        "WatchView",
+        "PackageStatusEvent",
+        "PackageEventData",
+    ):
+        assert schemas[model]["properties"]["status"]["$ref"] == ref["$ref"], model
+    [status] = [p for p in document["paths"]["/v1/packages"]["get"]["parameters"] if p["name"] == "status"]
+    assert status["schema"]["items"] == ref

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from app.kit.errors import PROBLEM, problem_schema
+from app.kit.errors import PROBLEM, PROBLEM_JSON, problem_example, problem_schema
 from app.kit.http_docs import HEADERS, IDEMPOTENCY_CONFLICT_HEADERS, add_links, header_refs
 from app.kit.links import SIGNED_LINK_PARAMETERS
-from app.kit.types import absent_not_null
+from app.kit.types import EXAMPLES_AS_TEXT, absent_not_null
 from app.live.schemas import PackageStatusEvent
 
 
@@ -60,12 +61,29 @@ def _complete(schema: dict[str, Any]) -> None:
     authenticated one the partner's rate-limit headers, and may be any of
     ``AUTHENTICATED_ANSWERS``; links say where an answer's ids lead."""
     schema["components"]["headers"] = HEADERS
-    schema["components"]["schemas"]["PackageStatusEvent"] = PackageStatusEvent.model_json_schema()
-    for path in schema.get("paths", {}).values():
+    event = PackageStatusEvent.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, definition in event.pop("$defs", {}).items():  # the enums it shares with the rest
+        schema["components"]["schemas"].setdefault(name, definition)
+    schema["components"]["schemas"]["PackageStatusEvent"] = event
+    for route, path in schema.get("paths", {}).items():
         for operation in path.values():
             _complete_operation(operation)
+            _problem_examples(route, operation)
     _drop_framework_validation(schema)
+    _restore_examples(schema)
     add_links(schema)
+
+
+def _restore_examples(node: Any) -> None:
+    """Model examples back from their JSON text (see ``app.kit.types.examples``), nulls kept."""
+    if isinstance(node, dict):
+        if EXAMPLES_AS_TEXT in node:
+            node["examples"] = json.loads(node.pop(EXAMPLES_AS_TEXT))
+        for child in node.values():
+            _restore_examples(child)
+    elif isinstance(node, list):
+        for child in node:
+            _restore_examples(child)
 
 
 def _drop_framework_validation(schema: dict[str, Any]) -> None:
@@ -84,6 +102,27 @@ def _drop_framework_validation(schema: dict[str, Any]) -> None:
 def _declare(responses: dict[str, Any], answers: dict[str, str]) -> None:
     for status, description in answers.items():
         responses.setdefault(status, {"description": description, **PROBLEM})
+
+
+EXAMPLE_PATH_PARAMETERS = {
+    "package_id": "pkg_555",
+    "tc": "family_outings_munich",
+    "draft_id": "5f6cc79bfa984c518586ea3f7f931116",
+    "export_id": "96b379df724444a8ae8c8f2e91ef913f",
+    "endpoint_id": "ep_c17fcd6886ee454ba829b96cf7be76bf",
+    "delivery_id": "dlv_0f8e4c2a9b7d4e1f8a6c3b5d7e9f1a2b",
+}
+
+
+def _problem_examples(route: str, operation: dict[str, Any]) -> None:
+    """Each error answer shows a problem of its own status. The media objects may be shared
+    (``PROBLEM``): each answer gets a copy of its own, never a change to the shared one."""
+    instance = re.sub(r"\{(\w+)(:\w+)?\}", lambda m: EXAMPLE_PATH_PARAMETERS.get(m[1], m[1]), route)
+    for status, response in operation["responses"].items():
+        content = response.get("content", {})
+        if PROBLEM_JSON in content and status.isdigit():
+            example = problem_example(int(status), instance)
+            response["content"] = {**content, PROBLEM_JSON: {**content[PROBLEM_JSON], "example": example}}
 
 
 def _complete_operation(operation: dict[str, Any]) -> None:

@@ -4,28 +4,45 @@ is served on a port of its own (``BFF_API_METRICS_PORT``), never on the public o
 from __future__ import annotations
 
 import asyncio
+from enum import StrEnum
 from typing import Literal
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from app.kit.deps import RedisDep
+from app.kit.types import examples
 from app.upstream.deps import UpstreamDep
 
 router = APIRouter(tags=["operations"])
-CheckState = Literal["ok", "down"]
+
+
+class CheckState(StrEnum):
+    """One dependency's state as this replica sees it."""
+
+    OK = "ok"
+    DOWN = "down"
 
 
 class Health(BaseModel):
+    model_config = examples({"status": "ok"})
+
     status: Literal["ok"]
 
 
 class ReadinessChecks(BaseModel):
+    model_config = examples({"redis": "ok", "upstream": "ok"})
+
     redis: CheckState
     upstream: CheckState = Field(description="reported only: it never makes a replica unready")
 
 
 class Readiness(BaseModel):
+    model_config = examples(
+        {"status": "ready", "checks": {"redis": "ok", "upstream": "down"}},
+        {"status": "not-ready", "checks": {"redis": "down", "upstream": "ok"}},
+    )
+
     status: Literal["ready", "not-ready"]
     checks: ReadinessChecks
 
@@ -60,6 +77,7 @@ async def get_readiness(redis: RedisDep, upstream: UpstreamDep, response: Respon
     return Readiness(
         status="ready" if redis_ready else "not-ready",
         checks=ReadinessChecks(
-            redis="ok" if redis_ready else "down", upstream="ok" if upstream_ready else "down"
+            redis=CheckState.OK if redis_ready else CheckState.DOWN,
+            upstream=CheckState.OK if upstream_ready else CheckState.DOWN,
         ),
     )

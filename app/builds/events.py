@@ -6,16 +6,16 @@ from urllib.parse import quote
 
 from app.builds.registry import Watch
 from app.upstream.models import UpstreamPackage, merged_from
-from app.webhooks.events import ClusterCounts, PackageEventData, PackageEventType
+from app.webhooks.events import PackageEventCluster, PackageEventData, WebhookEventType
 
-EVENT_TYPE_OF_STATUS: dict[str, PackageEventType] = {
-    "DONE": "package.done",
-    "FAILED": "package.failed",
-    "EXPIRED": "package.expired",
+EVENT_TYPE_OF_STATUS: dict[str, WebhookEventType] = {
+    "DONE": WebhookEventType.PACKAGE_DONE,
+    "FAILED": WebhookEventType.PACKAGE_FAILED,
+    "EXPIRED": WebhookEventType.PACKAGE_EXPIRED,
 }
 
 
-def event_type(status: str) -> PackageEventType:
+def event_type(status: str) -> WebhookEventType:
     return EVENT_TYPE_OF_STATUS[status]
 
 
@@ -27,7 +27,9 @@ def event_key(watch: Watch, status: str) -> str:
 def event_data(package: UpstreamPackage, partner_id: str, status: str, public_base: str) -> PackageEventData:
     """The package, its per-cluster counts (known once DONE) and where its results view is."""
     clusters = [
-        ClusterCounts(tc=tc, customers=content.customers, items=content.items, purchase=content.purchase)
+        PackageEventCluster(
+            tc=tc, customers=content.customers, items=content.items, purchase=content.purchase
+        )
         for tc, content in (package.content or {}).items()
     ]
     return PackageEventData.model_validate(

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from app.kit import redis_keys
 from app.listing.rows import HasStatus, progress_of
 from app.observability.metrics import observe_detection_lag
-from app.upstream.models import TERMINAL_STATUSES
+from app.upstream.models import TERMINAL_STATUSES, PackageStatus, known_status
 
 # The rules of one observation, shared by both scripts. ARGV: ttl ms, observation start (ms),
 # the partner's status key prefix and channel prefix; ``observe(key, id, status, progress)``
@@ -115,7 +115,7 @@ class StatusRecord:
     clock in ms when it was written)."""
 
     id: str
-    status: str
+    status: PackageStatus
     progress: int | None
     seq: int
 
@@ -129,7 +129,7 @@ class StatusRecord:
         progress = doc.get("progress")
         return cls(
             id=str(doc["id"]),
-            status=str(doc["status"]),
+            status=known_status(doc["status"]),
             progress=int(progress) if progress is not None else None,
             seq=int(doc["seq"]),
         )

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from app.kit.types import absent_not_null
+from app.kit.types import absent_not_null, examples
 
-DraftStep = Literal["events", "targeting", "preview"]
+
+class DraftStep(StrEnum):
+    """The create wizard's steps, in order: Select Events, Targeting + Customer Segmentation,
+    Preview."""
+
+    EVENTS = "events"
+    TARGETING = "targeting"
+    PREVIEW = "preview"
+
+
 MAX_STATE_DEPTH = 32
 
 
@@ -46,7 +56,7 @@ class DraftCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    step: DraftStep = "events"
+    step: DraftStep = DraftStep.EVENTS
     state: State = Field(default_factory=dict, description=STATE_DESCRIPTION)
 
 
@@ -69,7 +79,21 @@ class DraftPatch(BaseModel):
     state: State | None = Field(default=None, description="null clears the state")
 
 
+DRAFT_EXAMPLE: dict[str, Any] = {
+    "id": "5f6cc79bfa984c518586ea3f7f931116",
+    "step": "preview",
+    "state": {"title": "Munich shows Q3", "event_ids": [12345], "targeting_mode": "lookalike"},
+    "version": 2,
+    "created_at": "2026-11-28T10:00:00Z",
+    "updated_at": "2026-11-28T10:02:00Z",
+    "expires_at": "2026-12-28T10:02:00Z",
+    "package_id": None,
+}
+
+
 class DraftView(BaseModel):
+    model_config = examples(DRAFT_EXAMPLE)
+
     id: str
     step: DraftStep
     state: dict[str, Any]
@@ -81,4 +105,6 @@ class DraftView(BaseModel):
 
 
 class DraftList(BaseModel):
+    model_config = examples({"items": [DRAFT_EXAMPLE]})
+
     items: list[DraftView] = Field(description="most recently changed first")

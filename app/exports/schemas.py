@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ExportStatus = Literal["PENDING", "RUNNING", "DONE", "FAILED"]
+from app.kit.types import examples
+from app.webhooks.events import ExportStatus
+
+ATTEMPT_EXAMPLE: dict[str, Any] = {"at": "2026-11-28T10:05:01Z", "outcome": "accepted", "detail": None}
+EXPORT_EXAMPLE: dict[str, Any] = {
+    "id": "96b379df724444a8ae8c8f2e91ef913f",
+    "status": "DONE",
+    "package_id": "pkg_555",
+    "tc": "family_outings_munich",
+    "crm_name": "hubspot",
+    "secret_id": "sec_1",
+    "container_name": "Munich Q3",
+    "created_at": "2026-11-28T10:05:00Z",
+    "updated_at": "2026-11-28T10:05:01Z",
+    "reason": None,
+    "upstream_reference": "exp_8812",
+    "attempts": [ATTEMPT_EXAMPLE],
+}
 
 
 class ExportRequest(BaseModel):
@@ -21,6 +38,8 @@ class ExportRequest(BaseModel):
 
 
 class ExportAttempt(BaseModel):
+    model_config = examples(ATTEMPT_EXAMPLE)
+
     at: dt.datetime
     outcome: Literal["accepted", "error"]
     detail: str | None = None
@@ -28,6 +47,8 @@ class ExportAttempt(BaseModel):
 
 class Export(BaseModel):
     """An export as stored and as shown; ``reason`` says why it FAILED."""
+
+    model_config = examples(EXPORT_EXAMPLE)
 
     id: str
     status: ExportStatus
@@ -44,11 +65,21 @@ class Export(BaseModel):
 
 
 class ExportPage(BaseModel):
+    model_config = examples({"items": [EXPORT_EXAMPLE], "next_cursor": None})
+
     items: list[Export]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null at the end")
 
 
 class ExportAccepted(BaseModel):
+    model_config = examples(
+        {
+            "id": "96b379df724444a8ae8c8f2e91ef913f",
+            "status": "PENDING",
+            "status_url": "https://bff.example/v1/exports/96b379df724444a8ae8c8f2e91ef913f",
+        }
+    )
+
     id: str
     status: ExportStatus
     status_url: str

@@ -16,7 +16,7 @@ from app.kit.errors import Conflict, NotFound
 from app.upstream import CallContext, PackageBuilderClient, UpstreamError
 from app.upstream.models import ExportPayload
 from app.webhooks.dispatch import dispatch_event
-from app.webhooks.events import ExportEventData, ExportEventType
+from app.webhooks.events import ExportEventData, ExportStatus, WebhookEventType
 from app.webhooks.store import WebhookStore
 
 logger = logging.getLogger("app.exports")
@@ -47,7 +47,7 @@ class ExportService:
         now = _now()
         export = Export(
             id=uuid.uuid4().hex,
-            status="PENDING",
+            status=ExportStatus.PENDING,
             package_id=package_id,
             tc=tc,
             crm_name=request.crm_name,
@@ -92,7 +92,7 @@ async def run_export(
     export = await store.get(ctx.partner_id, export_id)
     if export is None or export.status in ("DONE", "FAILED"):
         return export
-    export.status = "RUNNING"
+    export.status = ExportStatus.RUNNING
     export.updated_at = _now()
     await store.save(ctx.partner_id, export)
     payload = ExportPayload(
@@ -110,12 +110,12 @@ async def run_export(
         if exc.retryable and not final_try:
             await store.save(ctx.partner_id, export)
             raise
-        export.status, export.reason = "FAILED", exc.detail
+        export.status, export.reason = ExportStatus.FAILED, exc.detail
         await store.save(ctx.partner_id, export)
         return export
     reference = answer.get("id")
     export.attempts.append(ExportAttempt(at=_now(), outcome="accepted"))
-    export.status, export.updated_at = "DONE", _now()
+    export.status, export.updated_at = ExportStatus.DONE, _now()
     export.upstream_reference = str(reference) if reference is not None else None
     await store.save(ctx.partner_id, export)
     return export
@@ -128,7 +128,7 @@ async def announce_export(
     crash between finishing the export and announcing it)."""
     if export.status not in ("DONE", "FAILED"):
         return
-    event_type: ExportEventType = "export.done" if export.status == "DONE" else "export.failed"
+    event_type = WebhookEventType.EXPORT_DONE if export.status == "DONE" else WebhookEventType.EXPORT_FAILED
     data = ExportEventData(
         export_id=export.id,
         partner_id=partner_id,

@@ -328,9 +328,67 @@ UPSTREAM_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+# What a problem of each status typically says (the document's example of each error answer).
+_EXAMPLE_DETAILS = {
+    400: "X-Preferred-Partner-Id is missing",
+    401: "the bearer token is missing, malformed or expired",
+    403: "the token does not grant partner 'partner-2'",
+    404: "no such resource for this partner (another partner's is a 404 too)",
+    408: "the request body came too slowly",
+    409: "a request with this Idempotency-Key is still being answered",
+    412: "the draft changed since you read it; read it again and reapply",
+    413: "the request body is larger than 1048576 bytes",
+    422: "request validation failed: event_ids: List should have at least 1 item after validation, not 0",
+    428: "If-Match is required: send the ETag of your last read",
+    429: "over the partner's rate: retry after the Retry-After seconds",
+    502: "the upstream answered with a body that is not JSON",
+    503: "a backing store (Redis) is unavailable; try again shortly",
+    504: "the upstream did not answer in time",
+}
+
+
+def problem_example(status: int, instance: str) -> dict[str, Any]:
+    """An example problem of one status, for the OpenAPI document."""
+    return {
+        "type": TYPE_BASE + _slug_for(status),
+        "title": _title_for(status),
+        "status": status,
+        "detail": _EXAMPLE_DETAILS.get(status, _title_for(status)),
+        "instance": instance,
+        "request_id": "3f2a9c1e7b5d4a60",
+    }
+
+
 def problem_schema() -> dict[str, Any]:
     """JSON Schema of the RFC 9457 body every error has."""
     return {
+        "title": "Problem",
+        "examples": [
+            {
+                "type": f"{TYPE_BASE}not-found",
+                "title": "Not Found",
+                "status": 404,
+                "detail": "package 'pkg_999' was not found",
+                "instance": "/v1/packages/pkg_999",
+                "request_id": "3f2a9c1e7b5d4a60",
+            },
+            {
+                "type": f"{TYPE_BASE}validation",
+                "title": "Unprocessable Content",
+                "status": 422,
+                "detail": "request validation failed: event_ids.0: Input should be a valid integer",
+                "instance": "/v1/packages",
+                "request_id": "7c1d0e5b9a2f4c88",
+                "errors": [
+                    {
+                        "loc": ["body", "event_ids", 0],
+                        "field": "event_ids.0",
+                        "message": "Input should be a valid integer",
+                        "type": "int_type",
+                    }
+                ],
+            },
+        ],
         "type": "object",
         "required": ["type", "title", "status", "detail", "instance", "request_id"],
         "properties": {

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from typing import Annotated, Any
 
 from fastapi import Query
-from pydantic import BeforeValidator, WithJsonSchema
+from pydantic import BeforeValidator, ConfigDict, WithJsonSchema
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # RFC 3339 with its offset (no leap second: Python has none): pydantic alone would also take a
@@ -84,3 +85,15 @@ def absent_not_null(schema: dict[str, Any]) -> None:
             schema["anyOf"] = kept
     if schema.get("default", ...) is None:
         del schema["default"]
+
+
+EXAMPLES_AS_TEXT = "x-examples-json"
+
+
+def examples(*values: dict[str, Any]) -> ConfigDict:
+    """A model's ``model_config`` carrying examples of it for the OpenAPI document (each
+    checked against the model's schema by tests/test_examples.py). FastAPI builds the
+    document without any null (``exclude_none``), which would strip an example's ``null``
+    members and make it invalid; so they travel as JSON text, which ``app/api/docs.py``
+    turns back into ``examples`` once the document is built."""
+    return ConfigDict(json_schema_extra={EXAMPLES_AS_TEXT: json.dumps(list(values))})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
@@ -16,6 +17,7 @@ from app.kit.http_docs import header_refs
 from app.kit.params import PackageId
 from app.live import sse
 from app.live.deps import LiveServiceDep, stream_slot
+from app.live.schemas import STATUS_EVENT_EXAMPLE
 from app.live.service import Update
 from app.upstream import CallContext
 
@@ -45,6 +47,14 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
                         },
                         "retry": {"type": "integer", "minimum": 0},
                     },
+                    "examples": [
+                        {
+                            "event": "status",
+                            "id": "3",
+                            "data": json.dumps(STATUS_EVENT_EXAMPLE, separators=(",", ":")),
+                            "retry": RETRY_MS,
+                        }
+                    ],
                 },
             }
         },

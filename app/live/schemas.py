@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, Field
+
+from app.kit.types import examples
+from app.upstream.models import PackageStatus
+
+STATUS_EVENT_EXAMPLE = {"id": "pkg_555", "status": "INPROGRESS", "progress": 40, "seq": 3}
 
 
 class PackageStatusEvent(BaseModel):
     """``data:`` of a ``status`` event; ``id:`` of the event is ``seq`` (resume with Last-Event-ID)."""
 
+    model_config = examples(STATUS_EVENT_EXAMPLE)
+
     id: str
-    status: Literal["INITIALIZING", "INPROGRESS", "DONE", "FAILED", "EXPIRED"]
+    status: PackageStatus
     progress: int | None = Field(ge=0, le=100)
     seq: int = Field(ge=1, description="increases with every change of this package's status")

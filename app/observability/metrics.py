@@ -38,6 +38,12 @@ UPSTREAM_LATENCY = Histogram(
     ["route", "method"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+UNKNOWN_UPSTREAM_VALUES = Counter(
+    "bff_upstream_unknown_values_total",
+    "Values the upstream sent outside the guide's vocabulary or formats, by field; each was "
+    "replaced by the documented fallback (a status reads as INPROGRESS, the others as null)",
+    ["field"],
+)
 CACHE = Counter("bff_cache_total", "Cache reads (hit, miss) and fills stored", ["cache", "outcome"])
 LIST_REFRESHES = Counter(
     "bff_list_refreshes_total",
@@ -186,6 +192,13 @@ def count_list_refresh(outcome: str) -> None:
     """``changed`` (rows written), ``unchanged``, ``superseded`` (a newer read was kept
     meanwhile) or ``failed`` (the upstream call failed)."""
     LIST_REFRESHES.labels(outcome if outcome in _LIST_REFRESH_OUTCOMES else "changed").inc()
+
+
+_UNKNOWN_VALUE_FIELDS = frozenset({"status", "attribution_model", "created_at", "email_sent_date"})
+
+
+def count_unknown_upstream_value(field: str) -> None:
+    UNKNOWN_UPSTREAM_VALUES.labels(field if field in _UNKNOWN_VALUE_FIELDS else "other").inc()
 
 
 def count_poll() -> None:

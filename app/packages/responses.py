@@ -8,10 +8,15 @@ from app.idempotency import Answer
 from app.kit.links import EVENTS_LINK_S, LinkSigner, events_segments
 from app.kit.settings import Settings
 from app.packages.schemas import PackageAccepted
+from app.upstream.models import PackageStatus
 
 
 def package_accepted(
-    settings: Settings, links: LinkSigner, partner_id: str, package_id: str, status_: str = "INITIALIZING"
+    settings: Settings,
+    links: LinkSigner,
+    partner_id: str,
+    package_id: str,
+    status_: PackageStatus = PackageStatus.INITIALIZING,
 ) -> Answer[PackageAccepted]:
     """With ``Location`` (the results view), ``Retry-After`` (the poll interval) and a
     signed ``events_url`` the browser's ``EventSource`` can open."""

@@ -27,10 +27,10 @@ from app.packages.schemas import (
     MergePackagesRequest,
     PackageAccepted,
     PackageList,
-    PackageStatus,
     PackageStatusView,
     PackageView,
 )
+from app.upstream.models import PackageStatus
 
 router = APIRouter(prefix="/v1/packages", tags=["packages"])
 
@@ -55,6 +55,14 @@ CSV_HEADERS = {
         name: {"description": f"the upstream's {name}, when it sent one", "schema": {"type": "string"}}
         for name in ("Content-Encoding", "ETag", "Last-Modified")
     },
+}
+CSV_SCHEMA = {
+    "type": "string",
+    "description": "a header line, then one line per customer (the upstream's columns, as sent)",
+    "examples": [
+        "customer_id,email,first_name,last_name,purchases,total_spent\n"
+        "cust_1,cust_1@example.com,Anna,Huber,3,147.00\n"
+    ],
 }
 
 
@@ -257,7 +265,7 @@ async def regenerate_package(
     name="download_customer_list",
     summary="Download a cluster's customers (CSV)",
     response_class=StreamingResponse,
-    responses={**ERRORS, 200: {"content": {"text/csv": {}}, "headers": CSV_HEADERS}},
+    responses={**ERRORS, 200: {"content": {"text/csv": {"schema": CSV_SCHEMA}}, "headers": CSV_HEADERS}},
 )
 async def download_customer_list(
     package_id: PackageId, tc: ClusterName, ctx: LinkCallContextDep, service: PackageServiceDep

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from annotated_types import Ge, Le
 from pydantic import (
@@ -16,11 +16,42 @@ from pydantic import (
 )
 
 from app.kit.params import PACKAGE_ID_PATTERN
-from app.kit.types import IsoDate, JsonInt
+from app.kit.types import DATE_TIME_PATTERN, IsoDate, JsonInt, examples
+from app.upstream.models import AttributionModel, PackageStatus
 
-# The attribution models the upstream evaluates with.
-EvaluationModel = Literal["EVENTS_FROM_PACKAGE", "ALL_EVENTS"]
-PackageStatus = Literal["INITIALIZING", "INPROGRESS", "DONE", "FAILED", "EXPIRED"]
+# As the upstream models leave them (app/upstream/models.py): RFC 3339, or null.
+CreatedAt = Annotated[
+    str | None,
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "format": "date-time", "pattern": DATE_TIME_PATTERN}, {"type": "null"}]}
+    ),
+]
+SentDate = Annotated[
+    str | None, WithJsonSchema({"anyOf": [{"type": "string", "format": "date"}, {"type": "null"}]})
+]
+# Examples of the answers (the OpenAPI document shows them; tests/test_examples.py checks each
+# against its schema).
+BASE = "https://bff.example/v1/packages/pkg_555"
+EVENTS_URL = f"{BASE}/events?partner_id=partner-1&exp=1767225600&sig=Zx3kq0T9b1n8Qm4VwYp2sA"
+CSV_URL = f"{BASE}/clusters/family_outings_munich/customers.csv?partner_id=partner-1&exp=1767225600&sig=Q2n8r"
+SUMMARY_EXAMPLE: dict[str, Any] = {
+    "id": "pkg_555",
+    "title": "Munich shows Q3",
+    "status": "DONE",
+    "progress": 100,
+    "merge_id": None,
+    "merged_from": [],
+    "created_at": "2026-05-15T10:30:00Z",
+    "targeting_mode": "lookalike",
+    "events": [{"id": "12345", "title": "Munich shows Q3 opening night"}],
+}
+SETTINGS_EXAMPLE: dict[str, Any] = {
+    "attribution_window_days": 14,
+    "model": "EVENTS_FROM_PACKAGE",
+    "email_sent_date": "2026-06-01",
+}
+COUNTS_EXAMPLE: dict[str, Any] = {"customers": 37, "items": 81, "purchase": 3702.5}
+
 NOT_BLANK = r"\S"  # some character that is not whitespace (ids and titles are stripped)
 MAX_NUMERIC_ID = 10**18 - 1
 # A customer id as the upstream takes it: a number, or a non-blank string (digits become a number).
@@ -174,6 +205,8 @@ class MergePackagesRequest(BaseModel):
 
 
 class EventRef(BaseModel):
+    model_config = examples({"id": "12345", "title": "Munich shows Q3 opening night"})
+
     id: str
     title: str | None = None
 
@@ -181,18 +214,22 @@ class EventRef(BaseModel):
 class PackageSummary(BaseModel):
     """One row of the list."""
 
+    model_config = examples(SUMMARY_EXAMPLE)
+
     id: str
     title: str | None
-    status: str
+    status: PackageStatus
     progress: int | None
     merge_id: str | None
     merged_from: list[str]
-    created_at: str | None
+    created_at: CreatedAt
     targeting_mode: str | None
     events: list[EventRef]
 
 
 class PackageList(BaseModel):
+    model_config = examples({"items": [SUMMARY_EXAMPLE], "next_cursor": None})
+
     items: list[PackageSummary]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null at the end")
 
@@ -200,16 +237,30 @@ class PackageList(BaseModel):
 class PackageAccepted(BaseModel):
     """202 answer of create, merge and regenerate; poll ``status_url`` or open ``events_url``."""
 
+    model_config = examples(
+        {
+            "id": "pkg_555",
+            "status": "INITIALIZING",
+            "status_url": f"{BASE}/status",
+            "events_url": EVENTS_URL,
+            "results_url": BASE,
+        }
+    )
+
     id: str
-    status: str
+    status: PackageStatus
     status_url: str
     events_url: str
     results_url: str
 
 
 class PackageStatusView(BaseModel):
+    model_config = examples(
+        {"id": "pkg_555", "status": "INPROGRESS", "progress": 40, "events_url": EVENTS_URL}
+    )
+
     id: str
-    status: str
+    status: PackageStatus
     progress: int | None
     events_url: str = Field(description="signed Server-Sent Events link (about an hour), for EventSource")
 
@@ -217,9 +268,11 @@ class PackageStatusView(BaseModel):
 class EvaluationSettings(BaseModel):
     """Attribution settings, in the BFF's words."""
 
+    model_config = examples(SETTINGS_EXAMPLE)
+
     attribution_window_days: int | None
-    model: str | None
-    email_sent_date: str | None
+    model: AttributionModel | None
+    email_sent_date: SentDate
 
 
 class EvaluationSettingsUpdate(BaseModel):
@@ -228,27 +281,60 @@ class EvaluationSettingsUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     attribution_window_days: Count = Field(ge=1, le=365, examples=[14])
-    model: EvaluationModel = Field(examples=["EVENTS_FROM_PACKAGE"])
+    model: AttributionModel = Field(examples=["EVENTS_FROM_PACKAGE"])
     email_sent_date: IsoDate | None = Field(default=None, examples=["2026-06-01"])
 
 
 class ClusterCounts(BaseModel):
+    model_config = examples(COUNTS_EXAMPLE)
+
     customers: int
     items: int
     purchase: float
 
 
 class ClusterEvaluationView(ClusterCounts):
+    model_config = examples({"tc": "family_outings_munich", **COUNTS_EXAMPLE})
+
     tc: str
 
 
 class EvaluationView(BaseModel):
+    model_config = examples(
+        {
+            "package_id": "pkg_555",
+            "settings": SETTINGS_EXAMPLE,
+            "clusters": [{"tc": "family_outings_munich", **COUNTS_EXAMPLE}],
+        }
+    )
+
     package_id: str
     settings: EvaluationSettings
     clusters: list[ClusterEvaluationView]
 
 
+CLUSTER_EXAMPLE: dict[str, Any] = {
+    "tc": "family_outings_munich",
+    "customers": 184,
+    "items": 412,
+    "purchase": 18540,
+    "preview": [{"id": "cust_1", "email": "cust_1@example.com", "purchases": 3}],
+    "evaluation": COUNTS_EXAMPLE,
+    "csv_url": CSV_URL,
+    "exports_url": f"{BASE}/clusters/family_outings_munich/exports",
+}
+ACTIONS_EXAMPLE: dict[str, Any] = {
+    "can_regenerate": False,
+    "can_download": True,
+    "can_export": True,
+    "can_evaluate": True,
+    "can_merge": True,
+}
+
+
 class ClusterView(ClusterCounts):
+    model_config = examples(CLUSTER_EXAMPLE)
+
     tc: str
     preview: list[dict[str, Any]]
     evaluation: ClusterCounts | None
@@ -257,6 +343,8 @@ class ClusterView(ClusterCounts):
 
 
 class PackageActions(BaseModel):
+    model_config = examples(ACTIONS_EXAMPLE)
+
     can_regenerate: bool
     can_download: bool
     can_export: bool
@@ -267,13 +355,27 @@ class PackageActions(BaseModel):
 class PackageView(BaseModel):
     """The results page in one call."""
 
+    model_config = examples(
+        {
+            **SUMMARY_EXAMPLE,
+            "filter_settings": {
+                "exclude_old_purchases_before": "2024-01-01",
+                "exclude_ticket_categories": ["VIP"],
+            },
+            "evaluation_settings": SETTINGS_EXAMPLE,
+            "clusters": [CLUSTER_EXAMPLE],
+            "events_url": EVENTS_URL,
+            "actions": ACTIONS_EXAMPLE,
+        }
+    )
+
     id: str
     title: str | None
-    status: str
+    status: PackageStatus
     progress: int | None
     merge_id: str | None
     merged_from: list[str]
-    created_at: str | None
+    created_at: CreatedAt
     targeting_mode: str | None
     events: list[EventRef]
     filter_settings: dict[str, Any] | None

@@ -6,13 +6,137 @@ and optional parts may be missing, so a richer upstream never breaks us.
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+import logging
+import re
+from enum import StrEnum
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-PACKAGE_STATUSES = ("INITIALIZING", "INPROGRESS", "DONE", "FAILED", "EXPIRED")
-TERMINAL_STATUSES = frozenset({"DONE", "FAILED", "EXPIRED"})
-BUILDING_STATUSES = frozenset({"INITIALIZING", "INPROGRESS"})
+from app.kit.types import DATE_TIME_PATTERN
+from app.observability.metrics import count_unknown_upstream_value
+
+logger = logging.getLogger("app.upstream")
+
+
+class PackageStatus(StrEnum):
+    """A package's status: the five values the guide names. INITIALIZING and INPROGRESS:
+    building; DONE, FAILED, EXPIRED: ended (an EXPIRED package can be regenerated)."""
+
+    INITIALIZING = "INITIALIZING"
+    INPROGRESS = "INPROGRESS"
+    DONE = "DONE"
+    FAILED = "FAILED"
+    EXPIRED = "EXPIRED"
+
+
+class AttributionModel(StrEnum):
+    """How the evaluation attributes purchases: to the package's events only, or to all events."""
+
+    EVENTS_FROM_PACKAGE = "EVENTS_FROM_PACKAGE"
+    ALL_EVENTS = "ALL_EVENTS"
+
+
+PACKAGE_STATUSES = tuple(PackageStatus)
+TERMINAL_STATUSES = frozenset({PackageStatus.DONE, PackageStatus.FAILED, PackageStatus.EXPIRED})
+BUILDING_STATUSES = frozenset({PackageStatus.INITIALIZING, PackageStatus.INPROGRESS})
+UNKNOWN_STATUS_READS_AS = PackageStatus.INPROGRESS
+_STATUS_VALUES = frozenset(PACKAGE_STATUSES)
+_MODEL_VALUES = frozenset(AttributionModel)
+_REPORTED_LIMIT = 100
+_reported: set[tuple[str, str]] = set()
+
+
+def _unknown(field: str, value: object, replacement: str) -> None:
+    """Counted every time; logged once per distinct value (at most 100 per process), so a
+    list of 5,000 odd rows is one line, not 5,000. The value is shown cut short."""
+    count_unknown_upstream_value(field)
+    shown = repr(value)[:80]
+    if (field, shown) in _reported or len(_reported) >= _REPORTED_LIMIT:
+        return
+    _reported.add((field, shown))
+    logger.warning(
+        "upstream sent %s %s, outside what the guide describes: read as %s", field, shown, replacement
+    )
+
+
+def _known_status(value: object) -> str:
+    if isinstance(value, str) and value in _STATUS_VALUES:
+        return value  # pydantic's own enum validation makes it a PackageStatus
+    _unknown("status", value, UNKNOWN_STATUS_READS_AS)
+    return UNKNOWN_STATUS_READS_AS
+
+
+def known_status(value: object) -> PackageStatus:
+    """The guide names five statuses; anything else (a newer upstream's, or garbage) reads as
+    INPROGRESS: not known to have ended, as the guide's own poll loop treats it. So the
+    service keeps following the build, offers none of a finished one's actions, announces no
+    end, and never sends a status outside the enum."""
+    return PackageStatus(_known_status(value))
+
+
+def _known_model(value: object) -> object:
+    """An attribution model the guide does not name reads as null (no setting shown)."""
+    if value is None or (isinstance(value, str) and value in _MODEL_VALUES):
+        return value
+    _unknown("attribution_model", value, "null")
+    return None
+
+
+_RFC3339 = re.compile(DATE_TIME_PATTERN)
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def _rfc3339(value: object) -> object:
+    """``created_at`` as the guide writes it (``2026-05-15T10:30:00Z``) passes unchanged;
+    another ISO 8601 spelling is rewritten as RFC 3339 (no offset: UTC); anything else reads
+    as null. So the contract's ``format: date-time`` holds."""
+    if value is None or (isinstance(value, str) and _RFC3339.fullmatch(value)):
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            parsed = None
+        if parsed is not None:
+            parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+            rewritten = parsed.isoformat().replace("+00:00", "Z")
+            if _RFC3339.fullmatch(rewritten):  # not an offset in seconds, say
+                return rewritten
+    _unknown("created_at", value, "null")
+    return None
+
+
+def _iso_date(value: object) -> object:
+    """``email_sent_date`` as the guide writes it (``2026-06-01``); a date-time keeps its
+    date; anything else reads as null (``format: date`` holds)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        day = value[:10]
+        if _ISO_DATE.fullmatch(day) and (len(value) == 10 or value[10] in "Tt "):
+            try:
+                return dt.date.fromisoformat(day).isoformat()
+            except ValueError:
+                pass
+    _unknown("email_sent_date", value, "null")
+    return None
+
+
+# The usual values are checked by pydantic alone; only an odd one reaches the fallback.
+Status = Annotated[
+    PackageStatus | Annotated[PackageStatus, BeforeValidator(_known_status)],
+    Field(union_mode="left_to_right"),
+]
+CreatedAt = Annotated[
+    Annotated[str, Field(pattern=DATE_TIME_PATTERN)]
+    | Annotated[str | None, BeforeValidator(_rfc3339)]
+    | None,
+    Field(union_mode="left_to_right"),
+]
+SentDate = Annotated[str | None, BeforeValidator(_iso_date)]
+KnownAttributionModel = Annotated[AttributionModel | None, BeforeValidator(_known_model)]
 
 
 class UpstreamModel(BaseModel):
@@ -36,9 +160,9 @@ class ListedPackage(UpstreamModel):
 
     id: str
     title: str | None = None
-    status: str
+    status: Status
     merge_id: str | None = None
-    created_at: str | None = None
+    created_at: CreatedAt = None
     events: list[UpstreamEvent] = Field(default_factory=list)
     targeting_mode: str | None = None
     progress: float | None = None
@@ -55,7 +179,7 @@ class PackageState(UpstreamModel):
     """The part of a package a status check needs; the rest of the payload is skipped."""
 
     id: str
-    status: str
+    status: Status
     progress: float | None = None
 
 
@@ -64,7 +188,7 @@ class PackageHead(UpstreamModel):
     its content (only the single GET has that); events and settings are skipped unparsed."""
 
     id: str
-    status: str
+    status: Status
     progress: float | None = None
     title: str | None = None
     merge_id: str | None = None
@@ -105,8 +229,8 @@ class EvaluationDetails(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     backhaul_evaluation_attribution_window: int | None = None
-    backhaul_evaluation_model: str | None = None
-    email_sent_date: str | None = None
+    backhaul_evaluation_model: KnownAttributionModel = None
+    email_sent_date: SentDate = None
 
 
 class ClusterEvaluation(UpstreamModel):

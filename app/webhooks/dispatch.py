@@ -16,7 +16,7 @@ from typing import Any
 
 from arq.connections import ArqRedis
 
-from app.webhooks.events import EventData, SubscribableEventType, event_body
+from app.webhooks.events import EventData, WebhookEventType, event_body
 from app.webhooks.models import DeliveryRecord, EndpointRecord, delivery_ids
 from app.webhooks.store import WebhookStore
 
@@ -127,7 +127,7 @@ async def dispatch_event(
     queue: ArqRedis,
     *,
     partner_id: str,
-    event_type: SubscribableEventType,
+    event_type: WebhookEventType,
     event_key: str,
     data: EventData,
     batch: list[NextAttempt] | None = None,

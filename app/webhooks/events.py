@@ -9,25 +9,97 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Annotated, Literal, get_args
+from enum import StrEnum
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-PackageEventType = Literal["package.done", "package.failed", "package.expired"]
-ExportEventType = Literal["export.done", "export.failed"]
-SubscribableEventType = Literal[
-    "package.done", "package.failed", "package.expired", "export.done", "export.failed"
-]
-TestEventType = Literal["webhook.test"]
-EventType = SubscribableEventType | TestEventType
+from app.kit.types import examples
+from app.upstream.models import PackageStatus
 
-EVENT_TYPES: tuple[SubscribableEventType, ...] = get_args(SubscribableEventType)
-"""What an endpoint may subscribe to (``webhook.test`` is sent on request, whatever)."""
+
+class WebhookEventType(StrEnum):
+    """What an endpoint subscribes to: every event the service announces (``webhook.test`` is
+    sent on request to any endpoint, whatever it subscribed to)."""
+
+    PACKAGE_DONE = "package.done"
+    PACKAGE_FAILED = "package.failed"
+    PACKAGE_EXPIRED = "package.expired"
+    EXPORT_DONE = "export.done"
+    EXPORT_FAILED = "export.failed"
+
+
+class ExportStatus(StrEnum):
+    """A CRM export's status: PENDING and RUNNING until it is DONE or has FAILED for good.
+    Here, with the events that carry it: this leaf imports no domain that raises events."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    DONE = "DONE"
+    FAILED = "FAILED"
+
+
+STAMP = "2026-05-15T10:42:07.120Z"
+CLUSTER_EXAMPLE: dict[str, Any] = {
+    "tc": "family_outings_munich",
+    "customers": 184,
+    "items": 412,
+    "purchase": 18540,
+}
+PACKAGE_DATA_EXAMPLE: dict[str, Any] = {
+    "package_id": "pkg_555",
+    "partner_id": "partner-1",
+    "status": "DONE",
+    "title": "Munich shows Q3",
+    "merge_id": None,
+    "merged_from": [],
+    "clusters": [CLUSTER_EXAMPLE],
+    "results_url": "https://bff.example/v1/packages/pkg_555",
+}
+EXPORT_DATA_EXAMPLE: dict[str, Any] = {
+    "export_id": "96b379df724444a8ae8c8f2e91ef913f",
+    "partner_id": "partner-1",
+    "package_id": "pkg_555",
+    "tc": "family_outings_munich",
+    "crm_name": "hubspot",
+    "container_name": "Munich Q3",
+    "status": "DONE",
+    "reason": None,
+    "upstream_reference": "exp_8812",
+    "export_url": "https://bff.example/v1/exports/96b379df724444a8ae8c8f2e91ef913f",
+}
+TEST_DATA_EXAMPLE: dict[str, Any] = {
+    "endpoint_id": "ep_c17fcd6886ee454ba829b96cf7be76bf",
+    "partner_id": "partner-1",
+    "message": "a test event from the Package Builder BFF",
+}
+FAILED_EXPORT_EXAMPLE: dict[str, Any] = {
+    **EXPORT_DATA_EXAMPLE,
+    "status": "FAILED",
+    "reason": "the data-integrations layer refused the credentials",
+    "upstream_reference": None,
+}
+
+
+def _event(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {"type": event_type, "timestamp": STAMP, "data": data}
+
+
+TestEventType = Literal["webhook.test"]
+EventType = WebhookEventType | TestEventType
+"""What a delivery carries: a subscribable event, or the test event."""
+
+EVENT_TYPES: tuple[WebhookEventType, ...] = tuple(WebhookEventType)
+"""What an endpoint may subscribe to."""
 TEST_EVENT_TYPE: TestEventType = "webhook.test"
 
 
-class ClusterCounts(BaseModel):
-    """One cluster of a finished package (known once DONE)."""
+class PackageEventCluster(BaseModel):
+    """One cluster of a finished package (known once DONE): its name and counts. Not the
+    results view's ``ClusterCounts`` (an evaluation, without ``tc``): one name per shape, so
+    generated clients keep both."""
+
+    model_config = examples(CLUSTER_EXAMPLE)
 
     tc: str
     customers: int
@@ -38,18 +110,22 @@ class ClusterCounts(BaseModel):
 class PackageEventData(BaseModel):
     """``data`` of ``package.done|failed|expired``."""
 
+    model_config = examples(PACKAGE_DATA_EXAMPLE)
+
     package_id: str
     partner_id: str
-    status: Literal["DONE", "FAILED", "EXPIRED"]
+    status: PackageStatus = Field(description="DONE, FAILED or EXPIRED: how the build ended")
     title: str | None
     merge_id: str | None
     merged_from: list[str]
-    clusters: list[ClusterCounts]
+    clusters: list[PackageEventCluster]
     results_url: str = Field(description="the package's results view in this API")
 
 
 class ExportEventData(BaseModel):
     """``data`` of ``export.done|failed``."""
+
+    model_config = examples(EXPORT_DATA_EXAMPLE)
 
     export_id: str
     partner_id: str
@@ -57,7 +133,7 @@ class ExportEventData(BaseModel):
     tc: str
     crm_name: str
     container_name: str
-    status: Literal["DONE", "FAILED"]
+    status: ExportStatus = Field(description="DONE or FAILED")
     reason: str | None = Field(description="why it FAILED")
     upstream_reference: str | None = Field(description="the data-integrations layer's id, once DONE")
     export_url: str = Field(description="the export in this API")
@@ -65,6 +141,8 @@ class ExportEventData(BaseModel):
 
 class WebhookTestData(BaseModel):
     """``data`` of ``webhook.test``."""
+
+    model_config = examples(TEST_DATA_EXAMPLE)
 
     endpoint_id: str
     partner_id: str
@@ -81,12 +159,18 @@ class _Event(BaseModel):
 class PackageDone(_Event):
     """A build finished: its clusters are ready (CSV, evaluation, exports)."""
 
+    model_config = examples(_event("package.done", PACKAGE_DATA_EXAMPLE))
+
     type: Literal["package.done"] = "package.done"
     data: PackageEventData
 
 
 class PackageFailed(_Event):
     """A build failed; it will not become DONE."""
+
+    model_config = examples(
+        _event("package.failed", {**PACKAGE_DATA_EXAMPLE, "status": "FAILED", "clusters": []})
+    )
 
     type: Literal["package.failed"] = "package.failed"
     data: PackageEventData
@@ -95,12 +179,16 @@ class PackageFailed(_Event):
 class PackageExpired(_Event):
     """A package expired; it can be regenerated."""
 
+    model_config = examples(_event("package.expired", {**PACKAGE_DATA_EXAMPLE, "status": "EXPIRED"}))
+
     type: Literal["package.expired"] = "package.expired"
     data: PackageEventData
 
 
 class ExportDone(_Event):
     """A CRM export was accepted by the data-integrations layer."""
+
+    model_config = examples(_event("export.done", EXPORT_DATA_EXAMPLE))
 
     type: Literal["export.done"] = "export.done"
     data: ExportEventData
@@ -109,12 +197,16 @@ class ExportDone(_Event):
 class ExportFailed(_Event):
     """A CRM export failed for good (after its retries)."""
 
+    model_config = examples(_event("export.failed", FAILED_EXPORT_EXAMPLE))
+
     type: Literal["export.failed"] = "export.failed"
     data: ExportEventData
 
 
 class WebhookTest(_Event):
     """Sent by ``POST /v1/webhooks/{id}/test``."""
+
+    model_config = examples(_event("webhook.test", TEST_DATA_EXAMPLE))
 
     type: Literal["webhook.test"] = "webhook.test"
     data: WebhookTestData
@@ -125,12 +217,12 @@ WebhookEvent = Annotated[
     Field(discriminator="type"),
 ]
 EVENT_MODELS: dict[EventType, type[_Event]] = {
-    "package.done": PackageDone,
-    "package.failed": PackageFailed,
-    "package.expired": PackageExpired,
-    "export.done": ExportDone,
-    "export.failed": ExportFailed,
-    "webhook.test": WebhookTest,
+    WebhookEventType.PACKAGE_DONE: PackageDone,
+    WebhookEventType.PACKAGE_FAILED: PackageFailed,
+    WebhookEventType.PACKAGE_EXPIRED: PackageExpired,
+    WebhookEventType.EXPORT_DONE: ExportDone,
+    WebhookEventType.EXPORT_FAILED: ExportFailed,
+    TEST_EVENT_TYPE: WebhookTest,
 }
 
 

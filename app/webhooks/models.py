@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel
 
-DeliveryStatus = Literal["pending", "succeeded", "failed"]
+
+class DeliveryStatus(StrEnum):
+    """A delivery is pending until an attempt succeeds or its retries are spent (failed)."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
 AttemptOutcome = Literal["succeeded", "failed", "refused"]
 SECRET_OVERLAP_S = 24 * 3600
 
@@ -57,7 +66,7 @@ class DeliveryRecord(BaseModel):
     event_type: str
     event_key: str
     body: str
-    status: DeliveryStatus = "pending"
+    status: DeliveryStatus = DeliveryStatus.PENDING
     round: int = 1
     next_attempt: int = 1
     next_attempt_at: float | None = None

@@ -7,11 +7,49 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.kit.types import IsoDateTime, absent_not_null
-from app.webhooks.events import EventType, SubscribableEventType
+from app.kit.types import IsoDateTime, absent_not_null, examples
+from app.webhooks.events import PACKAGE_DATA_EXAMPLE, STAMP, EventType, WebhookEventType
 from app.webhooks.models import AttemptOutcome, DeliveryStatus
 
 RECOVER_BATCH = 1000  # failed deliveries one recover call queues again at most
+ENDPOINT_EXAMPLE: dict[str, Any] = {
+    "id": "ep_c17fcd6886ee454ba829b96cf7be76bf",
+    "url": "https://partner.example/hooks/bff",
+    "event_types": ["package.done", "package.failed"],
+    "description": "CRM sync",
+    "enabled": True,
+    "disabled_reason": None,
+    "disabled_at": None,
+    "failing_since": None,
+    "previous_secret_expires_at": None,
+    "created_at": "2026-11-28T09:00:00Z",
+    "updated_at": "2026-11-28T09:00:00Z",
+}
+ATTEMPT_EXAMPLE: dict[str, Any] = {
+    "number": 1,
+    "round": 1,
+    "at": "2026-05-15T10:42:07.300Z",
+    "outcome": "succeeded",
+    "status_code": 204,
+    "latency_ms": 84,
+    "error": None,
+    "response_body": "",
+    "next_attempt_in_s": None,
+}
+DELIVERY_ID = "dlv_0f8e4c2a9b7d4e1f8a6c3b5d7e9f1a2b"
+DELIVERY_EXAMPLE: dict[str, Any] = {
+    "id": DELIVERY_ID,
+    "message_id": "msg_0f8e4c2a9b7d4e1f8a6c3b5d7e9f1a2b",
+    "endpoint_id": ENDPOINT_EXAMPLE["id"],
+    "event_type": "package.done",
+    "status": "succeeded",
+    "failure_reason": None,
+    "next_attempt_at": None,
+    "created_at": "2026-05-15T10:42:07.150Z",
+    "updated_at": "2026-05-15T10:42:07.390Z",
+    "payload": {"type": "package.done", "timestamp": STAMP, "data": PACKAGE_DATA_EXAMPLE},
+    "attempts": [ATTEMPT_EXAMPLE],
+}
 
 
 def _ipv6_pattern() -> str:
@@ -57,9 +95,7 @@ class EndpointCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = URL_FIELD
-    event_types: list[SubscribableEventType] = Field(
-        min_length=1, examples=[["package.done", "package.failed"]]
-    )
+    event_types: list[WebhookEventType] = Field(min_length=1, examples=[["package.done", "package.failed"]])
     description: str | None = Field(default=None, max_length=500)
 
     @field_validator("event_types")
@@ -81,7 +117,7 @@ class EndpointUpdate(BaseModel):
         description=URL_DESCRIPTION,
         json_schema_extra=_optional_url,
     )
-    event_types: list[SubscribableEventType] | None = Field(
+    event_types: list[WebhookEventType] | None = Field(
         default=None, min_length=1, json_schema_extra=absent_not_null
     )
     description: str | None = Field(default=None, max_length=500, description="null removes it")
@@ -103,9 +139,11 @@ class EndpointUpdate(BaseModel):
 class Endpoint(BaseModel):
     """A registered endpoint; its secret is shown only at creation and rotation."""
 
+    model_config = examples(ENDPOINT_EXAMPLE)
+
     id: str
     url: str
-    event_types: list[SubscribableEventType]
+    event_types: list[WebhookEventType]
     description: str | None
     enabled: bool
     disabled_reason: str | None = Field(description="why the endpoint was disabled, if it was")
@@ -121,15 +159,21 @@ class Endpoint(BaseModel):
 
 
 class EndpointWithSecret(Endpoint):
+    model_config = examples({**ENDPOINT_EXAMPLE, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
+
     secret: str = Field(description="whsec_… signing secret; store it now, it is not shown again")
 
 
 class EndpointList(BaseModel):
+    model_config = examples({"items": [ENDPOINT_EXAMPLE]})
+
     items: list[Endpoint]
 
 
 class Attempt(BaseModel):
     """One try: its time, HTTP status (none if no answer), latency, error, answer's first 2 KB."""
+
+    model_config = examples(ATTEMPT_EXAMPLE)
 
     number: int = Field(description="attempt number within its round")
     round: int = Field(description="1 for the original delivery, +1 per redelivery")
@@ -143,6 +187,8 @@ class Attempt(BaseModel):
 
 
 class Delivery(BaseModel):
+    model_config = examples(DELIVERY_EXAMPLE)
+
     id: str
     message_id: str = Field(description="the webhook-id header: the same on every attempt")
     endpoint_id: str
@@ -157,6 +203,8 @@ class Delivery(BaseModel):
 
 
 class DeliveryPage(BaseModel):
+    model_config = examples({"items": [DELIVERY_EXAMPLE], "next_cursor": None})
+
     items: list[Delivery] = Field(description="newest first")
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null at the end")
 
@@ -189,12 +237,23 @@ class RecoverRequest(BaseModel):
 class RecoverAccepted(BaseModel):
     """202 answer of recover: how many failed deliveries were queued again."""
 
+    model_config = examples({"recovering": 3, "more": False})
+
     recovering: int = Field(description="failed deliveries of the window now queued again")
     more: bool = Field(description=f"true when the window held more than {RECOVER_BATCH}: call again later")
 
 
 class DeliveryAccepted(BaseModel):
     """202 answer of test and redeliver: the delivery now queued."""
+
+    model_config = examples(
+        {
+            "id": DELIVERY_ID,
+            "message_id": "msg_0f8e4c2a9b7d4e1f8a6c3b5d7e9f1a2b",
+            "event_type": "webhook.test",
+            "status": "pending",
+        }
+    )
 
     id: str
     message_id: str

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from tests.support.sim import upstream_calls
+import json
+
+import pytest
+
+from tests.support.sim import add_fault, upstream_calls
 
 
 async def test_event_search_passes_search_page_and_since(api, sim, partner):
@@ -38,3 +42,36 @@ async def test_customer_resolution_returns_ids(api):
 async def test_customer_resolution_needs_a_description(api):
     response = await api.get("/v1/customers/resolve", params={"description": ""})
     assert response.status_code == 422
+
+
+async def test_event_search_relays_the_upstreams_other_members(api):
+    body = (await api.get("/v1/events", params={"search": "munich"})).json()
+    assert {"page", "total", "has_more"} <= set(body)
+    assert {"id", "title", "date", "venue"} <= set(body["results"][0])
+
+
+async def test_a_bare_list_of_events_is_taken_as_the_results(api, sim, partner):
+    events = [{"id": 7, "title": "Seven", "genre": "jazz"}]
+    await add_fault(sim, "search_events", partner, mode="malformed", body=json.dumps(events))
+    response = await api.get("/v1/events", params={"search": "seven"})
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "results": [{"id": 7, "title": "Seven", "date": None, "venue": None, "genre": "jazz"}]
+    }
+
+
+@pytest.mark.parametrize(
+    ("route", "path", "answer"),
+    [
+        ("search_events", "/v1/events", {"events": []}),
+        ("search_events", "/v1/events", {"results": [{"title": "no id"}]}),
+        ("search_events", "/v1/events", "just text"),
+        ("nlq_ids", "/v1/customers/resolve?description=fans", {"customers": ["c1"]}),
+        ("nlq_ids", "/v1/customers/resolve?description=fans", {"ids": [None]}),
+    ],
+)
+async def test_an_answer_that_breaks_the_promised_shape_is_a_502(api, sim, partner, route, path, answer):
+    await add_fault(sim, route, partner, mode="malformed", body=json.dumps(answer))
+    response = await api.get(path)
+    assert response.status_code == 502, response.text
+    assert response.headers["content-type"] == "application/problem+json"

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import httpx
 from redis.asyncio import Redis
 
-from app.webhooks.events import PackageEventData, event_body
+from app.webhooks.events import PackageEventData, WebhookEventType, event_body
 from app.webhooks.models import DeliveryRecord, delivery_ids
 from app.webhooks.store import WebhookStore
 
@@ -97,7 +97,7 @@ async def stored_delivery(
         msg_id=msg_id,
         event_type="package.done",
         event_key=event_key,
-        body=event_body("package.done", package_event(partner, "DONE", package_id="1"), now),
+        body=event_body(WebhookEventType.PACKAGE_DONE, package_event(partner, "DONE", package_id="1"), now),
         next_attempt_at=now + due_in_s,
         created_at=now,
         updated_at=now,

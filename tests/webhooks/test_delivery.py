@@ -11,7 +11,7 @@ from standardwebhooks.webhooks import Webhook
 
 from app.kit import redis_keys
 from app.webhooks.dispatch import dispatch_event
-from app.webhooks.events import SubscribableEventType
+from app.webhooks.events import WebhookEventType
 from app.webhooks.store import WebhookStore, pending_member
 from app.webhooks.tasks import reschedule_due_deliveries
 from tests.webhooks.receiver import Receiver
@@ -34,7 +34,10 @@ async def test_done_and_failed_events_reach_the_receiver_signed(
 ):
     url = receiver.hook()
     endpoint = await register(api, url)
-    cases: list[tuple[SubscribableEventType, str]] = [("package.done", "DONE"), ("package.failed", "FAILED")]
+    cases: list[tuple[WebhookEventType, str]] = [
+        (WebhookEventType.PACKAGE_DONE, "DONE"),
+        (WebhookEventType.PACKAGE_FAILED, "FAILED"),
+    ]
     for number, (event_type, status) in enumerate(cases, start=1):
         created = await dispatch_event(
             WebhookStore(store),
@@ -68,7 +71,7 @@ async def test_endpoint_receives_only_its_event_types_and_only_its_partners(
             WebhookStore(store),
             queue,
             partner_id=partner,
-            event_type="package.done",
+            event_type=WebhookEventType.PACKAGE_DONE,
             event_key="pkg-2:DONE",
             data=package_event(partner, "DONE"),
         )
@@ -79,7 +82,7 @@ async def test_endpoint_receives_only_its_event_types_and_only_its_partners(
             WebhookStore(store),
             queue,
             partner_id="someone-else",
-            event_type="package.failed",
+            event_type=WebhookEventType.PACKAGE_FAILED,
             event_key="pkg-2:FAILED",
             data=package_event("someone-else", "FAILED"),
         )
@@ -90,7 +93,7 @@ async def test_endpoint_receives_only_its_event_types_and_only_its_partners(
             WebhookStore(store),
             queue,
             partner_id=partner,
-            event_type="package.failed",
+            event_type=WebhookEventType.PACKAGE_FAILED,
             event_key="pkg-2:FAILED",
             data=package_event(partner, "FAILED"),
         )
@@ -111,7 +114,7 @@ async def test_dispatching_one_event_twice_delivers_it_once(
                 WebhookStore(store),
                 queue,
                 partner_id=partner,
-                event_type="package.done",
+                event_type=WebhookEventType.PACKAGE_DONE,
                 event_key="pkg-3:DONE",
                 data=package_event(partner, "DONE"),
             )
@@ -122,7 +125,7 @@ async def test_dispatching_one_event_twice_delivers_it_once(
         WebhookStore(store),
         queue,
         partner_id=partner,
-        event_type="package.done",
+        event_type=WebhookEventType.PACKAGE_DONE,
         event_key="pkg-3:DONE",
         data=package_event(partner, "DONE"),
     )
@@ -141,7 +144,7 @@ async def test_a_disabled_endpoint_gets_no_deliveries(api, partner, receiver: Re
             WebhookStore(store),
             queue,
             partner_id=partner,
-            event_type="package.done",
+            event_type=WebhookEventType.PACKAGE_DONE,
             event_key="pkg-4:DONE",
             data=package_event(partner, "DONE"),
         )
@@ -158,7 +161,7 @@ async def test_receiver_failing_twice_gets_the_third_attempt_with_the_same_webho
         WebhookStore(store),
         queue,
         partner_id=partner,
-        event_type="package.done",
+        event_type=WebhookEventType.PACKAGE_DONE,
         event_key="pkg-5:DONE",
         data=package_event(partner, "DONE"),
     )
@@ -194,7 +197,7 @@ async def test_delivery_fails_after_the_last_scheduled_attempt(
         WebhookStore(store),
         queue,
         partner_id=partner,
-        event_type="package.failed",
+        event_type=WebhookEventType.PACKAGE_FAILED,
         event_key="pkg-6:FAILED",
         data=package_event(partner, "FAILED"),
     )
@@ -216,7 +219,7 @@ async def test_410_gone_disables_the_endpoint_at_once(
         WebhookStore(store),
         queue,
         partner_id=partner,
-        event_type="package.done",
+        event_type=WebhookEventType.PACKAGE_DONE,
         event_key="pkg-7:DONE",
         data=package_event(partner, "DONE"),
     )
@@ -231,7 +234,7 @@ async def test_410_gone_disables_the_endpoint_at_once(
             WebhookStore(store),
             queue,
             partner_id=partner,
-            event_type="package.done",
+            event_type=WebhookEventType.PACKAGE_DONE,
             event_key="pkg-7b:DONE",
             data=package_event(partner, "DONE"),
         )
@@ -252,7 +255,7 @@ async def test_endpoint_failing_for_longer_than_the_limit_is_disabled(
         WebhookStore(store),
         queue,
         partner_id=partner,
-        event_type="package.done",
+        event_type=WebhookEventType.PACKAGE_DONE,
         event_key="pkg-8:DONE",
         data=package_event(partner, "DONE"),
     )
@@ -312,7 +315,7 @@ async def test_redeliver_sends_again_with_the_same_webhook_id(
         WebhookStore(store),
         queue,
         partner_id=partner,
-        event_type="package.done",
+        event_type=WebhookEventType.PACKAGE_DONE,
         event_key="pkg-9:DONE",
         data=package_event(partner, "DONE"),
     )

@@ -32,6 +32,7 @@ from app.webhooks.dispatch import (
     dispatch_event,
     rest_of_batch_job_id,
 )
+from app.webhooks.events import WebhookEventType
 from app.webhooks.models import AttemptRecord, DeliveryRecord
 from app.webhooks.store import WebhookStore
 from app.webhooks.tasks import JOB_TIMEOUT_S, WebhooksContext, deferral_delay, send_webhook, send_webhooks
@@ -111,7 +112,7 @@ async def dispatch_load(db: Redis, queue: ArqRedis, partner: str, count: int) ->
             store,
             queue,
             partner_id=partner,
-            event_type="package.done",
+            event_type=WebhookEventType.PACKAGE_DONE,
             event_key=f"pkg-{number}:DONE",
             data=package_event(partner, "DONE", package_id=str(number)),
             endpoints=endpoints,
@@ -241,7 +242,7 @@ async def test_a_batch_sends_as_many_at_once_as_its_partner_has_slots_and_defers
             store,
             fair_queue,
             partner_id=partner,
-            event_type="package.done",
+            event_type=WebhookEventType.PACKAGE_DONE,
             event_key=f"pkg-{number}:DONE",
             data=package_event(partner, "DONE", package_id=str(number)),
             batch=batch,

@@ -8,6 +8,7 @@ import datetime as dt
 from standardwebhooks.webhooks import Webhook
 
 from app.webhooks.dispatch import dispatch_event
+from app.webhooks.events import WebhookEventType
 from app.webhooks.store import WebhookStore
 from tests.webhooks.receiver import Receiver
 from tests.webhooks.support import deliveries, package_event, register, settled_delivery
@@ -24,9 +25,13 @@ async def test_recover_resends_the_failed_deliveries_of_the_window(
     endpoint = await register(api, url)
     before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     await dispatch_event(
-        WebhookStore(store), queue, partner_id=partner, event_type="package.done", event_key="pkg-r:DONE",
+        WebhookStore(store),
+        queue,
+        partner_id=partner,
+        event_type=WebhookEventType.PACKAGE_DONE,
+        event_key="pkg-r:DONE",
         data=package_event(partner, "DONE"),
-    )  # fmt: skip
+    )
     [delivery] = await deliveries(api, endpoint["id"])
     failed = await settled_delivery(api, endpoint["id"], delivery["id"])
     assert failed["status"] == "failed"

@@ -79,20 +79,25 @@ export async function readiness(client: BffClient): Promise<unknown> {
 // Customers and events (wizard step 1)
 // ---------------------------------------------------------------------------------------
 
-export async function resolveCustomers(client: BffClient, description: string): Promise<unknown> {
+export async function resolveCustomers(client: BffClient, description: string): Promise<(number | string)[]> {
   const { data, error, response } = await client.GET("/v1/customers/resolve", {
     params: { query: { description, language: "de" } },
   });
   if (error) fail(response, error);
-  return data; // untyped in the document (`unknown`)
+  return data.ids; // feed filters.included_customers / excluded_customers
 }
 
-export async function searchEvents(client: BffClient, search: string, page = 1): Promise<unknown> {
+export async function searchEvents(
+  client: BffClient,
+  search: string,
+  page = 1,
+): Promise<{ id: number | string; label: string }[]> {
   const { data, error, response } = await client.GET("/v1/events", {
     params: { query: { search, page, since: "2024-01-01" } },
   });
   if (error) fail(response, error);
-  return data; // untyped in the document (`unknown`)
+  // the picker's fields are typed; whatever else the upstream sends is there too
+  return data.results.map((event) => ({ id: event.id, label: `${event.title ?? event.id} (${event.date ?? "?"})` }));
 }
 
 // ---------------------------------------------------------------------------------------
