@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from redis.exceptions import RedisError
 
 from app.auth.deps import LinkCallContextDep, LinkPrincipalDep
+from app.kit import sse
 from app.kit.errors import PROBLEM, UPSTREAM_ERRORS
 from app.kit.params import PackageId
-from app.live import sse
 from app.live.deps import LiveServiceDep, stream_slot
 from app.live.service import Update
 from app.upstream import CallContext
@@ -102,6 +102,10 @@ async def _frames(updates: AsyncGenerator[Update, None], ctx: CallContext) -> As
     try:
         async with contextlib.aclosing(updates):  # closing the frames releases the subscription
             async for update in updates:
-                yield sse.comment("keep-alive") if update is None else sse.status_event(update)
+                yield (
+                    sse.comment("keep-alive")
+                    if update is None
+                    else sse.event(str(update.seq), "status", update.as_json())
+                )
     except RedisError as exc:  # headers are sent: end the stream, EventSource reconnects
         logger.warning("status stream ended early (request %s): %s", ctx.request_id, exc)

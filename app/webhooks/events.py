@@ -15,8 +15,9 @@ from pydantic import BaseModel, Field
 
 PackageEventType = Literal["package.done", "package.failed", "package.expired"]
 ExportEventType = Literal["export.done", "export.failed"]
+StatusEventType = Literal["package.status"]
 SubscribableEventType = Literal[
-    "package.done", "package.failed", "package.expired", "export.done", "export.failed"
+    "package.done", "package.failed", "package.expired", "export.done", "export.failed", "package.status"
 ]
 TestEventType = Literal["webhook.test"]
 EventType = SubscribableEventType | TestEventType
@@ -48,6 +49,17 @@ class PackageEventData(BaseModel):
     results_url: str = Field(description="the package's results view in this API")
 
 
+class PackageStatusData(BaseModel):
+    """``data`` of ``package.status``: one change of a build's status or progress (as the
+    package's own event stream shows it; ``seq`` grows by one per change)."""
+
+    package_id: str
+    partner_id: str
+    status: str = Field(description="the upstream's status (INITIALIZING, INPROGRESS, DONE, …)")
+    progress: int | None = Field(description="percent done, when the upstream says")
+    seq: int
+
+
 class ExportEventData(BaseModel):
     """``data`` of ``export.done|failed``."""
 
@@ -71,7 +83,7 @@ class WebhookTestData(BaseModel):
     message: str
 
 
-EventData = PackageEventData | ExportEventData | WebhookTestData
+EventData = PackageEventData | PackageStatusData | ExportEventData | WebhookTestData
 
 
 class _Event(BaseModel):
@@ -99,6 +111,14 @@ class PackageExpired(_Event):
     data: PackageEventData
 
 
+class PackageStatusChanged(_Event):
+    """A build's status or progress changed (every change, in order; its end is also a
+    ``package.done|failed|expired``)."""
+
+    type: Literal["package.status"] = "package.status"
+    data: PackageStatusData
+
+
 class ExportDone(_Event):
     """A CRM export was accepted by the data-integrations layer."""
 
@@ -121,13 +141,20 @@ class WebhookTest(_Event):
 
 
 WebhookEvent = Annotated[
-    PackageDone | PackageFailed | PackageExpired | ExportDone | ExportFailed | WebhookTest,
+    PackageDone
+    | PackageFailed
+    | PackageExpired
+    | PackageStatusChanged
+    | ExportDone
+    | ExportFailed
+    | WebhookTest,
     Field(discriminator="type"),
 ]
 EVENT_MODELS: dict[EventType, type[_Event]] = {
     "package.done": PackageDone,
     "package.failed": PackageFailed,
     "package.expired": PackageExpired,
+    "package.status": PackageStatusChanged,
     "export.done": ExportDone,
     "export.failed": ExportFailed,
     "webhook.test": WebhookTest,

@@ -1,4 +1,5 @@
-"""Server-Sent Events on the wire: framing, and a response that stops when the client goes."""
+"""Server-Sent Events on the wire: framing, and a response that stops when the client goes
+(shared by the package streams, ``app/live``, and the activity stream, ``app/activity``)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,13 @@ import anyio
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from app.builds.statuses import StatusRecord
-
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def status_event(record: StatusRecord) -> str:
-    """``id:`` is the record's sequence number, so ``Last-Event-ID`` resumes after it."""
-    return f"id: {record.seq}\nevent: status\ndata: {record.as_json()}\n\n"
+def event(event_id: str, name: str, data: str) -> str:
+    """One event; ``id:`` is what ``Last-Event-ID`` sends back on a reconnect. ``data`` is
+    one line of JSON."""
+    return f"id: {event_id}\nevent: {name}\ndata: {data}\n\n"
 
 
 def comment(text: str) -> str:
