@@ -56,13 +56,12 @@ class ActivityStreams:
     async def updates(
         self, partner_id: str, last_event_id: Position | None, *, until: float
     ) -> AsyncGenerator[Update, None]:
-        """Events after ``last_event_id`` (None: from now), then as they come, until
-        ``until`` (the link's or token's expiry) or the server's shutdown."""
+        """Events after ``last_event_id`` (None: from the moment the subscription is
+        confirmed), then as they come, until ``until`` (the link's or token's expiry) or the
+        server's shutdown."""
         async with self._hub.subscribe(redis_keys.activity_channel(partner_id)) as inbox:
-            if last_event_id is None:
-                sent = await self._log.last(partner_id)
-            else:
-                sent = last_event_id
+            sent = last_event_id
+            if sent is not None:
                 async for frame in self._catch_up(partner_id, sent):
                     yield frame
                     sent = frame.position
@@ -75,13 +74,18 @@ class ActivityStreams:
                     continue
                 if message == END:  # the server shuts down: EventSource reconnects elsewhere
                     return
-                frames = [] if message == RESYNC else _relayed(message, sent)
-                if frames is None or message == RESYNC:  # a gap: read what was missed
-                    async for frame in self._catch_up(partner_id, sent):
+                if message != RESYNC:
+                    prev, frame = _parsed(message)
+                    if sent is not None and frame.position <= sent:
+                        continue  # sent already (it came while catching up)
+                    if sent is None or prev <= sent:
                         yield frame
                         sent = frame.position
+                        continue
+                if sent is None:  # lost messages before anything was sent: "now" is the newest
+                    sent = await self._log.last(partner_id)
                     continue
-                for frame in frames:
+                async for frame in self._catch_up(partner_id, sent):  # a gap: read what was missed
                     yield frame
                     sent = frame.position
 
@@ -99,13 +103,8 @@ def _frame(entry: Entry) -> Frame:
     return Frame(entry.position, entry.item_json())
 
 
-def _relayed(message: str, sent: Position) -> list[Frame] | None:
-    """The message's frame if this stream has not sent it; None when entries were missed
-    between the last one sent and this one."""
+def _parsed(message: str) -> tuple[Position, Frame]:
+    """``prev-id new-id item`` as published by the append: the previous entry's position and
+    the new entry's frame."""
     prev, entry_id, item = message.split(" ", 2)
-    position = Position.parse(entry_id)
-    if position <= sent:
-        return []
-    if Position.parse(prev) > sent:
-        return None
-    return [Frame(position, item)]
+    return Position.parse(prev), Frame(Position.parse(entry_id), item)
