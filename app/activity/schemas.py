@@ -2,26 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from app.kit.types import DATE_TIME_PATTERN
-from app.webhooks.events import (
-    ExportDone,
-    ExportFailed,
-    PackageDone,
-    PackageExpired,
-    PackageFailed,
-    PackageStatusChanged,
-)
+from app.webhooks.events import EVENT_MODELS
 
 ActivityEventType = Literal[
     "package.done", "package.failed", "package.expired", "package.status", "export.done", "export.failed"
 ]
+"""What the activity log keeps: every event the service emits (``webhook.test`` is one
+endpoint's, on request)."""
+_LOGGED = (
+    "package.done",
+    "package.failed",
+    "package.expired",
+    "package.status",
+    "export.done",
+    "export.failed",
+)
+# The webhook payload schemas themselves (the ``webhooks`` section's components), by
+# reference: the feed serves the stored bodies as they are and never re-validates them.
 LoggedEvent = Annotated[
-    PackageDone | PackageFailed | PackageExpired | PackageStatusChanged | ExportDone | ExportFailed,
-    Field(discriminator="type"),
+    dict[str, Any],
+    WithJsonSchema(
+        {
+            "oneOf": [{"$ref": f"#/components/schemas/{EVENT_MODELS[t].__name__}"} for t in _LOGGED],
+            "discriminator": {
+                "propertyName": "type",
+                "mapping": {t: f"#/components/schemas/{EVENT_MODELS[t].__name__}" for t in _LOGGED},
+            },
+        }
+    ),
 ]
 AFTER_PATTERN = "^now$|" + DATE_TIME_PATTERN
 CONSUMER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
