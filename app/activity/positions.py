@@ -61,8 +61,9 @@ def encode_iterator(position: Position, partner_id: str) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_iterator(iterator: str, partner_id: str, *, field: str = "iterator") -> Position:
+def decode_iterator(iterator: str, partner_id: str, *, where: str = "query") -> Position:
     """The position of an iterator this API gave this partner; 422 for anything else."""
+    field = "iterator"
     match = None
     if len(iterator) <= MAX_ITERATOR_CHARS and iterator.isascii():
         try:
@@ -71,8 +72,8 @@ def decode_iterator(iterator: str, partner_id: str, *, field: str = "iterator") 
             raw = ""
         match = _ITERATOR.fullmatch(raw)
     if match is None or match.group(3) != _tag(partner_id):
-        raise _invalid(field, f"{field} is not one this API returned to this partner")
-    return _bounded(int(match.group(1)), int(match.group(2)), field)
+        raise _invalid(field, f"{field} is not one this API returned to this partner", where=where)
+    return _bounded(int(match.group(1)), int(match.group(2)), field, where=where)
 
 
 def parse_last_event_id(value: str | None) -> Position | None:

@@ -18,6 +18,7 @@ from app.activity.schemas import (
     AFTER_PATTERN,
     CONSUMER_PATTERN,
     ITERATOR_PATTERN,
+    LAST_EVENT_ID_PATTERN,
     ActivityEventType,
     ActivityPage,
     ActivityStreamLink,
@@ -138,7 +139,14 @@ async def get_activity_stream_link(
 async def stream_activity(
     principal: LinkPrincipalDep,
     streams: ActivityStreamsDep,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=64)] = None,
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            alias="Last-Event-ID",
+            pattern=LAST_EVENT_ID_PATTERN,
+            description="the `id:` of the last event received: resume after it",
+        ),
+    ] = None,
 ) -> Response:
     """The partner's events as they are emitted, as Server-Sent Events (`id:` = position,
     `data:` an ActivityItem); heartbeats in between. Open the signed `stream_url` (or send

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
-from app.kit.types import DATE_TIME_PATTERN
+from app.kit.types import DATE_TIME_PATTERN, absent_not_null
 from app.webhooks.events import EVENT_MODELS
 
 ActivityEventType = Literal[
@@ -39,6 +39,7 @@ LoggedEvent = Annotated[
 AFTER_PATTERN = "^now$|" + DATE_TIME_PATTERN
 CONSUMER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 ITERATOR_PATTERN = r"^[A-Za-z0-9_-]{1,80}$"
+LAST_EVENT_ID_PATTERN = r"^[0-9]{1,16}-[0-9]{1,20}$"
 
 
 class ActivityItem(BaseModel):
@@ -68,10 +69,29 @@ class ActivityStreamLink(BaseModel):
 
 class ConsumerSeek(BaseModel):
     """Where a named consumer's next poll starts: after an ``iterator`` a page returned, or
-    ``after`` a moment (``now``: only what comes next)."""
+    ``after`` a moment (``now``: only what comes next). Exactly one of them."""
 
-    after: str | None = Field(default=None, pattern=AFTER_PATTERN, max_length=64)
-    iterator: str | None = Field(default=None, pattern=ITERATOR_PATTERN)
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["after"]}, {"required": ["iterator"]}]}
+    )
+
+    after: str | None = Field(
+        default=None, pattern=AFTER_PATTERN, max_length=64, json_schema_extra=absent_not_null
+    )
+    iterator: str | None = Field(default=None, pattern=ITERATOR_PATTERN, json_schema_extra=absent_not_null)
+
+    @field_validator("after", "iterator", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("leave it out instead of null")
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ConsumerSeek:
+        if (self.after is None) == (self.iterator is None):
+            raise ValueError("give exactly one of after and iterator")
+        return self
 
 
 class ConsumerPosition(BaseModel):

@@ -122,13 +122,8 @@ class ActivityService:
     async def seek(self, partner_id: str, consumer: str, *, after: str | None, iterator: str | None) -> str:
         """Move the consumer: after an iterator, or after a moment (``now``); returns the
         iterator of its new position."""
-        if (after is None) == (iterator is None):
-            raise ValidationProblem(
-                "pass exactly one of after and iterator",
-                errors=[field_error(["body", "after"], "exactly one of after and iterator")],
-            )
         if iterator is not None:
-            target = str(decode_iterator(iterator, partner_id, field="iterator"))
+            target = str(decode_iterator(iterator, partner_id, where="body"))
         elif after == "now":
             target = "now"
         else:
