@@ -7,7 +7,7 @@ import datetime as dt
 import json
 
 from app.activity.emit import LoggedStatus
-from app.activity.log import ISO_DATE_LUA, ActivityLog, Filters
+from app.activity.log import ISO_DATE_LUA, SCAN_PER_PAGE, ActivityLog, Filters
 from app.activity.positions import START, Position
 from app.builds.statuses import Observation, StatusStore
 from app.kit import redis_keys
@@ -49,6 +49,26 @@ async def test_pages_follow_each_other_and_filters_pass_over_the_rest(redis, par
     assert seen == [f"msg_{n}" for n in range(10)]
     only = await log.read(partner, START, 100, Filters(("package.status",), "pkg-1"))
     assert [e.message_id for e in only.entries] == ["msg_1", "msg_7"] and only.done
+
+
+async def test_a_filtered_page_looks_at_a_bounded_number_of_entries_and_says_where_it_stopped(redis, partner):
+    """A filter that matches nothing for long: short pages, not done, and nothing skipped."""
+    log = ActivityLog(redis, retention_s=RETENTION_S, max_events=10_000)
+    key = redis_keys.activity_log(partner)
+    async with redis.pipeline(transaction=False) as pipe:
+        for n in range(SCAN_PER_PAGE * 2 + 10):
+            pipe.xadd(key, {"id": f"msg_{n}", "type": "export.done", "pkg": "other", "body": body(n)})
+        await pipe.execute()
+    await log.append(partner, "msg_wanted", "export.done", "pkg-9", body(0))
+    pages, found, after = 0, [], START
+    while True:
+        page = await log.read(partner, after, 10, Filters(package_id="pkg-9"))
+        pages += 1
+        found += [e.message_id for e in page.entries]
+        after = page.reached
+        if page.done:
+            break
+    assert found == ["msg_wanted"] and pages == 3
 
 
 async def test_another_partners_log_is_another_stream(redis, partner):
