@@ -21,20 +21,32 @@ from app.activity.positions import Position
 from app.kit import redis_keys
 from app.kit.settings import Settings
 
-# ``append_event(stream, channel, msg_id, type, package, body, retention ms, max entries,
-# now ms)`` → the new entry's id. Shared with the status scripts (``app/builds/statuses.py``),
-# which append ``package.status`` in the same call that records the change.
+# ``append_event(stream, channel, msg_id, type, package, body, max entries)`` → the new
+# entry's id; ``settle_appends(retention ms, now ms)`` once at the end of the script trims
+# what is older than the retention and renews the TTL of each stream appended to (once per
+# call, not per entry: a poll may log hundreds of changes). Shared with the status scripts
+# (``app/builds/statuses.py``), which append ``package.status`` in the call that records the
+# change. The newest id is looked up once per stream and call, then carried along.
 APPEND_LUA = """
-local function append_event(stream, channel, msg_id, etype, pkg, body, retention, max_entries, now)
-  local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
-  local prev = '0-0'
-  if last[1] then prev = last[1][1] end
+local appended_to = {}
+local function append_event(stream, channel, msg_id, etype, pkg, body, max_entries)
+  local prev = appended_to[stream]
+  if not prev then
+    local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
+    prev = '0-0'
+    if last[1] then prev = last[1][1] end
+  end
   local id = redis.call('XADD', stream, 'MAXLEN', '~', max_entries, '*',
     'id', msg_id, 'type', etype, 'pkg', pkg, 'body', body)
-  redis.call('XTRIM', stream, 'MINID', string.format('%d', now - tonumber(retention)))
-  redis.call('PEXPIRE', stream, retention)
+  appended_to[stream] = id
   redis.call('PUBLISH', channel, prev .. ' ' .. id .. ' {"id":"' .. msg_id .. '","event":' .. body .. '}')
   return id
+end
+local function settle_appends(retention, now)
+  for stream, _ in pairs(appended_to) do
+    redis.call('XTRIM', stream, 'MINID', string.format('%d', now - tonumber(retention)))
+    redis.call('PEXPIRE', stream, retention)
+  end
 end
 local function clock_ms()
   local t = redis.call('TIME')
@@ -79,7 +91,8 @@ if seen then
   end
   return {seen, ARGV[5], 0}
 end
-local id = append_event(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], clock_ms())
+local id = append_event(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[7])
+settle_appends(ARGV[6], clock_ms())
 redis.call('SET', KEYS[2], id, 'PX', ARGV[6])
 return {id, ARGV[5], 1}
 """

@@ -51,7 +51,7 @@ local function log_change(id, status, progress_json, seq)
     .. cjson.encode(id) .. ',"partner_id":' .. cjson.encode(partner) .. ',"status":' .. cjson.encode(status)
     .. ',"progress":' .. progress_json .. ',"seq":' .. string.format('%d', seq) .. '}}'
   local msg_id = 'msg_' .. string.sub(redis.sha1hex(event_key), 1, 32)
-  append_event(log_stream, log_channel, msg_id, 'package.status', id, body, retention, max_entries, now)
+  append_event(log_stream, log_channel, msg_id, 'package.status', id, body, max_entries)
   return {event_key, body}
 end
 -- Returns 1 and the new record for a change, else 0 and the stored one; then, for a build
@@ -93,6 +93,7 @@ _OBSERVE = (
     _OBSERVE_RULES
     + """
 local changed, record, _, logged = observe(KEYS[1], ARGV[10], ARGV[11], ARGV[12])
+settle_appends(retention, now)
 local result = {changed, record}
 if logged then result[3] = logged[1]; result[4] = logged[2] end
 return result
@@ -112,6 +113,7 @@ for i = 1, #KEYS do
   if finished_since then since[#since + 1] = finished_since end
   if event then logged[#logged + 1] = event[1]; logged[#logged + 1] = event[2] end
 end
+settle_appends(retention, now)
 return {changes, since, logged}
 """
 )
