@@ -10,7 +10,7 @@ import httpx
 
 from app.activity.log import ActivityLog
 from app.kit import redis_keys
-from tests.builds.support import WebhookReceiver, register_webhook
+from tests.builds.support import Delivery, WebhookReceiver, register_webhook
 from tests.conftest import make_token
 from tests.support.sim import force_status, make_package
 
@@ -46,6 +46,14 @@ async def read_all(api: httpx.AsyncClient, **params: Any) -> tuple[list[str], st
             return ids, body["iterator"]
 
 
+def ended(deliveries: list[Delivery]) -> bool:
+    """Both ends arrived: ``package.done`` and the ``package.status`` that says DONE."""
+    payloads = [d.payload() for d in deliveries]
+    return any(p["type"] == "package.done" for p in payloads) and any(
+        p["type"] == "package.status" and p["data"]["status"] == "DONE" for p in payloads
+    )
+
+
 async def test_an_event_is_in_the_feed_once_with_its_webhooks_id_and_payload(
     api, sim, worker_process, partner
 ):
@@ -56,7 +64,7 @@ async def test_an_event_is_in_the_feed_once_with_its_webhooks_id_and_payload(
         assert (await api.post(f"/v1/packages/{package['id']}/watch")).status_code == 202
         await force_status(sim, package["id"], "DONE")
         count = 1
-        while not any(d.payload()["type"] == "package.done" for d in receiver.deliveries):
+        while not ended(receiver.deliveries):  # wakes on each arrival
             await receiver.wait_for(count)
             count = len(receiver.deliveries) + 1
         deliveries = list(receiver.deliveries)
