@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from arq.connections import ArqRedis
 
-from app.activity.log import ActivityLog
+from app.activity.log import ActivityLog, OwedStatus
 from app.webhooks.dispatch import NextAttempt, dispatch_event
 from app.webhooks.events import EventData, StatusEventType, SubscribableEventType, event_body
 from app.webhooks.models import EndpointRecord, message_id
@@ -59,17 +59,21 @@ async def emit_event(
 
 @dataclass(frozen=True, slots=True)
 class LoggedStatus:
-    """A ``package.status`` event the status scripts appended: its key and its body."""
+    """A ``package.status`` event the status scripts appended: its key, its body, and its
+    member of the set of events owed to the webhooks."""
 
     event_key: str
     body: str
+    owed: str
 
 
 class StatusAnnouncer:
     """Hands the ``package.status`` events a status script logged to the partner's endpoints
-    subscribed to them: one read of the endpoints per call, nothing more when none is."""
+    subscribed to them (one read of the endpoints per call), then settles them: until then
+    they are owed, so those of a process killed in between are sent by ``sweep_owed``."""
 
-    def __init__(self, webhooks: WebhookStore, queue: ArqRedis) -> None:
+    def __init__(self, log: ActivityLog, webhooks: WebhookStore, queue: ArqRedis) -> None:
+        self._log = log
         self._webhooks = webhooks
         self._queue = queue
 
@@ -77,15 +81,36 @@ class StatusAnnouncer:
         if not events:
             return
         endpoints = await self._webhooks.list_endpoints(partner_id)
-        if not any(e.enabled and STATUS_EVENT in e.event_types for e in endpoints):
-            return
-        for event in events:
-            await dispatch_event(
-                self._webhooks,
-                self._queue,
-                partner_id=partner_id,
-                event_type=STATUS_EVENT,
-                event_key=event.event_key,
-                body=event.body,
-                endpoints=endpoints,
+        if any(e.enabled and STATUS_EVENT in e.event_types for e in endpoints):
+            for event in events:
+                await dispatch_event(
+                    self._webhooks,
+                    self._queue,
+                    partner_id=partner_id,
+                    event_type=STATUS_EVENT,
+                    event_key=event.event_key,
+                    body=event.body,
+                    endpoints=endpoints,
+                )
+        await self._log.settle_owed([event.owed for event in events])
+
+    async def sweep_owed(self, *, older_than_ms: int, limit: int = 500) -> int:
+        """Dispatch what killed processes left owed (dispatch is idempotent per event, so one
+        that was sent already is not sent again); returns how many were settled."""
+        owed = await self._log.owed_statuses(older_than_ms=older_than_ms, limit=limit)
+        by_partner: dict[str, list[OwedStatus]] = {}
+        for status in owed:
+            by_partner.setdefault(status.partner_id, []).append(status)
+        for partner_id, statuses in by_partner.items():
+            bodies = await self._log.bodies(partner_id, [status.entry_id for status in statuses])
+            events = [
+                LoggedStatus(status.event_key, body, status.member)
+                for status, body in zip(statuses, bodies, strict=True)
+                if body is not None
+            ]
+            # Trimmed since (past retention): nothing left to send.
+            await self._log.settle_owed(
+                [s.member for s, body in zip(statuses, bodies, strict=True) if body is None]
             )
+            await self(partner_id, events)
+        return len(owed)

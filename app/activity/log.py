@@ -12,6 +12,7 @@ entry's id: a stream that did not send that one knows it missed something and re
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -191,6 +192,14 @@ def page_of(raw: Sequence[str]) -> Page:
 
 
 @dataclass(frozen=True, slots=True)
+class OwedStatus:
+    member: str  # as stored in the owed set
+    entry_id: str
+    partner_id: str
+    event_key: str
+
+
+@dataclass(frozen=True, slots=True)
 class Appended:
     position: Position
     body: str  # the body kept: the first one appended for this message id
@@ -250,6 +259,33 @@ class ActivityLog:
             args=[str(after), limit, scan, *filters.args()],
         )
         return page_of(raw)
+
+    async def owed_statuses(self, *, older_than_ms: int, limit: int) -> list[OwedStatus]:
+        """``package.status`` events logged more than ``older_than_ms`` ago and still owed to
+        the webhooks (their process died before dispatching them)."""
+        seconds, micros = await self._redis.time()
+        before = int(seconds) * 1000 + int(micros) // 1000 - older_than_ms
+        members = await self._redis.zrangebyscore(
+            redis_keys.ACTIVITY_STATUS_OWED, "-inf", before, start=0, num=limit
+        )
+        owed = []
+        for member in members:
+            entry_id, partner_id, event_key = json.loads(member)
+            owed.append(OwedStatus(member, str(entry_id), str(partner_id), str(event_key)))
+        return owed
+
+    async def bodies(self, partner_id: str, entry_ids: Sequence[str]) -> list[str | None]:
+        """The body of each entry (None: trimmed since), in one round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for entry_id in entry_ids:
+                pipe.xrange(redis_keys.activity_log(partner_id), entry_id, entry_id)
+            found = await pipe.execute()
+        return [entries[0][1].get("body") if entries else None for entries in found]
+
+    async def settle_owed(self, members: Sequence[str]) -> None:
+        """These ``package.status`` events went to the webhooks (or had nowhere to go)."""
+        if members:
+            await self._redis.zrem(redis_keys.ACTIVITY_STATUS_OWED, *members)
 
     async def last(self, partner_id: str) -> Position:
         """The newest entry's position ("now"); the start when the log is empty."""

@@ -55,7 +55,7 @@ def _provide_services(app: FastAPI) -> None:
     settings, redis, upstream = SETTINGS.of(app), REDIS.of(app), UPSTREAM.of(app)
     links, queue = LINKS.of(app), QUEUE.of(app)
     activity = ACTIVITY_LOG.provide(app, ActivityLog.of(redis, settings))
-    statuses = StatusStore(redis, activity, StatusAnnouncer(WebhookStore(redis), queue))
+    statuses = StatusStore(redis, activity, StatusAnnouncer(activity, WebhookStore(redis), queue))
     builds = BUILDS.provide(app, BuildService(upstream, WatchRegistry(redis), statuses, settings, links))
     lists = LISTS.provide(app, ListKeeper(redis, upstream, settings, on_fetch=builds.watch_listed))
     PACKAGES.provide(app, PackageService(upstream, builds, settings, Cache(redis), links, lists))

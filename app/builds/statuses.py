@@ -23,8 +23,9 @@ from app.observability.metrics import observe_detection_lag
 from app.upstream.models import TERMINAL_STATUSES
 
 # The rules of one observation, shared by both scripts. ARGV: ttl ms, observation start (ms),
-# the partner's status key prefix and channel prefix, then the partner id and its activity
-# log's stream, channel, retention ms and max entries (stream '' = no log);
+# the partner's status key prefix and channel prefix, then the partner id, its activity
+# log's stream, channel, retention ms and max entries (stream '' = no log) and the set of
+# events owed to the webhooks;
 # ``observe(key, id, status, progress)`` (progress '' = unknown) writes and publishes a
 # change, and appends it to the activity log as a ``package.status`` event (``APPEND_LUA``):
 # decided here, so logged exactly once per change. Stale reads of concurrent observers
@@ -42,7 +43,9 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl, start = ARGV[1], tonumber(ARGV[2])
 local key_prefix_length, channel_prefix = string.len(ARGV[3]), ARGV[4]
 local partner, log_stream, log_channel, retention, max_entries = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
--- The change as a package.status event in the partner's activity log: {event key, body}.
+local owed = ARGV[10]
+-- The change as a package.status event in the partner's activity log, owed to the webhooks
+-- until dispatched: {event key, body, its member of the owed set}.
 local function log_change(id, status, progress_json, seq)
   if log_stream == '' then return nil end
   local event_key = partner .. ':' .. id .. ':status:' .. string.format('%d', seq) .. ':'
@@ -51,8 +54,10 @@ local function log_change(id, status, progress_json, seq)
     .. cjson.encode(id) .. ',"partner_id":' .. cjson.encode(partner) .. ',"status":' .. cjson.encode(status)
     .. ',"progress":' .. progress_json .. ',"seq":' .. string.format('%d', seq) .. '}}'
   local msg_id = 'msg_' .. string.sub(redis.sha1hex(event_key), 1, 32)
-  append_event(log_stream, log_channel, msg_id, 'package.status', id, body, max_entries)
-  return {event_key, body}
+  local entry = append_event(log_stream, log_channel, msg_id, 'package.status', id, body, max_entries)
+  local member = cjson.encode({entry, partner, event_key})
+  redis.call('ZADD', owed, now, member)
+  return {event_key, body, member}
 end
 -- Returns 1 and the new record for a change, else 0 and the stored one; then, for a build
 -- seen finishing, when it was last recorded building; then the logged event.
@@ -87,31 +92,32 @@ local function observe(key, id, status, progress_arg)
 end
 """
 )
-# KEYS: status key. ARGV: the nine above, then package id, status, progress.
-# Returns {1 for a change else 0, the current record, then the logged event's key and body}.
+# KEYS: status key. ARGV: the ten above, then package id, status, progress. Returns {1 for
+# a change else 0, the current record, then the logged event's key, body and owed member}.
 _OBSERVE = (
     _OBSERVE_RULES
     + """
-local changed, record, _, logged = observe(KEYS[1], ARGV[10], ARGV[11], ARGV[12])
+local changed, record, _, logged = observe(KEYS[1], ARGV[11], ARGV[12], ARGV[13])
 settle_appends(retention, now)
 local result = {changed, record}
-if logged then result[3] = logged[1]; result[4] = logged[2] end
+if logged then result[3] = logged[1]; result[4] = logged[2]; result[5] = logged[3] end
 return result
 """
 )
-# A whole poll in one call. KEYS: a status key per observation. ARGV: the nine above, then
+# A whole poll in one call. KEYS: a status key per observation. ARGV: the ten above, then
 # (package id, status, progress) per observation. Returns {changes, for each build seen
-# finishing when it was last recorded building, then key and body of each logged event}.
+# finishing when it was last recorded building, then key, body and owed member of each
+# logged event}.
 _OBSERVE_MANY = (
     _OBSERVE_RULES
     + """
 local changes, since, logged = 0, {}, {}
 for i = 1, #KEYS do
-  local a = 9 + (i - 1) * 3
+  local a = 10 + (i - 1) * 3
   local changed, _, finished_since, event = observe(KEYS[i], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
   changes = changes + changed
   if finished_since then since[#since + 1] = finished_since end
-  if event then logged[#logged + 1] = event[1]; logged[#logged + 1] = event[2] end
+  if event then for _, part in ipairs(event) do logged[#logged + 1] = part end end
 end
 settle_appends(retention, now)
 return {changes, since, logged}
@@ -252,14 +258,15 @@ class StatusStore:
 
     async def _announce_logged(self, partner_id: str, logged: Sequence[str]) -> None:
         """Hand the changes just logged to the webhooks. The change and its log entry are
-        kept whatever happens here; a failure costs only those webhooks (logged)."""
+        kept whatever happens here; what is not dispatched stays owed, and the worker's
+        sweep sends it (``app.activity.tasks``)."""
         if self._announce is None or not logged:
             return
-        events = [LoggedStatus(logged[i], logged[i + 1]) for i in range(0, len(logged) - 1, 2)]
+        events = [LoggedStatus(*logged[i : i + 3]) for i in range(0, len(logged) - 2, 3)]
         try:
             await self._announce(partner_id, events)
         except RedisError as exc:
-            logger.warning("package.status webhooks of %s not dispatched: %r", partner_id, exc)
+            logger.warning("package.status webhooks of %s left to the sweep: %r", partner_id, exc)
 
     async def fresh(
         self, partner_id: str, package_id: str, max_age_ms: int
@@ -292,6 +299,7 @@ class StatusStore:
             redis_keys.status_channel_prefix(partner_id),
             partner_id,
             *log_args,
+            redis_keys.ACTIVITY_STATUS_OWED,
         ]
 
 

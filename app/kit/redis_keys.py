@@ -301,3 +301,9 @@ def activity_consumers(partner_id: str) -> str:
     """Hash: named consumer → its position in the log; TTL ``BFF_ACTIVITY_RETENTION_S`` after
     the last poll or seek of any of them."""
     return f"{PREFIX}:activity-consumers:{key_part(partner_id)}"
+
+
+ACTIVITY_STATUS_OWED = f"{PREFIX}:activity-status-owed"
+"""Sorted set (score: Redis ms) of ``package.status`` events logged but not yet handed to the
+webhooks, ``[entry id, partner, event key]`` as JSON: written by the status script that logs
+the change, removed once dispatched; what a killed process left is swept by the worker."""

@@ -9,9 +9,11 @@ import pytest
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 
-from app.activity.emit import emit_event
+from app.activity.emit import StatusAnnouncer, emit_event
 from app.activity.log import ActivityLog
 from app.activity.positions import START
+from app.builds.statuses import Observation, StatusStore
+from app.kit import redis_keys
 from app.webhooks.events import ExportEventData
 from app.webhooks.models import EndpointRecord, delivery_ids, message_id
 from app.webhooks.store import WebhookStore
@@ -80,3 +82,29 @@ async def test_an_event_emitted_twice_is_logged_once_and_delivered_with_the_logg
         assert delivery is not None
         assert (delivery.msg_id, delivery.body) == (entry.message_id, entry.body)  # one id, one body
     assert len({d.id for d in deliveries if d is not None}) == 2  # a delivery per endpoint
+
+
+async def test_a_status_change_whose_process_died_before_dispatching_is_sent_by_the_sweep(
+    redis, queue, partner
+):
+    """The status script logs the change and marks it owed; a process that dies right after
+    (here: a store with nobody to announce) leaves it owed, and the sweep dispatches it once."""
+    log = ActivityLog(redis, retention_s=3600, max_events=1000)
+    webhooks = WebhookStore(redis)
+    subscribed = endpoint(partner, "ep_status").model_copy(update={"event_types": ["package.status"]})
+    assert await webhooks.add_endpoint(subscribed, limit=50)
+    seconds, micros = await redis.time()
+    dying = StatusStore(redis, log)  # logs and marks owed, announces nothing
+    await dying.observe(
+        partner, Observation("pkg-7", "INPROGRESS", 10, int(seconds) * 1000 + int(micros) // 1000)
+    )
+    [entry] = (await log.read(partner, START, 10)).entries
+    owed = [s for s in await log.owed_statuses(older_than_ms=0, limit=10_000) if s.partner_id == partner]
+    assert len(owed) == 1 and owed[0].entry_id == str(entry.position)
+
+    sweeper = StatusAnnouncer(log, webhooks, queue)
+    await sweeper.sweep_owed(older_than_ms=0, limit=10_000)
+    await sweeper.sweep_owed(older_than_ms=0, limit=10_000)  # again: nothing more
+    [delivery] = await webhooks.get_deliveries(partner, [delivery_ids("ep_status", owed[0].event_key)[0]])
+    assert delivery is not None and (delivery.msg_id, delivery.body) == (entry.message_id, entry.body)
+    assert await redis.zscore(redis_keys.ACTIVITY_STATUS_OWED, owed[0].member) is None

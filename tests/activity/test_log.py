@@ -117,6 +117,7 @@ async def test_a_status_change_is_one_package_status_event_with_the_webhook_shap
     assert event.timestamp == expected.replace("+00:00", "Z")
     assert entry.message_id == message_id(announced[0].event_key)
     assert announced[0].body == entry.body
+    assert await redis.zscore(redis_keys.ACTIVITY_STATUS_OWED, announced[0].owed) is not None  # until settled
 
 
 async def test_iso_dates_made_in_lua_match_pythons_over_centuries(redis):
