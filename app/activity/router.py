@@ -50,29 +50,13 @@ Consumer = Annotated[
     str, Path(pattern=CONSUMER_PATTERN, description="a name the caller picks; the server keeps its position")
 ]
 STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "`activity` events (`id:` = the position in the log, `data:` an ActivityItem) "
-        "and heartbeat comments; the stream ends when its link or token expires",
-        "content": {
-            "text/event-stream": {
-                "itemSchema": {
-                    "type": "object",
-                    "description": "one `activity` event: its `data` is an ActivityItem as JSON",
-                    "required": ["event", "id", "data"],
-                    "properties": {
-                        "event": {"const": "activity"},
-                        "id": {"type": "string", "pattern": "^[0-9]+-[0-9]+$"},
-                        "data": {
-                            "type": "string",
-                            "contentMediaType": "application/json",
-                            "contentSchema": {"$ref": "#/components/schemas/ActivityItem"},
-                        },
-                        "retry": {"type": "integer", "minimum": 0},
-                    },
-                },
-            }
-        },
-    },
+    200: sse.documented_stream(
+        "`activity` events (`id:` = the position in the log, `data:` an ActivityItem) and "
+        "heartbeat comments; the stream ends when its link or token expires",
+        "activity",
+        LAST_EVENT_ID_PATTERN,
+        "ActivityItem",
+    ),
     **ERRORS,
 }
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 from starlette.responses import StreamingResponse
@@ -16,6 +17,33 @@ def event(event_id: str, name: str, data: str) -> str:
     """One event; ``id:`` is what ``Last-Event-ID`` sends back on a reconnect. ``data`` is
     one line of JSON."""
     return f"id: {event_id}\nevent: {name}\ndata: {data}\n\n"
+
+
+def documented_stream(description: str, name: str, id_pattern: str, schema: str) -> dict[str, Any]:
+    """The OpenAPI 200 answer of an event stream whose events are all ``name``, with ids of
+    ``id_pattern`` and the component ``schema`` as JSON in ``data``."""
+    return {
+        "description": description,
+        "content": {
+            "text/event-stream": {
+                "itemSchema": {
+                    "type": "object",
+                    "description": f"one `{name}` event: its `data` is JSON, one {schema}",
+                    "required": ["event", "id", "data"],
+                    "properties": {
+                        "event": {"const": name},
+                        "id": {"type": "string", "pattern": id_pattern},
+                        "data": {
+                            "type": "string",
+                            "contentMediaType": "application/json",
+                            "contentSchema": {"$ref": f"#/components/schemas/{schema}"},
+                        },
+                        "retry": {"type": "integer", "minimum": 0},
+                    },
+                },
+            }
+        },
+    }
 
 
 def comment(text: str) -> str:

@@ -24,29 +24,13 @@ router = APIRouter(prefix="/v1/packages", tags=["packages"])
 
 RETRY_MS = 3000
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "`status` events (`id:` = sequence number, `data:` a PackageStatusEvent) "
-        "and heartbeat comments; the stream ends after a terminal status or when its link expires",
-        "content": {
-            "text/event-stream": {
-                "itemSchema": {
-                    "type": "object",
-                    "description": "one `status` event: its `data` is a PackageStatusEvent as JSON",
-                    "required": ["event", "id", "data"],
-                    "properties": {
-                        "event": {"const": "status"},
-                        "id": {"type": "string", "pattern": "^[0-9]+$"},
-                        "data": {
-                            "type": "string",
-                            "contentMediaType": "application/json",
-                            "contentSchema": {"$ref": "#/components/schemas/PackageStatusEvent"},
-                        },
-                        "retry": {"type": "integer", "minimum": 0},
-                    },
-                },
-            }
-        },
-    },
+    200: sse.documented_stream(
+        "`status` events (`id:` = sequence number, `data:` a PackageStatusEvent) and heartbeat "
+        "comments; the stream ends after a terminal status or when its link expires",
+        "status",
+        "^[0-9]+$",
+        "PackageStatusEvent",
+    ),
     204: {
         "description": "the final status was already delivered (`Last-Event-ID`): "
         "EventSource stops reconnecting"
