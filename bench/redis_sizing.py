@@ -1,4 +1,4 @@
-"""Redis memory per open watch, per wizard draft and per webhook delivery, for sizing Redis.
+"""Redis memory per open watch, wizard draft, webhook delivery and activity event, for sizing Redis.
 
 Real keys written by the real code: watches and drafts through the API of a private stack,
 deliveries by the worker's own ``dispatch_event`` and attempt log. Prints the growth of
@@ -24,7 +24,10 @@ import aiohttp
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
 
+from app.activity.emit import emit_event
+from app.activity.log import ActivityLog
 from app.auth.tokens import issue_token
+from app.builds.statuses import Observation, StatusStore
 from app.webhooks.dispatch import dispatch_event
 from app.webhooks.events import PackageEventData
 from app.webhooks.models import AttemptRecord
@@ -90,6 +93,24 @@ class Phase:
             print(f"  {family:<28} {new_keys:>6} new keys  {size / N:>7,.0f} bytes per item (MEMORY USAGE)")
 
 
+def _done_data(api_url: str) -> PackageEventData:
+    return PackageEventData.model_validate(
+        {
+            "package_id": "0",
+            "partner_id": PARTNER,
+            "status": "DONE",
+            "title": "Munich rock shows, Q3 lookalikes",
+            "merge_id": None,
+            "merged_from": [],
+            "clusters": [
+                {"tc": name, "customers": 1200, "items": 3400, "purchase": 42.5}
+                for name in ("rock fans", "family outings", "jazz lovers")
+            ],
+            "results_url": f"{api_url}/v1/packages/0",
+        }
+    )
+
+
 async def measure_watches(session: aiohttp.ClientSession, s, redis: Redis) -> None:
     """POST /v1/packages/{id}/watch on N building packages of one partner."""
     headers = s.headers(PARTNER)
@@ -131,26 +152,12 @@ async def measure_deliveries(session: aiohttp.ClientSession, s, redis: Redis) ->
     async with session.post(f"{s.api_url}/v1/webhooks", json=body, headers=headers) as r:
         assert r.status == 201, await r.text()
     queue = ArqRedis.from_url(s.redis_url)
-    data = PackageEventData.model_validate(
-        {
-            "package_id": "0",
-            "partner_id": PARTNER,
-            "status": "DONE",
-            "title": "Munich rock shows, Q3 lookalikes",
-            "merge_id": None,
-            "merged_from": [],
-            "clusters": [
-                {"tc": name, "customers": 1200, "items": 3400, "purchase": 42.5}
-                for name in ("rock fans", "family outings", "jazz lovers")
-            ],
-            "results_url": f"{s.api_url}/v1/packages/0",
-        }
-    )
+    data = _done_data(s.api_url)
     async with Phase(redis) as phase:
         for index in range(N):
             package = data.model_copy(update={"package_id": str(index)})
             created = await dispatch_event(
-                redis,
+                WebhookStore(redis),
                 queue,
                 partner_id=PARTNER,
                 event_type="package.done",
@@ -167,6 +174,37 @@ async def measure_deliveries(session: aiohttp.ClientSession, s, redis: Redis) ->
     async with Phase(redis) as phase:
         await log_attempts(store, [("failed", 502, FAILED_RESPONSE)] * 3)
     phase.report("three failed attempts logged on a delivery (each keeps a 2 KB answer)")
+    await queue.aclose()
+
+
+async def measure_activity(s, redis: Redis) -> None:
+    """The activity log: N ``package.done`` events (three clusters) through ``emit_event`` to a
+    partner with no endpoint (the log and its once-only marker), then N ``package.status``
+    changes recorded by the status store (the log only: the script decides them once)."""
+    queue = ArqRedis.from_url(s.redis_url)
+    log = ActivityLog(redis, retention_s=30 * 24 * 3600, max_events=1_000_000)
+    data = _done_data(s.api_url)
+    quiet = PARTNER + "-no-endpoint"  # its events are logged, and delivered nowhere
+    async with Phase(redis) as phase:
+        for index in range(N):
+            await emit_event(
+                log,
+                WebhookStore(redis),
+                queue,
+                partner_id=quiet,
+                event_type="package.done",
+                event_key=f"activity:{index}",
+                package_id=str(index),
+                data=data.model_copy(update={"package_id": str(index)}),
+            )
+    phase.report("activity event, package.done with 3 clusters (stream entry, once-only marker)")
+    statuses = StatusStore(redis, log)
+    seconds, micros = await redis.time()
+    now_ms = int(seconds) * 1000 + int(micros) // 1000
+    async with Phase(redis) as phase:
+        for index in range(N):
+            await statuses.observe(PARTNER, Observation(f"status-{index}", "INPROGRESS", 40, now_ms))
+    phase.report("activity event, package.status (stream entry; the status key itself included)")
     await queue.aclose()
 
 
@@ -201,6 +239,7 @@ async def run() -> None:
             await measure_watches(session, s, redis)
             await measure_drafts(session, s, redis)
             await measure_deliveries(session, s, redis)
+        await measure_activity(s, redis)
         await redis.aclose()
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import (
+    activity,
     call_cost,
     csv_stream,
     evaluation_cache,
@@ -47,6 +48,7 @@ BENCHES = [
     ("One partner's many-key bodies vs everyone's latency", "many_keys", many_keys.run),
     ("Memory per open event stream", "streams", stream_memory.run),
     ("Fair webhook delivery", "fair", fair_delivery.run),
+    ("Activity feed and live activity", "activity", activity.run),
 ]
 
 # (what, figure, goal, met?) — each figure is a ratio or a cost measured against a baseline
@@ -129,6 +131,20 @@ GOALS: list[tuple[str, str, str, str, Callable[[float], bool]]] = [
         "b_p50_ratio",
         "<= 1.5x",
         lambda x: x <= 1.5,
+    ),
+    (
+        "activity feed: API CPU per page, 100,000 vs 10 events",
+        "activity",
+        "page_cpu_ratio",
+        f"<= {activity.CPU_RATIO_GOAL:g}x",
+        lambda x: x <= activity.CPU_RATIO_GOAL,
+    ),
+    (
+        "live activity: Redis commands per event the 1,000 open streams of a process add",
+        "activity",
+        "commands_per_event",
+        f"<= {activity.COMMANDS_GOAL:g}",
+        lambda x: x <= activity.COMMANDS_GOAL,
     ),
 ]
 

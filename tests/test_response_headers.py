@@ -231,6 +231,14 @@ async def call_every_operation(caller: Caller, sim: httpx.AsyncClient, partner: 
     await call("rotate_webhook_secret", 200, endpoint_id=endpoint_id)
     await call("delete_webhook", 204, endpoint_id=endpoint_id)
 
+    page = await call("list_activity", 200, params={"limit": 5})
+    await call("list_activity", 200, "after a time", params={"after": since})
+    await call("get_activity_stream_link", 200)
+    await call("stream_activity", 200, stream=True)
+    await call("poll_activity_consumer", 200, consumer="headers")
+    await call("seek_activity_consumer", 200, consumer="headers", json={"iterator": page.json()["iterator"]})
+    await call("delete_activity_consumer", 204, consumer="headers")
+
 
 async def call_common_errors(
     caller: Caller, sim: httpx.AsyncClient, partner: str, auth_headers: dict[str, str]

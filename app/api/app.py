@@ -12,6 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from app.activity.router import router as activity_router
 from app.api.composition import lifespan
 from app.api.docs import document
 from app.api.middleware import BodyGuardMiddleware, RequestIdMiddleware
@@ -44,6 +45,7 @@ ROUTERS = (
     catalog_router,
     drafts_router,
     webhooks_router,
+    activity_router,
 )
 
 REDIS_OUTAGES = (RedisConnectionError, RedisTimeoutError, ReadOnlyError)

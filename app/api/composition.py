@@ -10,6 +10,11 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
+from app.activity.deps import ACTIVITY, ACTIVITY_LOG, ACTIVITY_STREAMS
+from app.activity.emit import StatusAnnouncer
+from app.activity.log import ActivityLog
+from app.activity.service import ActivityService
+from app.activity.stream import ActivityStreams
 from app.auth.deps import NO_SERVICE_TOKEN, TOKENS
 from app.auth.tokens import make_token_verifier
 from app.builds.deps import BUILDS
@@ -50,14 +55,16 @@ def _provide_services(app: FastAPI) -> None:
     registered once)."""
     settings, redis, upstream = SETTINGS.of(app), REDIS.of(app), UPSTREAM.of(app)
     links, queue = LINKS.of(app), QUEUE.of(app)
-    builds = BUILDS.provide(
-        app, BuildService(upstream, WatchRegistry(redis), StatusStore(redis), settings, links)
-    )
+    activity = ACTIVITY_LOG.provide(app, ActivityLog.of(redis, settings))
+    statuses = StatusStore(redis, activity, StatusAnnouncer(activity, WebhookStore(redis), queue))
+    builds = BUILDS.provide(app, BuildService(upstream, WatchRegistry(redis), statuses, settings, links))
     lists = LISTS.provide(app, ListKeeper(redis, upstream, settings, on_fetch=builds.watch_listed))
     PACKAGES.provide(app, PackageService(upstream, builds, settings, Cache(redis), links, lists))
     CATALOG.provide(app, CatalogService(upstream, Cache(redis), settings.events_cache_ttl_s))
     EXPORTS.provide(app, ExportService(ExportStore(redis), upstream, queue))
-    LIVE.provide(app, LiveService(builds, HUB.of(app), settings))
+    live = LIVE.provide(app, LiveService(builds, HUB.of(app), settings))
+    ACTIVITY.provide(app, ActivityService(activity, redis, links))
+    ACTIVITY_STREAMS.provide(app, ActivityStreams(activity, HUB.of(app), live.slot, settings.sse_heartbeat_s))
     WEBHOOKS.provide(app, WebhookService(WebhookStore(redis), queue, settings))
     idempotency_store = IdempotencyStore(redis, budget_bytes=settings.idempotency_budget_bytes)
     IDEMPOTENCY.provide(

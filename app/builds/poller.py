@@ -6,7 +6,7 @@ its refreshes: it takes the kept rows when they are no older than an interval, o
 the refresh that is due itself, so readers and polls together call the list at most once
 per ``BFF_LIST_REFRESH_S``; statuses it reads by GET go to the kept rows at once.
 
-Crash safety: the event is dispatched first (``dispatch_event`` is idempotent per
+Crash safety: the event is dispatched first (``emit_event`` is idempotent per
 event key), then marked emitted and the watch closed, in one script. A worker killed
 between the two steps leaves the watch open, and the next poll (any worker) repeats
 them without announcing twice. The first webhook attempts of a poll's events
@@ -29,6 +29,8 @@ from arq.connections import ArqRedis
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.activity.emit import StatusAnnouncer, emit_event
+from app.activity.log import ActivityLog
 from app.builds import events
 from app.builds.registry import Watch, WatchRegistry
 from app.builds.schedule import PollHistory, PollSchedule
@@ -38,7 +40,7 @@ from app.kit.settings import Settings
 from app.listing.keeper import ListKeeper, PollReading
 from app.upstream import CallContext, PackageBuilderClient, UpstreamError, UpstreamRejected
 from app.upstream.models import TERMINAL_STATUSES, PackageHead, UpstreamPackage
-from app.webhooks.dispatch import NextAttempt, dispatch_event, enqueue_batch
+from app.webhooks.dispatch import NextAttempt, enqueue_batch
 from app.webhooks.models import EndpointRecord
 from app.webhooks.store import WebhookStore
 
@@ -128,6 +130,7 @@ class Poller:
     statuses: StatusStore = field(init=False)
     lists: ListKeeper = field(init=False)
     webhooks: WebhookStore = field(init=False)
+    activity: ActivityLog = field(init=False)
     holder: str = field(init=False)  # this process's name on the poll locks it takes
     _polling: set[str] = field(init=False)  # partners this process is polling now
 
@@ -136,7 +139,9 @@ class Poller:
         self.webhooks = WebhookStore(self.store)
         self.registry = WatchRegistry(self.store)
         self.schedule = PollSchedule(self.store)
-        self.statuses = StatusStore(self.store)
+        self.activity = ActivityLog.of(self.store, self.settings)
+        announcer = StatusAnnouncer(self.activity, self.webhooks, self.queue)
+        self.statuses = StatusStore(self.store, self.activity, announcer)
         self.lists = ListKeeper(self.store, self.upstream, self.settings)
         self.holder = secrets.token_hex(8)
         self._polling = set()
@@ -420,12 +425,14 @@ class Poller:
                     return  # moved on meanwhile; the next poll sees the new status
             else:
                 package = UpstreamPackage.model_validate(polled.model_dump())
-            await dispatch_event(
+            await emit_event(
+                self.activity,
                 self.webhooks,
                 self.queue,
                 partner_id=watch.partner_id,
                 event_type=events.event_type(status),
                 event_key=events.event_key(watch, status),
+                package_id=watch.package_id,
                 data=events.event_data(package, watch.partner_id, status, self.settings.public_base),
                 batch=outbox.batch,
                 endpoints=outbox.endpoints,

@@ -8,31 +8,59 @@ in one script, so numbers only increase and subscribers see them in order.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
+from app.activity.emit import LoggedStatus
+from app.activity.log import APPEND_LUA, ISO_DATE_LUA, ActivityLog
 from app.kit import redis_keys
 from app.listing.rows import HasStatus, progress_of
 from app.observability.metrics import observe_detection_lag
 from app.upstream.models import TERMINAL_STATUSES, PackageStatus, known_status
 
 # The rules of one observation, shared by both scripts. ARGV: ttl ms, observation start (ms),
-# the partner's status key prefix and channel prefix; ``observe(key, id, status, progress)``
-# (progress '' = unknown) writes and publishes a change. Stale reads of concurrent observers
+# the partner's status key prefix and channel prefix, then the partner id, its activity
+# log's stream, channel, retention ms and max entries (stream '' = no log) and the set of
+# events owed to the webhooks;
+# ``observe(key, id, status, progress)`` (progress '' = unknown) writes and publishes a
+# change, and appends it to the activity log as a ``package.status`` event (``APPEND_LUA``):
+# decided here, so logged exactly once per change. Stale reads of concurrent observers
 # are ignored: a read that began before the stored status was written, and a build going
 # back (unless it had ended: a rebuild starts over). The channel is not a key: it is named
 # from the key (``redis_keys.status_channel``), so only the keys travel per observation.
-_OBSERVE_RULES = """
+_OBSERVE_RULES = (
+    APPEND_LUA
+    + ISO_DATE_LUA
+    + """
 local ranks = {INITIALIZING = 0, INPROGRESS = 1}
 local function rank(status) return ranks[status] or 2 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl, start = ARGV[1], tonumber(ARGV[2])
 local key_prefix_length, channel_prefix = string.len(ARGV[3]), ARGV[4]
+local partner, log_stream, log_channel, retention, max_entries = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local owed = ARGV[10]
+-- The change as a package.status event in the partner's activity log, owed to the webhooks
+-- until dispatched: {event key, body, its member of the owed set}.
+local function log_change(id, status, progress_json, seq)
+  if log_stream == '' then return nil end
+  local event_key = partner .. ':' .. id .. ':status:' .. string.format('%d', seq) .. ':'
+    .. string.format('%d', now)
+  local body = '{"type":"package.status","timestamp":"' .. iso(now) .. '","data":{"package_id":'
+    .. cjson.encode(id) .. ',"partner_id":' .. cjson.encode(partner) .. ',"status":' .. cjson.encode(status)
+    .. ',"progress":' .. progress_json .. ',"seq":' .. string.format('%d', seq) .. '}}'
+  local msg_id = 'msg_' .. string.sub(redis.sha1hex(event_key), 1, 32)
+  local entry = append_event(log_stream, log_channel, msg_id, 'package.status', id, body, max_entries)
+  local member = cjson.encode({entry, partner, event_key})
+  redis.call('ZADD', owed, now, member)
+  return {event_key, body, member}
+end
 -- Returns 1 and the new record for a change, else 0 and the stored one; then, for a build
--- seen finishing, when it was last recorded building.
+-- seen finishing, when it was last recorded building; then the logged event.
 local function observe(key, id, status, progress_arg)
   local current = redis.call('GET', key)
   local seq = 0
@@ -60,32 +88,39 @@ local function observe(key, id, status, progress_arg)
     .. ',"at":' .. string.format('%d', now) .. '}'
   redis.call('SET', key, record, 'PX', ttl)
   redis.call('PUBLISH', channel_prefix .. string.sub(key, key_prefix_length + 1), record)
-  return 1, record, finished_since
+  return 1, record, finished_since, log_change(id, status, progress_json, seq)
 end
 """
-# KEYS: status key. ARGV: the four above, then package id, status, progress.
-# Returns {1 for a change else 0, the current record}.
+)
+# KEYS: status key. ARGV: the ten above, then package id, status, progress. Returns {1 for
+# a change else 0, the current record, then the logged event's key, body and owed member}.
 _OBSERVE = (
     _OBSERVE_RULES
     + """
-local changed, record = observe(KEYS[1], ARGV[5], ARGV[6], ARGV[7])
-return {changed, record}
+local changed, record, _, logged = observe(KEYS[1], ARGV[11], ARGV[12], ARGV[13])
+settle_appends(retention, now)
+local result = {changed, record}
+if logged then result[3] = logged[1]; result[4] = logged[2]; result[5] = logged[3] end
+return result
 """
 )
-# A whole poll in one call. KEYS: a status key per observation. ARGV: the four above, then
-# (package id, status, progress) per observation. Returns {changes, then for each build
-# seen finishing: when it was last recorded building}.
+# A whole poll in one call. KEYS: a status key per observation. ARGV: the ten above, then
+# (package id, status, progress) per observation. Returns {changes, for each build seen
+# finishing when it was last recorded building, then key, body and owed member of each
+# logged event}.
 _OBSERVE_MANY = (
     _OBSERVE_RULES
     + """
-local result = {0}
+local changes, since, logged = 0, {}, {}
 for i = 1, #KEYS do
-  local a = 4 + (i - 1) * 3
-  local changed, _, finished_since = observe(KEYS[i], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
-  result[1] = result[1] + changed
-  if finished_since then result[#result + 1] = finished_since end
+  local a = 10 + (i - 1) * 3
+  local changed, _, finished_since, event = observe(KEYS[i], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
+  changes = changes + changed
+  if finished_since then since[#since + 1] = finished_since end
+  if event then for _, part in ipairs(event) do logged[#logged + 1] = part end end
 end
-return result
+settle_appends(retention, now)
+return {changes, since, logged}
 """
 )
 
@@ -106,6 +141,8 @@ if not watch then return false end
 if (tonumber(cjson.decode(watch).opened_at) or math.huge) * 1000 >= complete then return false end
 return {record, string.format('%d', age)}
 """
+logger = logging.getLogger("app.builds")
+
 OBSERVATIONS_PER_CALL = 500  # bounds one script's run (Redis serves nobody else meanwhile)
 
 
@@ -156,18 +193,27 @@ class Observation:
         return cls(package.id, package.status, progress_of(package), observed_at_ms)
 
 
-class StatusStore:
-    """Stores and publishes status changes; reads the last one."""
+Announce = Callable[[str, Sequence[LoggedStatus]], Awaitable[None]]
 
-    def __init__(self, redis: Redis) -> None:
+
+class StatusStore:
+    """Stores and publishes status changes; reads the last one. With ``log``, each change is
+    also a ``package.status`` event in the partner's activity log, handed to ``announce``
+    (the webhooks: ``app.activity.emit.StatusAnnouncer``)."""
+
+    def __init__(
+        self, redis: Redis, log: ActivityLog | None = None, announce: Announce | None = None
+    ) -> None:
         self._redis = redis
+        self._log = log
+        self._announce = announce
         self._observe = redis.register_script(_OBSERVE)
         self._observe_many = redis.register_script(_OBSERVE_MANY)
         self._fresh = redis.register_script(_FRESH)
 
     async def observe(self, partner_id: str, observation: Observation) -> StatusRecord:
         """Report a status read upstream; returns the current record (maybe newer)."""
-        _, raw = await self._observe(
+        _, raw, *logged = await self._observe(
             keys=[redis_keys.package_status(partner_id, observation.package_id)],
             args=[
                 *self._common_args(partner_id, observation.observed_at_ms),
@@ -176,6 +222,7 @@ class StatusStore:
                 _progress_arg(observation.progress),
             ],
         )
+        await self._announce_logged(partner_id, logged)
         return StatusRecord.parse(raw)
 
     async def observe_many(
@@ -201,12 +248,25 @@ class StatusStore:
             for package in packages[start : start + OBSERVATIONS_PER_CALL]:
                 keys.append(key_prefix + redis_keys.key_part(package.id))
                 args += (package.id, package.status, _progress_arg(progress_of(package)))
-            count, *building_since = await self._observe_many(keys=keys, args=args)
+            count, building_since, logged = await self._observe_many(keys=keys, args=args)
             changed += int(count)
             for since in building_since:
                 seen_building = max(previous_poll_ms or 0, int(since))
                 observe_detection_lag(max(0, observed_at_ms - seen_building) / 1000)
+            await self._announce_logged(partner_id, logged)
         return changed
+
+    async def _announce_logged(self, partner_id: str, logged: Sequence[str]) -> None:
+        """Hand the changes just logged to the webhooks. The change and its log entry are
+        kept whatever happens here; what is not dispatched stays owed, and the worker's
+        sweep sends it (``app.activity.tasks``)."""
+        if self._announce is None or not logged:
+            return
+        events = [LoggedStatus(*logged[i : i + 3]) for i in range(0, len(logged) - 2, 3)]
+        try:
+            await self._announce(partner_id, events)
+        except RedisError as exc:
+            logger.warning("package.status webhooks of %s left to the sweep: %r", partner_id, exc)
 
     async def fresh(
         self, partner_id: str, package_id: str, max_age_ms: int
@@ -230,13 +290,16 @@ class StatusStore:
         raw = await self._redis.get(redis_keys.package_status(partner_id, package_id))
         return StatusRecord.parse(raw) if raw else None
 
-    @staticmethod
-    def _common_args(partner_id: str, observed_at_ms: int) -> list[str | int]:
+    def _common_args(self, partner_id: str, observed_at_ms: int) -> list[str | int]:
+        log_args = self._log.append_args(partner_id) if self._log is not None else ["", "", 0, 0]
         return [
             redis_keys.PACKAGE_STATUS_TTL_S * 1000,
             observed_at_ms,
             redis_keys.package_status_prefix(partner_id),
             redis_keys.status_channel_prefix(partner_id),
+            partner_id,
+            *log_args,
+            redis_keys.ACTIVITY_STATUS_OWED,
         ]
 
 

@@ -9,13 +9,14 @@ import uuid
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
 
+from app.activity.emit import emit_event
+from app.activity.log import ActivityLog
 from app.exports.schemas import Export, ExportAttempt, ExportPage, ExportRequest
 from app.exports.store import ExportStore
 from app.kit.cursors import decode_cursor, encode_cursor
 from app.kit.errors import Conflict, NotFound
 from app.upstream import CallContext, PackageBuilderClient, UpstreamError
 from app.upstream.models import ExportPayload
-from app.webhooks.dispatch import dispatch_event
 from app.webhooks.events import ExportEventData, ExportStatus, WebhookEventType
 from app.webhooks.store import WebhookStore
 
@@ -122,7 +123,7 @@ async def run_export(
 
 
 async def announce_export(
-    store: Redis, queue: ArqRedis, partner_id: str, export: Export, public_base: str
+    store: Redis, queue: ArqRedis, log: ActivityLog, partner_id: str, export: Export, public_base: str
 ) -> None:
     """``export.done`` / ``export.failed`` once per export (idempotent: safe to repeat after a
     crash between finishing the export and announcing it)."""
@@ -141,11 +142,13 @@ async def announce_export(
         upstream_reference=export.upstream_reference,
         export_url=f"{public_base}/v1/exports/{export.id}",
     )
-    await dispatch_event(
+    await emit_event(
+        log,
         WebhookStore(store),
         queue,
         partner_id=partner_id,
         event_type=event_type,
         event_key=f"{partner_id}:export:{export.id}:{export.status}",
+        package_id=export.package_id,
         data=data,
     )

@@ -275,3 +275,35 @@ def webhook_test_sends(partner_id: str, endpoint_id: str) -> str:
 
 
 WEBHOOK_TEST_WINDOW_S = 3600
+
+
+# -- activity log (app/activity) ------------------------------------------------------------
+def activity_log(partner_id: str) -> str:
+    """Stream of every event emitted for the partner, oldest first; entries older than
+    ``BFF_ACTIVITY_RETENTION_S`` are trimmed at each append, and the whole key expires that
+    long after the last one (an idle partner keeps nothing)."""
+    return f"{PREFIX}:activity:{key_part(partner_id)}"
+
+
+def activity_seen(partner_id: str, message_id: str) -> str:
+    """Set-once marker of an event appended (its entry id): a retried dispatch appends once;
+    TTL ``BFF_ACTIVITY_RETENTION_S``."""
+    return f"{PREFIX}:activity-seen:{key_part(partner_id)}:{key_part(message_id)}"
+
+
+def activity_channel(partner_id: str) -> str:
+    """Pub/sub channel of the partner's appends (``prev-id new-id item``), read by its
+    activity streams through the process's one subscription."""
+    return f"{PREFIX}:activity-changes:{key_part(partner_id)}"
+
+
+def activity_consumers(partner_id: str) -> str:
+    """Hash: named consumer → its position in the log; TTL ``BFF_ACTIVITY_RETENTION_S`` after
+    the last poll or seek of any of them."""
+    return f"{PREFIX}:activity-consumers:{key_part(partner_id)}"
+
+
+ACTIVITY_STATUS_OWED = f"{PREFIX}:activity-status-owed"
+"""Sorted set (score: Redis ms) of ``package.status`` events logged but not yet handed to the
+webhooks, ``[entry id, partner, event key]`` as JSON: written by the status script that logs
+the change, removed once dispatched; what a killed process left is swept by the worker."""

@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     # across all workers in Redis; the rest wait (deferred, never logged as failed attempts),
     # so one partner's hanging endpoints hold at most this many of a worker's 50 job slots.
     webhook_partner_concurrency: int = Field(default=10, ge=1)
+    # The activity log (app/activity): how long a partner's events stay, and at most how many.
+    activity_retention_s: int = Field(default=30 * 24 * 3600, ge=60, le=365 * 24 * 3600)
+    activity_max_events: int = Field(default=1_000_000, ge=1_000, le=100_000_000)
     worker_metrics_host: str = "0.0.0.0"  # where the worker's /metrics listens
     api_metrics_host: str = "0.0.0.0"  # where the API's /metrics listens
 

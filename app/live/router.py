@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
@@ -12,10 +11,9 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from redis.exceptions import RedisError
 
 from app.auth.deps import LinkCallContextDep, LinkPrincipalDep
+from app.kit import sse
 from app.kit.errors import PROBLEM, UPSTREAM_ERRORS
-from app.kit.http_docs import header_refs
 from app.kit.params import PackageId
-from app.live import sse
 from app.live.deps import LiveServiceDep, stream_slot
 from app.live.schemas import STATUS_EVENT_EXAMPLE
 from app.live.service import Update
@@ -27,38 +25,16 @@ router = APIRouter(prefix="/v1/packages", tags=["packages"])
 
 RETRY_MS = 3000
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "`status` events (`id:` = sequence number, `data:` a PackageStatusEvent) "
-        "and heartbeat comments; the stream ends after a terminal status or when its link expires",
-        "headers": header_refs(*sse.SSE_HEADERS),
-        "content": {
-            "text/event-stream": {
-                "itemSchema": {
-                    "type": "object",
-                    "description": "one `status` event: its `data` is a PackageStatusEvent as JSON",
-                    "required": ["event", "id", "data"],
-                    "properties": {
-                        "event": {"const": "status"},
-                        "id": {"type": "string", "pattern": "^[0-9]+$"},
-                        "data": {
-                            "type": "string",
-                            "contentMediaType": "application/json",
-                            "contentSchema": {"$ref": "#/components/schemas/PackageStatusEvent"},
-                        },
-                        "retry": {"type": "integer", "minimum": 0},
-                    },
-                    "examples": [
-                        {
-                            "event": "status",
-                            "id": "3",
-                            "data": json.dumps(STATUS_EVENT_EXAMPLE, separators=(",", ":")),
-                            "retry": RETRY_MS,
-                        }
-                    ],
-                },
-            }
-        },
-    },
+    200: sse.documented_stream(
+        "`status` events (`id:` = sequence number, `data:` a PackageStatusEvent) and heartbeat "
+        "comments; the stream ends after a terminal status or when its link expires",
+        "status",
+        "^[0-9]+$",
+        "PackageStatusEvent",
+        example_id="3",
+        example=STATUS_EVENT_EXAMPLE,
+        retry_ms=RETRY_MS,
+    ),
     204: {
         "description": "the final status was already delivered (`Last-Event-ID`): "
         "EventSource stops reconnecting"
@@ -114,6 +90,10 @@ async def _frames(updates: AsyncGenerator[Update, None], ctx: CallContext) -> As
     try:
         async with contextlib.aclosing(updates):  # closing the frames releases the subscription
             async for update in updates:
-                yield sse.comment("keep-alive") if update is None else sse.status_event(update)
+                yield (
+                    sse.comment("keep-alive")
+                    if update is None
+                    else sse.event(str(update.seq), "status", update.as_json())
+                )
     except RedisError as exc:  # headers are sent: end the stream, EventSource reconnects
         logger.warning("status stream ended early (request %s): %s", ctx.request_id, exc)

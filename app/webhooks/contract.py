@@ -14,6 +14,7 @@ from app.webhooks.events import (
     PackageDone,
     PackageExpired,
     PackageFailed,
+    PackageStatusChanged,
     WebhookTest,
 )
 
@@ -65,6 +66,17 @@ async def package_expired(
     webhook_signature: WebhookSignature,
 ) -> None:
     """A package expired; `POST /v1/packages/{id}/regenerate` rebuilds it."""
+
+
+@router.post("package.status", responses=RECEIVER_ANSWERS, status_code=200)
+async def package_status(
+    event: PackageStatusChanged,
+    webhook_id: WebhookId,
+    webhook_timestamp: WebhookTimestamp,
+    webhook_signature: WebhookSignature,
+) -> None:
+    """A build's status or progress changed: every change, in order (`data.seq`), on
+    subscription; its end is also a `package.done|failed|expired` event."""
 
 
 @router.post("export.done", responses=RECEIVER_ANSWERS, status_code=200)

@@ -129,7 +129,8 @@ async def dispatch_event(
     partner_id: str,
     event_type: WebhookEventType,
     event_key: str,
-    data: EventData,
+    data: EventData | None = None,
+    body: str | None = None,
     batch: list[NextAttempt] | None = None,
     endpoints: Sequence[EndpointRecord] | None = None,
 ) -> int:
@@ -137,9 +138,13 @@ async def dispatch_event(
     and queue their first attempts as one batch job; with ``batch``, add them to it instead
     (the caller enqueues it with ``enqueue_batch``). ``endpoints``: the partner's, when the
     caller read them already (one read for all the events of a poll). Idempotent per
-    ``event_key``: calling twice delivers once. Returns the number of deliveries created."""
+    ``event_key``: calling twice delivers once. ``body``: the event as the activity log
+    keeps it (``app.activity.emit``), else it is made of ``data``. Returns the number of
+    deliveries created."""
     now = time.time()
-    body = event_body(event_type, data, now)
+    if body is None:
+        assert data is not None, "an event needs its data or its body"
+        body = event_body(event_type, data, now)
     created = 0
     attempts = [] if batch is None else batch
     if endpoints is None:

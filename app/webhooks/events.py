@@ -25,6 +25,7 @@ class WebhookEventType(StrEnum):
     PACKAGE_DONE = "package.done"
     PACKAGE_FAILED = "package.failed"
     PACKAGE_EXPIRED = "package.expired"
+    PACKAGE_STATUS = "package.status"
     EXPORT_DONE = "export.done"
     EXPORT_FAILED = "export.failed"
 
@@ -67,6 +68,13 @@ EXPORT_DATA_EXAMPLE: dict[str, Any] = {
     "reason": None,
     "upstream_reference": "exp_8812",
     "export_url": "https://bff.example/v1/exports/96b379df724444a8ae8c8f2e91ef913f",
+}
+STATUS_DATA_EXAMPLE: dict[str, Any] = {
+    "package_id": "pkg_555",
+    "partner_id": "partner-1",
+    "status": "INPROGRESS",
+    "progress": 40,
+    "seq": 3,
 }
 TEST_DATA_EXAMPLE: dict[str, Any] = {
     "endpoint_id": "ep_c17fcd6886ee454ba829b96cf7be76bf",
@@ -122,6 +130,19 @@ class PackageEventData(BaseModel):
     results_url: str = Field(description="the package's results view in this API")
 
 
+class PackageStatusData(BaseModel):
+    """``data`` of ``package.status``: one change of a build's status or progress (as the
+    package's own event stream shows it; ``seq`` grows by one per change)."""
+
+    model_config = examples(STATUS_DATA_EXAMPLE)
+
+    package_id: str
+    partner_id: str
+    status: PackageStatus
+    progress: int | None = Field(description="percent done, when the upstream says")
+    seq: int
+
+
 class ExportEventData(BaseModel):
     """``data`` of ``export.done|failed``."""
 
@@ -149,7 +170,7 @@ class WebhookTestData(BaseModel):
     message: str
 
 
-EventData = PackageEventData | ExportEventData | WebhookTestData
+EventData = PackageEventData | PackageStatusData | ExportEventData | WebhookTestData
 
 
 class _Event(BaseModel):
@@ -185,6 +206,16 @@ class PackageExpired(_Event):
     data: PackageEventData
 
 
+class PackageStatusChanged(_Event):
+    """A build's status or progress changed (every change, in order; its end is also a
+    ``package.done|failed|expired``)."""
+
+    model_config = examples(_event("package.status", STATUS_DATA_EXAMPLE))
+
+    type: Literal["package.status"] = "package.status"
+    data: PackageStatusData
+
+
 class ExportDone(_Event):
     """A CRM export was accepted by the data-integrations layer."""
 
@@ -213,7 +244,13 @@ class WebhookTest(_Event):
 
 
 WebhookEvent = Annotated[
-    PackageDone | PackageFailed | PackageExpired | ExportDone | ExportFailed | WebhookTest,
+    PackageDone
+    | PackageFailed
+    | PackageExpired
+    | PackageStatusChanged
+    | ExportDone
+    | ExportFailed
+    | WebhookTest,
     Field(discriminator="type"),
 ]
 EVENT_MODELS: dict[EventType, type[_Event]] = {
@@ -222,6 +259,7 @@ EVENT_MODELS: dict[EventType, type[_Event]] = {
     WebhookEventType.PACKAGE_EXPIRED: PackageExpired,
     WebhookEventType.EXPORT_DONE: ExportDone,
     WebhookEventType.EXPORT_FAILED: ExportFailed,
+    WebhookEventType.PACKAGE_STATUS: PackageStatusChanged,
     TEST_EVENT_TYPE: WebhookTest,
 }
 

@@ -91,9 +91,17 @@ class AttemptRecord(BaseModel):
 
 
 def delivery_ids(endpoint_id: str, event_key: str) -> tuple[str, str]:
-    """Deterministic (delivery id, webhook-id) of one event for one endpoint."""
+    """Deterministic (delivery id, webhook-id) of one event for one endpoint: the delivery is
+    the endpoint's, the ``webhook-id`` the event's (the same for every endpoint and in the
+    activity feed, as Svix does), so a receiver, the feed and the log agree on one id."""
     digest = hashlib.sha256(f"{endpoint_id}\x00{event_key}".encode()).hexdigest()[:32]
-    return f"dlv_{digest}", f"msg_{digest}"
+    return f"dlv_{digest}", message_id(event_key)
+
+
+def message_id(event_key: str) -> str:
+    """The id of one event (``webhook-id``, the activity feed's ``id``). SHA-1 because the
+    status scripts derive the same id in Redis Lua (``redis.sha1hex``); an id, not a secret."""
+    return "msg_" + hashlib.sha1(event_key.encode(), usedforsecurity=False).hexdigest()[:32]
 
 
 def to_hash(record: BaseModel) -> dict[str, str]:

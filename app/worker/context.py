@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from app.activity.tasks import ActivityContext
 from app.builds.tasks import BuildsContext, StatusPolling
 from app.exports.tasks import ExportsContext
 from app.observability.worker_metrics import WorkerMetrics
 from app.webhooks.tasks import WebhooksContext
 
 
-class WorkerContext(BuildsContext, ExportsContext, WebhooksContext):
+class WorkerContext(ActivityContext, BuildsContext, ExportsContext, WebhooksContext):
     metrics: WorkerMetrics  # the worker's /metrics server and Redis sampler
     polling: StatusPolling  # the status poll loop (app/builds/tasks.py)

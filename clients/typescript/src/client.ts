@@ -402,3 +402,81 @@ export async function sendTestWebhook(client: BffClient, endpointId: string) {
   if (error) fail(response, error);
   return data.message_id;
 }
+
+// ---------------------------------------------------------------------------------------
+// Activity: every event of the partner, to page through, to poll, or live for the list page
+// ---------------------------------------------------------------------------------------
+
+type ActivityEvent = paths["/v1/activity"]["get"]["responses"][200]["content"]["application/json"]["data"][number]["event"];
+
+/** What an event says about a package's state, for the list page (narrowed on `type`). */
+export function describeActivity(event: ActivityEvent): string {
+  switch (event.type) {
+    case "package.status":
+      return `${event.data.package_id}: ${event.data.status} ${event.data.progress ?? ""}%`;
+    case "package.done":
+    case "package.failed":
+    case "package.expired":
+      return `${event.data.package_id}: ${event.data.status} (${event.data.clusters.length} clusters)`;
+    case "export.done":
+    case "export.failed":
+      return `export ${event.data.export_id}: ${event.data.status}`;
+  }
+}
+
+/** Every event after `iterator` (none: the oldest kept), page after page, until caught up. */
+export async function readActivity(client: BffClient, iterator?: string, packageId?: string) {
+  const events: string[] = [];
+  let next = iterator;
+  for (;;) {
+    const { data, error, response } = await client.GET("/v1/activity", {
+      params: { query: { iterator: next, package_id: packageId, event_type: ["package.done", "package.status"] } },
+    });
+    if (error) fail(response, error);
+    events.push(...data.data.map((item) => `${item.id} ${describeActivity(item.event)}`));
+    next = data.iterator;
+    if (data.done) return { events, iterator: next };
+  }
+}
+
+/** The signed link for an EventSource on the list page (no headers needed). */
+export async function activityStreamLink(client: BffClient) {
+  const { data, error, response } = await client.GET("/v1/activity/stream-link");
+  if (error) fail(response, error);
+  return data.stream_url;
+}
+
+/** The live activity over fetch (bearer header), as a byte stream. */
+export async function activityStream(client: BffClient, lastEventId?: string) {
+  const { error, response } = await client.GET("/v1/activity/stream", {
+    params: { header: { "Last-Event-ID": lastEventId } },
+    parseAs: "stream",
+  });
+  if (error) fail(response, error);
+  return response.body?.getReader() ?? null;
+}
+
+/** A named consumer: the server keeps its position, each poll returns the next page. */
+export async function pollActivity(client: BffClient, consumer: string) {
+  const { data, error, response } = await client.POST("/v1/activity/consumers/{consumer}/poll", {
+    params: { path: { consumer }, query: { limit: 100 } },
+  });
+  if (error) fail(response, error);
+  return { ids: data.data.map((item) => item.id), done: data.done };
+}
+
+export async function seekActivity(client: BffClient, consumer: string, after: "now" | string) {
+  const { data, error, response } = await client.POST("/v1/activity/consumers/{consumer}/seek", {
+    params: { path: { consumer } },
+    body: { after },
+  });
+  if (error) fail(response, error);
+  return data.iterator;
+}
+
+export async function deleteActivityConsumer(client: BffClient, consumer: string) {
+  const { error, response } = await client.DELETE("/v1/activity/consumers/{consumer}", {
+    params: { path: { consumer } },
+  });
+  if (error) fail(response, error);
+}

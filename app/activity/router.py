@@ -1,0 +1,215 @@
+"""``/v1/activity``: the partner's events to page through, to poll as a named consumer, and
+to follow live (Server-Sent Events)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
+from redis.exceptions import RedisError
+
+from app.activity.deps import ActivityServiceDep, ActivityStreamsDep, activity_stream_slot
+from app.activity.log import Filters
+from app.activity.positions import parse_last_event_id
+from app.activity.schemas import (
+    AFTER_PATTERN,
+    CONSUMER_PATTERN,
+    ITEM_EXAMPLE,
+    ITERATOR_PATTERN,
+    LAST_EVENT_ID_PATTERN,
+    ActivityPage,
+    ActivityStreamLink,
+    ConsumerPosition,
+    ConsumerSeek,
+)
+from app.activity.service import FeedPage
+from app.activity.stream import Update
+from app.auth.deps import LinkPrincipalDep, PrincipalDep
+from app.kit import sse
+from app.kit.errors import PROBLEM
+from app.kit.params import PACKAGE_ID_PATTERN
+from app.webhooks.events import WebhookEventType
+
+logger = logging.getLogger("app.activity")
+
+router = APIRouter(prefix="/v1/activity", tags=["activity"])
+
+RETRY_MS = 3000
+ERRORS: dict[int | str, dict[str, Any]] = {401: PROBLEM, 403: PROBLEM, 422: PROBLEM, 429: PROBLEM}
+Limit = Annotated[int, Query(ge=1, le=500, description="events per page, at most")]
+EventTypes = Annotated[
+    list[WebhookEventType] | None,
+    Query(alias="event_type", max_length=6, description="only these types (repeat the parameter)"),
+]
+PackageFilter = Annotated[
+    str | None, Query(pattern=PACKAGE_ID_PATTERN, description="only the events of this package")
+]
+Consumer = Annotated[
+    str, Path(pattern=CONSUMER_PATTERN, description="a name the caller picks; the server keeps its position")
+]
+STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: sse.documented_stream(
+        "`activity` events (`id:` = the position in the log, `data:` an ActivityItem) and "
+        "heartbeat comments; the stream ends when its link or token expires",
+        "activity",
+        LAST_EVENT_ID_PATTERN,
+        "ActivityItem",
+        example_id="1747305727120-0",
+        example=ITEM_EXAMPLE,
+        retry_ms=RETRY_MS,
+    ),
+    **ERRORS,
+}
+
+
+def _page(page: FeedPage) -> Response:
+    return Response(page.json_bytes(), media_type="application/json")
+
+
+@router.get("", response_model=ActivityPage, name="list_activity", summary="List activity", responses=ERRORS)
+async def list_activity(
+    principal: PrincipalDep,
+    service: ActivityServiceDep,
+    iterator: Annotated[
+        str | None, Query(pattern=ITERATOR_PATTERN, description="the `iterator` of the previous page")
+    ] = None,
+    after: Annotated[
+        str | None,
+        Query(
+            pattern=AFTER_PATTERN,
+            max_length=64,
+            description="where to start without an iterator: `now`, or an RFC 3339 date-time "
+            "(events at or after it); neither: the oldest event kept",
+        ),
+    ] = None,
+    event_type: EventTypes = None,
+    package_id: PackageFilter = None,
+    limit: Limit = 100,
+) -> Response:
+    """Every event emitted for the partner (`package.*`, `package.status`, `export.*`),
+    oldest first, with the same `id` (`webhook-id`) and body as its webhooks; kept
+    `BFF_ACTIVITY_RETENTION_S` (30 days). Follow `iterator` page after page: each event
+    comes once, in order, even while events are appended; `done` means caught up (ask again
+    later with the same iterator)."""
+    filters = Filters(tuple(event_type or ()), package_id or "")
+    page = await service.feed(
+        principal.partner_id, iterator=iterator, after=after, limit=limit, filters=filters
+    )
+    return _page(page)
+
+
+@router.get(
+    "/stream-link",
+    response_model=ActivityStreamLink,
+    name="get_activity_stream_link",
+    summary="Get the live activity link",
+    responses=ERRORS,
+)
+async def get_activity_stream_link(
+    principal: PrincipalDep, service: ActivityServiceDep
+) -> ActivityStreamLink:
+    """A signed link of the partner's live activity for an `EventSource` (no headers needed),
+    valid about an hour: one stream carries every event of the partner, for a list page."""
+    return ActivityStreamLink(stream_url=service.stream_url(principal.partner_id))
+
+
+@router.get(
+    "/stream",
+    name="stream_activity",
+    summary="Stream activity (Server-Sent Events)",
+    responses=STREAM_RESPONSES,
+    response_class=sse.EventStreamResponse,
+    dependencies=[Depends(activity_stream_slot, scope="request")],
+)
+async def stream_activity(
+    principal: LinkPrincipalDep,
+    streams: ActivityStreamsDep,
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            alias="Last-Event-ID",
+            pattern=LAST_EVENT_ID_PATTERN,
+            description="the `id:` of the last event received: resume after it",
+        ),
+    ] = None,
+) -> Response:
+    """The partner's events as they are emitted, as Server-Sent Events (`id:` = position,
+    `data:` an ActivityItem); heartbeats in between. Open the signed `stream_url` (or send
+    the usual headers). A reconnect with `Last-Event-ID` resumes after that event with
+    nothing lost (within retention). Costs no upstream call; open streams are capped like the
+    package streams (429)."""
+    position = parse_last_event_id(last_event_id)
+    updates = streams.updates(principal.partner_id, position, until=principal.expires_at)
+    return sse.EventStreamResponse(_frames(updates))
+
+
+async def _frames(updates: AsyncGenerator[Update, None]) -> AsyncIterator[str]:
+    yield sse.retry(RETRY_MS)
+    try:
+        async with contextlib.aclosing(updates):
+            async for update in updates:
+                if update is None:
+                    yield sse.comment("keep-alive")
+                else:
+                    yield sse.event(str(update.position), "activity", update.item)
+    except RedisError as exc:  # headers are sent: end the stream, EventSource reconnects
+        logger.warning("activity stream ended early: %s", exc)
+
+
+@router.post(
+    "/consumers/{consumer}/poll",
+    response_model=ActivityPage,
+    name="poll_activity_consumer",
+    summary="Poll as a named consumer",
+    responses={**ERRORS, 409: PROBLEM},
+)
+async def poll_activity_consumer(
+    consumer: Consumer,
+    principal: PrincipalDep,
+    service: ActivityServiceDep,
+    event_type: EventTypes = None,
+    package_id: PackageFilter = None,
+    limit: Limit = 100,
+) -> Response:
+    """The next page for this consumer, whose position the server keeps and moves past the
+    page (a new consumer starts at the oldest event kept; `seek` moves it). Events the
+    filters leave out are passed too. At most 50 consumers per partner (409)."""
+    filters = Filters(tuple(event_type or ()), package_id or "")
+    return _page(await service.poll(principal.partner_id, consumer, limit=limit, filters=filters))
+
+
+@router.post(
+    "/consumers/{consumer}/seek",
+    response_model=ConsumerPosition,
+    name="seek_activity_consumer",
+    summary="Move a named consumer",
+    responses={**ERRORS, 409: PROBLEM},
+)
+async def seek_activity_consumer(
+    consumer: Consumer,
+    body: Annotated[ConsumerSeek, Body()],
+    principal: PrincipalDep,
+    service: ActivityServiceDep,
+) -> ConsumerPosition:
+    """Set where the consumer's next poll starts: after an `iterator` a page returned
+    (to read a page again), or `after` a moment (`now`: only what comes next)."""
+    iterator = await service.seek(principal.partner_id, consumer, after=body.after, iterator=body.iterator)
+    return ConsumerPosition(consumer=consumer, iterator=iterator)
+
+
+@router.delete(
+    "/consumers/{consumer}",
+    status_code=204,
+    name="delete_activity_consumer",
+    summary="Delete a named consumer",
+    responses={**ERRORS, 404: PROBLEM},
+)
+async def delete_activity_consumer(
+    consumer: Consumer, principal: PrincipalDep, service: ActivityServiceDep
+) -> Response:
+    """Forget the consumer and its position."""
+    await service.forget(principal.partner_id, consumer)
+    return Response(status_code=204)

@@ -1,0 +1,174 @@
+"""The activity feed and its named consumers. Knows no HTTP.
+
+Pages are made of the log's stored bodies without parsing them: a page costs one script
+call whose work is the page (or, filtered, at most ``SCAN_PER_PAGE`` entries), whatever the
+log's length.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from app.activity.log import READ_LUA, SCAN_PER_PAGE, ActivityLog, Filters, Page, page_of
+from app.activity.positions import START, Position, decode_iterator, encode_iterator
+from app.kit import redis_keys
+from app.kit.errors import Conflict, NotFound, ValidationProblem, field_error
+from app.kit.links import EVENTS_LINK_S, LinkSigner
+
+MAX_CONSUMERS_PER_PARTNER = 50
+ACTIVITY_STREAM_SEGMENTS = ("v1", "activity", "stream")
+
+# KEYS: stream, consumers hash. ARGV: consumer, limit, scan, max consumers, retention ms,
+# package, then the types wanted. The consumer's next page, its position moved past it in the
+# same call (two polls at once get two pages); false when a new consumer would pass the cap.
+_POLL = (
+    READ_LUA
+    + """
+local position = redis.call('HGET', KEYS[2], ARGV[1])
+if not position then
+  if redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[4]) then return false end
+  position = '0-0'
+end
+local page = read_page(KEYS[1], position, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[6], types_of(7))
+redis.call('HSET', KEYS[2], ARGV[1], page[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+return page
+"""
+)
+# KEYS: stream, consumers hash. ARGV: consumer, position ('now': the newest entry), max
+# consumers, retention ms. Returns the position stored, or false past the cap.
+_SEEK = """
+local position = ARGV[2]
+if position == 'now' then
+  local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+  position = '0-0'
+  if newest[1] then position = newest[1][1] end
+end
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 and redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[3]) then
+  return false
+end
+redis.call('HSET', KEYS[2], ARGV[1], position)
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return position
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPage:
+    """A page as the API answers it: JSON made of the stored bodies, never re-encoded."""
+
+    page: Page
+    iterator: str
+
+    def json_bytes(self) -> bytes:
+        items = ",".join(entry.item_json() for entry in self.page.entries)
+        done = "true" if self.page.done else "false"
+        return f'{{"data":[{items}],"iterator":"{self.iterator}","done":{done}}}'.encode()
+
+
+class ActivityService:
+    """One per process."""
+
+    def __init__(self, log: ActivityLog, redis: Redis, links: LinkSigner) -> None:
+        self._log = log
+        self._redis = redis
+        self._links = links
+        self._poll = redis.register_script(_POLL)
+        self._seek = redis.register_script(_SEEK)
+
+    async def feed(
+        self, partner_id: str, *, iterator: str | None, after: str | None, limit: int, filters: Filters
+    ) -> FeedPage:
+        """The partner's events after ``iterator`` (or ``after`` a moment; neither: from the
+        oldest kept), oldest first."""
+        if iterator is not None and after is not None:
+            raise ValidationProblem(
+                "pass either iterator (to continue) or after (to start), not both",
+                errors=[field_error(["query", "after"], "not with iterator")],
+            )
+        if iterator is not None:
+            start = decode_iterator(iterator, partner_id)
+        else:
+            start = await self._start(partner_id, after)
+        page = await self._log.read(partner_id, start, limit, filters)
+        return FeedPage(page, encode_iterator(page.reached, partner_id))
+
+    def stream_url(self, partner_id: str) -> str:
+        """The signed link of the partner's live activity (an hour, like ``events_url``)."""
+        return self._links.url(ACTIVITY_STREAM_SEGMENTS, partner_id, EVENTS_LINK_S)
+
+    async def poll(self, partner_id: str, consumer: str, *, limit: int, filters: Filters) -> FeedPage:
+        """The consumer's next page; its position moves past it (Svix's polling consumer):
+        a consumer that reads in a loop sees every event once, without keeping a cursor."""
+        raw = await self._poll(
+            keys=[redis_keys.activity_log(partner_id), redis_keys.activity_consumers(partner_id)],
+            args=[
+                consumer,
+                limit,
+                _scan(limit, filters),
+                MAX_CONSUMERS_PER_PARTNER,
+                self._log.retention_ms,
+                *filters.args(),
+            ],
+        )
+        if raw is None:
+            raise _too_many()
+        page = page_of(raw)
+        return FeedPage(page, encode_iterator(page.reached, partner_id))
+
+    async def seek(self, partner_id: str, consumer: str, *, after: str | None, iterator: str | None) -> str:
+        """Move the consumer: after an iterator, or after a moment (``now``); returns the
+        iterator of its new position."""
+        if iterator is not None:
+            target = str(decode_iterator(iterator, partner_id, where="body"))
+        elif after == "now":
+            target = "now"
+        else:
+            target = str(_after_time(after or "", "body"))
+        stored = await self._seek(
+            keys=[redis_keys.activity_log(partner_id), redis_keys.activity_consumers(partner_id)],
+            args=[consumer, target, MAX_CONSUMERS_PER_PARTNER, self._log.retention_ms],
+        )
+        if stored is None:
+            raise _too_many()
+        return encode_iterator(Position.parse(stored), partner_id)
+
+    async def forget(self, partner_id: str, consumer: str) -> None:
+        """Delete a named consumer (frees one of the partner's)."""
+        if not await self._redis.hdel(redis_keys.activity_consumers(partner_id), consumer):  # type: ignore[misc]
+            raise NotFound("consumer", consumer)
+
+    async def _start(self, partner_id: str, after: str | None) -> Position:
+        if after is None:
+            return START
+        if after == "now":
+            return await self._log.last(partner_id)
+        return _after_time(after, "query")
+
+
+def _scan(limit: int, filters: Filters) -> int:
+    return SCAN_PER_PAGE if filters.any else limit
+
+
+def _after_time(value: str, where: str) -> Position:
+    """An RFC 3339 moment (the shape is checked by the parameter's pattern)."""
+    try:
+        moment = dt.datetime.fromisoformat(value.upper())
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ValidationProblem(
+            "after must be `now` or an RFC 3339 date-time with its offset",
+            errors=[field_error([where, "after"], "invalid date-time")],
+        )
+    return Position.before_time(moment)
+
+
+def _too_many() -> Conflict:
+    return Conflict(
+        f"this partner already has {MAX_CONSUMERS_PER_PARTNER} named consumers; delete one "
+        f"(DELETE /v1/activity/consumers/{{consumer}}) or reuse a name"
+    )

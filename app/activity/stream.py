@@ -1,0 +1,110 @@
+"""The partner's activity, live: every event as it is appended, for the SPA's list page.
+
+A stream subscribes to the partner's channel through the process's one subscription
+(``ChannelHub``) first, then reads what it must catch up on (after ``Last-Event-ID``), then
+relays what the channel brings, skipping what it already sent. Each message carries the
+previous entry's id: when that is not the last one this stream sent, something was lost
+(the inbox dropped its oldest, or Redis reconnected: ``RESYNC``) and the stream re-reads
+from its last id. So a thousand open streams of one partner cost one pub/sub message per
+event per process and no read of their own, and none loses an event within retention.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+from app.activity.log import ActivityLog, Entry
+from app.activity.positions import Position
+from app.kit import redis_keys
+from app.kit.pubsub import END, RESYNC, ChannelHub
+
+CATCH_UP_PAGE = 200
+
+
+class Slots(Protocol):
+    """Where open streams are counted (``app.live.service.LiveService.slot``: one cap for
+    both kinds of stream)."""
+
+    def __call__(self, partner_id: str) -> AbstractContextManager[None]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One event to send: its position (the SSE ``id:``) and its item JSON."""
+
+    position: Position
+    item: str
+
+
+Update = Frame | None  # None: a heartbeat
+
+
+class ActivityStreams:
+    """One per process."""
+
+    def __init__(self, log: ActivityLog, hub: ChannelHub, slots: Slots, heartbeat_s: float) -> None:
+        self._log = log
+        self._hub = hub
+        self.slot = slots
+        self._heartbeat_s = heartbeat_s
+
+    async def updates(
+        self, partner_id: str, last_event_id: Position | None, *, until: float
+    ) -> AsyncGenerator[Update, None]:
+        """Events after ``last_event_id`` (None: from the moment the subscription is
+        confirmed), then as they come, until ``until`` (the link's or token's expiry) or the
+        server's shutdown."""
+        async with self._hub.subscribe(redis_keys.activity_channel(partner_id)) as inbox:
+            sent = last_event_id
+            if sent is not None:
+                async for frame in self._catch_up(partner_id, sent):
+                    yield frame
+                    sent = frame.position
+            while (left := until - time.time()) > 0:
+                try:
+                    message = await asyncio.wait_for(inbox.get(), min(self._heartbeat_s, left))
+                except TimeoutError:
+                    if time.time() < until:
+                        yield None
+                    continue
+                if message == END:  # the server shuts down: EventSource reconnects elsewhere
+                    return
+                if message != RESYNC:
+                    prev, frame = _parsed(message)
+                    if sent is not None and frame.position <= sent:
+                        continue  # sent already (it came while catching up)
+                    if sent is None or prev <= sent:
+                        yield frame
+                        sent = frame.position
+                        continue
+                if sent is None:  # lost messages before anything was sent: "now" is the newest
+                    sent = await self._log.last(partner_id)
+                    continue
+                async for frame in self._catch_up(partner_id, sent):  # a gap: read what was missed
+                    yield frame
+                    sent = frame.position
+
+    async def _catch_up(self, partner_id: str, after: Position) -> AsyncGenerator[Frame, None]:
+        while True:
+            page = await self._log.read(partner_id, after, CATCH_UP_PAGE)
+            for entry in page.entries:
+                yield _frame(entry)
+            after = page.reached
+            if page.done:
+                return
+
+
+def _frame(entry: Entry) -> Frame:
+    return Frame(entry.position, entry.item_json())
+
+
+def _parsed(message: str) -> tuple[Position, Frame]:
+    """``prev-id new-id item`` as published by the append: the previous entry's position and
+    the new entry's frame."""
+    prev, entry_id, item = message.split(" ", 2)
+    return Position.parse(prev), Frame(Position.parse(entry_id), item)

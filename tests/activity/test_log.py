@@ -1,0 +1,140 @@
+"""The activity log on a real Redis: appended once per event, read after a position, trimmed
+by age, and ``package.status`` appended by the status scripts in the call that decides it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from app.activity.emit import LoggedStatus
+from app.activity.log import ISO_DATE_LUA, SCAN_PER_PAGE, ActivityLog, Filters
+from app.activity.positions import START, Position
+from app.builds.statuses import Observation, StatusStore
+from app.kit import redis_keys
+from app.webhooks.events import PackageStatusChanged
+from app.webhooks.models import message_id
+
+RETENTION_S = 3600
+
+
+def body(n: int, event_type: str = "export.done", package: str = "pkg-1") -> str:
+    return json.dumps(
+        {"type": event_type, "timestamp": "2026-12-04T10:00:00.000Z", "data": {"n": n, "p": package}}
+    )
+
+
+async def test_an_event_is_appended_once_with_its_first_body(redis, partner):
+    log = ActivityLog(redis, retention_s=RETENTION_S, max_events=1000)
+    first = await log.append(partner, "msg_a", "export.done", "pkg-1", body(1))
+    again = await log.append(partner, "msg_a", "export.done", "pkg-1", body(2))
+    assert first.new and not again.new
+    assert again.position == first.position and again.body == body(1)
+    page = await log.read(partner, START, 10)
+    assert [(e.message_id, e.body) for e in page.entries] == [("msg_a", body(1))]
+    assert page.done
+
+
+async def test_pages_follow_each_other_and_filters_pass_over_the_rest(redis, partner):
+    log = ActivityLog(redis, retention_s=RETENTION_S, max_events=1000)
+    for n in range(10):
+        kind = "package.status" if n % 2 else "export.done"
+        await log.append(partner, f"msg_{n}", kind, f"pkg-{n % 3}", body(n, kind))
+    seen, after = [], START
+    while True:
+        page = await log.read(partner, after, 3)
+        seen += [e.message_id for e in page.entries]
+        after = page.reached
+        if page.done:
+            break
+    assert seen == [f"msg_{n}" for n in range(10)]
+    only = await log.read(partner, START, 100, Filters(("package.status",), "pkg-1"))
+    assert [e.message_id for e in only.entries] == ["msg_1", "msg_7"] and only.done
+
+
+async def test_a_filtered_page_looks_at_a_bounded_number_of_entries_and_says_where_it_stopped(redis, partner):
+    """A filter that matches nothing for long: short pages, not done, and nothing skipped."""
+    log = ActivityLog(redis, retention_s=RETENTION_S, max_events=10_000)
+    key = redis_keys.activity_log(partner)
+    async with redis.pipeline(transaction=False) as pipe:
+        for n in range(SCAN_PER_PAGE * 2 + 10):
+            pipe.xadd(key, {"id": f"msg_{n}", "type": "export.done", "pkg": "other", "body": body(n)})
+        await pipe.execute()
+    await log.append(partner, "msg_wanted", "export.done", "pkg-9", body(0))
+    pages, found, after = 0, [], START
+    while True:
+        page = await log.read(partner, after, 10, Filters(package_id="pkg-9"))
+        pages += 1
+        found += [e.message_id for e in page.entries]
+        after = page.reached
+        if page.done:
+            break
+    assert found == ["msg_wanted"] and pages == 3
+
+
+async def test_another_partners_log_is_another_stream(redis, partner):
+    log = ActivityLog(redis, retention_s=RETENTION_S, max_events=1000)
+    await log.append(partner, "msg_1", "export.done", "pkg-1", body(1))
+    assert (await log.read(partner + "-other", START, 10)).entries == []
+
+
+async def test_retention_trims_by_age_and_the_idle_log_expires(redis, partner):
+    """An append trims what is older than the retention (entries aged by writing them with
+    past ids), and the key lives the retention after the last append."""
+    log = ActivityLog(redis, retention_s=RETENTION_S, max_events=1000)
+    now, key = await _redis_ms(redis), redis_keys.activity_log(partner)
+    fields = {"type": "export.done", "pkg": "pkg-1", "body": body(0)}
+    await redis.xadd(key, {**fields, "id": "msg_too_old"}, id=f"{now - RETENTION_S * 1000 - 1000}-0")
+    await redis.xadd(key, {**fields, "id": "msg_kept"}, id=f"{now - RETENTION_S * 1000 + 60_000}-0")
+    await log.append(partner, "msg_new", "export.done", "pkg-1", body(2))
+    page = await log.read(partner, START, 10)
+    assert [e.message_id for e in page.entries] == ["msg_kept", "msg_new"]
+    assert RETENTION_S * 1000 - 60_000 < await redis.pttl(key) <= RETENTION_S * 1000
+
+
+async def test_a_status_change_is_one_package_status_event_with_the_webhook_shape(redis, partner):
+    log = ActivityLog(redis, retention_s=RETENTION_S, max_events=1000)
+    announced: list[LoggedStatus] = []
+
+    async def announce(partner_id: str, events: list[LoggedStatus]) -> None:
+        announced.extend(events)
+
+    statuses = StatusStore(redis, log, announce)  # type: ignore[arg-type]
+    now = await _redis_ms(redis)
+    await statuses.observe(partner, Observation('odd "id"/ü', "INPROGRESS", 40, now))
+    await statuses.observe(partner, Observation('odd "id"/ü', "INPROGRESS", 40, now))  # no change
+    page = await log.read(partner, START, 10)
+    assert len(page.entries) == 1 and len(announced) == 1
+    entry = page.entries[0]
+    event = PackageStatusChanged.model_validate_json(entry.body)
+    assert (event.data.package_id, event.data.partner_id, event.data.status) == (
+        'odd "id"/ü',
+        partner,
+        "INPROGRESS",
+    )
+    assert (event.data.progress, event.data.seq) == (40, 1)
+    at_ms = int(announced[0].event_key.rsplit(":", 1)[1])
+    expected = dt.datetime.fromtimestamp(at_ms / 1000, dt.UTC).isoformat(timespec="milliseconds")
+    assert event.timestamp == expected.replace("+00:00", "Z")
+    assert entry.message_id == message_id(announced[0].event_key)
+    assert announced[0].body == entry.body
+    assert await redis.zscore(redis_keys.ACTIVITY_STATUS_OWED, announced[0].owed) is not None  # until settled
+
+
+async def test_iso_dates_made_in_lua_match_pythons_over_centuries(redis):
+    """The status script's date arithmetic, against Python's, at leap days and year ends."""
+    script = redis.register_script(ISO_DATE_LUA + "return iso(tonumber(ARGV[1]))")
+    moments = [0, 951782400000, 1709164800999, 4102444799999, 1733310000123]
+    for ms in moments:
+        made = await script(keys=[], args=[ms])
+        expected = dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds")
+        assert made == expected.replace("+00:00", "Z"), ms
+
+
+async def _redis_ms(redis) -> int:
+    seconds, micros = await redis.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+def test_positions_order_as_entry_ids() -> None:
+    assert Position(5, 0) < Position(5, 1) < Position(6, 0)
+    assert str(Position.parse("17-3")) == "17-3"

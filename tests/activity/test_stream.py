@@ -1,0 +1,144 @@
+"""``GET /v1/activity/stream``: the partner's activity live, over a signed link, resumable."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+from collections.abc import AsyncIterator
+
+import httpx
+from redis.asyncio import Redis
+
+from app.activity.log import ActivityLog
+from app.kit import redis_keys
+from tests.builds.support import wait_until
+from tests.conftest import make_token
+from tests.support.processes import ApiServer
+from tests.support.sse import EventReader, ServerSentEvent
+
+
+def log_of(redis: Redis) -> ActivityLog:
+    return ActivityLog(redis, retention_s=30 * 24 * 3600, max_events=1_000_000)
+
+
+async def append(log: ActivityLog, partner: str, n: int, padding: int = 0) -> None:
+    data = {"export_id": f"e{n}", "partner_id": partner, "padding": "x" * padding}
+    body = json.dumps({"type": "export.done", "timestamp": "2026-12-04T10:00:00.000Z", "data": data})
+    await log.append(partner, f"msg_{n}", "export.done", "pkg-1", body)
+
+
+async def stream_url(api: httpx.AsyncClient) -> str:
+    response = await api.get("/v1/activity/stream-link")
+    assert response.status_code == 200, response.text
+    url: str = response.json()["stream_url"]
+    return url
+
+
+async def subscribed(redis: Redis, partner: str, count: int = 1) -> None:
+    """The API subscribed the stream (Redis has no event for it: bounded polling)."""
+    channel = redis_keys.activity_channel(partner)
+
+    async def enough() -> bool:
+        return bool(dict(await redis.pubsub_numsub(channel)).get(channel, 0) >= count)
+
+    await wait_until(enough, deadline_s=10, what="the stream subscribed")
+
+
+async def log_reads(redis: Redis) -> int:
+    """XRANGE calls Redis served (the log's reads; appends make none)."""
+    stats = await redis.info("commandstats")
+    return int(stats.get("cmdstat_xrange", {}).get("calls", 0))
+
+
+@contextlib.asynccontextmanager
+async def opened(url: str, last_event_id: str | None = None) -> AsyncIterator[EventReader]:
+    """The stream as a browser opens it: no Authorization header, only the signed link."""
+    headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+    async with (
+        httpx.AsyncClient(timeout=30) as browser,
+        browser.stream("GET", url, headers=headers) as response,
+    ):
+        assert response.status_code == 200, await response.aread()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        yield EventReader(response)
+
+
+def ids(events: list[ServerSentEvent]) -> list[str]:
+    return [event.json()["id"] for event in events]
+
+
+async def test_the_stream_carries_each_event_and_resumes_after_a_disconnect_with_no_gap(api, redis, partner):
+    log, url = log_of(redis), await stream_url(api)
+    async with opened(url) as reader:
+        await subscribed(redis, partner)
+        for n in range(3):
+            await append(log, partner, n)
+        first = [await reader.event() for _ in range(3)]
+    assert [e.event for e in first] == ["activity"] * 3 and ids(first) == ["msg_0", "msg_1", "msg_2"]
+    assert first[0].json()["event"]["data"]["export_id"] == "e0"
+    for n in range(3, 8):  # while nobody listens
+        await append(log, partner, n)
+    async with opened(url, last_event_id=first[-1].id) as reader:
+        await subscribed(redis, partner)
+        await append(log, partner, 8)
+        resumed = [await reader.event() for _ in range(6)]
+    assert ids(resumed) == [f"msg_{n}" for n in range(3, 9)]
+    assert len({e.id for e in [*first, *resumed]}) == 9  # each its own position
+
+
+async def test_a_reader_too_slow_for_its_inbox_loses_nothing(api, redis, partner):
+    """Events pile up while the client reads nothing (its socket full, the process's inbox of
+    the stream overflowing): the stream notices the gap and reads the log, in order."""
+    log, url = log_of(redis), await stream_url(api)
+    async with opened(url) as reader:
+        await subscribed(redis, partner)
+        reads_before = await log_reads(redis)
+        for n in range(300):
+            await append(log, partner, n, padding=60_000)
+        received = [await reader.event() for _ in range(300)]
+    assert ids(received) == [f"msg_{n}" for n in range(300)]
+    assert await log_reads(redis) > reads_before, "the inbox never overflowed: the case was not made"
+
+
+async def test_another_partners_events_never_appear(api, api_server, redis, partner):
+    other = "p-other-" + partner
+    headers = {"Authorization": f"Bearer {make_token(partners=[other])}", "X-Preferred-Partner-Id": other}
+    async with httpx.AsyncClient(base_url=api_server.url, headers=headers, timeout=30) as them:
+        their_url = await stream_url(them)
+    log = log_of(redis)
+    async with opened(their_url) as reader:
+        await subscribed(redis, other)
+        for n in range(5):
+            await append(log, partner, n)
+        await append(log, other, 99)
+        event = await reader.event()
+    assert event.json()["id"] == "msg_99"
+
+
+async def test_the_link_is_the_partners_alone_and_a_bad_last_event_id_is_a_422(api, api_server, partner):
+    url = await stream_url(api)
+    async with httpx.AsyncClient(timeout=30) as browser:
+        moved = await browser.get(url.replace(f"partner_id={partner}", "partner_id=someone-else"))
+        assert moved.status_code == 403
+        for bad in ["x", "1-", "-1", "1-2-3", "99999999999999999-0", "1-" + "9" * 21]:
+            response = await browser.get(url, headers={"Last-Event-ID": bad})
+            assert response.status_code == 422, (bad, response.text)
+            assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_shutdown_ends_open_activity_streams_at_once(bff_env, partner):
+    api = ApiServer("api-activity-shutdown", bff_env, log_level="info").start()
+    headers = {"Authorization": f"Bearer {make_token(partners=[partner])}", "X-Preferred-Partner-Id": partner}
+    try:
+        async with httpx.AsyncClient(base_url=api.url, headers=headers, timeout=30) as client:
+            url = await stream_url(client)
+            async with opened(url) as reader:  # open, subscribed or about to be: it ends either way
+                assert api.process is not None
+                api.process.send_signal(signal.SIGTERM)
+                assert await reader.rest() == []
+        assert await asyncio.to_thread(api.process.wait, 30) in (0, -signal.SIGTERM)
+    finally:
+        api.close()
+    assert "timeout graceful shutdown exceeded" not in api.log()
