@@ -77,9 +77,10 @@ class ConsumerSeek(BaseModel):
     """Where a named consumer's next poll starts: after an ``iterator`` a page returned, or
     ``after`` a moment (``now``: only what comes next). Exactly one of them."""
 
-    model_config = ConfigDict(
-        json_schema_extra={"oneOf": [{"required": ["after"]}, {"required": ["iterator"]}]}
-    )
+    # Exactly one member (the only two allowed): as a member count, which generated clients
+    # keep as one typed model (a ``oneOf`` of ``required`` lists made openapi-python-client's
+    # body an ``Any``).
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1, "maxProperties": 1})
 
     after: str | None = Field(
         default=None, pattern=AFTER_PATTERN, max_length=64, json_schema_extra=absent_not_null

@@ -182,7 +182,7 @@ class PackageDone(_Event):
 
     model_config = examples(_event("package.done", PACKAGE_DATA_EXAMPLE))
 
-    type: Literal["package.done"] = "package.done"
+    type: Literal["package.done"]
     data: PackageEventData
 
 
@@ -193,7 +193,7 @@ class PackageFailed(_Event):
         _event("package.failed", {**PACKAGE_DATA_EXAMPLE, "status": "FAILED", "clusters": []})
     )
 
-    type: Literal["package.failed"] = "package.failed"
+    type: Literal["package.failed"]
     data: PackageEventData
 
 
@@ -202,7 +202,7 @@ class PackageExpired(_Event):
 
     model_config = examples(_event("package.expired", {**PACKAGE_DATA_EXAMPLE, "status": "EXPIRED"}))
 
-    type: Literal["package.expired"] = "package.expired"
+    type: Literal["package.expired"]
     data: PackageEventData
 
 
@@ -212,7 +212,7 @@ class PackageStatusChanged(_Event):
 
     model_config = examples(_event("package.status", STATUS_DATA_EXAMPLE))
 
-    type: Literal["package.status"] = "package.status"
+    type: Literal["package.status"]
     data: PackageStatusData
 
 
@@ -221,7 +221,7 @@ class ExportDone(_Event):
 
     model_config = examples(_event("export.done", EXPORT_DATA_EXAMPLE))
 
-    type: Literal["export.done"] = "export.done"
+    type: Literal["export.done"]
     data: ExportEventData
 
 
@@ -230,7 +230,7 @@ class ExportFailed(_Event):
 
     model_config = examples(_event("export.failed", FAILED_EXPORT_EXAMPLE))
 
-    type: Literal["export.failed"] = "export.failed"
+    type: Literal["export.failed"]
     data: ExportEventData
 
 
@@ -239,7 +239,7 @@ class WebhookTest(_Event):
 
     model_config = examples(_event("webhook.test", TEST_DATA_EXAMPLE))
 
-    type: Literal["webhook.test"] = "webhook.test"
+    type: Literal["webhook.test"]
     data: WebhookTestData
 
 

@@ -39,6 +39,12 @@ ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE / "generated"))
 
 from bff_client import AuthenticatedClient  # noqa: E402
+from bff_client.api.activity import (  # noqa: E402
+    get_activity_stream_link,
+    list_activity,
+    poll_activity_consumer,
+    seek_activity_consumer,
+)
 from bff_client.api.catalog import search_events  # noqa: E402
 from bff_client.api.drafts import create_draft, submit_draft, update_draft  # noqa: E402
 from bff_client.api.exports import create_export, get_export, list_exports  # noqa: E402
@@ -59,6 +65,10 @@ from bff_client.api.webhooks import (  # noqa: E402
     send_test_webhook,
 )
 from bff_client.models import (  # noqa: E402
+    ActivityPage,
+    ActivityStreamLink,
+    ConsumerPosition,
+    ConsumerSeek,
     CreatePackageRequest,
     DeliveryAccepted,
     DeliveryPage,
@@ -328,7 +338,47 @@ def walkthrough(api: AuthenticatedClient, receiver: Receiver) -> list[str]:
         recover_webhook_deliveries.sync_detailed(endpoint.id, client=api, body=window), 202, RecoverAccepted
     )
     done.append(f"webhook {endpoint.id}: test event received, {len(log.items)} deliveries logged")
+
+    # the live stream of the partner's activity (resumable with Last-Event-ID; "0-0": from the
+    # oldest event kept) carries the build's end as the worker announces it
+    link = answered(get_activity_stream_link.sync_detailed(client=api), 200, ActivityStreamLink)
+    announced = streamed_event(link.stream_url, "0-0", "package.done", package.id)
+    # the feed: the same event, once, with the same id, beside the build's package.status events
+    feed = answered(
+        list_activity.sync_detailed(client=api, package_id=package.id, limit=100), 200, ActivityPage
+    )
+    assert [item.id for item in feed.data].count(announced) == 1
+    assert "package.status" in [item.event.type_ for item in feed.data]
+    # a named consumer: the server keeps its position; seek moves it
+    consumer = f"walkthrough-{uuid.uuid4().hex[:8]}"
+    polled = answered(
+        poll_activity_consumer.sync_detailed(consumer, client=api, limit=100), 200, ActivityPage
+    )
+    assert announced in [item.id for item in polled.data], "a new consumer starts at the oldest kept"
+    seek = ConsumerSeek.from_dict({"after": "now"})
+    answered(seek_activity_consumer.sync_detailed(consumer, client=api, body=seek), 200, ConsumerPosition)
+    after_seek = answered(poll_activity_consumer.sync_detailed(consumer, client=api), 200, ActivityPage)
+    assert not {item.id for item in after_seek.data} & {item.id for item in polled.data}
+    done.append(
+        f"activity: {len(feed.data)} events of package {package.id} in the feed, its end streamed live"
+    )
     return done
+
+
+def streamed_event(stream_url: str, last_event_id: str, event_type: str, package_id: str) -> str:
+    """``curl -sN -H "Last-Event-ID: …" "$ACTIVITY"``: read activity events until one of this
+    type and package comes; its ``id`` (its ``webhook-id``)."""
+    with httpx.Client(timeout=httpx.Timeout(DEADLINE_S)) as plain:
+        with plain.stream("GET", stream_url, headers={"Last-Event-ID": last_event_id}) as stream:
+            assert stream.status_code == 200, stream.status_code
+            for line in stream.iter_lines():
+                if line.startswith("data:"):
+                    item = json.loads(line[5:])
+                    event = item["event"]
+                    if event["type"] == event_type and event["data"]["package_id"] == package_id:
+                        found: str = item["id"]
+                        return found
+    raise AssertionError(f"the activity stream ended before {event_type} of {package_id}")
 
 
 def main() -> int:
