@@ -102,15 +102,21 @@ class StatusAnnouncer:
         for status in owed:
             by_partner.setdefault(status.partner_id, []).append(status)
         for partner_id, statuses in by_partner.items():
-            bodies = await self._log.bodies(partner_id, [status.entry_id for status in statuses])
-            events = [
-                LoggedStatus(status.event_key, body, status.member)
-                for status, body in zip(statuses, bodies, strict=True)
-                if body is not None
-            ]
-            # Trimmed since (past retention): nothing left to send.
-            await self._log.settle_owed(
-                [s.member for s, body in zip(statuses, bodies, strict=True) if body is None]
-            )
-            await self(partner_id, events)
+            try:
+                await self._settle(partner_id, statuses)
+            except Exception as exc:
+                logger.warning("owed package.status webhooks of %s not settled: %r", partner_id, exc)
         return len(owed)
+
+    async def _settle(self, partner_id: str, statuses: Sequence[OwedStatus]) -> None:
+        bodies = await self._log.bodies(partner_id, [status.entry_id for status in statuses])
+        events = [
+            LoggedStatus(status.event_key, body, status.member)
+            for status, body in zip(statuses, bodies, strict=True)
+            if body is not None
+        ]
+        # Trimmed since (past retention): nothing left to send.
+        await self._log.settle_owed(
+            [s.member for s, body in zip(statuses, bodies, strict=True) if body is None]
+        )
+        await self(partner_id, events)

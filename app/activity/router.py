@@ -135,13 +135,22 @@ async def stream_activity(
             description="the `id:` of the last event received: resume after it",
         ),
     ] = None,
+    resume_after: Annotated[
+        str | None,
+        Query(
+            alias="last_event_id",
+            pattern=LAST_EVENT_ID_PATTERN,
+            description="the same for a new `EventSource` (which cannot send the header), e.g. "
+            "on a fresh link after the old one expired; the header wins when both are sent",
+        ),
+    ] = None,
 ) -> Response:
     """The partner's events as they are emitted, as Server-Sent Events (`id:` = position,
     `data:` an ActivityItem); heartbeats in between. Open the signed `stream_url` (or send
     the usual headers). A reconnect with `Last-Event-ID` resumes after that event with
-    nothing lost (within retention). Costs no upstream call; open streams are capped like the
-    package streams (429)."""
-    position = parse_last_event_id(last_event_id)
+    nothing lost (within retention); so does a fresh link opened with `&last_event_id=`.
+    Costs no upstream call; open streams are capped like the package streams (429)."""
+    position = parse_last_event_id(last_event_id if last_event_id is not None else resume_after)
     updates = streams.updates(principal.partner_id, position, until=principal.expires_at)
     return sse.EventStreamResponse(_frames(updates))
 

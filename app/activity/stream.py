@@ -60,12 +60,13 @@ class ActivityStreams:
         confirmed), then as they come, until ``until`` (the link's or token's expiry) or the
         server's shutdown."""
         async with self._hub.subscribe(redis_keys.activity_channel(partner_id)) as inbox:
-            sent = last_event_id
-            if sent is not None:
-                async for frame in self._catch_up(partner_id, sent):
-                    yield frame
-                    sent = frame.position
-            while (left := until - time.time()) > 0:
+            # "Now" is the newest entry once subscribed: from here on, a message whose previous
+            # entry is not the last one sent reveals a gap, from the very first event.
+            sent = last_event_id if last_event_id is not None else await self._log.last(partner_id)
+            async for frame in self._catch_up(partner_id, sent, until):
+                yield frame
+                sent = frame.position
+            while (left := until - time.time()) > 0 and not self._hub.ending:
                 try:
                     message = await asyncio.wait_for(inbox.get(), min(self._heartbeat_s, left))
                 except TimeoutError:
@@ -76,21 +77,20 @@ class ActivityStreams:
                     return
                 if message != RESYNC:
                     prev, frame = _parsed(message)
-                    if sent is not None and frame.position <= sent:
+                    if frame.position <= sent:
                         continue  # sent already (it came while catching up)
-                    if sent is None or prev <= sent:
+                    if prev <= sent:
                         yield frame
                         sent = frame.position
                         continue
-                if sent is None:  # lost messages before anything was sent: "now" is the newest
-                    sent = await self._log.last(partner_id)
-                    continue
-                async for frame in self._catch_up(partner_id, sent):  # a gap: read what was missed
+                async for frame in self._catch_up(partner_id, sent, until):  # a gap: read it
                     yield frame
                     sent = frame.position
 
-    async def _catch_up(self, partner_id: str, after: Position) -> AsyncGenerator[Frame, None]:
-        while True:
+    async def _catch_up(self, partner_id: str, after: Position, until: float) -> AsyncGenerator[Frame, None]:
+        """The entries after ``after``, page by page, until the end of the log (or the link's
+        expiry, or the server's shutdown: a long catch-up reads no inbox, so no ``END``)."""
+        while time.time() < until and not self._hub.ending:
             page = await self._log.read(partner_id, after, CATCH_UP_PAGE)
             for entry in page.entries:
                 yield _frame(entry)

@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from app.activity.emit import LoggedStatus
 from app.activity.log import APPEND_LUA, ISO_DATE_LUA, ActivityLog
@@ -22,10 +21,11 @@ from app.listing.rows import HasStatus, progress_of
 from app.observability.metrics import observe_detection_lag
 from app.upstream.models import TERMINAL_STATUSES, PackageStatus, known_status
 
-# The rules of one observation, shared by both scripts. ARGV: ttl ms, observation start (ms),
-# the partner's status key prefix and channel prefix, then the partner id, its activity
-# log's stream, channel, retention ms and max entries (stream '' = no log) and the set of
-# events owed to the webhooks;
+# The rules of one observation, shared by both scripts. KEYS: the partner's activity log and
+# the set of events owed to the webhooks (declared, as every key a script touches must be),
+# then the status keys. ARGV: ttl ms, observation start (ms), the partner's status key prefix
+# and channel prefix, then the partner id, its activity log's stream (again; '' = no log),
+# channel, retention ms and max entries;
 # ``observe(key, id, status, progress)`` (progress '' = unknown) writes and publishes a
 # change, and appends it to the activity log as a ``package.status`` event (``APPEND_LUA``):
 # decided here, so logged exactly once per change. Stale reads of concurrent observers
@@ -42,8 +42,9 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl, start = ARGV[1], tonumber(ARGV[2])
 local key_prefix_length, channel_prefix = string.len(ARGV[3]), ARGV[4]
-local partner, log_stream, log_channel, retention, max_entries = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
-local owed = ARGV[10]
+local partner, log_channel, retention, max_entries = ARGV[5], ARGV[7], ARGV[8], ARGV[9]
+local log_stream, owed = '', KEYS[2]
+if ARGV[6] ~= '' then log_stream = KEYS[1] end
 -- The change as a package.status event in the partner's activity log, owed to the webhooks
 -- until dispatched: {event key, body, its member of the owed set}.
 local function log_change(id, status, progress_json, seq)
@@ -92,19 +93,21 @@ local function observe(key, id, status, progress_arg)
 end
 """
 )
-# KEYS: status key. ARGV: the ten above, then package id, status, progress. Returns {1 for
+# KEYS: the two above, then the status key. ARGV: the nine above, then package id, status,
+# progress. Returns {1 for
 # a change else 0, the current record, then the logged event's key, body and owed member}.
 _OBSERVE = (
     _OBSERVE_RULES
     + """
-local changed, record, _, logged = observe(KEYS[1], ARGV[11], ARGV[12], ARGV[13])
+local changed, record, _, logged = observe(KEYS[3], ARGV[10], ARGV[11], ARGV[12])
 settle_appends(retention, now)
 local result = {changed, record}
 if logged then result[3] = logged[1]; result[4] = logged[2]; result[5] = logged[3] end
 return result
 """
 )
-# A whole poll in one call. KEYS: a status key per observation. ARGV: the ten above, then
+# A whole poll in one call. KEYS: the two above, then a status key per observation. ARGV:
+# the nine above, then
 # (package id, status, progress) per observation. Returns {changes, for each build seen
 # finishing when it was last recorded building, then key, body and owed member of each
 # logged event}.
@@ -112,8 +115,8 @@ _OBSERVE_MANY = (
     _OBSERVE_RULES
     + """
 local changes, since, logged = 0, {}, {}
-for i = 1, #KEYS do
-  local a = 10 + (i - 1) * 3
+for i = 3, #KEYS do
+  local a = 9 + (i - 3) * 3
   local changed, _, finished_since, event = observe(KEYS[i], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
   changes = changes + changed
   if finished_since then since[#since + 1] = finished_since end
@@ -214,7 +217,7 @@ class StatusStore:
     async def observe(self, partner_id: str, observation: Observation) -> StatusRecord:
         """Report a status read upstream; returns the current record (maybe newer)."""
         _, raw, *logged = await self._observe(
-            keys=[redis_keys.package_status(partner_id, observation.package_id)],
+            keys=[*self._log_keys(partner_id), redis_keys.package_status(partner_id, observation.package_id)],
             args=[
                 *self._common_args(partner_id, observation.observed_at_ms),
                 observation.package_id,
@@ -243,7 +246,7 @@ class StatusStore:
         common = self._common_args(partner_id, observed_at_ms)
         key_prefix = redis_keys.package_status_prefix(partner_id)
         for start in range(0, len(packages), OBSERVATIONS_PER_CALL):
-            keys: list[str] = []
+            keys: list[str] = self._log_keys(partner_id)
             args: list[str | int] = list(common)
             for package in packages[start : start + OBSERVATIONS_PER_CALL]:
                 keys.append(key_prefix + redis_keys.key_part(package.id))
@@ -265,7 +268,7 @@ class StatusStore:
         events = [LoggedStatus(*logged[i : i + 3]) for i in range(0, len(logged) - 2, 3)]
         try:
             await self._announce(partner_id, events)
-        except RedisError as exc:
+        except Exception as exc:
             logger.warning("package.status webhooks of %s left to the sweep: %r", partner_id, exc)
 
     async def fresh(
@@ -299,8 +302,13 @@ class StatusStore:
             redis_keys.status_channel_prefix(partner_id),
             partner_id,
             *log_args,
-            redis_keys.ACTIVITY_STATUS_OWED,
         ]
+
+    @staticmethod
+    def _log_keys(partner_id: str) -> list[str]:
+        """The keys every status script declares before the status keys (touched only with a
+        log): the partner's activity log and the set of events owed to the webhooks."""
+        return [redis_keys.activity_log(partner_id), redis_keys.ACTIVITY_STATUS_OWED]
 
 
 def _progress_arg(progress: int | None) -> str:

@@ -58,6 +58,12 @@ class ChannelHub:
             finally:
                 await asyncio.shield(self._remove(channel, inbox))
 
+    @property
+    def ending(self) -> bool:
+        """Shutdown has begun: a stream that may have missed ``END`` (an inbox it did not read
+        for a while drops its oldest items) checks this too."""
+        return self._ending
+
     def end_streams(self) -> None:
         """Shutdown begins: every stream, open or opening, finds ``END`` in its inbox, so
         the server's connections drain now instead of at the end of its grace period."""

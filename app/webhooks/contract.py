@@ -75,8 +75,9 @@ async def package_status(
     webhook_timestamp: WebhookTimestamp,
     webhook_signature: WebhookSignature,
 ) -> None:
-    """A build's status or progress changed: every change, in order (`data.seq`), on
-    subscription; its end is also a `package.done|failed|expired` event."""
+    """A build's status or progress changed: every change, on subscription, numbered by
+    `data.seq` (deliveries may arrive out of order: order them by `seq`); its end is also a
+    `package.done|failed|expired` event."""
 
 
 @router.post("export.done", responses=RECEIVER_ANSWERS, status_code=200)

@@ -142,3 +142,58 @@ async def test_shutdown_ends_open_activity_streams_at_once(bff_env, partner):
     finally:
         api.close()
     assert "timeout graceful shutdown exceeded" not in api.log()
+
+
+async def test_a_stream_opened_from_now_loses_nothing_when_redis_drops_its_subscription(api, redis, partner):
+    """Before its first event a stream has sent nothing; events appended while the process's
+    pub/sub connection is down must still come (read from the log once it is back)."""
+    log, url = log_of(redis), await stream_url(api)
+    async with opened(url) as reader:
+        await subscribed(redis, partner)
+        assert await redis.client_kill_filter(_type="pubsub") >= 1  # the API's hub, among others
+        for n in range(3):  # while the hub reconnects: no pub/sub message reaches the stream
+            await append(log, partner, n)
+        await subscribed(redis, partner)
+        await append(log, partner, 3)
+        received = [await reader.event() for _ in range(4)]
+    assert ids(received) == ["msg_0", "msg_1", "msg_2", "msg_3"]
+
+
+async def test_shutdown_ends_a_stream_whose_inbox_overflowed_past_the_end_signal(bff_env, redis, partner):
+    """The end is put in each stream's inbox once; a stream that reads no inbox for a while
+    (its client reads nothing, events pile up) still ends at once."""
+    api = ApiServer("api-activity-shutdown-busy", bff_env, log_level="info").start()
+    headers = {"Authorization": f"Bearer {make_token(partners=[partner])}", "X-Preferred-Partner-Id": partner}
+    log = log_of(redis)
+    try:
+        async with httpx.AsyncClient(base_url=api.url, headers=headers, timeout=30) as client:
+            url = await stream_url(client)
+            async with opened(url) as reader:
+                await subscribed(redis, partner)
+                for n in range(200):  # the client's socket fills, the stream stops reading its inbox
+                    await append(log, partner, n, padding=60_000)
+                assert api.process is not None
+                api.process.send_signal(signal.SIGTERM)
+                for n in range(200, 300):  # pushes the end signal out of the full inbox
+                    await append(log, partner, n, padding=60_000)
+                rest = await reader.rest()
+            assert len(rest) < 300, "the stream went on after the shutdown began"
+        assert await asyncio.to_thread(api.process.wait, 30) in (0, -signal.SIGTERM)
+    finally:
+        api.close()
+    assert "timeout graceful shutdown exceeded" not in api.log()
+
+
+async def test_a_fresh_link_resumes_with_last_event_id_in_its_query(api, redis, partner):
+    """A new EventSource (say on a fresh link once the old one expired) cannot send the
+    header: the same position in the query resumes with no gap."""
+    log, url = log_of(redis), await stream_url(api)
+    async with opened(url) as reader:
+        await subscribed(redis, partner)
+        await append(log, partner, 0)
+        first = await reader.event()
+    for n in range(1, 4):
+        await append(log, partner, n)
+    async with opened(f"{await stream_url(api)}&last_event_id={first.id}") as reader:
+        resumed = [await reader.event() for _ in range(3)]
+    assert ids(resumed) == ["msg_1", "msg_2", "msg_3"]
