@@ -280,20 +280,25 @@ async def call_common_errors(
 async def call_while_a_key_is_in_flight(
     caller: Caller, sim: httpx.AsyncClient, partner: str, redis, replica_url: str
 ) -> None:
-    """The 409 of an Idempotency-Key whose first request is still running (``Retry-After``)."""
-    await add_fault(sim, "create_package", partner, mode="delay", latency_ms=1000, count=1)
+    """The 409 of an Idempotency-Key whose first request is still running (``Retry-After``).
+
+    Both go to the replica that waits 0.3 s for a key in flight and gives the upstream 10 s, so
+    the first one's 3 s upstream delay leaves the retry seconds to spare on a busy host."""
+    await add_fault(sim, "create_package", partner, mode="delay", latency_ms=3000, count=1)
     key = {"Idempotency-Key": uuid.uuid4().hex}
-    first = asyncio.ensure_future(caller.call("create_package", 202, "slow first", json=CREATE, headers=key))
     marker = redis_keys.idempotency_in_flight(partner, "user-1", "create", key["Idempotency-Key"])
-    async with asyncio.timeout(10):
-        while not await redis.exists(marker):
-            assert not first.done(), "the first request ended before the retry could be sent"
-            await asyncio.sleep(0.01)
     async with httpx.AsyncClient(base_url=replica_url, headers=caller.client.headers, timeout=30) as replica:
+        first = asyncio.ensure_future(
+            caller.call("create_package", 202, "slow first", client=replica, json=CREATE, headers=key)
+        )
+        async with asyncio.timeout(10):
+            while not await redis.exists(marker):
+                assert not first.done(), "the first request ended before the retry could be sent"
+                await asyncio.sleep(0.01)
         await caller.call(
             "create_package", 409, "its key in flight", client=replica, json=CREATE, headers=key
         )
-    await first
+        await first
 
 
 async def make(sim: httpx.AsyncClient, partner: str, status: str, **fields: Any) -> str:
