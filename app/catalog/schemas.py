@@ -1,9 +1,10 @@
 """What the wizard's event search and customer resolution answer.
 
 The guide gives the upstream's answers no shape; these are what the service guarantees to
-the SPA: the upstream's answer is checked against them (a bare list is taken as the list),
-extra members pass through untouched, and an answer that does not fit is a 502, so the
-document never promises more than what is relayed.
+the SPA: the upstream's answer is checked against them (a bare list is taken as the list, an
+object's one list under another name as the list), extra members pass through untouched, and
+an answer that does not fit is a 502, so the document never promises more than what is
+relayed.
 """
 
 from __future__ import annotations
@@ -20,8 +21,17 @@ RelayedId = StrictInt | Annotated[StrictStr, Field(min_length=1)]
 
 
 def _listed_as(member: str, value: Any) -> Any:
-    """A bare JSON list is the list itself."""
-    return {member: value} if isinstance(value, list) else value
+    """The list the answer carries, under ``member``: a bare JSON list is the list itself; an
+    object without ``member`` whose one list-valued member is, say, ``events`` or ``items``
+    has it renamed (the guide names no shape, so an upstream written from it may pick another
+    name); anything else is left for validation to refuse."""
+    if isinstance(value, list):
+        return {member: value}
+    if isinstance(value, dict) and member not in value:
+        lists = [name for name, item in value.items() if isinstance(item, list)]
+        if len(lists) == 1:
+            return {(member if name == lists[0] else name): item for name, item in value.items()}
+    return value
 
 
 class EventMatch(BaseModel):

@@ -61,13 +61,36 @@ async def test_a_bare_list_of_events_is_taken_as_the_results(api, sim, partner):
 
 
 @pytest.mark.parametrize(
+    ("route", "path", "answer", "relayed"),
+    [
+        (
+            "search_events",
+            "/v1/events",
+            {"events": [{"id": 7}], "page": 2},
+            {"results": [{"id": 7, "title": None, "date": None, "venue": None}], "page": 2},
+        ),
+        ("nlq_ids", "/v1/customers/resolve?description=fans", {"customers": ["c1"]}, {"ids": ["c1"]}),
+    ],
+)
+async def test_an_answers_one_list_under_another_name_is_the_promised_list(
+    api, sim, partner, route, path, answer, relayed
+):
+    """The guide names no shape: an upstream may call the list `events` or `customers`."""
+    await add_fault(sim, route, partner, mode="malformed", body=json.dumps(answer))
+    response = await api.get(path)
+    assert response.status_code == 200, response.text
+    assert response.json() == relayed
+
+
+@pytest.mark.parametrize(
     ("route", "path", "answer"),
     [
-        ("search_events", "/v1/events", {"events": []}),
         ("search_events", "/v1/events", {"results": [{"title": "no id"}]}),
+        ("search_events", "/v1/events", {"events": [], "venues": []}),  # which list? neither
+        ("search_events", "/v1/events", {"page": 1}),
         ("search_events", "/v1/events", "just text"),
-        ("nlq_ids", "/v1/customers/resolve?description=fans", {"customers": ["c1"]}),
         ("nlq_ids", "/v1/customers/resolve?description=fans", {"ids": [None]}),
+        ("nlq_ids", "/v1/customers/resolve?description=fans", {"count": 3}),
     ],
 )
 async def test_an_answer_that_breaks_the_promised_shape_is_a_502(api, sim, partner, route, path, answer):
