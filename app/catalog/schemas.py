@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr, model_validator
+
+from app.observability.metrics import count_unknown_upstream_value
 
 MAX_RESULTS = 1000  # events in one page of the picker
 MAX_IDS = 100_000  # as many as a create payload's filters take
@@ -34,15 +36,27 @@ def _listed_as(member: str, value: Any) -> Any:
     return value
 
 
+def _text_or_null(value: Any) -> Any:
+    """A display member the picker shows as text: anything else (say a venue as an object)
+    reads as null and is counted, rather than failing the whole search."""
+    if value is None or isinstance(value, str):
+        return value
+    count_unknown_upstream_value("event_search_member")
+    return None
+
+
+DisplayText = Annotated[str | None, BeforeValidator(_text_or_null)]
+
+
 class EventMatch(BaseModel):
     """One event the picker shows; the upstream's other members are kept."""
 
     model_config = ConfigDict(extra="allow")
 
     id: RelayedId = Field(description="pass it in `event_ids` when creating a package")
-    title: str | None = None
-    date: str | None = Field(default=None, description="as the upstream writes it (an ISO date here)")
-    venue: str | None = None
+    title: DisplayText = None
+    date: DisplayText = Field(default=None, description="as the upstream writes it (an ISO date here)")
+    venue: DisplayText = None
 
 
 class EventSearchResults(BaseModel):

@@ -194,7 +194,9 @@ def count_list_refresh(outcome: str) -> None:
     LIST_REFRESHES.labels(outcome if outcome in _LIST_REFRESH_OUTCOMES else "changed").inc()
 
 
-_UNKNOWN_VALUE_FIELDS = frozenset({"status", "attribution_model", "created_at", "email_sent_date"})
+_UNKNOWN_VALUE_FIELDS = frozenset(
+    {"status", "attribution_model", "created_at", "email_sent_date", "event_search_member"}
+)
 
 
 def count_unknown_upstream_value(field: str) -> None:

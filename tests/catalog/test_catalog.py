@@ -70,12 +70,19 @@ async def test_a_bare_list_of_events_is_taken_as_the_results(api, sim, partner):
             {"results": [{"id": 7, "title": None, "date": None, "venue": None}], "page": 2},
         ),
         ("nlq_ids", "/v1/customers/resolve?description=fans", {"customers": ["c1"]}, {"ids": ["c1"]}),
+        (
+            "search_events",
+            "/v1/events",
+            [{"id": 8, "title": "Eight", "venue": {"name": "Olympiahalle"}, "date": 20260702}],
+            {"results": [{"id": 8, "title": "Eight", "date": None, "venue": None}]},
+        ),
     ],
 )
 async def test_an_answers_one_list_under_another_name_is_the_promised_list(
     api, sim, partner, route, path, answer, relayed
 ):
-    """The guide names no shape: an upstream may call the list `events` or `customers`."""
+    """The guide names no shape: an upstream may call the list `events` or `customers`, or
+    give a display member as something other than text (read as null, counted)."""
     await add_fault(sim, route, partner, mode="malformed", body=json.dumps(answer))
     response = await api.get(path)
     assert response.status_code == 200, response.text
