@@ -56,13 +56,14 @@ class ActivityStreams:
     async def updates(
         self, partner_id: str, last_event_id: Position | None, *, until: float
     ) -> AsyncGenerator[Update, None]:
-        """Events after ``last_event_id`` (None: from the moment the subscription is
-        confirmed), then as they come, until ``until`` (the link's or token's expiry) or the
+        """Events after ``last_event_id`` (None: from the moment the stream opens), then as
+        they come, until ``until`` (the link's or token's expiry) or the
         server's shutdown."""
+        # "Now" is the newest entry before subscribing: what is appended while the subscription
+        # is being confirmed is read by the catch-up below, and from then on a message whose
+        # previous entry is not the last one sent reveals a gap, from the very first event.
+        sent = last_event_id if last_event_id is not None else await self._log.last(partner_id)
         async with self._hub.subscribe(redis_keys.activity_channel(partner_id)) as inbox:
-            # "Now" is the newest entry once subscribed: from here on, a message whose previous
-            # entry is not the last one sent reveals a gap, from the very first event.
-            sent = last_event_id if last_event_id is not None else await self._log.last(partner_id)
             async for frame in self._catch_up(partner_id, sent, until):
                 yield frame
                 sent = frame.position
