@@ -184,6 +184,10 @@ class Filters:
     def args(self) -> list[str]:
         return [self.package_id, *self.event_types]
 
+    def scan(self, limit: int) -> int:
+        """Entries a page may look at: the page itself, or ``SCAN_PER_PAGE`` when filtered."""
+        return SCAN_PER_PAGE if self.any else limit
+
 
 def page_of(raw: Sequence[str]) -> Page:
     reached, done, *rest = raw
@@ -253,10 +257,9 @@ class ActivityLog:
         """At most ``limit`` matching entries after ``after``, oldest first. Unfiltered, one
         range read of the page; filtered, at most ``SCAN_PER_PAGE`` entries looked at (the
         page may then be short, even empty, and not ``done``)."""
-        scan = SCAN_PER_PAGE if filters.any else limit
         raw = await self._read(
             keys=[redis_keys.activity_log(partner_id)],
-            args=[str(after), limit, scan, *filters.args()],
+            args=[str(after), limit, filters.scan(limit), *filters.args()],
         )
         return page_of(raw)
 

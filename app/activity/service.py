@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from app.activity.log import READ_LUA, SCAN_PER_PAGE, ActivityLog, Filters, Page, page_of
+from app.activity.log import READ_LUA, ActivityLog, Filters, Page, page_of
 from app.activity.positions import START, Position, decode_iterator, encode_iterator
 from app.kit import redis_keys
 from app.kit.errors import Conflict, NotFound, ValidationProblem, field_error
@@ -108,7 +108,7 @@ class ActivityService:
             args=[
                 consumer,
                 limit,
-                _scan(limit, filters),
+                filters.scan(limit),
                 MAX_CONSUMERS_PER_PARTNER,
                 self._log.retention_ms,
                 *filters.args(),
@@ -147,10 +147,6 @@ class ActivityService:
         if after == "now":
             return await self._log.last(partner_id)
         return _after_time(after, "query")
-
-
-def _scan(limit: int, filters: Filters) -> int:
-    return SCAN_PER_PAGE if filters.any else limit
 
 
 def _after_time(value: str, where: str) -> Position:
