@@ -20,6 +20,7 @@ from bench import (
     csv_stream,
     evaluation_cache,
     fair_delivery,
+    fair_share,
     hot_path,
     list_alternatives,
     list_scale,
@@ -49,6 +50,7 @@ BENCHES = [
     ("Memory per open event stream", "streams", stream_memory.run),
     ("Fair webhook delivery", "fair", fair_delivery.run),
     ("Activity feed and live activity", "activity", activity.run),
+    ("Fair share: one partner's heavy use, everyone's latency", "fair_share", fair_share.run),
 ]
 
 # (what, figure, goal, met?) — each figure is a ratio or a cost measured against a baseline
@@ -146,6 +148,49 @@ GOALS: list[tuple[str, str, str, str, Callable[[float], bool]]] = [
         f"<= {activity.COMMANDS_GOAL:g}",
         lambda x: x <= activity.COMMANDS_GOAL,
     ),
+    (
+        "long lists read each second: a small partner's p99 vs max(3x alone, 30 ms)",
+        "fair_share",
+        "lists_small_p99_vs_allowed",
+        "<= 1.0x",
+        lambda x: x <= 1,
+    ),
+    (
+        "long lists read each second: /healthz p99 (ms)",
+        "fair_share",
+        "lists_healthz_p99_ms",
+        "<= 50",
+        lambda x: x <= 50,
+    ),
+    (
+        "a search for nothing in 25,000 rows at the rate limit: Redis share of a core",
+        "fair_share",
+        "search_redis_core",
+        "<= 0.30",
+        lambda x: x <= 0.3,
+    ),
+    (
+        "... meanwhile a small partner's p99 vs max(3x alone, 30 ms)",
+        "fair_share",
+        "search_small_p99_vs_allowed",
+        "<= 1.0x",
+        lambda x: x <= 1,
+    ),
+    (
+        "a '*' token rotating 300 partners vs one partner, same burst",
+        "fair_share",
+        "star_vs_one",
+        "<= 2x",
+        lambda x: x <= 2,
+    ),
+    (
+        "feed page of 40 events of 50 long-named clusters (MiB)",
+        "fair_share",
+        "feed_page_mib",
+        "<= 8",
+        lambda x: x <= 8,
+    ),
+    ("... API peak memory growth (MiB)", "fair_share", "feed_growth_mib", "<= 100", lambda x: x <= 100),
 ]
 
 

@@ -27,5 +27,5 @@ async def activity_stream_slot(
     """One of the partner's open-stream slots (the same caps as the package streams), taken
     before the endpoint runs and released once the response is over (see
     ``app.live.deps.stream_slot``)."""
-    with streams.slot(principal.partner_id):
+    with streams.slot(principal.partner_id, principal.sub):
         yield

@@ -99,34 +99,37 @@ return {id, ARGV[5], 1}
 """
 )
 
-# ``read_page(stream, after, limit, scan, package, types)``: entries after ``after`` that
-# match (package '' = any, types nil = any), at most ``limit``, looking at no more than
-# ``scan`` entries. Returns {the position reached, 1 when the end was reached, then entry
-# id, message id, body for each match}.
+# ``read_page(stream, after, limit, scan, max bytes, package, types)``: entries after
+# ``after`` that match (package '' = any, types nil = any), at most ``limit`` of them and
+# ``max bytes`` of bodies (the first match always, so a page moves on), looking at no more
+# than ``scan`` entries. Entries are read a few at a time: a page of large events never holds
+# more than one batch of them beyond the page in the script's memory. Returns {the position
+# reached, 1 when the end was reached, then entry id, message id, body for each match}.
 READ_LUA = """
-local function read_page(stream, after, limit, scan, pkg, types)
+local function read_page(stream, after, limit, scan, max_bytes, pkg, types)
   local out = {}
-  local found, scanned, done = 0, 0, 0
+  local found, scanned, done, bytes, full = 0, 0, 0, 0, false
   local filtered = types ~= nil or pkg ~= ''
-  while found < limit and scanned < scan do
-    local want = math.min(scan - scanned, 256)
+  while not full and scanned < scan do
+    local want = math.min(scan - scanned, 64)
     if not filtered then want = math.min(want, limit - found) end
     local batch = redis.call('XRANGE', stream, '(' .. after, '+', 'COUNT', want)
     for _, entry in ipairs(batch) do
-      scanned = scanned + 1
-      after = entry[1]
       local f = entry[2]
       local fields = {}
       for i = 1, #f, 2 do fields[f[i]] = f[i + 1] end
       if (types == nil or types[fields.type]) and (pkg == '' or pkg == fields.pkg) then
+        if found > 0 and bytes + #fields.body > max_bytes then full = true; break end
         out[#out + 1] = entry[1]
         out[#out + 1] = fields.id
         out[#out + 1] = fields.body
-        found = found + 1
-        if found >= limit then break end
+        found, bytes = found + 1, bytes + #fields.body
       end
+      scanned = scanned + 1
+      after = entry[1]
+      if found >= limit then full = true; break end
     end
-    if #batch < want and found < limit then
+    if not full and #batch < want then
       done = 1
       break
     end
@@ -142,10 +145,11 @@ local function types_of(first)
   return types
 end
 """
-# KEYS: stream. ARGV: after, limit, scan, package, then the types wanted (none: all).
+# KEYS: stream. ARGV: after, limit, scan, max bytes, package, then the types wanted (none: all).
 _READ = (
     READ_LUA
-    + "return read_page(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], types_of(5))"
+    + "return read_page(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), "
+    + "ARGV[5], types_of(6))"
 )
 
 SCAN_PER_PAGE = 1_000  # entries one filtered page looks at, at most (bounds a script's run)
@@ -213,16 +217,24 @@ class Appended:
 class ActivityLog:
     """Appends to and reads the partners' logs; one per process (scripts registered once)."""
 
-    def __init__(self, redis: Redis, *, retention_s: int, max_events: int) -> None:
+    def __init__(
+        self, redis: Redis, *, retention_s: int, max_events: int, page_max_bytes: int = 1024 * 1024
+    ) -> None:
         self._redis = redis
         self.retention_ms = retention_s * 1000
         self.max_events = max_events
+        self.page_max_bytes = page_max_bytes
         self._append = redis.register_script(_APPEND)
         self._read = redis.register_script(_READ)
 
     @classmethod
     def of(cls, redis: Redis, settings: Settings) -> ActivityLog:
-        return cls(redis, retention_s=settings.activity_retention_s, max_events=settings.activity_max_events)
+        return cls(
+            redis,
+            retention_s=settings.activity_retention_s,
+            max_events=settings.activity_max_events,
+            page_max_bytes=settings.activity_page_max_bytes,
+        )
 
     async def append(
         self, partner_id: str, message_id: str, event_type: str, package_id: str | None, body: str
@@ -254,12 +266,13 @@ class ActivityLog:
         ]
 
     async def read(self, partner_id: str, after: Position, limit: int, filters: Filters = Filters()) -> Page:
-        """At most ``limit`` matching entries after ``after``, oldest first. Unfiltered, one
-        range read of the page; filtered, at most ``SCAN_PER_PAGE`` entries looked at (the
-        page may then be short, even empty, and not ``done``)."""
+        """At most ``limit`` matching entries after ``after``, oldest first, and at most
+        ``page_max_bytes`` of them (one entry at least). Unfiltered, range reads of the page;
+        filtered, at most ``SCAN_PER_PAGE`` entries looked at. A page cut short by either
+        bound is not ``done``: the next one goes on where it stopped."""
         raw = await self._read(
             keys=[redis_keys.activity_log(partner_id)],
-            args=[str(after), limit, filters.scan(limit), *filters.args()],
+            args=[str(after), limit, filters.scan(limit), self.page_max_bytes, *filters.args()],
         )
         return page_of(raw)
 

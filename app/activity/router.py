@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from redis.exceptions import RedisError
 
 from app.activity.deps import ActivityServiceDep, ActivityStreamsDep, activity_stream_slot
@@ -20,6 +20,7 @@ from app.activity.schemas import (
     ITEM_EXAMPLE,
     ITERATOR_PATTERN,
     LAST_EVENT_ID_PATTERN,
+    RESUME_PATTERN,
     ActivityPage,
     ActivityStreamLink,
     ConsumerPosition,
@@ -27,7 +28,7 @@ from app.activity.schemas import (
 )
 from app.activity.service import FeedPage
 from app.activity.stream import Update
-from app.auth.deps import LinkPrincipalDep, PrincipalDep
+from app.auth.deps import LinkPrincipalDep, PrincipalDep, charge
 from app.kit import sse
 from app.kit.errors import PROBLEM
 from app.kit.params import PACKAGE_ID_PATTERN
@@ -65,12 +66,16 @@ STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _page(page: FeedPage) -> Response:
-    return Response(page.json_bytes(), media_type="application/json")
+def _page(request: Request, page: FeedPage) -> Response:
+    """The page's JSON; a long one costs more of the rate limit (one request per 256 KiB)."""
+    body = page.json_bytes()
+    charge(request, size=len(body))
+    return Response(body, media_type="application/json")
 
 
 @router.get("", response_model=ActivityPage, name="list_activity", summary="List activity", responses=ERRORS)
 async def list_activity(
+    request: Request,
     principal: PrincipalDep,
     service: ActivityServiceDep,
     iterator: Annotated[
@@ -93,12 +98,14 @@ async def list_activity(
     oldest first, with the same `id` (`webhook-id`) and body as its webhooks; kept
     `BFF_ACTIVITY_RETENTION_S` (30 days). Follow `iterator` page after page: each event
     comes once, in order, even while events are appended; `done` means caught up (ask again
-    later with the same iterator)."""
+    later with the same iterator). A page holds at most 1 MiB of events
+    (`BFF_ACTIVITY_PAGE_MAX_BYTES`): one cut short is not `done`; each 256 KiB cost one more
+    request of the rate limit."""
     filters = Filters(tuple(event_type or ()), package_id or "")
     page = await service.feed(
         principal.partner_id, iterator=iterator, after=after, limit=limit, filters=filters
     )
-    return _page(page)
+    return _page(request, page)
 
 
 @router.get(
@@ -131,15 +138,17 @@ async def stream_activity(
         str | None,
         Header(
             alias="Last-Event-ID",
-            pattern=LAST_EVENT_ID_PATTERN,
-            description="the `id:` of the last event received: resume after it",
+            pattern=RESUME_PATTERN,
+            max_length=37,
+            description="the `id:` of the last event received: resume after it (empty: from now)",
         ),
     ] = None,
     resume_after: Annotated[
         str | None,
         Query(
             alias="last_event_id",
-            pattern=LAST_EVENT_ID_PATTERN,
+            pattern=RESUME_PATTERN,
+            max_length=37,
             description="the same for a new `EventSource` (which cannot send the header), e.g. "
             "on a fresh link after the old one expired; the header wins when both are sent",
         ),
@@ -176,6 +185,7 @@ async def _frames(updates: AsyncGenerator[Update, None]) -> AsyncIterator[str]:
     responses={**ERRORS, 409: PROBLEM},
 )
 async def poll_activity_consumer(
+    request: Request,
     consumer: Consumer,
     principal: PrincipalDep,
     service: ActivityServiceDep,
@@ -187,7 +197,7 @@ async def poll_activity_consumer(
     page (a new consumer starts at the oldest event kept; `seek` moves it). Events the
     filters leave out are passed too. At most 50 consumers per partner (409)."""
     filters = Filters(tuple(event_type or ()), package_id or "")
-    return _page(await service.poll(principal.partner_id, consumer, limit=limit, filters=filters))
+    return _page(request, await service.poll(principal.partner_id, consumer, limit=limit, filters=filters))
 
 
 @router.post(

@@ -30,6 +30,9 @@ AFTER_PATTERN = "^now$|" + DATE_TIME_PATTERN
 CONSUMER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 ITERATOR_PATTERN = r"^[A-Za-z0-9_-]{1,80}$"
 LAST_EVENT_ID_PATTERN = r"^[0-9]{1,16}-[0-9]{1,20}$"
+# What a reconnect may send back: an id the stream sent, or nothing (an empty
+# ``Last-Event-ID``, as a client that received no event yet sends it: "from now").
+RESUME_PATTERN = r"^([0-9]{1,16}-[0-9]{1,20})?$"
 
 ITEM_EXAMPLE: dict[str, Any] = {
     "id": "msg_5c1f0e9a7b2d4c6e8f0a1b2c3d4e5f60",

@@ -8,36 +8,53 @@ log's length.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from app.activity.log import READ_LUA, ActivityLog, Filters, Page, page_of
 from app.activity.positions import START, Position, decode_iterator, encode_iterator
 from app.kit import redis_keys
-from app.kit.errors import Conflict, NotFound, ValidationProblem, field_error
+from app.kit.errors import Conflict, NotFound, ServiceUnavailable, ValidationProblem, field_error
 from app.kit.links import EVENTS_LINK_S, LinkSigner
+
+logger = logging.getLogger("app.activity")
 
 MAX_CONSUMERS_PER_PARTNER = 50
 ACTIVITY_STREAM_SEGMENTS = ("v1", "activity", "stream")
 
-# KEYS: stream, consumers hash. ARGV: consumer, limit, scan, max consumers, retention ms,
-# package, then the types wanted. The consumer's next page, its position moved past it in the
-# same call (two polls at once get two pages); false when a new consumer would pass the cap.
+# KEYS: stream, consumers hash. ARGV: consumer, limit, scan, max bytes, max consumers,
+# retention ms, package, then the types wanted. The consumer's next page and the position it
+# starts from, without moving the consumer (``_MOVE`` does, once the page is in hand); false
+# when a new consumer would pass the cap.
 _POLL = (
     READ_LUA
     + """
 local position = redis.call('HGET', KEYS[2], ARGV[1])
 if not position then
-  if redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[4]) then return false end
+  if redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[5]) then return false end
   position = '0-0'
+  redis.call('HSET', KEYS[2], ARGV[1], position)
+  redis.call('PEXPIRE', KEYS[2], ARGV[6])
 end
-local page = read_page(KEYS[1], position, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[6], types_of(7))
-redis.call('HSET', KEYS[2], ARGV[1], page[1])
-redis.call('PEXPIRE', KEYS[2], ARGV[5])
+local page = read_page(KEYS[1], position, tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]),
+  ARGV[7], types_of(8))
+table.insert(page, 1, position)
 return page
 """
 )
+# KEYS: consumers hash. ARGV: consumer, the position the page started from, the position
+# after it, retention ms. Moves the consumer past its page if no other poll moved it since:
+# 1, else 0 (that poll's page came first; read again).
+_MOVE = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+MAX_POLL_READS = 5  # polls of one consumer racing each other: each loss reads the next page
 # KEYS: stream, consumers hash. ARGV: consumer, position ('now': the newest entry), max
 # consumers, retention ms. Returns the position stored, or false past the cap.
 _SEEK = """
@@ -77,6 +94,7 @@ class ActivityService:
         self._redis = redis
         self._links = links
         self._poll = redis.register_script(_POLL)
+        self._move = redis.register_script(_MOVE)
         self._seek = redis.register_script(_SEEK)
 
     async def feed(
@@ -102,22 +120,42 @@ class ActivityService:
 
     async def poll(self, partner_id: str, consumer: str, *, limit: int, filters: Filters) -> FeedPage:
         """The consumer's next page; its position moves past it (Svix's polling consumer):
-        a consumer that reads in a loop sees every event once, without keeping a cursor."""
-        raw = await self._poll(
-            keys=[redis_keys.activity_log(partner_id), redis_keys.activity_consumers(partner_id)],
-            args=[
-                consumer,
-                limit,
-                filters.scan(limit),
-                MAX_CONSUMERS_PER_PARTNER,
-                self._log.retention_ms,
-                *filters.args(),
-            ],
-        )
-        if raw is None:
-            raise _too_many()
-        page = page_of(raw)
-        return FeedPage(page, encode_iterator(page.reached, partner_id))
+        a consumer that reads in a loop sees every event once, without keeping a cursor.
+
+        The page is read first and the consumer moved after, only if no other poll moved it
+        meanwhile: a poll that fails before the move (Redis away: a 503 that says "retry")
+        has moved nothing, and one whose move fails answers its page anyway (the consumer
+        then reads it again: at least once, never lost)."""
+        consumers = redis_keys.activity_consumers(partner_id)
+        for _ in range(MAX_POLL_READS):
+            raw = await self._poll(
+                keys=[redis_keys.activity_log(partner_id), consumers],
+                args=[
+                    consumer,
+                    limit,
+                    filters.scan(limit),
+                    self._log.page_max_bytes,
+                    MAX_CONSUMERS_PER_PARTNER,
+                    self._log.retention_ms,
+                    *filters.args(),
+                ],
+            )
+            if raw is None:
+                raise _too_many()
+            started, *rest = raw
+            page = page_of(rest)
+            if str(page.reached) == started:
+                return FeedPage(page, encode_iterator(page.reached, partner_id))
+            try:
+                moved = await self._move(
+                    keys=[consumers], args=[consumer, started, str(page.reached), self._log.retention_ms]
+                )
+            except RedisError as exc:
+                logger.warning("consumer %s of %s not moved past its page: %r", consumer, partner_id, exc)
+                moved = 1
+            if int(moved):
+                return FeedPage(page, encode_iterator(page.reached, partner_id))
+        raise ServiceUnavailable("this consumer is being polled by several callers at once; retry")
 
     async def seek(self, partner_id: str, consumer: str, *, after: str | None, iterator: str | None) -> str:
         """Move the consumer: after an iterator, or after a moment (``now``); returns the

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -30,7 +30,7 @@ class Slots(Protocol):
     """Where open streams are counted (``app.live.service.LiveService.slot``: one cap for
     both kinds of stream)."""
 
-    def __call__(self, partner_id: str) -> AbstractContextManager[None]: ...
+    def __call__(self, partner_id: str, subject: str) -> AbstractContextManager[None]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,16 +42,28 @@ class Frame:
 
 
 Update = Frame | None  # None: a heartbeat
+# What a catch-up read costs the partner's rate limit: (partner, bytes read); a long catch-up
+# (a reconnect from long ago) is paid like the feed pages it reads.
+Charge = Callable[[str, int], None]
 
 
 class ActivityStreams:
     """One per process."""
 
-    def __init__(self, log: ActivityLog, hub: ChannelHub, slots: Slots, heartbeat_s: float) -> None:
+    def __init__(
+        self,
+        log: ActivityLog,
+        hub: ChannelHub,
+        slots: Slots,
+        heartbeat_s: float,
+        *,
+        charge: Charge | None = None,
+    ) -> None:
         self._log = log
         self._hub = hub
         self.slot = slots
         self._heartbeat_s = heartbeat_s
+        self._charge = charge
 
     async def updates(
         self, partner_id: str, last_event_id: Position | None, *, until: float
@@ -93,6 +105,8 @@ class ActivityStreams:
         expiry, or the server's shutdown: a long catch-up reads no inbox, so no ``END``)."""
         while time.time() < until and not self._hub.ending:
             page = await self._log.read(partner_id, after, CATCH_UP_PAGE)
+            if self._charge is not None:
+                self._charge(partner_id, sum(len(entry.body) for entry in page.entries))
             for entry in page.entries:
                 yield _frame(entry)
             after = page.reached

@@ -31,7 +31,7 @@ from app.kit.cache import Cache
 from app.kit.deps import HUB, LIMITER, LINKS, QUEUE, REDIS, SETTINGS
 from app.kit.links import LinkSigner
 from app.kit.pubsub import ChannelHub
-from app.kit.ratelimit import RateLimiter
+from app.kit.ratelimit import RateLimiter, extra_cost
 from app.kit.redis import make_pubsub_client, make_queue, make_redis
 from app.kit.runtime import settle_heap
 from app.kit.shutdown import on_termination
@@ -64,7 +64,17 @@ def _provide_services(app: FastAPI) -> None:
     EXPORTS.provide(app, ExportService(ExportStore(redis), upstream, queue))
     live = LIVE.provide(app, LiveService(builds, HUB.of(app), settings))
     ACTIVITY.provide(app, ActivityService(activity, redis, links))
-    ACTIVITY_STREAMS.provide(app, ActivityStreams(activity, HUB.of(app), live.slot, settings.sse_heartbeat_s))
+    limiter = LIMITER.of(app)
+    ACTIVITY_STREAMS.provide(
+        app,
+        ActivityStreams(
+            activity,
+            HUB.of(app),
+            live.slot,
+            settings.sse_heartbeat_s,
+            charge=lambda partner_id, size: limiter.charge(partner_id, None, extra_cost(size=size)),
+        ),
+    )
     WEBHOOKS.provide(app, WebhookService(WebhookStore(redis), queue, settings))
     idempotency_store = IdempotencyStore(redis, budget_bytes=settings.idempotency_budget_bytes)
     IDEMPOTENCY.provide(
@@ -87,7 +97,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     identity_http = httpx.AsyncClient(timeout=httpx.Timeout(5.0), trust_env=False, follow_redirects=False)
     TOKENS.provide(app, make_token_verifier(settings, identity_http))
     LINKS.provide(app, LinkSigner(settings.link_key(), settings.public_base))
-    LIMITER.provide(app, RateLimiter(redis, rate=settings.rate_limit_rps, burst=settings.rate_limit_burst))
+    LIMITER.provide(
+        app,
+        RateLimiter(
+            redis,
+            rate=settings.rate_limit_rps,
+            burst=settings.rate_limit_burst,
+            subject_rate=settings.rate_limit_subject_rps,
+            subject_burst=settings.rate_limit_subject_burst,
+        ),
+    )
     _provide_services(app)
     if settings.link_key() is not None and settings.upstream_service_token is None:
         logger.warning("%s; until it is set, every signed link answers 503", NO_SERVICE_TOKEN)

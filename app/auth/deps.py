@@ -21,12 +21,13 @@ from app.auth.tokens import (
 from app.kit.deps import LIMITER, LINKS, SETTINGS
 from app.kit.errors import ServiceUnavailable, Unauthorized, request_id_of
 from app.kit.links import is_well_formed
-from app.kit.ratelimit import RATE_LIMIT_HEADERS
+from app.kit.ratelimit import RATE_LIMIT_HEADERS, extra_cost
 from app.kit.state import Provided
 from app.upstream import CallContext
 from app.upstream.client import service_authorization
 
 TOKENS = Provided[TokenVerifier]("tokens")
+ADMITTED = "admitted_principal"  # request state: who the rate limits admitted
 NO_SERVICE_TOKEN = (
     "signed links (csv_url, events_url) need BFF_UPSTREAM_SERVICE_TOKEN on the API: a link "
     "carries no bearer token, so the API calls the upstream as the service"
@@ -49,10 +50,23 @@ PartnerHeader = Annotated[str | None, Security(PARTNER)]
 
 
 async def _admitted(request: Request, principal: Principal) -> Principal:
-    """The partner's rate limit (429 past it); its headers go on whatever is answered."""
+    """The partner's and the acting subject's rate limits (429 past either); the headers go
+    on whatever is answered."""
     limiter = LIMITER.of(request.app)
-    request.scope.setdefault("state", {})[RATE_LIMIT_HEADERS] = await limiter.check(principal.partner_id)
+    headers = await limiter.check(principal.partner_id, principal.sub)
+    state = request.scope.setdefault("state", {})
+    state[RATE_LIMIT_HEADERS] = headers
+    state[ADMITTED] = principal
     return principal
+
+
+def charge(request: Request, *, rows: int = 0, size: int = 0) -> None:
+    """A request that cost more than most (a search's scan, a long page of events) spends
+    more of the budgets that admitted it."""
+    principal = request.scope.get("state", {}).get(ADMITTED)
+    tokens = extra_cost(rows=rows, size=size)
+    if isinstance(principal, Principal) and tokens:
+        LIMITER.of(request.app).charge(principal.partner_id, principal.sub, tokens)
 
 
 async def _authenticated(request: Request, partner: str | None) -> Principal:

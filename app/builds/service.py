@@ -16,9 +16,9 @@ from app.builds.schemas import WatchView
 from app.builds.statuses import Observation, StatusRecord, StatusStore
 from app.kit.links import EVENTS_LINK_S, LinkSigner, events_segments
 from app.kit.settings import Settings
-from app.listing.rows import progress_of
+from app.listing.rows import Listed, progress_of
 from app.upstream import CallContext, PackageBuilderClient
-from app.upstream.models import BUILDING_STATUSES, TERMINAL_STATUSES, ListedPackage, UpstreamPackage
+from app.upstream.models import BUILDING_STATUSES, TERMINAL_STATUSES, UpstreamPackage
 
 logger = logging.getLogger("app.builds")
 
@@ -64,7 +64,7 @@ class BuildService:
             return None
 
     async def watch_listed(
-        self, ctx: CallContext, packages: Sequence[ListedPackage], observed_at: int | None
+        self, ctx: CallContext, packages: Sequence[Listed], observed_at: int | None
     ) -> None:
         """Builds a list shows in progress get a watch too, whoever started them, so their
         DONE/FAILED event goes out. Best effort: a list never fails for it."""

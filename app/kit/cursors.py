@@ -14,6 +14,7 @@ import math
 from app.kit.errors import ValidationProblem, field_error
 
 MAX_KEY_LENGTH = 256
+MAX_STAMP = 1e15  # seconds or ms: far past any date, far from a float's overflow
 
 
 def encode_cursor(stamp: float, key: str) -> str:
@@ -32,7 +33,12 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         position = float(stamp)
     except (ValueError, TypeError, OverflowError, RecursionError):
         raise _invalid() from None
-    if not math.isfinite(position) or len(key) > MAX_KEY_LENGTH or not _encodable(key):
+    if (
+        not math.isfinite(position)
+        or abs(position) > MAX_STAMP
+        or len(key) > MAX_KEY_LENGTH
+        or not _encodable(key)
+    ):
         raise _invalid()
     return position, key
 

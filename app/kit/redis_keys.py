@@ -269,6 +269,11 @@ def rate_limit(partner_id: str) -> str:
     return f"{PREFIX}:ratelimit:{key_part(partner_id)}"
 
 
+def rate_limit_subject(subject: str) -> str:
+    """Token bucket of an acting subject (a token's ``sub``), across the partners it acts for."""
+    return f"{PREFIX}:ratelimit-subject:{key_part(subject)}"
+
+
 def webhook_test_sends(partner_id: str, endpoint_id: str) -> str:
     """Counter of test sends to one endpoint in the current hour; TTL 1 hour."""
     return f"{PREFIX}:webhook-tests:{key_part(partner_id)}:{endpoint_id}"

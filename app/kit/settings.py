@@ -53,11 +53,16 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     rate_limit_rps: float = Field(default=50.0, ge=0)
     rate_limit_burst: int = Field(default=100, ge=0)
+    # The same for an acting subject (a token's ``sub``) across every partner it acts for;
+    # unset: twice the partner's.
+    rate_limit_subject_rps: float | None = Field(default=None, ge=0)
+    rate_limit_subject_burst: int | None = Field(default=None, ge=0)
     max_drafts_per_user: int = Field(default=100, ge=1)
     # Open event streams, counted per API process: a stream's memory and socket are that
     # process's (app/live/slots.py); the process cap is also kept under the fd limit.
     max_streams_per_partner: int = Field(default=1_000, ge=1)
     max_streams_per_process: int = Field(default=10_000, ge=1)
+    max_streams_per_subject: int = Field(default=1_000, ge=1)
     log_format: Literal["json", "text"] = "json"
     worker_metrics_port: int = Field(default=9091, ge=0, le=65535)
     api_metrics_port: int = Field(default=9090, ge=0, le=65535)  # the API's /metrics; never the public port
@@ -90,6 +95,10 @@ class Settings(BaseSettings):
     list_stale_while_revalidate_s: int = Field(default=60, ge=0)
     list_stale_if_error_s: int = Field(default=24 * 3600, ge=0)
     list_ttl_s: int = Field(default=600, ge=10)
+    # An API parses a partner's list at least this long in helper processes (app/listing/
+    # offload.py), so a long history never holds its event loop; 0 processes: on the loop.
+    list_helper_processes: int = Field(default=1, ge=0, le=16)
+    list_helper_min_bytes: int = Field(default=256 * 1024, ge=0)
     sse_heartbeat_s: float = Field(default=15.0, gt=0)
     webhook_timeout_s: float = Field(default=10.0, gt=0)
     webhook_disable_after_s: float = Field(default=5 * 24 * 3600, gt=0)
@@ -103,6 +112,8 @@ class Settings(BaseSettings):
     # The activity log (app/activity): how long a partner's events stay, and at most how many.
     activity_retention_s: int = Field(default=30 * 24 * 3600, ge=60, le=365 * 24 * 3600)
     activity_max_events: int = Field(default=1_000_000, ge=1_000, le=100_000_000)
+    # What one feed page, consumer poll or stream catch-up read carries at most (event bodies).
+    activity_page_max_bytes: int = Field(default=1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
     worker_metrics_host: str = "0.0.0.0"  # where the worker's /metrics listens
     api_metrics_host: str = "0.0.0.0"  # where the API's /metrics listens
 

@@ -26,20 +26,23 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.kit.settings import Settings
+from app.listing.offload import ListHelpers, keep_body
 from app.listing.rows import (
     HasStatus,
     KeptRow,
+    Listed,
     PackageIndex,
     PageQuery,
+    addressable,
     bound_after,
     cursor_after,
     kept_row,
-    kept_rows,
     progress_of,
 )
 from app.listing.store import Claim, KeptListStore, ReadRows, RowsById, Timing, order_sets
 from app.observability.metrics import count_list_refresh
 from app.upstream import CallContext, PackageBuilderClient, UpstreamError, UpstreamTimeout
+from app.upstream.client import parse_package_list
 from app.upstream.models import ListedPackage, PackageHead
 
 logger = logging.getLogger("app.listing")
@@ -47,15 +50,18 @@ logger = logging.getLogger("app.listing")
 # What a lost Redis raises; a list read then goes to the upstream as it did before lists
 # were kept (any other Redis error is a bug and surfaces).
 REDIS_UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
-SEARCH_BUDGET = 2048  # rows one search call scans before it hands back (Redis serves others)
+SEARCH_BUDGET = 1024  # rows one search request looks at, at most (about 1.5 ms of Redis)
 ROWS_PER_CALL = 1000  # ids one script call reads
 WAIT_POLL_S = 0.02
 LEASE_MARGIN_S = 5.0  # the refresh lock outlives the list call's own deadline by this
 REVALIDATE_WAIT_S = 3.0  # a read of rows too old to serve offhand waits this long for fresh ones
 MAX_READS = 8  # a read that keeps finding others' refreshes in flight gives up (504)
 
-# Told of every list fetched from the upstream (the API watches the builds it shows).
-OnFetch = Callable[[CallContext, Sequence[ListedPackage], int], Awaitable[None]]
+# Told of every list fetched from the upstream (the API watches the builds it shows): of its
+# packages, or of those still building when a helper process read the list.
+OnFetch = Callable[[CallContext, Sequence[Listed], int], Awaitable[None]]
+# Told of the whole list as read (the worker's poll).
+OnList = Callable[[CallContext, Sequence[ListedPackage], int], Awaitable[None]]
 
 
 class _Claimed(Protocol):
@@ -73,6 +79,7 @@ class KeptPage:
     rows: list[str]
     next_cursor: str | None
     age_s: float  # since the upstream read of the kept rows began
+    scanned: int = 0  # rows a search looked at: what the page cost Redis beyond its rows
 
     def body(self) -> bytes:
         """``PackageList`` as JSON: the stored rows joined, nothing parsed or re-serialised."""
@@ -126,19 +133,25 @@ class ListKeeper:
         self._revalidate_ms = settings.list_stale_while_revalidate_s * 1000
         self._upstream = upstream
         self._on_fetch = on_fetch
+        self._helpers = ListHelpers(settings, self._timing)
         self._background: set[asyncio.Task[bool]] = set()
         self._fetches: dict[str, asyncio.Future[int]] = {}  # partner → its first read in flight
 
     async def aclose(self) -> None:
-        """Stop the background refreshes (their locks expire with their lease)."""
+        """Stop the background refreshes (their locks expire with their lease) and the
+        helper processes."""
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        self._helpers.close()
 
     # -- reads --------------------------------------------------------------------------------
 
     async def page(self, ctx: CallContext, query: PageQuery) -> KeptPage:
-        """A page of the kept list (fetched first when none is kept)."""
+        """A page of the kept list (fetched first when none is kept). A search looks at
+        ``SEARCH_BUDGET`` rows at most, whatever the list's length: when they hold fewer
+        matches than the page, the page is short (even empty) and its ``next_cursor`` goes on
+        after the last row looked at."""
         count, sets, partner = query.limit + 1, order_sets(query.statuses), ctx.partner_id
 
         def read(token: str) -> Awaitable[ReadRows]:
@@ -153,23 +166,16 @@ class ListKeeper:
             )
 
         found = await self._serve(ctx, read)
-        rows, resume = found.rows, found.resume
-        while resume and len(rows) < count:  # a search that ran out of budget goes on
-            more = await self._store.read(
-                partner,
-                token="",
-                bound="(" + resume,
-                count=count - len(rows),
-                sets=sets,
-                needle=query.needle,
-                budget=SEARCH_BUDGET,
-            )
-            rows, resume = rows + more.rows, more.resume
-        last = rows[query.limit - 1][0] if len(rows) > query.limit else None
+        rows = found.rows
+        if len(rows) > query.limit:
+            last: str | None = rows[query.limit - 1][0]
+        else:
+            last = found.resume or None  # the scan stopped short: go on after what it saw
         return KeptPage(
             [row for _, row in rows[: query.limit]],
             cursor_after(last) if last else None,
             found.claim.age_ms / 1000,
+            scanned=found.scanned,
         )
 
     async def merged_from(self, ctx: CallContext, package_id: str) -> list[str] | None:
@@ -286,27 +292,36 @@ class ListKeeper:
         return False
 
     async def _refresh(
-        self, ctx: CallContext, token: str, started_ms: int, also: OnFetch | None = None
+        self, ctx: CallContext, token: str, started_ms: int, also: OnList | None = None
     ) -> int:
         """The interval's list call, under the lock ``token`` holds; the rows written (the
-        lock released with them), ``on_fetch`` and ``also`` told of the list. Returns the
-        rows' weight in bytes."""
-        packages = await self._fetch(ctx, token)
-        rows = kept_rows(packages)
+        lock released with them), ``on_fetch`` and ``also`` told of the list. A long list
+        read for a reader is kept by a helper process (``offload``): its parse must not hold
+        this event loop. Returns the list's weight in bytes."""
+        body = await self._fetch(ctx, token)
         try:
-            for told in (self._on_fetch, also):
-                if told is not None:
-                    await told(ctx, packages, started_ms)
-            outcome = await self._store.apply(ctx.partner_id, rows, started_ms=started_ms, token=token)
+            if also is None and self._helpers.enabled and len(body) >= self._helpers.min_bytes:
+                kept = await self._helpers.keep(ctx.partner_id, body, started_ms=started_ms, token=token)
+                if kept.building and self._on_fetch is not None:
+                    await self._on_fetch(ctx, kept.building, started_ms)
+            else:
+                packages = parse_package_list(body)
+                if self._on_fetch is not None:
+                    await self._on_fetch(ctx, packages, started_ms)
+                if also is not None:
+                    await also(ctx, packages, started_ms)
+                kept = await keep_body(
+                    self._store, ctx.partner_id, body, packages, started_ms=started_ms, token=token
+                )
         except BaseException:
             await self._release_quietly(ctx.partner_id, token)
             raise
-        count_list_refresh({-1: "superseded", 1: "unchanged"}.get(outcome, "changed"))
-        return sum(len(row.json) for row in rows)
+        count_list_refresh({-1: "superseded", 1: "unchanged"}.get(kept.outcome, "changed"))
+        return len(body)
 
-    async def _fetch(self, ctx: CallContext, token: str) -> list[ListedPackage]:
+    async def _fetch(self, ctx: CallContext, token: str) -> bytes:
         try:
-            return await self._upstream.list_packages(ctx)
+            return await self._upstream.list_packages_body(ctx)
         except BaseException:
             count_list_refresh("failed")
             await self._release_quietly(ctx.partner_id, token)
@@ -363,6 +378,8 @@ class ListKeeper:
     ) -> bool:
         """A package read at ``observed_ms`` (the BFF's own new one): its row, kept at once.
         Nothing when no list is kept (the first read fetches it with the rest)."""
+        if not addressable(package):
+            return False
         row = kept_row(package, index)
         return bool(await self._store.upsert(partner_id, [(row, None)], observed_ms=observed_ms))
 

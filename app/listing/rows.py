@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -18,7 +19,8 @@ from pydantic_core import PydanticSerializationError, to_json
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 from app.kit.cursors import encode_cursor
-from app.upstream.models import ListedPackage, merged_from
+from app.kit.params import PACKAGE_ID_PATTERN
+from app.upstream.models import ListedPackage, merged_from, report_unknown
 
 UNKNOWN_CREATED_AT = -1.0e12  # sorts after every real date; finite, so a cursor can carry it
 # Positions: microseconds + offset, 19 digits. Real dates (years 1-9999) and the unknown date
@@ -29,6 +31,15 @@ STAMP_MAX_US = 10**STAMP_DIGITS - 1 - STAMP_OFFSET_US
 # One character per indexed status, kept before a stored row (see ``KeptRow.value``).
 STATUS_CODES = {"INITIALIZING": "0", "INPROGRESS": "1", "DONE": "2", "FAILED": "3", "EXPIRED": "4"}
 UNINDEXED = "-"  # a status the guide does not name: listed, never matched by a status filter
+
+
+class Listed(Protocol):
+    """A package as a list names it: what watching its build needs."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
 
 
 class HasStatus(Protocol):
@@ -215,10 +226,25 @@ class KeptRow:
         return row
 
 
+_ADDRESSABLE = re.compile(PACKAGE_ID_PATTERN)
+
+
+def addressable(package: ListedPackage) -> bool:
+    """Whether the API can be asked about this package (its path, a cursor past its row).
+    Others are left out of lists, counted and logged: a row no request can name would end
+    a page with a ``next_cursor`` the API refuses."""
+    if _ADDRESSABLE.match(package.id):
+        return True
+    report_unknown("id", package.id, "a package left out of the list")
+    return False
+
+
 def kept_rows(packages: Sequence[ListedPackage]) -> list[KeptRow]:
-    """Every package of a list as a stored row; ``merged_from`` resolved against them all."""
-    index = PackageIndex(package.id for package in packages)
-    return [KeptRow.of(summary(package, index), created_sort_key(package)[0]) for package in packages]
+    """Every addressable package of a list as a stored row; ``merged_from`` resolved
+    against them all."""
+    listed = [package for package in packages if addressable(package)]
+    index = PackageIndex(package.id for package in listed)
+    return [KeptRow.of(summary(package, index), created_sort_key(package)[0]) for package in listed]
 
 
 def kept_row(package: ListedPackage, index: PackageIndex | None = None) -> KeptRow:

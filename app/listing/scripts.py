@@ -86,18 +86,18 @@ end
 # A page: up to ARGV[8] rows after the bound ARGV[7] ('+' or '(<position>'), newest first, of
 # the sets named by ARGV[11] (comma-separated KEYS indices); with a needle (ARGV[9]) only the
 # rows whose id or title contains it, scanning at most ARGV[10] rows (then ``resume`` says
-# where the next call goes on). Returns {kept, age ms, claimed, now ms, resume, then
-# position and row JSON of each row}.
+# where the next call goes on). Returns {kept, age ms, claimed, now ms, resume, rows scanned
+# by the search (0 without a needle), then position and row JSON of each row}.
 READ = (
     COMMON
     + CLAIM
     + """
-if not at then return {0, 0, claimed, now, ''} end
+if not at then return {0, 0, claimed, now, '', 0} end
 local count, needle, budget = tonumber(ARGV[8]), ARGV[9], tonumber(ARGV[10])
 local CHUNK = SEARCH_CHUNK
 local sets = {}
 for index in string.gmatch(ARGV[11], '%d+') do sets[#sets + 1] = KEYS[tonumber(index)] end
-if #sets == 0 then return {1, age, claimed, now, ''} end
+if #sets == 0 then return {1, age, claimed, now, '', 0} end
 local function later(a, b)
   local n = math.min(#a, #b)
   for i = 1, n do
@@ -118,7 +118,7 @@ local function in_sets(pos)
   end
   return false
 end
-local picked, resume = {}, ''
+local picked, resume, looked = {}, '', 0
 if needle == '' then
   local heads = {}
   for i, key in ipairs(sets) do
@@ -164,8 +164,9 @@ else
     bound = '(' .. last
   end
   if not full and not ended and last then resume = last end
+  looked = scanned
 end
-local reply = {1, age, claimed, now, resume}
+local reply = {1, age, claimed, now, resume, looked}
 if #picked == 0 then return reply end
 local ids = {}
 for i, pos in ipairs(picked) do ids[i] = string.sub(pos, 20) end

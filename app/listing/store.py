@@ -3,7 +3,6 @@ round trip, except a refresh that found changes (it reads the kept rows back fir
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,6 +13,7 @@ from app.listing.rows import STATUS_CODES, KeptRow
 from app.listing.scripts import APPLY, READ, RELEASE, ROWS, UPSERT
 
 ORDER_KEY = 6  # KEYS[6]: every row; KEYS[7 + code]: the rows of one status
+SCAN_COUNT = 1000  # rows one HSCAN step reads back: Redis serves others between steps
 
 
 def list_keys(partner_id: str) -> list[str]:
@@ -52,6 +52,7 @@ class ReadRows:
     claim: Claim
     rows: list[tuple[str, str]]  # (position, row JSON), newest first
     resume: str  # where a search that ran out of budget goes on ('' when it did not)
+    scanned: int  # rows the search looked at (0 without one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +102,9 @@ class KeptListStore:
             keys=list_keys(partner_id),
             args=[*self._timing.args(token, reader=True), bound, count, needle, budget, sets],
         )
-        kept, age, claimed, now, resume, *flat = reply
+        kept, age, claimed, now, resume, scanned, *flat = reply
         claim = Claim(bool(kept), int(age), bool(claimed), int(now))
-        return ReadRows(claim, list(zip(flat[::2], flat[1::2], strict=True)), resume)
+        return ReadRows(claim, list(zip(flat[::2], flat[1::2], strict=True)), resume, int(scanned))
 
     async def rows(
         self, partner_id: str, package_ids: Sequence[str], *, token: str, reader: bool
@@ -114,27 +115,32 @@ class KeptListStore:
         claim = Claim(bool(kept), int(age), bool(claimed), int(now))
         return RowsById(claim, int(at), int(size), [row or None for row in rows])
 
-    async def apply(self, partner_id: str, rows: Sequence[KeptRow], *, started_ms: int, token: str) -> int:
-        """Write a refresh's rows (the lock is released with them); -1 when a newer read is
-        kept already, 1 when nothing had changed, 2 when rows were written. When something
-        changed, the kept rows are read back and only the rows that differ are sent: Redis
-        compares nothing itself, so a refresh of a long list blocks it for the rows written,
-        not for the list."""
-        values = [row.value for row in rows]
-        digest = hashlib.blake2b("\n".join(values).encode(), digest_size=16).hexdigest()
-        size = sum(len(row.json) for row in rows)
+    async def check(self, partner_id: str, *, digest: str, size: int, started_ms: int, token: str) -> int:
+        """The first step of a refresh: -1 when a newer read is kept already, 1 when the list
+        is the one the last refresh wrote (same digest, nothing written since: only the time
+        moves, and the lock is released), 0 when its rows must be compared (``apply``)."""
+        common: list[str | int] = [started_ms, digest, self._timing.ttl_ms, token]
+        return int(await self._apply(keys=list_keys(partner_id), args=[*common, "check", size]))
+
+    async def apply(
+        self, partner_id: str, rows: Sequence[KeptRow], *, digest: str, size: int, started_ms: int, token: str
+    ) -> int:
+        """Write a refresh's rows after ``check`` said 0 (the lock is released with them): -1
+        when a newer read is kept already, 2 when rows were written. The kept rows are read
+        back and only the rows that differ are sent: Redis compares nothing itself, so a
+        refresh of a long list blocks it for the rows written, not for the list."""
         keys = list_keys(partner_id)
         common: list[str | int] = [started_ms, digest, self._timing.ttl_ms, token]
-        outcome = int(await self._apply(keys=keys, args=[*common, "check", size]))
-        if outcome:
-            return outcome
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(keys[2])
-            pipe.hgetall(keys[4])
-            stored, touched = await pipe.execute()
+        stored: dict[str, str] = {}
+        touched: dict[str, str] = {}
+        async for package_id, value in self._redis.hscan_iter(keys[2], count=SCAN_COUNT):
+            stored[package_id] = value
+        async for package_id, ms in self._redis.hscan_iter(keys[4], count=SCAN_COUNT):
+            touched[package_id] = ms
         newer = {package_id for package_id, ms in touched.items() if int(ms) > started_ms}
         changes: list[str | int] = []
-        for row, value in zip(rows, values, strict=True):
+        for row in rows:
+            value = row.value
             seen = stored.pop(row.id, "")
             if seen != value and row.id not in newer:
                 changes += (row.id, value, row.search, seen)

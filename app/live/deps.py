@@ -23,5 +23,5 @@ async def stream_slot(principal: LinkPrincipalDep, service: LiveServiceDep) -> A
     included, and throws whatever ended it into this generator: the ``with`` releases the
     slot exactly once whether the stream ended, failed, was cancelled or was never opened
     (an error, a 204)."""
-    with service.slot(principal.partner_id):
+    with service.slot(principal.partner_id, principal.sub):
         yield

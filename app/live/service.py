@@ -39,10 +39,11 @@ class LiveService:
         self._heartbeat_s = settings.sse_heartbeat_s
         self._slots = stream_slots(settings)
 
-    def slot(self, partner_id: str) -> AbstractContextManager[None]:
-        """One of the partner's open-stream slots, for a ``with`` block around the stream's
-        whole life (``app.live.deps.stream_slot``); 429 when a cap is reached."""
-        return self._slots.hold(partner_id)
+    def slot(self, partner_id: str, subject: str) -> AbstractContextManager[None]:
+        """One of the partner's (and the acting subject's) open-stream slots, for a ``with``
+        block around the stream's whole life (``app.live.deps.stream_slot``); 429 when a cap
+        is reached."""
+        return self._slots.hold(partner_id, subject)
 
     async def open(
         self, ctx: CallContext, package_id: str, last_event_id: int | None, *, until: float

@@ -1,4 +1,5 @@
-"""How many event streams this process holds open: per partner, and in all.
+"""How many event streams this process holds open: per partner, per acting subject (a
+token's ``sub``: a token for several partners cannot multiply the partner cap), and in all.
 
 An open stream costs this process memory and a file descriptor for as long as it lasts,
 and nothing elsewhere (no upstream call, no Redis connection of its own): so the caps count
@@ -32,11 +33,13 @@ class StreamSlots:
     block's exit, whatever ends it (normal end, an exception, cancellation).
     """
 
-    def __init__(self, *, per_partner: int, per_process: int) -> None:
+    def __init__(self, *, per_partner: int, per_process: int, per_subject: int | None = None) -> None:
         self.per_partner = per_partner
         self.per_process = per_process
+        self.per_subject = per_partner if per_subject is None else per_subject
         self._open = 0
         self._by_partner: dict[str, int] = {}  # only partners with a stream open: bounded by it
+        self._by_subject: dict[str, int] = {}  # the same for subjects
 
     @property
     def open(self) -> int:
@@ -46,16 +49,24 @@ class StreamSlots:
         return self._by_partner.get(partner_id, 0)
 
     @contextlib.contextmanager
-    def hold(self, partner_id: str) -> Iterator[None]:
-        """A slot of ``partner_id`` until the block exits; 429 (nothing taken) when a cap is
-        reached."""
-        self._take(partner_id)
+    def hold(self, partner_id: str, subject: str = "") -> Iterator[None]:
+        """A slot of ``partner_id`` (acted for by ``subject``) until the block exits; 429
+        (nothing taken) when a cap is reached."""
+        self._take(partner_id, subject)
         try:
             yield
         finally:
-            self._release(partner_id)
+            self._release(partner_id, subject)
 
-    def _take(self, partner_id: str) -> None:
+    def _take(self, partner_id: str, subject: str) -> None:
+        by_subject = self._by_subject.get(subject, 0)
+        if subject and by_subject >= self.per_subject:
+            raise TooManyRequests(
+                f"this token already has {by_subject} event streams open on this server, across "
+                f"the partners it acts for: the most BFF_MAX_STREAMS_PER_SUBJECT allows; close one "
+                f"and retry",
+                headers={"Retry-After": str(PARTNER_RETRY_AFTER_S)},
+            )
         held = self._by_partner.get(partner_id, 0)
         if held >= self.per_partner:
             raise TooManyRequests(
@@ -71,15 +82,23 @@ class StreamSlots:
                 headers={"Retry-After": str(PROCESS_RETRY_AFTER_S)},
             )
         self._by_partner[partner_id] = held + 1
+        if subject:
+            self._by_subject[subject] = by_subject + 1
         self._open += 1
 
-    def _release(self, partner_id: str) -> None:
+    def _release(self, partner_id: str, subject: str) -> None:
         self._open -= 1
-        left = self._by_partner[partner_id] - 1
-        if left:
-            self._by_partner[partner_id] = left
-        else:
-            del self._by_partner[partner_id]
+        _count_down(self._by_partner, partner_id)
+        if subject:
+            _count_down(self._by_subject, subject)
+
+
+def _count_down(counts: dict[str, int], owner: str) -> None:
+    left = counts[owner] - 1
+    if left:
+        counts[owner] = left
+    else:
+        del counts[owner]
 
 
 def stream_slots(settings: Settings) -> StreamSlots:
@@ -102,4 +121,8 @@ def stream_slots(settings: Settings) -> StreamSlots:
                 allowed,
             )
             per_process = allowed
-    return StreamSlots(per_partner=settings.max_streams_per_partner, per_process=per_process)
+    return StreamSlots(
+        per_partner=settings.max_streams_per_partner,
+        per_process=per_process,
+        per_subject=settings.max_streams_per_subject,
+    )

@@ -195,7 +195,7 @@ def count_list_refresh(outcome: str) -> None:
 
 
 _UNKNOWN_VALUE_FIELDS = frozenset(
-    {"status", "attribution_model", "created_at", "email_sent_date", "event_search_member"}
+    {"status", "attribution_model", "created_at", "email_sent_date", "event_search_member", "id"}
 )
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
-from app.auth.deps import CallContextDep, LinkCallContextDep
+from app.auth.deps import CallContextDep, LinkCallContextDep, charge
 from app.idempotency import Answer, IdempotencyDep
 from app.kit import conditional
 from app.kit.deps import LinksDep, SettingsDep
@@ -74,6 +74,7 @@ CSV_SCHEMA = {
     responses={**ERRORS, 200: {"headers": LIST_AGE_HEADER}},
 )
 async def list_packages(
+    request: Request,
     ctx: CallContextDep,
     service: PackageServiceDep,
     status_: Annotated[list[PackageStatus] | None, Query(alias="status")] = None,
@@ -85,8 +86,11 @@ async def list_packages(
     the list the BFF keeps: your own creates, merges and regenerations show at once, changes
     made elsewhere within a few seconds, and a cursor stays valid while packages arrive.
     `Age` says how old the upstream read is; while the upstream fails, the kept list is
-    served (up to a day old) rather than a 502."""
+    served (up to a day old) rather than a 502. A search (`q`) looks at 1,024 packages per
+    request at most: a page may then hold fewer than `limit` (even none) and a `next_cursor`
+    that goes on; each 256 packages looked at cost one more request of the rate limit."""
     page = await service.list(ctx, statuses=status_ or [], q=q, limit=limit, cursor=cursor)
+    charge(request, rows=page.scanned)
     age = str(max(0, int(page.age_s)))  # Redis time may step back a little: never a negative Age
     return Response(page.body(), media_type="application/json", headers={"Age": age})
 

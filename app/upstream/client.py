@@ -141,8 +141,14 @@ class PackageBuilderClient:
 
     async def list_packages(self, ctx: CallContext) -> list[ListedPackage]:
         """``GET /package_builder/packages/``: all packages of the partner."""
+        return parse_package_list(await self.list_packages_body(ctx))
+
+    async def list_packages_body(self, ctx: CallContext) -> bytes:
+        """The same list as the upstream sent it (bounded like every answer), for a caller
+        that parses it elsewhere (``parse_package_list``): a long list's parse is hundreds of
+        milliseconds of CPU, which must not hold an API's event loop."""
         response = await self._request("GET", "/package_builder/packages/", ctx)
-        return self._parse_list(response)
+        return response.body
 
     async def list_package_heads(self, ctx: CallContext) -> Sized[list[PackageHead]]:
         """The same list, reading only what a status poll needs of each package."""
@@ -328,11 +334,13 @@ class PackageBuilderClient:
                 f"the upstream answered with an unexpected {model.__name__} payload"
             ) from exc
 
-    def _parse_list(self, answer: Answer) -> list[ListedPackage]:
-        try:
-            return _PACKAGE_LIST.validate_json(answer.body)
-        except ValidationError as exc:
-            if _not_json(exc):
-                raise UpstreamBadResponse("the upstream answered with a body that is not JSON") from exc
-            logger.warning("unexpected upstream package list: %s", exc)
-            raise UpstreamBadResponse("the upstream answered with an unexpected package list") from exc
+
+def parse_package_list(body: bytes) -> list[ListedPackage]:
+    """The upstream's package list, validated; ``UpstreamBadResponse`` when it is not one."""
+    try:
+        return _PACKAGE_LIST.validate_json(body)
+    except ValidationError as exc:
+        if _not_json(exc):
+            raise UpstreamBadResponse("the upstream answered with a body that is not JSON") from exc
+        logger.warning("unexpected upstream package list: %s", exc)
+        raise UpstreamBadResponse("the upstream answered with an unexpected package list") from exc

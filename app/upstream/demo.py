@@ -81,6 +81,11 @@ class DemoRoutingClient(PackageBuilderClient):
             return await super().list_packages(ctx)
         return [ListedPackage.model_validate(p) for p in _fixture()["packages"]]
 
+    async def list_packages_body(self, ctx: CallContext) -> bytes:
+        if not self._is_demo(ctx):
+            return await super().list_packages_body(ctx)
+        return json.dumps(_fixture()["packages"]).encode()
+
     async def get_package(self, ctx: CallContext, package_id: str) -> UpstreamPackage:
         if not self._is_demo(ctx):
             return await super().get_package(ctx, package_id)

@@ -48,7 +48,7 @@ _REPORTED_LIMIT = 100
 _reported: set[tuple[str, str]] = set()
 
 
-def _unknown(field: str, value: object, replacement: str) -> None:
+def report_unknown(field: str, value: object, replacement: str) -> None:
     """Counted every time; logged once per distinct value (at most 100 per process), so a
     list of 5,000 odd rows is one line, not 5,000. The value is shown cut short."""
     count_unknown_upstream_value(field)
@@ -64,7 +64,7 @@ def _unknown(field: str, value: object, replacement: str) -> None:
 def _known_status(value: object) -> str:
     if isinstance(value, str) and value in _STATUS_VALUES:
         return value  # pydantic's own enum validation makes it a PackageStatus
-    _unknown("status", value, UNKNOWN_STATUS_READS_AS)
+    report_unknown("status", value, UNKNOWN_STATUS_READS_AS)
     return UNKNOWN_STATUS_READS_AS
 
 
@@ -80,7 +80,7 @@ def _known_model(value: object) -> object:
     """An attribution model the guide does not name reads as null (no setting shown)."""
     if value is None or (isinstance(value, str) and value in _MODEL_VALUES):
         return value
-    _unknown("attribution_model", value, "null")
+    report_unknown("attribution_model", value, "null")
     return None
 
 
@@ -104,7 +104,7 @@ def _rfc3339(value: object) -> object:
             rewritten = parsed.isoformat().replace("+00:00", "Z")
             if _RFC3339.fullmatch(rewritten):  # not an offset in seconds, say
                 return rewritten
-    _unknown("created_at", value, "null")
+    report_unknown("created_at", value, "null")
     return None
 
 
@@ -120,7 +120,7 @@ def _iso_date(value: object) -> object:
                 return dt.date.fromisoformat(day).isoformat()
             except ValueError:
                 pass
-    _unknown("email_sent_date", value, "null")
+    report_unknown("email_sent_date", value, "null")
     return None
 
 

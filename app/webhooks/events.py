@@ -127,6 +127,12 @@ class PackageEventData(BaseModel):
     merge_id: str | None
     merged_from: list[str]
     clusters: list[PackageEventCluster]
+    clusters_omitted: int = Field(
+        default=0,
+        ge=0,
+        description="clusters left out of `clusters` to keep the event under 64 KiB "
+        "(the results view at `results_url` lists them all)",
+    )
     results_url: str = Field(description="the package's results view in this API")
 
 

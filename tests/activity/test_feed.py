@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 from typing import Any
 
 import httpx
@@ -201,3 +203,26 @@ async def test_named_consumers_are_capped_per_partner(api):
         "application/problem+json"
     )
     assert (await api.post("/v1/activity/consumers/c7/poll")).status_code == 200
+
+
+async def test_a_poll_answered_503_while_redis_was_frozen_moved_nothing(api, redis, redis_server, partner):
+    """Redis stops answering mid-poll (SIGSTOP, longer than the API's Redis timeout), then
+    comes back and runs what it had received: the 503 said "retry", so the retry must get
+    the events that poll would have returned."""
+    log = log_of(redis)
+    for n in range(3):
+        await append(log, partner, n)
+    poll = "/v1/activity/consumers/frozen/poll"
+    first = await api.post(poll, params={"limit": 1}, timeout=20)
+    assert [item["id"] for item in first.json()["data"]] == ["msg_0"]
+    assert redis_server.process is not None
+    os.kill(redis_server.process.pid, signal.SIGSTOP)
+    try:
+        failed = await api.post(poll, params={"limit": 2}, timeout=20)
+    finally:
+        os.kill(redis_server.process.pid, signal.SIGCONT)
+    assert failed.status_code == 503, failed.text
+    assert await redis.ping()  # what Redis had received while frozen has run by now
+    retried = await api.post(poll, params={"limit": 2}, timeout=20)
+    assert retried.status_code == 200, retried.text
+    assert [item["id"] for item in retried.json()["data"]] == ["msg_1", "msg_2"]

@@ -138,3 +138,25 @@ async def _redis_ms(redis) -> int:
 def test_positions_order_as_entry_ids() -> None:
     assert Position(5, 0) < Position(5, 1) < Position(6, 0)
     assert str(Position.parse("17-3")) == "17-3"
+
+
+async def test_a_page_stops_at_its_byte_budget_and_the_next_goes_on(redis, partner):
+    """Large events (a hostile upstream's cluster names): a page carries at most its budget
+    of them, one at least, and is not ``done`` until the end."""
+    log = ActivityLog(redis, retention_s=RETENTION_S, max_events=1000, page_max_bytes=64 * 1024)
+    for n in range(10):
+        body = json.dumps({"type": "export.done", "data": {"n": n, "padding": "x" * 20_000}})
+        await log.append(partner, f"msg_{n}", "export.done", "", body)
+    pages, after = [], START
+    while True:
+        page = await log.read(partner, after, 500)
+        pages.append([entry.message_id for entry in page.entries])
+        assert sum(len(entry.body) for entry in page.entries) <= 64 * 1024
+        after = page.reached
+        if page.done:
+            break
+    assert [m for page in pages for m in page] == [f"msg_{n}" for n in range(10)]
+    assert [len(page) for page in pages] == [3, 3, 3, 1, 0][: len(pages)]
+    huge = ActivityLog(redis, retention_s=RETENTION_S, max_events=1000, page_max_bytes=64 * 1024)
+    await huge.append(partner + "-h", "msg_h", "export.done", "", json.dumps({"padding": "y" * 100_000}))
+    assert [e.message_id for e in (await huge.read(partner + "-h", START, 10)).entries] == ["msg_h"]

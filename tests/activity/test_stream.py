@@ -55,7 +55,7 @@ async def log_reads(redis: Redis) -> int:
 @contextlib.asynccontextmanager
 async def opened(url: str, last_event_id: str | None = None) -> AsyncIterator[EventReader]:
     """The stream as a browser opens it: no Authorization header, only the signed link."""
-    headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+    headers = {"Last-Event-ID": last_event_id} if last_event_id is not None else {}
     async with (
         httpx.AsyncClient(timeout=30) as browser,
         browser.stream("GET", url, headers=headers) as response,
@@ -197,3 +197,13 @@ async def test_a_fresh_link_resumes_with_last_event_id_in_its_query(api, redis, 
     async with opened(f"{await stream_url(api)}&last_event_id={first.id}") as reader:
         resumed = [await reader.event() for _ in range(3)]
     assert ids(resumed) == ["msg_1", "msg_2", "msg_3"]
+
+
+async def test_an_empty_last_event_id_means_from_now(api, redis, partner):
+    """What a client that received no event yet sends on reconnect: not a 422."""
+    log, url = log_of(redis), await stream_url(api)
+    await append(log, partner, 0)  # before the stream: not sent
+    async with opened(url, last_event_id="") as reader:
+        await subscribed(redis, partner)
+        await append(log, partner, 1)
+        assert ids([await asyncio.wait_for(reader.event(), 10)]) == ["msg_1"]

@@ -48,3 +48,18 @@ def test_the_process_cap_is_lowered_to_what_the_descriptor_limit_leaves():
     reserved = settings.redis_max_connections + settings.upstream_max_connections + FD_HEADROOM
     assert stream_slots(settings).per_process == max(1, soft - reserved)
     assert stream_slots(Settings(max_streams_per_process=1)).per_process == 1
+
+
+def test_a_token_for_many_partners_holds_one_subjects_streams_not_one_partners_each():
+    slots = StreamSlots(per_partner=2, per_process=100, per_subject=3)
+    with slots.hold("a", "many"), slots.hold("b", "many"), slots.hold("c", "many"):
+        with pytest.raises(TooManyRequests) as refused:
+            with slots.hold("d", "many"):
+                pass
+        assert "BFF_MAX_STREAMS_PER_SUBJECT" in refused.value.detail
+        assert slots.open_for("d") == 0 and slots.open == 3
+        with slots.hold("d", "someone-else"):  # another token of that partner still gets one
+            assert slots.open_for("d") == 1
+    assert slots.open == 0
+    with slots.hold("a", "many"), slots.hold("b", "many"), slots.hold("c", "many"):
+        pass  # every slot of the subject came back

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from app.kit import redis_keys
 from app.kit.settings import Settings
@@ -229,3 +230,33 @@ async def test_a_cursor_whose_key_cannot_be_stored_is_refused_like_any_forged_on
     response = await api.get("/v1/packages", params={"cursor": cursor})
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"] == ["query", "cursor"]
+
+
+@pytest.mark.parametrize("stamp", [1e308, -1e308, 1e16])
+async def test_a_cursor_with_an_absurd_number_is_a_422_not_a_500(api, stamp):
+    raw = json.dumps([stamp, "pkg_1"]).encode()
+    cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    response = await api.get("/v1/packages", params={"cursor": cursor})
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["loc"] == ["query", "cursor"]
+
+
+async def test_every_next_cursor_is_accepted_back_whatever_ids_the_upstream_sends(api, sim, partner):
+    """Ids no request could name (too long, not ASCII) are left out of the list: a page
+    never ends on a row the API cannot cursor past."""
+    odd_ids = ["x" * 300, "é" * 200, "has space", "-leading-dash"]
+    rows = [
+        {"id": package_id, "title": "T", "status": "DONE", "created_at": f"2026-01-0{n + 1}T00:00:00Z"}
+        for n, package_id in enumerate(["ok_1", *odd_ids, "ok_2"])
+    ]
+    await add_fault(sim, "list_packages", partner, mode="malformed", body=json.dumps(rows))
+    seen: list[str] = []
+    params: dict[str, Any] = {"limit": 1}
+    while True:
+        ids, response = await listed(api, **params)
+        seen += ids
+        cursor = response.json()["next_cursor"]
+        if cursor is None:
+            break
+        params["cursor"] = cursor
+    assert seen == ["ok_2", "ok_1"]

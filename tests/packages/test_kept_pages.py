@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import multiprocessing
 import uuid
 from typing import Any, cast
 
@@ -33,14 +34,27 @@ class FixedList:
         self.packages = packages
         self.calls = 0
 
-    async def list_packages(self, ctx: CallContext) -> list[ListedPackage]:
+    async def list_packages_body(self, ctx: CallContext) -> bytes:
         self.calls += 1
-        return list(self.packages)
+        return json.dumps([package.model_dump() for package in self.packages]).encode()
 
 
-def keeper_of(redis: Any, packages: list[ListedPackage]) -> tuple[ListKeeper, FixedList]:
+def keeper_of(
+    redis: Any, packages: list[ListedPackage], settings: Settings | None = None
+) -> tuple[ListKeeper, FixedList]:
+    """A keeper of this list that parses it on the loop (``settings`` may say otherwise)."""
     upstream = FixedList(packages)
-    return ListKeeper(redis, cast(PackageBuilderClient, upstream), Settings()), upstream
+    settings = settings or Settings(list_helper_processes=0)
+    return ListKeeper(redis, cast(PackageBuilderClient, upstream), settings), upstream
+
+
+async def apply(
+    store: KeptListStore, partner: str, rows: list[KeptRow], *, started_ms: int, token: str
+) -> int:
+    """A refresh's rows written as the keeper writes them (a digest of its own each time)."""
+    return await store.apply(
+        partner, rows, digest=uuid.uuid4().hex, size=0, started_ms=started_ms, token=token
+    )
 
 
 def context() -> CallContext:
@@ -92,7 +106,9 @@ def walk_in_memory(rows: list[KeptRow], query: PageQuery) -> list[list[str]]:
 async def test_every_walk_of_the_kept_list_is_the_in_memory_walk(
     redis, packages, statuses, needle, limit, budget, monkeypatch
 ):
-    monkeypatch.setattr(keeper_module, "SEARCH_BUDGET", budget)  # searches go on across calls
+    """The same rows in the same order; a search that runs out of its budget hands back a
+    short page (even an empty one) whose cursor goes on where it stopped."""
+    monkeypatch.setattr(keeper_module, "SEARCH_BUDGET", budget)
     keeper, upstream = keeper_of(redis, packages)
     ctx = context()
     query = PageQuery(frozenset(statuses), needle, limit, None)
@@ -100,12 +116,42 @@ async def test_every_walk_of_the_kept_list_is_the_in_memory_walk(
     walked = []
     while True:
         page = await keeper.page(ctx, query)
+        assert len(page.rows) <= limit and page.scanned <= (budget if needle else 0)
         walked.append(page.rows)
         if page.next_cursor is None:
             break
         query = PageQuery(query.statuses, needle, limit, decode_cursor(page.next_cursor))
-    assert walked == expected
+    if needle:
+        assert [row for rows in walked for row in rows] == [row for rows in expected for row in rows]
+    else:
+        assert walked == expected
     assert upstream.calls == 1
+
+
+async def test_a_long_list_is_kept_by_a_helper_process_and_searched_a_bounded_slice_at_a_time(
+    redis, redis_server
+):
+    packages = [
+        ListedPackage.model_validate({"id": f"p{n}", "title": "a title " * 8, "status": "DONE"})
+        for n in range(3000)
+    ]
+    settings = Settings(redis_url=redis_server.url, list_helper_processes=1, list_helper_min_bytes=1024)
+    keeper, _ = keeper_of(redis, packages, settings)
+    ctx = context()
+    first = await keeper.page(ctx, PageQuery(frozenset(), "", 3, None))
+    assert [json.loads(row)["id"] for row in first.rows] == ["p999", "p998", "p997"]  # by id, no dates
+    assert multiprocessing.active_children(), "parsed in a helper process"
+    query = PageQuery(frozenset(), "zzzz", 50, None)
+    pages = 0
+    while True:
+        page = await keeper.page(ctx, query)
+        pages += 1
+        assert page.rows == [] and page.scanned <= keeper_module.SEARCH_BUDGET
+        if page.next_cursor is None:
+            break
+        query = PageQuery(frozenset(), "zzzz", 50, decode_cursor(page.next_cursor))
+    assert pages == -(-3000 // keeper_module.SEARCH_BUDGET)  # each page went on from the last
+    await keeper.aclose()
 
 
 async def test_a_refresh_rewrites_only_what_changed_and_drops_what_is_gone(redis):
@@ -120,7 +166,7 @@ async def test_a_refresh_rewrites_only_what_changed_and_drops_what_is_gone(redis
     upstream.packages = [*packages[1:4], packages[4].model_copy(update={"status": "EXPIRED"})]
     rows = kept_rows(upstream.packages)
     store = KeptListStore(redis, Timing(refresh_ms=2000, lease_ms=5000, ttl_ms=60_000, stale_ms=60_000))
-    assert await store.apply(ctx.partner_id, rows, started_ms=2**50, token="t") == 2  # a later read
+    assert await apply(store, ctx.partner_id, rows, started_ms=2**50, token="t") == 2  # a later read
     page = await keeper.page(ctx, query)
     assert [json.loads(r)["id"] for r in page.rows] == ["4", "3", "2", "1"]
     expired = await keeper.page(ctx, PageQuery(frozenset({"EXPIRED"}), "", 10, None))
@@ -171,7 +217,7 @@ async def test_refreshes_are_claimed_once_per_interval_whatever_their_outcome(re
     rows = kept_rows([ListedPackage.model_validate({"id": "1", "status": "DONE"})])
     first = await store.read(partner, token="first", bound="+", count=1, sets="6")
     assert first.claim.claimed and not first.claim.kept
-    await store.apply(partner, rows, started_ms=first.claim.now_ms, token="first")
+    await apply(store, partner, rows, started_ms=first.claim.now_ms, token="first")
     claims: list[int] = []
     while len(claims) < 6:
         token = uuid.uuid4().hex
@@ -185,7 +231,7 @@ async def test_refreshes_are_claimed_once_per_interval_whatever_their_outcome(re
                 if len(claims) % 2:
                     await store.release(partner, token + str(n))  # the upstream failed
                 else:
-                    await store.apply(partner, rows, started_ms=read.claim.now_ms, token=token + str(n))
+                    await apply(store, partner, rows, started_ms=read.claim.now_ms, token=token + str(n))
     assert all(later - earlier >= refresh_ms for earlier, later in itertools.pairwise(claims))
 
 

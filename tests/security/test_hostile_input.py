@@ -18,7 +18,7 @@ from app.api.middleware import check_json
 from app.auth.tokens import bearer_token, partner_of
 from app.drafts.router import expected_versions
 from app.kit import redis_keys
-from app.kit.cursors import decode_cursor, encode_cursor
+from app.kit.cursors import MAX_STAMP, decode_cursor, encode_cursor
 from app.kit.errors import ProblemError
 from tests.conftest import make_token
 
@@ -61,9 +61,16 @@ def test_any_json_cursor_payload_decodes_or_is_a_4xx(payload: object) -> None:
 
 
 @FUZZ
-@given(st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=256))
+@given(st.floats(min_value=-MAX_STAMP, max_value=MAX_STAMP), st.text(max_size=256))
 def test_every_cursor_we_make_comes_back_as_it_was(stamp: float, key: str) -> None:
+    """Stamps within ``MAX_STAMP`` (every cursor made: dates in seconds or ms, positions)."""
     assert decode_cursor(encode_cursor(stamp, key)) == (stamp, key)
+
+
+@FUZZ
+@given(st.floats(allow_nan=False, allow_infinity=False).filter(lambda x: abs(x) > MAX_STAMP))
+def test_a_cursor_with_a_stamp_past_any_date_is_refused(stamp: float) -> None:
+    refused_as_client_error(decode_cursor, encode_cursor(stamp, "k"))
 
 
 @FUZZ

@@ -123,9 +123,10 @@ def capped_api(bff_env: dict[str, str]) -> Iterator[ApiServer]:
 
 @contextlib.asynccontextmanager
 async def client_for(
-    server: ApiServer, partner: str, sub: str = "user-1"
+    server: ApiServer, partner: str, sub: str | None = None
 ) -> AsyncIterator[httpx.AsyncClient]:
-    token = make_token(sub=sub, partners=[partner])
+    """A client acting for ``partner`` as ``sub`` (by default a user of that partner only)."""
+    token = make_token(sub=sub or f"user-of-{partner}", partners=[partner])
     headers = {"Authorization": f"Bearer {token}", "X-Preferred-Partner-Id": partner}
     async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
         yield client
@@ -143,6 +144,22 @@ async def test_a_partner_over_its_rate_gets_429_and_other_partners_do_not_notice
     assert refused.headers["RateLimit"].startswith('"partner";r=0;')
     async with client_for(rate_limited_api, partner + "-other") as other:
         assert (await other.get("/v1/drafts")).status_code == 200
+
+
+async def test_a_token_for_every_partner_cannot_multiply_the_partner_budget(rate_limited_api, partner):
+    """3 requests per partner, the subject twice that: rotating 20 partners gets 6 through."""
+    token = make_token(sub="rotator-" + partner, partners=["*"])
+    async with httpx.AsyncClient(
+        base_url=rate_limited_api.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as client:
+        answers = [
+            await client.get("/v1/drafts", headers={"X-Preferred-Partner-Id": f"{partner}-{n}"})
+            for n in range(20)
+        ]
+    assert [a.status_code for a in answers] == [200] * 6 + [429] * 14
+    refused = answers[6]
+    assert refused.headers["RateLimit-Policy"] == '"subject";q=6;w=300'
+    assert "every partner it acts for" in refused.json()["detail"]
 
 
 async def test_the_rate_limit_is_shared_by_every_replica(rate_limited_api, bff_env, partner):

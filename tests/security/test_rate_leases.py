@@ -75,3 +75,33 @@ async def test_a_zero_rate_or_burst_turns_the_limiter_off(
     limiter = RateLimiter(redis, rate=rate, burst=burst)
     assert await limiter.check(partner) == {}
     assert not await redis.exists(redis_keys.rate_limit(partner))
+
+
+async def test_a_subject_acting_for_many_partners_gets_its_own_budget_not_theirs_together(
+    redis: Redis, partner: str
+):
+    limiter = RateLimiter(redis, rate=0.01, burst=3, subject_rate=0.01, subject_burst=6)
+    subject = "sub-" + partner
+    admitted, refusals = 0, []
+    for n in range(40):  # one request each for 40 partners: 3 each would be 120
+        try:
+            await limiter.check(f"{partner}-{n}", subject)
+            admitted += 1
+        except TooManyRequests as refusal:
+            refusals.append(refusal)
+    assert admitted == 6
+    assert "subject" in refusals[0].detail and refusals[0].headers["RateLimit"].startswith('"subject";r=0;')
+    with pytest.raises(TooManyRequests):  # a refused subject took nothing of the partners
+        await limiter.check(f"{partner}-0", subject)
+    assert await limiter.check(f"{partner}-0", "another-subject")
+
+
+async def test_a_charged_request_spends_its_cost_from_both_budgets(redis: Redis, partner: str):
+    limiter = RateLimiter(redis, rate=0.01, burst=10)  # subject: twice that
+    await limiter.check(partner, "s")
+    limiter.charge(partner, "s", 8)  # a search that looked at 2,048 rows, say
+    await limiter.check(partner, "s")  # the 10th token of the partner
+    with pytest.raises(TooManyRequests) as refused:
+        await limiter.check(partner, "s")
+    assert refused.value.headers["RateLimit"].startswith('"partner";r=0;')
+    assert await bucket_tokens(redis, partner) < 1
