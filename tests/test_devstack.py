@@ -65,3 +65,13 @@ def test_dev_stack_restarts_a_dead_worker_and_stops_everything_on_ctrl_c(tmp_pat
         assert stack.pids["api"] == api_pid, "the API kept running while the worker was restarted"
     assert "did not stop in time" not in "".join(stack.output)
     assert_all_gone(stack)
+
+
+def test_killing_the_process_that_started_the_stack_stops_the_whole_stack(tmp_path):
+    """``make run`` killed (even SIGKILL: make passes no signal on) leaves no process behind."""
+    with dev_stack(tmp_path, under_shell=True) as (stack, _):
+        assert set(stack.pids) == {"redis", "simulator", "api", "worker"}
+        stack.process.kill()  # the shell, as make would be
+        stack.expect("the process that started the stack is gone")
+        assert stack.closed.wait(timeout=60), "".join(stack.output)
+    assert_all_gone(stack)

@@ -187,6 +187,7 @@ def _run(*, api_port: int, simulator_port: int, data_dir: Path) -> int:
     redis_url = env["BFF_REDIS_URL"]
     py = sys.executable
     stop = _stop_on_signals()
+    parent = os.getppid()
 
     redis: list[Child] = []
     if not _redis_answers(redis_url):
@@ -213,6 +214,11 @@ def _run(*, api_port: int, simulator_port: int, data_dir: Path) -> int:
             return 0 if stop else 1
         _print_banner(env, py, api_port=api_port, simulator_port=simulator_port, data_dir=data_dir)
         while not stop:
+            if os.getppid() != parent:  # make (or the shell) that started us was killed
+                print(
+                    "dev: the process that started the stack is gone; stopping", file=sys.stderr, flush=True
+                )
+                break
             now = time.monotonic()
             for child in [*redis, *services]:
                 child.look_after(now)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import queue
 import re
+import shlex
 import subprocess
 import sys
 import threading
@@ -23,7 +24,14 @@ class DevStack:
     """The stack as a child process; its output is read all along (a full pipe would block
     the children that share it), and ``expect`` waits for a line."""
 
-    def __init__(self, data_dir: Path, *, redis_port: int | None = None, api_port: int | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        redis_port: int | None = None,
+        api_port: int | None = None,
+        under_shell: bool = False,
+    ) -> None:
         self.api_port, self.sim_port = api_port or free_port(), free_port()
         self.data_dir = data_dir
         # Nothing answers at this URL, so the stack starts its own redis-server: a stack of
@@ -38,8 +46,11 @@ class DevStack:
             "BFF_SSE_HEARTBEAT_S": "1",
         }
         argv = [sys.executable, "-m", "app", "dev", "--port", str(self.api_port), "--data-dir", str(data_dir)]
+        argv += ["--simulator-port", str(self.sim_port)]
+        if under_shell:  # as `make run` starts it: a shell stays its parent
+            argv = ["/bin/sh", "-c", shlex.join(argv) + "; exit $?"]
         self.process = subprocess.Popen(
-            [*argv, "--simulator-port", str(self.sim_port)],
+            argv,
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -47,6 +58,7 @@ class DevStack:
             text=True,
         )
         self.lines: queue.Queue[str] = queue.Queue()
+        self.closed = threading.Event()  # every process that shares the output has ended
         self.output: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
         self.pids: dict[str, int] = {}
@@ -57,6 +69,7 @@ class DevStack:
         for line in self.process.stdout:
             self.output.append(line)
             self.lines.put(line)
+        self.closed.set()
 
     def expect(self, pattern: str, deadline_s: float = 30) -> re.Match[str]:
         """The first line from now on that matches; child starts seen on the way are noted."""
@@ -78,7 +91,7 @@ class DevStack:
 
 
 @contextmanager
-def dev_stack(data_dir: Path, **options: int) -> Iterator[tuple[DevStack, dict[str, str]]]:
+def dev_stack(data_dir: Path, **options: Any) -> Iterator[tuple[DevStack, dict[str, str]]]:
     """A started stack and the headers of its banner's token and partner; killed if left running."""
     stack = DevStack(data_dir, **options)
     try:
