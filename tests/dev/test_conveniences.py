@@ -71,7 +71,7 @@ class Listener:
             self.lines.put(line)
 
     def expect(self, text: str) -> str:
-        seen = []
+        seen: list[str] = []
         while True:
             try:
                 line = self.lines.get(timeout=30)
