@@ -8,7 +8,7 @@ import json
 import os
 import socket
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 LOCK_FILE = "dev.lock"
 MAX_PROCESSES_SCANNED = 100_000
@@ -83,17 +83,21 @@ class StackLock:
         self.path = data_dir / LOCK_FILE
         self.file: IO[str] | None = None
 
-    def acquire(self, **facts: object) -> str | None:
-        """None once held; else who holds it (pid, command and ports from the file)."""
+    def acquire(self, **facts: object) -> dict[str, Any] | None:
+        """None once held; else what the holder wrote (its pid, command and ports)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         file = open(self.path, "a+", encoding="utf-8")  # held until release()
         try:
             fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             file.seek(0)
-            text = file.read()
+            text = file.read(4096)
             file.close()
-            return text.strip() or "another dev stack"
+            try:
+                holder = json.loads(text)
+            except ValueError:
+                holder = None
+            return holder if isinstance(holder, dict) else {}
         file.seek(0)
         file.truncate()
         file.write(json.dumps({"pid": os.getpid(), "command": command_of(os.getpid()), **facts}))

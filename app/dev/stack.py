@@ -155,9 +155,14 @@ def dev_environment(
 
 def refusal(*, api_port: int, simulator_port: int, lock: StackLock) -> str | None:
     """Why this stack must not start: another one uses its data directory or a port is taken."""
-    held_by = lock.acquire(api_port=api_port, simulator_port=simulator_port)
-    if held_by is not None:
-        return f"dev: another dev stack uses {lock.path.parent}/ ({held_by}); stop it first (Ctrl-C)"
+    holder = lock.acquire(api_port=api_port, simulator_port=simulator_port)
+    if holder is not None:
+        pid, command = holder.get("pid", "?"), holder.get("command", "?")
+        return (
+            f"dev: a dev stack already runs on {lock.path.parent}/: pid {pid} ({command}), "
+            f"API port {holder.get('api_port', '?')}, simulator port {holder.get('simulator_port', '?')}; "
+            f"use it, or stop it first (Ctrl-C in its terminal, or kill {pid})"
+        )
     for name, port in (("API", api_port), ("simulator", simulator_port)):
         if not port_is_free(port):
             lock.release()

@@ -124,6 +124,11 @@ def test_under_make_run_local_origins_loopback_receivers_and_listen_work_and_a_s
             same_port.stderr
         )
         same_data = _second_stack("--port", "1", "--data-dir", str(tmp_path / "first"))
-        assert same_data.returncode == 1 and "another dev stack uses" in same_data.stderr, same_data.stderr
-        assert str(stack.process.pid) in same_data.stderr
+        assert same_data.returncode == 1 and "a dev stack already runs on" in same_data.stderr, (
+            same_data.stderr
+        )
+        assert (
+            f"pid {stack.process.pid} " in same_data.stderr
+            and f"API port {stack.api_port}" in same_data.stderr
+        )
         assert api.get("/healthz").status_code == 200, "the running stack is untouched"
