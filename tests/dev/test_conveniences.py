@@ -18,7 +18,7 @@ from app.dev.stack import dev_environment
 from app.kit.settings import Settings
 from app.webhooks import ssrf
 from tests.support.devstack import dev_stack
-from tests.support.processes import ROOT
+from tests.support.processes import ROOT, free_port
 
 
 def test_production_defaults_keep_every_dev_convenience_off(monkeypatch, tmp_path):
@@ -132,3 +132,11 @@ def test_under_make_run_local_origins_loopback_receivers_and_listen_work_and_a_s
             and f"API port {stack.api_port}" in same_data.stderr
         )
         assert api.get("/healthz").status_code == 200, "the running stack is untouched"
+
+
+def test_with_no_redis_to_use_or_start_the_dev_stack_says_how_to_get_one(tmp_path):
+    argv = [sys.executable, "-m", "app", "dev", "--port", str(free_port()), "--data-dir", str(tmp_path)]
+    env = {"PATH": str(tmp_path), "BFF_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}  # no redis-server
+    ended = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert ended.returncode == 1 and "running" not in ended.stdout
+    assert "redis-server is not on PATH" in ended.stderr and "BFF_REDIS_URL" in ended.stderr
