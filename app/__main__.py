@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 # Event streams end at once on SIGTERM (app/kit/shutdown.py); this only bounds other requests
 # still open then (a long CSV download), as the image's --timeout-graceful-shutdown does.
@@ -92,24 +93,11 @@ def _listen(args: argparse.Namespace) -> None:
     sys.exit(listen(api=args.api.rstrip("/"), partner=args.partner, token=token, event_types=args.events))
 
 
-def main(argv: list[str] | None = None) -> None:
+def _add_dev_commands(commands: Any) -> None:
+    """``dev`` and the tools that work with the running dev stack (``token``, ``listen``)."""
     from app.dev.identity import DATA_DIR
-    from app.kit.settings import SettingsError
 
-    parser = argparse.ArgumentParser(prog="python -m app")
-    commands = parser.add_subparsers(dest="command", required=True)
-    api = commands.add_parser("api", help="the HTTP API (uvicorn)")
-    api.add_argument("--host", default="127.0.0.1")
-    api.add_argument("--port", type=int, default=8000)
-    api.add_argument(
-        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug", "trace"]
-    )
-    api.set_defaults(run=_api)
-    commands.add_parser("worker", help="the arq worker").set_defaults(run=_worker)
-    sim = commands.add_parser("simulator", help="the stand-in Package Builder API")
-    sim.add_argument("--host", default=None)
-    sim.add_argument("--port", type=int, default=None)
-    sim.set_defaults(run=_simulator)
+    kept = "the dev stack's data directory, read when BFF_JWT_SECRET is not set"
     dev = commands.add_parser("dev", help="simulator + API + worker (+ Redis) together")
     dev.add_argument("--port", type=int, default=8000)
     dev.add_argument("--simulator-port", type=int, default=8081)
@@ -126,9 +114,7 @@ def main(argv: list[str] | None = None) -> None:
         help="partner id (repeatable); '*' alone is an internal service's every-partner token",
     )
     token.add_argument("--ttl", type=int, default=12 * 3600)
-    token.add_argument(
-        "--data-dir", type=Path, default=DATA_DIR, help="the dev stack's (without BFF_JWT_SECRET)"
-    )
+    token.add_argument("--data-dir", type=Path, default=DATA_DIR, help=kept)
     token.set_defaults(run=_token)
     listen = commands.add_parser("listen", help="receive, verify and print a partner's webhooks")
     listen.add_argument("--partner", default="demo-partner")
@@ -136,10 +122,28 @@ def main(argv: list[str] | None = None) -> None:
         "--events", nargs="+", default=None, metavar="TYPE", help="event types (default: all)"
     )
     listen.add_argument("--api", default="http://127.0.0.1:8000", help="the running dev stack's API")
-    listen.add_argument(
-        "--data-dir", type=Path, default=DATA_DIR, help="the dev stack's (without BFF_JWT_SECRET)"
-    )
+    listen.add_argument("--data-dir", type=Path, default=DATA_DIR, help=kept)
     listen.set_defaults(run=_listen)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from app.kit.settings import SettingsError
+
+    parser = argparse.ArgumentParser(prog="python -m app")
+    commands = parser.add_subparsers(dest="command", required=True)
+    api = commands.add_parser("api", help="the HTTP API (uvicorn)")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
+    api.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug", "trace"]
+    )
+    api.set_defaults(run=_api)
+    commands.add_parser("worker", help="the arq worker").set_defaults(run=_worker)
+    sim = commands.add_parser("simulator", help="the stand-in Package Builder API")
+    sim.add_argument("--host", default=None)
+    sim.add_argument("--port", type=int, default=None)
+    sim.set_defaults(run=_simulator)
+    _add_dev_commands(commands)
     args = parser.parse_args(argv)
     try:
         args.run(args)
