@@ -42,6 +42,7 @@ Obj = dict[str, Any]
 ROOT = Path(__file__).resolve().parent.parent
 KUBERNETES_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
 SECRET_KEYS = {"BFF_JWT_SECRET", "BFF_LINK_SIGNING_KEY", "BFF_UPSTREAM_SERVICE_TOKEN"}
+DEV_ONLY = "dev-only-"  # how a compose default secret says that it is no production secret
 # The non-secret settings of DESIGN.md that the ConfigMap must carry (BFF_REDIS_URL or Sentinel).
 CONFIG_KEYS = {
     "BFF_UPSTREAM_URL",
@@ -447,11 +448,13 @@ def check_compose(root: Path) -> tuple[list[str], list[str]]:
         if isinstance(env, list):
             env = dict(item.split("=", 1) if "=" in item else (item, None) for item in env)
         for key in SECRET_KEYS & set(env):
-            m = re.fullmatch(r"\$\{" + key + r":?\?[^}]*\}", str(env[key]))
+            # From the environment; a default only when it says it is for dev (safe because
+            # every published port binds loopback, checked above for every service).
+            m = re.fullmatch(r"\$\{" + key + r"(:?\?[^}]*|:-" + DEV_ONLY + r"[^}]*)\}", str(env[key]))
             if not m:
                 err(
-                    f"docker-compose.yml: service {name}: {key} must come from the environment "
-                    f"with no default: ${{{key}:?...}}"
+                    f"docker-compose.yml: service {name}: {key} must come from the environment: "
+                    f"${{{key}:?...}}, or ${{{key}:-{DEV_ONLY}...}} for a stack on loopback"
                 )
         private = env.get("BFF_WEBHOOK_ALLOW_PRIVATE_TARGETS")
         if private is not None:
@@ -608,8 +611,8 @@ BREAKAGES: list[tuple[str, Callable[[Path], None], str]] = [
         "on every interface",
     ),
     (
-        "a default JWT secret",
-        _edit("docker-compose.yml", "${BFF_JWT_SECRET:?", "${BFF_JWT_SECRET:-dev-secret"),
+        "a default JWT secret that does not say it is dev-only",
+        _edit("docker-compose.yml", "${BFF_JWT_SECRET:-dev-only-", "${BFF_JWT_SECRET:-my-"),
         "BFF_JWT_SECRET must come from the environment",
     ),
     ("an unpinned base image", _edit("Dockerfile", "@sha256:", ":latest#"), "not pinned by digest"),

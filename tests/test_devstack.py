@@ -6,89 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import queue
-import re
 import signal
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 
-from tests.support.processes import ROOT, free_port, wait_for_port
-
-
-class DevStack:
-    """The stack as a child process; its output is read all along (a full pipe would block
-    the children that share it), and ``expect`` waits for a line."""
-
-    def __init__(self) -> None:
-        self.api_port, self.sim_port = free_port(), free_port()
-        # Nothing answers at this URL, so the stack starts its own redis-server: a stack of
-        # its own, which the suite's worker (on the suite's Redis) cannot interfere with.
-        env = {
-            "PATH": "/usr/bin:/bin",
-            "BFF_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
-            "BFF_WORKER_METRICS_PORT": "0",
-            "SIM_BUILD_SECONDS": "1",
-            "BFF_POLL_INTERVAL_S": "0.3",
-            "BFF_SSE_HEARTBEAT_S": "1",
-        }
-        argv = [sys.executable, "-m", "app", "dev", "--port", str(self.api_port)]
-        self.process = subprocess.Popen(
-            [*argv, "--simulator-port", str(self.sim_port)],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.output: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-        self.pids: dict[str, int] = {}
-        self.all_pids: set[int] = set()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.output.append(line)
-            self.lines.put(line)
-
-    def expect(self, pattern: str, deadline_s: float = 30) -> re.Match[str]:
-        """The first line from now on that matches; child starts seen on the way are noted."""
-        end = time.monotonic() + deadline_s
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.01, end - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no line matching {pattern!r}:\n{''.join(self.output)}") from None
-            if started := re.match(r"dev: (\w+) started \(pid (\d+)\)", line):
-                self.pids[started.group(1)] = int(started.group(2))
-                self.all_pids.add(int(started.group(2)))
-            if match := re.search(pattern, line):
-                return match
-
-    def stop(self, sig: int) -> int:
-        self.process.send_signal(sig)
-        return self.process.wait(timeout=60)
-
-
-@contextmanager
-def dev_stack() -> Iterator[tuple[DevStack, dict[str, str]]]:
-    stack = DevStack()
-    try:
-        partner = stack.expect(r"^\s+partner\s+(\S+)").group(1)
-        token = stack.expect(r"^\s+token\s+(\S+)").group(1)
-        stack.expect("Ctrl-C")
-        wait_for_port(stack.api_port)
-        yield stack, {"Authorization": f"Bearer {token}", "X-Preferred-Partner-Id": partner}
-    finally:
-        if stack.process.poll() is None:
-            stack.process.kill()
+from tests.support.devstack import DevStack, dev_stack
 
 
 def statuses_until_the_end(stack: DevStack, headers: dict[str, str]) -> list[str]:
@@ -124,8 +47,8 @@ def assert_all_gone(stack: DevStack) -> None:
     raise AssertionError("the API kept running after the stack stopped")
 
 
-def test_dev_stack_restarts_a_dead_worker_and_stops_everything_on_ctrl_c():
-    with dev_stack() as (stack, headers):
+def test_dev_stack_restarts_a_dead_worker_and_stops_everything_on_ctrl_c(tmp_path):
+    with dev_stack(tmp_path) as (stack, headers):
         assert set(stack.pids) == {"redis", "simulator", "api", "worker"}
         response = httpx.get(f"http://127.0.0.1:{stack.api_port}/v1/packages", headers=headers)
         assert response.status_code == 200
@@ -141,4 +64,14 @@ def test_dev_stack_restarts_a_dead_worker_and_stops_everything_on_ctrl_c():
         assert stack.stop(signal.SIGINT) == 0
         assert stack.pids["api"] == api_pid, "the API kept running while the worker was restarted"
     assert "did not stop in time" not in "".join(stack.output)
+    assert_all_gone(stack)
+
+
+def test_killing_the_process_that_started_the_stack_stops_the_whole_stack(tmp_path):
+    """``make run`` killed (even SIGKILL: make passes no signal on) leaves no process behind."""
+    with dev_stack(tmp_path, under_shell=True) as (stack, _):
+        assert set(stack.pids) == {"redis", "simulator", "api", "worker"}
+        stack.process.kill()  # the shell, as make would be
+        stack.expect("the process that started the stack is gone")
+        assert stack.closed.wait(timeout=60), "".join(stack.output)
     assert_all_gone(stack)

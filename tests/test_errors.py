@@ -116,3 +116,17 @@ async def test_bad_input_is_a_4xx_problem_never_500(api, path):
     response = await api.get(path)
     assert 400 <= response.status_code < 500, (path, response.status_code, response.text)
     assert response.headers["content-type"].startswith(PROBLEM)
+
+
+@pytest.mark.parametrize("content_type", [None, "application/x-www-form-urlencoded"])
+async def test_a_json_body_sent_without_its_media_type_says_which_header_to_send(api, content_type):
+    """curl's ``-d`` alone sends a form type; the body is then not read as JSON at all."""
+    headers = {"Content-Type": content_type} if content_type else {}
+    body = b'{"title":"Munich shows Q3","event_ids":[12345],"targeting_mode":"lookalike"}'
+    response = await api.post("/v1/packages", content=body, headers=headers)
+    assert response.status_code == 422
+    problem = response.json()
+    assert "Content-Type: application/json" in problem["detail"]
+    assert "Content-Type: application/json" in problem["errors"][0]["message"]
+    sent = await api.post("/v1/drafts", content=b"[1]", headers={"Content-Type": "application/json"})
+    assert sent.status_code == 422 and "Content-Type" not in sent.json()["detail"]

@@ -15,6 +15,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from app.activity.router import router as activity_router
 from app.api.composition import lifespan
 from app.api.docs import document
+from app.api.head import HeadAsGet
 from app.api.middleware import BodyGuardMiddleware, RequestIdMiddleware
 from app.api.operations import router as operations_router
 from app.builds.router import router as builds_router
@@ -88,10 +89,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.webhooks.include_router(webhook_events_router)
     document(app)
-    if settings.cors_origins:
+    if settings.cors_origins or settings.cors_origin_regex:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
+            allow_origin_regex=settings.cors_origin_regex,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=[
                 "Authorization",
@@ -119,5 +121,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodyGuardMiddleware, max_bytes=settings.max_body_bytes, read_timeout_s=settings.body_read_timeout_s
     )
+    app.add_middleware(HeadAsGet, router=app.router)
     app.add_middleware(RequestIdMiddleware)  # outermost: every answer has its request id
     return app

@@ -35,6 +35,10 @@ TOKEN_CACHE_SIZE = 10_000
 JWKS_MAX_BYTES = 256 * 1024
 JWKS_MAX_KEYS = 64
 JWKS_REFRESH_S = 600.0  # keys are re-read this often anyway
+STALE_HS256 = (
+    "invalid token: it was signed with another secret than this API's BFF_JWT_SECRET;"
+    " mint a new one with `python -m app token --partner <partner id>`"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +190,10 @@ class TokenVerifier:
             )
         except jwt.ExpiredSignatureError:
             raise Unauthorized("the token has expired") from None
+        except jwt.InvalidSignatureError:
+            if algorithm == "HS256":
+                raise Unauthorized(STALE_HS256) from None
+            raise Unauthorized("invalid token: Signature verification failed") from None
         except jwt.InvalidTokenError as exc:
             raise Unauthorized(f"invalid token: {exc}") from None
         if not isinstance(claims, dict) or not isinstance(claims.get("exp"), int | float):

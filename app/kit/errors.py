@@ -255,6 +255,18 @@ def allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
+def _is_json(content_type: str | None) -> bool:
+    media = (content_type or "").partition(";")[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _json_hint(content_type: str | None) -> str:
+    """A body sent without a JSON media type is read as bytes, not parsed: say so (curl's
+    ``-d`` alone sends ``application/x-www-form-urlencoded``)."""
+    sent = f"Content-Type {content_type!r}" if content_type else "no Content-Type"
+    return f"the body was sent with {sent}: send JSON with 'Content-Type: application/json'"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every error, ours or the framework's, through problem+json."""
 
@@ -281,6 +293,9 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         every = exc.errors()
         fields = _field_errors(every[:MAX_ERRORS], exc.body)
+        for field in fields:
+            if field["loc"] == ["body"] and not _is_json(request.headers.get("content-type")):
+                field["message"] += f"; {_json_hint(request.headers.get('content-type'))}"
         if fields and all(f["loc"] == ["header", "if-match"] and f["type"] == "missing" for f in fields):
             return problem_response(request, PreconditionRequired(PRECONDITION_REQUIRED))
         summary = "; ".join(f"{f['field'] or 'body'}: {f['message']}" for f in fields[:5])

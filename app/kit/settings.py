@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     )
     webhook_allow_private_targets: bool = False
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Origins allowed by pattern besides cors_origins (whole-origin match); the dev stack sets
+    # http://localhost:* and http://127.0.0.1:*, production leaves it unset.
+    cors_origin_regex: str | None = Field(default=None, min_length=1, max_length=512)
     public_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000")
     demo_partner_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
     jwt_jwks_url: AnyHttpUrl | None = None
@@ -139,6 +142,18 @@ class Settings(BaseSettings):
             host, _, port = address.rpartition(":")
             if not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError(f"{address!r} is not host:port (expected host:port,host:port)")
+        return value
+
+    @field_validator("cors_origin_regex")
+    @classmethod
+    def _regex_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            import re
+
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"is not a regular expression: {exc}") from None
         return value
 
     @field_validator("redis_url")

@@ -7,6 +7,7 @@ from fastapi.routing import APIRoute
 from app.simulator import routes_control, routes_misc, routes_packages
 from app.simulator.deps import Simulator
 from app.simulator.faults import FaultBook, FaultMiddleware, Stats, install_log_filter
+from app.simulator.persist import KeepState, load
 from app.simulator.seed import seed_partner
 from app.simulator.settings import SimulatorSettings
 from app.simulator.state import PackageNotFound, Store, WrongStatus
@@ -47,5 +48,8 @@ def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
     app.add_middleware(
         FaultMiddleware, routes=upstream_routes, faults=simulator.faults, stats=simulator.stats
     )
+    if settings.state_file is not None:
+        load(store, settings.state_file)
+        app.add_middleware(KeepState, store=store, path=settings.state_file)
     install_log_filter()
     return app

@@ -1,5 +1,7 @@
 """Simulator settings: read once from `SIM_*` variables and passed in."""
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -16,3 +18,6 @@ class SimulatorSettings(BaseSettings):
     fail_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     seed: int = 7
     seed_partners: bool = True
+    # Where packages, partners and exports are kept across restarts (the dev stack sets it
+    # beside its Redis data); unset, everything lives in memory only.
+    state_file: Path | None = None

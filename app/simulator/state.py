@@ -137,6 +137,7 @@ class Store:
         self._settings = settings
         self.clock = clock
         self.on_new_partner: Callable[[Store, str], None] | None = None
+        self.revision = 0  # bumped by every change a kept state file must see
         self.reset()
 
     def reset(self) -> None:
@@ -148,20 +149,22 @@ class Store:
         self._by_partner: dict[str, dict[str, Package]] = {}  # lists stay cheap with many partners
         self.partners: set[str] = set()
         self.exports: list[dict[str, Any]] = []
-        self._next_id = FIRST_PACKAGE_ID
+        self.next_package_id = FIRST_PACKAGE_ID
         self._rng = random.Random(settings.seed)
+        self.revision += 1
 
     def ensure_partner(self, partner_id: str) -> None:
         """Seed a partner the first time it is seen (if seeding is on)."""
         if partner_id in self.partners:
             return
         self.partners.add(partner_id)
+        self.revision += 1
         if self.config.seed_partners and self.on_new_partner is not None:
             self.on_new_partner(self, partner_id)
 
     def next_id(self) -> str:
-        package_id = str(self._next_id)
-        self._next_id += 1
+        package_id = str(self.next_package_id)
+        self.next_package_id += 1
         return package_id
 
     def new_build(self, title: str, seconds: float | None = None) -> Build:
@@ -172,6 +175,7 @@ class Store:
     def add(self, package: Package) -> Package:
         self.packages[package.id] = package
         self._by_partner.setdefault(package.partner_id, {})[package.id] = package
+        self.revision += 1
         return package
 
     def get(self, partner_id: str, package_id: str) -> Package:
@@ -253,6 +257,8 @@ class Store:
         package.build = self.new_build(package.title)
         package.build.generation = generation
         package.forced_status = package.forced_progress = None
+        self.revision += 1
 
     def force(self, package: Package, status: str, progress: int | None = None) -> None:
         package.forced_status, package.forced_progress = status, progress
+        self.revision += 1

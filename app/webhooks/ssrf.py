@@ -48,6 +48,12 @@ SPECIAL_PURPOSE = tuple(
 )  # fmt: skip
 
 
+PRIVATE_TARGETS_HINT = (
+    "; a receiver on this machine or a private network needs BFF_WEBHOOK_ALLOW_PRIVATE_TARGETS=true,"
+    " a dev-only setting (make run sets it)"
+)
+
+
 class TargetRefused(Exception):
     """The URL's host is not a public address; no connection was made."""
 
@@ -145,12 +151,14 @@ async def target_problem(url: str) -> str | None:
         return problem
     host, port = _host_and_port(urlsplit(url))
     if host.rstrip(".").lower() in METADATA_HOSTS:
-        return refusal(host, ())
-    try:
-        addresses = await resolve(host, port)
-    except (OSError, TimeoutError, UnicodeError) as exc:
-        return f"host {host!r} could not be resolved ({exc.__class__.__name__})"
-    return refusal(host, addresses)
+        refused = refusal(host, ())
+    else:
+        try:
+            addresses = await resolve(host, port)
+        except (OSError, TimeoutError, UnicodeError) as exc:
+            return f"host {host!r} could not be resolved ({exc.__class__.__name__})"
+        refused = refusal(host, addresses)
+    return None if refused is None else refused + PRIVATE_TARGETS_HINT
 
 
 Policy = Callable[[str, list[IPAddress]], str | None]

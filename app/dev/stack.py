@@ -7,7 +7,6 @@ SIGINT/SIGTERM are passed on to every child as one SIGTERM, and it waits for the
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -17,6 +16,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
+
+from app.dev.holder import StackLock, describe_holder, port_is_free
+from app.dev.identity import DATA_DIR, dev_secrets
 
 DEV_PARTNER = "demo-partner"
 
@@ -122,31 +124,83 @@ def _stop(children: list[Child]) -> None:
             child.process.wait()
 
 
-def run_dev_stack(*, api_port: int, simulator_port: int) -> int:
-    env = dict(os.environ)
-    env.setdefault("BFF_JWT_SECRET", secrets.token_urlsafe(32))
-    # The worker polls with its own token; the simulator accepts any bearer token.
-    env.setdefault("BFF_UPSTREAM_SERVICE_TOKEN", "dev-service-" + secrets.token_urlsafe(16))
+DEV_CORS_ORIGINS = r"http://(localhost|127\.0\.0\.1)(:[0-9]{1,5})?"
+NO_REDIS = """no Redis answers at {url} and redis-server is not on PATH.
+Install Redis (apt-get install redis-server, brew install redis) and run make run again:
+it then starts a private one, kept in {data_dir}/. Or start one yourself
+(docker run -d -p 127.0.0.1:6379:6379 redis:7) and set BFF_REDIS_URL if it is not {url}."""
+
+
+def dev_environment(
+    environ: dict[str, str], *, api_port: int, simulator_port: int, data_dir: Path
+) -> dict[str, str]:
+    """The variables every child gets: the kept secrets, and the dev-only conveniences
+    (CORS for local origins, webhooks to loopback receivers, metrics on loopback, a
+    simulator that keeps its state). A variable already set wins."""
+    env = dict(environ)
+    env.update(dev_secrets(data_dir, environ))
     env.setdefault("BFF_UPSTREAM_URL", f"http://127.0.0.1:{simulator_port}")
     env.setdefault("BFF_DATA_INTEGRATIONS_URL", env["BFF_UPSTREAM_URL"])
-    env.setdefault("BFF_LINK_SIGNING_KEY", secrets.token_urlsafe(32))
     env.setdefault("BFF_PUBLIC_URL", f"http://127.0.0.1:{api_port}")
     env.setdefault("BFF_LOG_FORMAT", "text")  # a terminal's reader; JSON is for collectors
+    env.setdefault("BFF_CORS_ORIGIN_REGEX", DEV_CORS_ORIGINS)
+    env.setdefault("BFF_WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
+    env.setdefault("BFF_API_METRICS_HOST", "127.0.0.1")
     env.setdefault("BFF_WORKER_METRICS_HOST", "127.0.0.1")
     env.setdefault("SIM_PORT", str(simulator_port))
-    redis_url = env.setdefault("BFF_REDIS_URL", "redis://127.0.0.1:6379/0")
+    env.setdefault("SIM_STATE_FILE", str((data_dir / "simulator.json").resolve()))
+    env.setdefault("BFF_REDIS_URL", "redis://127.0.0.1:6379/0")
+    return env
+
+
+def refusal(*, api_port: int, simulator_port: int, lock: StackLock) -> str | None:
+    """Why this stack must not start: another one uses its data directory or a port is taken."""
+    holder = lock.acquire(api_port=api_port, simulator_port=simulator_port)
+    if holder is not None:
+        pid, command = holder.get("pid", "?"), holder.get("command", "?")
+        return (
+            f"dev: a dev stack already runs on {lock.path.parent}/: pid {pid} ({command}), "
+            f"API port {holder.get('api_port', '?')}, simulator port {holder.get('simulator_port', '?')}; "
+            f"use it, or stop it first (Ctrl-C in its terminal, or kill {pid})"
+        )
+    for name, port in (("API", api_port), ("simulator", simulator_port)):
+        if not port_is_free(port):
+            lock.release()
+            return (
+                f"dev: port {port} (the {name}'s) is taken by {describe_holder(port)}; stop it, or "
+                f"pick other ports: python -m app dev --port P --simulator-port S"
+            )
+    return None
+
+
+def run_dev_stack(*, api_port: int, simulator_port: int, data_dir: Path = DATA_DIR) -> int:
+    lock = StackLock(data_dir)
+    refused = refusal(api_port=api_port, simulator_port=simulator_port, lock=lock)
+    if refused is not None:
+        print(refused, file=sys.stderr, flush=True)
+        return 1
+    try:
+        return _run(api_port=api_port, simulator_port=simulator_port, data_dir=data_dir)
+    finally:
+        lock.release()
+
+
+def _run(*, api_port: int, simulator_port: int, data_dir: Path) -> int:
+    env = dev_environment(
+        dict(os.environ), api_port=api_port, simulator_port=simulator_port, data_dir=data_dir
+    )
+    redis_url = env["BFF_REDIS_URL"]
     py = sys.executable
     stop = _stop_on_signals()
+    parent = os.getppid()
 
     redis: list[Child] = []
     if not _redis_answers(redis_url):
         binary = shutil.which("redis-server")
         if binary is None:
-            print(f"no Redis answers at {redis_url} and redis-server is not on PATH", file=sys.stderr)
+            print(NO_REDIS.format(url=redis_url, data_dir=data_dir), file=sys.stderr)
             return 1
         port = _free_port()
-        data_dir = Path(".dev-redis")
-        data_dir.mkdir(exist_ok=True)
         argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
         argv += ["--appendonly", "yes", "--dir", str(data_dir.resolve())]
         redis.append(Child("redis", argv, quiet=True))
@@ -163,8 +217,13 @@ def run_dev_stack(*, api_port: int, simulator_port: int) -> int:
             if not stop:
                 print("the stack did not come up; see the logs above", file=sys.stderr)
             return 0 if stop else 1
-        _print_banner(env, py, api_port=api_port, simulator_port=simulator_port, redis_url=redis_url)
+        _print_banner(env, py, api_port=api_port, simulator_port=simulator_port, data_dir=data_dir)
         while not stop:
+            if os.getppid() != parent:  # make (or the shell) that started us was killed
+                print(
+                    "dev: the process that started the stack is gone; stopping", file=sys.stderr, flush=True
+                )
+                break
             now = time.monotonic()
             for child in [*redis, *services]:
                 child.look_after(now)
@@ -188,7 +247,7 @@ def _stop_on_signals() -> list[int]:
 
 
 def _print_banner(
-    env: dict[str, str], py: str, *, api_port: int, simulator_port: int, redis_url: str
+    env: dict[str, str], py: str, *, api_port: int, simulator_port: int, data_dir: Path
 ) -> None:
     token = subprocess.run(
         [py, "-m", "app", "token", "--sub", "dev-user", "--partner", DEV_PARTNER],
@@ -202,12 +261,15 @@ def _print_banner(
 Package Builder BFF is running.
   API        http://127.0.0.1:{api_port}   (docs: http://127.0.0.1:{api_port}/docs)
   simulator  http://127.0.0.1:{simulator_port}
-  redis      {redis_url}
+  redis      {env["BFF_REDIS_URL"]}
   partner    {DEV_PARTNER}
   token      {token}
+  kept in    {data_dir}/   (secrets and simulator state: tokens and ids survive a restart)
 
   curl -H "Authorization: Bearer {token}" -H "X-Preferred-Partner-Id: {DEV_PARTNER}" \\
        http://127.0.0.1:{api_port}/v1/packages
+  python -m app token --partner {DEV_PARTNER}     another token for this stack
+  python -m app listen --partner {DEV_PARTNER}    see its webhooks, verified, as they arrive
 
 A process that dies is restarted. Ctrl-C stops everything.""",
         flush=True,
