@@ -30,6 +30,10 @@ AFTER_PATTERN = "^now$|" + DATE_TIME_PATTERN
 CONSUMER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 ITERATOR_PATTERN = r"^[A-Za-z0-9_-]{1,80}$"
 LAST_EVENT_ID_PATTERN = r"^[0-9]{1,16}-[0-9]{1,20}$"
+# The longest each pattern allows, written out for the document's readers (and its linters).
+CONSUMER_MAX_LENGTH = 64
+ITERATOR_MAX_LENGTH = 80
+LAST_EVENT_ID_MAX_LENGTH = 37
 
 ITEM_EXAMPLE: dict[str, Any] = {
     "id": "msg_5c1f0e9a7b2d4c6e8f0a1b2c3d4e5f60",
@@ -85,7 +89,12 @@ class ConsumerSeek(BaseModel):
     after: str | None = Field(
         default=None, pattern=AFTER_PATTERN, max_length=64, json_schema_extra=absent_not_null
     )
-    iterator: str | None = Field(default=None, pattern=ITERATOR_PATTERN, json_schema_extra=absent_not_null)
+    iterator: str | None = Field(
+        default=None,
+        pattern=ITERATOR_PATTERN,
+        max_length=ITERATOR_MAX_LENGTH,
+        json_schema_extra=absent_not_null,
+    )
 
     @field_validator("after", "iterator", mode="before")
     @classmethod

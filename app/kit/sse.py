@@ -33,13 +33,25 @@ def documented_stream(
     retry_ms: int,
 ) -> dict[str, Any]:
     """The OpenAPI 200 answer of an event stream whose events are all ``name``, with ids of
-    ``id_pattern`` and the component ``schema`` as JSON in ``data`` (``example`` one such)."""
+    ``id_pattern`` and the component ``schema`` as JSON in ``data`` (``example`` one such).
+
+    OpenAPI 3.1 describes a body as a whole, so the stream is a string; one event's fields are
+    in ``x-sse-event`` (3.2 calls this ``itemSchema``, which 3.1 tools refuse) and its ``data``
+    names the component a client parses it into."""
+    data = json.dumps(example, separators=(",", ":"))
     return {
         "description": description,
         "headers": header_refs(*SSE_HEADERS),
         "content": {
             "text/event-stream": {
-                "itemSchema": {
+                "schema": {
+                    "type": "string",
+                    "description": f"Server-Sent Events: a `retry:` line, then `{name}` events "
+                    f"(`id:`, `event: {name}`, `data:` one JSON {schema}) and heartbeat comments "
+                    "(lines starting with `:`)",
+                },
+                "example": retry(retry_ms) + event(example_id, name, data),
+                "x-sse-event": {
                     "type": "object",
                     "description": f"one `{name}` event: its `data` is JSON, one {schema}",
                     "required": ["event", "id", "data"],
@@ -53,14 +65,7 @@ def documented_stream(
                         },
                         "retry": {"type": "integer", "minimum": 0},
                     },
-                    "examples": [
-                        {
-                            "event": name,
-                            "id": example_id,
-                            "data": json.dumps(example, separators=(",", ":")),
-                            "retry": retry_ms,
-                        }
-                    ],
+                    "examples": [{"event": name, "id": example_id, "data": data, "retry": retry_ms}],
                 },
             }
         },
