@@ -70,8 +70,8 @@ lint: install
 openapi: install
 	$(PY) -m app.api.openapi_export openapi/bff.json
 
-## the documents pass independent linters (clients/typescript/redocly.yaml: Redocly's recommended
-## rules over both documents; clients/typescript/.spectral.yaml: Spectral's OpenAPI rules and the
+## the documents pass independent linters (clients/typescript/lint/redocly.yaml: Redocly's recommended
+## rules over both documents; clients/typescript/lint/.spectral.yaml: Spectral's OpenAPI rules and the
 ## OWASP API Security ruleset; 0 errors, 0 warnings), and
 ## clients generated from openapi/bff.json work with no hand-written types:
 ## TypeScript (Node/npm: npm ci, openapi-typescript into the git-ignored generated/, tsc, coverage)

@@ -56,7 +56,7 @@ def _inputs() -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def test_every_input_has_its_limits_written():
-    """What Spectral's OWASP rules ask of inputs (clients/typescript/.spectral.yaml), checked
+    """What Spectral's OWASP rules ask of inputs (clients/typescript/lint/.spectral.yaml), checked
     without Node: strings have a maxLength (or an enum/const), arrays maxItems, integers both
     bounds and a format."""
     missing = []
