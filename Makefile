@@ -76,7 +76,7 @@ openapi: install
 ## clients generated from openapi/bff.json work with no hand-written types:
 ## TypeScript (Node/npm: npm ci, openapi-typescript into the git-ignored generated/, tsc, coverage)
 ## and Python (openapi-python-client in its own venv, failing on any warning; mypy --strict over
-## the scripts that use it; then the README walkthrough's calls through the generated client
+## the scripts that use it; then the walkthrough's calls (docs/walkthrough.md) through the generated client
 ## against a stack the script starts)
 client-check: install $(CLIENT_STAMP)
 	cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error
