@@ -35,9 +35,9 @@ def documented_stream(
     """The OpenAPI 200 answer of an event stream whose events are all ``name``, with ids of
     ``id_pattern`` and the component ``schema`` as JSON in ``data`` (``example`` one such).
 
-    OpenAPI 3.1 describes a body as a whole, so the stream is a string; one event's fields are
-    in ``x-sse-event`` (3.2 calls this ``itemSchema``, which 3.1 tools refuse) and its ``data``
-    names the component a client parses it into."""
+    OpenAPI 3.1 has no keyword for one item of a stream (3.2's ``itemSchema``, which 3.1 tools
+    refuse); tools that read 3.1 streams (schemathesis among them) take a ``text/event-stream``
+    ``schema`` as the schema of each event, so that is what it describes."""
     data = json.dumps(example, separators=(",", ":"))
     return {
         "description": description,
@@ -45,15 +45,9 @@ def documented_stream(
         "content": {
             "text/event-stream": {
                 "schema": {
-                    "type": "string",
-                    "description": f"Server-Sent Events: a `retry:` line, then `{name}` events "
-                    f"(`id:`, `event: {name}`, `data:` one JSON {schema}) and heartbeat comments "
-                    "(lines starting with `:`)",
-                },
-                "example": retry(retry_ms) + event(example_id, name, data),
-                "x-sse-event": {
                     "type": "object",
-                    "description": f"one `{name}` event: its `data` is JSON, one {schema}",
+                    "description": f"each event of the stream, a `{name}` event: its `data` is JSON, "
+                    f"one {schema} (between events, heartbeat comments)",
                     "required": ["event", "id", "data"],
                     "properties": {
                         "event": {"const": name},
@@ -65,8 +59,8 @@ def documented_stream(
                         },
                         "retry": {"type": "integer", "minimum": 0},
                     },
-                    "examples": [{"event": name, "id": example_id, "data": data, "retry": retry_ms}],
                 },
+                "example": {"event": name, "id": example_id, "data": data, "retry": retry_ms},
             }
         },
     }
