@@ -29,9 +29,9 @@ CONFIG_ROW = re.compile(r"^\|\s*`(BFF_[A-Z0-9_]+)`\s*\|", re.MULTILINE)
 
 
 def _tracked_files() -> list[Path]:
-    names = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True
-    ).stdout.split(b"\0")
+    names = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True).stdout.split(
+        b"\0"
+    )
     return [ROOT / name.decode() for name in names if name]
 
 
