@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# One image for the three Python processes of the BFF (see DESIGN.md):
+# One image for the three Python processes of the BFF (docs/architecture.md):
 #   API (default):  the CMD below; docker-compose.yml and deploy/ (Kubernetes) run it unchanged
 #   worker:         python -m app worker                 (health: arq --check app.worker.WorkerSettings)
 #   simulator:      python -m app simulator --host 0.0.0.0 --port 8081   (or SIM_HOST / SIM_PORT)

@@ -70,13 +70,17 @@ lint: install
 openapi: install
 	$(PY) -m app.api.openapi_export openapi/bff.json
 
+## the documents pass independent linters (clients/typescript/lint/redocly.yaml: Redocly's recommended
+## rules over both documents; clients/typescript/lint/.spectral.yaml: Spectral's OpenAPI rules and the
+## OWASP API Security ruleset; 0 errors, 0 warnings), and
 ## clients generated from openapi/bff.json work with no hand-written types:
 ## TypeScript (Node/npm: npm ci, openapi-typescript into the git-ignored generated/, tsc, coverage)
 ## and Python (openapi-python-client in its own venv, failing on any warning; mypy --strict over
-## the scripts that use it; then the README walkthrough's calls through the generated client
+## the scripts that use it; then the walkthrough's calls (docs/walkthrough.md) through the generated client
 ## against a stack the script starts)
 client-check: install $(CLIENT_STAMP)
 	cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error
+	cd clients/typescript && npm run --silent lint
 	cd clients/typescript && rm -rf generated && npm run --silent generate
 	cd clients/typescript && npx --no-install tsc -p .
 	cd clients/typescript && node check-coverage.mjs

@@ -43,7 +43,8 @@ ROOT = Path(__file__).resolve().parent.parent
 KUBERNETES_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
 SECRET_KEYS = {"BFF_JWT_SECRET", "BFF_LINK_SIGNING_KEY", "BFF_UPSTREAM_SERVICE_TOKEN"}
 DEV_ONLY = "dev-only-"  # how a compose default secret says that it is no production secret
-# The non-secret settings of DESIGN.md that the ConfigMap must carry (BFF_REDIS_URL or Sentinel).
+# The non-secret settings (docs/operations.md, "Configuration") that the ConfigMap must carry
+# (BFF_REDIS_URL or Sentinel).
 CONFIG_KEYS = {
     "BFF_UPSTREAM_URL",
     "BFF_DATA_INTEGRATIONS_URL",

@@ -1,4 +1,4 @@
-"""The identity matrix of DESIGN.md: 401 bad token, 400 no partner, 403 not allowed."""
+"""The identity matrix of the contract (docs/contract.md): 401 bad token, 400 no partner, 403 not allowed."""
 
 from __future__ import annotations
 

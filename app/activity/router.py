@@ -16,9 +16,12 @@ from app.activity.log import Filters
 from app.activity.positions import parse_last_event_id
 from app.activity.schemas import (
     AFTER_PATTERN,
+    CONSUMER_MAX_LENGTH,
     CONSUMER_PATTERN,
     ITEM_EXAMPLE,
+    ITERATOR_MAX_LENGTH,
     ITERATOR_PATTERN,
+    LAST_EVENT_ID_MAX_LENGTH,
     LAST_EVENT_ID_PATTERN,
     RESUME_PATTERN,
     ActivityPage,
@@ -31,7 +34,7 @@ from app.activity.stream import Update
 from app.auth.deps import LinkPrincipalDep, PrincipalDep, charge
 from app.kit import sse
 from app.kit.errors import PROBLEM
-from app.kit.params import PACKAGE_ID_PATTERN
+from app.kit.params import PACKAGE_ID_MAX_LENGTH, PACKAGE_ID_PATTERN
 from app.webhooks.events import WebhookEventType
 
 logger = logging.getLogger("app.activity")
@@ -46,10 +49,20 @@ EventTypes = Annotated[
     Query(alias="event_type", max_length=6, description="only these types (repeat the parameter)"),
 ]
 PackageFilter = Annotated[
-    str | None, Query(pattern=PACKAGE_ID_PATTERN, description="only the events of this package")
+    str | None,
+    Query(
+        pattern=PACKAGE_ID_PATTERN,
+        max_length=PACKAGE_ID_MAX_LENGTH,
+        description="only the events of this package",
+    ),
 ]
 Consumer = Annotated[
-    str, Path(pattern=CONSUMER_PATTERN, description="a name the caller picks; the server keeps its position")
+    str,
+    Path(
+        pattern=CONSUMER_PATTERN,
+        max_length=CONSUMER_MAX_LENGTH,
+        description="a name the caller picks; the server keeps its position",
+    ),
 ]
 STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: sse.documented_stream(
@@ -79,7 +92,12 @@ async def list_activity(
     principal: PrincipalDep,
     service: ActivityServiceDep,
     iterator: Annotated[
-        str | None, Query(pattern=ITERATOR_PATTERN, description="the `iterator` of the previous page")
+        str | None,
+        Query(
+            pattern=ITERATOR_PATTERN,
+            max_length=ITERATOR_MAX_LENGTH,
+            description="the `iterator` of the previous page",
+        ),
     ] = None,
     after: Annotated[
         str | None,
@@ -139,7 +157,7 @@ async def stream_activity(
         Header(
             alias="Last-Event-ID",
             pattern=RESUME_PATTERN,
-            max_length=37,
+            max_length=LAST_EVENT_ID_MAX_LENGTH,
             description="the `id:` of the last event received: resume after it (empty: from now)",
         ),
     ] = None,
@@ -148,7 +166,7 @@ async def stream_activity(
         Query(
             alias="last_event_id",
             pattern=RESUME_PATTERN,
-            max_length=37,
+            max_length=LAST_EVENT_ID_MAX_LENGTH,
             description="the same for a new `EventSource` (which cannot send the header), e.g. "
             "on a fresh link after the old one expired; the header wins when both are sent",
         ),

@@ -33,6 +33,10 @@ LAST_EVENT_ID_PATTERN = r"^[0-9]{1,16}-[0-9]{1,20}$"
 # What a reconnect may send back: an id the stream sent, or nothing (an empty
 # ``Last-Event-ID``, as a client that received no event yet sends it: "from now").
 RESUME_PATTERN = r"^([0-9]{1,16}-[0-9]{1,20})?$"
+# The longest each pattern allows, written out for the document's readers (and its linters).
+CONSUMER_MAX_LENGTH = 64
+ITERATOR_MAX_LENGTH = 80
+LAST_EVENT_ID_MAX_LENGTH = 37
 
 ITEM_EXAMPLE: dict[str, Any] = {
     "id": "msg_5c1f0e9a7b2d4c6e8f0a1b2c3d4e5f60",
@@ -88,7 +92,12 @@ class ConsumerSeek(BaseModel):
     after: str | None = Field(
         default=None, pattern=AFTER_PATTERN, max_length=64, json_schema_extra=absent_not_null
     )
-    iterator: str | None = Field(default=None, pattern=ITERATOR_PATTERN, json_schema_extra=absent_not_null)
+    iterator: str | None = Field(
+        default=None,
+        pattern=ITERATOR_PATTERN,
+        max_length=ITERATOR_MAX_LENGTH,
+        json_schema_extra=absent_not_null,
+    )
 
     @field_validator("after", "iterator", mode="before")
     @classmethod

@@ -29,7 +29,7 @@ def document(app: FastAPI) -> None:
                 routes=app.routes,
                 webhooks=app.webhooks.routes,
                 servers=SERVERS,
-                tags=app.openapi_tags,
+                tags=TAGS,
             )
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = problem_schema()
             _complete(schema)
@@ -51,7 +51,28 @@ AUTHENTICATED_ANSWERS = {
 }
 # What a request with a body may also get: too large (413), too slow in coming (408).
 BODY_ANSWERS = {"408": "Request Timeout", "413": "Content Too Large"}
-SERVERS = [{"url": "/", "description": "this API (wherever it is served)"}]
+# The document is served by the API it describes: in production behind the TLS proxy, in local
+# runs (`make run`) on loopback. ``x-internal``: it is for the SPA, partners and services alike.
+SERVERS = [
+    {
+        "url": "/",
+        "description": "this API, wherever it is served (production, staging, or local under make run)",
+        "x-internal": False,
+    }
+]
+# What a client can never be promised away: a fault of ours. The service is built never to
+# answer 500 to any input (tests fuzz for it); declared so a client knows its shape if it does.
+SERVER_ERROR = {"500": "Internal Server Error"}
+TAGS = [
+    {"name": "packages", "description": "The package list, create, merge, results, status, CSV."},
+    {"name": "drafts", "description": "The create wizard's state, kept server-side."},
+    {"name": "exports", "description": "Clusters sent to a CRM through the data-integrations layer."},
+    {"name": "catalog", "description": "Event search and natural-language customer filters."},
+    {"name": "webhooks", "description": "Endpoints that receive signed events, and their deliveries."},
+    {"name": "activity", "description": "Every event emitted for the partner: feed, consumers, stream."},
+    {"name": "operations", "description": "Liveness and readiness probes (no identity needed)."},
+    {"name": "webhook events", "description": "What a registered endpoint receives (calls we make)."},
+]
 
 
 def _complete(schema: dict[str, Any]) -> None:
@@ -69,9 +90,36 @@ def _complete(schema: dict[str, Any]) -> None:
         for operation in path.values():
             _complete_operation(operation)
             _problem_examples(route, operation)
+    for event_operations in schema.get("webhooks", {}).values():
+        for operation in event_operations.values():
+            # A call we make: the receiver checks its signature headers (declared), not a
+            # scheme of this API.
+            operation.setdefault("security", [])
     _drop_framework_validation(schema)
     _restore_examples(schema)
+    _integer_formats(schema)
     add_links(schema)
+
+
+INT32 = (-(2**31), 2**31 - 1)
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def _integer_formats(node: Any) -> None:
+    """An integer with both bounds written gets the ``format`` those bounds fit (``int32`` or
+    ``int64``), so a generated client picks a wide enough type; the bounds are what is enforced."""
+    if isinstance(node, dict):
+        low, high = node.get("minimum"), node.get("maximum")
+        if node.get("type") == "integer" and low is not None and high is not None and "format" not in node:
+            for name, (floor, ceiling) in (("int32", INT32), ("int64", INT64)):
+                if floor <= low and high <= ceiling:
+                    node["format"] = name
+                    break
+        for child in node.values():
+            _integer_formats(child)
+    elif isinstance(node, list):
+        for child in node:
+            _integer_formats(child)
 
 
 def _restore_examples(node: Any) -> None:
@@ -129,6 +177,8 @@ def _complete_operation(operation: dict[str, Any]) -> None:
     requirements = operation.get("security")
     responses = operation["responses"]
     parameters = operation.get("parameters", [])
+    operation.setdefault("security", [])  # the probes: open to anyone, on purpose
+    _declare(responses, SERVER_ERROR)
     if requirements:
         combined = {name: scopes for requirement in requirements for name, scopes in requirement.items()}
         linked = operation.get("operationId") in LINK_OPERATIONS
@@ -148,9 +198,6 @@ def _complete_operation(operation: dict[str, Any]) -> None:
     if idempotent and "409" in responses:
         responses["409"].setdefault("headers", {}).update(IDEMPOTENCY_CONFLICT_HEADERS)
     for status, response in responses.items():
-        for media in response.get("content", {}).values():
-            if "itemSchema" in media:  # an event stream: each event is described, not the whole
-                media.pop("schema", None)
         headers = response.setdefault("headers", {})
         headers.update(header_refs("X-Request-ID"))
         if idempotent and status.startswith("2"):

@@ -36,7 +36,10 @@ NO_SERVICE_TOKEN = (
 BEARER = HTTPBearer(
     scheme_name="bearer",
     bearerFormat="JWT",
-    description="The identity provider's token (claims: sub, exp, permissions ∋ backhaul, partners).",
+    description="The identity provider's token (claims: sub, exp, permissions ∋ backhaul, partners), "
+    "verified as RFC8725 (JWT best current practices) asks: the algorithm comes from the key, never "
+    "from the token (no `none`, no HS/RS confusion), `iss` and `aud` checked when configured, and a "
+    "bounded lifetime.",
     auto_error=False,  # the messages of a missing or malformed header are ours (bearer_token)
 )
 PARTNER = APIKeyHeader(

@@ -1,4 +1,4 @@
-"""Bearer JWT → Principal, and the 401/403/400 matrix of DESIGN.md.
+"""Bearer JWT → Principal, and the 401/403/400 matrix of the contract (docs/contract.md).
 
 Production tokens come from the identity provider: RS256/ES256, verified with the key of
 their ``kid`` from ``BFF_JWT_JWKS_URL``. HS256 with ``BFF_JWT_SECRET`` serves dev and tests.

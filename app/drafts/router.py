@@ -16,7 +16,7 @@ from app.kit.conditional import entity_tag, if_match, not_modified
 from app.kit.deps import LinksDep, SettingsDep
 from app.kit.errors import CLIENT_ERRORS, PRECONDITION_REQUIRED, PROBLEM, PreconditionRequired
 from app.kit.http_docs import IDEMPOTENCY_CONFLICT_HEADERS, documented
-from app.kit.params import IF_MATCH_PATTERN
+from app.kit.params import ENTITY_TAGS_MAX_LENGTH, IF_MATCH_PATTERN, IfNoneMatch
 from app.packages.responses import package_accepted
 from app.packages.schemas import PackageAccepted
 
@@ -36,6 +36,7 @@ IfMatch = Annotated[
     str,
     Header(
         description='the ETag of your last read, e.g. "v3" (428 without it, 412 when stale)',
+        max_length=ENTITY_TAGS_MAX_LENGTH,
         json_schema_extra={"pattern": IF_MATCH_PATTERN, "examples": ['"v1"']},
     ),
 ]
@@ -108,7 +109,7 @@ async def get_draft(
     draft_id: DraftId,
     service: DraftServiceDep,
     response: Response,
-    if_none_match: Annotated[str | None, Header()] = None,
+    if_none_match: IfNoneMatch = None,
 ) -> DraftView | Response:
     """One draft with its `ETag` (send it back as `If-Match` to change the draft)."""
     draft = await service.get(draft_id)

@@ -13,7 +13,7 @@ from app.idempotency import Answer, IdempotencyDep
 from app.kit.deps import SettingsDep
 from app.kit.errors import PROBLEM, UPSTREAM_ERRORS
 from app.kit.http_docs import documented
-from app.kit.params import PACKAGE_ID_PATTERN, ClusterName, PackageId
+from app.kit.params import PACKAGE_ID_MAX_LENGTH, PACKAGE_ID_PATTERN, ClusterName, PackageId
 from app.kit.types import Cursor
 
 router = APIRouter(tags=["exports"])
@@ -79,7 +79,10 @@ async def list_exports(
     principal: PrincipalDep,
     service: ExportServiceDep,
     package_id: Annotated[
-        str | None, Query(pattern=PACKAGE_ID_PATTERN, description="only this package's")
+        str | None,
+        Query(
+            pattern=PACKAGE_ID_PATTERN, max_length=PACKAGE_ID_MAX_LENGTH, description="only this package's"
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Cursor = None,

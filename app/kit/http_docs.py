@@ -61,7 +61,6 @@ HEADERS: dict[str, dict[str, Any]] = {
         "description": 'What is left of it and when it is full again, e.g. `"partner";r=42;t=1`.',
         "schema": {"type": "string"},
     },
-    "Age": {"description": "Seconds since the worker observed this status.", "schema": {"type": "integer"}},
 }
 
 

@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     redis_sentinels: Annotated[list[str], NoDecode] = Field(default_factory=list)
     redis_sentinel_master: str = Field(default="mymaster", min_length=1)
 
-    # Tuning knobs beyond DESIGN.md's table; defaults suit production.
+    # Tuning knobs; defaults suit production (docs/operations.md lists every setting).
     upstream_timeout_s: float = Field(default=10.0, gt=0)
     upstream_connect_timeout_s: float = Field(default=3.0, gt=0)
     upstream_max_connections: int = Field(default=200, ge=1)

@@ -33,15 +33,21 @@ def documented_stream(
     retry_ms: int,
 ) -> dict[str, Any]:
     """The OpenAPI 200 answer of an event stream whose events are all ``name``, with ids of
-    ``id_pattern`` and the component ``schema`` as JSON in ``data`` (``example`` one such)."""
+    ``id_pattern`` and the component ``schema`` as JSON in ``data`` (``example`` one such).
+
+    OpenAPI 3.1 has no keyword for one item of a stream (3.2's ``itemSchema``, which 3.1 tools
+    refuse); tools that read 3.1 streams (schemathesis among them) take a ``text/event-stream``
+    ``schema`` as the schema of each event, so that is what it describes."""
+    data = json.dumps(example, separators=(",", ":"))
     return {
         "description": description,
         "headers": header_refs(*SSE_HEADERS),
         "content": {
             "text/event-stream": {
-                "itemSchema": {
+                "schema": {
                     "type": "object",
-                    "description": f"one `{name}` event: its `data` is JSON, one {schema}",
+                    "description": f"each event of the stream, a `{name}` event: its `data` is JSON, "
+                    f"one {schema} (between events, heartbeat comments)",
                     "required": ["event", "id", "data"],
                     "properties": {
                         "event": {"const": name},
@@ -53,15 +59,8 @@ def documented_stream(
                         },
                         "retry": {"type": "integer", "minimum": 0},
                     },
-                    "examples": [
-                        {
-                            "event": name,
-                            "id": example_id,
-                            "data": json.dumps(example, separators=(",", ":")),
-                            "retry": retry_ms,
-                        }
-                    ],
                 },
+                "example": {"event": name, "id": example_id, "data": data, "retry": retry_ms},
             }
         },
     }

@@ -10,7 +10,10 @@ from typing import Annotated, Any
 from fastapi import Query
 from pydantic import BeforeValidator, ConfigDict, WithJsonSchema
 
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+ISO_DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_ISO_DATE = re.compile(ISO_DATE_PATTERN)
+# The longest RFC 3339 date-time taken (nanoseconds and an offset fit in 35; the rest is room).
+DATE_TIME_MAX_LENGTH = 64
 # RFC 3339 with its offset (no leap second: Python has none): pydantic alone would also take a
 # number, a bare date or no offset.
 DATE_TIME_PATTERN = (
@@ -24,7 +27,7 @@ def _iso_date_only(value: Any) -> Any:
     """Only ``YYYY-MM-DD``: pydantic alone would also take ``0`` or a timestamp."""
     if isinstance(value, dt.date):
         return value
-    if not isinstance(value, str) or not _ISO_DATE.match(value):
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
         raise ValueError("must be an ISO 8601 date (YYYY-MM-DD)")
     return value
 
@@ -32,14 +35,22 @@ def _iso_date_only(value: Any) -> Any:
 IsoDate = Annotated[
     dt.date,
     BeforeValidator(_iso_date_only),
-    WithJsonSchema({"type": "string", "format": "date", "examples": ["2024-01-01"]}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date",
+            "pattern": ISO_DATE_PATTERN,
+            "maxLength": 10,
+            "examples": ["2024-01-01"],
+        }
+    ),
 ]
 
 
 def _date_time_only(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return value
-    if not isinstance(value, str) or not _DATE_TIME.match(value):
+    if not isinstance(value, str) or len(value) > DATE_TIME_MAX_LENGTH or not _DATE_TIME.fullmatch(value):
         raise ValueError("must be an RFC 3339 date-time with its offset (e.g. 2026-11-28T10:00:00Z)")
     return value
 
@@ -47,7 +58,14 @@ def _date_time_only(value: Any) -> Any:
 IsoDateTime = Annotated[
     dt.datetime,
     BeforeValidator(_date_time_only),
-    WithJsonSchema({"type": "string", "format": "date-time", "pattern": DATE_TIME_PATTERN}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": DATE_TIME_PATTERN,
+            "maxLength": DATE_TIME_MAX_LENGTH,
+        }
+    ),
 ]
 
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"

@@ -70,7 +70,14 @@ async def stream_package_events(
     principal: LinkPrincipalDep,
     ctx: LinkCallContextDep,
     service: LiveServiceDep,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            alias="Last-Event-ID",
+            max_length=20,  # a sequence number; anything else not ours starts from the beginning
+            description="the `id:` of the last event received: resume after it",
+        ),
+    ] = None,
 ) -> Response:
     """The package's status now and on every change until DONE, FAILED or EXPIRED, as
     Server-Sent Events; heartbeats in between. `EventSource` cannot send headers: open the

@@ -14,7 +14,7 @@ from app.kit import conditional
 from app.kit.deps import LinksDep, SettingsDep
 from app.kit.errors import PROBLEM, UPSTREAM_ERRORS
 from app.kit.http_docs import documented, header_refs
-from app.kit.params import IF_MATCH_PATTERN, ClusterName, PackageId
+from app.kit.params import ENTITY_TAGS_MAX_LENGTH, IF_MATCH_PATTERN, ClusterName, IfNoneMatch, PackageId
 from app.kit.types import Cursor
 from app.packages import presenters
 from app.packages.deps import PackageServiceDep
@@ -77,7 +77,10 @@ async def list_packages(
     request: Request,
     ctx: CallContextDep,
     service: PackageServiceDep,
-    status_: Annotated[list[PackageStatus] | None, Query(alias="status")] = None,
+    status_: Annotated[
+        list[PackageStatus] | None,
+        Query(alias="status", max_length=len(PackageStatus), description="only these (repeat the parameter)"),
+    ] = None,
     q: Annotated[str | None, Query(max_length=200, description="search in title and id")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Cursor = None,
@@ -160,7 +163,7 @@ async def get_package(
     package_id: PackageId,
     ctx: CallContextDep,
     service: PackageServiceDep,
-    if_none_match: Annotated[str | None, Header()] = None,
+    if_none_match: IfNoneMatch = None,
 ) -> Response:
     """The results page in one call: package, evaluation settings and per-cluster results.
     Carries an `ETag`; `If-None-Match` with it answers 304."""
@@ -223,6 +226,7 @@ async def update_evaluation(
         str | None,
         Header(
             description="the settings' ETag of your last read: 412 if they changed since",
+            max_length=ENTITY_TAGS_MAX_LENGTH,
             json_schema_extra={"pattern": IF_MATCH_PATTERN},
         ),
     ] = None,

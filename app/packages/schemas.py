@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from app.kit.params import PACKAGE_ID_PATTERN
+from app.kit.params import PACKAGE_ID_MAX_LENGTH, PACKAGE_ID_PATTERN
 from app.kit.types import DATE_TIME_PATTERN, IsoDate, JsonInt, examples
 from app.upstream.models import AttributionModel, PackageStatus
 
@@ -54,8 +54,19 @@ COUNTS_EXAMPLE: dict[str, Any] = {"customers": 37, "items": 81, "purchase": 3702
 
 NOT_BLANK = r"\S"  # some character that is not whitespace (ids and titles are stripped)
 MAX_NUMERIC_ID = 10**18 - 1
-# A customer id as the upstream takes it: a number, or a non-blank string (digits become a number).
-Id = JsonInt | Annotated[str, Field(pattern=NOT_BLANK)]
+CUSTOMER_ID_MAX_LENGTH = 256
+TICKET_CATEGORY_MAX_LENGTH = 200
+# A customer id as the upstream takes it: a number (up to 18 digits, as event ids), or a
+# non-blank string (digits become a number).
+Id = (
+    Annotated[
+        JsonInt,
+        Ge(0),
+        Le(MAX_NUMERIC_ID),
+        WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_NUMERIC_ID}),
+    ]
+    | Annotated[str, Field(pattern=NOT_BLANK, max_length=CUSTOMER_ID_MAX_LENGTH)]
+)
 # An event id: the guide's ids are numbers; a string of digits is taken as one.
 EventId = (
     Annotated[
@@ -64,7 +75,7 @@ EventId = (
         Le(MAX_NUMERIC_ID),
         WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_NUMERIC_ID}),
     ]
-    | Annotated[str, Field(pattern=r"^[0-9]{1,18}$")]
+    | Annotated[str, Field(pattern=r"^[0-9]{1,18}$", max_length=18)]
 )
 # Amounts are numbers, never booleans or numeric strings (pydantic would take both).
 Amount = Annotated[float, Field(strict=True, ge=0)]
@@ -110,7 +121,9 @@ class PackageFilters(BaseModel):
         default=None, description="on or before `exclude_recent_purchases_after` when both are set"
     )
     exclude_recent_purchases_after: IsoDate | None = None
-    exclude_ticket_categories: list[str] = Field(default_factory=list, max_length=1000, examples=[["VIP"]])
+    exclude_ticket_categories: list[Annotated[str, Field(max_length=TICKET_CATEGORY_MAX_LENGTH)]] = Field(
+        default_factory=list, max_length=1000, examples=[["VIP"]]
+    )
 
     @field_validator("included_customers", "excluded_customers")
     @classmethod
@@ -171,12 +184,12 @@ def _digits_of_number(value: Any) -> Any:
 PackageRef = Annotated[
     str,
     BeforeValidator(_digits_of_number),
-    Field(pattern=PACKAGE_ID_PATTERN),
+    Field(pattern=PACKAGE_ID_PATTERN, max_length=PACKAGE_ID_MAX_LENGTH),
     WithJsonSchema(
         {
             "anyOf": [
                 {"type": "integer", "minimum": 0, "maximum": MAX_NUMERIC_ID},
-                {"type": "string", "pattern": PACKAGE_ID_PATTERN},
+                {"type": "string", "pattern": PACKAGE_ID_PATTERN, "maxLength": PACKAGE_ID_MAX_LENGTH},
             ]
         }
     ),

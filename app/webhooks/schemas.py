@@ -95,7 +95,9 @@ class EndpointCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = URL_FIELD
-    event_types: list[WebhookEventType] = Field(min_length=1, examples=[["package.done", "package.failed"]])
+    event_types: list[WebhookEventType] = Field(
+        min_length=1, max_length=len(WebhookEventType), examples=[["package.done", "package.failed"]]
+    )
     description: str | None = Field(default=None, max_length=500)
 
     @field_validator("event_types")
@@ -118,7 +120,7 @@ class EndpointUpdate(BaseModel):
         json_schema_extra=_optional_url,
     )
     event_types: list[WebhookEventType] | None = Field(
-        default=None, min_length=1, json_schema_extra=absent_not_null
+        default=None, min_length=1, max_length=len(WebhookEventType), json_schema_extra=absent_not_null
     )
     description: str | None = Field(default=None, max_length=500, description="null removes it")
     enabled: bool | None = Field(default=None, strict=True, json_schema_extra=absent_not_null)

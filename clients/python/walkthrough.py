@@ -1,5 +1,5 @@
-"""The README's walkthrough, call by call, through the Python client that openapi-python-client
-generated from openapi/bff.json (``generate.py``), against a live stack this script starts:
+"""The walkthrough (docs/walkthrough.md), call by call, through the Python client that
+openapi-python-client generated from openapi/bff.json (``generate.py``), against a live stack this script starts:
 ``python -m app dev`` (simulator + API + worker) on free ports, on a private ``redis-server``
 (or on ``BFF_REDIS_URL`` when that is set, or 127.0.0.1:6379 when no redis-server is installed).
 
@@ -232,7 +232,7 @@ def follow_events(events_url: str) -> PackageStatus:
 
 
 def walkthrough(api: AuthenticatedClient, receiver: Receiver) -> list[str]:
-    """The README's calls in its order; returns what each showed, for the log."""
+    """The walkthrough's calls in its order; returns what each showed, for the log."""
     done: list[str] = []
     # the wizard's state lives server-side: create a draft, change it with If-Match, submit it
     state = {"title": "Munich shows Q3", "event_ids": [12345]}
@@ -423,7 +423,7 @@ def main() -> int:
             receiver.close()
     for step in steps:
         print(f"client-check: {step}")
-    print("client-check: the README walkthrough works through the generated Python client")
+    print("client-check: the walkthrough (docs/walkthrough.md) works through the generated Python client")
     return 0
 
 

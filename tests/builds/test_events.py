@@ -64,7 +64,7 @@ async def test_each_terminal_status_reaches_the_partner_once(
 async def test_a_worker_started_by_arqs_own_cli_polls_and_announces_too(
     papi, sim, store, start_worker, receiver, partner
 ):
-    """DESIGN.md allows ``arq app.worker.WorkerSettings``: its start-up hook runs the poll
+    """The documented alternative start, ``arq app.worker.WorkerSettings``: its start-up hook runs the poll
     loop as ``python -m app worker`` does (polling is no arq job)."""
     endpoint = await register_webhook(papi, receiver.url, ["package.done"])
     package = await make_package(sim, partner, "INPROGRESS")

@@ -126,7 +126,7 @@ def api_launch(launcher: str, port: int, log_level: str) -> tuple[list[str], dic
 
     - ``python -m app api``: ours;
     - ``uvicorn app.main:app``: uvicorn's CLI with no option at all (the port comes from its
-      ``UVICORN_PORT`` variable), as DESIGN.md names it;
+      ``UVICORN_PORT`` variable), as docs/operations.md names it;
     - ``the image's CMD``: the Dockerfile's ``CMD`` as written, on loopback and ``port``
       (compose and Kubernetes run it unchanged).
     """
