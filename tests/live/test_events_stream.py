@@ -95,7 +95,7 @@ async def test_reconnect_with_last_event_id_resumes_after_it(api, sim, partner, 
     assert resumed[0].number > seen.number
 
     final = await answer_without_stream(
-        api, events_path(package["id"]), headers={"Last-Event-ID": resumed[0].id}
+        api, events_path(package["id"]), headers={"Last-Event-ID": str(resumed[0].number)}
     )
     assert final.status_code == 204, "the final status was delivered: EventSource stops"
 
