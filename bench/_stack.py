@@ -8,7 +8,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,14 +49,22 @@ def rss_mib(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def stack(*, workers: int = 0, extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
+def stack(
+    *,
+    workers: int = 0,
+    extra_env: dict[str, str] | None = None,
+    sim_env: dict[str, str] | None = None,
+    wrap: Callable[[str, list[str]], list[str]] | None = None,
+) -> Iterator[Stack]:
+    """``wrap(name, argv)`` may change how a process is started (bench/_traced.py)."""
+    launch = wrap or (lambda name, argv: argv)
     data_dir = Path(tempfile.mkdtemp(prefix="bench-redis-"))
     redis = RedisServer(free_port(), data_dir).start()
     sim_port, api_port, metrics_port = free_port(), free_port(), free_port()
     sim = ManagedProcess(
         "bench-sim",
         python_module("app", "simulator", "--port", str(sim_port)),
-        env={"SIM_BUILD_SECONDS": "3600"},
+        env={"SIM_BUILD_SECONDS": "3600", **(sim_env or {})},
         port=sim_port,
     ).start()
     env = {
@@ -76,8 +84,16 @@ def stack(*, workers: int = 0, extra_env: dict[str, str] | None = None) -> Itera
     }
     api = ManagedProcess(
         "bench-api",
-        python_module(
-            "app", "api", "--port", str(api_port), "--log-level", os.environ.get("BENCH_LOG_LEVEL", "info")
+        launch(
+            "bench-api",
+            python_module(
+                "app",
+                "api",
+                "--port",
+                str(api_port),
+                "--log-level",
+                os.environ.get("BENCH_LOG_LEVEL", "info"),
+            ),
         ),
         env=env,
         port=api_port,
@@ -86,7 +102,9 @@ def stack(*, workers: int = 0, extra_env: dict[str, str] | None = None) -> Itera
     # Workers come first in ``processes``: bench-worker, bench-worker-2, ...
     for index in range(workers, 0, -1):
         name = "bench-worker" if index == 1 else f"bench-worker-{index}"
-        processes.insert(0, ManagedProcess(name, python_module("app", "worker"), env=env).start())
+        processes.insert(
+            0, ManagedProcess(name, launch(name, python_module("app", "worker")), env=env).start()
+        )
     try:
         yield Stack(
             f"http://127.0.0.1:{api_port}",

@@ -25,6 +25,7 @@ def statuses_until_the_end(stack: DevStack, headers: dict[str, str]) -> list[str
     statuses: list[str] = []
     give_up = time.monotonic() + 30
     with httpx.stream("GET", created.json()["events_url"], headers=headers, timeout=30) as stream:
+        assert stream.status_code == 200, stream.read()
         for line in stream.iter_lines():
             if line.startswith("data:"):
                 statuses.append(json.loads(line[5:])["status"])

@@ -8,7 +8,6 @@ so each build's terminal event is emitted once and a rebuild emits again.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import time
@@ -22,7 +21,7 @@ from app.upstream.models import TERMINAL_STATUSES
 
 logger = logging.getLogger("app.watches")
 
-PARSED_WATCHES = 32_768  # parsed watches a process remembers (about 300 B each)
+PARSED_WATCHES = 32_768  # at most, parsed open watches a process remembers (about 530 B each)
 
 # KEYS: watch hash, partners zset, generation counter.
 # ARGV: package id, partner id, reason, opened_at, "new" (bump generation, replace) | "keep", ttl ms.
@@ -109,12 +108,43 @@ class Watch:
         return json.dumps(doc, separators=(",", ":"))
 
 
-@functools.lru_cache(maxsize=PARSED_WATCHES)
-def _parsed_watch(raw: str) -> Watch:
-    """``Watch.parse``, remembered by the stored JSON: a poll reads every open watch of its
-    partner each interval, and most are unchanged since the last, so each is parsed once.
-    Safe because a ``Watch`` is immutable and the key is its whole stored form."""
-    return Watch.parse(raw)
+class ParsedWatches:
+    """The parsed form of each open watch, by partner and stored JSON: a poll reads every
+    open watch of its partner each interval, and most are unchanged since the last, so each
+    is parsed once. Safe because a ``Watch`` is immutable and the key is its whole stored form.
+
+    Only open watches are kept: a partner's entries are replaced by each read of its watches,
+    a watch this process closes or rewrites is forgotten at once, and a partner with none
+    left is dropped. Memory follows the open watches, not every watch a long-running worker
+    has seen; past ``cap`` (a backstop) everything is forgotten and parsed again."""
+
+    def __init__(self, cap: int = PARSED_WATCHES) -> None:
+        self._cap = cap
+        self._by_partner: dict[str, dict[str, Watch]] = {}
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def known(self, partner_id: str) -> dict[str, Watch]:
+        return self._by_partner.get(partner_id, {})
+
+    def replace(self, partner_id: str, current: dict[str, Watch]) -> None:
+        self._size -= len(self._by_partner.pop(partner_id, {}))
+        if not current:
+            return
+        if self._size + len(current) > self._cap:
+            self._by_partner.clear()
+            self._size = 0
+        self._by_partner[partner_id] = current
+        self._size += len(current)
+
+    def forget(self, watch: Watch) -> None:
+        known = self._by_partner.get(watch.partner_id)
+        if known is not None and known.pop(watch.raw, None) is not None:
+            self._size -= 1
+            if not known:
+                del self._by_partner[watch.partner_id]
 
 
 class WatchRegistry:
@@ -127,6 +157,7 @@ class WatchRegistry:
         self._replace = redis.register_script(_REPLACE)
         self._close = redis.register_script(_CLOSE)
         self._finish = redis.register_script(_FINISH)
+        self.parsed = ParsedWatches()
 
     async def ensure_reachable(self) -> None:
         """Fail (503) before an upstream action whose watch could not then be recorded:
@@ -191,20 +222,22 @@ class WatchRegistry:
     async def watches(self, partner_id: str) -> list[Watch]:
         """The partner's open watches; an unreadable entry is dropped (and logged)."""
         entries = await self._redis.hgetall(redis_keys.watch_set(partner_id))  # type: ignore[misc]
-        watches = []
+        known, current = self.parsed.known(partner_id), dict[str, Watch]()
         for package_id, raw in entries.items():
             try:
-                watches.append(_parsed_watch(raw))
+                current[raw] = known.get(raw) or Watch.parse(raw)
             except (ValueError, KeyError, TypeError):
                 logger.error("dropping unreadable watch %s/%s: %r", partner_id, package_id, raw)
                 await self._close(
                     keys=[redis_keys.watch_set(partner_id), redis_keys.WATCH_PARTNERS],
                     args=[package_id, raw, partner_id],
                 )
-        return watches
+        self.parsed.replace(partner_id, current)
+        return list(current.values())
 
     async def set_misses(self, watch: Watch, misses: int) -> bool:
         """Compare-and-set: a watch replaced meanwhile (regenerate) is left alone."""
+        self.parsed.forget(watch)  # its stored form changes (or someone else's replaced it)
         replaced = await self._replace(
             keys=[redis_keys.watch_set(watch.partner_id)],
             args=[watch.package_id, watch.raw, watch.with_misses(misses)],
@@ -213,6 +246,7 @@ class WatchRegistry:
 
     async def close(self, watch: Watch) -> bool:
         """Compare-and-delete; the partner leaves the schedule with its last watch."""
+        self.parsed.forget(watch)
         closed = await self._close(
             keys=[redis_keys.watch_set(watch.partner_id), redis_keys.WATCH_PARTNERS],
             args=[watch.package_id, watch.raw, watch.partner_id],
@@ -232,6 +266,7 @@ class WatchRegistry:
     async def finish(self, watch: Watch, status: str) -> bool:
         """Mark the build's ``status`` event emitted (set once) and close the watch
         (compare-and-delete), in one step; True when this call set the marker."""
+        self.parsed.forget(watch)
         marked = await self._finish(
             keys=[
                 redis_keys.emitted_event(watch.partner_id, watch.package_id, status, watch.generation),

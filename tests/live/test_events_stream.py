@@ -13,7 +13,7 @@ from app.kit.links import LinkSigner
 from tests.conftest import LINK_KEY, make_token
 from tests.support.processes import ApiServer
 from tests.support.sim import force_status, make_package, upstream_calls
-from tests.support.sse import EventReader
+from tests.support.sse import STREAM_TIMEOUT, EventReader, answer_without_stream, expect_stream
 
 SPA_ORIGIN = "http://spa.example"  # in BFF_CORS_ORIGINS of the test stack
 
@@ -42,9 +42,8 @@ async def wait_for_subscribers(
 
 async def test_stream_sees_the_whole_status_sequence_and_ends(api, sim, partner, worker_process):
     package = await make_package(sim, partner, "INITIALIZING")
-    async with api.stream("GET", events_path(package["id"])) as response:
-        assert response.status_code == 200
-        assert response.headers["content-type"].startswith("text/event-stream")
+    async with api.stream("GET", events_path(package["id"]), timeout=STREAM_TIMEOUT) as response:
+        await expect_stream(response)
         assert response.headers["cache-control"] == "no-cache"
         assert response.headers["x-accel-buffering"] == "no"
         reader = EventReader(response)
@@ -68,14 +67,16 @@ async def test_stream_sees_the_whole_status_sequence_and_ends(api, sim, partner,
 
 async def test_stream_of_a_finished_package_sends_its_status_and_ends(api, sim, partner):
     package = await make_package(sim, partner, "FAILED")
-    async with api.stream("GET", events_path(package["id"])) as response:
+    async with api.stream("GET", events_path(package["id"]), timeout=STREAM_TIMEOUT) as response:
+        await expect_stream(response)
         events = await EventReader(response).rest()
     assert [e.json()["status"] for e in events] == ["FAILED"]
 
 
 async def test_reconnect_with_last_event_id_resumes_after_it(api, sim, partner, worker_process):
     package = await make_package(sim, partner, "INITIALIZING")
-    async with api.stream("GET", events_path(package["id"])) as response:
+    async with api.stream("GET", events_path(package["id"]), timeout=STREAM_TIMEOUT) as response:
+        await expect_stream(response)
         reader = EventReader(response)
         await reader.next()
         await force_status(sim, package["id"], "INPROGRESS", progress=50)
@@ -83,14 +84,19 @@ async def test_reconnect_with_last_event_id_resumes_after_it(api, sim, partner, 
     assert seen.json()["status"] == "INPROGRESS"
 
     headers = {"Last-Event-ID": seen.id}
-    async with api.stream("GET", events_path(package["id"]), headers=headers) as response:
+    async with api.stream(
+        "GET", events_path(package["id"]), headers=headers, timeout=STREAM_TIMEOUT
+    ) as response:
+        await expect_stream(response)
         reader = EventReader(response)
         await force_status(sim, package["id"], "DONE")
         resumed = await reader.rest()
     assert [e.json()["status"] for e in resumed] == ["DONE"], "nothing up to Last-Event-ID again"
     assert resumed[0].number > seen.number
 
-    final = await api.get(events_path(package["id"]), headers={"Last-Event-ID": resumed[0].id})
+    final = await answer_without_stream(
+        api, events_path(package["id"]), headers={"Last-Event-ID": str(resumed[0].number)}
+    )
     assert final.status_code == 204, "the final status was delivered: EventSource stops"
 
 
@@ -109,8 +115,8 @@ async def test_the_signed_events_url_opens_the_stream_without_any_header(api, an
     package = await make_package(sim, partner, "DONE")
     url = await signed_events_url(api, package["id"])
     assert {"partner_id", "exp", "sig"} <= httpx.URL(url).params.keys()
-    async with anonymous.stream("GET", url) as response:
-        assert response.status_code == 200
+    async with anonymous.stream("GET", url, timeout=STREAM_TIMEOUT) as response:
+        await expect_stream(response)
         events = await EventReader(response).rest()
     assert [e.json()["status"] for e in events] == ["DONE"]
 
@@ -118,14 +124,16 @@ async def test_the_signed_events_url_opens_the_stream_without_any_header(api, an
 async def test_a_jwt_in_the_query_string_is_refused(anonymous, sim, partner):
     package = await make_package(sim, partner, "DONE")
     params = {"access_token": make_token(partners=[partner]), "partner_id": partner}
-    response = await anonymous.get(events_path(package["id"]), params=params)
+    response = await answer_without_stream(anonymous, events_path(package["id"]), params=params)
     assert response.status_code == 401
     assert "query string" in response.json()["detail"]
 
 
 async def test_stream_without_credentials_is_401(anonymous, sim, partner):
     package = await make_package(sim, partner, "DONE")
-    response = await anonymous.get(events_path(package["id"]), params={"partner_id": partner})
+    response = await answer_without_stream(
+        anonymous, events_path(package["id"]), params={"partner_id": partner}
+    )
     assert response.status_code == 401
     assert response.headers["content-type"].startswith("application/problem+json")
 
@@ -140,7 +148,7 @@ async def test_a_tampered_or_moved_link_is_403(api, anonymous, sim, partner):
     other_partner = url.copy_set_param("partner_id", partner + "-x")
     later = url.copy_set_param("exp", str(int(url.params["exp"]) + 60))
     for forged in (tampered, moved, other_partner, later):
-        response = await anonymous.get(forged)
+        response = await answer_without_stream(anonymous, forged)
         assert response.status_code == 403, (forged, response.text)
 
 
@@ -152,14 +160,14 @@ async def test_a_partial_or_reshaped_link_is_401(api, anonymous, sim, partner):
         url.copy_set_param("exp", "soon"),
         url.copy_set_param("sig", "x"),
     ):
-        response = await anonymous.get(broken)
+        response = await answer_without_stream(anonymous, broken)
         assert response.status_code == 401 and "malformed" in response.json()["detail"], broken
 
 
 async def test_an_expired_link_is_401(anonymous, sim, partner):
     package = await make_package(sim, partner, "DONE")
     url = signer().url(["v1", "packages", package["id"], "events"], partner, -5)
-    response = await anonymous.get(url)
+    response = await answer_without_stream(anonymous, url)
     assert response.status_code == 401
     assert "expired" in response.json()["detail"]
 
@@ -167,15 +175,15 @@ async def test_an_expired_link_is_401(anonymous, sim, partner):
 async def test_the_stream_ends_when_its_link_expires(anonymous, sim, partner):
     package = await make_package(sim, partner, "INPROGRESS")
     url = signer().url(["v1", "packages", package["id"], "events"], partner, 2)
-    async with anonymous.stream("GET", url) as response:
-        assert response.status_code == 200
+    async with anonymous.stream("GET", url, timeout=STREAM_TIMEOUT) as response:
+        await expect_stream(response)
         events = await EventReader(response, timeout_s=20).rest()  # returns when the server ends it
     assert [e.json()["status"] for e in events] == ["INPROGRESS"], "no terminal status: it expired"
 
 
 async def test_stream_of_another_partners_package_is_404(api, sim):
     other = await make_package(sim, "p-other-partner", "INPROGRESS")
-    response = await api.get(events_path(other["id"]))
+    response = await answer_without_stream(api, events_path(other["id"]))
     assert response.status_code == 404
     assert response.json()["status"] == 404
 
@@ -183,16 +191,18 @@ async def test_stream_of_another_partners_package_is_404(api, sim):
 async def test_stream_answers_the_spa_origin_with_cors_headers(api, anonymous, sim, partner):
     package = await make_package(sim, partner, "DONE")
     url = await signed_events_url(api, package["id"])
-    async with anonymous.stream("GET", url, headers={"Origin": SPA_ORIGIN}) as response:
-        assert response.status_code == 200
+    async with anonymous.stream(
+        "GET", url, headers={"Origin": SPA_ORIGIN}, timeout=STREAM_TIMEOUT
+    ) as response:
+        await expect_stream(response)
         assert response.headers["access-control-allow-origin"] == SPA_ORIGIN
         await EventReader(response).rest()
 
 
 async def test_client_disconnect_releases_the_subscription(api, sim, partner, redis):
     package = await make_package(sim, partner, "INPROGRESS")
-    async with api.stream("GET", events_path(package["id"])) as response:
-        assert response.status_code == 200, await response.aread()
+    async with api.stream("GET", events_path(package["id"]), timeout=STREAM_TIMEOUT) as response:
+        await expect_stream(response)
         reader = EventReader(response)  # kept: a dropped reader closes the connection
         assert (await reader.event()).json()["status"] == "INPROGRESS"
         assert await subscribers(redis, partner, package["id"]) == 1
@@ -206,7 +216,10 @@ async def test_many_streams_share_one_subscription_and_cost_the_upstream_nothing
     async with contextlib.AsyncExitStack() as stack:
         readers = []
         for _ in range(10):
-            response = await stack.enter_async_context(api.stream("GET", events_path(package["id"])))
+            response = await stack.enter_async_context(
+                api.stream("GET", events_path(package["id"]), timeout=STREAM_TIMEOUT)
+            )
+            await expect_stream(response)
             reader = EventReader(response)
             assert (await reader.event()).json()["status"] == "INITIALIZING"
             readers.append(reader)
@@ -223,7 +236,8 @@ async def test_many_streams_share_one_subscription_and_cost_the_upstream_nothing
 
 async def test_stream_opens_a_watch_for_a_build_in_progress(api, sim, partner, redis):
     package = await make_package(sim, partner, "INPROGRESS")
-    async with api.stream("GET", events_path(package["id"])) as response:
+    async with api.stream("GET", events_path(package["id"]), timeout=STREAM_TIMEOUT) as response:
+        await expect_stream(response)
         reader = EventReader(response)
         await reader.next()
     assert await redis.hexists(redis_keys.watch_set(partner), package["id"])
@@ -239,7 +253,8 @@ async def test_quiet_streams_send_heartbeat_comments(sim, partner, bff_env):
             "X-Preferred-Partner-Id": partner,
         }
         async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
-            async with client.stream("GET", events_path(package["id"])) as response:
+            async with client.stream("GET", events_path(package["id"]), timeout=STREAM_TIMEOUT) as response:
+                await expect_stream(response)
                 lines = []
                 async with asyncio.timeout(10):
                     async for line in response.aiter_lines():
@@ -255,7 +270,8 @@ async def test_quiet_streams_send_heartbeat_comments(sim, partner, bff_env):
 async def test_stream_carries_on_after_a_redis_restart(api, sim, partner, redis_server, worker_process):
     """The API's pub/sub connection reconnects and re-subscribes by itself."""
     package = await make_package(sim, partner, "INPROGRESS")
-    async with api.stream("GET", events_path(package["id"])) as response:
+    async with api.stream("GET", events_path(package["id"]), timeout=STREAM_TIMEOUT) as response:
+        await expect_stream(response)
         reader = EventReader(response, timeout_s=30)
         assert (await reader.event()).json()["status"] == "INPROGRESS"
         worker_process.stop()  # arq's worker exits when Redis drops (python-arq/arq#435)

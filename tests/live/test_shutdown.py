@@ -17,7 +17,7 @@ from app.kit.shutdown import on_termination
 from tests.conftest import make_token
 from tests.support.processes import API_LAUNCHERS, ApiServer
 from tests.support.sim import make_package
-from tests.support.sse import EventReader
+from tests.support.sse import STREAM_TIMEOUT, EventReader, expect_stream
 
 
 @pytest.mark.parametrize("launcher", API_LAUNCHERS)
@@ -52,9 +52,9 @@ async def open_streams(client: httpx.AsyncClient, package_ids: list[str]) -> Asy
         readers = []
         for package_id in package_ids:
             response = await stack.enter_async_context(
-                client.stream("GET", f"/v1/packages/{package_id}/events")
+                client.stream("GET", f"/v1/packages/{package_id}/events", timeout=STREAM_TIMEOUT)
             )
-            assert response.status_code == 200
+            await expect_stream(response)
             readers.append(EventReader(response))
         yield readers
 

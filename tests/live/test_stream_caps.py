@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import make_token
 from tests.support.processes import ApiServer
 from tests.support.sim import force_status, make_package, upstream_calls
-from tests.support.sse import EventReader
+from tests.support.sse import STREAM_TIMEOUT, EventReader, answer_without_stream, expect_stream
 
 SLOT_DEADLINE_S = 10.0
 
@@ -52,8 +52,8 @@ async def open_stream(stack: contextlib.AsyncExitStack, client: httpx.AsyncClien
     """A stream held open until ``stack`` closes. Its 200 means its slot is taken: the slot
     is held from before the endpoint runs until the response is over. (Nothing is read: a
     reader dropped mid-stream would close the response when it is collected.)"""
-    response = await stack.enter_async_context(client.stream("GET", path))
-    assert response.status_code == 200, (await response.aread()).decode()
+    response = await stack.enter_async_context(client.stream("GET", path, timeout=STREAM_TIMEOUT))
+    await expect_stream(response)
 
 
 async def poll_until_free(loop: asyncio.AbstractEventLoop, deadline: float) -> None:
@@ -70,9 +70,9 @@ async def stream_once_free(client: httpx.AsyncClient, path: str) -> AsyncIterato
     loop = asyncio.get_running_loop()
     deadline = loop.time() + SLOT_DEADLINE_S
     while True:
-        async with client.stream("GET", path) as response:
+        async with client.stream("GET", path, timeout=STREAM_TIMEOUT) as response:
             if response.status_code != 429:
-                assert response.status_code == 200, (await response.aread()).decode()
+                await expect_stream(response)
                 reader = EventReader(response)  # held here while the caller's block runs
                 yield reader
                 return
@@ -85,7 +85,7 @@ async def answer_once_free(
     """A plain GET's answer once it is no longer refused for want of a slot."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + SLOT_DEADLINE_S
-    while (response := await client.get(path, headers=headers)).status_code == 429:
+    while (response := await answer_without_stream(client, path, headers=headers)).status_code == 429:
         await poll_until_free(loop, deadline)
     return response
 
@@ -122,7 +122,7 @@ async def test_a_partner_at_its_stream_cap_gets_429_before_any_upstream_call(
                 await open_stream(stack, greedy, path)
             reads = (await upstream_calls(sim, partner)).get("get_package", 0)
 
-            refused = await greedy.get(paths[2])
+            refused = await answer_without_stream(greedy, paths[2])
             assert_refused(refused, "BFF_MAX_STREAMS_PER_PARTNER")
             assert int(refused.headers["Retry-After"]) >= 5
             # A stream's own upstream call is its first status read (the worker's polls of the
@@ -140,10 +140,10 @@ async def test_a_stream_closed_by_its_client_gives_its_slot_back(bff_env, sim, p
             await open_stream(kept, client, paths[0])
             async with contextlib.AsyncExitStack() as closed_mid_stream:
                 await open_stream(closed_mid_stream, client, paths[1])
-                assert_refused(await client.get(paths[2]), "BFF_MAX_STREAMS_PER_PARTNER")
+                assert_refused(await answer_without_stream(client, paths[2]), "BFF_MAX_STREAMS_PER_PARTNER")
             # The client hung up mid-stream: the server notices and the slot is free again.
             async with stream_once_free(client, paths[2]):
-                assert_refused(await client.get(paths[1]), "BFF_MAX_STREAMS_PER_PARTNER")
+                assert_refused(await answer_without_stream(client, paths[1]), "BFF_MAX_STREAMS_PER_PARTNER")
 
 
 async def test_the_process_cap_refuses_every_partner(bff_env, sim, partner, other_partner):
@@ -163,11 +163,13 @@ async def test_the_process_cap_refuses_every_partner(bff_env, sim, partner, othe
             async with contextlib.AsyncExitStack() as closing:
                 await open_stream(closing, first, mine[1])
                 reads = (await upstream_calls(sim, third_partner)).get("get_package", 0)
-                assert_refused(await newcomer.get(newcomer_path), "BFF_MAX_STREAMS_PER_PROCESS")
-                assert_refused(await second.get(theirs[1]), "BFF_MAX_STREAMS_PER_PROCESS")
+                assert_refused(
+                    await answer_without_stream(newcomer, newcomer_path), "BFF_MAX_STREAMS_PER_PROCESS"
+                )
+                assert_refused(await answer_without_stream(second, theirs[1]), "BFF_MAX_STREAMS_PER_PROCESS")
                 assert (await upstream_calls(sim, third_partner)).get("get_package", 0) == reads
             async with stream_once_free(newcomer, newcomer_path):
-                assert_refused(await first.get(mine[1]), "BFF_MAX_STREAMS_PER_PROCESS")
+                assert_refused(await answer_without_stream(first, mine[1]), "BFF_MAX_STREAMS_PER_PROCESS")
 
 
 async def test_every_way_a_stream_ends_gives_its_slot_back_exactly_once(
@@ -198,4 +200,4 @@ async def test_every_way_a_stream_ends_gives_its_slot_back_exactly_once(
                 assert [e.json()["status"] for e in await reader.rest()] == ["INPROGRESS"]
 
         async with client_for(server, partner) as client, stream_once_free(client, building):
-            assert_refused(await client.get(expiring), "BFF_MAX_STREAMS_PER_PARTNER")
+            assert_refused(await answer_without_stream(client, expiring), "BFF_MAX_STREAMS_PER_PARTNER")

@@ -11,7 +11,7 @@ from app.observability.metrics import upstream_route
 from tests.support.metrics import Samples, leaks, samples, value
 from tests.support.processes import ROOT
 from tests.support.sim import make_package
-from tests.support.sse import EventReader
+from tests.support.sse import STREAM_TIMEOUT, EventReader, expect_stream
 
 CREATE = {"title": "Metrics", "event_ids": [12345], "targeting_mode": "lookalike"}
 
@@ -69,7 +69,8 @@ async def test_cache_reads_count_misses_fills_and_hits(api, api_metrics, sim, pa
 async def test_open_event_streams_are_a_gauge(api, api_metrics, sim, partner):
     package = await make_package(sim, partner, "INPROGRESS")
     idle = value(await scrape(api_metrics), "bff_sse_streams_open")
-    async with api.stream("GET", f"/v1/packages/{package['id']}/events") as response:
+    async with api.stream("GET", f"/v1/packages/{package['id']}/events", timeout=STREAM_TIMEOUT) as response:
+        await expect_stream(response)
         reader = EventReader(response)
         assert (await reader.event()).json()["status"] == "INPROGRESS"
         assert value(await scrape(api_metrics), "bff_sse_streams_open") == idle + 1

@@ -8,6 +8,7 @@ import httpx
 
 from tests.conftest import make_token
 from tests.support.processes import ApiServer
+from tests.support.sse import answer_without_stream
 
 
 async def test_a_link_without_the_service_token_names_the_missing_setting(bff_env, partner):
@@ -23,7 +24,7 @@ async def test_a_link_without_the_service_token_names_the_missing_setting(bff_en
             created = await client.post("/v1/packages", json=body, headers=headers)
             assert created.status_code == 202
             link = httpx.URL(created.json()["events_url"])
-            answer = await client.get(link.path, params=dict(link.params))
+            answer = await answer_without_stream(client, link.path, params=dict(link.params))
         assert answer.status_code == 503
         assert "BFF_UPSTREAM_SERVICE_TOKEN" in answer.json()["detail"]
     finally:

@@ -11,6 +11,7 @@ import jwt
 
 from app.auth.tokens import issue_token
 from tests.conftest import JWT_SECRET, make_token
+from tests.support.sse import answer_without_stream
 
 
 def _bearer(token: str, partner: str) -> dict[str, str]:
@@ -68,6 +69,6 @@ async def test_a_link_expiry_with_leading_zeros_is_refused(
     link = httpx.URL(created.json()["events_url"])
     padded = dict(link.params)
     padded["exp"] = "0" + padded["exp"]
-    answer = await anonymous.get(link.path, params=padded)
+    answer = await answer_without_stream(anonymous, link.path, params=padded)
     assert answer.status_code == 401
     assert "malformed" in answer.json()["detail"]

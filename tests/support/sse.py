@@ -8,6 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
+
+# Explicit client timeouts for event-stream routes. A stream's heartbeats keep every read
+# alive, so a read timeout alone never ends one opened by mistake: a request expected to be
+# answered without a stream is checked on its headers (``answer_without_stream``) and one
+# expected to stream on its status (``expect_stream``), each failing at once and saying why.
+ANSWER_TIMEOUT = httpx.Timeout(10.0)
+STREAM_TIMEOUT = httpx.Timeout(10.0, read=30.0)  # a read waits longer than one heartbeat (15 s)
 
 
 @dataclass
@@ -74,3 +82,35 @@ class EventReader:
             elif field == "retry" and value.isdigit():
                 self.retry = int(value)
         return None
+
+
+def is_event_stream(response: httpx.Response) -> bool:
+    return response.headers.get("content-type", "").startswith("text/event-stream")
+
+
+async def expect_stream(response: httpx.Response) -> None:
+    """The response must be an open event stream; anything else fails with its status and body."""
+    if response.status_code != 200 or not is_event_stream(response):
+        body = (await response.aread())[:1000].decode(errors="replace")
+        pytest.fail(
+            f"{response.request.url.path}: expected an event stream, got {response.status_code}: {body}"
+        )
+
+
+async def answer_without_stream(
+    client: httpx.AsyncClient,
+    url: str | httpx.URL,
+    *,
+    headers: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
+) -> httpx.Response:
+    """A GET of an event-stream route that must be answered without a stream (a refusal, a
+    204): a stream opened by mistake fails here as soon as its headers come, not at pytest's
+    timeout. The body of any other answer is read, so ``.json()`` works."""
+    async with client.stream("GET", url, headers=headers, params=params, timeout=ANSWER_TIMEOUT) as response:
+        if is_event_stream(response):
+            pytest.fail(
+                f"GET {response.request.url.path}: an event stream was opened ({response.status_code})"
+            )
+        await response.aread()
+    return response

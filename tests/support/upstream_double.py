@@ -68,6 +68,16 @@ def reply(
     return answer
 
 
+def late(delay_s: float, behaviour: Behaviour) -> Behaviour:
+    """``behaviour`` once ``delay_s`` has passed: a slow upstream that does answer."""
+
+    async def answer(request: Received, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        await asyncio.sleep(delay_s)
+        return await behaviour(request, reader, writer)
+
+    return answer
+
+
 async def drop(request: Received, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
     """The request was read; the connection closes with no answer (a server crash)."""
     return False

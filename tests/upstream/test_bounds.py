@@ -20,7 +20,7 @@ from app.upstream import (
     UpstreamTimeout,
 )
 from app.upstream.errors import UpstreamAnswerTooLarge
-from tests.support.upstream_double import MiB, UpstreamDouble, gzip_bomb, reply
+from tests.support.upstream_double import MiB, UpstreamDouble, gzip_bomb, late, reply
 
 CTX = CallContext("Bearer t", "partner-1", "req-1")
 LIST = "/package_builder/packages/"
@@ -75,6 +75,17 @@ async def test_a_drip_or_a_silent_upstream_ends_at_the_deadline_as_504(client, u
     error = await _fails_within_deadline(client, UpstreamTimeout)
     assert error.status == 504
     await upstream.wait_until_abandoned(timeout_s=DEADLINE_S)
+
+
+async def test_the_deadline_bounds_the_whole_call_with_its_retries_not_each_attempt(client, upstream):
+    """Each attempt is a 503 after 0.6 s: under the read timeout (0.8 s) and under the
+    deadline (1 s), so a deadline per attempt never fires, and three attempts with their
+    backoff take over 1.8 s before ending as a 503. The deadline of the whole call ends it
+    at 1 s, during its second attempt, as a 504."""
+    upstream.on("GET", LIST, late(0.6, reply(503, {"detail": "busy"})))
+    error = await _fails_within_deadline(client, UpstreamTimeout)
+    assert error.status == 504
+    assert len(upstream.calls("GET", LIST)) < 3, "the third attempt began after the deadline"
 
 
 def _listing(count: int) -> bytes:
