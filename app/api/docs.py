@@ -8,6 +8,9 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute, iter_route_contexts
+
+from app.auth.deps import security_requirement, security_schemes
 
 from app.kit.errors import PROBLEM, PROBLEM_JSON, problem_example, problem_schema
 from app.kit.http_docs import HEADERS, IDEMPOTENCY_CONFLICT_HEADERS, add_links, header_refs
@@ -32,6 +35,7 @@ def document(app: FastAPI) -> None:
                 tags=app.openapi_tags,
             )
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = problem_schema()
+            _declare_security(app, schema)
             _complete(schema)
             app.openapi_schema = schema
         return app.openapi_schema
@@ -52,6 +56,22 @@ AUTHENTICATED_ANSWERS = {
 # What a request with a body may also get: too large (413), too slow in coming (408).
 BODY_ANSWERS = {"408": "Request Timeout", "413": "Content Too Large"}
 SERVERS = [{"url": "/", "description": "this API (wherever it is served)"}]
+
+
+def _declare_security(app: FastAPI, schema: dict[str, Any]) -> None:
+    """The security schemes of operations whose caller is authenticated by a dependency that
+    reads the headers itself (``app.auth.deps.authenticates``), as FastAPI declares those of a
+    ``Security`` dependency."""
+    for route in iter_route_contexts(app.routes):
+        if not isinstance(route.original_route, APIRoute) or not route.include_in_schema:
+            continue
+        requirement = security_requirement(route.endpoint)
+        if requirement is None:
+            continue
+        schema["components"].setdefault("securitySchemes", {}).update(security_schemes())
+        for method in route.methods:
+            operation = schema["paths"][route.path_format][method.lower()]
+            operation.setdefault("security", []).append(requirement)
 
 
 def _complete(schema: dict[str, Any]) -> None:
