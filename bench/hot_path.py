@@ -132,7 +132,13 @@ async def run() -> dict[str, float]:
         peer_port = free_port()
         peer = ManagedProcess(
             "bench-peer",
-            [sys.executable, str(Path(__file__).with_name("peer_proxy.py")), str(peer_port), s.sim_url, SECRET],
+            [
+                sys.executable,
+                str(Path(__file__).with_name("peer_proxy.py")),
+                str(peer_port),
+                s.sim_url,
+                SECRET,
+            ],
             port=peer_port,
         ).start()
         peer_pid = peer.process.pid  # type: ignore[union-attr]
@@ -143,7 +149,11 @@ async def run() -> dict[str, float]:
                 targets: dict[str, tuple[str, dict[str, str], Callable[[], list[int]]]] = {
                     "aiohttp": (f"http://127.0.0.1:{port}{upstream_path}", headers, lambda: [bare_pid]),
                     "bff_status": (f"{s.api_url}/v1/packages/{building}/status", headers, lambda: [api_pid]),
-                    "peer": (f"http://127.0.0.1:{peer_port}/v1/packages/{building}/status", headers, lambda: [peer_pid]),
+                    "peer": (
+                        f"http://127.0.0.1:{peer_port}/v1/packages/{building}/status",
+                        headers,
+                        lambda: [peer_pid],
+                    ),
                     "bff_polled": (f"{s.api_url}/v1/packages/{polled}/status", headers, lambda: [api_pid]),
                     "sim_get": (f"{s.sim_url}/package_builder/packages/{done}", headers, lambda: [sim_pid]),
                     "bff_view": (f"{s.api_url}/v1/packages/{done}", headers, lambda: [api_pid]),

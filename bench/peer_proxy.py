@@ -74,7 +74,9 @@ def get_current_user(
         payload = jwt.decode(credentials.credentials, SECRET, algorithms=[ALGORITHM])
         token_data = TokenPayload(**payload)
     except (jwt.InvalidTokenError, ValidationError):
-        raise HTTPException(status_code=status.HTTP_401_UNAUTHORIZED, detail="Could not validate credentials")
+        raise HTTPException(
+            status_code=status.HTTP_401_UNAUTHORIZED, detail="Could not validate credentials"
+        ) from None
     if "backhaul" not in token_data.permissions:
         raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="Not enough permissions")
     if token_data.partners != ["*"] and x_preferred_partner_id not in token_data.partners:
@@ -88,7 +90,9 @@ CurrentUser = Annotated[CurrentUserModel, Depends(get_current_user)]
 
 
 @app.get("/v1/packages/{package_id}/status", response_model=PackageStatusPublic)
-async def read_package_status(package_id: str, current_user: CurrentUser, http: HttpDep) -> PackageStatusPublic:
+async def read_package_status(
+    package_id: str, current_user: CurrentUser, http: HttpDep
+) -> PackageStatusPublic:
     """Retrieve a package's status."""
     response = await http.get(
         f"/package_builder/packages/{package_id}",

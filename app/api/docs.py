@@ -11,7 +11,6 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from app.auth.deps import security_requirement, security_schemes
-
 from app.kit.errors import PROBLEM, PROBLEM_JSON, problem_example, problem_schema
 from app.kit.http_docs import HEADERS, IDEMPOTENCY_CONFLICT_HEADERS, add_links, header_refs
 from app.kit.links import SIGNED_LINK_PARAMETERS

@@ -17,7 +17,7 @@ from app.kit.http_docs import documented, header_refs
 from app.kit.params import IF_MATCH_PATTERN, ClusterName, PackageId
 from app.kit.types import Cursor
 from app.packages import presenters
-from app.packages.deps import PackageServiceDep
+from app.packages.deps import PackageCallDep, PackageServiceDep
 from app.packages.presenters import csv_disposition
 from app.packages.responses import package_accepted
 from app.packages.schemas import (
@@ -74,8 +74,7 @@ CSV_SCHEMA = {
     responses={**ERRORS, 200: {"headers": LIST_AGE_HEADER}},
 )
 async def list_packages(
-    ctx: CallContextDep,
-    service: PackageServiceDep,
+    call: PackageCallDep,
     status_: Annotated[list[PackageStatus] | None, Query(alias="status")] = None,
     q: Annotated[str | None, Query(max_length=200, description="search in title and id")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -86,7 +85,7 @@ async def list_packages(
     made elsewhere within a few seconds, and a cursor stays valid while packages arrive.
     `Age` says how old the upstream read is; while the upstream fails, the kept list is
     served (up to a day old) rather than a 502."""
-    page = await service.list(ctx, statuses=status_ or [], q=q, limit=limit, cursor=cursor)
+    page = await call.service.list(call.ctx, statuses=status_ or [], q=q, limit=limit, cursor=cursor)
     age = str(max(0, int(page.age_s)))  # Redis time may step back a little: never a negative Age
     return Response(page.body(), media_type="application/json", headers={"Age": age})
 
@@ -154,13 +153,12 @@ async def merge_packages(
 )
 async def get_package(
     package_id: PackageId,
-    ctx: CallContextDep,
-    service: PackageServiceDep,
+    call: PackageCallDep,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """The results page in one call: package, evaluation settings and per-cluster results.
     Carries an `ETag`; `If-None-Match` with it answers 304."""
-    view = await service.view(ctx, package_id)
+    view = await call.service.view(call.ctx, package_id)
     headers = {"ETag": view.etag}
     if view.matches(if_none_match):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
@@ -175,11 +173,11 @@ async def get_package(
     responses={**ERRORS, 200: {"headers": AGE_HEADER}},
 )
 async def get_package_status(
-    package_id: PackageId, ctx: CallContextDep, service: PackageServiceDep, response: Response
+    package_id: PackageId, call: PackageCallDep, response: Response
 ) -> PackageStatusView:
     """Just `{id, status, progress}`. A build the worker polled less than one poll interval
     ago is answered from that poll, with an `Age` header (seconds); otherwise from the upstream."""
-    view, age_s = await service.status(ctx, package_id)
+    view, age_s = await call.service.status(call.ctx, package_id)
     if age_s is not None:
         response.headers["Age"] = str(int(age_s))
     return view
@@ -192,12 +190,10 @@ async def get_package_status(
     summary="Get a package's evaluation",
     responses={**ERRORS, 200: documented("ETag")},
 )
-async def get_evaluation(
-    package_id: PackageId, ctx: CallContextDep, service: PackageServiceDep, response: Response
-) -> EvaluationView:
+async def get_evaluation(package_id: PackageId, call: PackageCallDep, response: Response) -> EvaluationView:
     """Attribution settings and per-cluster evaluation results; the `ETag` is the settings'
     (send it as `If-Match` when saving them)."""
-    view = await service.evaluation(ctx, package_id)
+    view = await call.service.evaluation(call.ctx, package_id)
     response.headers["ETag"] = presenters.settings_etag(view.settings)
     return view
 
@@ -212,8 +208,7 @@ async def get_evaluation(
 async def update_evaluation(
     package_id: PackageId,
     body: EvaluationSettingsUpdate,
-    ctx: CallContextDep,
-    service: PackageServiceDep,
+    call: PackageCallDep,
     response: Response,
     if_match: Annotated[
         str | None,
@@ -230,7 +225,7 @@ async def update_evaluation(
     precondition = (
         conditional.if_match(if_match, example='"s1f2…"') if if_match and if_match.strip() else None
     )
-    view = await service.update_evaluation(ctx, package_id, body, precondition)
+    view = await call.service.update_evaluation(call.ctx, package_id, body, precondition)
     response.headers["ETag"] = presenters.settings_etag(view.settings)
     return view
 
