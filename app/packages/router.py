@@ -11,6 +11,7 @@ from starlette.background import BackgroundTask
 from app.auth.deps import CallContextDep, LinkCallContextDep
 from app.idempotency import Answer, IdempotencyDep
 from app.kit import conditional
+from app.kit.answers import model_response
 from app.kit.deps import LinksDep, SettingsDep
 from app.kit.errors import PROBLEM, UPSTREAM_ERRORS
 from app.kit.http_docs import documented, header_refs
@@ -172,15 +173,11 @@ async def get_package(
     summary="Get a package's status",
     responses={**ERRORS, 200: {"headers": AGE_HEADER}},
 )
-async def get_package_status(
-    package_id: PackageId, call: PackageCallDep, response: Response
-) -> PackageStatusView:
+async def get_package_status(package_id: PackageId, call: PackageCallDep) -> Response:
     """Just `{id, status, progress}`. A build the worker polled less than one poll interval
     ago is answered from that poll, with an `Age` header (seconds); otherwise from the upstream."""
     view, age_s = await call.service.status(call.ctx, package_id)
-    if age_s is not None:
-        response.headers["Age"] = str(int(age_s))
-    return view
+    return model_response(view, None if age_s is None else {"Age": str(int(age_s))})
 
 
 @router.get(
