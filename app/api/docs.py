@@ -62,13 +62,14 @@ def _declare_security(app: FastAPI, schema: dict[str, Any]) -> None:
     reads the headers itself (``app.auth.deps.authenticates``), as FastAPI declares those of a
     ``Security`` dependency."""
     for route in iter_route_contexts(app.routes):
-        if not isinstance(route.original_route, APIRoute) or not route.include_in_schema:
+        api_route = route.original_route
+        if not isinstance(api_route, APIRoute) or not api_route.include_in_schema:
             continue
-        requirement = security_requirement(route.endpoint)
+        requirement = security_requirement(api_route.endpoint)
         if requirement is None:
             continue
         schema["components"].setdefault("securitySchemes", {}).update(security_schemes())
-        for method in route.methods:
+        for method in api_route.methods or ():
             operation = schema["paths"][route.path_format][method.lower()]
             operation.setdefault("security", []).append(requirement)
 
