@@ -37,11 +37,12 @@ from app.webhooks.router import router as webhooks_router
 logger = logging.getLogger("app")
 
 
+# Matched in this order, first to last: the packages routes (the hot path) come first.
 ROUTERS = (
+    packages_router,
     operations_router,
     live_router,
     builds_router,
-    packages_router,
     exports_router,
     catalog_router,
     drafts_router,

@@ -8,7 +8,9 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute, iter_route_contexts
 
+from app.auth.deps import security_requirement, security_schemes
 from app.kit.errors import PROBLEM, PROBLEM_JSON, problem_example, problem_schema
 from app.kit.http_docs import HEADERS, IDEMPOTENCY_CONFLICT_HEADERS, add_links, header_refs
 from app.kit.links import SIGNED_LINK_PARAMETERS
@@ -32,6 +34,7 @@ def document(app: FastAPI) -> None:
                 tags=TAGS,
             )
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = problem_schema()
+            _declare_security(app, schema)
             _complete(schema)
             app.openapi_schema = schema
         return app.openapi_schema
@@ -73,6 +76,23 @@ TAGS = [
     {"name": "operations", "description": "Liveness and readiness probes (no identity needed)."},
     {"name": "webhook events", "description": "What a registered endpoint receives (calls we make)."},
 ]
+
+
+def _declare_security(app: FastAPI, schema: dict[str, Any]) -> None:
+    """The security schemes of operations whose caller is authenticated by a dependency that
+    reads the headers itself (``app.auth.deps.authenticates``), as FastAPI declares those of a
+    ``Security`` dependency."""
+    for route in iter_route_contexts(app.routes):
+        api_route = route.original_route
+        if not isinstance(api_route, APIRoute) or not api_route.include_in_schema:
+            continue
+        requirement = security_requirement(api_route.endpoint)
+        if requirement is None:
+            continue
+        schema["components"].setdefault("securitySchemes", {}).update(security_schemes())
+        for method in api_route.methods or ():
+            operation = schema["paths"][route.path_format][method.lower()]
+            operation.setdefault("security", []).append(requirement)
 
 
 def _complete(schema: dict[str, Any]) -> None:

@@ -1,12 +1,21 @@
-"""Who is calling, as FastAPI security dependencies: the bearer token and the partner header
-are declared security schemes (so the OpenAPI document says so), verified here, and the
-partner's rate limit is taken once per request."""
+"""Who is calling: the bearer token and the partner header, verified here, and the partner's
+rate limit taken once per request.
+
+The ordinary caller's dependencies (``current_principal``, ``call_context``) read the two
+headers themselves and have no sub-dependencies: each is one node for FastAPI's solver.
+They are marked with ``@authenticates`` so the OpenAPI document declares the ``bearer`` and
+``partner`` security schemes on every operation that uses them (``security_requirement``).
+Signed-link endpoints keep the schemes as ``Security`` dependencies (their links are an
+alternative to both)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any, TypeVar, get_type_hints
 
-from fastapi import Depends, Query, Request, Security
+from fastapi import Depends, Query, Request, Security, params
+from fastapi.encoders import jsonable_encoder
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth.tokens import (
@@ -50,6 +59,47 @@ PARTNER = APIKeyHeader(
 )
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]
 PartnerHeader = Annotated[str | None, Security(PARTNER)]
+PRINCIPAL = "principal"  # request state: the caller, once authenticated
+
+D = TypeVar("D", bound=Callable[..., Any])
+_AUTHENTICATING: set[Callable[..., Any]] = set()
+
+
+def authenticates(dependency: D) -> D:
+    """Marks a dependency that authenticates the caller from the token and partner headers:
+    the operations that use it are documented with both security schemes."""
+    _AUTHENTICATING.add(dependency)
+    return dependency
+
+
+def security_schemes() -> dict[str, Any]:
+    """The document's ``securitySchemes``, as FastAPI writes a scheme of a ``Security``."""
+    return {
+        scheme.scheme_name: jsonable_encoder(scheme.model, by_alias=True, exclude_none=True)
+        for scheme in (BEARER, PARTNER)
+    }
+
+
+def security_requirement(endpoint: Callable[..., Any]) -> dict[str, list[str]] | None:
+    """``{bearer: [], partner: []}`` when an endpoint's dependencies (read from the
+    ``Annotated[..., Depends(...)]`` of its parameters, and theirs) authenticate the caller."""
+    pending, seen = [endpoint], set()
+    while pending:
+        call = pending.pop()
+        if call in _AUTHENTICATING:
+            return {BEARER.scheme_name: [], PARTNER.scheme_name: []}
+        if id(call) not in seen:
+            seen.add(id(call))
+            pending.extend(_dependencies_of(call))
+    return None
+
+
+def _dependencies_of(call: Callable[..., Any]) -> Iterator[Callable[..., Any]]:
+    function = call if inspect.isfunction(call) or inspect.ismethod(call) else type(call).__call__
+    for hint in get_type_hints(function, include_extras=True).values():
+        for marker in getattr(hint, "__metadata__", ()):
+            if isinstance(marker, params.Depends) and marker.dependency is not None:
+                yield marker.dependency
 
 
 async def _admitted(request: Request, principal: Principal) -> Principal:
@@ -78,11 +128,22 @@ async def _authenticated(request: Request, partner: str | None) -> Principal:
     return await _admitted(request, principal_of(claims, token, partner))
 
 
-async def current_principal(request: Request, _bearer: Credentials, partner: PartnerHeader) -> Principal:
-    """The caller of an ordinary endpoint: bearer token + partner header. ``_bearer``
-    declares the scheme; the header itself is read by ``bearer_token``, whose 401s say what
-    is wrong with it (``HTTPBearer`` only tells present from absent)."""
-    return await _authenticated(request, partner)
+async def _caller(request: Request) -> Principal:
+    """Bearer token + partner header, verified and admitted once per request, whichever
+    dependency of the request asks first (so a request is never counted twice)."""
+    state = request.scope.setdefault("state", {})
+    principal: Principal | None = state.get(PRINCIPAL)
+    if principal is None:
+        principal = await _authenticated(request, request.headers.get(PARTNER_HEADER))
+        state[PRINCIPAL] = principal
+    return principal
+
+
+@authenticates
+async def current_principal(request: Request) -> Principal:
+    """The caller of an ordinary endpoint: bearer token + partner header. The token is read
+    by ``bearer_token``, whose 401s say what is wrong with the header."""
+    return await _caller(request)
 
 
 async def link_principal(
@@ -133,8 +194,9 @@ def _context(request: Request, principal: Principal) -> CallContext:
     return CallContext(principal.authorization, principal.partner_id, request_id_of(request), traceparent)
 
 
-async def call_context(request: Request, principal: PrincipalDep) -> CallContext:
-    return _context(request, principal)
+@authenticates
+async def call_context(request: Request) -> CallContext:
+    return _context(request, await _caller(request))
 
 
 async def link_call_context(request: Request, principal: LinkPrincipalDep) -> CallContext:

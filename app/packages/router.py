@@ -11,13 +11,14 @@ from starlette.background import BackgroundTask
 from app.auth.deps import CallContextDep, LinkCallContextDep, charge
 from app.idempotency import Answer, IdempotencyDep
 from app.kit import conditional
+from app.kit.answers import model_response
 from app.kit.deps import LinksDep, SettingsDep
 from app.kit.errors import PROBLEM, UPSTREAM_ERRORS
 from app.kit.http_docs import documented, header_refs
 from app.kit.params import ENTITY_TAGS_MAX_LENGTH, IF_MATCH_PATTERN, ClusterName, IfNoneMatch, PackageId
 from app.kit.types import Cursor
 from app.packages import presenters
-from app.packages.deps import PackageServiceDep
+from app.packages.deps import PackageCallDep, PackageServiceDep
 from app.packages.presenters import csv_disposition
 from app.packages.responses import package_accepted
 from app.packages.schemas import (
@@ -75,8 +76,7 @@ CSV_SCHEMA = {
 )
 async def list_packages(
     request: Request,
-    ctx: CallContextDep,
-    service: PackageServiceDep,
+    call: PackageCallDep,
     status_: Annotated[
         list[PackageStatus] | None,
         Query(alias="status", max_length=len(PackageStatus), description="only these (repeat the parameter)"),
@@ -92,7 +92,7 @@ async def list_packages(
     served (up to a day old) rather than a 502. A search (`q`) looks at 1,024 packages per
     request at most: a page may then hold fewer than `limit` (even none) and a `next_cursor`
     that goes on; each 256 packages looked at cost one more request of the rate limit."""
-    page = await service.list(ctx, statuses=status_ or [], q=q, limit=limit, cursor=cursor)
+    page = await call.service.list(call.ctx, statuses=status_ or [], q=q, limit=limit, cursor=cursor)
     charge(request, rows=page.scanned)
     age = str(max(0, int(page.age_s)))  # Redis time may step back a little: never a negative Age
     return Response(page.body(), media_type="application/json", headers={"Age": age})
@@ -161,13 +161,12 @@ async def merge_packages(
 )
 async def get_package(
     package_id: PackageId,
-    ctx: CallContextDep,
-    service: PackageServiceDep,
+    call: PackageCallDep,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     """The results page in one call: package, evaluation settings and per-cluster results.
     Carries an `ETag`; `If-None-Match` with it answers 304."""
-    view = await service.view(ctx, package_id)
+    view = await call.service.view(call.ctx, package_id)
     headers = {"ETag": view.etag}
     if view.matches(if_none_match):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
@@ -181,15 +180,11 @@ async def get_package(
     summary="Get a package's status",
     responses={**ERRORS, 200: {"headers": AGE_HEADER}},
 )
-async def get_package_status(
-    package_id: PackageId, ctx: CallContextDep, service: PackageServiceDep, response: Response
-) -> PackageStatusView:
+async def get_package_status(package_id: PackageId, call: PackageCallDep) -> Response:
     """Just `{id, status, progress}`. A build the worker polled less than one poll interval
     ago is answered from that poll, with an `Age` header (seconds); otherwise from the upstream."""
-    view, age_s = await service.status(ctx, package_id)
-    if age_s is not None:
-        response.headers["Age"] = str(int(age_s))
-    return view
+    view, age_s = await call.service.status(call.ctx, package_id)
+    return model_response(view, None if age_s is None else {"Age": str(int(age_s))})
 
 
 @router.get(
@@ -199,12 +194,10 @@ async def get_package_status(
     summary="Get a package's evaluation",
     responses={**ERRORS, 200: documented("ETag")},
 )
-async def get_evaluation(
-    package_id: PackageId, ctx: CallContextDep, service: PackageServiceDep, response: Response
-) -> EvaluationView:
+async def get_evaluation(package_id: PackageId, call: PackageCallDep, response: Response) -> EvaluationView:
     """Attribution settings and per-cluster evaluation results; the `ETag` is the settings'
     (send it as `If-Match` when saving them)."""
-    view = await service.evaluation(ctx, package_id)
+    view = await call.service.evaluation(call.ctx, package_id)
     response.headers["ETag"] = presenters.settings_etag(view.settings)
     return view
 
@@ -219,8 +212,7 @@ async def get_evaluation(
 async def update_evaluation(
     package_id: PackageId,
     body: EvaluationSettingsUpdate,
-    ctx: CallContextDep,
-    service: PackageServiceDep,
+    call: PackageCallDep,
     response: Response,
     if_match: Annotated[
         str | None,
@@ -238,7 +230,7 @@ async def update_evaluation(
     precondition = (
         conditional.if_match(if_match, example='"s1f2…"') if if_match and if_match.strip() else None
     )
-    view = await service.update_evaluation(ctx, package_id, body, precondition)
+    view = await call.service.update_evaluation(call.ctx, package_id, body, precondition)
     response.headers["ETag"] = presenters.settings_etag(view.settings)
     return view
 

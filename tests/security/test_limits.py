@@ -162,6 +162,22 @@ async def test_a_token_for_every_partner_cannot_multiply_the_partner_budget(rate
     assert "every partner it acts for" in refused.json()["detail"]
 
 
+async def test_a_request_whose_dependencies_each_need_the_caller_takes_one_token(rate_limited_api, partner):
+    """Submitting a draft needs the caller twice (the caller's drafts, and the upstream
+    context of the package it creates); the request is still admitted once."""
+    async with client_for(rate_limited_api, partner) as client:
+        created = await client.post("/v1/drafts", json={"step": "events", "state": {}})
+        submit = f"/v1/drafts/{created.json()['id']}/submit"
+        answers = [
+            created,
+            await client.post(submit),
+            await client.post(submit),
+            await client.get("/v1/drafts"),
+        ]
+    assert [a.status_code for a in answers] == [201, 422, 422, 429]
+    assert answers[2].headers["RateLimit"].startswith('"partner";r=0;')
+
+
 async def test_the_rate_limit_is_shared_by_every_replica(rate_limited_api, bff_env, partner):
     replica = ApiServer(
         "api-rate-limited-2", {**bff_env, "BFF_RATE_LIMIT_RPS": "0.01", "BFF_RATE_LIMIT_BURST": "3"}
