@@ -22,6 +22,7 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.constants import in_progress_key_prefix
 from arq.worker import func
 
+from app.kit import lua
 from app.worker.run import RELEASE_ORPHANS, WorkerLoop, serve
 from tests.builds.support import wait_until
 from tests.support.processes import RedisServer, free_port
@@ -171,7 +172,7 @@ async def test_only_in_progress_keys_that_can_still_be_ours_are_released(queue):
     await queue.psetex(keys[0], 5_000, b"1")
     await queue.psetex(keys[1], 60_000, b"1")
     await queue.set(keys[2], b"1")
-    released = await queue.register_script(RELEASE_ORPHANS)(keys=[*keys, "gone"], args=[10_000])
+    released = await lua.script(queue, RELEASE_ORPHANS)(keys=[*keys, "gone"], args=[10_000])
     assert released == 1
     assert [await queue.exists(key) for key in keys] == [0, 1, 1]
     await queue.delete(*keys)

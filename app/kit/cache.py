@@ -25,7 +25,7 @@ from pydantic import TypeAdapter, ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.kit import redis_keys
+from app.kit import lua, redis_keys
 from app.observability.metrics import count_cache
 
 logger = logging.getLogger("app.cache")
@@ -33,16 +33,6 @@ T = TypeVar("T")
 # A fill returns the value and how long to keep it (None: answer it, but do not keep it).
 Fill = Callable[[], Awaitable[tuple[T, int | None]]]
 POLL_S = 0.02
-
-_WRITE_IF_CURRENT = """
-if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-return 1
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 # (cache key, generation) → the fill running in this process.
 _flights: dict[tuple[str, str], asyncio.Future[Any]] = {}
@@ -82,8 +72,8 @@ _TEXT: _Codec[str] = _Codec(lambda cached: cached, lambda text: text)
 class Cache:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._write = redis.register_script(_WRITE_IF_CURRENT)
-        self._release = redis.register_script(_RELEASE)
+        self._write = lua.script(redis, "kit/lua/write_if_current.lua")
+        self._release = lua.script(redis, "kit/lua/release_lock.lua")
 
     async def get_or_fill(self, key: str, adapter: TypeAdapter[T], fill: Fill[T]) -> T:
         """The cached value, or ``fill()``'s, fetched once for all concurrent readers."""

@@ -1,6 +1,6 @@
 """ListKeeper: pages of the kept list, and the refreshes that keep it.
 
-Serving: a page is one script call that reads the rows it returns (``scripts.READ``) and, in
+Serving: a page is one script call that reads the rows it returns (``lua/read.lua``) and, in
 the same call, claims the partner's refresh when it is due. Refreshing: the claimer (a
 reader of any replica, or the worker's poll) makes the one upstream list call of the
 interval; a reader that claimed it answers from the kept rows at once and refreshes in the
