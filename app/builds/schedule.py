@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from app.kit import lua, redis_keys
+from app.kit.locks import TokenLocks
 from app.observability.metrics import count_poll
 
 # What one upstream call costs besides its bytes, in bytes of list: each call has a fixed
@@ -55,7 +56,7 @@ class PollSchedule:
         self._redis = redis
         self._due = lua.script(redis, "builds/lua/due_partners.lua")
         self._claim = lua.script(redis, "builds/lua/claim_poll.lua")
-        self._release = lua.script(redis, "kit/lua/release_lock.lua")
+        self._locks = TokenLocks(redis)
 
     async def due(self, limit: int) -> DuePartners:
         partners, first, now = await self._due(keys=[redis_keys.WATCH_PARTNERS], args=[limit])
@@ -84,7 +85,7 @@ class PollSchedule:
         return bool(claimed)
 
     async def release(self, partner_id: str, holder: str) -> None:
-        await self._release(keys=[redis_keys.watch_poll_lock(partner_id)], args=[holder])
+        await self._locks.release(redis_keys.watch_poll_lock(partner_id), holder)
 
     async def record_poll(self, partner_id: str) -> PollHistory:
         """Counts status polls per partner (operations, and the cost tests); returns what

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from app.kit import lua, redis_keys
+from app.kit.locks import TokenLocks
 from app.listing.rows import STATUS_CODES, KeptRow
 
 SCAN_COUNT = 1000  # rows one HSCAN step reads back: Redis serves others between steps
@@ -84,7 +85,7 @@ class KeptListStore:
         self._rows = lua.script(redis, "listing/lua/rows.lua")
         self._apply = lua.script(redis, "listing/lua/apply.lua")
         self._upsert = lua.script(redis, "listing/lua/upsert.lua")
-        self._release = lua.script(redis, "kit/lua/release_lock.lua")
+        self._locks = TokenLocks(redis)
 
     async def read(
         self,
@@ -170,7 +171,7 @@ class KeptListStore:
         return bool(await self._redis.exists(redis_keys.list_meta(partner_id)))
 
     async def release(self, partner_id: str, token: str) -> None:
-        await self._release(keys=[redis_keys.list_lock(partner_id)], args=[token])
+        await self._locks.release(redis_keys.list_lock(partner_id), token)
 
     async def lock_held(self, partner_id: str) -> bool:
-        return bool(await self._redis.exists(redis_keys.list_lock(partner_id)))
+        return await self._locks.held(redis_keys.list_lock(partner_id))

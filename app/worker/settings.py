@@ -30,15 +30,9 @@ from app.worker.context import WorkerContext
 logger = logging.getLogger("app.worker")
 
 
-def _quiet_logs() -> None:
-    for noisy in ("httpx", "httpcore"):  # one line per upstream request otherwise
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
 async def on_startup(ctx: WorkerContext) -> None:
     settings = get_settings()
     ensure_logging(settings.log_format)
-    _quiet_logs()
     ctx["settings"] = settings
     ctx["queue"] = ctx["redis"]
     ctx["db"] = make_redis(settings)
