@@ -22,6 +22,13 @@ one could not finish, so they run again at once instead.
 SIGTERM and SIGINT stop the running Worker as arq's own handlers would (running jobs get
 ``job_completion_wait``), and no Worker starts after them.
 
+What this loop uses of arq beyond ``create_worker`` and a Worker's documented methods (it
+re-creates ``Worker.async_run`` to set ``main_task``; it reads ``tasks``,
+``in_progress_timeout_s``, ``pool`` and ``ctx``, copies each ``CronJob`` with ``next_run`` reset,
+and deletes keys under ``in_progress_key_prefix``) is named, one by one, by
+``tests/test_worker_loop.py::test_what_the_loop_uses_of_arq_is_still_there``, which fails on an
+arq release that changes any of it; arq itself is pinned exactly in pyproject.toml.
+
 ``arq app.worker.WorkerSettings`` (arq's own CLI) runs the same settings with layer 1 only.
 There, what escapes the retries ends the process: arq's ``close`` deletes its health key
 before it calls ``on_shutdown``, so while Redis is still away it raises there, skipping
