@@ -21,11 +21,11 @@ from app.kit.redis import arq_redis_settings, make_redis
 from app.kit.runtime import settle_heap
 from app.kit.settings import get_settings
 from app.observability.logs import ensure_logging, keep_arq_on_our_handler
-from app.observability.worker_metrics import WorkerMetrics
 from app.upstream.factory import make_upstream
 from app.webhooks.delivery import make_webhook_client
 from app.webhooks.tasks import WEBHOOK_CRON_JOBS, WEBHOOK_FUNCTIONS
 from app.worker.context import WorkerContext
+from app.worker.metrics import WorkerMetrics
 
 logger = logging.getLogger("app.worker")
 
