@@ -75,6 +75,14 @@ def test_the_kit_imports_no_domain_but_observability() -> None:
             assert not domains, f"{module} imports {domains}"
 
 
+def test_observability_imports_nothing_of_the_kit() -> None:
+    """One direction: the kit counts and logs through observability, never the reverse (the
+    worker's Redis sampler, which reads domain keys, lives with the worker)."""
+    for module, targets in _imports().items():
+        if _package(module) == "observability":
+            assert not {t for t in targets if _package(t) == KIT}, module
+
+
 def test_the_api_and_the_worker_do_not_import_each_other() -> None:
     for module, targets in _imports().items():
         if _package(module) in PROCESSES:

@@ -10,6 +10,8 @@ the real worker's retries and both launchers are covered by tests/test_worker_ou
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import inspect
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -20,8 +22,10 @@ import pytest
 import uvloop
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.constants import in_progress_key_prefix
-from arq.worker import func
+from arq.cron import CronJob, cron
+from arq.worker import Worker, create_worker, func, get_kwargs
 
+from app.kit import lua
 from app.worker.run import RELEASE_ORPHANS, WorkerLoop, serve
 from tests.builds.support import wait_until
 from tests.support.processes import RedisServer, free_port
@@ -171,7 +175,7 @@ async def test_only_in_progress_keys_that_can_still_be_ours_are_released(queue):
     await queue.psetex(keys[0], 5_000, b"1")
     await queue.psetex(keys[1], 60_000, b"1")
     await queue.set(keys[2], b"1")
-    released = await queue.register_script(RELEASE_ORPHANS)(keys=[*keys, "gone"], args=[10_000])
+    released = await lua.script(queue, RELEASE_ORPHANS)(keys=[*keys, "gone"], args=[10_000])
     assert released == 1
     assert [await queue.exists(key) for key in keys] == [0, 1, 1]
     await queue.delete(*keys)
@@ -212,3 +216,42 @@ def test_serve_runs_the_workers_on_uvloop_and_returns_after_a_burst(loop_redis: 
     serve(settings_for(loop_redis, record, "q-burst", burst=True))
     assert record.events == ["startup", "shutdown"]
     assert record.loops == [uvloop.Loop]
+
+
+async def test_what_the_loop_uses_of_arq_is_still_there():
+    """``WorkerLoop`` uses public parts of arq that no underscore marks and no type checks
+    fence: this test names each one, so an arq upgrade that changes them fails here first
+    (then read app/worker/run.py again before moving the pin in pyproject.toml)."""
+    # ``_run`` re-creates ``Worker.async_run``: main_task is set to a task of main(), awaited.
+    assert inspect.iscoroutinefunction(Worker.main)
+    async_run = inspect.getsource(Worker.async_run)
+    assert "self.main_task = self.loop.create_task(self.main())" in async_run
+    assert "await self.main_task" in async_run
+    # ``stop`` takes over arq's signal handlers; ``_close`` calls its close.
+    for handler in (Worker.handle_sig, Worker.handle_sig_wait_for_completion):
+        assert list(inspect.signature(handler).parameters) == ["self", "signum"]
+    assert inspect.iscoroutinefunction(Worker.close)
+    # ``__init__`` reads the settings as arq's CLI does and overrides hooks and cron jobs.
+    hooks = set(inspect.signature(Worker).parameters)
+    assert {"on_startup", "on_shutdown", "cron_jobs", "handle_signals", "job_completion_wait"} <= hooks
+    assert set(get_kwargs({"on_startup": None, "not_an_option": 1})) == {"on_startup"}
+    # ``_new_worker`` resets each cron job's next run on a copy (a dataclass field).
+    assert "next_run" in {field.name for field in dataclasses.fields(CronJob)}
+    job = cron(_noop, second=0)
+    assert dataclasses.replace(job, next_run=None).next_run is None
+    # ``_note_orphans`` and ``_prepare`` read the Worker's running tasks and its in-progress
+    # timeout, and delete in-progress keys named by arq's prefix and the job id.
+    worker = create_worker(
+        {"functions": [func(_noop, name="noop", timeout=30)], "handle_signals": False},
+        redis_settings=RedisSettings(port=free_port()),
+    )
+    assert worker.main_task is None
+    assert worker.tasks == {}
+    assert worker.in_progress_timeout_s == 30 + 10
+    assert worker.pool is None and isinstance(worker.ctx, dict)
+    assert in_progress_key_prefix == "arq:in-progress:"
+    assert "in_progress_key = in_progress_key_prefix + job_id" in inspect.getsource(Worker.start_jobs)
+
+
+async def _noop(ctx: dict[str, Any]) -> None:
+    return None

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.activity.log import READ_LUA, ActivityLog, Filters, Page, page_of
+from app.activity.log import ActivityLog, Filters, Page, page_of
 from app.activity.positions import START, Position, decode_iterator, encode_iterator
-from app.kit import redis_keys
+from app.kit import lua, redis_keys
 from app.kit.errors import Conflict, NotFound, ServiceUnavailable, ValidationProblem, field_error
 from app.kit.links import EVENTS_LINK_S, LinkSigner
 
@@ -25,52 +25,7 @@ logger = logging.getLogger("app.activity")
 MAX_CONSUMERS_PER_PARTNER = 50
 ACTIVITY_STREAM_SEGMENTS = ("v1", "activity", "stream")
 
-# KEYS: stream, consumers hash. ARGV: consumer, limit, scan, max bytes, max consumers,
-# retention ms, package, then the types wanted. The consumer's next page and the position it
-# starts from, without moving the consumer (``_MOVE`` does, once the page is in hand); false
-# when a new consumer would pass the cap.
-_POLL = (
-    READ_LUA
-    + """
-local position = redis.call('HGET', KEYS[2], ARGV[1])
-if not position then
-  if redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[5]) then return false end
-  position = '0-0'
-  redis.call('HSET', KEYS[2], ARGV[1], position)
-  redis.call('PEXPIRE', KEYS[2], ARGV[6])
-end
-local page = read_page(KEYS[1], position, tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]),
-  ARGV[7], types_of(8))
-table.insert(page, 1, position)
-return page
-"""
-)
-# KEYS: consumers hash. ARGV: consumer, the position the page started from, the position
-# after it, retention ms. Moves the consumer past its page if no other poll moved it since:
-# 1, else 0 (that poll's page came first; read again).
-_MOVE = """
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return 1
-"""
 MAX_POLL_READS = 5  # polls of one consumer racing each other: each loss reads the next page
-# KEYS: stream, consumers hash. ARGV: consumer, position ('now': the newest entry), max
-# consumers, retention ms. Returns the position stored, or false past the cap.
-_SEEK = """
-local position = ARGV[2]
-if position == 'now' then
-  local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-  position = '0-0'
-  if newest[1] then position = newest[1][1] end
-end
-if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 and redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[3]) then
-  return false
-end
-redis.call('HSET', KEYS[2], ARGV[1], position)
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
-return position
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +48,9 @@ class ActivityService:
         self._log = log
         self._redis = redis
         self._links = links
-        self._poll = redis.register_script(_POLL)
-        self._move = redis.register_script(_MOVE)
-        self._seek = redis.register_script(_SEEK)
+        self._poll = lua.script(redis, "activity/lua/poll_consumer.lua")
+        self._move = lua.script(redis, "activity/lua/move_consumer.lua")
+        self._seek = lua.script(redis, "activity/lua/seek_consumer.lua")
 
     async def feed(
         self, partner_id: str, *, iterator: str | None, after: str | None, limit: int, filters: Filters

@@ -8,9 +8,6 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.activity.router import router as activity_router
 from app.api.composition import lifespan
@@ -28,6 +25,7 @@ from app.kit.errors import (
     install_error_handlers,
     problem_response,
 )
+from app.kit.retry import REDIS_UNAVAILABLE
 from app.kit.settings import Settings, get_settings
 from app.live.router import router as live_router
 from app.packages.router import router as packages_router
@@ -49,10 +47,6 @@ ROUTERS = (
     webhooks_router,
     activity_router,
 )
-
-REDIS_OUTAGES = (RedisConnectionError, RedisTimeoutError, ReadOnlyError)
-"""What a Redis restart, failover or network cut raises (BusyLoadingError and Sentinel's
-MasterNotFoundError are ConnectionErrors). Any other RedisError is a bug: a 500, logged."""
 
 
 async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
@@ -84,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     SETTINGS.provide(app, settings)
     install_error_handlers(app)
-    for outage in REDIS_OUTAGES:
+    for outage in REDIS_UNAVAILABLE:
         app.add_exception_handler(outage, _redis_down)
     for router in ROUTERS:
         app.include_router(router)

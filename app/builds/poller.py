@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from app.builds import events
 from app.builds.registry import Watch, WatchRegistry
 from app.builds.schedule import PollHistory, PollSchedule
 from app.builds.statuses import Observation, StatusStore
+from app.kit.locks import new_token
 from app.kit.retry import REDIS_DOWN, Backoff
 from app.kit.settings import Settings
 from app.listing.keeper import ListKeeper, PollReading
@@ -143,7 +143,7 @@ class Poller:
         announcer = StatusAnnouncer(self.activity, self.webhooks, self.queue)
         self.statuses = StatusStore(self.store, self.activity, announcer)
         self.lists = ListKeeper(self.store, self.upstream, self.settings)
-        self.holder = secrets.token_hex(8)
+        self.holder = new_token()
         self._polling = set()
 
     @property

@@ -16,64 +16,12 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from app.builds.clock import RedisClock
-from app.kit import redis_keys
+from app.kit import lua, redis_keys
 from app.upstream.models import TERMINAL_STATUSES
 
 logger = logging.getLogger("app.watches")
 
 PARSED_WATCHES = 32_768  # at most, parsed open watches a process remembers (about 530 B each)
-
-# KEYS: watch hash, partners zset, generation counter.
-# ARGV: package id, partner id, reason, opened_at, "new" (bump generation, replace) | "keep", ttl ms.
-_OPEN = """
-local generation
-if ARGV[5] == 'new' then
-  generation = redis.call('INCR', KEYS[3])
-  redis.call('PEXPIRE', KEYS[3], ARGV[6])
-else
-  generation = tonumber(redis.call('GET', KEYS[3]) or '0')
-end
-local watch = cjson.encode({package_id = ARGV[1], partner_id = ARGV[2], reason = ARGV[3],
-  opened_at = tonumber(ARGV[4]), generation = string.format('%d', generation), misses = 0})
-if ARGV[5] == 'new' then
-  redis.call('HSET', KEYS[1], ARGV[1], watch)
-else
-  redis.call('HSETNX', KEYS[1], ARGV[1], watch)
-end
-redis.call('ZADD', KEYS[2], 'NX', 0, ARGV[2])
-return string.format('%d', generation)
-"""
-
-# KEYS: watch hash. ARGV: package id, expected JSON, new JSON.
-_REPLACE = """
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-return 1
-"""
-
-# KEYS: watch hash, partners zset. ARGV: package id, expected JSON ('' = none), partner id.
-_CLOSE = """
-local closed = 0
-if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
-  closed = redis.call('HDEL', KEYS[1], ARGV[1])
-end
-if redis.call('HLEN', KEYS[1]) == 0 then redis.call('ZREM', KEYS[2], ARGV[3]) end
-return closed
-"""
-
-# KEYS: marker, watch hash, partners zset. ARGV: ttl ms, package id, expected JSON, partner id.
-# Marks the event emitted (set once; the value is the Redis clock in ms), then closes the
-# watch as _CLOSE does: one step, so no crash can leave a marked watch open. Returns 1 when
-# this call set the marker.
-_FINISH = """
-local t = redis.call('TIME')
-local now = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
-local marked = 0
-if redis.call('SET', KEYS[1], now, 'NX', 'PX', ARGV[1]) then marked = 1 end
-if redis.call('HGET', KEYS[2], ARGV[2]) == ARGV[3] then redis.call('HDEL', KEYS[2], ARGV[2]) end
-if redis.call('HLEN', KEYS[2]) == 0 then redis.call('ZREM', KEYS[3], ARGV[4]) end
-return marked
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,10 +101,10 @@ class WatchRegistry:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._clock = RedisClock(redis)
-        self._open = redis.register_script(_OPEN)
-        self._replace = redis.register_script(_REPLACE)
-        self._close = redis.register_script(_CLOSE)
-        self._finish = redis.register_script(_FINISH)
+        self._open = lua.script(redis, "builds/lua/open_watch.lua")
+        self._replace = lua.script(redis, "builds/lua/replace_watch.lua")
+        self._close = lua.script(redis, "builds/lua/close_watch.lua")
+        self._finish = lua.script(redis, "builds/lua/finish_watch.lua")
         self.parsed = ParsedWatches()
 
     async def ensure_reachable(self) -> None:

@@ -10,46 +10,9 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from app.kit import redis_keys
+from app.kit import lua, redis_keys
+from app.kit.locks import TokenLocks
 from app.observability.metrics import count_poll
-
-# KEYS: partners zset. ARGV: limit. Returns {due partners, earliest due (or ''), now}.
-_DUE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%.6f', now),
-                       'LIMIT', 0, tonumber(ARGV[1]))
-local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {due, first[2] or '', string.format('%.6f', now)}
-"""
-
-# KEYS: partners zset, lock. ARGV: partner, holder, lease ms, interval s, retry s, "1" when
-# the holder may take back a lock of its own.
-# Due and the lock free: take it and move the due time one interval on. Due but locked (a
-# poll outlived its interval, or its worker died): look again ``retry`` later, so that a
-# slow poll is followed as soon as it ends rather than an interval later.
-_CLAIM = """
-local due = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not due then return 0 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-if tonumber(due) > now then return 0 end
-local holder = redis.call('GET', KEYS[2])
-if holder and not (holder == ARGV[2] and ARGV[6] == '1') then
-  redis.call('ZADD', KEYS[1], 'XX', string.format('%.6f', now + tonumber(ARGV[5])), ARGV[1])
-  return 0
-end
-redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
-redis.call('ZADD', KEYS[1], 'XX', string.format('%.6f', now + tonumber(ARGV[4])), ARGV[1])
-return 1
-"""
-
-# KEYS: lock. ARGV: holder. Only the holder releases.
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
 
 # What one upstream call costs besides its bytes, in bytes of list: each call has a fixed
 # cost on both sides (headers, authentication, routing, a connection's turn) that a byte count
@@ -91,9 +54,9 @@ class PollSchedule:
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._due = redis.register_script(_DUE)
-        self._claim = redis.register_script(_CLAIM)
-        self._release = redis.register_script(_RELEASE)
+        self._due = lua.script(redis, "builds/lua/due_partners.lua")
+        self._claim = lua.script(redis, "builds/lua/claim_poll.lua")
+        self._locks = TokenLocks(redis)
 
     async def due(self, limit: int) -> DuePartners:
         partners, first, now = await self._due(keys=[redis_keys.WATCH_PARTNERS], args=[limit])
@@ -122,7 +85,7 @@ class PollSchedule:
         return bool(claimed)
 
     async def release(self, partner_id: str, holder: str) -> None:
-        await self._release(keys=[redis_keys.watch_poll_lock(partner_id)], args=[holder])
+        await self._locks.release(redis_keys.watch_poll_lock(partner_id), holder)
 
     async def record_poll(self, partner_id: str) -> PollHistory:
         """Counts status polls per partner (operations, and the cost tests); returns what

@@ -12,55 +12,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from app.kit import redis_keys
+from app.kit import lua, redis_keys
 
 NOT_FOUND, STALE, SUBMITTED = -1, -2, -3
-
-# KEYS: draft, index. ARGV: cap, ttl, id, step, state, version, created, updated.
-# The cap is checked and the draft written in one step, so parallel creates cannot pass it.
-_CREATE = """
-if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'id', ARGV[3], 'step', ARGV[4], 'state', ARGV[5], 'version', ARGV[6],
-           'created_at', ARGV[7], 'updated_at', ARGV[8])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[8], ARGV[3])
-redis.call('EXPIRE', KEYS[2], ARGV[2])
-return 1
-"""
-
-# KEYS: draft, index. ARGV: expected version, step, state, now, ttl, draft id.
-_REPLACE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local version = tonumber(redis.call('HGET', KEYS[1], 'version'))
-if version ~= tonumber(ARGV[1]) then return -2 end
-if redis.call('HEXISTS', KEYS[1], 'package_id') == 1 then return -3 end
-version = version + 1
-redis.call('HSET', KEYS[1], 'step', ARGV[2], 'state', ARGV[3], 'version', version,
-           'updated_at', ARGV[4])
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-redis.call('ZADD', KEYS[2], ARGV[4], ARGV[6])
-redis.call('EXPIRE', KEYS[2], ARGV[5])
-return version
-"""
-# KEYS: draft, index. ARGV: expected version, draft id.
-_DELETE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-if tonumber(redis.call('HGET', KEYS[1], 'version')) ~= tonumber(ARGV[1]) then return -2 end
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[2])
-return 1
-"""
-# KEYS: draft, index. ARGV: package id, now, ttl, draft id. The first package id stays.
-_SUBMITTED = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-if redis.call('HEXISTS', KEYS[1], 'package_id') == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'package_id', ARGV[1], 'updated_at', ARGV[2])
-redis.call('HINCRBY', KEYS[1], 'version', 1)
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[4])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-return 1
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +49,10 @@ class DraftStore:
         self.sub = sub
         self._ttl_s = ttl_s
         self._index = redis_keys.draft_index(partner_id, sub)
-        self._create = redis.register_script(_CREATE)
-        self._replace = redis.register_script(_REPLACE)
-        self._delete = redis.register_script(_DELETE)
-        self.submitted = redis.register_script(_SUBMITTED)
+        self._create = lua.script(redis, "drafts/lua/create.lua")
+        self._replace = lua.script(redis, "drafts/lua/replace.lua")
+        self._delete = lua.script(redis, "drafts/lua/delete.lua")
+        self.submitted = lua.script(redis, "drafts/lua/submitted.lua")
 
     def _key(self, draft_id: str) -> str:
         return redis_keys.draft(self._partner_id, self.sub, draft_id)

@@ -9,30 +9,7 @@ from typing import Literal
 
 from redis.asyncio import Redis
 
-from app.kit import redis_keys
-
-# One round trip per attempt: the stored answer if there is one, else (within the partner's
-# budget: the bytes its last 24 hourly buckets counted, KEYS[3..]) take the in-flight marker,
-# else tell who holds it (its fingerprint), all atomically. ARGV: marker, ttl ms, budget.
-_CLAIM = """
-local record = redis.call('GET', KEYS[1])
-if record then return {'stored', record} end
-local used = 0
-for i = 3, #KEYS do used = used + (tonumber(redis.call('GET', KEYS[i])) or 0) end
-if used >= tonumber(ARGV[3]) then return {'over', tostring(used)} end
-if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'claimed', ''} end
-return {'busy', redis.call('GET', KEYS[2]) or ''}
-"""
-# The first answer wins (NX) and is counted in this hour's bucket (KEYS[3]); only our own
-# marker is removed. ARGV: marker, answer, ttl s, bucket ttl s.
-_FINISH = """
-if ARGV[2] ~= '' and redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', ARGV[3]) then
-  redis.call('INCRBY', KEYS[3], #ARGV[2])
-  redis.call('EXPIRE', KEYS[3], ARGV[4])
-end
-if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-return 1
-"""
+from app.kit import lua, redis_keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +76,8 @@ def _hour(now: float) -> int:
 
 class IdempotencyStore:
     def __init__(self, redis: Redis, *, budget_bytes: int) -> None:
-        self._claim = redis.register_script(_CLAIM)
-        self._finish = redis.register_script(_FINISH)
+        self._claim = lua.script(redis, "idempotency/lua/claim.lua")
+        self._finish = lua.script(redis, "idempotency/lua/finish.lua")
         self._budget_bytes = budget_bytes
 
     async def claim(self, slot: Slot) -> Claim:

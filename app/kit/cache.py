@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,7 +24,9 @@ from pydantic import TypeAdapter, ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.kit import redis_keys
+from app.kit import lua, redis_keys
+from app.kit.flights import SingleFlight
+from app.kit.locks import TokenLocks, new_token
 from app.observability.metrics import count_cache
 
 logger = logging.getLogger("app.cache")
@@ -34,36 +35,14 @@ T = TypeVar("T")
 Fill = Callable[[], Awaitable[tuple[T, int | None]]]
 POLL_S = 0.02
 
-_WRITE_IF_CURRENT = """
-if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-return 1
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
 # (cache key, generation) → the fill running in this process.
-_flights: dict[tuple[str, str], asyncio.Future[Any]] = {}
+_flights: SingleFlight[tuple[str, str], Any] = SingleFlight()
 
 
 async def _shared(flight: tuple[str, str], start: Callable[[], Awaitable[T]]) -> T:
     """Join the flight for this key, or start it; a cancelled reader never cancels it."""
-    future = _flights.get(flight)
-    if future is None:
-        future = asyncio.ensure_future(start())
-        _flights[flight] = future
-        future.add_done_callback(lambda done: _land(flight, done))
-    result: T = await asyncio.shield(future)
+    result: T = await _flights.join(flight, start)
     return result
-
-
-def _land(flight: tuple[str, str], done: asyncio.Future[Any]) -> None:
-    if _flights.get(flight) is done:
-        del _flights[flight]
-    if not done.cancelled():
-        done.exception()  # retrieved here, so a flight nobody awaits any more logs nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +61,8 @@ _TEXT: _Codec[str] = _Codec(lambda cached: cached, lambda text: text)
 class Cache:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._write = redis.register_script(_WRITE_IF_CURRENT)
-        self._release = redis.register_script(_RELEASE)
+        self._write = lua.script(redis, "kit/lua/write_if_current.lua")
+        self._locks = TokenLocks(redis)
 
     async def get_or_fill(self, key: str, adapter: TypeAdapter[T], fill: Fill[T]) -> T:
         """The cached value, or ``fill()``'s, fetched once for all concurrent readers."""
@@ -120,7 +99,7 @@ class Cache:
 
     async def _fill_once(self, key: str, generation: str, codec: _Codec[T], fill: Fill[T]) -> T:
         """Fill under the cross-process lock, or wait for the process that holds it."""
-        lock, token = redis_keys.cache_lock(key), secrets.token_hex(8)
+        lock, token = redis_keys.cache_lock(key), new_token()
         deadline = time.monotonic() + redis_keys.CACHE_LOCK_TTL_S
         while True:
             try:
@@ -161,15 +140,15 @@ class Cache:
         return value
 
     async def acquire_lock(self, key: str, token: str, *, ttl_s: int) -> bool:
-        """A short lock (``SET NX EX``) a caller holds around a read-compare-write."""
-        return bool(await self._redis.set(key, token, nx=True, ex=ttl_s))
+        """A short lock a caller holds around a read-compare-write."""
+        return await self._locks.acquire(key, token, lease_ms=ttl_s * 1000)
 
     async def release_lock(self, key: str, token: str) -> None:
         await self._unlock(key, token)
 
     async def _unlock(self, lock: str, token: str) -> None:
         try:
-            await self._release(keys=[lock], args=[token])
+            await self._locks.release(lock, token)
         except RedisError as exc:  # the lock expires by itself
             logger.warning("could not release %s: %s", lock, exc)
 

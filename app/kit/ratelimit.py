@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.kit import redis_keys
+from app.kit import lua, redis_keys
 from app.kit.errors import TooManyRequests
 from app.observability.metrics import count_rate_limited
 
@@ -43,28 +43,6 @@ RATE_LIMIT_HEADERS = "rate_limit_headers"  # request state: set by app.auth.deps
 LEASE_WINDOW_S = 0.1  # a lease is at most this much of the rate …
 LEASE_BURST_SHARE = 20  # … and at most 1/20 of the burst
 MAX_LEASES = 20_000  # buckets whose leases one process remembers (oldest forgotten first)
-
-# KEYS: bucket. ARGV: rate per s, burst, tokens wanted.
-# Returns {tokens granted (0 = refused), tokens left (floor), wait ms when refused}.
-_TAKE = """
-local rate, burst, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens, at = tonumber(state[1]) or burst, tonumber(state[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
-local granted, wait = math.min(want, math.floor(tokens)), 0
-if granted >= 1 then
-  tokens = tokens - granted
-else
-  granted = 0
-  wait = math.ceil((1 - tokens) / rate * 1000)
-end
-redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'at', string.format('%.6f', now))
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
-return {granted, math.floor(tokens), wait}
-"""
-
 
 ROWS_PER_TOKEN = 256  # a search: one token more per this many rows it looked at
 BYTES_PER_TOKEN = 256 * 1024  # a page of events: one token more per this many bytes
@@ -137,7 +115,7 @@ class RateLimiter:
         subject_burst: int | None = None,
     ) -> None:
         self._redis = redis
-        self._take = redis.register_script(_TAKE)
+        self._take = lua.script(redis, "kit/lua/take_tokens.lua")
         self._partner = Terms(POLICY, rate, burst)
         self._subject = Terms(
             SUBJECT_POLICY,

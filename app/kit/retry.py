@@ -5,11 +5,18 @@ from __future__ import annotations
 import asyncio
 import random
 
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-# What an unreachable, restarting or failing-over Redis raises (connection refused or
-# reset, timeouts, LOADING, READONLY, a WATCH broken by a lost connection).
+REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError)
+"""Redis is away: a restart, a failover or a network cut (BusyLoadingError and Sentinel's
+MasterNotFoundError are ConnectionErrors). A request answers 503; a kept list is read from
+the upstream instead. Any other RedisError is a bug and surfaces (a 500, logged)."""
 REDIS_DOWN = (RedisError, OSError, asyncio.TimeoutError)
+"""What a background loop waits out rather than dies of: ``REDIS_UNAVAILABLE``, and also
+any other error of Redis or of its socket (a WATCH broken by a lost connection, a reset
+while arq reads), since there the next try is the cure and nobody waits for an answer."""
 BACKOFF_FIRST_S = 0.25
 BACKOFF_CAP_S = 3.0
 

@@ -1,6 +1,6 @@
 """ListKeeper: pages of the kept list, and the refreshes that keep it.
 
-Serving: a page is one script call that reads the rows it returns (``scripts.READ``) and, in
+Serving: a page is one script call that reads the rows it returns (``lua/read.lua``) and, in
 the same call, claims the partner's refresh when it is due. Refreshing: the claimer (a
 reader of any replica, or the worker's poll) makes the one upstream list call of the
 interval; a reader that claimed it answers from the kept rows at once and refreshes in the
@@ -15,16 +15,16 @@ import asyncio
 import contextlib
 import json
 import logging
-import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from app.kit import flights
+from app.kit.flights import SingleFlight
+from app.kit.locks import new_token
 from app.kit.settings import Settings
 from app.listing.offload import ListHelpers, keep_body
 from app.listing.rows import (
@@ -47,9 +47,6 @@ from app.upstream.models import ListedPackage, PackageHead
 
 logger = logging.getLogger("app.listing")
 
-# What a lost Redis raises; a list read then goes to the upstream as it did before lists
-# were kept (any other Redis error is a bug and surfaces).
-REDIS_UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
 SEARCH_BUDGET = 1024  # rows one search request looks at, at most (about 1.5 ms of Redis)
 ROWS_PER_CALL = 1000  # ids one script call reads
 WAIT_POLL_S = 0.02
@@ -135,7 +132,7 @@ class ListKeeper:
         self._on_fetch = on_fetch
         self._helpers = ListHelpers(settings, self._timing)
         self._background: set[asyncio.Task[bool]] = set()
-        self._fetches: dict[str, asyncio.Future[int]] = {}  # partner → its first read in flight
+        self._fetches: SingleFlight[str, int] = SingleFlight()  # partner → its first read in flight
 
     async def aclose(self) -> None:
         """Stop the background refreshes (their locks expire with their lease) and the
@@ -206,7 +203,7 @@ class ListKeeper:
         loop = asyncio.get_running_loop()
         deadline, revalidating = loop.time() + self._lease_s, True
         for _ in range(MAX_READS):
-            token = secrets.token_hex(8)
+            token = new_token()
             found = await read(token)
             claim = found.claim
             if claim.kept and claim.age_ms < self._timing.stale_ms:
@@ -244,23 +241,12 @@ class ListKeeper:
     async def _fetch_now(self, ctx: CallContext, token: str, started_ms: int) -> None:
         """The first read's fetch, shared by this process's readers of the partner (a reader
         that goes away does not cancel it); its upstream error is theirs too."""
-        partner = ctx.partner_id
-        flight: asyncio.Future[int] = asyncio.ensure_future(self._refresh(ctx, token, started_ms))
-        self._fetches[partner] = flight
-
-        def landed(done: asyncio.Future[int]) -> None:
-            if self._fetches.get(partner) is done:
-                del self._fetches[partner]
-            if not done.cancelled():
-                done.exception()  # retrieved: a fetch nobody awaits any more logs nothing
-
-        flight.add_done_callback(landed)
-        await asyncio.shield(flight)
+        await flights.wait(self._fetches.start(ctx.partner_id, self._refresh(ctx, token, started_ms)))
 
     async def _wait_for_fetch(self, partner_id: str, deadline: float) -> None:
-        flight = self._fetches.get(partner_id)
+        flight = self._fetches.running(partner_id)
         if flight is not None:
-            await asyncio.shield(flight)
+            await flights.wait(flight)
             return
         loop = asyncio.get_running_loop()
         while await self._store.lock_held(partner_id):
@@ -343,7 +329,7 @@ class ListKeeper:
         ``may_refresh``, a kept list due for its refresh is refreshed by this call: the
         poll's list call is then the interval's one, for readers too."""
         partner = ctx.partner_id
-        token = secrets.token_hex(8) if may_refresh else ""
+        token = new_token() if may_refresh else ""
         chunks = [package_ids[i : i + ROWS_PER_CALL] for i in range(0, len(package_ids), ROWS_PER_CALL)]
         first = await self._store.rows(partner, chunks[0] if chunks else [], token=token, reader=False)
         claim = first.claim

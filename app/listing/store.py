@@ -1,4 +1,4 @@
-"""The kept list in Redis: one Lua script per operation (``scripts.py``), each a single
+"""The kept list in Redis: one Lua script per operation (``listing/lua/``), each a single
 round trip, except a refresh that found changes (it reads the kept rows back first)."""
 
 from __future__ import annotations
@@ -8,16 +8,15 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from app.kit import redis_keys
+from app.kit import lua, redis_keys
+from app.kit.locks import TokenLocks
 from app.listing.rows import STATUS_CODES, KeptRow
-from app.listing.scripts import APPLY, READ, RELEASE, ROWS, UPSERT
 
-ORDER_KEY = 6  # KEYS[6]: every row; KEYS[7 + code]: the rows of one status
 SCAN_COUNT = 1000  # rows one HSCAN step reads back: Redis serves others between steps
 
 
 def list_keys(partner_id: str) -> list[str]:
-    """The keys of one partner's kept list, in the scripts' order."""
+    """The keys of one partner's kept list, in the scripts' order (``lua/kept_list.lua``)."""
     return [
         redis_keys.list_meta(partner_id),
         redis_keys.list_lock(partner_id),
@@ -30,10 +29,11 @@ def list_keys(partner_id: str) -> list[str]:
 
 
 def order_sets(statuses: frozenset[str]) -> str:
-    """Which sorted sets a page reads (``KEYS`` indices): every row, or the statuses asked."""
+    """Which sorted sets a page reads: ``all`` rows, or the status codes asked (none of them
+    indexed: no set, an empty page)."""
     if not statuses:
-        return str(ORDER_KEY)
-    return ",".join(str(ORDER_KEY + 1 + int(STATUS_CODES[s])) for s in sorted(statuses) if s in STATUS_CODES)
+        return "all"
+    return ",".join(STATUS_CODES[s] for s in sorted(statuses) if s in STATUS_CODES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +81,11 @@ class KeptListStore:
     def __init__(self, redis: Redis, timing: Timing) -> None:
         self._redis = redis
         self._timing = timing
-        self._read = redis.register_script(READ)
-        self._rows = redis.register_script(ROWS)
-        self._apply = redis.register_script(APPLY)
-        self._upsert = redis.register_script(UPSERT)
-        self._release = redis.register_script(RELEASE)
+        self._read = lua.script(redis, "listing/lua/read.lua")
+        self._rows = lua.script(redis, "listing/lua/rows.lua")
+        self._apply = lua.script(redis, "listing/lua/apply.lua")
+        self._upsert = lua.script(redis, "listing/lua/upsert.lua")
+        self._locks = TokenLocks(redis)
 
     async def read(
         self,
@@ -171,7 +171,7 @@ class KeptListStore:
         return bool(await self._redis.exists(redis_keys.list_meta(partner_id)))
 
     async def release(self, partner_id: str, token: str) -> None:
-        await self._release(keys=[redis_keys.list_lock(partner_id)], args=[token])
+        await self._locks.release(redis_keys.list_lock(partner_id), token)
 
     async def lock_held(self, partner_id: str) -> bool:
-        return bool(await self._redis.exists(redis_keys.list_lock(partner_id)))
+        return await self._locks.held(redis_keys.list_lock(partner_id))

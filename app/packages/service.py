@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections.abc import Sequence
 
 from pydantic import TypeAdapter
@@ -17,8 +16,10 @@ from app.kit.conditional import Precondition
 from app.kit.cursors import decode_cursor
 from app.kit.errors import Conflict, PreconditionFailed
 from app.kit.links import EVENTS_LINK_S, LinkSigner, events_segments
+from app.kit.locks import new_token
+from app.kit.retry import REDIS_UNAVAILABLE
 from app.kit.settings import Settings
-from app.listing.keeper import REDIS_UNREACHABLE, KeptPage, ListKeeper
+from app.listing.keeper import KeptPage, ListKeeper
 from app.listing.rows import PackageIndex, PageQuery, cursor_after, kept_rows, page_in_memory, storable
 from app.packages import presenters
 from app.packages.presenters import RenderedView
@@ -75,7 +76,7 @@ class PackageService:
         )
         try:
             return await self._lists.page(ctx, query)
-        except REDIS_UNREACHABLE as exc:
+        except REDIS_UNAVAILABLE as exc:
             logger.warning("kept package lists unavailable, reading the upstream's: %r", exc)
         packages = await self._upstream.list_packages(ctx)
         rows, last = page_in_memory(kept_rows(packages), query)
@@ -211,7 +212,7 @@ class PackageService:
         try:
             try:
                 kept = await self._lists.merged_from(ctx, package.id)
-            except REDIS_UNREACHABLE:
+            except REDIS_UNAVAILABLE:
                 kept = None
             if kept is not None:
                 return PackageIndex(kept)
@@ -246,7 +247,7 @@ class PackageService:
         if precondition is None:
             return await self._put_evaluation(ctx, package_id, update)
         lock = redis_keys.evaluation_lock(ctx.partner_id, package_id)
-        token = secrets.token_hex(8)
+        token = new_token()
         if not await self._cache.acquire_lock(lock, token, ttl_s=redis_keys.EVALUATION_LOCK_TTL_S):
             raise Conflict("another change of these settings is being saved; read them again")
         try:

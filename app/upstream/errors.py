@@ -1,4 +1,4 @@
-"""Upstream failures as our own problem types: callers never see an httpx exception.
+"""Upstream failures as our own problem types: callers never see an aiohttp exception.
 
 Retryable (``retryable = True``): connection errors, timeouts, 429 and 5xx.
 Permanent: other 4xx (their status is kept), payloads we cannot read and answers over

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
-from app.kit import redis_keys
+from app.kit import lua, redis_keys
 from app.webhooks.models import (
     AttemptRecord,
     DeliveryRecord,
@@ -24,94 +24,6 @@ from app.webhooks.models import (
 DELIVERY_TTL_S = redis_keys.WEBHOOK_DELIVERY_TTL_S
 DELIVERIES_PER_ENDPOINT = 1000
 ATTEMPTS_PER_DELIVERY = 100
-
-_UPDATE_IF_EXISTS = """
-if redis.call('exists', KEYS[1]) == 0 then return 0 end
-local n = tonumber(ARGV[1])
-if n > 0 then redis.call('hset', KEYS[1], unpack(ARGV, 2, 1 + n)) end
-if #ARGV > 1 + n then redis.call('hdel', KEYS[1], unpack(ARGV, 2 + n)) end
-return 1
-"""
-
-_RECORD_FAILURE = """
-if redis.call('exists', KEYS[1]) == 0 then return 0 end
-local since = redis.call('hget', KEYS[1], 'failing_since')
-if not since then
-  redis.call('hset', KEYS[1], 'failing_since', ARGV[1])
-  since = ARGV[1]
-end
-if tonumber(ARGV[1]) - tonumber(since) >= tonumber(ARGV[2])
-   and redis.call('hget', KEYS[1], 'enabled') == '1' then
-  redis.call('hset', KEYS[1], 'enabled', '0', 'disabled_reason', ARGV[3], 'disabled_at', ARGV[1])
-  return 2
-end
-return 1
-"""
-
-_CREATE_DELIVERY = """
-if redis.call('exists', KEYS[1]) == 1 then return 0 end
-redis.call('hset', KEYS[1], unpack(ARGV, 7))
-redis.call('expire', KEYS[1], ARGV[1])
-redis.call('zadd', KEYS[2], ARGV[2], ARGV[5])
-redis.call('zremrangebyrank', KEYS[2], 0, -tonumber(ARGV[6]) - 1)
-redis.call('expire', KEYS[2], ARGV[1])
-redis.call('zadd', KEYS[3], ARGV[3], ARGV[4])
-return 1
-"""
-
-# ARGV: round, attempt, ttl, attempt json or '', pending member, pending score or '' (done),
-# attempts cap, field/value pairs…
-_ADVANCE_DELIVERY = """
-local cur = redis.call('hmget', KEYS[1], 'round', 'next_attempt', 'status')
-if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] or cur[3] ~= 'pending' then return 0 end
-redis.call('hset', KEYS[1], unpack(ARGV, 8))
-redis.call('expire', KEYS[1], ARGV[3])
-if ARGV[4] ~= '' then
-  redis.call('hincrby', KEYS[1], 'attempt_count', 1)
-  redis.call('rpush', KEYS[2], ARGV[4])
-  redis.call('ltrim', KEYS[2], -tonumber(ARGV[7]), -1)
-  redis.call('expire', KEYS[2], ARGV[3])
-end
-if ARGV[6] == '' then
-  redis.call('zrem', KEYS[3], ARGV[5])
-else
-  redis.call('zadd', KEYS[3], ARGV[6], ARGV[5])
-end
-return 1
-"""
-
-_RESTART_DELIVERY = """
-if redis.call('exists', KEYS[1]) == 0 then return 0 end
-local round = redis.call('hincrby', KEYS[1], 'round', 1)
-redis.call('hset', KEYS[1], 'status', 'pending', 'next_attempt', '1', 'next_attempt_at', ARGV[1],
-           'updated_at', ARGV[1])
-redis.call('hdel', KEYS[1], 'failure_reason')
-redis.call('expire', KEYS[1], ARGV[3])
-redis.call('zadd', KEYS[2], ARGV[1], ARGV[2])
-return round
-"""
-
-# ARGV: round, attempt, due at, pending member: moves the due time of the attempt a delivery
-# waits for, logging nothing, only while it is still that attempt.
-_POSTPONE_ATTEMPT = """
-local cur = redis.call('hmget', KEYS[1], 'round', 'next_attempt', 'status')
-if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] or cur[3] ~= 'pending' then return 0 end
-redis.call('hset', KEYS[1], 'next_attempt_at', ARGV[3])
-redis.call('zadd', KEYS[2], ARGV[3], ARGV[4])
-return 1
-"""
-
-# ARGV: limit, lease ms, tokens…: leases the first tokens while fewer than ``limit`` are live.
-# Redis's clock, so every worker agrees when a lease lapses.
-_TAKE_SLOTS = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('zremrangebyscore', KEYS[1], '-inf', now)
-local n = math.min(tonumber(ARGV[1]) - redis.call('zcard', KEYS[1]), #ARGV - 2)
-for i = 1, n do redis.call('zadd', KEYS[1], now + tonumber(ARGV[2]), ARGV[2 + i]) end
-if n > 0 then redis.call('pexpire', KEYS[1], ARGV[2]) end
-return math.max(n, 0)
-"""
 
 
 def pending_member(partner_id: str, delivery_id: str) -> str:
@@ -127,13 +39,13 @@ def parse_pending_member(member: str) -> tuple[str, str]:
 class WebhookStore:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._update_if_exists = redis.register_script(_UPDATE_IF_EXISTS)
-        self._record_failure = redis.register_script(_RECORD_FAILURE)
-        self._create_delivery = redis.register_script(_CREATE_DELIVERY)
-        self._advance_delivery = redis.register_script(_ADVANCE_DELIVERY)
-        self._restart_delivery = redis.register_script(_RESTART_DELIVERY)
-        self._postpone_attempt = redis.register_script(_POSTPONE_ATTEMPT)
-        self._take_slots = redis.register_script(_TAKE_SLOTS)
+        self._update_if_exists = lua.script(redis, "webhooks/lua/update_if_exists.lua")
+        self._record_failure = lua.script(redis, "webhooks/lua/record_failure.lua")
+        self._create_delivery = lua.script(redis, "webhooks/lua/create_delivery.lua")
+        self._advance_delivery = lua.script(redis, "webhooks/lua/advance_delivery.lua")
+        self._restart_delivery = lua.script(redis, "webhooks/lua/restart_delivery.lua")
+        self._postpone_attempt = lua.script(redis, "webhooks/lua/postpone_attempt.lua")
+        self._take_slots = lua.script(redis, "webhooks/lua/take_slots.lua")
 
     # -- endpoints ---------------------------------------------------------------------------
     async def add_endpoint(self, endpoint: EndpointRecord, *, limit: int) -> bool:

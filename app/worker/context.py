@@ -5,8 +5,8 @@ from __future__ import annotations
 from app.activity.tasks import ActivityContext
 from app.builds.tasks import BuildsContext, StatusPolling
 from app.exports.tasks import ExportsContext
-from app.observability.worker_metrics import WorkerMetrics
 from app.webhooks.tasks import WebhooksContext
+from app.worker.metrics import WorkerMetrics
 
 
 class WorkerContext(ActivityContext, BuildsContext, ExportsContext, WebhooksContext):

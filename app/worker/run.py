@@ -22,6 +22,13 @@ one could not finish, so they run again at once instead.
 SIGTERM and SIGINT stop the running Worker as arq's own handlers would (running jobs get
 ``job_completion_wait``), and no Worker starts after them.
 
+What this loop uses of arq beyond ``create_worker`` and a Worker's documented methods (it
+re-creates ``Worker.async_run`` to set ``main_task``; it reads ``tasks``,
+``in_progress_timeout_s``, ``pool`` and ``ctx``, copies each ``CronJob`` with ``next_run`` reset,
+and deletes keys under ``in_progress_key_prefix``) is named, one by one, by
+``tests/test_worker_loop.py::test_what_the_loop_uses_of_arq_is_still_there``, which fails on an
+arq release that changes any of it; arq itself is pinned exactly in pyproject.toml.
+
 ``arq app.worker.WorkerSettings`` (arq's own CLI) runs the same settings with layer 1 only.
 There, what escapes the retries ends the process: arq's ``close`` deletes its health key
 before it calls ``on_shutdown``, so while Redis is still away it raises there, skipping
@@ -46,6 +53,7 @@ from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix
 from arq.worker import Worker, create_worker, get_kwargs
 
+from app.kit import lua
 from app.kit.retry import REDIS_DOWN, Backoff
 
 logger = logging.getLogger("app.worker")
@@ -56,17 +64,7 @@ HEALTHY_RUN_S = 30.0  # a Worker that had Redis this long was healthy (``_note_o
 # jobs ``job_completion_wait`` (30 s): both together stay within the pod's 40 s grace.
 CLOSE_GRACE_S = 10.0
 
-# Deletes the in-progress keys (KEYS) that expire within ARGV[1] ms; returns how many.
-RELEASE_ORPHANS = """
-local released = 0
-for _, key in ipairs(KEYS) do
-  local left = redis.call('PTTL', key)
-  if left > 0 and left <= tonumber(ARGV[1]) then
-    released = released + redis.call('DEL', key)
-  end
-end
-return released
-"""
+RELEASE_ORPHANS = "worker/lua/release_orphans.lua"  # see ``WorkerLoop._prepare``
 
 Hook = Callable[[dict[Any, Any]], Awaitable[Any]]
 Prepare = Callable[[ArqRedis], Awaitable[None]]
@@ -238,7 +236,7 @@ class WorkerLoop:
         left_ms = int((self._orphans_expire_by - time.monotonic()) * 1000)
         if self._orphans and left_ms > 0:
             keys = [in_progress_key_prefix + job_id for job_id in self._orphans]
-            released = await redis.register_script(RELEASE_ORPHANS)(keys=keys, args=[left_ms])
+            released = await lua.script(redis, RELEASE_ORPHANS)(keys=keys, args=[left_ms])
             logger.info("released %s job(s) the last arq worker left unfinished", released)
         self._orphans.clear()
         self._started_at = time.monotonic()

@@ -21,24 +21,18 @@ from app.kit.redis import arq_redis_settings, make_redis
 from app.kit.runtime import settle_heap
 from app.kit.settings import get_settings
 from app.observability.logs import ensure_logging, keep_arq_on_our_handler
-from app.observability.worker_metrics import WorkerMetrics
 from app.upstream.factory import make_upstream
 from app.webhooks.delivery import make_webhook_client
 from app.webhooks.tasks import WEBHOOK_CRON_JOBS, WEBHOOK_FUNCTIONS
 from app.worker.context import WorkerContext
+from app.worker.metrics import WorkerMetrics
 
 logger = logging.getLogger("app.worker")
-
-
-def _quiet_logs() -> None:
-    for noisy in ("httpx", "httpcore"):  # one line per upstream request otherwise
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 async def on_startup(ctx: WorkerContext) -> None:
     settings = get_settings()
     ensure_logging(settings.log_format)
-    _quiet_logs()
     ctx["settings"] = settings
     ctx["queue"] = ctx["redis"]
     ctx["db"] = make_redis(settings)

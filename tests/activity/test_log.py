@@ -7,10 +7,10 @@ import datetime as dt
 import json
 
 from app.activity.emit import LoggedStatus
-from app.activity.log import ISO_DATE_LUA, SCAN_PER_PAGE, ActivityLog, Filters
+from app.activity.log import SCAN_PER_PAGE, ActivityLog, Filters
 from app.activity.positions import START, Position
 from app.builds.statuses import Observation, StatusStore
-from app.kit import redis_keys
+from app.kit import lua, redis_keys
 from app.webhooks.events import PackageStatusChanged
 from app.webhooks.models import message_id
 
@@ -122,7 +122,7 @@ async def test_a_status_change_is_one_package_status_event_with_the_webhook_shap
 
 async def test_iso_dates_made_in_lua_match_pythons_over_centuries(redis):
     """The status script's date arithmetic, against Python's, at leap days and year ends."""
-    script = redis.register_script(ISO_DATE_LUA + "return iso(tonumber(ARGV[1]))")
+    script = redis.register_script(lua.source("activity/lua/iso_date.lua") + "return iso(tonumber(ARGV[1]))")
     moments = [0, 951782400000, 1709164800999, 4102444799999, 1733310000123]
     for ms in moments:
         made = await script(keys=[], args=[ms])
