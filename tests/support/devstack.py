@@ -92,7 +92,8 @@ class DevStack:
 
 @contextmanager
 def dev_stack(data_dir: Path, **options: Any) -> Iterator[tuple[DevStack, dict[str, str]]]:
-    """A started stack and the headers of its banner's token and partner; killed if left running."""
+    """A started stack and the headers of its banner's token and partner; stopped (with its
+    children) if left running."""
     stack = DevStack(data_dir, **options)
     try:
         partner = stack.expect(r"^\s+partner\s+(\S+)").group(1)
@@ -101,8 +102,12 @@ def dev_stack(data_dir: Path, **options: Any) -> Iterator[tuple[DevStack, dict[s
         wait_for_port(stack.api_port)
         yield stack, {"Authorization": f"Bearer {token}", "X-Preferred-Partner-Id": partner}
     finally:
-        if stack.process.poll() is None:
-            stack.process.kill()
+        if stack.process.poll() is None:  # SIGTERM stops its children too; SIGKILL would not
+            stack.process.terminate()
+            try:
+                stack.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                stack.process.kill()
 
 
 class HookReceiver:
