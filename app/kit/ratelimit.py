@@ -2,7 +2,7 @@
 subject (the token's ``sub``).
 
 ``BFF_RATE_LIMIT_RPS`` tokens a second refill a partner's bucket of ``BFF_RATE_LIMIT_BURST``;
-a subject's bucket is ``BFF_RATE_LIMIT_SUBJECT_RPS`` / ``_BURST`` (twice the partner's by
+a subject's bucket is ``BFF_RATE_LIMIT_SUBJECT_RPS`` / ``_BURST`` (one and a half times the partner's by
 default), so a token that may act for many partners cannot multiply the partner budget by
 their number. A request takes one token of each; one that costs more (a search's scan, a
 long page of events) is *charged* its extra cost afterwards, from both. A refusal is 429
@@ -38,6 +38,8 @@ from app.observability.metrics import count_rate_limited
 logger = logging.getLogger("app.ratelimit")
 POLICY = "partner"
 SUBJECT_POLICY = "subject"
+SUBJECT_SHARE = 1.5  # a subject's default budget, in partner budgets: a user of one partner
+# never meets it first, and a token for every partner gets at most this much more
 RATE_LIMIT_HEADERS = "rate_limit_headers"  # request state: set by app.auth.deps, sent on the answer
 
 LEASE_WINDOW_S = 0.1  # a lease is at most this much of the rate …
@@ -119,8 +121,8 @@ class RateLimiter:
         self._partner = Terms(POLICY, rate, burst)
         self._subject = Terms(
             SUBJECT_POLICY,
-            2 * rate if subject_rate is None else subject_rate,
-            2 * burst if subject_burst is None else subject_burst,
+            SUBJECT_SHARE * rate if subject_rate is None else subject_rate,
+            int(SUBJECT_SHARE * burst) if subject_burst is None else subject_burst,
         )
         self._leases: dict[tuple[str, str], _Lease] = {}
 

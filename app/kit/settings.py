@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     rate_limit_rps: float = Field(default=50.0, ge=0)
     rate_limit_burst: int = Field(default=100, ge=0)
     # The same for an acting subject (a token's ``sub``) across every partner it acts for;
-    # unset: twice the partner's.
+    # unset: one and a half times the partner's.
     rate_limit_subject_rps: float | None = Field(default=None, ge=0)
     rate_limit_subject_burst: int | None = Field(default=None, ge=0)
     max_drafts_per_user: int = Field(default=100, ge=1)

@@ -97,7 +97,7 @@ async def test_a_subject_acting_for_many_partners_gets_its_own_budget_not_theirs
 
 
 async def test_a_charged_request_spends_its_cost_from_both_budgets(redis: Redis, partner: str):
-    limiter = RateLimiter(redis, rate=0.01, burst=10)  # subject: twice that
+    limiter = RateLimiter(redis, rate=0.01, burst=10)  # subject: 1.5 times that
     await limiter.check(partner, "s")
     limiter.charge(partner, "s", 8)  # a search that looked at 2,048 rows, say
     await limiter.check(partner, "s")  # the 10th token of the partner
