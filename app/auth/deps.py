@@ -59,7 +59,6 @@ PARTNER = APIKeyHeader(
 )
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]
 PartnerHeader = Annotated[str | None, Security(PARTNER)]
-PRINCIPAL = "principal"  # request state: the caller, once authenticated
 
 D = TypeVar("D", bound=Callable[..., Any])
 _AUTHENTICATING: set[Callable[..., Any]] = set()
@@ -132,11 +131,10 @@ async def _caller(request: Request) -> Principal:
     """Bearer token + partner header, verified and admitted once per request, whichever
     dependency of the request asks first (so a request is never counted twice)."""
     state = request.scope.setdefault("state", {})
-    principal: Principal | None = state.get(PRINCIPAL)
-    if principal is None:
-        principal = await _authenticated(request, request.headers.get(PARTNER_HEADER))
-        state[PRINCIPAL] = principal
-    return principal
+    principal = state.get(ADMITTED)
+    if isinstance(principal, Principal):
+        return principal
+    return await _authenticated(request, request.headers.get(PARTNER_HEADER))
 
 
 @authenticates
