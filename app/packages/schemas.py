@@ -56,27 +56,18 @@ NOT_BLANK = r"\S"  # some character that is not whitespace (ids and titles are s
 MAX_NUMERIC_ID = 10**18 - 1
 CUSTOMER_ID_MAX_LENGTH = 256
 TICKET_CATEGORY_MAX_LENGTH = 200
-# A customer id as the upstream takes it: a number (up to 18 digits, as event ids), or a
-# non-blank string (digits become a number).
-Id = (
-    Annotated[
-        JsonInt,
-        Ge(0),
-        Le(MAX_NUMERIC_ID),
-        WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_NUMERIC_ID}),
-    ]
-    | Annotated[str, Field(pattern=NOT_BLANK, max_length=CUSTOMER_ID_MAX_LENGTH)]
-)
+# A number of up to 18 digits, as the upstream's ids are.
+NumericId = Annotated[
+    JsonInt,
+    Ge(0),
+    Le(MAX_NUMERIC_ID),
+    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_NUMERIC_ID}),
+]
+# A customer id as the upstream takes it: a number, or a non-blank string (digits become a
+# number).
+Id = NumericId | Annotated[str, Field(pattern=NOT_BLANK, max_length=CUSTOMER_ID_MAX_LENGTH)]
 # An event id: the guide's ids are numbers; a string of digits is taken as one.
-EventId = (
-    Annotated[
-        JsonInt,
-        Ge(0),
-        Le(MAX_NUMERIC_ID),
-        WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_NUMERIC_ID}),
-    ]
-    | Annotated[str, Field(pattern=r"^[0-9]{1,18}$", max_length=18)]
-)
+EventId = NumericId | Annotated[str, Field(pattern=r"^[0-9]{1,18}$", max_length=18)]
 # Amounts are numbers, never booleans or numeric strings (pydantic would take both).
 Amount = Annotated[float, Field(strict=True, ge=0)]
 Count = JsonInt
