@@ -24,12 +24,12 @@ import aiohttp
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
 
-from app.activity.emit import emit_event
 from app.activity.log import ActivityLog
+from app.activity.outbox import Outbox
 from app.auth.tokens import issue_token
 from app.builds.statuses import Observation, StatusStore
 from app.webhooks.dispatch import dispatch_event
-from app.webhooks.events import PackageEventData
+from app.webhooks.events import PackageEventData, WebhookEventType
 from app.webhooks.models import AttemptRecord
 from app.webhooks.store import WebhookStore
 from bench._stack import SECRET, stack
@@ -178,33 +178,31 @@ async def measure_deliveries(session: aiohttp.ClientSession, s, redis: Redis) ->
 
 
 async def measure_activity(s, redis: Redis) -> None:
-    """The activity log: N ``package.done`` events (three clusters) through ``emit_event`` to a
-    partner with no endpoint (the log and its once-only marker), then N ``package.status``
-    changes recorded by the status store (the log only: the script decides them once)."""
+    """The activity log: N ``package.done`` events (three clusters) through the outbox to a
+    partner with no endpoint (the log and its once-only marker, kept a day), then N
+    ``package.status`` changes recorded by the status store and published the same way."""
     queue = ArqRedis.from_url(s.redis_url)
     log = ActivityLog(redis, retention_s=30 * 24 * 3600, max_events=1_000_000)
+    outbox = Outbox(redis, log, WebhookStore(redis), queue)
     data = _done_data(s.api_url)
     quiet = PARTNER + "-no-endpoint"  # its events are logged, and delivered nowhere
     async with Phase(redis) as phase:
         for index in range(N):
-            await emit_event(
-                log,
-                WebhookStore(redis),
-                queue,
-                partner_id=quiet,
-                event_type="package.done",
-                event_key=f"activity:{index}",
-                package_id=str(index),
-                data=data.model_copy(update={"package_id": str(index)}),
+            await outbox.emit(
+                quiet,
+                WebhookEventType.PACKAGE_DONE,
+                f"activity:{index}",
+                str(index),
+                data.model_copy(update={"package_id": str(index)}),
             )
-    phase.report("activity event, package.done with 3 clusters (stream entry, once-only marker)")
-    statuses = StatusStore(redis, log)
+    phase.report("activity event, package.done with 3 clusters (stream entry; once-only marker for a day)")
+    statuses = StatusStore(redis, outbox)
     seconds, micros = await redis.time()
     now_ms = int(seconds) * 1000 + int(micros) // 1000
     async with Phase(redis) as phase:
         for index in range(N):
             await statuses.observe(PARTNER, Observation(f"status-{index}", "INPROGRESS", 40, now_ms))
-    phase.report("activity event, package.status (stream entry; the status key itself included)")
+    phase.report("activity event, package.status (stream entry, once-only marker for a day, the status key)")
     await queue.aclose()
 
 

@@ -45,9 +45,9 @@ async def test_every_script_compiles_in_redis(redis, name):
 def test_a_helper_is_prepended_once_however_often_it_is_included():
     text = lua.source("builds/lua/finish_watch.lua")  # clock.lua directly and via nothing else
     assert text.count("local function now_ms()") == 1
-    observe_many = lua.source("builds/lua/observe_many.lua")  # status_rules includes clock and append
+    observe_many = lua.source("builds/lua/observe_many.lua")  # status_rules includes clock and outbox
     assert observe_many.count("local function now_ms()") == 1
-    assert observe_many.count("local function append_event(") == 1
+    assert observe_many.count("local function record_event(") == 1
 
 
 def test_no_python_module_of_the_app_holds_lua():

@@ -12,7 +12,6 @@ entry's id: a stream that did not send that one knows it missed something and re
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,6 +22,9 @@ from app.kit import lua, redis_keys
 from app.kit.settings import Settings
 
 SCAN_PER_PAGE = 1_000  # entries one filtered page looks at, at most (bounds a script's run)
+# How long an appended message id is remembered, so an event published twice (a retry, two
+# processes, the sweep) is logged once: far longer than any of those take.
+SEEN_TTL_MS = 24 * 3600 * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,14 +72,6 @@ def page_of(raw: Sequence[str]) -> Page:
 
 
 @dataclass(frozen=True, slots=True)
-class OwedStatus:
-    member: str  # as stored in the owed set
-    entry_id: str
-    partner_id: str
-    event_key: str
-
-
-@dataclass(frozen=True, slots=True)
 class Appended:
     position: Position
     body: str  # the body kept: the first one appended for this message id
@@ -94,7 +88,7 @@ class ActivityLog:
         self.retention_ms = retention_s * 1000
         self.max_events = max_events
         self.page_max_bytes = page_max_bytes
-        self._append = lua.script(redis, "activity/lua/append_once.lua")
+        self._append = lua.script(redis, "activity/lua/append_many.lua")
         self._read = lua.script(redis, "activity/lua/read.lua")
 
     @classmethod
@@ -109,30 +103,29 @@ class ActivityLog:
     async def append(
         self, partner_id: str, message_id: str, event_type: str, package_id: str | None, body: str
     ) -> Appended:
-        """Append an event once per ``message_id`` (a retried dispatch finds the first body
+        """Append an event once per ``message_id`` (a retried publish finds the first body
         and appends nothing)."""
-        entry_id, kept, new = await self._append(
-            keys=[redis_keys.activity_log(partner_id), redis_keys.activity_seen(partner_id, message_id)],
-            args=[
-                redis_keys.activity_channel(partner_id),
-                message_id,
-                event_type,
-                package_id or "",
-                body,
-                self.retention_ms,
-                self.max_events,
-            ],
-        )
-        return Appended(Position.parse(entry_id), kept, int(new) == 1)
+        [appended] = await self.append_many(partner_id, [(message_id, event_type, package_id or "", body)])
+        return appended
 
-    def append_args(self, partner_id: str) -> list[str | int]:
-        """What a script using ``activity/lua/append.lua`` for this partner needs: stream, channel,
-        retention ms, max entries."""
-        return [
-            redis_keys.activity_log(partner_id),
+    async def append_many(
+        self, partner_id: str, events: Sequence[tuple[str, str, str, str]]
+    ) -> list[Appended]:
+        """``append`` for many (message id, type, package id, body), in one call, in order."""
+        args: list[str | int] = [
             redis_keys.activity_channel(partner_id),
             self.retention_ms,
             self.max_events,
+            min(SEEN_TTL_MS, self.retention_ms),
+        ]
+        keys = [redis_keys.activity_log(partner_id)]
+        for event in events:
+            keys.append(redis_keys.activity_seen(partner_id, event[0]))
+            args += event
+        raw = await self._append(keys=keys, args=args)
+        return [
+            Appended(Position.parse(entry_id), body, int(new) == 1)
+            for entry_id, body, new in zip(raw[0::3], raw[1::3], raw[2::3], strict=True)
         ]
 
     async def read(self, partner_id: str, after: Position, limit: int, filters: Filters = Filters()) -> Page:
@@ -145,33 +138,6 @@ class ActivityLog:
             args=[str(after), limit, filters.scan(limit), self.page_max_bytes, *filters.args()],
         )
         return page_of(raw)
-
-    async def owed_statuses(self, *, older_than_ms: int, limit: int) -> list[OwedStatus]:
-        """``package.status`` events logged more than ``older_than_ms`` ago and still owed to
-        the webhooks (their process died before dispatching them)."""
-        seconds, micros = await self._redis.time()
-        before = int(seconds) * 1000 + int(micros) // 1000 - older_than_ms
-        members = await self._redis.zrangebyscore(
-            redis_keys.ACTIVITY_STATUS_OWED, "-inf", before, start=0, num=limit
-        )
-        owed = []
-        for member in members:
-            entry_id, partner_id, event_key = json.loads(member)
-            owed.append(OwedStatus(member, str(entry_id), str(partner_id), str(event_key)))
-        return owed
-
-    async def bodies(self, partner_id: str, entry_ids: Sequence[str]) -> list[str | None]:
-        """The body of each entry (None: trimmed since), in one round trip."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for entry_id in entry_ids:
-                pipe.xrange(redis_keys.activity_log(partner_id), entry_id, entry_id)
-            found = await pipe.execute()
-        return [entries[0][1].get("body") if entries else None for entries in found]
-
-    async def settle_owed(self, members: Sequence[str]) -> None:
-        """These ``package.status`` events went to the webhooks (or had nowhere to go)."""
-        if members:
-            await self._redis.zrem(redis_keys.ACTIVITY_STATUS_OWED, *members)
 
     async def last(self, partner_id: str) -> Position:
         """The newest entry's position ("now"); the start when the log is empty."""

@@ -11,8 +11,8 @@ import httpx
 from fastapi import FastAPI
 
 from app.activity.deps import ACTIVITY, ACTIVITY_LOG, ACTIVITY_STREAMS
-from app.activity.emit import StatusAnnouncer
 from app.activity.log import ActivityLog
+from app.activity.outbox import Outbox
 from app.activity.service import ActivityService
 from app.activity.stream import ActivityStreams
 from app.auth.deps import NO_SERVICE_TOKEN, TOKENS
@@ -56,7 +56,7 @@ def _provide_services(app: FastAPI) -> None:
     settings, redis, upstream = SETTINGS.of(app), REDIS.of(app), UPSTREAM.of(app)
     links, queue = LINKS.of(app), QUEUE.of(app)
     activity = ACTIVITY_LOG.provide(app, ActivityLog.of(redis, settings))
-    statuses = StatusStore(redis, activity, StatusAnnouncer(activity, WebhookStore(redis), queue))
+    statuses = StatusStore(redis, Outbox(redis, activity, WebhookStore(redis), queue))
     builds = BUILDS.provide(app, BuildService(upstream, WatchRegistry(redis), statuses, settings, links))
     lists = LISTS.provide(app, ListKeeper(redis, upstream, settings, on_fetch=builds.watch_listed))
     PACKAGES.provide(app, PackageService(upstream, builds, settings, Cache(redis), links, lists))

@@ -6,7 +6,7 @@ its refreshes: it takes the kept rows when they are no older than an interval, o
 the refresh that is due itself, so readers and polls together call the list at most once
 per ``BFF_LIST_REFRESH_S``; statuses it reads by GET go to the kept rows at once.
 
-Crash safety: the event is dispatched first (``emit_event`` is idempotent per
+Crash safety: the event is emitted first (``Outbox.emit`` is idempotent per
 event key), then marked emitted and the watch closed, in one script. A worker killed
 between the two steps leaves the watch open, and the next poll (any worker) repeats
 them without announcing twice. The first webhook attempts of a poll's events
@@ -28,8 +28,8 @@ from arq.connections import ArqRedis
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.activity.emit import StatusAnnouncer, emit_event
 from app.activity.log import ActivityLog
+from app.activity.outbox import Outbox
 from app.builds import events
 from app.builds.registry import Watch, WatchRegistry
 from app.builds.schedule import PollHistory, PollSchedule
@@ -60,7 +60,7 @@ Polled = PackageHead | UpstreamPackage
 
 
 @dataclass
-class Outbox:
+class PollBatch:
     """What one partner poll hands to the webhooks: the first attempts of all its events
     (one batch job) and the partner's endpoints, read once for all of them."""
 
@@ -131,6 +131,7 @@ class Poller:
     lists: ListKeeper = field(init=False)
     webhooks: WebhookStore = field(init=False)
     activity: ActivityLog = field(init=False)
+    outbox: Outbox = field(init=False)
     holder: str = field(init=False)  # this process's name on the poll locks it takes
     _polling: set[str] = field(init=False)  # partners this process is polling now
 
@@ -140,8 +141,8 @@ class Poller:
         self.registry = WatchRegistry(self.store)
         self.schedule = PollSchedule(self.store)
         self.activity = ActivityLog.of(self.store, self.settings)
-        announcer = StatusAnnouncer(self.activity, self.webhooks, self.queue)
-        self.statuses = StatusStore(self.store, self.activity, announcer)
+        self.outbox = Outbox(self.store, self.activity, self.webhooks, self.queue)
+        self.statuses = StatusStore(self.store, self.outbox)
         self.lists = ListKeeper(self.store, self.upstream, self.settings)
         self.holder = new_token()
         self._polling = set()
@@ -283,14 +284,14 @@ class Poller:
             if watch.package_id in read
             and next_step(watch, read[watch.package_id], now, self.settings.watch_deadline_s) is not None
         ]
-        outbox = Outbox()
+        poll_batch = PollBatch()
         if any(_ended(read[watch.package_id]) for watch in settled):
-            outbox.endpoints = await self.webhooks.list_endpoints(partner_id)
+            poll_batch.endpoints = await self.webhooks.list_endpoints(partner_id)
         results = await asyncio.gather(
-            *(self._settle(watch, read[watch.package_id], ctx, limit, outbox) for watch in settled),
+            *(self._settle(watch, read[watch.package_id], ctx, limit, poll_batch) for watch in settled),
             return_exceptions=True,
         )
-        await enqueue_batch(self.queue, partner_id, outbox.batch, f"{partner_id}:{uuid.uuid4().hex}")
+        await enqueue_batch(self.queue, partner_id, poll_batch.batch, f"{partner_id}:{uuid.uuid4().hex}")
         for watch, result in zip(settled, results, strict=True):
             if isinstance(result, Exception):
                 logger.warning("watch %s/%s stays open: %r", partner_id, watch.package_id, result)
@@ -354,7 +355,7 @@ class Poller:
         package: Polled | None,
         ctx: CallContext,
         limit: asyncio.Semaphore,
-        outbox: Outbox,
+        poll_batch: PollBatch,
     ) -> None:
         """Finish a watch whose build ended, keep the others (counting misses)."""
         now, deadline_s = time.time(), self.settings.watch_deadline_s
@@ -366,7 +367,7 @@ class Poller:
             step = next_step(watch, package, now, deadline_s)
         if step is Step.FINISH:
             assert package is not None
-            await self._finish(watch, package, ctx, limit, outbox)
+            await self._finish(watch, package, ctx, limit, poll_batch)
         elif step is Step.GIVE_UP:
             logger.warning(
                 "giving up on %s/%s: no terminal status within %.0f s",
@@ -410,7 +411,7 @@ class Poller:
         polled: Polled,
         ctx: CallContext,
         limit: asyncio.Semaphore,
-        outbox: Outbox,
+        poll_batch: PollBatch,
     ) -> None:
         """Dispatch (idempotent), then mark and close in one step: safe to repeat after a
         crash at any point."""
@@ -425,17 +426,14 @@ class Poller:
                     return  # moved on meanwhile; the next poll sees the new status
             else:
                 package = UpstreamPackage.model_validate(polled.model_dump())
-            await emit_event(
-                self.activity,
-                self.webhooks,
-                self.queue,
-                partner_id=watch.partner_id,
-                event_type=events.event_type(status),
-                event_key=events.event_key(watch, status),
-                package_id=watch.package_id,
-                data=events.event_data(package, watch.partner_id, status, self.settings.public_base),
-                batch=outbox.batch,
-                endpoints=outbox.endpoints,
+            await self.outbox.emit(
+                watch.partner_id,
+                events.event_type(status),
+                events.event_key(watch, status),
+                watch.package_id,
+                events.event_data(package, watch.partner_id, status, self.settings.public_base),
+                batch=poll_batch.batch,
+                endpoints=poll_batch.endpoints,
             )
         if await self.registry.finish(watch, status):
             logger.info(

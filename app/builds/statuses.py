@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from app.activity.emit import LoggedStatus
-from app.activity.log import ActivityLog
+from app.activity.outbox import Outbox
 from app.kit import lua, redis_keys
 from app.listing.rows import HasStatus, progress_of
 from app.observability.metrics import observe_detection_lag
@@ -73,28 +72,26 @@ class Observation:
         return cls(package.id, package.status, progress_of(package), observed_at_ms)
 
 
-Announce = Callable[[str, Sequence[LoggedStatus]], Awaitable[None]]
-
-
 class StatusStore:
-    """Stores and publishes status changes; reads the last one. With ``log``, each change is
-    also a ``package.status`` event in the partner's activity log, handed to ``announce``
-    (the webhooks: ``app.activity.emit.StatusAnnouncer``)."""
+    """Stores and publishes status changes; reads the last one. With an ``outbox``, each
+    change is also a ``package.status`` event, recorded by the script that decides it and
+    then published (the activity log, the webhooks)."""
 
-    def __init__(
-        self, redis: Redis, log: ActivityLog | None = None, announce: Announce | None = None
-    ) -> None:
+    def __init__(self, redis: Redis, outbox: Outbox | None = None) -> None:
         self._redis = redis
-        self._log = log
-        self._announce = announce
+        self._outbox = outbox
         self._observe = lua.script(redis, "builds/lua/observe.lua")
         self._observe_many = lua.script(redis, "builds/lua/observe_many.lua")
         self._fresh = lua.script(redis, "builds/lua/fresh_status.lua")
 
     async def observe(self, partner_id: str, observation: Observation) -> StatusRecord:
         """Report a status read upstream; returns the current record (maybe newer)."""
-        _, raw, *logged = await self._observe(
-            keys=[*self._log_keys(partner_id), redis_keys.package_status(partner_id, observation.package_id)],
+        await self._mark(partner_id)
+        _, raw, *recorded = await self._observe(
+            keys=[
+                redis_keys.outbox(partner_id),
+                redis_keys.package_status(partner_id, observation.package_id),
+            ],
             args=[
                 *self._common_args(partner_id, observation.observed_at_ms),
                 observation.package_id,
@@ -102,7 +99,7 @@ class StatusStore:
                 _progress_arg(observation.progress),
             ],
         )
-        await self._announce_logged(partner_id, logged)
+        await self._publish(partner_id, len(recorded))
         return StatusRecord.parse(raw)
 
     async def observe_many(
@@ -122,31 +119,34 @@ class StatusStore:
         changed = 0
         common = self._common_args(partner_id, observed_at_ms)
         key_prefix = redis_keys.package_status_prefix(partner_id)
+        await self._mark(partner_id)
         for start in range(0, len(packages), OBSERVATIONS_PER_CALL):
-            keys: list[str] = self._log_keys(partner_id)
+            keys = [redis_keys.outbox(partner_id)]
             args: list[str | int] = list(common)
             for package in packages[start : start + OBSERVATIONS_PER_CALL]:
                 keys.append(key_prefix + redis_keys.key_part(package.id))
                 args += (package.id, package.status, _progress_arg(progress_of(package)))
-            count, building_since, logged = await self._observe_many(keys=keys, args=args)
+            count, building_since, recorded = await self._observe_many(keys=keys, args=args)
             changed += int(count)
             for since in building_since:
                 seen_building = max(previous_poll_ms or 0, int(since))
                 observe_detection_lag(max(0, observed_at_ms - seen_building) / 1000)
-            await self._announce_logged(partner_id, logged)
+            await self._publish(partner_id, int(recorded))
         return changed
 
-    async def _announce_logged(self, partner_id: str, logged: Sequence[str]) -> None:
-        """Hand the changes just logged to the webhooks. The change and its log entry are
-        kept whatever happens here; what is not dispatched stays owed, and the worker's
-        sweep sends it (``app.activity.tasks``)."""
-        if self._announce is None or not logged:
+    async def _mark(self, partner_id: str) -> None:
+        if self._outbox is not None:
+            await self._outbox.mark(partner_id)
+
+    async def _publish(self, partner_id: str, recorded: int) -> None:
+        """Publish the changes just recorded. The change and its event are kept whatever
+        happens here; what is not published is the worker's sweep's (``app.activity.outbox``)."""
+        if self._outbox is None or not recorded:
             return
-        events = [LoggedStatus(*logged[i : i + 3]) for i in range(0, len(logged) - 2, 3)]
         try:
-            await self._announce(partner_id, events)
+            await self._outbox.publish(partner_id)
         except Exception as exc:
-            logger.warning("package.status webhooks of %s left to the sweep: %r", partner_id, exc)
+            logger.warning("package.status events of %s left to the sweep: %r", partner_id, exc)
 
     async def fresh(
         self, partner_id: str, package_id: str, max_age_ms: int
@@ -171,21 +171,16 @@ class StatusStore:
         return StatusRecord.parse(raw) if raw else None
 
     def _common_args(self, partner_id: str, observed_at_ms: int) -> list[str | int]:
-        log_args = self._log.append_args(partner_id) if self._log is not None else ["", "", 0, 0]
+        """``status_context``'s arguments (builds/lua/status_rules.lua)."""
         return [
             redis_keys.PACKAGE_STATUS_TTL_S * 1000,
             observed_at_ms,
             redis_keys.package_status_prefix(partner_id),
             redis_keys.status_channel_prefix(partner_id),
             partner_id,
-            *log_args,
+            "1" if self._outbox is not None else "",
+            self._outbox.ttl_ms if self._outbox is not None else 0,
         ]
-
-    @staticmethod
-    def _log_keys(partner_id: str) -> list[str]:
-        """The keys every status script declares before the status keys (touched only with a
-        log): the partner's activity log and the set of events owed to the webhooks."""
-        return [redis_keys.activity_log(partner_id), redis_keys.ACTIVITY_STATUS_OWED]
 
 
 def _progress_arg(progress: int | None) -> str:

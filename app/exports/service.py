@@ -7,10 +7,8 @@ import logging
 import uuid
 
 from arq.connections import ArqRedis
-from redis.asyncio import Redis
 
-from app.activity.emit import emit_event
-from app.activity.log import ActivityLog
+from app.activity.outbox import Outbox
 from app.exports.schemas import Export, ExportAttempt, ExportPage, ExportRequest
 from app.exports.store import ExportStore
 from app.kit.cursors import decode_cursor, encode_cursor
@@ -18,7 +16,6 @@ from app.kit.errors import Conflict, NotFound
 from app.upstream import CallContext, PackageBuilderClient, UpstreamError
 from app.upstream.models import ExportPayload
 from app.webhooks.events import ExportEventData, ExportStatus, WebhookEventType
-from app.webhooks.store import WebhookStore
 
 logger = logging.getLogger("app.exports")
 RUN_EXPORT = "run_export"
@@ -122,9 +119,7 @@ async def run_export(
     return export
 
 
-async def announce_export(
-    store: Redis, queue: ArqRedis, log: ActivityLog, partner_id: str, export: Export, public_base: str
-) -> None:
+async def announce_export(outbox: Outbox, partner_id: str, export: Export, public_base: str) -> None:
     """``export.done`` / ``export.failed`` once per export (idempotent: safe to repeat after a
     crash between finishing the export and announcing it)."""
     if export.status not in ("DONE", "FAILED"):
@@ -142,13 +137,6 @@ async def announce_export(
         upstream_reference=export.upstream_reference,
         export_url=f"{public_base}/v1/exports/{export.id}",
     )
-    await emit_event(
-        log,
-        WebhookStore(store),
-        queue,
-        partner_id=partner_id,
-        event_type=event_type,
-        event_key=f"{partner_id}:export:{export.id}:{export.status}",
-        package_id=export.package_id,
-        data=data,
+    await outbox.emit(
+        partner_id, event_type, f"{partner_id}:export:{export.id}:{export.status}", export.package_id, data
     )

@@ -7,7 +7,7 @@ from typing import Any
 from arq import Retry
 from arq.worker import func
 
-from app.activity.log import ActivityLog
+from app.activity.outbox import Outbox
 from app.exports.service import RUN_EXPORT, announce_export, run_export
 from app.exports.store import ExportStore
 from app.kit.jobs import JobContext
@@ -39,8 +39,8 @@ async def run_export_job(
         raise Retry(defer=min(60.0, 0.5 * 2**job_try)) from exc
     if export is None:
         return None
-    log = ActivityLog.of(ctx["db"], ctx["settings"])
-    await announce_export(ctx["db"], ctx["queue"], log, partner_id, export, ctx["settings"].public_base)
+    outbox = Outbox.of(ctx["db"], ctx["queue"], ctx["settings"])
+    await announce_export(outbox, partner_id, export, ctx["settings"].public_base)
     return export.status
 
 

@@ -308,7 +308,14 @@ def activity_consumers(partner_id: str) -> str:
     return f"{PREFIX}:activity-consumers:{key_part(partner_id)}"
 
 
-ACTIVITY_STATUS_OWED = f"{PREFIX}:activity-status-owed"
-"""Sorted set (score: Redis ms) of ``package.status`` events logged but not yet handed to the
-webhooks, ``[entry id, partner, event key]`` as JSON: written by the status script that logs
-the change, removed once dispatched; what a killed process left is swept by the worker."""
+def outbox(partner_id: str) -> str:
+    """Stream of the partner's events recorded and not yet published (logged and handed to
+    the webhooks): ``type``, ``key``, ``pkg``, ``at`` (Redis ms), ``data`` (JSON); entries are
+    deleted once published; TTL ``BFF_ACTIVITY_RETENTION_S`` after the last record."""
+    return f"{PREFIX}:outbox:{key_part(partner_id)}"
+
+
+OUTBOX_PARTNERS = f"{PREFIX}:outbox-partners"
+"""Sorted set: partner → Redis ms of its latest record. Marked before each record, so the
+worker's sweep finds the outbox of a process killed before publishing; a partner is removed
+once its outbox is empty and no record came since."""

@@ -273,9 +273,19 @@ EVENT_MODELS: dict[EventType, type[_Event]] = {
 def event_body(event_type: EventType, data: EventData, now: float) -> str:
     """``{type, timestamp, data}`` validated against the event's model and serialised
     once; every attempt sends exactly these bytes."""
-    stamp = dt.datetime.fromtimestamp(now, dt.UTC).isoformat(timespec="milliseconds")
+    return _body(event_type, data.model_dump(), dt.datetime.fromtimestamp(now, dt.UTC))
+
+
+def recorded_event_body(event_type: EventType, data_json: str, at_ms: int) -> str:
+    """``event_body`` of an event recorded as data (``app.activity.outbox``) at ``at_ms``."""
+    moment = dt.datetime.fromtimestamp(at_ms // 1000, dt.UTC).replace(microsecond=at_ms % 1000 * 1000)
+    return _body(event_type, json.loads(data_json), moment)
+
+
+def _body(event_type: EventType, data: dict[str, Any], moment: dt.datetime) -> str:
+    stamp = moment.isoformat(timespec="milliseconds")
     event = EVENT_MODELS[event_type].model_validate(
-        {"type": event_type, "timestamp": stamp.replace("+00:00", "Z"), "data": data.model_dump()}
+        {"type": event_type, "timestamp": stamp.replace("+00:00", "Z"), "data": data}
     )
     payload = event.model_dump(mode="json")
     return json.dumps(

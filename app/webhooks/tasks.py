@@ -19,7 +19,6 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from arq.connections import ArqRedis
-from arq.cron import CronJob, cron
 from arq.worker import func
 from redis.asyncio import Redis
 
@@ -215,14 +214,6 @@ async def reschedule_due_deliveries(store: WebhookStore, queue: ArqRedis, *, now
         start = count  # entries kept so far; the forgotten ones left the set
 
 
-async def sweep_webhook_deliveries(ctx: WebhooksContext) -> int:
-    """Cron (every minute and at start): re-enqueue pending deliveries whose job was lost."""
-    count = await reschedule_due_deliveries(store_of(ctx), ctx["queue"], now=time.time())
-    if count:
-        logger.info("webhook sweep: %d pending deliveries checked and queued", count)
-    return count
-
-
 WEBHOOK_FUNCTIONS: list[Any] = [
     # keep_result=0: a finished attempt's id may be enqueued again by the sweep (a no-op run).
     func(
@@ -238,14 +229,5 @@ WEBHOOK_FUNCTIONS: list[Any] = [
         timeout=JOB_TIMEOUT_S,
         keep_result=0,
         max_tries=1,  # a lost batch is recovered by the sweep, delivery by delivery
-    ),
-]
-WEBHOOK_CRON_JOBS: list[CronJob] = [
-    cron(
-        sweep_webhook_deliveries,  # type: ignore[arg-type]  # arq types ctx as a plain dict
-        name="sweep_webhook_deliveries",
-        run_at_startup=True,
-        timeout=30,
-        keep_result=0,
     ),
 ]

@@ -13,7 +13,7 @@ import socket
 from arq.constants import default_queue_name
 from redis.exceptions import RedisError
 
-from app.activity.tasks import ACTIVITY_CRON_JOBS
+from app.activity.tasks import SWEEP_CRON_JOBS
 from app.builds.tasks import StatusPolling
 from app.exports.tasks import EXPORT_FUNCTIONS
 from app.kit import redis_keys
@@ -23,7 +23,7 @@ from app.kit.settings import get_settings
 from app.observability.logs import ensure_logging, keep_arq_on_our_handler
 from app.upstream.factory import make_upstream
 from app.webhooks.delivery import make_webhook_client
-from app.webhooks.tasks import WEBHOOK_CRON_JOBS, WEBHOOK_FUNCTIONS
+from app.webhooks.tasks import WEBHOOK_FUNCTIONS
 from app.worker.context import WorkerContext
 from app.worker.metrics import WorkerMetrics
 
@@ -74,7 +74,7 @@ keep_arq_on_our_handler(get_settings().log_format)  # ``arq app.worker.WorkerSet
 
 class WorkerSettings:
     functions = [*WEBHOOK_FUNCTIONS, *EXPORT_FUNCTIONS]
-    cron_jobs = [*WEBHOOK_CRON_JOBS, *ACTIVITY_CRON_JOBS]
+    cron_jobs = SWEEP_CRON_JOBS
     on_startup = on_startup
     on_shutdown = on_shutdown
     redis_settings = arq_redis_settings(get_settings())

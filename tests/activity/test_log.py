@@ -1,18 +1,19 @@
 """The activity log on a real Redis: appended once per event, read after a position, trimmed
-by age, and ``package.status`` appended by the status scripts in the call that decides it."""
+by age; a ``package.status`` change is logged once, with the webhook's shape."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 
-from app.activity.emit import LoggedStatus
 from app.activity.log import SCAN_PER_PAGE, ActivityLog, Filters
+from app.activity.outbox import Outbox
 from app.activity.positions import START, Position
 from app.builds.statuses import Observation, StatusStore
-from app.kit import lua, redis_keys
-from app.webhooks.events import PackageStatusChanged
+from app.kit import redis_keys
+from app.webhooks.events import PackageStatusChanged, WebhookEventType, recorded_event_body
 from app.webhooks.models import message_id
+from app.webhooks.store import WebhookStore
 
 RETENTION_S = 3600
 
@@ -91,19 +92,14 @@ async def test_retention_trims_by_age_and_the_idle_log_expires(redis, partner):
     assert RETENTION_S * 1000 - 60_000 < await redis.pttl(key) <= RETENTION_S * 1000
 
 
-async def test_a_status_change_is_one_package_status_event_with_the_webhook_shape(redis, partner):
+async def test_a_status_change_is_one_package_status_event_with_the_webhook_shape(redis, queue, partner):
     log = ActivityLog(redis, retention_s=RETENTION_S, max_events=1000)
-    announced: list[LoggedStatus] = []
-
-    async def announce(partner_id: str, events: list[LoggedStatus]) -> None:
-        announced.extend(events)
-
-    statuses = StatusStore(redis, log, announce)  # type: ignore[arg-type]
+    statuses = StatusStore(redis, Outbox(redis, log, WebhookStore(redis), queue))
     now = await _redis_ms(redis)
     await statuses.observe(partner, Observation('odd "id"/ü', "INPROGRESS", 40, now))
     await statuses.observe(partner, Observation('odd "id"/ü', "INPROGRESS", 40, now))  # no change
     page = await log.read(partner, START, 10)
-    assert len(page.entries) == 1 and len(announced) == 1
+    assert len(page.entries) == 1
     entry = page.entries[0]
     event = PackageStatusChanged.model_validate_json(entry.body)
     assert (event.data.package_id, event.data.partner_id, event.data.status) == (
@@ -112,22 +108,23 @@ async def test_a_status_change_is_one_package_status_event_with_the_webhook_shap
         "INPROGRESS",
     )
     assert (event.data.progress, event.data.seq) == (40, 1)
-    at_ms = int(announced[0].event_key.rsplit(":", 1)[1])
-    expected = dt.datetime.fromtimestamp(at_ms / 1000, dt.UTC).isoformat(timespec="milliseconds")
-    assert event.timestamp == expected.replace("+00:00", "Z")
-    assert entry.message_id == message_id(announced[0].event_key)
-    assert announced[0].body == entry.body
-    assert await redis.zscore(redis_keys.ACTIVITY_STATUS_OWED, announced[0].owed) is not None  # until settled
+    stored = await statuses.get(partner, 'odd "id"/ü')
+    assert stored is not None and stored.seq == 1
+    # The event key the status script made names the change and its moment (the timestamp).
+    moment = dt.datetime.fromisoformat(event.timestamp.replace("Z", "+00:00"))
+    at_ms = int(moment.replace(microsecond=0).timestamp()) * 1000 + moment.microsecond // 1000
+    assert entry.message_id == message_id(f'{partner}:odd "id"/ü:status:1:{at_ms}')
+    assert now - 1000 <= at_ms <= await _redis_ms(redis)
 
 
-async def test_iso_dates_made_in_lua_match_pythons_over_centuries(redis):
-    """The status script's date arithmetic, against Python's, at leap days and year ends."""
-    script = redis.register_script(lua.source("activity/lua/iso_date.lua") + "return iso(tonumber(ARGV[1]))")
-    moments = [0, 951782400000, 1709164800999, 4102444799999, 1733310000123]
-    for ms in moments:
-        made = await script(keys=[], args=[ms])
-        expected = dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds")
-        assert made == expected.replace("+00:00", "Z"), ms
+def test_a_recorded_event_keeps_its_millisecond_exactly() -> None:
+    """Rendered from integer ms, not a float of seconds (1709164800.999 is 1709164800.99899...
+    as a float, which would print .998)."""
+    data = '{"package_id":"p","partner_id":"a","status":"INPROGRESS","progress":null,"seq":1}'
+    for ms in [0, 951782400000, 1709164800999, 4102444799999, 1733310000123]:
+        body = json.loads(recorded_event_body(WebhookEventType.PACKAGE_STATUS, data, ms))
+        expected = f"{dt.datetime.fromtimestamp(ms // 1000, dt.UTC):%Y-%m-%dT%H:%M:%S}.{ms % 1000:03d}Z"
+        assert body["timestamp"] == expected, ms
 
 
 async def _redis_ms(redis) -> int:

@@ -1,57 +1,46 @@
 -- include: kit/lua/clock.lua
--- include: activity/lua/append.lua
--- include: activity/lua/iso_date.lua
+-- include: activity/lua/outbox.lua
 -- The rules of one status observation, shared by observe.lua and observe_many.lua.
 --
 -- Every status script starts with the same keys and arguments (``status_context``): KEYS the
--- partner's activity log and the set of events owed to the webhooks (declared, as every key
--- a script touches must be); ARGV the status TTL ms, the observation's start (ms), the
--- partner's status key prefix and channel prefix, the partner id, its activity log's stream
--- again ('' = no log), the log's channel, retention ms and max entries.
+-- partner's outbox (declared, as every key a script touches must be); ARGV the status TTL ms,
+-- the observation's start (ms), the partner's status key prefix and channel prefix, the
+-- partner id, '1' to record changes as ``package.status`` events ('' = not), the outbox's TTL.
 --
 -- ``observe(ctx, key, id, status, progress)`` (progress '' = unknown) writes and publishes a
--- change, and appends it to the activity log as a ``package.status`` event: decided here, so
--- logged exactly once per change. Stale reads of concurrent observers are ignored: a read
--- that began before the stored status was written, and a build going back (unless it had
--- ended: a rebuild starts over). The channel is not a key: it is named from the key, so only
--- the keys travel per observation.
+-- change, and records it in the partner's outbox as a ``package.status`` event: decided here,
+-- so recorded exactly once per change (``Outbox.publish`` logs it and hands it to the
+-- webhooks). Stale reads of concurrent observers are ignored: a read that began before the
+-- stored status was written, and a build going back (unless it had ended: a rebuild starts
+-- over). The channel is not a key: it is named from the key, so only the keys travel per
+-- observation.
 local function status_context(keys, argv)
-  local ctx = {
-    owed_key = keys[2],
+  return {
+    outbox = keys[1],
     ttl_ms = argv[1],
     start_ms = tonumber(argv[2]),
     key_prefix_length = string.len(argv[3]),
     channel_prefix = argv[4],
     partner = argv[5],
-    log_stream = '',
-    log_channel = argv[7],
-    retention_ms = argv[8],
-    max_entries = argv[9],
+    record = argv[6] == '1',
+    outbox_ttl_ms = argv[7],
     now = now_ms(),
   }
-  if argv[6] ~= '' then ctx.log_stream = keys[1] end
-  return ctx
 end
 local ranks = {INITIALIZING = 0, INPROGRESS = 1}
 local function rank(status) return ranks[status] or 2 end
--- The change as a package.status event in the partner's activity log, owed to the webhooks
--- until dispatched: {event key, body, its member of the owed set}.
-local function log_change(ctx, id, status, progress_json, seq)
-  if ctx.log_stream == '' then return nil end
-  local now, partner = ctx.now, ctx.partner
-  local event_key = partner .. ':' .. id .. ':status:' .. string.format('%d', seq) .. ':'
-    .. string.format('%d', now)
-  local body = '{"type":"package.status","timestamp":"' .. iso(now) .. '","data":{"package_id":'
-    .. cjson.encode(id) .. ',"partner_id":' .. cjson.encode(partner) .. ',"status":' .. cjson.encode(status)
-    .. ',"progress":' .. progress_json .. ',"seq":' .. string.format('%d', seq) .. '}}'
-  local msg_id = 'msg_' .. string.sub(redis.sha1hex(event_key), 1, 32)
-  local entry = append_event(ctx.log_stream, ctx.log_channel, msg_id, 'package.status', id, body, ctx.max_entries)
-  local member = cjson.encode({entry, partner, event_key})
-  redis.call('ZADD', ctx.owed_key, now, member)
-  return {event_key, body, member}
+-- The change as a package.status event in the partner's outbox; returns its event key.
+local function record_change(ctx, id, status, progress, seq)
+  if not ctx.record then return nil end
+  local event_key = ctx.partner .. ':' .. id .. ':status:' .. string.format('%d', seq) .. ':'
+    .. string.format('%d', ctx.now)
+  local data = cjson.encode({package_id = id, partner_id = ctx.partner, status = status,
+    progress = progress or cjson.null, seq = seq})
+  record_event(ctx.outbox, 'package.status', event_key, id, ctx.now, data, ctx.outbox_ttl_ms)
+  return event_key
 end
 -- Returns 1 and the new record for a change, else 0 and the stored one; then, for a build
--- seen finishing, when it was last recorded building; then the logged event.
+-- seen finishing, when it was last recorded building; then the recorded event's key.
 local function observe(ctx, key, id, status, progress_arg)
   local current = redis.call('GET', key)
   local seq = 0
@@ -79,5 +68,5 @@ local function observe(ctx, key, id, status, progress_arg)
     .. ',"at":' .. string.format('%d', ctx.now) .. '}'
   redis.call('SET', key, record, 'PX', ctx.ttl_ms)
   redis.call('PUBLISH', ctx.channel_prefix .. string.sub(key, ctx.key_prefix_length + 1), record)
-  return 1, record, finished_since, log_change(ctx, id, status, progress_json, seq)
+  return 1, record, finished_since, record_change(ctx, id, status, tonumber(progress_arg), seq)
 end
