@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import aiohttp
 from redis.asyncio import Redis
 
+from app.activity import keys as activity_keys
 from app.activity.log import ActivityLog
 from app.activity.positions import START, Position, encode_iterator
-from app.kit import redis_keys
 from bench._load import cpu_seconds
 from bench._stack import Stack, stack
 
@@ -54,7 +54,7 @@ def body(partner: str, n: int) -> str:
 async def fill(redis: Redis, partner: str, count: int) -> None:
     """``count`` entries as the append writes them, 1,000 to a pipeline (only the length of the
     log matters here; the append's own cost is part 2)."""
-    key = redis_keys.activity_log(partner)
+    key = activity_keys.activity_log(partner)
     for start in range(0, count, 1000):
         async with redis.pipeline(transaction=False) as pipe:
             for n in range(start, min(count, start + 1000)):
@@ -163,7 +163,7 @@ async def run() -> dict[str, float]:
                 short, long = "bench-activity-short", "bench-activity-long"
                 await fill(redis, short, PAGE)
                 await fill(redis, long, EVENTS)
-                middle = await redis.xrange(redis_keys.activity_log(long), count=EVENTS // 2)
+                middle = await redis.xrange(activity_keys.activity_log(long), count=EVENTS // 2)
                 url, pid = f"{s.api_url}/v1/activity", s.api.process.pid  # type: ignore[union-attr]
                 start_short = encode_iterator(START, short)
                 start_long = encode_iterator(Position.parse(middle[-1][0]), long)

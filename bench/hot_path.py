@@ -30,8 +30,8 @@ import json
 import aiohttp
 from redis.asyncio import Redis
 
+from app.builds import keys as build_keys
 from app.builds.registry import WatchRegistry
-from app.kit import redis_keys
 from bench._load import LoadResult, generator, load
 from bench._nginx import nginx_proxy
 from bench._stack import SECRET, stack
@@ -69,8 +69,8 @@ async def _polled_just_now(redis_url: str, package_id: str) -> None:
     seconds, micros = await redis.time()
     now_ms = int(seconds) * 1000 + int(micros) // 1000
     record = {"id": package_id, "status": "INPROGRESS", "progress": 40, "seq": 1, "at": now_ms}
-    await redis.set(redis_keys.package_status(PARTNER, package_id), json.dumps(record))
-    await redis.hset(redis_keys.watch_poll_stats(PARTNER), "complete_at_ms", str(now_ms + 1))
+    await redis.set(build_keys.package_status(PARTNER, package_id), json.dumps(record))
+    await redis.hset(build_keys.watch_poll_stats(PARTNER), "complete_at_ms", str(now_ms + 1))
     await redis.aclose()
 
 

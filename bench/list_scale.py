@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import aiohttp
 from redis.asyncio import Redis
 
-from app.kit import redis_keys
 from app.kit.settings import Settings
+from app.listing import keys as listing_keys
 from app.listing.store import list_keys
 from bench._load import LoadResult, generator, load
 from bench._stack import Stack, stack
@@ -125,7 +125,7 @@ def most_calls_within_one_interval(samples: list[Sample]) -> int:
 async def _bytes_per_package(redis_url: str, partner: str) -> tuple[float, int]:
     redis = Redis.from_url(redis_url, decode_responses=True)
     try:
-        rows = await redis.hlen(redis_keys.list_rows(partner))
+        rows = await redis.hlen(listing_keys.list_rows(partner))
         used = 0
         for key in list_keys(partner):
             used += await redis.memory_usage(key, samples=0) or 0

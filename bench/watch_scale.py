@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import aiohttp
 from redis.asyncio import Redis
 
+from app.builds import keys as build_keys
 from app.builds.registry import WatchRegistry
-from app.kit import redis_keys
 from bench._load import cpu_seconds, generator, load
 from bench._stack import Stack, stack
 from tests.support.processes import ManagedProcess, free_port
@@ -96,7 +96,7 @@ async def _command_calls(redis: Redis) -> collections.Counter[str]:
 
 async def _polled_by_get(redis: Redis, partners: list[str]) -> int:
     """Package GETs the partners' polls made (the poller counts them per partner)."""
-    counts = [await redis.hget(redis_keys.watch_poll_stats(p), "polled_by_get") for p in partners]  # type: ignore[misc]
+    counts = [await redis.hget(build_keys.watch_poll_stats(p), "polled_by_get") for p in partners]  # type: ignore[misc]
     return sum(int(count or 0) for count in counts)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.kit import redis_keys
+from app.idempotency import keys as idempotency_keys
 from tests.conftest import make_token
 from tests.support.processes import ApiServer
 from tests.support.sim import add_fault
@@ -286,7 +286,8 @@ async def call_while_a_key_is_in_flight(
     the first one's 3 s upstream delay leaves the retry seconds to spare on a busy host."""
     await add_fault(sim, "create_package", partner, mode="delay", latency_ms=3000, count=1)
     key = {"Idempotency-Key": uuid.uuid4().hex}
-    marker = redis_keys.idempotency_in_flight(partner, "user-1", "create", key["Idempotency-Key"])
+    # reads storage: the first request holds its key in flight, which only Redis shows
+    marker = idempotency_keys.idempotency_in_flight(partner, "user-1", "create", key["Idempotency-Key"])
     async with httpx.AsyncClient(base_url=replica_url, headers=caller.client.headers, timeout=30) as replica:
         first = asyncio.ensure_future(
             caller.call("create_package", 202, "slow first", client=replica, json=CREATE, headers=key)

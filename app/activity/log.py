@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from app.activity import keys as activity_keys
 from app.activity.positions import Position
-from app.kit import lua, redis_keys
+from app.kit import lua
 from app.kit.settings import Settings
 
 SCAN_PER_PAGE = 1_000  # entries one filtered page looks at, at most (bounds a script's run)
@@ -113,14 +114,14 @@ class ActivityLog:
     ) -> list[Appended]:
         """``append`` for many (message id, type, package id, body), in one call, in order."""
         args: list[str | int] = [
-            redis_keys.activity_channel(partner_id),
+            activity_keys.activity_channel(partner_id),
             self.retention_ms,
             self.max_events,
             min(SEEN_TTL_MS, self.retention_ms),
         ]
-        keys = [redis_keys.activity_log(partner_id)]
+        keys = [activity_keys.activity_log(partner_id)]
         for event in events:
-            keys.append(redis_keys.activity_seen(partner_id, event[0]))
+            keys.append(activity_keys.activity_seen(partner_id, event[0]))
             args += event
         raw = await self._append(keys=keys, args=args)
         return [
@@ -134,12 +135,12 @@ class ActivityLog:
         filtered, at most ``SCAN_PER_PAGE`` entries looked at. A page cut short by either
         bound is not ``done``: the next one goes on where it stopped."""
         raw = await self._read(
-            keys=[redis_keys.activity_log(partner_id)],
+            keys=[activity_keys.activity_log(partner_id)],
             args=[str(after), limit, filters.scan(limit), self.page_max_bytes, *filters.args()],
         )
         return page_of(raw)
 
     async def last(self, partner_id: str) -> Position:
         """The newest entry's position ("now"); the start when the log is empty."""
-        newest = await self._redis.xrevrange(redis_keys.activity_log(partner_id), count=1)
+        newest = await self._redis.xrevrange(activity_keys.activity_log(partner_id), count=1)
         return Position.parse(newest[0][0]) if newest else Position(0, 0)

@@ -27,8 +27,9 @@ from arq.connections import ArqRedis
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
+from app.activity import keys as activity_keys
 from app.activity.log import ActivityLog
-from app.kit import lua, redis_keys
+from app.kit import lua
 from app.kit.settings import Settings
 from app.webhooks.dispatch import NextAttempt, dispatch_event
 from app.webhooks.events import WebhookEventType, recorded_event_body
@@ -91,7 +92,7 @@ class Outbox:
         """Before recording: the sweep will look at this partner's outbox."""
         seconds, micros = await self._redis.time()
         await self._redis.zadd(
-            redis_keys.OUTBOX_PARTNERS, {partner_id: int(seconds) * 1000 + int(micros) // 1000}
+            activity_keys.OUTBOX_PARTNERS, {partner_id: int(seconds) * 1000 + int(micros) // 1000}
         )
 
     async def emit(
@@ -111,7 +112,7 @@ class Outbox:
         Returns the number of deliveries created."""
         await self.mark(partner_id)
         entry_id = await self._record(
-            keys=[redis_keys.outbox(partner_id)],
+            keys=[activity_keys.outbox(partner_id)],
             args=[event_type.value, event_key, package_id or "", data.model_dump_json(), self.ttl_ms],
         )
         return await self.publish(partner_id, until=str(entry_id), batch=batch, endpoints=endpoints)
@@ -129,7 +130,9 @@ class Outbox:
         created = 0
         async with self._turn(partner_id):
             for _ in range(PUBLISH_BATCHES):
-                raw = await self._redis.xrange(redis_keys.outbox(partner_id), "-", until, count=PUBLISH_BATCH)
+                raw = await self._redis.xrange(
+                    activity_keys.outbox(partner_id), "-", until, count=PUBLISH_BATCH
+                )
                 if not raw:
                     break
                 recorded = [Recorded.parse(str(entry_id), fields) for entry_id, fields in raw]
@@ -187,7 +190,7 @@ class Outbox:
                     batch=batch,
                     endpoints=endpoints,
                 )
-        await self._redis.xdel(redis_keys.outbox(partner_id), *(event.entry_id for event in recorded))
+        await self._redis.xdel(activity_keys.outbox(partner_id), *(event.entry_id for event in recorded))
         return created
 
     async def sweep(self, *, grace_ms: int = SWEEP_GRACE_MS) -> int:
@@ -197,7 +200,7 @@ class Outbox:
         seconds, micros = await self._redis.time()
         before = int(seconds) * 1000 + int(micros) // 1000 - grace_ms
         marked = await self._redis.zrangebyscore(
-            redis_keys.OUTBOX_PARTNERS, "-inf", before, start=0, num=SWEEP_PARTNERS, withscores=True
+            activity_keys.OUTBOX_PARTNERS, "-inf", before, start=0, num=SWEEP_PARTNERS, withscores=True
         )
         for partner_id, marked_at in marked:
             try:
@@ -206,9 +209,11 @@ class Outbox:
                     logger.info(
                         "outbox sweep: %d deliveries of %s's events left behind", published, partner_id
                     )
-                if not await self._redis.xlen(redis_keys.outbox(partner_id)):
+                if not await self._redis.xlen(activity_keys.outbox(partner_id)):
                     # Only if nobody marked it since: a record under way keeps its mark.
-                    await self._forget(keys=[redis_keys.OUTBOX_PARTNERS], args=[partner_id, int(marked_at)])
+                    await self._forget(
+                        keys=[activity_keys.OUTBOX_PARTNERS], args=[partner_id, int(marked_at)]
+                    )
             except Exception as exc:
                 logger.warning("outbox of %s left to the next sweep: %r", partner_id, exc)
         return len(marked)

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.activity import keys as activity_keys
 from app.activity.log import ActivityLog, Filters, Page, page_of
 from app.activity.positions import START, Position, decode_iterator, encode_iterator
-from app.kit import lua, redis_keys
+from app.kit import lua
 from app.kit.errors import Conflict, NotFound, ServiceUnavailable, ValidationProblem, field_error
 from app.kit.links import EVENTS_LINK_S, LinkSigner
 
@@ -81,10 +82,10 @@ class ActivityService:
         meanwhile: a poll that fails before the move (Redis away: a 503 that says "retry")
         has moved nothing, and one whose move fails answers its page anyway (the consumer
         then reads it again: at least once, never lost)."""
-        consumers = redis_keys.activity_consumers(partner_id)
+        consumers = activity_keys.activity_consumers(partner_id)
         for _ in range(MAX_POLL_READS):
             raw = await self._poll(
-                keys=[redis_keys.activity_log(partner_id), consumers],
+                keys=[activity_keys.activity_log(partner_id), consumers],
                 args=[
                     consumer,
                     limit,
@@ -122,7 +123,7 @@ class ActivityService:
         else:
             target = str(_after_time(after or "", "body"))
         stored = await self._seek(
-            keys=[redis_keys.activity_log(partner_id), redis_keys.activity_consumers(partner_id)],
+            keys=[activity_keys.activity_log(partner_id), activity_keys.activity_consumers(partner_id)],
             args=[consumer, target, MAX_CONSUMERS_PER_PARTNER, self._log.retention_ms],
         )
         if stored is None:
@@ -131,7 +132,7 @@ class ActivityService:
 
     async def forget(self, partner_id: str, consumer: str) -> None:
         """Delete a named consumer (frees one of the partner's)."""
-        if not await self._redis.hdel(redis_keys.activity_consumers(partner_id), consumer):  # type: ignore[misc]
+        if not await self._redis.hdel(activity_keys.activity_consumers(partner_id), consumer):  # type: ignore[misc]
             raise NotFound("consumer", consumer)
 
     async def _start(self, partner_id: str, after: str | None) -> Position:

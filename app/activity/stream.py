@@ -18,9 +18,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
+from app.activity import keys as activity_keys
 from app.activity.log import ActivityLog, Entry
 from app.activity.positions import Position
-from app.kit import redis_keys
 from app.kit.pubsub import END, RESYNC, ChannelHub
 
 CATCH_UP_PAGE = 200
@@ -75,7 +75,7 @@ class ActivityStreams:
         # is being confirmed is read by the catch-up below, and from then on a message whose
         # previous entry is not the last one sent reveals a gap, from the very first event.
         sent = last_event_id if last_event_id is not None else await self._log.last(partner_id)
-        async with self._hub.subscribe(redis_keys.activity_channel(partner_id)) as inbox:
+        async with self._hub.subscribe(activity_keys.activity_channel(partner_id)) as inbox:
             async for frame in self._catch_up(partner_id, sent, until):
                 yield frame
                 sent = frame.position

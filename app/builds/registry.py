@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from app.builds import keys as build_keys
 from app.builds.clock import RedisClock
-from app.kit import lua, redis_keys
+from app.kit import lua
 from app.upstream.models import TERMINAL_STATUSES
 
 logger = logging.getLogger("app.watches")
@@ -127,13 +128,13 @@ class WatchRegistry:
         generation already emitted, with the marker older than the observation, is a
         rebuild started outside the BFF: it gets a new generation.
         """
-        if await self._redis.hexists(redis_keys.watch_set(partner_id), package_id):  # type: ignore[misc]
+        if await self._redis.hexists(build_keys.watch_set(partner_id), package_id):  # type: ignore[misc]
             return True
-        generation = await self._redis.get(redis_keys.watch_generation(partner_id, package_id))
+        generation = await self._redis.get(build_keys.watch_generation(partner_id, package_id))
         generation = generation or "0"
         statuses = sorted(TERMINAL_STATUSES)
         stamps = await self._redis.mget(
-            [redis_keys.emitted_event(partner_id, package_id, status_, generation) for status_ in statuses]
+            [build_keys.emitted_event(partner_id, package_id, status_, generation) for status_ in statuses]
         )
         marks = {s: int(v) for s, v in zip(statuses, stamps, strict=True) if v}
         if status in TERMINAL_STATUSES:
@@ -148,9 +149,9 @@ class WatchRegistry:
 
     async def _open_watch(self, partner_id: str, package_id: str, reason: str, mode: str) -> str:
         keys = [
-            redis_keys.watch_set(partner_id),
-            redis_keys.WATCH_PARTNERS,
-            redis_keys.watch_generation(partner_id, package_id),
+            build_keys.watch_set(partner_id),
+            build_keys.WATCH_PARTNERS,
+            build_keys.watch_generation(partner_id, package_id),
         ]
         args: list[str | int] = [
             package_id,
@@ -158,7 +159,7 @@ class WatchRegistry:
             reason,
             repr(time.time()),
             mode,
-            redis_keys.WATCH_GENERATION_TTL_S * 1000,
+            build_keys.WATCH_GENERATION_TTL_S * 1000,
         ]
         return str(await self._open(keys=keys, args=args))
 
@@ -169,7 +170,7 @@ class WatchRegistry:
 
     async def watches(self, partner_id: str) -> list[Watch]:
         """The partner's open watches; an unreadable entry is dropped (and logged)."""
-        entries = await self._redis.hgetall(redis_keys.watch_set(partner_id))  # type: ignore[misc]
+        entries = await self._redis.hgetall(build_keys.watch_set(partner_id))  # type: ignore[misc]
         known, current = self.parsed.known(partner_id), dict[str, Watch]()
         for package_id, raw in entries.items():
             try:
@@ -177,7 +178,7 @@ class WatchRegistry:
             except (ValueError, KeyError, TypeError):
                 logger.error("dropping unreadable watch %s/%s: %r", partner_id, package_id, raw)
                 await self._close(
-                    keys=[redis_keys.watch_set(partner_id), redis_keys.WATCH_PARTNERS],
+                    keys=[build_keys.watch_set(partner_id), build_keys.WATCH_PARTNERS],
                     args=[package_id, raw, partner_id],
                 )
         self.parsed.replace(partner_id, current)
@@ -187,7 +188,7 @@ class WatchRegistry:
         """Compare-and-set: a watch replaced meanwhile (regenerate) is left alone."""
         self.parsed.forget(watch)  # its stored form changes (or someone else's replaced it)
         replaced = await self._replace(
-            keys=[redis_keys.watch_set(watch.partner_id)],
+            keys=[build_keys.watch_set(watch.partner_id)],
             args=[watch.package_id, watch.raw, watch.with_misses(misses)],
         )
         return bool(replaced)
@@ -196,7 +197,7 @@ class WatchRegistry:
         """Compare-and-delete; the partner leaves the schedule with its last watch."""
         self.parsed.forget(watch)
         closed = await self._close(
-            keys=[redis_keys.watch_set(watch.partner_id), redis_keys.WATCH_PARTNERS],
+            keys=[build_keys.watch_set(watch.partner_id), build_keys.WATCH_PARTNERS],
             args=[watch.package_id, watch.raw, watch.partner_id],
         )
         return bool(closed)
@@ -204,11 +205,11 @@ class WatchRegistry:
     async def forget_if_idle(self, partner_id: str) -> None:
         """Drop a partner without watches from the schedule."""
         await self._close(
-            keys=[redis_keys.watch_set(partner_id), redis_keys.WATCH_PARTNERS], args=["", "", partner_id]
+            keys=[build_keys.watch_set(partner_id), build_keys.WATCH_PARTNERS], args=["", "", partner_id]
         )
 
     async def emitted(self, watch: Watch, status: str) -> bool:
-        key = redis_keys.emitted_event(watch.partner_id, watch.package_id, status, watch.generation)
+        key = build_keys.emitted_event(watch.partner_id, watch.package_id, status, watch.generation)
         return bool(await self._redis.exists(key))
 
     async def finish(self, watch: Watch, status: str) -> bool:
@@ -217,10 +218,10 @@ class WatchRegistry:
         self.parsed.forget(watch)
         marked = await self._finish(
             keys=[
-                redis_keys.emitted_event(watch.partner_id, watch.package_id, status, watch.generation),
-                redis_keys.watch_set(watch.partner_id),
-                redis_keys.WATCH_PARTNERS,
+                build_keys.emitted_event(watch.partner_id, watch.package_id, status, watch.generation),
+                build_keys.watch_set(watch.partner_id),
+                build_keys.WATCH_PARTNERS,
             ],
-            args=[redis_keys.EMITTED_EVENT_TTL_S * 1000, watch.package_id, watch.raw, watch.partner_id],
+            args=[build_keys.EMITTED_EVENT_TTL_S * 1000, watch.package_id, watch.raw, watch.partner_id],
         )
         return bool(marked)

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from app.kit import lua, redis_keys
+from app.builds import keys as build_keys
+from app.kit import lua
 from app.kit.locks import TokenLocks
 from app.observability.metrics import count_poll
 
@@ -59,7 +60,7 @@ class PollSchedule:
         self._locks = TokenLocks(redis)
 
     async def due(self, limit: int) -> DuePartners:
-        partners, first, now = await self._due(keys=[redis_keys.WATCH_PARTNERS], args=[limit])
+        partners, first, now = await self._due(keys=[build_keys.WATCH_PARTNERS], args=[limit])
         next_due = max(0.0, float(first) - float(now)) if first else None
         return DuePartners(list(partners), next_due)
 
@@ -72,7 +73,7 @@ class PollSchedule:
         never answered (an outage, a failover), and waiting out its lease would only stall
         the partner."""
         claimed = await self._claim(
-            keys=[redis_keys.WATCH_PARTNERS, redis_keys.watch_poll_lock(partner_id)],
+            keys=[build_keys.WATCH_PARTNERS, build_keys.watch_poll_lock(partner_id)],
             args=[
                 partner_id,
                 holder,
@@ -85,16 +86,16 @@ class PollSchedule:
         return bool(claimed)
 
     async def release(self, partner_id: str, holder: str) -> None:
-        await self._locks.release(redis_keys.watch_poll_lock(partner_id), holder)
+        await self._locks.release(build_keys.watch_poll_lock(partner_id), holder)
 
     async def record_poll(self, partner_id: str) -> PollHistory:
         """Counts status polls per partner (operations, and the cost tests); returns what
         the partner's calls weighed last time, and when its last complete poll began."""
-        key = redis_keys.watch_poll_stats(partner_id)
+        key = build_keys.watch_poll_stats(partner_id)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hincrby(key, "polls", 1)
             pipe.hset(key, "last_polled_at", repr(time.time()))
-            pipe.expire(key, redis_keys.WATCH_POLL_STATS_TTL_S)
+            pipe.expire(key, build_keys.WATCH_POLL_STATS_TTL_S)
             pipe.hmget(key, ["list_bytes", "get_bytes", "complete_at_ms"])
             *_, (list_bytes, get_bytes, complete_at_ms) = await pipe.execute()
         count_poll()
@@ -118,7 +119,7 @@ class PollSchedule:
         statuses are that fresh; and ``gets``, the package GETs it polled with, counted in
         ``polled_by_get`` (so the GETs that are polls can be told from those that fetch a
         finished build's content)."""
-        key = redis_keys.watch_poll_stats(partner_id)
+        key = build_keys.watch_poll_stats(partner_id)
         fields = {"list_bytes": list_bytes, "get_bytes": get_bytes, "complete_at_ms": complete_at_ms}
         learned = {name: str(value) for name, value in fields.items() if value is not None}
         if not learned and not gets:

@@ -14,8 +14,11 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from app.activity import keys as activity_keys
 from app.activity.outbox import Outbox
-from app.kit import lua, redis_keys
+from app.builds import keys as build_keys
+from app.kit import lua
+from app.kit.keyspace import key_part
 from app.listing.rows import HasStatus, progress_of
 from app.observability.metrics import observe_detection_lag
 from app.upstream.models import TERMINAL_STATUSES, PackageStatus, known_status
@@ -89,8 +92,8 @@ class StatusStore:
         await self._mark(partner_id)
         _, raw, *recorded = await self._observe(
             keys=[
-                redis_keys.outbox(partner_id),
-                redis_keys.package_status(partner_id, observation.package_id),
+                activity_keys.outbox(partner_id),
+                build_keys.package_status(partner_id, observation.package_id),
             ],
             args=[
                 *self._common_args(partner_id, observation.observed_at_ms),
@@ -118,13 +121,13 @@ class StatusStore:
         the later) — an upper bound of how late the end was noticed."""
         changed = 0
         common = self._common_args(partner_id, observed_at_ms)
-        key_prefix = redis_keys.package_status_prefix(partner_id)
+        key_prefix = build_keys.package_status_prefix(partner_id)
         await self._mark(partner_id)
         for start in range(0, len(packages), OBSERVATIONS_PER_CALL):
-            keys = [redis_keys.outbox(partner_id)]
+            keys = [activity_keys.outbox(partner_id)]
             args: list[str | int] = list(common)
             for package in packages[start : start + OBSERVATIONS_PER_CALL]:
-                keys.append(key_prefix + redis_keys.key_part(package.id))
+                keys.append(key_prefix + key_part(package.id))
                 args += (package.id, package.status, _progress_arg(progress_of(package)))
             count, building_since, recorded = await self._observe_many(keys=keys, args=args)
             changed += int(count)
@@ -155,9 +158,9 @@ class StatusStore:
         ago, else None. Keyed by partner: only the partner's own watches can answer."""
         found = await self._fresh(
             keys=[
-                redis_keys.package_status(partner_id, package_id),
-                redis_keys.watch_set(partner_id),
-                redis_keys.watch_poll_stats(partner_id),
+                build_keys.package_status(partner_id, package_id),
+                build_keys.watch_set(partner_id),
+                build_keys.watch_poll_stats(partner_id),
             ],
             args=[package_id, max_age_ms],
         )
@@ -167,16 +170,16 @@ class StatusStore:
         return StatusRecord.parse(raw), int(age)
 
     async def get(self, partner_id: str, package_id: str) -> StatusRecord | None:
-        raw = await self._redis.get(redis_keys.package_status(partner_id, package_id))
+        raw = await self._redis.get(build_keys.package_status(partner_id, package_id))
         return StatusRecord.parse(raw) if raw else None
 
     def _common_args(self, partner_id: str, observed_at_ms: int) -> list[str | int]:
         """``status_context``'s arguments (builds/lua/status_rules.lua)."""
         return [
-            redis_keys.PACKAGE_STATUS_TTL_S * 1000,
+            build_keys.PACKAGE_STATUS_TTL_S * 1000,
             observed_at_ms,
-            redis_keys.package_status_prefix(partner_id),
-            redis_keys.status_channel_prefix(partner_id),
+            build_keys.package_status_prefix(partner_id),
+            build_keys.status_channel_prefix(partner_id),
             partner_id,
             "1" if self._outbox is not None else "",
             self._outbox.ttl_ms if self._outbox is not None else 0,

@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from app.catalog import keys as catalog_keys
 from app.catalog.schemas import CustomerResolution, EventSearchResults
-from app.kit import redis_keys
 from app.kit.cache import Cache
 from app.upstream import CallContext, PackageBuilderClient, UpstreamBadResponse
 
@@ -42,7 +42,7 @@ class CatalogService:
         """Cached briefly per partner and query: a typing user repeats the same searches."""
         since_text = since.isoformat() if since else None
         query = json.dumps([search, page, since_text], ensure_ascii=False)
-        key = redis_keys.events_cache(ctx.partner_id, hashlib.sha256(query.encode()).hexdigest()[:32])
+        key = catalog_keys.events_cache(ctx.partner_id, hashlib.sha256(query.encode()).hexdigest()[:32])
 
         async def fill() -> tuple[EventSearchResults, int]:
             answer = await self._upstream.search_events(ctx, search=search, page=page, since=since_text)

@@ -12,7 +12,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from app.kit import lua, redis_keys
+from app.drafts import keys as draft_keys
+from app.kit import lua
 
 NOT_FOUND, STALE, SUBMITTED = -1, -2, -3
 
@@ -48,14 +49,14 @@ class DraftStore:
         self._partner_id = partner_id
         self.sub = sub
         self._ttl_s = ttl_s
-        self._index = redis_keys.draft_index(partner_id, sub)
+        self._index = draft_keys.draft_index(partner_id, sub)
         self._create = lua.script(redis, "drafts/lua/create.lua")
         self._replace = lua.script(redis, "drafts/lua/replace.lua")
         self._delete = lua.script(redis, "drafts/lua/delete.lua")
         self.submitted = lua.script(redis, "drafts/lua/submitted.lua")
 
     def _key(self, draft_id: str) -> str:
-        return redis_keys.draft(self._partner_id, self.sub, draft_id)
+        return draft_keys.draft(self._partner_id, self.sub, draft_id)
 
     async def create(self, record: DraftRecord, state_json: str, *, cap: int) -> bool:
         """False when the caller already has ``cap`` drafts (expired ones do not count)."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
+from app.exports import keys as export_keys
 from app.exports.schemas import Export
-from app.kit import redis_keys
 
 
 class ExportStore:
@@ -18,23 +18,25 @@ class ExportStore:
         stamp = export.created_at.timestamp()
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(
-                redis_keys.export(partner_id, export.id), export.model_dump_json(), ex=redis_keys.EXPORT_TTL_S
+                export_keys.export(partner_id, export.id),
+                export.model_dump_json(),
+                ex=export_keys.EXPORT_TTL_S,
             )
             for index in (
-                redis_keys.export_index(partner_id),
-                redis_keys.export_index(partner_id, export.package_id),
+                export_keys.export_index(partner_id),
+                export_keys.export_index(partner_id, export.package_id),
             ):
                 pipe.zadd(index, {export.id: stamp})
-                pipe.expire(index, redis_keys.EXPORT_TTL_S)
+                pipe.expire(index, export_keys.EXPORT_TTL_S)
             await pipe.execute()
 
     async def save(self, partner_id: str, export: Export) -> None:
         await self._redis.set(
-            redis_keys.export(partner_id, export.id), export.model_dump_json(), ex=redis_keys.EXPORT_TTL_S
+            export_keys.export(partner_id, export.id), export.model_dump_json(), ex=export_keys.EXPORT_TTL_S
         )
 
     async def get(self, partner_id: str, export_id: str) -> Export | None:
-        raw = await self._redis.get(redis_keys.export(partner_id, export_id))
+        raw = await self._redis.get(export_keys.export(partner_id, export_id))
         return Export.model_validate_json(raw) if raw else None
 
     async def page(
@@ -42,7 +44,7 @@ class ExportStore:
     ) -> tuple[list[Export], tuple[float, str] | None]:
         """Newest first, strictly after the ``(created, id)`` position; the position of the
         last one when more may follow. Ids whose record expired are dropped from the index."""
-        index = redis_keys.export_index(partner_id, package_id)
+        index = export_keys.export_index(partner_id, package_id)
         high = "+inf" if after is None else repr(after[0])
         found: list[tuple[tuple[float, str], Export]] = []
         offset = 0
@@ -56,7 +58,7 @@ class ExportStore:
             positions = [(float(score), str(export_id)) for export_id, score in batch]
             wanted = [position for position in positions if after is None or position < after]
             records = (
-                await self._redis.mget([redis_keys.export(partner_id, i) for _, i in wanted])
+                await self._redis.mget([export_keys.export(partner_id, i) for _, i in wanted])
                 if wanted
                 else []
             )

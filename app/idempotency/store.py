@@ -9,7 +9,8 @@ from typing import Literal
 
 from redis.asyncio import Redis
 
-from app.kit import lua, redis_keys
+from app.idempotency import keys as idempotency_keys
+from app.kit import lua
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +54,8 @@ class Slot:
 
     def keys(self) -> list[str]:
         return [
-            redis_keys.idempotency(self.partner_id, self.caller, self.scope, self.key),
-            redis_keys.idempotency_in_flight(self.partner_id, self.caller, self.scope, self.key),
+            idempotency_keys.idempotency(self.partner_id, self.caller, self.scope, self.key),
+            idempotency_keys.idempotency_in_flight(self.partner_id, self.caller, self.scope, self.key),
         ]
 
     def in_flight_value(self) -> str:
@@ -81,11 +82,11 @@ class IdempotencyStore:
         self._budget_bytes = budget_bytes
 
     async def claim(self, slot: Slot) -> Claim:
-        ttl_ms = redis_keys.IDEMPOTENCY_IN_FLIGHT_TTL_S * 1000
+        ttl_ms = idempotency_keys.IDEMPOTENCY_IN_FLIGHT_TTL_S * 1000
         hour = _hour(time.time())
         buckets = [
-            redis_keys.idempotency_bytes(slot.partner_id, hour - back)
-            for back in range(redis_keys.IDEMPOTENCY_BUDGET_HOURS)
+            idempotency_keys.idempotency_bytes(slot.partner_id, hour - back)
+            for back in range(idempotency_keys.IDEMPOTENCY_BUDGET_HOURS)
         ]
         state, payload = await self._claim(
             keys=[*slot.keys(), *buckets], args=[slot.in_flight_value(), ttl_ms, self._budget_bytes]
@@ -103,11 +104,11 @@ class IdempotencyStore:
         """Store the answer (when given, counted against the partner's budget) and drop our
         in-flight marker, in one step."""
         answer = record.dumps() if record else ""
-        bucket = redis_keys.idempotency_bytes(slot.partner_id, _hour(time.time()))
+        bucket = idempotency_keys.idempotency_bytes(slot.partner_id, _hour(time.time()))
         args: list[str | int] = [
             slot.in_flight_value(),
             answer,
-            redis_keys.IDEMPOTENCY_TTL_S,
-            redis_keys.IDEMPOTENCY_BYTES_TTL_S,
+            idempotency_keys.IDEMPOTENCY_TTL_S,
+            idempotency_keys.IDEMPOTENCY_BYTES_TTL_S,
         ]
         await self._finish(keys=[*slot.keys(), bucket], args=args)

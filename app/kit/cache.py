@@ -24,7 +24,7 @@ from pydantic import TypeAdapter, ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.kit import lua, redis_keys
+from app.kit import lua
 from app.kit.flights import SingleFlight
 from app.kit.locks import TokenLocks, new_token
 from app.observability.metrics import count_cache
@@ -34,6 +34,21 @@ T = TypeVar("T")
 # A fill returns the value and how long to keep it (None: answer it, but do not keep it).
 Fill = Callable[[], Awaitable[tuple[T, int | None]]]
 POLL_S = 0.02
+
+CACHE_LOCK_TTL_S = 15
+CACHE_GENERATION_TTL_S = 24 * 3600
+
+
+def cache_lock(cache_key: str) -> str:
+    """Single-flight lock for filling ``cache_key`` across processes; TTL ``CACHE_LOCK_TTL_S``."""
+    return f"{cache_key}:lock"
+
+
+def cache_generation(cache_key: str) -> str:
+    """Counter bumped by every invalidation, so a fill that started before it never writes;
+    TTL ``CACHE_GENERATION_TTL_S``."""
+    return f"{cache_key}:gen"
+
 
 # (cache key, generation) → the fill running in this process.
 _flights: SingleFlight[tuple[str, str], Any] = SingleFlight()
@@ -80,7 +95,7 @@ class Cache:
             count_cache(key, "hit" if value is not None else "miss")
             if value is not None:
                 return value
-            generation = await self._redis.get(redis_keys.cache_generation(key))
+            generation = await self._redis.get(cache_generation(key))
         except RedisError as exc:
             logger.warning("cache unavailable, reading through: %s", exc)
             return await _shared((key, "offline"), lambda: _value_of(fill))
@@ -91,20 +106,20 @@ class Cache:
         """Drop the entries and bump their generations (raises when Redis is down)."""
         async with self._redis.pipeline(transaction=True) as pipe:
             for key in keys:
-                counter = redis_keys.cache_generation(key)
+                counter = cache_generation(key)
                 pipe.incr(counter)
-                pipe.expire(counter, redis_keys.CACHE_GENERATION_TTL_S)
+                pipe.expire(counter, CACHE_GENERATION_TTL_S)
                 pipe.delete(key)
             await pipe.execute()
 
     async def _fill_once(self, key: str, generation: str, codec: _Codec[T], fill: Fill[T]) -> T:
         """Fill under the cross-process lock, or wait for the process that holds it."""
-        lock, token = redis_keys.cache_lock(key), new_token()
-        deadline = time.monotonic() + redis_keys.CACHE_LOCK_TTL_S
+        lock, token = cache_lock(key), new_token()
+        deadline = time.monotonic() + CACHE_LOCK_TTL_S
         while True:
             try:
                 async with self._redis.pipeline(transaction=False) as pipe:
-                    pipe.set(lock, token, nx=True, ex=redis_keys.CACHE_LOCK_TTL_S)
+                    pipe.set(lock, token, nx=True, ex=CACHE_LOCK_TTL_S)
                     pipe.get(key)
                     locked, cached = await pipe.execute()
             except RedisError as exc:
@@ -131,7 +146,7 @@ class Cache:
         if ttl_s:
             try:
                 await self._write(
-                    keys=[key, redis_keys.cache_generation(key)],
+                    keys=[key, cache_generation(key)],
                     args=[generation, codec.encode(value), ttl_s],
                 )
                 count_cache(key, "fill")

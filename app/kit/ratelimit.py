@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.kit import lua, redis_keys
+from app.kit import lua
 from app.kit.errors import TooManyRequests
+from app.kit.keyspace import PREFIX, key_part, partner_part
 from app.observability.metrics import count_rate_limited
 
 logger = logging.getLogger("app.ratelimit")
@@ -48,6 +49,16 @@ MAX_LEASES = 20_000  # buckets whose leases one process remembers (oldest forgot
 
 ROWS_PER_TOKEN = 256  # a search: one token more per this many rows it looked at
 BYTES_PER_TOKEN = 256 * 1024  # a page of events: one token more per this many bytes
+
+
+def partner_bucket(partner_id: str) -> str:
+    """Token bucket of a partner (hash: tokens, at); expires once it would be full again."""
+    return f"{PREFIX}:ratelimit:{partner_part(partner_id)}"
+
+
+def subject_bucket(subject: str) -> str:
+    """Token bucket of an acting subject (a token's ``sub``), across the partners it acts for."""
+    return f"{PREFIX}:ratelimit-subject:{key_part(subject)}"
 
 
 def extra_cost(*, rows: int = 0, size: int = 0) -> int:
@@ -88,7 +99,7 @@ class Terms:
         return f'"{self.name}";q={self.burst};w={window}'
 
     def key(self, owner: str) -> str:
-        return redis_keys.rate_limit(owner) if self.name == POLICY else redis_keys.rate_limit_subject(owner)
+        return partner_bucket(owner) if self.name == POLICY else subject_bucket(owner)
 
 
 class _Lease:

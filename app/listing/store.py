@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from app.kit import lua, redis_keys
+from app.kit import lua
 from app.kit.locks import TokenLocks
+from app.listing import keys as listing_keys
 from app.listing.rows import STATUS_CODES, KeptRow
 
 SCAN_COUNT = 1000  # rows one HSCAN step reads back: Redis serves others between steps
@@ -18,13 +19,13 @@ SCAN_COUNT = 1000  # rows one HSCAN step reads back: Redis serves others between
 def list_keys(partner_id: str) -> list[str]:
     """The keys of one partner's kept list, in the scripts' order (``lua/kept_list.lua``)."""
     return [
-        redis_keys.list_meta(partner_id),
-        redis_keys.list_lock(partner_id),
-        redis_keys.list_rows(partner_id),
-        redis_keys.list_search(partner_id),
-        redis_keys.list_touched(partner_id),
-        redis_keys.list_order(partner_id),
-        *(redis_keys.list_order(partner_id, status) for status in STATUS_CODES),
+        listing_keys.list_meta(partner_id),
+        listing_keys.list_lock(partner_id),
+        listing_keys.list_rows(partner_id),
+        listing_keys.list_search(partner_id),
+        listing_keys.list_touched(partner_id),
+        listing_keys.list_order(partner_id),
+        *(listing_keys.list_order(partner_id, status) for status in STATUS_CODES),
     ]
 
 
@@ -163,15 +164,15 @@ class KeptListStore:
 
     async def stored(self, partner_id: str, package_ids: Sequence[str]) -> list[str | None]:
         """The stored values (position, status code and JSON) of these rows."""
-        key = redis_keys.list_rows(partner_id)
+        key = listing_keys.list_rows(partner_id)
         values: list[str | None] = await self._redis.hmget(key, list(package_ids))  # type: ignore[misc]
         return values
 
     async def is_kept(self, partner_id: str) -> bool:
-        return bool(await self._redis.exists(redis_keys.list_meta(partner_id)))
+        return bool(await self._redis.exists(listing_keys.list_meta(partner_id)))
 
     async def release(self, partner_id: str, token: str) -> None:
-        await self._locks.release(redis_keys.list_lock(partner_id), token)
+        await self._locks.release(listing_keys.list_lock(partner_id), token)
 
     async def lock_held(self, partner_id: str) -> bool:
-        return await self._locks.held(redis_keys.list_lock(partner_id))
+        return await self._locks.held(listing_keys.list_lock(partner_id))

@@ -15,9 +15,9 @@ from contextlib import AbstractContextManager
 
 from redis.exceptions import RedisError
 
+from app.builds import keys as build_keys
 from app.builds.service import BuildService
 from app.builds.statuses import StatusRecord
-from app.kit import redis_keys
 from app.kit.pubsub import END, RESYNC, ChannelHub
 from app.kit.settings import Settings
 from app.live.slots import stream_slots
@@ -69,7 +69,7 @@ class LiveService:
     ) -> AsyncGenerator[Update, None]:
         """Status records with ``seq`` above ``seen``, in order, until a terminal one;
         ``HEARTBEAT`` after each quiet interval."""
-        channel = redis_keys.status_channel(partner_id, package_id)
+        channel = build_keys.status_channel(partner_id, package_id)
         async with self._hub.subscribe(channel) as inbox:
             latest = await self._latest(partner_id, package_id)  # changed before we subscribed?
             current = latest if latest is not None and latest.seq >= first.seq else first

@@ -10,7 +10,6 @@ from pydantic import TypeAdapter
 from redis.exceptions import RedisError
 
 from app.builds.service import BuildService
-from app.kit import redis_keys
 from app.kit.cache import Cache
 from app.kit.conditional import Precondition
 from app.kit.cursors import decode_cursor
@@ -21,6 +20,7 @@ from app.kit.retry import REDIS_UNAVAILABLE
 from app.kit.settings import Settings
 from app.listing.keeper import KeptPage, ListKeeper
 from app.listing.rows import PackageIndex, PageQuery, cursor_after, kept_rows, page_in_memory, storable
+from app.packages import keys as package_keys
 from app.packages import presenters
 from app.packages.presenters import RenderedView
 from app.packages.schemas import (
@@ -170,7 +170,7 @@ class PackageService:
         """The results page, serialised; a DONE package's complete page is cached as these
         bytes (with their ETag) until it changes (regenerate or new evaluation settings), or
         for ``PACKAGE_VIEW_TTL_S`` at most. A hit is served without parsing or serialising."""
-        key = redis_keys.package_view_cache(ctx.partner_id, package_id)
+        key = package_keys.package_view_cache(ctx.partner_id, package_id)
         stored = await self._cache.get_or_fill_text(key, lambda: self._fresh_view(ctx, package_id))
         return RenderedView.from_stored(stored)
 
@@ -201,7 +201,7 @@ class PackageService:
         )
         complete = not isinstance(details, BaseException) and not isinstance(evaluation, BaseException)
         keep = package.status == "DONE" and complete
-        return RenderedView.of(view).stored(), redis_keys.PACKAGE_VIEW_TTL_S if keep else None
+        return RenderedView.of(view).stored(), package_keys.PACKAGE_VIEW_TTL_S if keep else None
 
     async def _index_for(self, ctx: CallContext, package: UpstreamPackage) -> PackageIndex | None:
         """A merged package's ``merged_from`` names ids of the partner's list: its kept row
@@ -223,7 +223,7 @@ class PackageService:
 
     async def evaluation(self, ctx: CallContext, package_id: str) -> EvaluationView:
         """Settings + results, cached per partner and package; one upstream fetch per miss."""
-        key = redis_keys.evaluation_cache(ctx.partner_id, package_id)
+        key = package_keys.evaluation_cache(ctx.partner_id, package_id)
         return await self._cache.get_or_fill(key, EVALUATION, lambda: self._fresh_evaluation(ctx, package_id))
 
     async def _fresh_evaluation(self, ctx: CallContext, package_id: str) -> tuple[EvaluationView, int]:
@@ -246,9 +246,9 @@ class PackageService:
         read, compare and write under a short per-package lock, so two tabs cannot both pass."""
         if precondition is None:
             return await self._put_evaluation(ctx, package_id, update)
-        lock = redis_keys.evaluation_lock(ctx.partner_id, package_id)
+        lock = package_keys.evaluation_lock(ctx.partner_id, package_id)
         token = new_token()
-        if not await self._cache.acquire_lock(lock, token, ttl_s=redis_keys.EVALUATION_LOCK_TTL_S):
+        if not await self._cache.acquire_lock(lock, token, ttl_s=package_keys.EVALUATION_LOCK_TTL_S):
             raise Conflict("another change of these settings is being saved; read them again")
         try:
             current = presenters.evaluation_settings(
@@ -280,8 +280,8 @@ class PackageService:
     def _cache_keys(ctx: CallContext, package_id: str) -> tuple[str, str]:
         """Everything cached about one package: its evaluation and its results page."""
         return (
-            redis_keys.evaluation_cache(ctx.partner_id, package_id),
-            redis_keys.package_view_cache(ctx.partner_id, package_id),
+            package_keys.evaluation_cache(ctx.partner_id, package_id),
+            package_keys.package_view_cache(ctx.partner_id, package_id),
         )
 
     async def open_customer_list(self, ctx: CallContext, package_id: str, tc: str) -> CustomerListStream:

@@ -1,4 +1,4 @@
-"""Webhook endpoints, deliveries and attempts in Redis (keys in app/kit/redis_keys.py).
+"""Webhook endpoints, deliveries and attempts in Redis (keys in app/webhooks/keys.py).
 
 Conditional writes are Lua scripts, so the API (PATCH, redeliver) and workers
 (attempts, failure streaks) never overwrite each other's fields, and a deleted
@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
-from app.kit import lua, redis_keys
+from app.kit import lua
+from app.webhooks import keys as webhook_keys
 from app.webhooks.models import (
     AttemptRecord,
     DeliveryRecord,
@@ -21,7 +22,7 @@ from app.webhooks.models import (
     to_hash,
 )
 
-DELIVERY_TTL_S = redis_keys.WEBHOOK_DELIVERY_TTL_S
+DELIVERY_TTL_S = webhook_keys.WEBHOOK_DELIVERY_TTL_S
 DELIVERIES_PER_ENDPOINT = 1000
 ATTEMPTS_PER_DELIVERY = 100
 
@@ -51,7 +52,7 @@ class WebhookStore:
     async def add_endpoint(self, endpoint: EndpointRecord, *, limit: int) -> bool:
         """Store a new endpoint unless the partner already has ``limit`` of them."""
         partner = endpoint.partner_id
-        key, index = redis_keys.webhook_endpoint(partner, endpoint.id), redis_keys.webhook_index(partner)
+        key, index = webhook_keys.webhook_endpoint(partner, endpoint.id), webhook_keys.webhook_index(partner)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping=to_hash(endpoint))
             pipe.sadd(index, endpoint.id)
@@ -64,7 +65,7 @@ class WebhookStore:
 
     async def get_endpoint(self, partner_id: str, endpoint_id: str) -> EndpointRecord | None:
         fields = await self._redis.hgetall(  # type: ignore[misc]
-            redis_keys.webhook_endpoint(partner_id, endpoint_id)
+            webhook_keys.webhook_endpoint(partner_id, endpoint_id)
         )
         return endpoint_from_hash(fields) if fields else None
 
@@ -72,13 +73,13 @@ class WebhookStore:
         """The endpoints that exist among ``endpoint_ids``, by id, in one round trip."""
         async with self._redis.pipeline(transaction=False) as pipe:
             for endpoint_id in endpoint_ids:
-                pipe.hgetall(redis_keys.webhook_endpoint(partner_id, endpoint_id))
+                pipe.hgetall(webhook_keys.webhook_endpoint(partner_id, endpoint_id))
             found = await pipe.execute()
         return {endpoint.id: endpoint for endpoint in map(endpoint_from_hash, filter(None, found))}
 
     async def list_endpoints(self, partner_id: str) -> list[EndpointRecord]:
         """Oldest first; ids whose hash is gone (a crash mid-delete) are skipped."""
-        ids = await self._redis.smembers(redis_keys.webhook_index(partner_id))  # type: ignore[misc]
+        ids = await self._redis.smembers(webhook_keys.webhook_index(partner_id))  # type: ignore[misc]
         endpoints = await self.get_endpoints(partner_id, sorted(ids))
         return sorted(endpoints.values(), key=lambda e: (e.created_at, e.id))
 
@@ -88,15 +89,15 @@ class WebhookStore:
         """Set and delete hash fields of an existing endpoint; False when it does not exist."""
         pairs = [item for pair in values.items() for item in pair]
         done = await self._update_if_exists(
-            keys=[redis_keys.webhook_endpoint(partner_id, endpoint_id)], args=[len(pairs), *pairs, *remove]
+            keys=[webhook_keys.webhook_endpoint(partner_id, endpoint_id)], args=[len(pairs), *pairs, *remove]
         )
         return bool(done)
 
     async def delete_endpoint(self, partner_id: str, endpoint_id: str) -> bool:
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(redis_keys.webhook_endpoint(partner_id, endpoint_id))
-            pipe.srem(redis_keys.webhook_index(partner_id), endpoint_id)
-            pipe.delete(redis_keys.webhook_deliveries(partner_id, endpoint_id))
+            pipe.delete(webhook_keys.webhook_endpoint(partner_id, endpoint_id))
+            pipe.srem(webhook_keys.webhook_index(partner_id), endpoint_id)
+            pipe.delete(webhook_keys.webhook_deliveries(partner_id, endpoint_id))
             deleted, *_ = await pipe.execute()
         return bool(deleted)
 
@@ -106,24 +107,24 @@ class WebhookStore:
         """Start (or extend) the failure streak; True when it just disabled the endpoint."""
         reason = f"every delivery failed for {disable_after_s / 86400:g} days"
         result = await self._record_failure(
-            keys=[redis_keys.webhook_endpoint(partner_id, endpoint_id)],
+            keys=[webhook_keys.webhook_endpoint(partner_id, endpoint_id)],
             args=[repr(now), repr(disable_after_s), reason],
         )
         return int(result) == 2
 
     async def record_endpoint_success(self, partner_id: str, endpoint_id: str) -> None:
         await self._redis.hdel(  # type: ignore[misc]
-            redis_keys.webhook_endpoint(partner_id, endpoint_id), "failing_since"
+            webhook_keys.webhook_endpoint(partner_id, endpoint_id), "failing_since"
         )
 
     # -- deliveries --------------------------------------------------------------------------
     async def count_test_send(self, partner_id: str, endpoint_id: str) -> tuple[int, int]:
         """Counts one test send in the endpoint's current window: (sends so far, seconds
         until the window ends)."""
-        key = redis_keys.webhook_test_sends(partner_id, endpoint_id)
+        key = webhook_keys.webhook_test_sends(partner_id, endpoint_id)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.incr(key)
-            pipe.expire(key, redis_keys.WEBHOOK_TEST_WINDOW_S, nx=True)
+            pipe.expire(key, webhook_keys.WEBHOOK_TEST_WINDOW_S, nx=True)
             pipe.ttl(key)
             sent, _, ttl = await pipe.execute()
         return int(sent), max(1, int(ttl))
@@ -134,9 +135,9 @@ class WebhookStore:
         fields = [item for pair in to_hash(delivery).items() for item in pair]
         created = await self._create_delivery(
             keys=[
-                redis_keys.webhook_delivery(partner, delivery.id),
-                redis_keys.webhook_deliveries(partner, delivery.endpoint_id),
-                redis_keys.WEBHOOK_PENDING,
+                webhook_keys.webhook_delivery(partner, delivery.id),
+                webhook_keys.webhook_deliveries(partner, delivery.endpoint_id),
+                webhook_keys.WEBHOOK_PENDING,
             ],
             args=[
                 DELIVERY_TTL_S,
@@ -152,7 +153,7 @@ class WebhookStore:
 
     async def get_delivery(self, partner_id: str, delivery_id: str) -> DeliveryRecord | None:
         fields = await self._redis.hgetall(  # type: ignore[misc]
-            redis_keys.webhook_delivery(partner_id, delivery_id)
+            webhook_keys.webhook_delivery(partner_id, delivery_id)
         )
         return delivery_from_hash(fields) if fields else None
 
@@ -162,7 +163,7 @@ class WebhookStore:
         """``get_delivery`` for each id, in order, in one round trip."""
         async with self._redis.pipeline(transaction=False) as pipe:
             for delivery_id in delivery_ids:
-                pipe.hgetall(redis_keys.webhook_delivery(partner_id, delivery_id))
+                pipe.hgetall(webhook_keys.webhook_delivery(partner_id, delivery_id))
             found = await pipe.execute()
         return [delivery_from_hash(fields) if fields else None for fields in found]
 
@@ -182,9 +183,9 @@ class WebhookStore:
         pending_score = repr(delivery.next_attempt_at) if delivery.status == "pending" else ""
         done = await self._advance_delivery(
             keys=[
-                redis_keys.webhook_delivery(partner, delivery.id),
-                redis_keys.webhook_delivery_attempts(partner, delivery.id),
-                redis_keys.WEBHOOK_PENDING,
+                webhook_keys.webhook_delivery(partner, delivery.id),
+                webhook_keys.webhook_delivery_attempts(partner, delivery.id),
+                webhook_keys.WEBHOOK_PENDING,
             ],
             args=[
                 expected_round,
@@ -202,7 +203,7 @@ class WebhookStore:
     async def restart_delivery(self, partner_id: str, delivery_id: str, *, now: float) -> int | None:
         """Redelivery: a new round from attempt 1, due now. The new round, or None if gone."""
         round_ = await self._restart_delivery(
-            keys=[redis_keys.webhook_delivery(partner_id, delivery_id), redis_keys.WEBHOOK_PENDING],
+            keys=[webhook_keys.webhook_delivery(partner_id, delivery_id), webhook_keys.WEBHOOK_PENDING],
             args=[repr(now), pending_member(partner_id, delivery_id), DELIVERY_TTL_S],
         )
         return int(round_) or None
@@ -216,14 +217,14 @@ class WebhookStore:
         limit: int,
     ) -> tuple[list[tuple[DeliveryRecord, list[AttemptRecord]]], tuple[float, str] | None]:
         """Newest first, ``limit`` at a time, starting after the (score, id) position ``after``."""
-        index = redis_keys.webhook_deliveries(partner_id, endpoint_id)
+        index = webhook_keys.webhook_deliveries(partner_id, endpoint_id)
         entries = await self._index_page(index, after, limit + 1)
         has_more = len(entries) > limit
         entries = entries[:limit]
         async with self._redis.pipeline(transaction=False) as pipe:
             for delivery_id, _ in entries:
-                pipe.hgetall(redis_keys.webhook_delivery(partner_id, delivery_id))
-                pipe.lrange(redis_keys.webhook_delivery_attempts(partner_id, delivery_id), 0, -1)
+                pipe.hgetall(webhook_keys.webhook_delivery(partner_id, delivery_id))
+                pipe.lrange(webhook_keys.webhook_delivery_attempts(partner_id, delivery_id), 0, -1)
             found = await pipe.execute()
         page = [
             (delivery_from_hash(fields), [AttemptRecord.model_validate_json(a) for a in attempts])
@@ -237,11 +238,11 @@ class WebhookStore:
         self, partner_id: str, endpoint_id: str, *, since: float, until: float, limit: int
     ) -> list[DeliveryRecord]:
         """The endpoint's deliveries created in ``[since, until)``, oldest first, at most ``limit``."""
-        index = redis_keys.webhook_deliveries(partner_id, endpoint_id)
+        index = webhook_keys.webhook_deliveries(partner_id, endpoint_id)
         ids = await self._redis.zrangebyscore(index, repr(since), f"({until!r}", start=0, num=limit)
         async with self._redis.pipeline(transaction=False) as pipe:
             for delivery_id in ids:
-                pipe.hgetall(redis_keys.webhook_delivery(partner_id, delivery_id))
+                pipe.hgetall(webhook_keys.webhook_delivery(partner_id, delivery_id))
             found = await pipe.execute()
         return [delivery_from_hash(fields) for fields in found if fields]
 
@@ -265,7 +266,7 @@ class WebhookStore:
         async with self._redis.pipeline(transaction=False) as pipe:
             for partner, delivery_id, round_, attempt in attempts:
                 await self._postpone_attempt(
-                    keys=[redis_keys.webhook_delivery(partner, delivery_id), redis_keys.WEBHOOK_PENDING],
+                    keys=[webhook_keys.webhook_delivery(partner, delivery_id), webhook_keys.WEBHOOK_PENDING],
                     args=[round_, attempt, repr(due_at), pending_member(partner, delivery_id)],
                     client=pipe,
                 )
@@ -279,21 +280,21 @@ class WebhookStore:
         """Leases for up to ``len(tokens)`` deliveries of the partner while fewer than ``limit``
         are live across all workers: the tokens granted (the first ones; maybe none)."""
         granted = await self._take_slots(
-            keys=[redis_keys.webhook_in_flight(partner_id)], args=[limit, int(lease_s * 1000), *tokens]
+            keys=[webhook_keys.webhook_in_flight(partner_id)], args=[limit, int(lease_s * 1000), *tokens]
         )
         return list(tokens[: int(granted)])
 
     async def release_slots(self, partner_id: str, tokens: Sequence[str]) -> None:
         if tokens:
-            await self._redis.zrem(redis_keys.webhook_in_flight(partner_id), *tokens)
+            await self._redis.zrem(webhook_keys.webhook_in_flight(partner_id), *tokens)
 
     # -- the sweep ---------------------------------------------------------------------------
     async def due_deliveries(self, *, before: float, start: int, limit: int) -> list[tuple[str, str]]:
         """(partner id, delivery id) of pending deliveries due before ``before``, oldest first."""
         members = await self._redis.zrangebyscore(
-            redis_keys.WEBHOOK_PENDING, "-inf", repr(before), start=start, num=limit
+            webhook_keys.WEBHOOK_PENDING, "-inf", repr(before), start=start, num=limit
         )
         return [parse_pending_member(member) for member in members]
 
     async def forget_pending(self, partner_id: str, delivery_id: str) -> None:
-        await self._redis.zrem(redis_keys.WEBHOOK_PENDING, pending_member(partner_id, delivery_id))
+        await self._redis.zrem(webhook_keys.WEBHOOK_PENDING, pending_member(partner_id, delivery_id))

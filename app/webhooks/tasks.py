@@ -22,8 +22,8 @@ from arq.connections import ArqRedis
 from arq.worker import func
 from redis.asyncio import Redis
 
-from app.kit import redis_keys
 from app.kit.jobs import JobContext
+from app.webhooks import keys as webhook_keys
 from app.webhooks.delivery import (
     MAX_SEND_S,
     NOT_STARTED,
@@ -84,7 +84,7 @@ def deferral_delay(deferrals: int, *, rng: Callable[[], float] = random.random) 
 async def partner_slots(store: WebhookStore, partner_id: str, wanted: int, limit: int) -> AsyncIterator[int]:
     """Up to ``wanted`` of the partner's ``limit`` delivery slots, for the block: how many."""
     tokens = [uuid.uuid4().hex for _ in range(wanted)]
-    granted = await store.take_slots(partner_id, tokens, limit=limit, lease_s=redis_keys.WEBHOOK_LEASE_S)
+    granted = await store.take_slots(partner_id, tokens, limit=limit, lease_s=webhook_keys.WEBHOOK_LEASE_S)
     try:
         yield len(granted)
     finally:  # on cancellation too (arq's job timeout, SIGTERM); a killed worker's leases lapse

@@ -14,9 +14,10 @@ import time
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.kit import redis_keys
+from app.builds import keys as build_keys
 from app.observability import metrics
 from app.observability.metrics_server import MetricsServer
+from app.webhooks import keys as webhook_keys
 
 logger = logging.getLogger("app.metrics")
 
@@ -49,14 +50,14 @@ class WorkerMetrics:
 
     async def sample(self) -> None:
         """Open watches and partners, due and deferred jobs, pending deliveries."""
-        partners = await self._redis.zrange(redis_keys.WATCH_PARTNERS, 0, -1)
+        partners = await self._redis.zrange(build_keys.WATCH_PARTNERS, 0, -1)
         now_ms = int(time.time() * 1000)
         async with self._redis.pipeline(transaction=False) as pipe:
             for partner_id in partners:
-                pipe.hlen(redis_keys.watch_set(partner_id))
+                pipe.hlen(build_keys.watch_set(partner_id))
             pipe.zcard(self._queue_name)
             pipe.zcount(self._queue_name, "-inf", now_ms)
-            pipe.zcard(redis_keys.WEBHOOK_PENDING)
+            pipe.zcard(webhook_keys.WEBHOOK_PENDING)
             *watches, queued, due, pending = await pipe.execute()
         metrics.OPEN_WATCHES.set(sum(watches))
         metrics.WATCHED_PARTNERS.set(len(partners))

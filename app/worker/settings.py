@@ -14,9 +14,9 @@ from arq.constants import default_queue_name
 from redis.exceptions import RedisError
 
 from app.activity.tasks import SWEEP_CRON_JOBS
+from app.builds import keys as build_keys
 from app.builds.tasks import StatusPolling
 from app.exports.tasks import EXPORT_FUNCTIONS
-from app.kit import redis_keys
 from app.kit.redis import arq_redis_settings, make_redis
 from app.kit.runtime import settle_heap
 from app.kit.settings import get_settings
@@ -24,6 +24,7 @@ from app.observability.logs import ensure_logging, keep_arq_on_our_handler
 from app.upstream.factory import make_upstream
 from app.webhooks.delivery import make_webhook_client
 from app.webhooks.tasks import WEBHOOK_FUNCTIONS
+from app.worker import keys as worker_keys
 from app.worker.context import WorkerContext
 from app.worker.metrics import WorkerMetrics
 
@@ -44,7 +45,7 @@ async def on_startup(ctx: WorkerContext) -> None:
     await ctx["metrics"].start()
     logger.info("worker started (upstream %s)", settings.upstream_base)
     try:
-        partners = await ctx["db"].zcard(redis_keys.WATCH_PARTNERS)
+        partners = await ctx["db"].zcard(build_keys.WATCH_PARTNERS)
         logger.info("resuming the open watches of %d partner(s)", partners)
     except RedisError as exc:  # the poller resumes them once Redis answers
         logger.warning("redis not reachable at start: %s", exc)
@@ -81,7 +82,7 @@ class WorkerSettings:
     health_check_interval = 30
     # Per host, not arq's one key per queue: ``arq --check`` (the pod's probes) then fails
     # when this pod's worker stops, whatever the other replicas do.
-    health_check_key = redis_keys.worker_health(socket.gethostname())
+    health_check_key = worker_keys.worker_health(socket.gethostname())
     max_jobs = 50
     # On SIGTERM, running jobs may finish (then the rest are cancelled and re-run later):
     # below the worker's termination grace periods (Kubernetes 60 s, compose 45 s).

@@ -6,11 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from app.activity import keys as activity_keys
 from app.activity.log import SCAN_PER_PAGE, ActivityLog, Filters
 from app.activity.outbox import Outbox
 from app.activity.positions import START, Position
 from app.builds.statuses import Observation, StatusStore
-from app.kit import redis_keys
 from app.webhooks.events import PackageStatusChanged, WebhookEventType, recorded_event_body
 from app.webhooks.models import message_id
 from app.webhooks.store import WebhookStore
@@ -53,9 +53,10 @@ async def test_pages_follow_each_other_and_filters_pass_over_the_rest(redis, par
 
 
 async def test_a_filtered_page_looks_at_a_bounded_number_of_entries_and_says_where_it_stopped(redis, partner):
-    """A filter that matches nothing for long: short pages, not done, and nothing skipped."""
+    """A filter that matches nothing for long: short pages, not done, and nothing skipped
+    (the filler is written to the stream directly: storage, for speed)."""
     log = ActivityLog(redis, retention_s=RETENTION_S, max_events=10_000)
-    key = redis_keys.activity_log(partner)
+    key = activity_keys.activity_log(partner)
     async with redis.pipeline(transaction=False) as pipe:
         for n in range(SCAN_PER_PAGE * 2 + 10):
             pipe.xadd(key, {"id": f"msg_{n}", "type": "export.done", "pkg": "other", "body": body(n)})
@@ -80,9 +81,10 @@ async def test_another_partners_log_is_another_stream(redis, partner):
 
 async def test_retention_trims_by_age_and_the_idle_log_expires(redis, partner):
     """An append trims what is older than the retention (entries aged by writing them with
-    past ids), and the key lives the retention after the last append."""
+    past ids), and the key lives the retention after the last append. Checks storage: the
+    stream's TTL is the contract."""
     log = ActivityLog(redis, retention_s=RETENTION_S, max_events=1000)
-    now, key = await _redis_ms(redis), redis_keys.activity_log(partner)
+    now, key = await _redis_ms(redis), activity_keys.activity_log(partner)
     fields = {"type": "export.done", "pkg": "pkg-1", "body": body(0)}
     await redis.xadd(key, {**fields, "id": "msg_too_old"}, id=f"{now - RETENTION_S * 1000 - 1000}-0")
     await redis.xadd(key, {**fields, "id": "msg_kept"}, id=f"{now - RETENTION_S * 1000 + 60_000}-0")

@@ -1,16 +1,17 @@
 """The outbox: every event recorded as data, then published (logged once, delivered once,
 with one id and one body for both), even when a crash makes the caller emit twice or a
-process dies between recording and publishing."""
+process dies between recording and publishing. The outbox stream and its partners set are
+read in storage: they are what a killed process leaves behind."""
 
 from __future__ import annotations
 
 import asyncio
 
+from app.activity import keys as activity_keys
 from app.activity.log import ActivityLog
 from app.activity.outbox import Outbox
 from app.activity.positions import START
 from app.builds.statuses import Observation, StatusStore
-from app.kit import redis_keys
 from app.webhooks.dispatch import NextAttempt
 from app.webhooks.events import ExportEventData, WebhookEventType
 from app.webhooks.models import EndpointRecord, delivery_ids, message_id
@@ -77,7 +78,7 @@ async def test_an_event_emitted_twice_is_logged_once_and_delivered_with_the_logg
         assert delivery is not None
         assert (delivery.msg_id, delivery.body) == (entry.message_id, entry.body)  # one id, one body
     assert len({d.id for d in deliveries if d is not None}) == 2  # a delivery per endpoint
-    assert await redis.xlen(redis_keys.outbox(partner)) == 0  # published: nothing left recorded
+    assert await redis.xlen(activity_keys.outbox(partner)) == 0  # published: nothing left recorded
 
 
 async def test_a_status_change_whose_process_died_before_publishing_is_sent_by_the_sweep(
@@ -92,12 +93,12 @@ async def test_a_status_change_whose_process_died_before_publishing_is_sent_by_t
     dying = StatusStore(redis, DiesBeforePublishing(redis, log, webhooks, queue))
     await dying.observe(partner, Observation("pkg-7", "INPROGRESS", 10, await _redis_ms(redis)))
     assert (await log.read(partner, START, 10)).entries == []  # recorded, not published
-    assert await redis.zscore(redis_keys.OUTBOX_PARTNERS, partner) is not None
+    assert await redis.zscore(activity_keys.OUTBOX_PARTNERS, partner) is not None
 
     sweeper = Outbox(redis, log, webhooks, queue)
     await sweeper.sweep(grace_ms=60_000)  # within the grace: left to its process
     # Storage read: the recorded entry is what the sweep must publish.
-    [(_, recorded)] = await redis.xrange(redis_keys.outbox(partner))
+    [(_, recorded)] = await redis.xrange(activity_keys.outbox(partner))
     event_key = recorded["key"]
     assert event_key.startswith(f"{partner}:pkg-7:status:1:")
     await sweeper.sweep(grace_ms=0)
@@ -106,8 +107,8 @@ async def test_a_status_change_whose_process_died_before_publishing_is_sent_by_t
     assert entry.message_id == message_id(event_key)
     [delivery] = await webhooks.get_deliveries(partner, [delivery_ids("ep_status", event_key)[0]])
     assert delivery is not None and (delivery.msg_id, delivery.body) == (entry.message_id, entry.body)
-    assert await redis.xlen(redis_keys.outbox(partner)) == 0
-    assert await redis.zscore(redis_keys.OUTBOX_PARTNERS, partner) is None
+    assert await redis.xlen(activity_keys.outbox(partner)) == 0
+    assert await redis.zscore(activity_keys.OUTBOX_PARTNERS, partner) is None
 
 
 async def test_events_are_logged_in_the_order_they_were_recorded(redis, queue, partner):
@@ -118,7 +119,7 @@ async def test_events_are_logged_in_the_order_they_were_recorded(redis, queue, p
     slow = DiesBeforePublishing(redis, log, webhooks, queue)
     statuses = StatusStore(redis, slow)
     await statuses.observe(partner, Observation("pkg-1", "INPROGRESS", 10, await _redis_ms(redis)))
-    [(_, recorded)] = await redis.xrange(redis_keys.outbox(partner))  # storage: the status event's key
+    [(_, recorded)] = await redis.xrange(activity_keys.outbox(partner))  # storage: the status event's key
     fast = Outbox(redis, log, webhooks, queue)
     export_key = f"{partner}:export:exp_9:DONE"
     await fast.emit(partner, WebhookEventType.EXPORT_DONE, export_key, "pkg-1", export_data(partner, "exp_9"))
@@ -162,12 +163,12 @@ async def test_the_sweep_keeps_a_partner_marked_again_while_it_looked(redis, que
     class MarksDuringTheSweep(Outbox):
         async def publish(self, partner_id, **kwargs):  # type: ignore[no-untyped-def, override]
             created = await super().publish(partner_id, **kwargs)
-            await redis.zadd(redis_keys.OUTBOX_PARTNERS, {partner_id: await _redis_ms(redis) + 1})
+            await redis.zadd(activity_keys.OUTBOX_PARTNERS, {partner_id: await _redis_ms(redis) + 1})
             return created
 
     sweeper = MarksDuringTheSweep(redis, log, webhooks, queue)
     await sweeper.mark(partner)
     await sweeper.sweep(grace_ms=-10_000)
-    assert await redis.zscore(redis_keys.OUTBOX_PARTNERS, partner) is not None
+    assert await redis.zscore(activity_keys.OUTBOX_PARTNERS, partner) is not None
     await Outbox(redis, log, webhooks, queue).sweep(grace_ms=-10_000)
-    assert await redis.zscore(redis_keys.OUTBOX_PARTNERS, partner) is None
+    assert await redis.zscore(activity_keys.OUTBOX_PARTNERS, partner) is None

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 import httpx
 from redis.asyncio import Redis
 
+from app.activity import keys as activity_keys
 from app.activity.log import ActivityLog
-from app.kit import redis_keys
 from tests.builds.support import wait_until
 from tests.conftest import make_token
 from tests.support.processes import ApiServer
@@ -43,8 +43,9 @@ async def stream_url(api: httpx.AsyncClient) -> str:
 
 
 async def subscribed(redis: Redis, partner: str, count: int = 1) -> None:
-    """The API subscribed the stream (Redis has no event for it: bounded polling)."""
-    channel = redis_keys.activity_channel(partner)
+    """The API subscribed the stream (seen only in Redis, which has no event for it:
+    bounded polling)."""
+    channel = activity_keys.activity_channel(partner)
 
     async def enough() -> bool:
         return bool(dict(await redis.pubsub_numsub(channel)).get(channel, 0) >= count)

@@ -11,9 +11,11 @@ from typing import Any
 
 import httpx
 import uvicorn
+from redis.asyncio import Redis
 from standardwebhooks.webhooks import Webhook
 from starlette.types import Receive, Scope, Send
 
+from app.builds import keys as build_keys
 from tests.support.asgi import read_body
 
 
@@ -101,3 +103,9 @@ async def wait_until(
         if loop.time() > end:
             raise AssertionError(f"{what} not reached within {deadline_s} s")
         await asyncio.sleep(0.05)
+
+
+async def polls(redis: Redis, partner: str) -> int:
+    """Status polls of the partner so far. Checks storage: the workers' poll counter is the
+    only record of them."""
+    return int(await redis.hget(build_keys.watch_poll_stats(partner), "polls") or 0)  # type: ignore[misc]

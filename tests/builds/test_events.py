@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import sys
 
-from app.kit import redis_keys
-from tests.builds.support import register_webhook, wait_until
+from tests.builds.support import polls, register_webhook, wait_until
 from tests.support.sim import force_status, make_package
+from tests.support.watches import watched
 
 ALL_EVENTS = ["package.done", "package.failed", "package.expired"]
 
@@ -18,7 +18,7 @@ async def watch(papi, package_id: str) -> None:
 
 
 async def watches_closed(store, partner: str) -> bool:
-    return not await store.exists(redis_keys.watch_set(partner))
+    return not await watched(store, partner)
 
 
 async def test_each_terminal_status_reaches_the_partner_once(
@@ -118,16 +118,15 @@ async def test_sigkilled_worker_loses_no_event(papi, sim, store, start_worker, r
     for package in packages:
         await watch(papi, package["id"])
     first = start_worker()
-    polls_key = redis_keys.watch_poll_stats(partner)
 
     async def polled() -> bool:
-        return int(await store.hget(polls_key, "polls") or 0) >= 2
+        return await polls(store, partner) >= 2
 
     await wait_until(polled, what="the first worker polling")
     first.kill()
     for index, package in enumerate(packages):
         await force_status(sim, package["id"], "FAILED" if index % 4 == 0 else "DONE")
-    assert len(await store.hkeys(redis_keys.watch_set(partner))) == 20, "nothing was lost"
+    assert len(await watched(store, partner)) == 20, "nothing was lost"
 
     start_worker()
     await receiver.wait_for(len(packages), timeout_s=90)

@@ -8,10 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.kit import redis_keys
 from app.kit.settings import Settings
 from tests.builds.conftest import client_for
-from tests.builds.support import wait_until
+from tests.builds.support import polls, wait_until
 from tests.support.processes import ApiServer
 from tests.support.sim import force_status, make_package, upstream_calls
 
@@ -78,7 +77,3 @@ async def test_a_watched_partner_whose_list_is_read_costs_one_list_call_per_inte
     )
     assert await polls(store, partner) - polls_before >= 5
     assert calls <= elapsed / REFRESH_S + 1
-
-
-async def polls(store, partner: str) -> int:
-    return int(await store.hget(redis_keys.watch_poll_stats(partner), "polls") or 0)

@@ -10,16 +10,18 @@ from typing import Any
 import httpx
 import pytest
 
+from app.builds import keys as build_keys
 from app.builds.poller import DEFAULT_GET_BYTES, Step, next_step
 from app.builds.registry import Watch, WatchRegistry
 from app.builds.schedule import PollHistory, PollSchedule
-from app.kit import redis_keys
+from app.kit.keyspace import PREFIX, partner_part
 from app.upstream.models import PackageHead
 from tests.builds.conftest import client_for
-from tests.builds.support import wait_until
+from tests.builds.support import polls, wait_until
 from tests.support.metrics import samples, value
 from tests.support.processes import free_port
 from tests.support.sim import force_status, make_package, upstream_calls
+from tests.support.watches import watched
 
 POLLS_TO_OBSERVE = 5
 
@@ -33,10 +35,6 @@ async def open_watches(api, sim, partner: str, count: int) -> list[str]:
             assert response.status_code == 202, response.text
             ids.append(package["id"])
     return ids
-
-
-async def polls(store, partner: str) -> int:
-    return int(await store.hget(redis_keys.watch_poll_stats(partner), "polls") or 0)
 
 
 async def test_one_list_call_per_poll_covers_every_watch_of_a_partner(private_api, sim, store, start_worker):
@@ -70,7 +68,7 @@ async def test_one_list_call_per_poll_covers_every_watch_of_a_partner(private_ap
     start_worker()
 
     async def all_closed() -> bool:
-        return not any([await store.exists(redis_keys.watch_set(p)) for p in packages])
+        return not any([await watched(store, p) for p in packages])
 
     await wait_until(all_closed, what="every watch closed")
     for partner, (calls, polled) in running.items():
@@ -78,7 +76,8 @@ async def test_one_list_call_per_poll_covers_every_watch_of_a_partner(private_ap
         list_calls = after.get("list_packages", 0) - calls.get("list_packages", 0)
         assert list_calls == await polls(store, partner) - polled >= 1
         assert after.get("get_package", 0) == calls.get("get_package", 0), "a FAILED build needs no GET"
-        assert await store.zscore(redis_keys.WATCH_PARTNERS, partner) is None
+        # checks storage: the partner left the poll schedule, which only the poll loop reads
+        assert await store.zscore(build_keys.WATCH_PARTNERS, partner) is None
 
 
 async def test_polls_spread_over_every_worker_and_a_partner_is_polled_by_one_at_a_time(
@@ -139,14 +138,14 @@ async def test_a_lock_whose_release_was_lost_is_taken_back_by_its_holder_alone(s
     await WatchRegistry(store).open(partner, "1", reason="create")
 
     async def claim(holder: str, take_back: bool) -> bool:
-        await store.zadd(redis_keys.WATCH_PARTNERS, {partner: 0})  # due again
+        await store.zadd(build_keys.WATCH_PARTNERS, {partner: 0})  # due again (written in storage)
         return await schedule.claim(partner, holder, interval_s=0.2, lease_s=30, take_back=take_back)
 
     assert await claim("a", take_back=True)  # ...and its release never arrives
     assert not await claim("b", take_back=True)
     assert not await claim("a", take_back=False)
     assert await claim("a", take_back=True)
-    assert await store.pttl(redis_keys.watch_poll_lock(partner)) > 25_000  # a fresh lease
+    assert await store.pttl(build_keys.watch_poll_lock(partner)) > 25_000  # checks storage: a fresh lease
 
 
 # Sizes of the simulator's answers (bench/call_cost.py): a GET of a build in flight, and
@@ -194,7 +193,7 @@ async def test_a_long_history_with_one_build_in_flight_is_polled_by_one_get(
     await force_status(sim, package_id, "FAILED")
 
     async def closed() -> bool:
-        return not await store.exists(redis_keys.watch_set(partner))
+        return not await watched(store, partner)
 
     await wait_until(closed, what="the watch closed")
     after = await upstream_calls(sim, partner)
@@ -202,9 +201,10 @@ async def test_a_long_history_with_one_build_in_flight_is_polled_by_one_get(
     gets = after.get("get_package", 0) - before.get("get_package", 0)
     assert list_calls == 1
     assert gets == await polls(store, partner) - 1
-    stats = redis_keys.watch_poll_stats(partner)
+    # checks storage: the poll counters and the emitted marker are the only record of these
+    stats = build_keys.watch_poll_stats(partner)
     assert int(await store.hget(stats, "polled_by_get")) == gets  # each GET was a poll
-    assert await store.keys(f"{redis_keys.PREFIX}:emitted:{partner}:{package_id}:FAILED:*")
+    assert await store.keys(build_keys.emitted_event(partner, package_id, "FAILED", "*"))
 
 
 async def next_record(pubsub) -> dict:
@@ -219,7 +219,7 @@ async def test_every_status_change_is_published_with_an_increasing_seq(
     private_api, sim, store, start_worker, partner
 ):
     [package_id] = await open_watches(private_api, sim, partner, 1)
-    channel = redis_keys.status_channel(partner, package_id)
+    channel = build_keys.status_channel(partner, package_id)  # checks storage: channel and record
     async with store.pubsub() as pubsub:
         await pubsub.subscribe(channel)
         start_worker()
@@ -239,7 +239,7 @@ async def test_every_status_change_is_published_with_an_increasing_seq(
     ]
     seqs = [r["seq"] for r in records]
     assert seqs == sorted(set(seqs))
-    stored = json.loads(await store.get(redis_keys.package_status(partner, package_id)))
+    stored = json.loads(await store.get(build_keys.package_status(partner, package_id)))
     assert stored == records[-1]
 
 
@@ -253,40 +253,42 @@ async def test_a_watched_package_that_no_longer_exists_is_given_up(
     start_worker()
 
     async def closed() -> bool:
-        return not await store.hexists(redis_keys.watch_set(partner), "999999999")
+        return "999999999" not in await watched(store, partner)
 
     await wait_until(closed, what="the watch of a vanished package closed")
     calls = await upstream_calls(sim, partner)
     assert calls.get("get_package", 0) == 1
     assert calls.get("list_packages", 0) >= 3
-    assert not await store.keys(f"{redis_keys.PREFIX}:emitted:{partner}:*")
+    assert not await store.keys(f"{PREFIX}:emitted:{partner_part(partner)}:*")  # checks storage: no marker
 
 
 async def test_finishing_a_build_marks_its_event_once_and_closes_only_the_watch_it_read(store, partner):
     """``finish`` is the poller's last step: the marker is set once (a repeat after a crash
     reports it was already set), a watch replaced meanwhile (regenerate) stays open, and the
-    partner leaves the schedule with its last watch."""
+    partner leaves the schedule with its last watch. Checks storage: the marker and the
+    schedule are what ``finish`` writes."""
     registry = WatchRegistry(store)
     await registry.open(partner, "1", reason="create")
     await registry.open(partner, "2", reason="create")
     first, second = sorted(await registry.watches(partner), key=lambda w: w.package_id)
-    marker = redis_keys.emitted_event(partner, "1", "DONE", first.generation)
+    marker = build_keys.emitted_event(partner, "1", "DONE", first.generation)
 
     assert await registry.finish(first, "DONE") is True
-    assert await store.exists(marker) and not await store.hexists(redis_keys.watch_set(partner), "1")
-    assert await store.zscore(redis_keys.WATCH_PARTNERS, partner) is not None  # "2" is still open
+    assert await store.exists(marker) and "1" not in await watched(store, partner)
+    assert await store.zscore(build_keys.WATCH_PARTNERS, partner) is not None  # "2" is still open
     assert await registry.finish(first, "DONE") is False  # a repeat: already marked
 
     await registry.open(partner, "2", reason="regenerate")  # a new build replaces the watch
     assert await registry.finish(second, "DONE") is True  # the old build's event is marked...
-    assert await store.hexists(redis_keys.watch_set(partner), "2")  # ...the new watch stays
+    assert "2" in await watched(store, partner)  # ...the new watch stays
     [current] = await registry.watches(partner)
     assert await registry.finish(current, "FAILED") is True
-    assert await store.zscore(redis_keys.WATCH_PARTNERS, partner) is None
+    assert await store.zscore(build_keys.WATCH_PARTNERS, partner) is None
 
 
 async def _rewrite_watch(store: Any, partner: str, package_id: str, **fields: Any) -> None:
-    key = redis_keys.watch_set(partner)
+    """Writes storage: a watch as an earlier poll (or an older process) left it."""
+    key = build_keys.watch_set(partner)
     watch = json.loads(await store.hget(key, package_id))
     await store.hset(key, package_id, json.dumps({**watch, **fields}))
 
@@ -300,8 +302,10 @@ async def test_misses_of_a_watch_are_reset_when_its_build_is_seen_again(sim, sto
     start_worker()
 
     async def reset() -> bool:
-        raw = await store.hget(redis_keys.watch_set(partner), package["id"])
-        return raw is not None and json.loads(raw)["misses"] == 0
+        misses = [
+            w.misses for w in await WatchRegistry(store).watches(partner) if w.package_id == package["id"]
+        ]
+        return misses == [0]
 
     await wait_until(reset, what="the watch's misses reset")
 
@@ -315,10 +319,10 @@ async def test_a_watch_past_its_deadline_is_given_up_while_the_build_still_runs(
     start_worker()
 
     async def closed() -> bool:
-        return not await store.hexists(redis_keys.watch_set(partner), package["id"])
+        return package["id"] not in await watched(store, partner)
 
     await wait_until(closed, what="the overdue watch closed")
-    assert not await store.keys(f"{redis_keys.PREFIX}:emitted:{partner}:*")
+    assert not await store.keys(f"{PREFIX}:emitted:{partner_part(partner)}:*")  # checks storage: no marker
 
 
 @pytest.mark.parametrize(

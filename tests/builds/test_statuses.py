@@ -1,6 +1,6 @@
 """The status store's scripts: a poll's observations travel as a key and three arguments each,
 and the script names each package's channel from its key; records read the same however
-they were written."""
+they were written. Checks storage: the key and channel names are what the scripts rely on."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
+from app.builds import keys as build_keys
 from app.builds.statuses import Observation, StatusRecord, StatusStore
-from app.kit import redis_keys
 from app.upstream.models import PackageHead
 
 # Ids as hostile as a key may hold: quotes, slashes, backslashes, non-ASCII, spaces.
@@ -21,18 +21,18 @@ ODD_IDS = ["1", 'a"b', "x/y\\z", "ünïcødé", "with space", "~" + "9" * 70]
 @given(partner=st.text(max_size=80), package=st.text(max_size=80))
 def test_a_channel_named_from_its_key_is_the_packages_channel(partner: str, package: str) -> None:
     """What the scripts do: the channel prefix + the key without its prefix."""
-    key = redis_keys.package_status(partner, package)
-    key_prefix = redis_keys.package_status_prefix(partner)
+    key = build_keys.package_status(partner, package)
+    key_prefix = build_keys.package_status_prefix(partner)
     assert key.startswith(key_prefix)
-    derived = redis_keys.status_channel_prefix(partner) + key[len(key_prefix) :]
-    assert derived == redis_keys.status_channel(partner, package)
+    derived = build_keys.status_channel_prefix(partner) + key[len(key_prefix) :]
+    assert derived == build_keys.status_channel(partner, package)
 
 
 async def test_a_poll_stores_and_publishes_each_package_on_its_own_channel(redis, partner):
     statuses = StatusStore(redis)
     packages = [PackageHead(id=package_id, status="INPROGRESS", progress=40) for package_id in ODD_IDS]
     async with redis.pubsub() as pubsub:
-        await pubsub.subscribe(*(redis_keys.status_channel(partner, p.id) for p in packages))
+        await pubsub.subscribe(*(build_keys.status_channel(partner, p.id) for p in packages))
         changed = await statuses.observe_many(
             partner, packages, observed_at_ms=await _redis_ms(redis), previous_poll_ms=None
         )
@@ -44,8 +44,8 @@ async def test_a_poll_stores_and_publishes_each_package_on_its_own_channel(redis
                     published[message["channel"]] = json.loads(message["data"])
     assert changed == len(packages)
     for package in packages:
-        stored = await redis.get(redis_keys.package_status(partner, package.id))
-        assert published[redis_keys.status_channel(partner, package.id)] == json.loads(stored)
+        stored = await redis.get(build_keys.package_status(partner, package.id))
+        assert published[build_keys.status_channel(partner, package.id)] == json.loads(stored)
         record = StatusRecord.parse(stored)
         assert (record.id, record.status, record.progress, record.seq) == (package.id, "INPROGRESS", 40, 1)
 

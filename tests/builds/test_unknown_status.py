@@ -8,7 +8,7 @@ import asyncio
 import json
 from typing import Any
 
-from app.kit import redis_keys
+from app.builds import keys as build_keys
 from tests.builds.support import register_webhook
 from tests.support.sim import add_fault, force_status, make_package
 
@@ -34,8 +34,9 @@ async def test_an_unknown_status_keeps_the_build_followed_and_unannounced(
     odd = {"id": package["id"], "title": "Odd", "status": "ARCHIVED", "progress": 55}
     await add_fault(sim, "list_packages", partner, mode="malformed", body=json.dumps([odd]))
     await add_fault(sim, "get_package", partner, mode="malformed", body=json.dumps(odd))
+    # reads the status channel: what the worker published, before any stream relays it
     subscription = store.pubsub()
-    await subscription.subscribe(redis_keys.status_channel(partner, package["id"]))
+    await subscription.subscribe(build_keys.status_channel(partner, package["id"]))
     try:
         start_worker()
         change = await asyncio.wait_for(next_change(subscription), timeout=60)

@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import make_token
 from tests.support.processes import ApiServer
 from tests.support.sim import upstream_calls
+from tests.support.watches import watched
 
 DEMO = "demo-acme"
 
@@ -62,8 +63,6 @@ async def test_other_partners_on_the_same_api_still_reach_the_upstream(demo_api,
 
 
 async def test_demo_builds_are_not_watched(demo, redis):
-    from app.kit import redis_keys
-
     listing = (await demo.get("/v1/packages")).json()["items"]
     assert any(item["status"] == "INPROGRESS" for item in listing)
-    assert await redis.hlen(redis_keys.watch_set(DEMO)) == 0
+    assert await watched(redis, DEMO) == []

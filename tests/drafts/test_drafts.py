@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from app.kit import redis_keys
+from app.drafts import keys as draft_keys
 from app.kit.settings import Settings
 from tests.conftest import make_token
 
@@ -200,8 +200,9 @@ async def test_list_is_the_callers_drafts_most_recently_changed_first(api):
 
 
 async def test_every_use_restarts_the_expiry(api, redis, partner):
+    """Checks storage: the sliding TTL of the draft and its index is the contract."""
     draft, _ = await create(api)
-    key = redis_keys.draft(partner, "user-1", draft["id"])
+    key = draft_keys.draft(partner, "user-1", draft["id"])
     ttl = await redis.ttl(key)
     assert DEFAULTS.draft_ttl_s - 60 <= ttl <= DEFAULTS.draft_ttl_s
     await redis.expire(key, 100)
@@ -210,20 +211,21 @@ async def test_every_use_restarts_the_expiry(api, redis, partner):
     await redis.expire(key, 100)
     await api.get("/v1/drafts")
     assert await redis.ttl(key) > DEFAULTS.draft_ttl_s - 60
-    assert await redis.ttl(redis_keys.draft_index(partner, "user-1")) > DEFAULTS.draft_ttl_s - 60
+    assert await redis.ttl(draft_keys.draft_index(partner, "user-1")) > DEFAULTS.draft_ttl_s - 60
 
 
 async def test_an_expired_draft_is_gone_and_leaves_the_list(api, redis, partner):
+    """Checks storage: Redis expires the draft (hurried here), and its index entry goes too."""
     kept, _ = await create(api)
     expiring, _ = await create(api)
-    await redis.pexpire(redis_keys.draft(partner, "user-1", expiring["id"]), 1)
+    await redis.pexpire(draft_keys.draft(partner, "user-1", expiring["id"]), 1)
     deadline = time.monotonic() + 5
-    while await redis.exists(redis_keys.draft(partner, "user-1", expiring["id"])):
+    while await redis.exists(draft_keys.draft(partner, "user-1", expiring["id"])):
         assert time.monotonic() < deadline, "Redis did not expire the draft"
         await asyncio.sleep(0.01)
     assert (await api.get(f"/v1/drafts/{expiring['id']}")).status_code == 404
     assert [d["id"] for d in (await api.get("/v1/drafts")).json()["items"]] == [kept["id"]]
-    assert await redis.zrange(redis_keys.draft_index(partner, "user-1"), 0, -1) == [kept["id"]]
+    assert await redis.zrange(draft_keys.draft_index(partner, "user-1"), 0, -1) == [kept["id"]]
 
 
 async def test_a_draft_past_the_size_bound_is_413(api):

@@ -8,12 +8,13 @@ import contextlib
 import httpx
 from redis.asyncio import Redis
 
-from app.kit import redis_keys
+from app.builds import keys as build_keys
 from app.kit.links import LinkSigner
 from tests.conftest import LINK_KEY, make_token
 from tests.support.processes import ApiServer
 from tests.support.sim import force_status, make_package, upstream_calls
 from tests.support.sse import STREAM_TIMEOUT, EventReader, answer_without_stream, expect_stream
+from tests.support.watches import watched
 
 SPA_ORIGIN = "http://spa.example"  # in BFF_CORS_ORIGINS of the test stack
 
@@ -23,7 +24,8 @@ def events_path(package_id: str) -> str:
 
 
 async def subscribers(redis: Redis, partner: str, package_id: str) -> int:
-    channel = redis_keys.status_channel(partner, package_id)
+    """Subscriptions to the package's status channel: a subscription is seen only in Redis."""
+    channel = build_keys.status_channel(partner, package_id)
     return dict(await redis.pubsub_numsub(channel)).get(channel, 0)
 
 
@@ -240,7 +242,7 @@ async def test_stream_opens_a_watch_for_a_build_in_progress(api, sim, partner, r
         await expect_stream(response)
         reader = EventReader(response)
         await reader.next()
-    assert await redis.hexists(redis_keys.watch_set(partner), package["id"])
+    assert package["id"] in await watched(redis, partner)
 
 
 async def test_quiet_streams_send_heartbeat_comments(sim, partner, bff_env):

@@ -7,8 +7,10 @@ import time
 
 import httpx
 
-from app.kit import redis_keys
+from app.catalog import keys as catalog_keys
+from app.kit.cache import cache_lock
 from app.kit.settings import Settings
+from app.packages import keys as package_keys
 from tests.conftest import make_token
 from tests.support.sim import add_fault, force_status, make_package, upstream_calls
 
@@ -66,7 +68,7 @@ async def test_a_read_in_flight_during_a_put_never_caches_the_old_evaluation(api
     await add_fault(sim, "get_evaluation", partner, mode="delay", latency_ms=600, count=1)
     url = f"/v1/packages/{package['id']}/evaluation"
     slow_read = asyncio.ensure_future(api.get(url))
-    lock = redis_keys.cache_lock(redis_keys.evaluation_cache(partner, package["id"]))
+    lock = cache_lock(package_keys.evaluation_cache(partner, package["id"]))  # storage: the fill holds it
     deadline = time.monotonic() + 5
     while not await redis.exists(lock):
         assert time.monotonic() < deadline and not slow_read.done()
@@ -136,7 +138,8 @@ async def test_event_search_is_cached_briefly_per_partner_and_query(api, api_ser
     assert (await upstream_calls(sim, partner))["search_events"] == 1
     await api.get("/v1/events", params={"search": "munich", "page": 2})
     assert (await upstream_calls(sim, partner))["search_events"] == 2
-    keys = [k async for k in redis.scan_iter(redis_keys.events_cache(partner, "*"))]
+    # checks storage: one entry per query, and the TTL is the contract
+    keys = [k async for k in redis.scan_iter(catalog_keys.events_cache(partner, "*"))]
     assert len(keys) == 2
     for cache_key in keys:
         assert 0 < await redis.ttl(cache_key) <= Settings().events_cache_ttl_s
@@ -175,5 +178,5 @@ async def test_new_evaluation_settings_give_the_results_view_a_new_etag(api, sim
 async def test_a_results_view_is_cached_for_ten_minutes_at_most(api, sim, partner, redis):
     package = await make_package(sim, partner, "DONE")
     assert (await api.get(f"/v1/packages/{package['id']}")).status_code == 200
-    ttl = await redis.ttl(redis_keys.package_view_cache(partner, package["id"]))
+    ttl = await redis.ttl(package_keys.package_view_cache(partner, package["id"]))  # checks storage: the TTL
     assert 0 < ttl <= 600

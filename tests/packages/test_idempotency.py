@@ -9,7 +9,7 @@ import uuid
 import httpx
 import pytest
 
-from app.kit import redis_keys
+from app.idempotency import keys as idempotency_keys
 from tests.conftest import make_token
 from tests.support.sim import add_fault, make_package, upstream_calls
 
@@ -75,7 +75,8 @@ async def test_a_retry_on_another_replica_waits_or_gets_409_never_a_second_creat
     await add_fault(sim, "create_package", partner, mode="delay", latency_ms=1000)
     headers = key()
     first = asyncio.ensure_future(api.post("/v1/packages", json=BODY, headers=headers))
-    marker = redis_keys.idempotency_in_flight(partner, "user-1", "create", headers["Idempotency-Key"])
+    # reads storage: the first request holds its key in flight, which only Redis shows
+    marker = idempotency_keys.idempotency_in_flight(partner, "user-1", "create", headers["Idempotency-Key"])
     deadline = time.monotonic() + 5
     while not await redis.exists(marker):
         assert time.monotonic() < deadline and not first.done()

@@ -14,8 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from app.kit import redis_keys
+from app.kit.keyspace import PREFIX, partner_part
 from app.kit.settings import Settings
+from app.listing import keys as listing_keys
 from tests.conftest import make_token
 from tests.support.sim import add_fault, force_status, make_package, upstream_calls
 
@@ -180,10 +181,11 @@ async def test_the_kept_list_is_served_with_its_age_while_the_upstream_answers_5
 
 
 async def age_kept_list(redis, partner: str, seconds: float) -> None:
-    """Make the partner's kept rows look ``seconds`` old, with no refresh claimed since."""
+    """Make the partner's kept rows look ``seconds`` old, with no refresh claimed since
+    (writes storage: the age is what the refresh decisions read)."""
     now_s, micros = await redis.time()
     read_ms = int(now_s) * 1000 + int(micros) // 1000 - int(seconds * 1000)
-    await redis.hset(redis_keys.list_meta(partner), mapping={"at": read_ms, "next": 0})
+    await redis.hset(listing_keys.list_meta(partner), mapping={"at": read_ms, "next": 0})
 
 
 async def test_a_list_nobody_read_for_a_while_is_refreshed_before_it_is_served(api, sim, partner, redis):
@@ -216,10 +218,11 @@ async def test_a_list_older_than_stale_if_error_is_not_served(api, sim, partner,
 
 
 async def test_a_partner_nobody_reads_expires(api, sim, partner, redis):
+    """Checks storage: every key of the kept list has the TTL, and that is the contract."""
     await make_package(sim, partner, "DONE")
     await listed(api)
-    keys = [k async for k in redis.scan_iter(f"{redis_keys.PREFIX}:list:{partner}:*")]
-    assert redis_keys.list_rows(partner) in keys and redis_keys.list_order(partner) in keys
+    keys = [k async for k in redis.scan_iter(f"{PREFIX}:list:{partner_part(partner)}:*")]
+    assert listing_keys.list_rows(partner) in keys and listing_keys.list_order(partner) in keys
     for key in keys:
         assert 0 < await redis.ttl(key) <= Settings().list_ttl_s, key
 

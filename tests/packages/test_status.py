@@ -1,15 +1,14 @@
 """``GET /v1/packages/{id}/status``: from the upstream, or from the worker's last poll.
 
-The worker's poll is simulated by writing what it writes (watch, status record, the time
+The worker's poll is simulated by the calls a poll makes (watch, status record, the time
 its last complete poll began), so that freshness is exact whatever the machine's load.
 """
 
 from __future__ import annotations
 
-import json
-
 from app.builds.registry import WatchRegistry
-from app.kit import redis_keys
+from app.builds.schedule import PollSchedule
+from app.builds.statuses import Observation, StatusStore
 from tests.support.sim import make_package, upstream_calls
 
 
@@ -18,9 +17,8 @@ async def polled_just_now(redis, partner: str, package_id: str, status: str, pro
     await WatchRegistry(redis).open(partner, package_id, reason="create")
     seconds, micros = await redis.time()
     now_ms = int(seconds) * 1000 + int(micros) // 1000
-    record = {"id": package_id, "status": status, "progress": progress, "seq": 1, "at": now_ms}
-    await redis.set(redis_keys.package_status(partner, package_id), json.dumps(record))
-    await redis.hset(redis_keys.watch_poll_stats(partner), "complete_at_ms", str(now_ms + 1))
+    await StatusStore(redis).observe(partner, Observation(package_id, status, progress, now_ms))
+    await PollSchedule(redis).record_outcome(partner, complete_at_ms=now_ms + 1)
 
 
 async def test_status_of_a_build_nobody_watches_comes_from_the_upstream(api, sim, partner):
@@ -51,7 +49,7 @@ async def test_a_build_polled_less_than_an_interval_ago_is_answered_from_that_po
 async def test_a_stale_poll_sends_the_status_check_upstream(api, sim, partner, redis):
     package = await make_package(sim, partner, "INPROGRESS", progress=40)
     await polled_just_now(redis, partner, package["id"], "INPROGRESS", 70)
-    await redis.hset(redis_keys.watch_poll_stats(partner), "complete_at_ms", "1000")  # long ago
+    await PollSchedule(redis).record_outcome(partner, complete_at_ms=1000)  # long ago
     response = await api.get(f"/v1/packages/{package['id']}/status")
     assert response.json()["progress"] == 40
     assert "age" not in response.headers

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from app.api.middleware import check_json
 from app.auth.tokens import bearer_token, partner_of
+from app.drafts import keys as draft_keys
 from app.drafts.router import expected_versions
-from app.kit import redis_keys
 from app.kit.cursors import MAX_STAMP, decode_cursor, encode_cursor
 from app.kit.errors import ProblemError
 from tests.conftest import make_token
@@ -111,8 +111,9 @@ def test_any_if_match_parses_or_is_a_400(value: str) -> None:
 @given(st.text(max_size=100))
 def test_redis_key_parts_never_share_a_namespace(value: str) -> None:
     """A plain part is the id itself; anything else is hashed behind ``~``, which no plain
-    part contains: an id that looks like a hash cannot collide with a hashed one."""
-    part = redis_keys.draft(value, "s", "d").split(":")[2]
+    part contains: an id that looks like a hash cannot collide with a hashed one. Checks
+    storage: how a key spells a partner."""
+    part = draft_keys.draft(value, "s", "d").split(":")[2]
     if part.startswith("~"):
         assert "~" not in value or not value.replace("-", "").replace("_", "").isalnum()
     else:

@@ -9,14 +9,14 @@ import time
 import pytest
 from redis.asyncio import Redis
 
-from app.kit import redis_keys
 from app.kit.errors import TooManyRequests
-from app.kit.ratelimit import RateLimiter, lease_size
+from app.kit.ratelimit import RateLimiter, lease_size, partner_bucket
 
 
 async def bucket_field(redis: Redis, partner: str, name: str) -> float:
-    """A field of the shared bucket (``tokens``, or ``at``: when the script last wrote it)."""
-    return float(await redis.execute_command("HGET", redis_keys.rate_limit(partner), name))
+    """A field of the shared bucket (``tokens``, or ``at``: when the script last wrote it).
+    Checks storage: what replicas share is the bucket in Redis."""
+    return float(await redis.execute_command("HGET", partner_bucket(partner), name))
 
 
 async def bucket_tokens(redis: Redis, partner: str) -> float:
@@ -74,7 +74,7 @@ async def test_a_zero_rate_or_burst_turns_the_limiter_off(
 ):
     limiter = RateLimiter(redis, rate=rate, burst=burst)
     assert await limiter.check(partner) == {}
-    assert not await redis.exists(redis_keys.rate_limit(partner))
+    assert not await redis.exists(partner_bucket(partner))  # checks storage: no bucket at all
 
 
 async def test_a_subject_acting_for_many_partners_gets_its_own_budget_not_theirs_together(

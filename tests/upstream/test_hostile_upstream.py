@@ -22,7 +22,6 @@ import redis as sync_redis
 from redis.asyncio import Redis
 
 from app.builds.registry import WatchRegistry
-from app.kit import redis_keys
 from tests.builds.support import wait_until
 from tests.conftest import make_token
 from tests.support.processes import ApiServer, ManagedProcess, python_module
@@ -181,7 +180,7 @@ async def test_the_worker_polls_hostile_partners_as_failed_polls_with_flat_memor
     statuses["fine-build"] = "DONE"
 
     async def reported() -> bool:
-        return not await store.hexists(redis_keys.watch_set(fine), "fine-build")
+        return "fine-build" not in [w.package_id for w in await registry.watches(fine)]
 
     await wait_until(reported, what="the well-behaved partner's build reported")
     assert peak_memory(pid_of(hostile_worker)) - idle < MEMORY_SLACK

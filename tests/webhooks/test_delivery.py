@@ -9,7 +9,7 @@ import time
 
 from standardwebhooks.webhooks import Webhook
 
-from app.kit import redis_keys
+from app.webhooks import keys as webhook_keys
 from app.webhooks.dispatch import dispatch_event
 from app.webhooks.events import WebhookEventType
 from app.webhooks.store import WebhookStore, pending_member
@@ -366,5 +366,6 @@ async def test_sweep_enqueues_a_pending_delivery_whose_job_was_lost(
     assert request.headers["webhook-id"] == msg_id
     delivery = await settled_delivery(api, endpoint["id"], delivery_id)
     assert delivery["status"] == "succeeded"
-    pending = await store.zscore(redis_keys.WEBHOOK_PENDING, pending_member(partner, delivery_id))
+    # checks storage: the delivery left the set the sweep reads
+    pending = await store.zscore(webhook_keys.WEBHOOK_PENDING, pending_member(partner, delivery_id))
     assert pending is None

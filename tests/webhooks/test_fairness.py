@@ -22,8 +22,8 @@ from arq.jobs import Job
 from redis.asyncio import Redis
 from standardwebhooks.webhooks import Webhook
 
-from app.kit import redis_keys
 from app.kit.settings import Settings
+from app.webhooks import keys as webhook_keys
 from app.webhooks.delivery import make_webhook_client
 from app.webhooks.dispatch import (
     BATCH_GRACE_S,
@@ -149,7 +149,7 @@ def job_context(db: Redis, queue: ArqRedis, **settings: Any) -> WebhooksContext:
 def test_a_lease_outlives_the_job_that_holds_it():
     """A job releases its leases on the way out, even when arq cancels it at its timeout;
     the lease's own expiry is for a killed worker only."""
-    assert redis_keys.WEBHOOK_LEASE_S > JOB_TIMEOUT_S
+    assert webhook_keys.WEBHOOK_LEASE_S > JOB_TIMEOUT_S
 
 
 def test_deferrals_back_off_to_the_send_timeout_with_jitter():
@@ -176,8 +176,8 @@ async def test_delivery_slots_are_capped_per_partner_shared_by_workers_and_lapse
             "b2",
             "b3",
         ]
-        ttl = await db.ttl(redis_keys.webhook_in_flight(partner))
-        assert 0 < ttl <= 30  # every key has a TTL: an idle partner's leases leave Redis
+        ttl = await db.ttl(webhook_keys.webhook_in_flight(partner))
+        assert 0 < ttl <= 30  # checks storage: an idle partner's leases leave Redis (the TTL)
 
         short = await one.take_slots("short-lived", ["x"], limit=1, lease_s=0.2)  # as if its worker died
         assert short == ["x"]
@@ -275,7 +275,7 @@ async def test_a_batch_sends_as_many_at_once_as_its_partner_has_slots_and_defers
     # The rest goes on as one batch job, at once: this one started some, so slots are moving.
     rest = await Job(rest_of_batch_job_id(unstarted[0], stalled=0), fair_queue).info()
     assert rest is not None and rest.args == (partner, [(a.delivery_id, 1, 1) for a in unstarted])
-    assert await db.zcard(redis_keys.webhook_in_flight(partner)) == 0  # every lease given back
+    assert await db.zcard(webhook_keys.webhook_in_flight(partner)) == 0  # checks storage: leases given back
 
 
 async def test_another_partners_delivery_arrives_while_one_partners_deliveries_hang(
