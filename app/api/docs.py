@@ -11,11 +11,15 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from app.auth.deps import security_requirement, security_schemes
+from app.drafts import docs as draft_docs
+from app.exports import docs as export_docs
 from app.kit.errors import PROBLEM, PROBLEM_JSON, problem_example, problem_schema
-from app.kit.http_docs import HEADERS, IDEMPOTENCY_CONFLICT_HEADERS, add_links, header_refs
+from app.kit.http_docs import HEADERS, IDEMPOTENCY_CONFLICT_HEADERS, add_links, gather_links, header_refs
 from app.kit.links import SIGNED_LINK_PARAMETERS
 from app.kit.types import EXAMPLES_AS_TEXT, absent_not_null
 from app.live.schemas import PackageStatusEvent
+from app.packages import docs as package_docs
+from app.webhooks import docs as webhook_docs
 
 
 def document(app: FastAPI) -> None:
@@ -42,6 +46,8 @@ def document(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+# Where each answer's ids lead, as the domains declare it.
+LINKS = gather_links(package_docs.LINKS, draft_docs.LINKS, export_docs.LINKS, webhook_docs.LINKS)
 LINK_OPERATIONS = frozenset({"stream_package_events", "download_customer_list"})
 # What any authenticated operation may answer besides its own: the partner header missing or
 # malformed (400), identity (401, 403), the partner's rate (429), Redis unreachable (503).
@@ -118,7 +124,7 @@ def _complete(schema: dict[str, Any]) -> None:
     _drop_framework_validation(schema)
     _restore_examples(schema)
     _integer_formats(schema)
-    add_links(schema)
+    add_links(schema, LINKS)
 
 
 INT32 = (-(2**31), 2**31 - 1)

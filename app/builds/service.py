@@ -11,10 +11,11 @@ from urllib.parse import quote
 
 from redis.exceptions import RedisError
 
+from app.builds.links import events_segments
 from app.builds.registry import WatchRegistry
 from app.builds.schemas import WatchView
 from app.builds.statuses import Observation, StatusRecord, StatusStore
-from app.kit.links import EVENTS_LINK_S, LinkSigner, events_segments
+from app.kit.links import EVENTS_LINK_S, LinkSigner
 from app.kit.settings import Settings
 from app.listing.rows import Listed, progress_of
 from app.upstream import CallContext, PackageBuilderClient

@@ -21,7 +21,6 @@ from urllib.parse import quote, urlencode
 
 from app.kit.errors import Forbidden, Unauthorized
 
-CSV_LINK_S = 15 * 60
 EVENTS_LINK_S = 3600
 MAX_LINK_S = 24 * 3600  # a forged far-future expiry is refused before the signature is checked
 MAX_REMEMBERED_LINKS = 4096
@@ -102,11 +101,3 @@ def path_segment(value: str) -> str:
     too, or URL normalisation would drop them. The one encoder of our links and of the
     upstream URLs (the guide: a ``tc`` is URL-encoded, not slugified)."""
     return value.replace(".", "%2E") if value in (".", "..") else quote(value, safe="")
-
-
-def events_segments(package_id: str) -> list[str]:
-    return ["v1", "packages", package_id, "events"]
-
-
-def csv_segments(package_id: str, tc: str) -> list[str]:
-    return ["v1", "packages", package_id, "clusters", tc, "customers.csv"]

@@ -9,8 +9,9 @@ from urllib.parse import quote
 
 from pydantic import TypeAdapter
 
+from app.builds.links import events_segments
 from app.kit.conditional import entity_tag, not_modified
-from app.kit.links import CSV_LINK_S, EVENTS_LINK_S, LinkSigner, csv_segments, events_segments
+from app.kit.links import EVENTS_LINK_S, LinkSigner
 from app.listing.rows import PackageIndex, progress_of, summary
 from app.packages.schemas import (
     ClusterCounts,
@@ -25,6 +26,7 @@ from app.packages.schemas import (
 from app.upstream.models import Evaluation, EvaluationDetails, PackageState, UpstreamPackage
 
 VIEW = TypeAdapter(PackageView)
+CSV_LINK_S = 15 * 60
 _FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9 ._()&,+=@-]")
 
 
@@ -35,6 +37,11 @@ def status_view(package: PackageState, links: LinkSigner, partner_id: str) -> Pa
         progress=progress_of(package),
         events_url=links.url(events_segments(package.id), partner_id, EVENTS_LINK_S),
     )
+
+
+def csv_segments(package_id: str, tc: str) -> list[str]:
+    """The path of a cluster's customer list (``download_customer_list``), which ``csv_url`` signs."""
+    return ["v1", "packages", package_id, "clusters", tc, "customers.csv"]
 
 
 def evaluation_settings(details: EvaluationDetails) -> EvaluationSettings:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from app.builds.links import events_segments
 from app.idempotency import Answer
-from app.kit.links import EVENTS_LINK_S, LinkSigner, events_segments
+from app.kit.links import EVENTS_LINK_S, LinkSigner
 from app.kit.settings import Settings
 from app.packages.schemas import PackageAccepted
 from app.upstream.models import PackageStatus

@@ -9,12 +9,13 @@ from collections.abc import Sequence
 from pydantic import TypeAdapter
 from redis.exceptions import RedisError
 
+from app.builds.links import events_segments
 from app.builds.service import BuildService
 from app.kit.cache import Cache
 from app.kit.conditional import Precondition
 from app.kit.cursors import decode_cursor
 from app.kit.errors import Conflict, PreconditionFailed
-from app.kit.links import EVENTS_LINK_S, LinkSigner, events_segments
+from app.kit.links import EVENTS_LINK_S, LinkSigner
 from app.kit.locks import new_token
 from app.kit.retry import REDIS_UNAVAILABLE
 from app.kit.settings import Settings
