@@ -12,6 +12,7 @@ from fastapi_offline import FastAPIOffline
 from app.activity.router import router as activity_router
 from app.api.composition import lifespan
 from app.api.docs import document
+from app.api.errors import install_error_handlers
 from app.api.head import HeadAsGet
 from app.api.middleware import BodyGuardMiddleware, RequestIdMiddleware
 from app.api.operations import router as operations_router
@@ -20,11 +21,7 @@ from app.catalog.router import router as catalog_router
 from app.drafts.router import router as drafts_router
 from app.exports.router import router as exports_router
 from app.kit.deps import SETTINGS
-from app.kit.errors import (
-    ServiceUnavailable,
-    install_error_handlers,
-    problem_response,
-)
+from app.kit.errors import ServiceUnavailable, problem_response
 from app.kit.retry import REDIS_UNAVAILABLE
 from app.kit.settings import Settings, get_settings
 from app.live.router import router as live_router

@@ -10,10 +10,11 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 
+from app.api.problem_docs import problem_example, problem_schema
 from app.auth.deps import security_requirement, security_schemes
 from app.drafts import docs as draft_docs
 from app.exports import docs as export_docs
-from app.kit.errors import PROBLEM, PROBLEM_JSON, problem_example, problem_schema
+from app.kit.errors import PROBLEM, PROBLEM_JSON
 from app.kit.http_docs import HEADERS, IDEMPOTENCY_CONFLICT_HEADERS, add_links, gather_links, header_refs
 from app.kit.links import SIGNED_LINK_PARAMETERS
 from app.kit.types import EXAMPLES_AS_TEXT, absent_not_null
