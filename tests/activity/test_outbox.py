@@ -48,7 +48,7 @@ def endpoint(partner: str, endpoint_id: str, event_types: list[str] | None = Non
 class DiesBeforePublishing(Outbox):
     """A process killed right after recording: nothing it recorded is published."""
 
-    async def publish(self, partner_id, **_):  # type: ignore[no-untyped-def, override]
+    async def publish(self, partner_id, **_):
         raise ConnectionError("killed")
 
 
@@ -161,7 +161,7 @@ async def test_the_sweep_keeps_a_partner_marked_again_while_it_looked(redis, que
     webhooks = WebhookStore(redis)
 
     class MarksDuringTheSweep(Outbox):
-        async def publish(self, partner_id, **kwargs):  # type: ignore[no-untyped-def, override]
+        async def publish(self, partner_id, **kwargs):
             created = await super().publish(partner_id, **kwargs)
             await redis.zadd(activity_keys.OUTBOX_PARTNERS, {partner_id: await _redis_ms(redis) + 1})
             return created
