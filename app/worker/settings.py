@@ -17,7 +17,7 @@ from app.activity.tasks import ACTIVITY_CRON_JOBS
 from app.builds.tasks import StatusPolling
 from app.exports.tasks import EXPORT_FUNCTIONS
 from app.kit import redis_keys
-from app.kit.redis import arq_redis_settings, make_redis
+from app.kit.redis import arq_redis_settings, close_redis, make_redis
 from app.kit.runtime import settle_heap
 from app.kit.settings import get_settings
 from app.observability.logs import ensure_logging, keep_arq_on_our_handler
@@ -65,7 +65,7 @@ async def on_shutdown(ctx: WorkerContext) -> None:
     if (upstream := ctx.get("upstream")) is not None:
         await upstream.aclose()
     if (db := ctx.get("db")) is not None:
-        await db.aclose(close_connection_pool=True)
+        await close_redis(db)
     logger.info("worker stopped")
 
 
