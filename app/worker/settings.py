@@ -39,7 +39,11 @@ async def on_startup(ctx: WorkerContext) -> None:
     ctx["upstream"] = make_upstream(settings)
     ctx["webhook_http"] = make_webhook_client(settings)
     ctx["metrics"] = WorkerMetrics(
-        ctx["db"], default_queue_name, host=settings.worker_metrics_host, port=settings.worker_metrics_port
+        ctx["db"],
+        ctx["queue"],
+        default_queue_name,
+        host=settings.worker_metrics_host,
+        port=settings.worker_metrics_port,
     )
     await ctx["metrics"].start()
     logger.info("worker started (upstream %s)", settings.upstream_base)

@@ -4,11 +4,16 @@ cluster the queue stays where the data is unless told otherwise."""
 
 from __future__ import annotations
 
+import time
+import uuid
+
 import pytest
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from app.kit.redis import arq_redis_settings, close_redis, make_queue, make_redis
 from app.kit.settings import Settings, SettingsError, load_settings
+from app.worker.metrics import WorkerMetrics
 from tests.support.processes import refusal
 
 
@@ -78,3 +83,19 @@ def test_what_a_cluster_or_a_queue_redis_cannot_take_is_refused_naming_it(monkey
     with pytest.raises(SettingsError) as refused:
         load_settings()
     assert str(refused.value).startswith(f"invalid configuration: {named}: ")
+
+
+async def test_the_worker_counts_the_queue_in_the_queue_redis(redis_server):
+    """With the queue on a Redis of its own, the worker's queue gauges read that Redis."""
+    data = Redis.from_url(redis_server.url.rsplit("/", 1)[0] + "/13", decode_responses=True)
+    queue = Redis.from_url(redis_server.url.rsplit("/", 1)[0] + "/14", decode_responses=True)
+    name = f"test:queue:{uuid.uuid4().hex}"
+    try:
+        await queue.zadd(name, {"due-job": 1, "later-job": 2 * time.time() * 1000})
+        await WorkerMetrics(data, queue, name, host="127.0.0.1", port=0).sample()
+        assert REGISTRY.get_sample_value("bff_queue_jobs", {"state": "due"}) == 1
+        assert REGISTRY.get_sample_value("bff_queue_jobs", {"state": "deferred"}) == 1
+    finally:
+        await queue.delete(name)
+        await data.aclose()
+        await queue.aclose()
