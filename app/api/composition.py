@@ -32,7 +32,7 @@ from app.kit.deps import HUB, LIMITER, LINKS, QUEUE, REDIS, SETTINGS
 from app.kit.links import LinkSigner
 from app.kit.pubsub import ChannelHub
 from app.kit.ratelimit import RateLimiter, extra_cost
-from app.kit.redis import make_pubsub_client, make_queue, make_redis
+from app.kit.redis import close_redis, make_pubsub_client, make_queue, make_redis
 from app.kit.runtime import settle_heap
 from app.kit.shutdown import on_termination
 from app.listing.keeper import ListKeeper
@@ -125,7 +125,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await identity_http.aclose()
         await hub.aclose()
         await upstream.aclose()
-        await redis.aclose(close_connection_pool=True)
+        await close_redis(redis)
         await queue.aclose(close_connection_pool=True)
 
 

@@ -1,6 +1,10 @@
-"""Factories of the long-lived clients shared by the API and the worker: Redis at
-``BFF_REDIS_URL``, or the primary that ``BFF_REDIS_SENTINELS`` name (the same factories
-serve both, so every client follows a failover)."""
+"""Factories of the long-lived clients shared by the API and the worker.
+
+The service's data: Redis at ``BFF_REDIS_URL``, the primary that ``BFF_REDIS_SENTINELS``
+name, or (``BFF_REDIS_CLUSTER``) the Redis Cluster that ``BFF_REDIS_URL`` is a node of.
+arq's queue: the same Redis, or the one at ``BFF_QUEUE_REDIS_URL`` (directly or through
+``BFF_QUEUE_REDIS_SENTINELS``), which a cluster requires. Every client made here follows a
+failover (Sentinel's or the cluster's own)."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import dataclasses
 from typing import Any, cast
 
 from arq.connections import ArqRedis, RedisSettings
-from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis, RedisCluster
 from redis.asyncio.connection import parse_url
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
@@ -16,7 +20,7 @@ from redis.backoff import EqualJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from app.kit.settings import Settings
+from app.kit.settings import RedisTarget, Settings
 
 
 class BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
@@ -25,17 +29,17 @@ class BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
     new primary; commands in between fail (503) instead of hanging."""
 
 
-def _sentinel(settings: Settings) -> Sentinel:
+def _sentinel(target: RedisTarget) -> Sentinel:
     """The Sentinels themselves answer quickly or are skipped."""
     return Sentinel(  # type: ignore[no-untyped-call]
-        settings.sentinel_addresses,
+        list(target.sentinels),
         sentinel_kwargs={"socket_timeout": 2, "socket_connect_timeout": 2},
     )
 
 
-def _database_and_credentials(settings: Settings) -> dict[str, Any]:
-    """With Sentinel, ``BFF_REDIS_URL`` gives only the database and credentials."""
-    parsed = parse_url(settings.redis_url)
+def _database_and_credentials(target: RedisTarget) -> dict[str, Any]:
+    """With Sentinel, the URL gives only the database and credentials."""
+    parsed = parse_url(target.url)
     return {key: parsed[key] for key in ("db", "username", "password") if key in parsed}
 
 
@@ -50,7 +54,7 @@ def _retry_options() -> dict[str, Any]:
     }
 
 
-def _pool(settings: Settings, *, decode: bool) -> ConnectionPool:
+def _pool(target: RedisTarget, settings: Settings, *, decode: bool) -> ConnectionPool:
     """Blocking pool: callers wait for a free connection instead of failing at once.
     Connections are made lazily, so a process starts even while Redis is down."""
     options: dict[str, Any] = {
@@ -61,42 +65,83 @@ def _pool(settings: Settings, *, decode: bool) -> ConnectionPool:
         "health_check_interval": 30,
         "decode_responses": decode,
     }
-    if settings.redis_sentinels:
+    if target.sentinels:
         return BlockingSentinelPool(  # type: ignore[no-untyped-call]
-            settings.redis_sentinel_master,
-            _sentinel(settings),
+            target.sentinel_master,
+            _sentinel(target),
             **options,
-            **_database_and_credentials(settings),
+            **_database_and_credentials(target),
         )
-    return BlockingConnectionPool.from_url(settings.redis_url, **options)
+    return BlockingConnectionPool.from_url(target.url, **options)
 
 
 def make_redis(settings: Settings) -> Redis:
     """Our own keys (JSON text): responses decoded to str. Commands fail at once while Redis
     is away: a request gets its 503 without waiting, and the worker's poll loop and jobs
-    back off and retry on their own (a delivery a job could not finish is swept up later)."""
-    return Redis(connection_pool=_pool(settings, decode=True))
+    back off and retry on their own (a delivery a job could not finish is swept up later).
+
+    With ``BFF_REDIS_CLUSTER``, a ``RedisCluster`` (``_cluster``). It is typed as ``Redis``,
+    whose command methods it shares (the same redis-py command mixins), so the stores take
+    either; what a cluster cannot do (MULTI, cross-slot keys) is in docs/operations.md."""
+    if settings.redis_cluster:
+        return cast(Redis, _cluster(settings))
+    return Redis(connection_pool=_pool(settings.data_redis, settings, decode=True))
+
+
+def _cluster(settings: Settings) -> RedisCluster:
+    """The cluster that ``BFF_REDIS_URL`` is a node of, found on first use (so a process
+    starts while it is away). The single Redis's policy, node by node: no retry on the node
+    a command was sent to (``connection_error_retry_attempts=0``); a command that meets a
+    dead node, a moved slot or CLUSTERDOWN asks the cluster for its layout again and is
+    sent again (``cluster_error_retry_attempts``), MOVED and ASK are followed. At most
+    ``BFF_REDIS_MAX_CONNECTIONS`` per node: past them a command fails at once
+    (``MaxConnectionsError``), as redis-py's cluster client has no waiting pool."""
+    cluster: RedisCluster = RedisCluster.from_url(
+        settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        socket_timeout=5,
+        socket_connect_timeout=2,
+        health_check_interval=30,
+        decode_responses=True,
+        connection_error_retry_attempts=0,
+        cluster_error_retry_attempts=3,
+    )
+    return cluster
 
 
 def make_queue(settings: Settings) -> ArqRedis:
-    """arq's enqueue side: arq needs raw bytes, so its pool does not decode."""
-    return ArqRedis(_pool(settings, decode=False))
+    """arq's enqueue side, on the queue's Redis: arq needs raw bytes, so its pool does not decode."""
+    return ArqRedis(_pool(settings.queue_redis, settings, decode=False))
+
+
+async def close_redis(client: Redis | RedisCluster) -> None:
+    """Close a client of ``make_redis`` with its connections (``RedisCluster.aclose`` closes
+    every node's and takes no argument)."""
+    if isinstance(client, Redis):
+        await client.aclose(close_connection_pool=True)
+    else:
+        await client.aclose()
 
 
 def make_pubsub_client(settings: Settings) -> Redis:
     """The connection of the status hub (app/kit/pubsub.py): no read timeout, since a
-    subscription waits for messages; keepalive so a dead peer is noticed."""
+    subscription waits for messages; keepalive so a dead peer is noticed.
+
+    On a cluster, a plain connection to the node at ``BFF_REDIS_URL``: a cluster passes
+    every (unsharded) PUBLISH to every node, so one node hears all channels. It does not
+    follow that node's failover (the hub reconnects to the same address)."""
     options: dict[str, Any] = {
         "decode_responses": True,
         "socket_connect_timeout": 2,
         "socket_keepalive": True,
     }
-    if settings.redis_sentinels:
-        primary = _sentinel(settings).master_for(
-            settings.redis_sentinel_master, **options, **_database_and_credentials(settings)
+    target = settings.data_redis
+    if target.sentinels and not settings.redis_cluster:
+        primary = _sentinel(target).master_for(
+            target.sentinel_master, **options, **_database_and_credentials(target)
         )
         return cast(Redis, primary)
-    client: Redis = Redis.from_url(settings.redis_url, **options)
+    client: Redis = Redis.from_url(target.url, **options)
     return client
 
 
@@ -110,17 +155,20 @@ def arq_redis_settings(settings: Settings) -> RedisSettings:
     no retry options to Sentinel connections); app/worker/run.py starts a fresh Worker then.
 
     The retries (``_retry_options``) are bounded, so that arq's own shutdown, which deletes
-    its health key first, ends while Redis is away instead of waiting for it."""
+    its health key first, ends while Redis is away instead of waiting for it.
+
+    The queue's Redis (``Settings.queue_redis``): the data's, or ``BFF_QUEUE_REDIS_URL``."""
     retry_options = _retry_options()
-    if settings.redis_sentinels:
-        credentials = _database_and_credentials(settings)
+    target = settings.queue_redis
+    if target.sentinels:
+        credentials = _database_and_credentials(target)
         return RedisSettings(
-            host=settings.sentinel_addresses,
+            host=list(target.sentinels),
             sentinel=True,
-            sentinel_master=settings.redis_sentinel_master,
+            sentinel_master=target.sentinel_master,
             database=credentials.get("db", 0),
             username=credentials.get("username"),
             password=credentials.get("password"),
             **retry_options,
         )
-    return dataclasses.replace(RedisSettings.from_dsn(settings.redis_url), **retry_options)
+    return dataclasses.replace(RedisSettings.from_dsn(target.url), **retry_options)

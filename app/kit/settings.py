@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SIMULATOR_URL = "http://127.0.0.1:8081"
@@ -24,6 +26,27 @@ def _split_csv(value: object) -> object:
     return value
 
 
+def _redis_scheme(value: str) -> str:
+    if not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("must start with redis://, rediss:// or unix://")
+    return value
+
+
+def _host_port_pairs(addresses: list[str]) -> tuple[tuple[str, int], ...]:
+    pairs = (address.rpartition(":") for address in addresses)
+    return tuple((host.strip("[]"), int(port)) for host, _, port in pairs)
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    """One Redis that is not a cluster: at ``url``, or the primary that ``sentinels`` name
+    ``sentinel_master`` (then ``url`` gives only the database and credentials)."""
+
+    url: str
+    sentinels: tuple[tuple[str, int], ...] = ()
+    sentinel_master: str = "mymaster"
+
+
 class Settings(BaseSettings):
     """Configuration of the API and the worker (prefix ``BFF_``)."""
 
@@ -32,6 +55,10 @@ class Settings(BaseSettings):
     upstream_url: AnyHttpUrl = AnyHttpUrl(SIMULATOR_URL)
     data_integrations_url: AnyHttpUrl = AnyHttpUrl(SIMULATOR_URL)
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # BFF_REDIS_URL is one node of a Redis Cluster (the service's data); arq's queue, which a
+    # cluster cannot hold (its enqueue is a MULTI across keys), is then BFF_QUEUE_REDIS_URL.
+    redis_cluster: bool = False
+    queue_redis_url: str | None = Field(default=None, validate_default=True)
     jwt_secret: SecretStr | None = None
     upstream_service_token: SecretStr | None = None
     poll_interval_s: float = Field(default=5.0, gt=0, le=3600)
@@ -71,6 +98,9 @@ class Settings(BaseSettings):
     api_metrics_port: int = Field(default=9090, ge=0, le=65535)  # the API's /metrics; never the public port
     redis_sentinels: Annotated[list[str], NoDecode] = Field(default_factory=list)
     redis_sentinel_master: str = Field(default="mymaster", min_length=1)
+    # The queue's own Sentinels, when BFF_QUEUE_REDIS_URL names a Redis of its own.
+    queue_redis_sentinels: Annotated[list[str], NoDecode] = Field(default_factory=list, validate_default=True)
+    queue_redis_sentinel_master: str = Field(default="mymaster", min_length=1)
 
     # Tuning knobs; defaults suit production (docs/operations.md lists every setting).
     upstream_timeout_s: float = Field(default=10.0, gt=0)
@@ -121,7 +151,12 @@ class Settings(BaseSettings):
     api_metrics_host: str = "0.0.0.0"  # where the API's /metrics listens
 
     @field_validator(
-        "webhook_retry_schedule", "cors_origins", "demo_partner_ids", "redis_sentinels", mode="before"
+        "webhook_retry_schedule",
+        "cors_origins",
+        "demo_partner_ids",
+        "redis_sentinels",
+        "queue_redis_sentinels",
+        mode="before",
     )
     @classmethod
     def _parse_list(cls, value: object) -> object:
@@ -135,13 +170,62 @@ class Settings(BaseSettings):
             raise ValueError("must be a non-empty comma-separated list of seconds >= 0")
         return value
 
-    @field_validator("redis_sentinels")
+    @field_validator("redis_sentinels", "queue_redis_sentinels")
     @classmethod
     def _sentinels_are_addresses(cls, value: list[str]) -> list[str]:
         for address in value:
             host, _, port = address.rpartition(":")
             if not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError(f"{address!r} is not host:port (expected host:port,host:port)")
+        return value
+
+    @field_validator("redis_cluster")
+    @classmethod
+    def _cluster_reached_by_tcp(cls, value: bool, info: ValidationInfo) -> bool:
+        """redis-py's RedisCluster takes no unix socket and only database 0."""
+        url = info.data.get("redis_url")
+        if value and url is not None:
+            if url.startswith("unix://"):
+                raise ValueError(
+                    "a Redis Cluster is reached over TCP: BFF_REDIS_URL must be redis:// or rediss://"
+                )
+            if urlsplit(url).path.strip("/") not in ("", "0"):
+                raise ValueError(
+                    "a Redis Cluster has database 0 only: BFF_REDIS_URL must end in /0 or no path"
+                )
+        return value
+
+    @field_validator("queue_redis_url")
+    @classmethod
+    def _queue_of_a_cluster(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            if info.data.get("redis_cluster"):
+                raise ValueError(
+                    "required when BFF_REDIS_CLUSTER is true: arq's queue needs a Redis that is not "
+                    "a cluster (redis://host:port/0, or with BFF_QUEUE_REDIS_SENTINELS its database "
+                    "and credentials)"
+                )
+            return None
+        return _redis_scheme(value)
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _no_sentinel_for_a_cluster(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if value and info.data.get("redis_cluster"):
+            raise ValueError(
+                "a Redis Cluster fails over by itself and cannot be reached through Sentinel; "
+                "for the queue's Redis, set BFF_QUEUE_REDIS_SENTINELS"
+            )
+        return value
+
+    @field_validator("queue_redis_sentinels")
+    @classmethod
+    def _queue_sentinels_need_the_queue_url(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if value and "queue_redis_url" in info.data and info.data["queue_redis_url"] is None:
+            raise ValueError(
+                "needs BFF_QUEUE_REDIS_URL (the queue's database and credentials); without it the "
+                "queue is the Redis at BFF_REDIS_URL, reached through BFF_REDIS_SENTINELS"
+            )
         return value
 
     @field_validator("cors_origin_regex")
@@ -158,16 +242,29 @@ class Settings(BaseSettings):
 
     @field_validator("redis_url")
     @classmethod
-    def _redis_scheme(cls, value: str) -> str:
-        if not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must start with redis://, rediss:// or unix://")
-        return value
+    def _redis_url_scheme(cls, value: str) -> str:
+        return _redis_scheme(value)
 
     @property
     def sentinel_addresses(self) -> list[tuple[str, int]]:
         """``BFF_REDIS_SENTINELS`` as (host, port) pairs; empty: Redis at ``BFF_REDIS_URL``."""
-        pairs = (address.rpartition(":") for address in self.redis_sentinels)
-        return [(host.strip("[]"), int(port)) for host, _, port in pairs]
+        return list(_host_port_pairs(self.redis_sentinels))
+
+    @property
+    def data_redis(self) -> RedisTarget:
+        """The Redis of the service's data when it is not a cluster (``redis_cluster``)."""
+        return RedisTarget(self.redis_url, _host_port_pairs(self.redis_sentinels), self.redis_sentinel_master)
+
+    @property
+    def queue_redis(self) -> RedisTarget:
+        """The Redis of arq's queue: its own when ``BFF_QUEUE_REDIS_URL`` is set, else the data's."""
+        if self.queue_redis_url is None:
+            return self.data_redis
+        return RedisTarget(
+            self.queue_redis_url,
+            _host_port_pairs(self.queue_redis_sentinels),
+            self.queue_redis_sentinel_master,
+        )
 
     @property
     def upstream_base(self) -> str:

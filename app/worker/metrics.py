@@ -28,9 +28,19 @@ class WorkerMetrics:
     """``/metrics`` on ``host:port`` (port 0: off) and a sample of Redis every few seconds."""
 
     def __init__(
-        self, redis: Redis, queue_name: str, *, host: str, port: int, interval_s: float = SAMPLE_INTERVAL_S
+        self,
+        redis: Redis,
+        queue: Redis,
+        queue_name: str,
+        *,
+        host: str,
+        port: int,
+        interval_s: float = SAMPLE_INTERVAL_S,
     ) -> None:
+        """``redis`` holds the data, ``queue`` arq's queue (the same Redis unless
+        ``BFF_QUEUE_REDIS_URL`` names another)."""
         self._redis = redis
+        self._queue = queue
         self._queue_name = queue_name
         self._server = MetricsServer(host=host, port=port, name="worker")
         self._interval_s = interval_s
@@ -55,10 +65,12 @@ class WorkerMetrics:
         async with self._redis.pipeline(transaction=False) as pipe:
             for partner_id in partners:
                 pipe.hlen(build_keys.watch_set(partner_id))
+            pipe.zcard(webhook_keys.WEBHOOK_PENDING)
+            *watches, pending = await pipe.execute()
+        async with self._queue.pipeline(transaction=False) as pipe:
             pipe.zcard(self._queue_name)
             pipe.zcount(self._queue_name, "-inf", now_ms)
-            pipe.zcard(webhook_keys.WEBHOOK_PENDING)
-            *watches, queued, due, pending = await pipe.execute()
+            queued, due = await pipe.execute()
         metrics.OPEN_WATCHES.set(sum(watches))
         metrics.WATCHED_PARTNERS.set(len(partners))
         metrics.QUEUE_JOBS.labels("due").set(due)

@@ -17,7 +17,7 @@ from app.activity.tasks import SWEEP_CRON_JOBS
 from app.builds import keys as build_keys
 from app.builds.tasks import StatusPolling
 from app.exports.tasks import EXPORT_FUNCTIONS
-from app.kit.redis import arq_redis_settings, make_redis
+from app.kit.redis import arq_redis_settings, close_redis, make_redis
 from app.kit.runtime import settle_heap
 from app.kit.settings import get_settings
 from app.observability.logs import ensure_logging, keep_arq_on_our_handler
@@ -40,7 +40,11 @@ async def on_startup(ctx: WorkerContext) -> None:
     ctx["upstream"] = make_upstream(settings)
     ctx["webhook_http"] = make_webhook_client(settings)
     ctx["metrics"] = WorkerMetrics(
-        ctx["db"], default_queue_name, host=settings.worker_metrics_host, port=settings.worker_metrics_port
+        ctx["db"],
+        ctx["queue"],
+        default_queue_name,
+        host=settings.worker_metrics_host,
+        port=settings.worker_metrics_port,
     )
     await ctx["metrics"].start()
     logger.info("worker started (upstream %s)", settings.upstream_base)
@@ -66,7 +70,7 @@ async def on_shutdown(ctx: WorkerContext) -> None:
     if (upstream := ctx.get("upstream")) is not None:
         await upstream.aclose()
     if (db := ctx.get("db")) is not None:
-        await db.aclose(close_connection_pool=True)
+        await close_redis(db)
     logger.info("worker stopped")
 
 
