@@ -20,6 +20,7 @@ from redis.backoff import EqualJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from app.kit.keyspace import use_cluster_keys
 from app.kit.settings import RedisTarget, Settings
 
 
@@ -82,7 +83,9 @@ def make_redis(settings: Settings) -> Redis:
 
     With ``BFF_REDIS_CLUSTER``, a ``RedisCluster`` (``_cluster``). It is typed as ``Redis``,
     whose command methods it shares (the same redis-py command mixins), so the stores take
-    either; what a cluster cannot do (MULTI, cross-slot keys) is in docs/operations.md."""
+    either; what a cluster cannot do (MULTI, cross-slot keys) is in docs/operations.md.
+    Keys are spelled for the one or the other from here on (``keyspace.use_cluster_keys``)."""
+    use_cluster_keys(settings.redis_cluster)
     if settings.redis_cluster:
         return cast(Redis, _cluster(settings))
     return Redis(connection_pool=_pool(settings.data_redis, settings, decode=True))

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from redis.asyncio import Redis
 
+from app.kit import keyspace
 from app.kit.redis import close_redis, make_redis
 from app.kit.settings import Settings
 from tests.support.cluster import LocalCluster, running_cluster
@@ -21,7 +22,10 @@ def redis_cluster() -> Iterator[LocalCluster]:
     """Module-wide: a test that kills a node or moves slots leaves the cluster settled again
     (``kill_primary``, ``restart`` and ``move_slots`` wait for it)."""
     with running_cluster() as cluster:
-        yield cluster
+        try:
+            yield cluster
+        finally:
+            keyspace.use_cluster_keys(False)  # make_redis spelled keys for the cluster
 
 
 def cluster_settings(cluster: LocalCluster) -> Settings:
