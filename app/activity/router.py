@@ -9,7 +9,6 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
-from redis.exceptions import RedisError
 
 from app.activity.deps import ActivityServiceDep, ActivityStreamsDep, activity_stream_slot
 from app.activity.log import Filters
@@ -35,6 +34,7 @@ from app.auth.deps import LinkPrincipalDep, PrincipalDep, charge
 from app.kit import sse
 from app.kit.errors import PROBLEM
 from app.kit.params import PACKAGE_ID_MAX_LENGTH, PACKAGE_ID_PATTERN
+from app.kit.retry import REDIS_ERRORS
 from app.webhooks.events import WebhookEventType
 
 logger = logging.getLogger("app.activity")
@@ -191,7 +191,7 @@ async def _frames(updates: AsyncGenerator[Update, None]) -> AsyncIterator[str]:
                     yield sse.comment("keep-alive")
                 else:
                     yield sse.event(str(update.position), "activity", update.item)
-    except RedisError as exc:  # headers are sent: end the stream, EventSource reconnects
+    except REDIS_ERRORS as exc:  # headers are sent: end the stream, EventSource reconnects
         logger.warning("activity stream ended early: %s", exc)
 
 

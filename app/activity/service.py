@@ -12,7 +12,6 @@ import logging
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from app.activity import keys as activity_keys
 from app.activity.log import ActivityLog, Filters, Page, page_of
@@ -20,6 +19,7 @@ from app.activity.positions import START, Position, decode_iterator, encode_iter
 from app.kit import lua
 from app.kit.errors import Conflict, NotFound, ServiceUnavailable, ValidationProblem, field_error
 from app.kit.links import EVENTS_LINK_S, LinkSigner
+from app.kit.retry import REDIS_ERRORS
 
 logger = logging.getLogger("app.activity")
 
@@ -106,7 +106,7 @@ class ActivityService:
                 moved = await self._move(
                     keys=[consumers], args=[consumer, started, str(page.reached), self._log.retention_ms]
                 )
-            except RedisError as exc:
+            except REDIS_ERRORS as exc:
                 logger.warning("consumer %s of %s not moved past its page: %r", consumer, partner_id, exc)
                 moved = 1
             if int(moved):

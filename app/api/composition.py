@@ -93,7 +93,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     redis = REDIS.provide(app, make_redis(settings))
     queue = QUEUE.provide(app, make_queue(settings))
     upstream = UPSTREAM.provide(app, make_upstream(settings))
-    hub = HUB.provide(app, ChannelHub(lambda: make_pubsub_client(settings)))
+    hub = HUB.provide(app, ChannelHub(lambda: make_pubsub_client(settings, redis)))
     identity_http = httpx.AsyncClient(timeout=httpx.Timeout(5.0), trust_env=False, follow_redirects=False)
     TOKENS.provide(app, make_token_verifier(settings, identity_http))
     LINKS.provide(app, LinkSigner(settings.link_key(), settings.public_base))

@@ -78,7 +78,8 @@ class DraftStore:
 
     async def get(self, draft_id: str) -> DraftRecord | None:
         key = self._key(draft_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
+        # No transaction (a cluster serves none): renewing the two TTLs needs no atomicity.
+        async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(key)
             pipe.expire(key, self._ttl_s)
             pipe.expire(self._index, self._ttl_s)

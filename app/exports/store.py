@@ -7,28 +7,29 @@ from redis.asyncio import Redis
 
 from app.exports import keys as export_keys
 from app.exports.schemas import Export
+from app.kit import lua
 
 
 class ExportStore:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
+        self._create = lua.script(redis, "exports/lua/create.lua")
 
     async def create(self, partner_id: str, export: Export) -> None:
         """Save a new export and index it (both indices expire with the newest export)."""
-        stamp = export.created_at.timestamp()
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(
+        await self._create(
+            keys=[
                 export_keys.export(partner_id, export.id),
-                export.model_dump_json(),
-                ex=export_keys.EXPORT_TTL_S,
-            )
-            for index in (
                 export_keys.export_index(partner_id),
                 export_keys.export_index(partner_id, export.package_id),
-            ):
-                pipe.zadd(index, {export.id: stamp})
-                pipe.expire(index, export_keys.EXPORT_TTL_S)
-            await pipe.execute()
+            ],
+            args=[
+                export.model_dump_json(),
+                export.id,
+                export.created_at.timestamp(),
+                export_keys.EXPORT_TTL_S,
+            ],
+        )
 
     async def save(self, partner_id: str, export: Export) -> None:
         await self._redis.set(

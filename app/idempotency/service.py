@@ -19,10 +19,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import BaseModel
-from redis.exceptions import RedisError
 
 from app.idempotency.store import IdempotencyRecord, IdempotencyStore, Slot, StoredResponse
 from app.kit.errors import Conflict, TooManyRequests, ValidationProblem, field_error
+from app.kit.retry import REDIS_ERRORS
 
 logger = logging.getLogger("app.idempotency")
 POLL_S = 0.05
@@ -109,7 +109,7 @@ class IdempotencyService:
         Redis fails here; the marker then expires by itself."""
         try:
             await self._store.finish(slot, record)
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             logger.warning("could not record the answer for Idempotency-Key %r: %s", slot.key, exc)
 
 

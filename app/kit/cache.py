@@ -22,11 +22,11 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from app.kit import lua
 from app.kit.flights import SingleFlight
 from app.kit.locks import TokenLocks, new_token
+from app.kit.retry import REDIS_ERRORS
 from app.observability.metrics import count_cache
 
 logger = logging.getLogger("app.cache")
@@ -96,15 +96,18 @@ class Cache:
             if value is not None:
                 return value
             generation = await self._redis.get(cache_generation(key))
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             logger.warning("cache unavailable, reading through: %s", exc)
             return await _shared((key, "offline"), lambda: _value_of(fill))
         generation = generation or "0"
         return await _shared((key, generation), lambda: self._fill_once(key, generation, codec, fill))
 
     async def invalidate(self, *keys: str) -> None:
-        """Drop the entries and bump their generations (raises when Redis is down)."""
-        async with self._redis.pipeline(transaction=True) as pipe:
+        """Drop the entries and bump their generations (raises when Redis is down). Needs no
+        transaction (a cluster serves none): each generation is bumped before its entry is
+        dropped, so a fill that began before never writes (``write_if_current``), and one that
+        began after and wrote already only loses its entry to the delete."""
+        async with self._redis.pipeline(transaction=False) as pipe:
             for key in keys:
                 counter = cache_generation(key)
                 pipe.incr(counter)
@@ -122,7 +125,7 @@ class Cache:
                     pipe.set(lock, token, nx=True, ex=CACHE_LOCK_TTL_S)
                     pipe.get(key)
                     locked, cached = await pipe.execute()
-            except RedisError as exc:
+            except REDIS_ERRORS as exc:
                 logger.warning("cache lock unavailable, reading through: %s", exc)
                 return await _value_of(fill)
             value = codec.decode(cached)
@@ -150,7 +153,7 @@ class Cache:
                     args=[generation, codec.encode(value), ttl_s],
                 )
                 count_cache(key, "fill")
-            except RedisError as exc:
+            except REDIS_ERRORS as exc:
                 logger.warning("could not keep %s: %s", key, exc)
         return value
 
@@ -164,7 +167,7 @@ class Cache:
     async def _unlock(self, lock: str, token: str) -> None:
         try:
             await self._locks.release(lock, token)
-        except RedisError as exc:  # the lock expires by itself
+        except REDIS_ERRORS as exc:  # the lock expires by itself
             logger.warning("could not release %s: %s", lock, exc)
 
 

@@ -25,13 +25,16 @@ END = "end"  # put in every inbox when the process shuts down: the stream should
 INBOX_SIZE = 64  # a slow stream loses its oldest queued changes, never blocks the others
 SUBSCRIBE_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 1.0
+RETRY_S = 0.5
+NEW_CONNECTION_AFTER = 4  # failed reads in a row: ``connect`` again (on a cluster, maybe another node)
 
 
 class ChannelHub:
     """Channel → the inboxes (queues) of the streams that follow it."""
 
     def __init__(self, connect: Callable[[], Redis]) -> None:
-        """``connect`` makes the hub's client (app/kit/redis.py: a URL or Sentinel)."""
+        """``connect`` makes the hub's client (app/kit/redis.py: a URL, Sentinel or a node of
+        a cluster); it is called again when the connection stays lost."""
         self._connect = connect
         self._client: Redis | None = None
         self._pubsub: PubSub | None = None
@@ -116,6 +119,7 @@ class ChannelHub:
     async def _read(self) -> None:
         """The one reader: confirmations wake subscribers, messages fill inboxes."""
         broken = False
+        failures = 0
         while True:
             try:
                 message = await self._connection().get_message(timeout=READ_TIMEOUT_S)
@@ -125,13 +129,34 @@ class ChannelHub:
                 if not broken:
                     logger.warning("status pub/sub connection lost: %s", exc)
                 broken = True
-                await asyncio.sleep(0.5)
+                failures += 1
+                if failures % NEW_CONNECTION_AFTER == 0:
+                    await self._reconnect()
+                await asyncio.sleep(RETRY_S)
                 continue
+            failures = 0
             if broken:  # reconnected (and re-subscribed): changes may have been missed
                 broken = False
                 self._broadcast(RESYNC)
             if message is not None:
                 self._dispatch(message)
+
+    async def _reconnect(self) -> None:
+        """A new connection subscribed to every channel still wanted: the old one's node may
+        be gone for good (a cluster's failed primary), where redis-py would retry it forever."""
+        async with self._lock:
+            old_pubsub, old_client = self._pubsub, self._client
+            self._pubsub = self._client = None
+            with contextlib.suppress(Exception):
+                if old_pubsub is not None:
+                    await old_pubsub.aclose()  # type: ignore[no-untyped-call]
+                if old_client is not None:
+                    await old_client.aclose(close_connection_pool=True)
+            if self._inboxes:
+                try:
+                    await self._connection().subscribe(*self._inboxes)
+                except Exception as exc:  # the next failed read tries again
+                    logger.warning("status pub/sub not subscribed again yet: %s", exc)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         channel = message.get("channel")

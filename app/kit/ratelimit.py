@@ -29,11 +29,11 @@ import math
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from app.kit import lua
 from app.kit.errors import TooManyRequests
 from app.kit.keyspace import PREFIX, key_part, partner_part
+from app.kit.retry import REDIS_ERRORS
 from app.observability.metrics import count_rate_limited
 
 logger = logging.getLogger("app.ratelimit")
@@ -151,7 +151,7 @@ class RateLimiter:
             if subject is None or not quota.allowed or not self._subject.enabled:
                 return quota
             other = await self._take_one(self._subject, subject)
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             logger.warning("rate limiter unavailable, letting the request through: %s", exc)
             return None
         if not other.allowed:  # the partner's token goes back: this request was not served

@@ -9,7 +9,9 @@ failover (Sentinel's or the cluster's own)."""
 from __future__ import annotations
 
 import dataclasses
+import random
 from typing import Any, cast
+from urllib.parse import unquote, urlsplit
 
 from arq.connections import ArqRedis, RedisSettings
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis, RedisCluster
@@ -126,13 +128,14 @@ async def close_redis(client: Redis | RedisCluster) -> None:
         await client.aclose()
 
 
-def make_pubsub_client(settings: Settings) -> Redis:
+def make_pubsub_client(settings: Settings, data: Redis | None = None) -> Redis:
     """The connection of the status hub (app/kit/pubsub.py): no read timeout, since a
     subscription waits for messages; keepalive so a dead peer is noticed.
 
-    On a cluster, a plain connection to the node at ``BFF_REDIS_URL``: a cluster passes
-    every (unsharded) PUBLISH to every node, so one node hears all channels. It does not
-    follow that node's failover (the hub reconnects to the same address)."""
+    On a cluster, a plain connection to one of the nodes the data client ``data`` knows,
+    picked at random (the node at ``BFF_REDIS_URL`` before it knows any): a cluster passes
+    every (unsharded) PUBLISH to every node, so one node hears all channels. The hub asks for
+    a new connection when its node stays away, so it follows a failover."""
     options: dict[str, Any] = {
         "decode_responses": True,
         "socket_connect_timeout": 2,
@@ -144,8 +147,22 @@ def make_pubsub_client(settings: Settings) -> Redis:
             target.sentinel_master, **options, **_database_and_credentials(target)
         )
         return cast(Redis, primary)
-    client: Redis = Redis.from_url(target.url, **options)
-    return client
+    if settings.redis_cluster and data is not None:
+        nodes = cast(RedisCluster, data).get_nodes()
+        if nodes:
+            node = random.choice(nodes)
+            url = urlsplit(target.url)
+            client = Redis(
+                host=node.host,
+                port=int(node.port),
+                username=unquote(url.username) if url.username else None,
+                password=unquote(url.password) if url.password else None,
+                ssl=url.scheme == "rediss",
+                **options,
+            )
+            return client
+    single: Redis = Redis.from_url(target.url, **options)
+    return single
 
 
 def arq_redis_settings(settings: Settings) -> RedisSettings:

@@ -5,15 +5,27 @@ from __future__ import annotations
 import asyncio
 import random
 
+from redis.exceptions import ClusterDownError, ReadOnlyError, RedisClusterException, RedisError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError)
+REDIS_UNAVAILABLE = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ReadOnlyError,
+    ClusterDownError,
+    TryAgainError,
+    RedisClusterException,
+)
 """Redis is away: a restart, a failover or a network cut (BusyLoadingError and Sentinel's
-MasterNotFoundError are ConnectionErrors). A request answers 503; a kept list is read from
-the upstream instead. Any other RedisError is a bug and surfaces (a 500, logged)."""
-REDIS_DOWN = (RedisError, OSError, asyncio.TimeoutError)
+MasterNotFoundError are ConnectionErrors); on a cluster also a primary being replaced
+(CLUSTERDOWN, MASTERDOWN), a slot moving (TRYAGAIN) or no node reachable or serving a slot
+(``RedisClusterException``, ``SlotNotCoveredError``, which are not ``RedisError``s). A
+request answers 503; a kept list is read from the upstream instead. Any other RedisError is
+a bug and surfaces (a 500, logged), a cross-slot script among them."""
+REDIS_ERRORS = (RedisError, RedisClusterException)
+"""Any error of Redis, a cluster's included (what code that works on without Redis catches)."""
+REDIS_DOWN = (*REDIS_ERRORS, OSError, asyncio.TimeoutError)
 """What a background loop waits out rather than dies of: ``REDIS_UNAVAILABLE``, and also
 any other error of Redis or of its socket (a WATCH broken by a lost connection, a reset
 while arq reads), since there the next try is the cure and nobody waits for an answer."""

@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 from app.kit import flights
 from app.kit.flights import SingleFlight
 from app.kit.locks import new_token
+from app.kit.retry import REDIS_ERRORS
 from app.kit.settings import Settings
 from app.listing.offload import ListHelpers, keep_body
 from app.listing.rows import (
@@ -269,7 +270,7 @@ class ListKeeper:
             await self._refresh(ctx, token, started_ms)
         except UpstreamError as exc:
             logger.warning("package list of %s not refreshed: %s", ctx.partner_id, exc.detail)
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             logger.warning("package list of %s not kept: %r", ctx.partner_id, exc)
         except Exception:
             logger.exception("package list refresh of %s failed", ctx.partner_id)

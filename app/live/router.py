@@ -8,12 +8,12 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response
-from redis.exceptions import RedisError
 
 from app.auth.deps import LinkCallContextDep, LinkPrincipalDep
 from app.kit import sse
 from app.kit.errors import PROBLEM, UPSTREAM_ERRORS
 from app.kit.params import PackageId
+from app.kit.retry import REDIS_ERRORS
 from app.live.deps import LiveServiceDep, stream_slot
 from app.live.schemas import STATUS_EVENT_EXAMPLE
 from app.live.service import Update
@@ -102,5 +102,5 @@ async def _frames(updates: AsyncGenerator[Update, None], ctx: CallContext) -> As
                     if update is None
                     else sse.event(str(update.seq), "status", update.as_json())
                 )
-    except RedisError as exc:  # headers are sent: end the stream, EventSource reconnects
+    except REDIS_ERRORS as exc:  # headers are sent: end the stream, EventSource reconnects
         logger.warning("status stream ended early (request %s): %s", ctx.request_id, exc)

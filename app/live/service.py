@@ -13,12 +13,11 @@ import time
 from collections.abc import AsyncGenerator
 from contextlib import AbstractContextManager
 
-from redis.exceptions import RedisError
-
 from app.builds import keys as build_keys
 from app.builds.service import BuildService
 from app.builds.statuses import StatusRecord
 from app.kit.pubsub import END, RESYNC, ChannelHub
+from app.kit.retry import REDIS_ERRORS
 from app.kit.settings import Settings
 from app.live.slots import stream_slots
 from app.upstream import CallContext
@@ -104,6 +103,6 @@ class LiveService:
     async def _latest(self, partner_id: str, package_id: str) -> StatusRecord | None:
         try:
             return await self._builds.latest(partner_id, package_id)
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             logger.warning("status of %s/%s unreadable: %s", partner_id, package_id, exc)
             return None

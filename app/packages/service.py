@@ -17,7 +17,7 @@ from app.kit.cursors import decode_cursor
 from app.kit.errors import Conflict, PreconditionFailed
 from app.kit.links import EVENTS_LINK_S, LinkSigner
 from app.kit.locks import new_token
-from app.kit.retry import REDIS_UNAVAILABLE
+from app.kit.retry import REDIS_ERRORS, REDIS_UNAVAILABLE
 from app.kit.settings import Settings
 from app.listing.keeper import KeptPage, ListKeeper
 from app.listing.rows import PackageIndex, PageQuery, cursor_after, kept_rows, page_in_memory, storable
@@ -143,7 +143,7 @@ class PackageService:
             observed_at = await self._builds.clock_ms()
             if observed_at is not None:
                 await self._lists.observe(ctx.partner_id, [state], observed_at)
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             logger.warning("%s shows %s after the next refresh: %r", state.id, state.status, exc)
 
     async def status(self, ctx: CallContext, package_id: str) -> tuple[PackageStatusView, float | None]:
