@@ -5,7 +5,14 @@ from __future__ import annotations
 import asyncio
 import random
 
-from redis.exceptions import ClusterDownError, ReadOnlyError, RedisClusterException, RedisError, TryAgainError
+from redis.exceptions import (
+    ClusterDownError,
+    ReadOnlyError,
+    RedisClusterException,
+    RedisError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -15,16 +22,17 @@ REDIS_UNAVAILABLE = (
     ReadOnlyError,
     ClusterDownError,
     TryAgainError,
-    RedisClusterException,
+    SlotNotCoveredError,
 )
 """Redis is away: a restart, a failover or a network cut (BusyLoadingError and Sentinel's
 MasterNotFoundError are ConnectionErrors); on a cluster also a primary being replaced
-(CLUSTERDOWN, MASTERDOWN), a slot moving (TRYAGAIN) or no node reachable or serving a slot
-(``RedisClusterException``, ``SlotNotCoveredError``, which are not ``RedisError``s). A
-request answers 503; a kept list is read from the upstream instead. Any other RedisError is
-a bug and surfaces (a 500, logged), a cross-slot script among them."""
+(CLUSTERDOWN, MASTERDOWN), a slot moving (TRYAGAIN) or no node serving a slot
+(``SlotNotCoveredError``). A request answers 503; a kept list is read from the upstream
+instead. Any other error is a bug and surfaces (a 500, logged): among them redis-py's
+``RedisClusterException`` for keys of one call in several slots."""
 REDIS_ERRORS = (RedisError, RedisClusterException)
-"""Any error of Redis, a cluster's included (what code that works on without Redis catches)."""
+"""Any error of Redis, a cluster's included (what code that works on without Redis catches,
+logging it)."""
 REDIS_DOWN = (*REDIS_ERRORS, OSError, asyncio.TimeoutError)
 """What a background loop waits out rather than dies of: ``REDIS_UNAVAILABLE``, and also
 any other error of Redis or of its socket (a WATCH broken by a lost connection, a reset
