@@ -3,7 +3,7 @@ partner's concurrent sends, test-send counters and the pending sweep."""
 
 from __future__ import annotations
 
-from app.kit.keyspace import PREFIX, partner_part
+from app.kit.keyspace import PREFIX, partner_part, shard_key, shard_keys
 
 WEBHOOK_DELIVERY_TTL_S = 30 * 24 * 3600
 # Longer than the webhook jobs' arq timeout: a job releases its leases on the way out, even
@@ -13,8 +13,19 @@ WEBHOOK_TEST_WINDOW_S = 3600
 
 # Sorted set "<delivery_id>:<partner_id>" → when its next attempt is due (unix seconds);
 # no TTL (members leave when the delivery ends). Swept to re-enqueue jobs that were lost.
-# One key across partners.
+# Across partners: this one key on a single Redis, shard keys on a cluster (below).
 WEBHOOK_PENDING = f"{PREFIX}:webhook-pending"
+
+
+def webhook_pending(partner_id: str) -> str:
+    """The key of ``WEBHOOK_PENDING`` holding the partner's entries. On a cluster it is a
+    shard's slot, not the partner's: no script touches it together with a delivery."""
+    return shard_key(WEBHOOK_PENDING, partner_id)
+
+
+def webhook_pending_shards() -> list[str]:
+    """Every key of ``WEBHOOK_PENDING``, for the sweep and the metrics that read it all."""
+    return shard_keys(WEBHOOK_PENDING)
 
 
 def webhook_endpoint(partner_id: str, endpoint_id: str) -> str:

@@ -52,6 +52,7 @@ class WebhooksContext(JobContext):
 
 JOB_TIMEOUT_S = MAX_SEND_S + 5  # short: after a SIGKILL arq waits for the largest timeout + 10 s
 SWEEP_BATCH = 500
+FORGET_AFTER_S = 60.0  # an entry without a pending delivery, due this long, is left behind
 # A batch starts sends for this long only: its last send (at most MAX_SEND_S) and the log
 # of it end before the job timeout.
 BATCH_SEND_WINDOW_S = JOB_TIMEOUT_S - MAX_SEND_S - 3
@@ -198,20 +199,36 @@ async def send_webhooks(
 
 async def reschedule_due_deliveries(store: WebhookStore, queue: ArqRedis, *, now: float) -> int:
     """Enqueue the due attempt of every pending delivery (a no-op where its job exists):
-    recovers jobs lost to a crash between logging an attempt and enqueueing the next."""
+    recovers jobs lost to a crash between logging an attempt and enqueueing the next. Reads
+    every key of the pending set in turn (one on a single Redis, shards on a cluster)."""
+    count = 0
+    for shard in webhook_keys.webhook_pending_shards():
+        count += await _reschedule_shard(store, queue, shard, now=now)
+    return count
+
+
+async def _reschedule_shard(store: WebhookStore, queue: ArqRedis, shard: str, *, now: float) -> int:
+    """An entry due before its delivery is moved to the delivery's time once its attempt is
+    enqueued. An entry whose delivery is gone or no longer pending is forgotten once it has
+    been due for ``FORGET_AFTER_S``: a create or a redelivery marks its entry just before it
+    writes the delivery (``WebhookStore.create_delivery``), and a sweep in between must not
+    forget it."""
     count, start = 0, 0
     while True:
-        due = await store.due_deliveries(before=now, start=start, limit=SWEEP_BATCH)
-        for partner_id, delivery_id in due:
-            delivery = await store.get_delivery(partner_id, delivery_id)
-            if delivery is None or delivery.status != "pending":
-                await store.forget_pending(partner_id, delivery_id)
-                continue
-            await enqueue_attempt(queue, due_attempt(delivery, now))
-            count += 1
+        due = await store.due_deliveries(shard, before=now, start=start, limit=SWEEP_BATCH)
+        for entry in due:
+            delivery = await store.get_delivery(entry.partner_id, entry.delivery_id)
+            if delivery is not None and delivery.status == "pending":
+                await enqueue_attempt(queue, due_attempt(delivery, now))
+                count += 1
+                due_at = delivery.next_attempt_at
+                if due_at is not None and due_at > entry.due_at and await store.move_entry(entry, due_at):
+                    continue  # left early by a killed process: now due with its delivery
+            elif entry.due_at <= now - FORGET_AFTER_S and await store.forget_pending(entry):
+                continue  # it left the set
+            start += 1  # entries kept so far
         if len(due) < SWEEP_BATCH:
             return count
-        start = count  # entries kept so far; the forgotten ones left the set
 
 
 WEBHOOK_FUNCTIONS: list[Any] = [

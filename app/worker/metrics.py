@@ -65,8 +65,10 @@ class WorkerMetrics:
         async with self._redis.pipeline(transaction=False) as pipe:
             for partner_id in partners:
                 pipe.hlen(build_keys.watch_set(partner_id))
-            pipe.zcard(webhook_keys.WEBHOOK_PENDING)
-            *watches, pending = await pipe.execute()
+            for shard in webhook_keys.webhook_pending_shards():
+                pipe.zcard(shard)
+            counts = await pipe.execute()
+        watches, pending = counts[: len(partners)], counts[len(partners) :]
         async with self._queue.pipeline(transaction=False) as pipe:
             pipe.zcard(self._queue_name)
             pipe.zcount(self._queue_name, "-inf", now_ms)
@@ -75,7 +77,7 @@ class WorkerMetrics:
         metrics.WATCHED_PARTNERS.set(len(partners))
         metrics.QUEUE_JOBS.labels("due").set(due)
         metrics.QUEUE_JOBS.labels("deferred").set(queued - due)
-        metrics.PENDING_DELIVERIES.set(pending)
+        metrics.PENDING_DELIVERIES.set(sum(pending))
 
     async def _sample_forever(self) -> None:
         while True:

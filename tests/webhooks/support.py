@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from app.webhooks.events import PackageEventData, WebhookEventType, event_body
 from app.webhooks.models import DeliveryRecord, delivery_ids
-from app.webhooks.store import WebhookStore
+from app.webhooks.store import PendingMove, WebhookStore
 
 T = TypeVar("T")
 
@@ -82,15 +82,12 @@ def package_event(partner: str, status: str, package_id: str = "4711") -> Packag
     )
 
 
-async def stored_delivery(
-    store: Redis, partner: str, endpoint_id: str, event_key: str, *, due_in_s: float
-) -> tuple[str, str]:
-    """A delivery written straight to Redis with no job queued (as after a crash), due in
-    ``due_in_s``; a delivery not yet due is left alone by the worker's sweep.
-    Returns (delivery id, webhook-id)."""
-    now = time.time()
+def delivery_record(
+    partner: str, endpoint_id: str, event_key: str, *, now: float, due_at: float
+) -> DeliveryRecord:
+    """A new delivery of a ``package.done`` event, as dispatch makes it."""
     delivery_id, msg_id = delivery_ids(endpoint_id, event_key)
-    record = DeliveryRecord(
+    return DeliveryRecord(
         id=delivery_id,
         partner_id=partner,
         endpoint_id=endpoint_id,
@@ -98,9 +95,39 @@ async def stored_delivery(
         event_type="package.done",
         event_key=event_key,
         body=event_body(WebhookEventType.PACKAGE_DONE, package_event(partner, "DONE", package_id="1"), now),
-        next_attempt_at=now + due_in_s,
+        next_attempt_at=due_at,
         created_at=now,
         updated_at=now,
     )
+
+
+async def stored_delivery(
+    store: Redis, partner: str, endpoint_id: str, event_key: str, *, due_in_s: float
+) -> tuple[str, str]:
+    """A delivery written straight to Redis with no job queued (as after a crash), due in
+    ``due_in_s``; a delivery not yet due is left alone by the worker's sweep.
+    Returns (delivery id, webhook-id)."""
+    now = time.time()
+    record = delivery_record(partner, endpoint_id, event_key, now=now, due_at=now + due_in_s)
     assert await WebhookStore(store).create_delivery(record)
-    return delivery_id, msg_id
+    return record.id, record.msg_id
+
+
+class Killed(Exception):
+    """The process died here."""
+
+
+class KilledBetweenCalls(WebhookStore):
+    """A store whose process dies between the two calls of a write that spans the pending
+    set and a delivery: the first call is made, the second never. ``mark_pending`` is the
+    first call where it is used (create, redeliver), ``move_pending`` the second (an
+    attempt, a postponement)."""
+
+    async def mark_pending(
+        self, partner_id: str, delivery_id: str, *, due_at: float, only_new: bool = False
+    ) -> None:
+        await super().mark_pending(partner_id, delivery_id, due_at=due_at, only_new=only_new)
+        raise Killed
+
+    async def move_pending(self, partner_id: str, moves: Sequence[PendingMove]) -> int:
+        raise Killed
