@@ -22,12 +22,12 @@ from app.kit.redis import close_redis, make_redis
 from app.kit.settings import Settings
 from app.webhooks import keys as webhook_keys
 from app.webhooks.dispatch import attempt_job_id
-from app.webhooks.models import AttemptRecord, DeliveryRecord, EndpointRecord
-from app.webhooks.store import WebhookStore, pending_member
+from app.webhooks.models import EndpointRecord
+from app.webhooks.store import WebhookStore
 from app.webhooks.tasks import FORGET_AFTER_S, reschedule_due_deliveries
 from app.worker.metrics import WorkerMetrics
 from tests.support.processes import RedisServer
-from tests.webhooks.support import Killed, KilledBetweenCalls, delivery_record
+from tests.webhooks.support import Killed, KilledBetweenCalls, attempt_made, delivery_record, entry_due_at
 
 DATA_DB = 9  # the single Redis's data
 QUEUE_DB = 10  # arq's queue, for both: a cluster cannot hold it
@@ -75,25 +75,6 @@ def endpoint_record(partner: str, endpoint_id: str, now: float) -> EndpointRecor
         updated_at=now,
         secret="whsec_" + "A" * 32,
     )
-
-
-def attempt_made(
-    delivery: DeliveryRecord, number: int, now: float, *, retry_in_s: float | None
-) -> tuple[DeliveryRecord, AttemptRecord]:
-    """Attempt ``number`` of round 1: failed with a retry in ``retry_in_s``, or succeeded."""
-    outcome = "failed" if retry_in_s is not None else "succeeded"
-    attempt = AttemptRecord(number=number, round=1, at=now, outcome=outcome, next_attempt_in_s=retry_in_s)
-    update: dict[str, object] = {"next_attempt": number + 1, "updated_at": now}
-    if retry_in_s is None:
-        update.update(status="succeeded", next_attempt_at=None)
-    else:
-        update.update(next_attempt_at=now + retry_in_s)
-    return delivery.model_copy(update=update), attempt
-
-
-async def entry_due_at(db: Redis, delivery: DeliveryRecord) -> float | None:
-    key = webhook_keys.webhook_pending(delivery.partner_id)
-    return await db.zscore(key, pending_member(delivery.partner_id, delivery.id))
 
 
 async def test_endpoints_are_added_up_to_the_limit_listed_updated_and_deleted(db: Redis):

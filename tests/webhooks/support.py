@@ -10,9 +10,10 @@ from typing import Any, TypeVar
 import httpx
 from redis.asyncio import Redis
 
+from app.webhooks import keys as webhook_keys
 from app.webhooks.events import PackageEventData, WebhookEventType, event_body
-from app.webhooks.models import DeliveryRecord, delivery_ids
-from app.webhooks.store import PendingMove, WebhookStore
+from app.webhooks.models import AttemptRecord, DeliveryRecord, delivery_ids
+from app.webhooks.store import PendingMove, WebhookStore, pending_member
 
 T = TypeVar("T")
 
@@ -111,6 +112,27 @@ async def stored_delivery(
     record = delivery_record(partner, endpoint_id, event_key, now=now, due_at=now + due_in_s)
     assert await WebhookStore(store).create_delivery(record)
     return record.id, record.msg_id
+
+
+def attempt_made(
+    delivery: DeliveryRecord, number: int, now: float, *, retry_in_s: float | None
+) -> tuple[DeliveryRecord, AttemptRecord]:
+    """Attempt ``number`` of round 1 as ``advance_delivery`` takes it: failed with the next
+    one due in ``retry_in_s``, or (None) succeeded."""
+    outcome = "failed" if retry_in_s is not None else "succeeded"
+    attempt = AttemptRecord(number=number, round=1, at=now, outcome=outcome, next_attempt_in_s=retry_in_s)
+    update: dict[str, object] = {"next_attempt": number + 1, "updated_at": now}
+    if retry_in_s is None:
+        update.update(status="succeeded", next_attempt_at=None)
+    else:
+        update.update(next_attempt_at=now + retry_in_s)
+    return delivery.model_copy(update=update), attempt
+
+
+async def entry_due_at(db: Redis, delivery: DeliveryRecord) -> float | None:
+    """The delivery's score in the pending set; None when it has no entry."""
+    key = webhook_keys.webhook_pending(delivery.partner_id)
+    return await db.zscore(key, pending_member(delivery.partner_id, delivery.id))
 
 
 class Killed(Exception):

@@ -16,13 +16,12 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.jobs import Job
 from redis.asyncio import Redis
 
-from app.webhooks import keys as webhook_keys
 from app.webhooks.dispatch import attempt_job_id
-from app.webhooks.models import AttemptRecord, DeliveryRecord
-from app.webhooks.store import PendingEntry, WebhookStore, pending_member
+from app.webhooks.models import DeliveryRecord
+from app.webhooks.store import PendingEntry, WebhookStore
 from app.webhooks.tasks import FORGET_AFTER_S, reschedule_due_deliveries
 from tests.support.processes import RedisServer
-from tests.webhooks.support import Killed, KilledBetweenCalls, delivery_record
+from tests.webhooks.support import Killed, KilledBetweenCalls, attempt_made, delivery_record, entry_due_at
 
 PRIVATE_DB = 9
 ENDPOINT = "whe_pending"
@@ -49,31 +48,11 @@ async def jobs(db_url: str, db: Redis) -> AsyncIterator[ArqRedis]:
     await pool.aclose()
 
 
-async def entry_due_at(db: Redis, delivery: DeliveryRecord) -> float | None:
-    """The delivery's score in the pending set, None when it has no entry."""
-    key = webhook_keys.webhook_pending(delivery.partner_id)
-    return await db.zscore(key, pending_member(delivery.partner_id, delivery.id))
-
-
-def failed_attempt(
-    delivery: DeliveryRecord, now: float, retry_in_s: float
-) -> tuple[DeliveryRecord, AttemptRecord]:
-    """Attempt 1 failed; attempt 2 is due in ``retry_in_s``."""
-    attempt = AttemptRecord(
-        number=1, round=1, at=now, outcome="failed", status_code=503, next_attempt_in_s=retry_in_s
-    )
-    advanced = delivery.model_copy(
-        update={"next_attempt": 2, "next_attempt_at": now + retry_in_s, "updated_at": now}
-    )
-    return advanced, attempt
-
-
-def succeeded_attempt(delivery: DeliveryRecord, now: float) -> tuple[DeliveryRecord, AttemptRecord]:
-    attempt = AttemptRecord(number=1, round=1, at=now, outcome="succeeded", status_code=200)
-    advanced = delivery.model_copy(
-        update={"status": "succeeded", "next_attempt": 2, "next_attempt_at": None, "updated_at": now}
-    )
-    return advanced, attempt
+async def created(db: Redis, partner: str, event_key: str, now: float) -> DeliveryRecord:
+    """A new delivery, due now, as dispatch creates it."""
+    delivery = delivery_record(partner, ENDPOINT, event_key, now=now, due_at=now)
+    assert await WebhookStore(db).create_delivery(delivery)
+    return delivery
 
 
 async def test_a_create_killed_after_marking_leaves_an_entry_the_sweep_forgets(
@@ -103,13 +82,10 @@ async def test_an_attempt_killed_before_moving_the_entry_leaves_its_next_attempt
     db: Redis, jobs: ArqRedis, partner
 ):
     now = time.time()
-    delivery = delivery_record(partner, ENDPOINT, "pkg-2:DONE", now=now, due_at=now)
-    store = WebhookStore(db)
-    assert await store.create_delivery(delivery)
-    advanced, attempt = failed_attempt(delivery, now, retry_in_s=60)
+    delivery, store = await created(db, partner, "pkg-2:DONE", now), WebhookStore(db)
 
     with pytest.raises(Killed):  # attempt 1 is logged; attempt 2 is neither in the set nor queued
-        await KilledBetweenCalls(db).advance_delivery(advanced, attempt)
+        await KilledBetweenCalls(db).advance_delivery(*attempt_made(delivery, 1, now, retry_in_s=60))
 
     stored = await store.get_delivery(partner, delivery.id)
     assert stored is not None and (stored.status, stored.next_attempt) == ("pending", 2)
@@ -125,12 +101,10 @@ async def test_a_last_attempt_killed_before_removing_the_entry_leaves_it_to_the_
     db: Redis, jobs: ArqRedis, partner
 ):
     now = time.time()
-    delivery = delivery_record(partner, ENDPOINT, "pkg-3:DONE", now=now, due_at=now)
-    store = WebhookStore(db)
-    assert await store.create_delivery(delivery)
+    delivery, store = await created(db, partner, "pkg-3:DONE", now), WebhookStore(db)
 
     with pytest.raises(Killed):
-        await KilledBetweenCalls(db).advance_delivery(*succeeded_attempt(delivery, now))
+        await KilledBetweenCalls(db).advance_delivery(*attempt_made(delivery, 1, now, retry_in_s=None))
 
     stored = await store.get_delivery(partner, delivery.id)
     assert stored is not None and stored.status == "succeeded"
@@ -143,10 +117,8 @@ async def test_a_redelivery_killed_after_marking_leaves_an_entry_the_sweep_forge
     db: Redis, jobs: ArqRedis, partner
 ):
     now = time.time()
-    delivery = delivery_record(partner, ENDPOINT, "pkg-4:DONE", now=now, due_at=now)
-    store = WebhookStore(db)
-    assert await store.create_delivery(delivery)
-    assert await store.advance_delivery(*succeeded_attempt(delivery, now))
+    delivery, store = await created(db, partner, "pkg-4:DONE", now), WebhookStore(db)
+    assert await store.advance_delivery(*attempt_made(delivery, 1, now, retry_in_s=None))
     assert await entry_due_at(db, delivery) is None
 
     with pytest.raises(Killed):  # the redeliver request fails; its delivery is as it was
@@ -166,10 +138,10 @@ async def test_a_postponement_killed_before_moving_the_entries_leaves_the_attemp
     db: Redis, jobs: ArqRedis, partner
 ):
     now = time.time()
-    store = WebhookStore(db)
-    deliveries = [delivery_record(partner, ENDPOINT, f"pkg-5{i}:DONE", now=now, due_at=now) for i in range(2)]
-    for delivery in deliveries:
-        assert await store.create_delivery(delivery)
+    deliveries, store = (
+        [await created(db, partner, f"pkg-5{i}:DONE", now) for i in range(2)],
+        WebhookStore(db),
+    )
 
     with pytest.raises(Killed):  # the deferred job that would retry them is never enqueued
         await KilledBetweenCalls(db).postpone_attempts(
@@ -191,9 +163,7 @@ async def test_an_entry_marked_anew_is_not_moved_by_a_caller_that_read_it_before
     """A redelivery between an attempt's two calls (or between the sweep's read and its
     forget) keeps the entry it marked."""
     now = time.time()
-    store = WebhookStore(db)
-    delivery = delivery_record(partner, ENDPOINT, "pkg-6:DONE", now=now, due_at=now)
-    assert await store.create_delivery(delivery)
+    delivery, store = await created(db, partner, "pkg-6:DONE", now), WebhookStore(db)
     read = PendingEntry(partner, delivery.id, now)
     await store.mark_pending(partner, delivery.id, due_at=now + 1)  # the redelivery
 
