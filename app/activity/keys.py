@@ -7,7 +7,9 @@ from app.kit.keyspace import PREFIX, key_part, partner_part
 OUTBOX_PARTNERS = f"{PREFIX}:outbox-partners"
 """Sorted set: partner → Redis ms of its latest record. Marked before each record, so the
 worker's sweep finds the outbox of a process killed before publishing; a partner is removed
-once its outbox is empty and no record came since. One key across partners."""
+once its outbox is empty and no record came since. Across partners: a partner's entry is in
+``shard_key(OUTBOX_PARTNERS, partner)``, the sweep walks ``shard_keys(OUTBOX_PARTNERS)``
+(this one key on a single Redis)."""
 
 
 def activity_log(partner_id: str) -> str:

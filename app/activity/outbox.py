@@ -30,7 +30,9 @@ from redis.asyncio import Redis
 from app.activity import keys as activity_keys
 from app.activity.log import ActivityLog
 from app.kit import lua
+from app.kit.keyspace import shard_key
 from app.kit.settings import Settings
+from app.kit.shards import ShardWalk
 from app.webhooks.dispatch import NextAttempt, dispatch_event
 from app.webhooks.events import WebhookEventType, recorded_event_body
 from app.webhooks.models import EndpointRecord, message_id
@@ -78,6 +80,7 @@ class Outbox:
         self._record = lua.script(redis, "activity/lua/record.lua")
         self._forget = lua.script(redis, "activity/lua/forget_partner.lua")
         self._turns: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+        self._sweep_shards = ShardWalk(activity_keys.OUTBOX_PARTNERS)
 
     @classmethod
     def of(cls, redis: Redis, queue: ArqRedis, settings: Settings) -> Outbox:
@@ -92,7 +95,8 @@ class Outbox:
         """Before recording: the sweep will look at this partner's outbox."""
         seconds, micros = await self._redis.time()
         await self._redis.zadd(
-            activity_keys.OUTBOX_PARTNERS, {partner_id: int(seconds) * 1000 + int(micros) // 1000}
+            shard_key(activity_keys.OUTBOX_PARTNERS, partner_id),
+            {partner_id: int(seconds) * 1000 + int(micros) // 1000},
         )
 
     async def emit(
@@ -196,12 +200,17 @@ class Outbox:
     async def sweep(self, *, grace_ms: int = SWEEP_GRACE_MS) -> int:
         """Publish the outboxes whose last record is older than ``grace_ms`` (their process
         died before publishing, or published already); forget the partners whose outbox is
-        then empty. Returns how many partners were looked at."""
+        then empty. At most ``SWEEP_PARTNERS``, taken fairly from the shards of
+        ``OUTBOX_PARTNERS`` (``ShardWalk``). Returns how many partners were looked at."""
         seconds, micros = await self._redis.time()
         before = int(seconds) * 1000 + int(micros) // 1000 - grace_ms
-        marked = await self._redis.zrangebyscore(
-            activity_keys.OUTBOX_PARTNERS, "-inf", before, start=0, num=SWEEP_PARTNERS, withscores=True
-        )
+
+        async def read(key: str, offset: int, count: int) -> list[tuple[str, float]]:
+            return await self._redis.zrangebyscore(  # type: ignore[no-any-return]
+                key, "-inf", before, start=offset, num=count, withscores=True
+            )
+
+        marked = await self._sweep_shards.take(SWEEP_PARTNERS, read)
         for partner_id, marked_at in marked:
             try:
                 published = await self.publish(partner_id)
@@ -212,7 +221,8 @@ class Outbox:
                 if not await self._redis.xlen(activity_keys.outbox(partner_id)):
                     # Only if nobody marked it since: a record under way keeps its mark.
                     await self._forget(
-                        keys=[activity_keys.OUTBOX_PARTNERS], args=[partner_id, int(marked_at)]
+                        keys=[shard_key(activity_keys.OUTBOX_PARTNERS, partner_id)],
+                        args=[partner_id, int(marked_at)],
                     )
             except Exception as exc:
                 logger.warning("outbox of %s left to the next sweep: %r", partner_id, exc)

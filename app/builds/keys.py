@@ -10,9 +10,11 @@ WATCH_GENERATION_TTL_S = 90 * 24 * 3600  # outlives the emitted markers it numbe
 PACKAGE_STATUS_TTL_S = 7 * 24 * 3600
 WATCH_POLL_STATS_TTL_S = 7 * 24 * 3600
 
-# Sorted set: partner id → when its next poll is due (unix seconds); no TTL (removed on end).
-# One key across partners.
 WATCH_PARTNERS = f"{PREFIX}:watch:partners"
+"""Sorted set: partner id → when its next poll is due (unix seconds); no TTL (a partner is
+removed with its last watch). Across partners: a partner's entry is in
+``shard_key(WATCH_PARTNERS, partner)``, the whole schedule in ``shard_keys(WATCH_PARTNERS)``
+(this one key on a single Redis)."""
 
 
 def watch_set(partner_id: str) -> str:

@@ -139,7 +139,7 @@ class Poller:
         """Stores (and their Lua scripts) are made once: one Poller per worker process."""
         self.webhooks = WebhookStore(self.store)
         self.registry = WatchRegistry(self.store)
-        self.schedule = PollSchedule(self.store)
+        self.schedule = self.registry.schedule
         self.activity = ActivityLog.of(self.store, self.settings)
         self.outbox = Outbox(self.store, self.activity, self.webhooks, self.queue)
         self.statuses = StatusStore(self.store, self.outbox)

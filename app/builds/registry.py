@@ -1,9 +1,17 @@
 """The open-watch registry in Redis: written before a request returns, read by the worker.
 
-One hash per partner (package id → watch JSON) is the persistent truth; a sorted
-set of partners says when each is next due for a poll. A build generation on
-every watch (bumped by regenerate) keys the set-once "event emitted" markers,
-so each build's terminal event is emitted once and a rebuild emits again.
+One hash per partner (package id → watch JSON) is the persistent truth; the poll
+schedule (``PollSchedule``, sorted sets of partners) says when each is next due for a
+poll. A build generation on every watch (bumped by regenerate) keys the set-once
+"event emitted" markers, so each build's terminal event is emitted once and a rebuild
+emits again.
+
+The schedule is an index of the partners with watches, kept in calls of its own (on a
+cluster its shard and the partner's keys are two slots, and no script touches two). The
+calls are ordered so that a process killed between them leaves at worst a partner
+scheduled without watches, which the next poll of it takes off the schedule
+(``Poller.poll_partner``): a partner joins the schedule before its watch is written, and
+leaves it only after its last watch closed, checking again afterwards (``leave_schedule``).
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from redis.asyncio import Redis
 
 from app.builds import keys as build_keys
 from app.builds.clock import RedisClock
+from app.builds.schedule import PollSchedule
 from app.kit import lua
 from app.upstream.models import TERMINAL_STATUSES
 
@@ -102,6 +111,7 @@ class WatchRegistry:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._clock = RedisClock(redis)
+        self.schedule = PollSchedule(redis)
         self._open = lua.script(redis, "builds/lua/open_watch.lua")
         self._replace = lua.script(redis, "builds/lua/replace_watch.lua")
         self._close = lua.script(redis, "builds/lua/close_watch.lua")
@@ -148,11 +158,14 @@ class WatchRegistry:
         return True
 
     async def _open_watch(self, partner_id: str, package_id: str, reason: str, mode: str) -> str:
-        keys = [
-            build_keys.watch_set(partner_id),
-            build_keys.WATCH_PARTNERS,
-            build_keys.watch_generation(partner_id, package_id),
-        ]
+        """The partner joins the schedule first, then the watch is written: killed between
+        the two, the process leaves a partner scheduled with no watch, which its next poll
+        drops. A partner that had no other watch is scheduled again after the write: a
+        ``leave_schedule`` that saw no watch may have taken it off between the two calls
+        (the first write after such a check always finds the partner without watches, so
+        the partner is never left unscheduled with a watch open)."""
+        await self.schedule.add(partner_id)
+        keys = [build_keys.watch_set(partner_id), build_keys.watch_generation(partner_id, package_id)]
         args: list[str | int] = [
             package_id,
             partner_id,
@@ -161,7 +174,10 @@ class WatchRegistry:
             mode,
             build_keys.WATCH_GENERATION_TTL_S * 1000,
         ]
-        return str(await self._open(keys=keys, args=args))
+        generation, alone = await self._open(keys=keys, args=args)
+        if int(alone):
+            await self.schedule.add(partner_id)
+        return str(generation)
 
     async def clock_ms(self) -> int:
         """The Redis server's clock, shared by every process (no host clock skew); a
@@ -177,10 +193,7 @@ class WatchRegistry:
                 current[raw] = known.get(raw) or Watch.parse(raw)
             except (ValueError, KeyError, TypeError):
                 logger.error("dropping unreadable watch %s/%s: %r", partner_id, package_id, raw)
-                await self._close(
-                    keys=[build_keys.watch_set(partner_id), build_keys.WATCH_PARTNERS],
-                    args=[package_id, raw, partner_id],
-                )
+                await self._close_watch(partner_id, package_id, raw)
         self.parsed.replace(partner_id, current)
         return list(current.values())
 
@@ -196,17 +209,35 @@ class WatchRegistry:
     async def close(self, watch: Watch) -> bool:
         """Compare-and-delete; the partner leaves the schedule with its last watch."""
         self.parsed.forget(watch)
-        closed = await self._close(
-            keys=[build_keys.watch_set(watch.partner_id), build_keys.WATCH_PARTNERS],
-            args=[watch.package_id, watch.raw, watch.partner_id],
-        )
+        return await self._close_watch(watch.partner_id, watch.package_id, watch.raw)
+
+    async def _close_watch(self, partner_id: str, package_id: str, raw: str) -> bool:
+        """The watch first, then (none left) the schedule: killed between the two, the
+        process leaves the partner scheduled with no watch, which its next poll drops."""
+        closed, left = await self._close(keys=[build_keys.watch_set(partner_id)], args=[package_id, raw])
+        if not int(left):
+            await self.leave_schedule(partner_id)
         return bool(closed)
 
     async def forget_if_idle(self, partner_id: str) -> None:
         """Drop a partner without watches from the schedule."""
-        await self._close(
-            keys=[build_keys.watch_set(partner_id), build_keys.WATCH_PARTNERS], args=["", "", partner_id]
-        )
+        if not await self._redis.hlen(build_keys.watch_set(partner_id)):  # type: ignore[misc]
+            await self.leave_schedule(partner_id)
+
+    async def leave_schedule(self, partner_id: str) -> None:
+        """Take a partner whose watches were all seen closed off the schedule, then look
+        again. An open racing with this (its first ``add`` before the removal, its write after
+        the first look) keeps the partner scheduled either way: written before the second
+        look, the look puts the partner back (due now); written after it, the write found the
+        partner without watches, and the open's own second ``add`` puts it back. Killed
+        between the removal and the second look, the process leaves the partner off the
+        schedule, which is right unless a whole open ran between the first look and the
+        removal: that watch then waits for the partner's next open (a race within those few
+        milliseconds and a kill at once; the one state nothing repairs). Not atomic on a
+        single Redis either: one code path for both."""
+        await self.schedule.remove(partner_id)
+        if await self._redis.hlen(build_keys.watch_set(partner_id)):  # type: ignore[misc]
+            await self.schedule.add(partner_id)
 
     async def emitted(self, watch: Watch, status: str) -> bool:
         key = build_keys.emitted_event(watch.partner_id, watch.package_id, status, watch.generation)
@@ -214,14 +245,17 @@ class WatchRegistry:
 
     async def finish(self, watch: Watch, status: str) -> bool:
         """Mark the build's ``status`` event emitted (set once) and close the watch
-        (compare-and-delete), in one step; True when this call set the marker."""
+        (compare-and-delete), in one step; True when this call set the marker. Then, with
+        the partner's last watch closed, the partner leaves the schedule: killed between the
+        two, the process leaves it scheduled with no watch, which its next poll drops."""
         self.parsed.forget(watch)
-        marked = await self._finish(
+        marked, left = await self._finish(
             keys=[
                 build_keys.emitted_event(watch.partner_id, watch.package_id, status, watch.generation),
                 build_keys.watch_set(watch.partner_id),
-                build_keys.WATCH_PARTNERS,
             ],
-            args=[build_keys.EMITTED_EVENT_TTL_S * 1000, watch.package_id, watch.raw, watch.partner_id],
+            args=[build_keys.EMITTED_EVENT_TTL_S * 1000, watch.package_id, watch.raw],
         )
+        if not int(left):
+            await self.leave_schedule(watch.partner_id)
         return bool(marked)

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.builds import keys as build_keys
+from app.builds.schedule import PollSchedule
 from app.observability import metrics
 from app.observability.metrics_server import MetricsServer
 from app.webhooks import keys as webhook_keys
@@ -40,6 +41,7 @@ class WorkerMetrics:
         """``redis`` holds the data, ``queue`` arq's queue (the same Redis unless
         ``BFF_QUEUE_REDIS_URL`` names another)."""
         self._redis = redis
+        self._schedule = PollSchedule(redis)
         self._queue = queue
         self._queue_name = queue_name
         self._server = MetricsServer(host=host, port=port, name="worker")
@@ -60,7 +62,7 @@ class WorkerMetrics:
 
     async def sample(self) -> None:
         """Open watches and partners, due and deferred jobs, pending deliveries."""
-        partners = await self._redis.zrange(build_keys.WATCH_PARTNERS, 0, -1)
+        partners = await self._schedule.partners()
         now_ms = int(time.time() * 1000)
         async with self._redis.pipeline(transaction=False) as pipe:
             for partner_id in partners:

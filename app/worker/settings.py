@@ -14,7 +14,7 @@ from arq.constants import default_queue_name
 from redis.exceptions import RedisError
 
 from app.activity.tasks import SWEEP_CRON_JOBS
-from app.builds import keys as build_keys
+from app.builds.schedule import PollSchedule
 from app.builds.tasks import StatusPolling
 from app.exports.tasks import EXPORT_FUNCTIONS
 from app.kit.redis import arq_redis_settings, close_redis, make_redis
@@ -49,7 +49,7 @@ async def on_startup(ctx: WorkerContext) -> None:
     await ctx["metrics"].start()
     logger.info("worker started (upstream %s)", settings.upstream_base)
     try:
-        partners = await ctx["db"].zcard(build_keys.WATCH_PARTNERS)
+        partners = await PollSchedule(ctx["db"]).count()
         logger.info("resuming the open watches of %d partner(s)", partners)
     except RedisError as exc:  # the poller resumes them once Redis answers
         logger.warning("redis not reachable at start: %s", exc)

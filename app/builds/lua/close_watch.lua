@@ -1,7 +1,8 @@
 -- include: builds/lua/watch.lua
--- Compare-and-delete of a watch (``expected`` '' deletes none: only drops an idle partner
--- from the schedule). Returns 1 when it closed the watch.
-local watches_key, partners_key = KEYS[1], KEYS[2]
-local package_id, expected, partner_id = ARGV[1], ARGV[2], ARGV[3]
+-- Compare-and-delete of a watch. Returns {1 when it closed the watch else 0, the partner's
+-- watches left}.
+local watches_key = KEYS[1]
+local package_id, expected = ARGV[1], ARGV[2]
 
-return close_watch(watches_key, partners_key, package_id, expected, partner_id)
+local closed, left = close_watch(watches_key, package_id, expected)
+return {closed, left}

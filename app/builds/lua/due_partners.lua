@@ -1,10 +1,11 @@
 -- include: kit/lua/clock.lua
--- The partners due for a poll now (at most ``limit``). Returns {due partners, the earliest
--- due time ('' when nobody is scheduled), now}, times in seconds of the Redis clock.
+-- The partners of one schedule shard due for a poll now (at most ``limit``, after skipping
+-- ``offset``). Returns {due partners, the shard's earliest due time ('' when nobody is
+-- scheduled), now}, times in seconds of the Redis clock (of the shard's node).
 local partners_key = KEYS[1]
-local limit = tonumber(ARGV[1])
+local offset, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
 
 local now = now_seconds()
-local due = redis.call('ZRANGEBYSCORE', partners_key, '-inf', string.format('%.6f', now), 'LIMIT', 0, limit)
+local due = redis.call('ZRANGEBYSCORE', partners_key, '-inf', string.format('%.6f', now), 'LIMIT', offset, limit)
 local first = redis.call('ZRANGE', partners_key, 0, 0, 'WITHSCORES')
 return {due, first[2] or '', string.format('%.6f', now)}

@@ -1,10 +1,14 @@
--- Opens a watch (idempotent) and schedules its partner. Mode 'new' starts a new build
--- generation and replaces any watch of the previous build; 'keep' keeps an open watch.
--- Returns the watch's generation.
-local watches_key, partners_key, generation_key = KEYS[1], KEYS[2], KEYS[3]
+-- Opens a watch (idempotent). Mode 'new' starts a new build generation and replaces any
+-- watch of the previous build; 'keep' keeps an open watch. The partner joins the poll
+-- schedule in calls of its own, before and (when it had no watch) after this one
+-- (``WatchRegistry._open_watch``). Returns {the watch's generation, 1 when the partner had no
+-- other watch before else 0}.
+local watches_key, generation_key = KEYS[1], KEYS[2]
 local package_id, partner_id, reason, opened_at, mode, generation_ttl_ms =
   ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 
+local alone = 0
+if redis.call('HLEN', watches_key) == 0 then alone = 1 end
 local generation
 if mode == 'new' then
   generation = redis.call('INCR', generation_key)
@@ -19,5 +23,4 @@ if mode == 'new' then
 else
   redis.call('HSETNX', watches_key, package_id, watch)
 end
-redis.call('ZADD', partners_key, 'NX', 0, partner_id)
-return string.format('%d', generation)
+return {string.format('%d', generation), alone}
