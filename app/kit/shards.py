@@ -4,10 +4,11 @@ one key on a single Redis, ``SHARDS`` keys on a cluster, each a slot of its own.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from app.kit.keyspace import shard_keys
+from app.kit.keyspace import SHARDS, shard_keys
 
 T = TypeVar("T")
 
@@ -24,8 +25,10 @@ class ShardWalk:
     behind another's backlog. On a single Redis, one key: one read of ``limit``."""
 
     def __init__(self, base: str) -> None:
+        """A walker made for one pass (a cron job's) starts at a random shard, so that
+        its first pick is fair too."""
         self._base = base
-        self._start = 0
+        self._start = random.randrange(SHARDS)
 
     async def take(self, limit: int, read: Read[T]) -> list[T]:
         keys = shard_keys(self._base)  # read at each pass: make_redis decides the spelling

@@ -36,9 +36,9 @@ async def empty_shards(cluster_db: Redis) -> None:
 
 
 @pytest.fixture
-def partners(redis_cluster: LocalCluster) -> list[str]:
-    """Partners on at least four schedule shards, on at least two primaries (fixed spread:
-    ids are random, so it is checked)."""
+def partners(redis_cluster: LocalCluster, cluster_db: Redis) -> list[str]:
+    """Partners on at least four schedule shards, on at least two primaries (the ids are
+    random: the spread is checked). After ``cluster_db``, which spells keys for a cluster."""
     ids = [f"p-{uuid.uuid4().hex[:10]}" for _ in range(PARTNERS)]
     shards = {shard_key(build_keys.WATCH_PARTNERS, partner) for partner in ids}
     nodes = {redis_cluster.owner_of_key(shard).client_port for shard in shards}
