@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 from arq.connections import ArqRedis, RedisSettings
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis, RedisCluster
+from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.connection import parse_url
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
@@ -103,6 +104,7 @@ def _cluster(settings: Settings) -> RedisCluster:
     (``MaxConnectionsError``), as redis-py's cluster client has no waiting pool."""
     cluster: RedisCluster = RedisCluster.from_url(
         settings.redis_url,
+        startup_nodes=[ClusterNode(host, port) for host, port in _known_nodes],
         max_connections=settings.redis_max_connections,
         socket_timeout=5,
         socket_connect_timeout=2,
@@ -119,12 +121,19 @@ def make_queue(settings: Settings) -> ArqRedis:
     return ArqRedis(_pool(settings.queue_redis, settings, decode=False))
 
 
+_known_nodes: set[tuple[str, int]] = set()
+"""The nodes of the cluster this process has seen: a client made later (the worker makes one
+per arq worker it starts) starts from them as well as from ``BFF_REDIS_URL``, whose node may
+be the primary that just died."""
+
+
 async def close_redis(client: Redis | RedisCluster) -> None:
     """Close a client of ``make_redis`` with its connections (``RedisCluster.aclose`` closes
-    every node's and takes no argument)."""
+    every node's and takes no argument); a cluster's nodes are remembered."""
     if isinstance(client, Redis):
         await client.aclose(close_connection_pool=True)
     else:
+        _known_nodes.update((node.host, int(node.port)) for node in client.get_nodes())
         await client.aclose()
 
 
