@@ -3,13 +3,16 @@ data client on it (``make_redis`` with ``BFF_REDIS_CLUSTER``)."""
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from redis.asyncio import Redis
 
-from app.kit import keyspace
+from app.kit import keyspace, lua
 from app.kit.redis import close_redis, make_redis
 from app.kit.settings import Settings
 from tests.conftest import make_token
@@ -21,6 +24,37 @@ from tests.webhooks.receiver import Receiver, running_receiver
 QUEUE_URL = "redis://127.0.0.1:6379/0"
 
 
+# -- every script the service loads runs on a cluster ---------------------------------------
+APP = Path(__file__).resolve().parents[2] / "app"
+QUEUE_SCRIPTS = {"worker/lua/release_orphans.lua"}  # arq's keys, on the queue's own Redis
+
+
+def data_scripts() -> dict[str, str]:
+    """SHA1 → path of every script the service runs on its data Redis: the paths its code
+    passes to ``lua.script`` (or names in a constant)."""
+    source = "\n".join(path.read_text() for path in APP.rglob("*.py"))
+    paths = set(re.findall(r'lua\.script\(\s*[a-z_.]+,\s*"([^"]+\.lua)"', source))
+    paths |= set(re.findall(r'= "([a-z_]+/lua/[a-z_]+\.lua)"', source))
+    return {hashlib.sha1(lua.source(path).encode()).hexdigest(): path for path in paths - QUEUE_SCRIPTS}
+
+
+RAN_ON_A_CLUSTER: set[str] = set()
+"""Scripts found loaded on a test cluster's nodes when it stopped: a script reaches a node's
+cache only by running there (redis-py loads it after a NOSCRIPT), so each one here ran on a
+cluster, where redis-py refuses a script whose keys span slots and a node refuses CROSSSLOT."""
+
+
+def _record_scripts(cluster: LocalCluster) -> None:
+    shas = list(data_scripts())
+    for node in cluster.alive():
+        client = node.client()
+        try:
+            found = client.script_exists(*shas)
+        finally:
+            client.close()
+        RAN_ON_A_CLUSTER.update(sha for sha, exists in zip(shas, found, strict=True) if exists)
+
+
 @pytest.fixture(scope="module")
 def redis_cluster() -> Iterator[LocalCluster]:
     """Module-wide: a test that kills a node or moves slots leaves the cluster settled again
@@ -28,6 +62,7 @@ def redis_cluster() -> Iterator[LocalCluster]:
     with running_cluster() as cluster:
         try:
             yield cluster
+            _record_scripts(cluster)
         finally:
             keyspace.use_cluster_keys(False)  # make_redis spelled keys for the cluster
 
@@ -86,3 +121,23 @@ async def capi(
     headers = {"Authorization": f"Bearer {make_token(partners=[partner])}", "X-Preferred-Partner-Id": partner}
     async with httpx.AsyncClient(base_url=cluster_api.url, headers=headers, timeout=30) as client:
         yield client
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """When every module here ran (the whole suite, or ``pytest tests/cluster``), every script
+    the service runs on its data must have run on a cluster: a new script, or one that starts
+    spanning partners, fails the run until a cluster test runs it."""
+    here = Path(__file__).parent
+    modules = {path.name for path in here.glob("test_*.py")}
+    ran = {Path(str(item.fspath)).name for item in session.items if Path(str(item.fspath)).parent == here}
+    if ran != modules or session.testsfailed or exitstatus != 0:
+        return
+    missing = sorted(path for sha, path in data_scripts().items() if sha not in RAN_ON_A_CLUSTER)
+    if missing:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = "scripts never run on a test cluster (add a test under tests/cluster/): " + ", ".join(
+            missing
+        )
+        if reporter is not None:
+            reporter.write_line(message, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

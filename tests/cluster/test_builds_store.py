@@ -213,3 +213,15 @@ async def test_the_outbox_sweep_walks_every_shard(cluster_db: Redis, partners: l
     assert looked >= len(partners)
     for partner in partners:
         assert await cluster_db.zscore(shard_key(activity_keys.OUTBOX_PARTNERS, partner), partner) is None
+
+
+async def test_a_watchs_misses_are_counted_unless_it_was_replaced(cluster_db: Redis, partners: list[str]):
+    """``set_misses`` (replace_watch.lua) on the cluster: a compare-and-set on the watch."""
+    registry = WatchRegistry(cluster_db)
+    partner = partners[0]
+    await registry.open(partner, "m-1", reason="create")
+    [watch] = await registry.watches(partner)
+    assert await registry.set_misses(watch, 1)
+    [counted] = await registry.watches(partner)
+    assert counted.misses == 1
+    assert not await registry.set_misses(watch, 2)  # the watch it read was replaced since

@@ -39,8 +39,9 @@ async def _create(api: httpx.AsyncClient, key: str) -> httpx.Response:
 
 
 async def test_create_watch_and_the_webhook_the_list_and_the_feed(capi, sim, hooks: Receiver, partner):
-    url = hooks.hook()
+    url = hooks.hook(answers=[500])  # the first attempt fails: retried with the same webhook-id
     endpoint = await register(capi, url, ["package.done", "package.status"])
+    assert (await capi.get("/v1/packages", params={"limit": 50})).status_code == 200  # kept from now on
     key = uuid.uuid4().hex
     created = await _create(capi, key)
     assert created.status_code == 202, created.text
@@ -53,12 +54,17 @@ async def test_create_watch_and_the_webhook_the_list_and_the_feed(capi, sim, hoo
 
     await force_status(sim, package_id, "INPROGRESS", 50)
     await force_status(sim, package_id, "DONE")
+
     def arrived() -> list[dict]:
-        return [verified(endpoint["secret"], r) for r in hooks.received(url)]
+        """One payload per webhook-id (a retried attempt carries the same id)."""
+        unique = {r.headers["webhook-id"]: r for r in hooks.received(url)}
+        return [verified(endpoint["secret"], r) for r in unique.values()]
 
     await hooks.wait_until(
-        lambda: {("package.done", "DONE"), ("package.status", "DONE")}
-        <= {(p["type"], p["data"]["status"]) for p in arrived()},
+        lambda: (
+            {("package.done", "DONE"), ("package.status", "DONE")}
+            <= {(p["type"], p["data"]["status"]) for p in arrived()}
+        ),
         timeout_s=30,
     )
     payloads = arrived()
@@ -77,6 +83,29 @@ async def test_create_watch_and_the_webhook_the_list_and_the_feed(capi, sim, hoo
     assert set(done_ids) == webhook_ids  # the feed and the webhook: one event, one id
     status = await capi.get(f"/v1/packages/{package_id}/status")
     assert status.status_code == 200 and status.json()["status"] == "DONE"
+    assert hooks.received(url)[0].headers["webhook-id"] in {
+        r.headers["webhook-id"] for r in hooks.received(url)[1:]
+    }
+
+
+async def test_a_named_consumer_polls_seeks_and_is_deleted(capi, sim):
+    created = await _create(capi, uuid.uuid4().hex)
+    await force_status(sim, created.json()["id"], "DONE")
+    consumer = "/v1/activity/consumers/cluster-sync"
+    page = await eventually(
+        lambda: capi.post(f"{consumer}/poll", params={"limit": 100}),
+        lambda r: (
+            r.status_code == 200 and any(i["event"]["type"] == "package.done" for i in r.json()["data"])
+        ),
+    )
+    seen = [i["id"] for i in page.json()["data"]]
+    again = await capi.post(f"{consumer}/poll", params={"limit": 100})
+    assert again.status_code == 200 and not set(seen) & {i["id"] for i in again.json()["data"]}  # moved on
+    rewound = await capi.post(f"{consumer}/seek", json={"after": "2000-01-01T00:00:00Z"})
+    assert rewound.status_code in (200, 204), rewound.text
+    replay = await capi.post(f"{consumer}/poll", params={"limit": 100})
+    assert [i["id"] for i in replay.json()["data"]][: len(seen)] == seen  # read again from the start
+    assert (await capi.delete(consumer)).status_code == 204
 
 
 async def test_the_live_activity_stream_relays_events_from_any_node(capi, sim, partner):
@@ -116,7 +145,11 @@ async def test_drafts_are_kept_changed_and_submitted_once(capi):
     first = await capi.post(f"/v1/drafts/{draft_id}/submit")
     again = await capi.post(f"/v1/drafts/{draft_id}/submit")
     assert first.status_code in (200, 202) and again.json()["id"] == first.json()["id"]  # one package
-    assert (await capi.get(f"/v1/drafts/{draft_id}")).json()["package_id"] == first.json()["id"]
+    submitted = await capi.get(f"/v1/drafts/{draft_id}")
+    assert submitted.json()["package_id"] == first.json()["id"]
+    deleted = await capi.delete(f"/v1/drafts/{draft_id}", headers={"If-Match": submitted.headers["ETag"]})
+    assert deleted.status_code == 204, deleted.text
+    assert (await capi.get(f"/v1/drafts/{draft_id}")).status_code == 404
 
 
 async def test_an_export_runs_in_the_worker_and_its_end_is_a_verified_webhook(capi, sim, hooks: Receiver):
