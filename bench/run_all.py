@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import (
     activity,
     call_cost,
+    cluster,
     csv_stream,
     evaluation_cache,
     fair_delivery,
@@ -51,6 +52,7 @@ BENCHES = [
     ("Fair webhook delivery", "fair", fair_delivery.run),
     ("Activity feed and live activity", "activity", activity.run),
     ("Fair share: one partner's heavy use, everyone's latency", "fair_share", fair_share.run),
+    ("One Redis vs a Redis Cluster of three primaries", "cluster", cluster.run),
 ]
 
 # (what, figure, goal, met?) — each figure is a ratio or a cost measured against a baseline

@@ -49,7 +49,7 @@ def _record_scripts(cluster: LocalCluster) -> None:
     for node in cluster.alive():
         client = node.client()
         try:
-            found = client.script_exists(*shas)
+            found: list[bool] = client.script_exists(*shas)  # type: ignore[assignment]  # sync client
         finally:
             client.close()
         RAN_ON_A_CLUSTER.update(sha for sha, exists in zip(shas, found, strict=True) if exists)
