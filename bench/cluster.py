@@ -26,10 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp
 
+from app.kit.keyspace import use_cluster_keys
+from app.kit.redis import close_redis, make_redis
+from app.kit.settings import Settings
+from bench import watch_scale
 from bench._load import LoadResult, cpu_seconds, generator, load
 from bench._stack import Stack, stack
 from tests.support.cluster import LocalCluster, running_cluster
-from tests.support.processes import RedisServer, free_port
+from tests.support.processes import ManagedProcess, RedisServer, free_port
 
 SECONDS = float(os.environ.get("BENCH_CLUSTER_SECONDS", "4"))
 ROUNDS = int(os.environ.get("BENCH_CLUSTER_ROUNDS", "3"))
@@ -40,9 +44,10 @@ PARTNER = "bench-cluster"
 
 
 @contextmanager
-def _setup(kind: str) -> Iterator[tuple[Stack, list[int]]]:
-    """The stack on one Redis or on a cluster; the pids of its Redis primaries."""
-    env = {"BFF_POLL_INTERVAL_S": str(INTERVAL_S)}
+def _setup(kind: str) -> Iterator[tuple[Stack, list[int], Settings]]:
+    """The stack on one Redis or on a cluster; the pids of its Redis primaries; the settings
+    of its data Redis (for a client of the bench's own)."""
+    env = {"BFF_POLL_INTERVAL_S": str(INTERVAL_S), "BFF_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"}
     with ExitStack() as exits:
         if kind == "cluster":
             cluster: LocalCluster = exits.enter_context(running_cluster())
@@ -57,10 +62,12 @@ def _setup(kind: str) -> Iterator[tuple[Stack, list[int]]]:
             }
             s = exits.enter_context(stack(workers=1, extra_env=env))
             redis_pids = [node.process.pid for node in cluster.primaries()]  # type: ignore[union-attr]
+            data = Settings(redis_cluster=True, redis_url=cluster.url, queue_redis_url=queue.url)
         else:
             s = exits.enter_context(stack(workers=1, extra_env=env))
             redis_pids = [s.processes[-1].process.pid]  # type: ignore[union-attr]
-        yield s, redis_pids
+            data = Settings(redis_url=s.redis_url)
+        yield s, redis_pids, data
 
 
 async def _make(session: aiohttp.ClientSession, sim_url: str, partner: str, status: str) -> str:
@@ -112,9 +119,31 @@ def _poll_cost(s: Stack, redis_pids: list[int]) -> tuple[float, float]:
     return worker, redis
 
 
+async def _fan_out(s: Stack, data: Settings) -> float:
+    """``bench/watch_scale.py``'s fan-out (20 endpoints x 100 builds ending together) on this
+    stack: verified deliveries per second from one worker."""
+    port = free_port()
+    receiver_script = str(Path(__file__).with_name("receiver.py"))
+    receiver = ManagedProcess(
+        "bench-receiver", [sys.executable, receiver_script, str(port)], port=port
+    ).start()
+    redis = make_redis(data)  # spells keys as the stack does (the cluster's hash tags)
+    try:
+        timeout = aiohttp.ClientTimeout(total=60)
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(keepalive_timeout=2), timeout=timeout
+        ) as session:
+            figures, _ = await watch_scale.fan_out(session, s, redis, f"http://127.0.0.1:{port}")
+    finally:
+        await close_redis(redis)
+        use_cluster_keys(False)
+        receiver.stop()
+    return float(figures["per_s"])
+
+
 def _measure(kind: str) -> dict[str, float]:
     figures: dict[str, float] = {}
-    with _setup(kind) as (s, redis_pids):
+    with _setup(kind) as (s, redis_pids, data):
         targets = asyncio.run(_prepare(s))
         api_pid = s.api.process.pid  # type: ignore[union-attr]
         headers = s.headers(PARTNER)
@@ -132,6 +161,7 @@ def _measure(kind: str) -> dict[str, float]:
             figures[f"{name}_api_us"] = statistics.median(r.cpu_us_per_request for r, _ in results)
             figures[f"{name}_redis_us"] = statistics.median(us for _, us in results)
             figures[f"{name}_errors"] = sum(r.errors for r, _ in results)
+        figures["fanout_per_s"] = asyncio.run(_fan_out(s, data))
         asyncio.run(_watch_partners(s))
         figures["poll_worker_us"], figures["poll_redis_us"] = _poll_cost(s, redis_pids)
     return figures
@@ -155,6 +185,11 @@ def _run() -> dict[str, float]:
         print(f"  {label:<28} cluster / one Redis: throughput {ratio:.2f}")
     for kind, f in (("one Redis", single), ("cluster", cluster)):
         print(
+            f"  webhook fan-out, 20 endpoints x 100 builds, {kind:<10}"
+            f" {f['fanout_per_s']:7,.0f} verified deliveries/s"
+        )
+    for kind, f in (("one Redis", single), ("cluster", cluster)):
+        print(
             f"  worker poll of a partner with a build in flight, {kind:<10}"
             f" worker {f['poll_worker_us']:6.0f} µs, Redis {f['poll_redis_us']:5.0f} µs ({PARTNERS} partners)"
         )
@@ -162,6 +197,7 @@ def _run() -> dict[str, float]:
         "status_ratio": cluster["status_rps"] / single["status_rps"],
         "view_ratio": cluster["view_rps"] / single["view_rps"],
         "list_ratio": cluster["list_rps"] / single["list_rps"],
+        "fanout_ratio": cluster["fanout_per_s"] / single["fanout_per_s"],
         "poll_worker_us_single": single["poll_worker_us"],
         "poll_worker_us_cluster": cluster["poll_worker_us"],
     }
