@@ -9,13 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from redis.exceptions import RedisError
-
 from app.builds.links import events_segments
 from app.builds.registry import WatchRegistry
 from app.builds.schemas import WatchView
 from app.builds.statuses import Observation, StatusRecord, StatusStore
 from app.kit.links import EVENTS_LINK_S, LinkSigner
+from app.kit.retry import REDIS_ERRORS
 from app.kit.settings import Settings
 from app.listing.rows import Listed, progress_of
 from app.upstream import CallContext, PackageBuilderClient
@@ -61,7 +60,7 @@ class BuildService:
         """The Redis clock taken before an upstream read, or None when Redis is down."""
         try:
             return await self._registry.clock_ms()
-        except RedisError:
+        except REDIS_ERRORS:
             return None
 
     async def watch_listed(
@@ -76,7 +75,7 @@ class BuildService:
             await asyncio.gather(
                 *(self._registry.ensure(ctx.partner_id, p.id, p.status, observed_at) for p in building)
             )
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             logger.warning("could not watch the builds listed for %s: %s", ctx.partner_id, exc)
 
     async def follow(self, ctx: CallContext, package_id: str, *, if_terminal: bool) -> Followed:
@@ -97,7 +96,7 @@ class BuildService:
         max_age_ms = int(self._settings.poll_interval_s * 1000)
         try:
             found = await self._statuses.fresh(partner_id, package_id, max_age_ms)
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             logger.warning("status store unavailable, asking the upstream: %s", exc)
             return None
         return None if found is None else (found[0], found[1] / 1000)

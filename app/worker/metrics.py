@@ -12,10 +12,10 @@ import logging
 import time
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from app.builds import keys as build_keys
 from app.builds.schedule import PollSchedule
+from app.kit.retry import REDIS_ERRORS
 from app.observability import metrics
 from app.observability.metrics_server import MetricsServer
 from app.webhooks import keys as webhook_keys
@@ -85,7 +85,7 @@ class WorkerMetrics:
         while True:
             try:
                 await self.sample()
-            except (RedisError, OSError) as exc:
+            except (*REDIS_ERRORS, OSError) as exc:
                 metrics.WORKER_REDIS_UP.set(0)
                 logger.debug("metrics sample failed: %s", exc)
             else:

@@ -11,13 +11,13 @@ import logging
 import socket
 
 from arq.constants import default_queue_name
-from redis.exceptions import RedisError
 
 from app.activity.tasks import SWEEP_CRON_JOBS
 from app.builds.schedule import PollSchedule
 from app.builds.tasks import StatusPolling
 from app.exports.tasks import EXPORT_FUNCTIONS
 from app.kit.redis import arq_redis_settings, close_redis, make_redis
+from app.kit.retry import REDIS_ERRORS
 from app.kit.runtime import settle_heap
 from app.kit.settings import get_settings
 from app.observability.logs import ensure_logging, keep_arq_on_our_handler
@@ -51,7 +51,7 @@ async def on_startup(ctx: WorkerContext) -> None:
     try:
         partners = await PollSchedule(ctx["db"]).count()
         logger.info("resuming the open watches of %d partner(s)", partners)
-    except RedisError as exc:  # the poller resumes them once Redis answers
+    except REDIS_ERRORS as exc:  # the poller resumes them once Redis answers
         logger.warning("redis not reachable at start: %s", exc)
     ctx["polling"] = StatusPolling(ctx)
     ctx["polling"].start()
