@@ -69,6 +69,24 @@ class Recorded:
         )
 
 
+def _render(
+    partner_id: str, raw: Sequence[tuple[str, dict[str, str]]]
+) -> tuple[list[tuple[Recorded, str]], list[str]]:
+    """Each entry with its body; the ids of those that cannot be read or rendered (written by
+    another version, or a bug), which are logged and dropped: one must not hold back every
+    later event of the partner."""
+    rendered: list[tuple[Recorded, str]] = []
+    unreadable: list[str] = []
+    for entry_id, fields in raw:
+        try:
+            event = Recorded.parse(str(entry_id), fields)
+            rendered.append((event, recorded_event_body(event.event_type, event.data, event.at_ms)))
+        except (KeyError, ValueError) as exc:  # ValidationError and JSONDecodeError are ValueErrors
+            logger.error("outbox entry %s of %s dropped, unreadable: %r", entry_id, partner_id, exc)
+            unreadable.append(str(entry_id))
+    return rendered, unreadable
+
+
 class Outbox:
     """Records and publishes a partner's events; one per process (scripts registered once)."""
 
@@ -139,10 +157,10 @@ class Outbox:
                 )
                 if not raw:
                     break
-                recorded = [Recorded.parse(str(entry_id), fields) for entry_id, fields in raw]
+                rendered, unreadable = _render(partner_id, raw)
                 if endpoints is None:
                     endpoints = await self._webhooks.list_endpoints(partner_id)
-                created += await self._publish(partner_id, recorded, batch, endpoints)
+                created += await self._publish(partner_id, rendered, unreadable, batch, endpoints)
                 if len(raw) < PUBLISH_BATCH:
                     break
         return created
@@ -165,24 +183,24 @@ class Outbox:
     async def _publish(
         self,
         partner_id: str,
-        recorded: Sequence[Recorded],
+        rendered: Sequence[tuple[Recorded, str]],
+        unreadable: Sequence[str],
         batch: list[NextAttempt] | None,
         endpoints: Sequence[EndpointRecord],
     ) -> int:
-        appended = await self.log.append_many(
-            partner_id,
-            [
-                (
-                    message_id(event.event_key),
-                    event.event_type.value,
-                    event.package_id,
-                    recorded_event_body(event.event_type, event.data, event.at_ms),
-                )
-                for event in recorded
-            ],
+        appended = (
+            await self.log.append_many(
+                partner_id,
+                [
+                    (message_id(event.event_key), event.event_type.value, event.package_id, body)
+                    for event, body in rendered
+                ],
+            )
+            if rendered
+            else []
         )
         created = 0
-        for event, kept in zip(recorded, appended, strict=True):
+        for (event, _), kept in zip(rendered, appended, strict=True):
             if any(e.enabled and event.event_type in e.event_types for e in endpoints):
                 created += await dispatch_event(
                     self._webhooks,
@@ -194,7 +212,8 @@ class Outbox:
                     batch=batch,
                     endpoints=endpoints,
                 )
-        await self._redis.xdel(activity_keys.outbox(partner_id), *(event.entry_id for event in recorded))
+        done = [event.entry_id for event, _ in rendered] + list(unreadable)
+        await self._redis.xdel(activity_keys.outbox(partner_id), *done)
         return created
 
     async def sweep(self, *, grace_ms: int = SWEEP_GRACE_MS) -> int:

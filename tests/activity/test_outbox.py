@@ -172,3 +172,21 @@ async def test_the_sweep_keeps_a_partner_marked_again_while_it_looked(redis, que
     assert await redis.zscore(activity_keys.OUTBOX_PARTNERS, partner) is not None
     await Outbox(redis, log, webhooks, queue).sweep(grace_ms=-10_000)
     assert await redis.zscore(activity_keys.OUTBOX_PARTNERS, partner) is None
+
+
+async def test_an_unreadable_entry_is_dropped_and_logged_not_holding_back_the_next_ones(
+    redis, queue, partner, caplog
+):
+    """An entry no publisher can render (written by another version, or a bug) is logged and
+    dropped; the events recorded after it are published. Written to storage directly: no
+    path of the service records such an entry."""
+    log = ActivityLog(redis, retention_s=3600, max_events=1000)
+    outbox = Outbox(redis, log, WebhookStore(redis), queue)
+    poison = {"type": "package.status", "key": "k", "pkg": "p", "at": "1", "data": '{"seq": "not a number"}'}
+    await redis.xadd(activity_keys.outbox(partner), poison)
+    await redis.xadd(activity_keys.outbox(partner), {**poison, "type": "no.such.type"})
+    key = f"{partner}:export:exp_1:DONE"
+    await outbox.emit(partner, WebhookEventType.EXPORT_DONE, key, "pkg-1", export_data(partner))
+    assert [e.message_id for e in (await log.read(partner, START, 10)).entries] == [message_id(key)]
+    assert await redis.xlen(activity_keys.outbox(partner)) == 0
+    assert sum("dropped, unreadable" in r.getMessage() for r in caplog.records) == 2
