@@ -20,7 +20,14 @@ import redis
 
 from tests.builds.support import wait_until
 from tests.conftest import make_token
-from tests.support.processes import ApiServer, ManagedProcess, RedisServer, api_and_worker, free_port
+from tests.support.processes import (
+    ApiServer,
+    ManagedProcess,
+    RedisServer,
+    api_and_worker,
+    free_port,
+    wait_for_servers,
+)
 from tests.support.sim import force_status, make_package
 from tests.webhooks.receiver import Receiver, running_receiver
 from tests.webhooks.support import deliveries, register
@@ -55,20 +62,6 @@ class RedisHA:
     def stop(self) -> None:
         for process in [*self.sentinels, self.replica, self.primary]:
             process.stop()
-
-
-def wait_for(condition, what: str, deadline_s: float = 20) -> None:
-    """Bounded polling of a condition of servers that have no event for it."""
-    end = time.monotonic() + deadline_s
-    while True:
-        try:
-            if condition():
-                return
-        except (redis.RedisError, OSError):
-            pass
-        if time.monotonic() > end:
-            raise AssertionError(f"{what}: not within {deadline_s} s")
-        time.sleep(0.1)
 
 
 def start_redis_ha(data_dir: Path) -> RedisHA:
@@ -107,8 +100,8 @@ def start_redis_ha(data_dir: Path) -> RedisHA:
                     return False
         return True
 
-    wait_for(replicating, "the replica in sync")
-    wait_for(sentinels_know_each_other_and_the_replica, "the sentinels ready")
+    wait_for_servers(replicating, "the replica in sync")
+    wait_for_servers(sentinels_know_each_other_and_the_replica, "the sentinels ready")
     return ha
 
 
@@ -162,7 +155,7 @@ def fail_over(ha: RedisHA) -> None:
     """The primary SIGKILLed: the Sentinels agree it is down and promote the replica; wait
     until every Sentinel names the former replica as the primary."""
     ha.primary.kill()
-    wait_for(
+    wait_for_servers(
         lambda: all(ha.master_port(port) == ha.replica.port for port in ha.sentinel_ports),
         "every sentinel names the new primary",
     )

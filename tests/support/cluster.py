@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any, Self
 import redis
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
-from tests.support.processes import ManagedProcess
+from tests.support.processes import ManagedProcess, wait_for_servers
 
 NODE_TIMEOUT_MS = 1000  # how long a silent node takes to be judged failed: failovers in ~2 s
 READY_TIMEOUT_S = 30.0
@@ -81,16 +80,7 @@ def _pick_ports(count: int) -> list[int]:
 
 
 def _wait(condition: Callable[[], bool], what: str, deadline_s: float = READY_TIMEOUT_S) -> None:
-    end = time.monotonic() + deadline_s
-    while True:
-        try:
-            if condition():
-                return
-        except (redis.RedisError, OSError):
-            pass
-        if time.monotonic() > end:
-            raise TimeoutError(f"{what}: not within {deadline_s} s")
-        time.sleep(0.05)
+    wait_for_servers(condition, what, deadline_s, every_s=0.05)
 
 
 class ClusterNode(ManagedProcess):

@@ -10,10 +10,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Self
+
+import redis
 
 from deploy.image_commands import image_cmd, with_option
 
@@ -212,3 +214,20 @@ def refusal(*args: str, env: Mapping[str, str]) -> str:
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode != 0 and len(lines) == 1, result.stderr
     return lines[0]
+
+
+def wait_for_servers(
+    condition: Callable[[], bool], what: str, deadline_s: float = 20, every_s: float = 0.1
+) -> None:
+    """Bounded polling of a condition of servers that have no event for it (a replica in
+    sync, a cluster settled); a Redis or socket error while they start counts as not yet."""
+    end = time.monotonic() + deadline_s
+    while True:
+        try:
+            if condition():
+                return
+        except (redis.RedisError, OSError):
+            pass
+        if time.monotonic() > end:
+            raise AssertionError(f"{what}: not within {deadline_s} s")
+        time.sleep(every_s)
